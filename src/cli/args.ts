@@ -1,0 +1,180 @@
+import { parseArgs } from 'node:util';
+import { UsageError } from '../util/errors.js';
+
+/** Kinds of value a flag takes. Lists accept `--f a b` and `--f a --f b`. */
+export type FlagType = 'string' | 'int' | 'number' | 'boolean' | 'string[]' | 'number[]';
+
+/** One flag of a command, with everything `--help` shows and validation needs. */
+export interface FlagSpec {
+  type: FlagType;
+  /** One line for --help. */
+  description: string;
+  /** Default value, shown by --help; absent = no default (undefined when not given). */
+  default?: string | number | boolean | string[] | number[];
+  /** Allowed values for string flags. */
+  choices?: readonly string[];
+  /** Inclusive bounds for numbers. */
+  min?: number;
+  max?: number;
+  /** Must be given. */
+  required?: boolean;
+  /** Placeholder in help, e.g. FILE. */
+  metavar?: string;
+  /** One-letter alias. */
+  short?: string;
+}
+
+export type FlagSpecs = Record<string, FlagSpec>;
+
+/** Parsed values, keyed by the flag's camelCase name. */
+export type ParsedFlags = Record<string, unknown>;
+
+/** "min-count" -> "minCount". */
+export function camel(flag: string): string {
+  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+function convert(cmd: string, flag: string, spec: FlagSpec, raw: string): string | number {
+  if (spec.type === 'int' || spec.type === 'number' || spec.type === 'number[]') {
+    const v = Number(raw.replace(/_/g, ''));
+    if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(cmd, `--${flag} expects a number, got '${raw}'`);
+    if (spec.type === 'int' && !Number.isInteger(v)) throw new UsageError(cmd, `--${flag} expects an integer, got '${raw}'`);
+    if (spec.min !== undefined && v < spec.min) throw new UsageError(cmd, `--${flag} must be >= ${spec.min}, got ${raw}`);
+    if (spec.max !== undefined && v > spec.max) throw new UsageError(cmd, `--${flag} must be <= ${spec.max}, got ${raw}`);
+    return v;
+  }
+  if (spec.choices && !spec.choices.includes(raw)) {
+    throw new UsageError(cmd, `--${flag} must be one of ${spec.choices.join(', ')}, got '${raw}'`);
+  }
+  return raw;
+}
+
+/** Closest known flag, for "did you mean". */
+function suggest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(name, k);
+    if (d < bestD) { bestD = d; best = k; }
+  }
+  return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const dp = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = dp[0]!;
+    dp[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = dp[j]!;
+      dp[j] = Math.min(dp[j]! + 1, dp[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = tmp;
+    }
+  }
+  return dp[b.length]!;
+}
+
+/**
+ * Parses argv for one command against its flag specs (node's util.parseArgs underneath).
+ * Returns camelCase keys with defaults filled in, plus `help` and `json`.
+ * Throws UsageError (exit 2) on an unknown flag, a missing value, a bad number or choice.
+ */
+export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): ParsedFlags {
+  const all: FlagSpecs = {
+    ...specs,
+    json: { type: 'boolean', description: 'print the summary as JSON on stdout', default: false },
+    help: { type: 'boolean', description: 'show this help', default: false, short: 'h' },
+  };
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const [name, s] of Object.entries(all)) {
+    options[name] = { type: s.type === 'boolean' ? 'boolean' : 'string', multiple: s.type.endsWith('[]') };
+    if (s.short) options[name]!.short = s.short;
+    // --no-foo for booleans that default to true
+    if (s.type === 'boolean') options[`no-${name}`] = { type: 'boolean' };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true, allowNegative: false } as Parameters<typeof parseArgs>[0]);
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    const m = /Unknown option '(--?[^']+)'/.exec(msg);
+    if (m) {
+      const name = m[1]!.replace(/^-+/, '').split('=')[0]!;
+      const s = suggest(name, Object.keys(all));
+      throw new UsageError(cmd, `unknown flag '${m[1]}'${s ? ` (did you mean --${s}?)` : ''}; see wit ${cmd} --help`);
+    }
+    const m2 = /Option '(?:-\w, )?(--[^ ]+) <value>' argument missing/.exec(msg);
+    if (m2) throw new UsageError(cmd, `${m2[1]} needs a value`);
+    throw new UsageError(cmd, msg.replace(/\. To specify.*$/s, ''));
+  }
+  const out: ParsedFlags = {};
+  const rawValues = new Map<string, string[]>();
+  // Re-walk tokens so that list flags take the positionals that follow them (`--f a b`).
+  let lastList: string | undefined;
+  for (const tok of parsed.tokens ?? []) {
+    if (tok.kind === 'option') {
+      const spec = all[tok.name];
+      if (tok.name.startsWith('no-') && !spec) {
+        out[camel(tok.name.slice(3))] = false;
+        lastList = undefined;
+        continue;
+      }
+      if (!spec) continue;
+      if (spec.type === 'boolean') {
+        if (tok.value !== undefined) throw new UsageError(cmd, `--${tok.name} takes no value`);
+        out[camel(tok.name)] = true;
+        lastList = undefined;
+        continue;
+      }
+      const v = tok.value ?? '';
+      if (v.startsWith('--') && tok.inlineValue !== true) throw new UsageError(cmd, `--${tok.name} needs a value, got the flag '${v}'`);
+      const list = rawValues.get(tok.name) ?? [];
+      if (!spec.type.endsWith('[]')) list.length = 0; // last one wins for scalars
+      list.push(v);
+      rawValues.set(tok.name, list);
+      lastList = spec.type.endsWith('[]') ? tok.name : undefined;
+    } else if (tok.kind === 'positional') {
+      if (!lastList) throw new UsageError(cmd, `unexpected argument '${tok.value}'; see wit ${cmd} --help`);
+      rawValues.get(lastList)!.push(tok.value);
+    } else {
+      lastList = undefined; // '--' terminator
+    }
+  }
+  for (const [name, spec] of Object.entries(all)) {
+    const key = camel(name);
+    const raw = rawValues.get(name);
+    if (raw) {
+      const vals = raw.map((r) => convert(cmd, name, spec, r));
+      out[key] = spec.type.endsWith('[]') ? vals : vals[vals.length - 1];
+    } else if (out[key] === undefined && spec.default !== undefined) {
+      out[key] = Array.isArray(spec.default) ? [...spec.default] : spec.default;
+    }
+  }
+  if (!out.help) {
+    for (const [name, spec] of Object.entries(all)) {
+      const v = out[camel(name)];
+      if (spec.required && (v === undefined || (Array.isArray(v) && v.length === 0))) {
+        throw new UsageError(cmd, `--${name} is required; see wit ${cmd} --help`);
+      }
+    }
+  }
+  return out;
+}
+
+/** The --help text of one command: usage line, then every flag with its default. */
+export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage?: string): string {
+  const all: FlagSpecs = {
+    ...specs,
+    json: { type: 'boolean', description: 'print the summary as JSON on stdout', default: false },
+    help: { type: 'boolean', description: 'show this help', default: false, short: 'h' },
+  };
+  const rows = Object.entries(all).map(([name, s]) => {
+    const meta = s.type === 'boolean' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type.replace('[]', '…').toUpperCase())}`;
+    const left = `${s.short ? `-${s.short}, ` : '    '}--${name}${meta}`;
+    const def = s.required ? ' (required)' : s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0) ? ` (default: ${Array.isArray(s.default) ? s.default.join(' ') : String(s.default)})` : '';
+    return [left, `${s.description}${def}`] as const;
+  });
+  const w = Math.min(40, Math.max(...rows.map(([l]) => l.length)) + 2);
+  const lines = rows.map(([l, r]) => (l.length + 2 > w ? `  ${l}\n  ${' '.repeat(w)}${r}` : `  ${l.padEnd(w)}${r}`));
+  return `${usage ?? `wit ${cmd} [flags]`}\n\n${summary}\n\nFlags:\n${lines.join('\n')}\n`;
+}

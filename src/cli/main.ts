@@ -1,0 +1,116 @@
+import { formatHelp, parseFlags } from './args.js';
+import type { CommandDef, CommandResult } from './command.js';
+import { WitError, errorMessage } from '../util/errors.js';
+
+/** Subcommands in help order; each module is loaded only when used (tfjs, sharp are heavy). */
+const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef> }> = {
+  querygen: { summary: 'build the query list from a Wikipedia dump, pageview files and WordNet', load: async () => (await import('./commands/querygen.js')).command },
+  crawl: { summary: 'find <img> alt texts that contain a query, download, resize and write Parquet shards', load: async () => (await import('./commands/crawl.js')).command },
+  train: { summary: 'train a CLIP (ViT + text Transformer) in TensorFlow.js on shards', load: async () => (await import('./commands/train.js')).command },
+  filter: { summary: 'score pairs with a trained CLIP and keep the good ones (plus basic filters, dedup)', load: async () => (await import('./commands/filter.js')).command },
+  eval: { summary: 'zero-shot accuracy and image<->text recall@K of a model on held-out shards', load: async () => (await import('./commands/eval.js')).command },
+  report: { summary: 'one self-contained HTML page with the queries, crawl, shards, training and filtering', load: async () => (await import('./commands/report.js')).command },
+  demo: { summary: 'run every stage offline on bundled data (WordNet, emoji images) and open a report', load: async () => (await import('./commands/demo.js')).command },
+};
+
+function topHelp(): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 2;
+  const rows = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(w)}${v.summary}`);
+  return `wit: build WIT-like image-text corpora and train CLIP on them\n\nUsage: wit <command> [flags]\n\nCommands:\n${rows.join('\n')}\n\nRun 'wit <command> --help' for its flags. Exit codes: 0 ok, 2 bad usage or input, 1 failure.\n`;
+}
+
+/** Renders a summary object as aligned "key: value" lines (nested objects flattened one level). */
+export function renderSummary(summary: Record<string, unknown>): string {
+  const lines: string[] = [];
+  for (const [k, v] of Object.entries(summary)) {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const inner = Object.entries(v as Record<string, unknown>).map(([a, b]) => `${a}=${typeof b === 'number' && !Number.isInteger(b) ? b.toFixed(4) : JSON.stringify(b)}`);
+      lines.push(`${k}: ${inner.join(' ')}`);
+    } else {
+      lines.push(`${k}: ${typeof v === 'number' && !Number.isInteger(v) ? v.toFixed(4) : Array.isArray(v) ? v.join(', ') : String(v)}`);
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Output streams, injectable for tests. */
+export interface CliIO {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  isTTY: boolean;
+}
+
+const defaultIO: CliIO = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  isTTY: Boolean(process.stderr.isTTY),
+};
+
+/**
+ * Runs the CLI on argv (without node and script) and returns the exit code. Never throws.
+ */
+export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.stdout(topHelp());
+    return name ? 0 : 2;
+  }
+  if (name === '--version') {
+    io.stdout('wit 0.1.0\n');
+    return 0;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    io.stderr(`wit: unknown command '${name}'\n\n${topHelp()}`);
+    return 2;
+  }
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(130);
+    io.stderr(`\nwit ${name}: ${sig} received, finishing cleanly (again to force)\n`);
+    controller.abort(new WitError(name, `interrupted by ${sig}`));
+  };
+  let statusShown = false;
+  let lastPlain = 0;
+  const progress = (line: string) => {
+    if (io.isTTY) {
+      io.stderr(`\r\x1b[2K${line}`);
+      statusShown = true;
+    } else if (Date.now() - lastPlain >= 5000) {
+      lastPlain = Date.now();
+      io.stderr(`${line}\n`);
+    }
+  };
+  const log = (line: string) => {
+    if (statusShown) { io.stderr('\r\x1b[2K'); statusShown = false; }
+    io.stderr(`${line}\n`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const cmd = await entry.load();
+    const flags = parseFlags(name, rest, cmd.flags);
+    if (flags.help) {
+      io.stdout(formatHelp(name, cmd.summary, cmd.flags, cmd.usage));
+      return 0;
+    }
+    const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });
+    if (statusShown) io.stderr('\n');
+    if (flags.json) io.stdout(JSON.stringify(result.summary, null, 2) + '\n');
+    else io.stdout(result.text ?? renderSummary(result.summary));
+    return result.exitCode ?? 0;
+  } catch (err) {
+    if (statusShown) io.stderr('\n');
+    if (err instanceof WitError) {
+      io.stderr(`wit ${err.message}\n`);
+      if (process.env.WIT_DEBUG && err.stack) io.stderr(err.stack + '\n');
+      return err.exitCode;
+    }
+    io.stderr(`wit ${name}: ${errorMessage(err)}\n`);
+    if (err instanceof Error && err.stack) io.stderr(`${process.env.WIT_DEBUG ? err.stack : err.stack.split('\n').slice(0, 4).join('\n')}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

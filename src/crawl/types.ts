@@ -1,0 +1,20 @@
+/** An image–caption candidate found in a source, before matching and download. */
+export interface Candidate {
+  /** Absolute image url (http/https). */
+  url: string;
+  /** Alt text (or title), whitespace normalised, non-empty. */
+  caption: string;
+  /** Page the image was found on, when known. */
+  page_url?: string;
+  /** The input (file path or url) it came from. */
+  source: string;
+}
+
+/**
+ * Why a candidate did not become a pair. Every candidate ends in exactly one outcome:
+ * 'kept' or one of these.
+ */
+export type FailureReason =
+  | 'dns' | 'connect' | 'timeout' | 'http_4xx' | 'http_5xx' | 'too_large' | 'not_image' | 'decode'
+  | 'too_small' | 'bad_aspect' | 'robots' | 'noai' | 'blocked_address' | 'bad_url' | 'redirects' | 'truncated'
+  | 'cap_reached' | 'not_sampled' | 'no_match' | 'duplicate' | 'error';

@@ -1,0 +1,3 @@
+/** wit as a library: each stage's function and options type. */
+export * from './shards/index.js';
+export { WitError, UsageError, InputError } from './util/errors.js';

@@ -1,0 +1,40 @@
+/**
+ * Errors that stop a run. `exitCode` 2 means bad usage or bad input (the user can fix it),
+ * anything else is a failure of the run itself (exit 1).
+ */
+export class WitError extends Error {
+  /** Stage that raised it: cli, querygen, crawl, shards, train, filter, eval, report, demo. */
+  readonly stage: string;
+  /** File or input the error is about, when there is one. */
+  readonly file?: string;
+  readonly exitCode: number;
+
+  constructor(stage: string, message: string, opts: { file?: string; exitCode?: number; cause?: unknown } = {}) {
+    super(`${stage}: ${opts.file ? `${opts.file}: ` : ''}${message}`, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'WitError';
+    this.stage = stage;
+    this.file = opts.file;
+    this.exitCode = opts.exitCode ?? 1;
+  }
+}
+
+/** Bad usage or bad input file: exit code 2. */
+export class UsageError extends WitError {
+  constructor(stage: string, message: string, opts: { file?: string; cause?: unknown } = {}) {
+    super(stage, message, { ...opts, exitCode: 2 });
+    this.name = 'UsageError';
+  }
+}
+
+/** Bad input data (a corrupt file, a malformed record): exit code 2, names the file and position. */
+export class InputError extends WitError {
+  constructor(stage: string, file: string, message: string, opts: { cause?: unknown } = {}) {
+    super(stage, message, { ...opts, file, exitCode: 2 });
+    this.name = 'InputError';
+  }
+}
+
+/** Message of any thrown value, for counting per-item failures. */
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
