@@ -105,6 +105,8 @@ export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): Parse
     }
     const m2 = /Option '(?:-\w, )?(--[^ ]+) <value>' argument missing/.exec(msg);
     if (m2) throw new UsageError(cmd, `${m2[1]} needs a value`);
+    const m3 = /Option '(?:-\w, )?(--[^ ']+)' does not take an argument/.exec(msg);
+    if (m3) throw new UsageError(cmd, `${m3[1]} takes no value`);
     throw new UsageError(cmd, msg.replace(/\. To specify.*$/s, ''));
   }
   const out: ParsedFlags = {};

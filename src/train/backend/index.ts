@@ -1,0 +1,175 @@
+/**
+ * The one place that picks the TensorFlow.js backend for training, evaluation and filtering.
+ * auto: @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node (optional peer dependencies: libtensorflow),
+ * then WebAssembly (SIMD, and threads through ./wasm-threads.ts), then plain JS.
+ */
+import os from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
+import { UsageError, WitError, errorMessage } from '../../util/errors.js';
+import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
+import { registerWasmKernels } from './wasm-kernels.js';
+
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** The backend names `--backend` accepts. */
+export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+
+export interface BackendOptions {
+  /** Threads for the wasm backend (1..8); default: the machine's available parallelism. */
+  threads?: number;
+}
+
+export interface BackendInfo {
+  /** tfjs backend name now active: 'tensorflow', 'wasm' or 'cpu'. */
+  name: string;
+  /** What was taken and why, for the progress line and the run's metrics. */
+  detail: string;
+}
+
+/** Most XNNPACK threads the wasm build can run: it pre-creates 8 pthread workers. */
+const MAX_WASM_THREADS = 8;
+
+const NATIVE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+let current: BackendInfo | null = null;
+let wasmInit: Promise<BackendInfo> | null = null;
+
+/**
+ * Picks and initialises the tfjs backend and makes it the active one.
+ * auto tries @tensorflow/tfjs-node-gpu, then @tensorflow/tfjs-node, then wasm (threads + SIMD), then cpu.
+ * Resolves to the backend taken with a one-line description.
+ * Throws UsageError when an explicitly requested backend is not installed (with the install command),
+ * WitError when it is installed but fails to start. The wasm backend can be initialised once per
+ * process, so a later call with other `threads` keeps the first thread count (its detail says so).
+ */
+export async function initBackend(name: BackendName, opts: BackendOptions = {}): Promise<BackendInfo> {
+  switch (name) {
+    case 'auto': {
+      const skipped: string[] = [];
+      for (const pkg of NATIVE_PACKAGES) {
+        const r = await tryNative(pkg);
+        if (r.ok) return r.info;
+        if (r.reason !== 'not installed') skipped.push(`${pkg}: ${r.reason}`);
+      }
+      try {
+        const info = await initWasm(opts.threads);
+        return note(info, skipped);
+      } catch (err) {
+        skipped.push(`wasm: ${errorMessage(err)}`);
+      }
+      return note(await initCpu(), skipped);
+    }
+    case 'tensorflow': {
+      const reasons: string[] = [];
+      for (const pkg of NATIVE_PACKAGES) {
+        const r = await tryNative(pkg);
+        if (r.ok) return r.info;
+        reasons.push(`${pkg}: ${r.reason}`);
+      }
+      if (reasons.every((r) => r.endsWith('not installed'))) {
+        throw new UsageError(
+          'train',
+          'backend tensorflow needs @tensorflow/tfjs-node (or -gpu for CUDA), which is not installed: ' +
+            'npm install @tensorflow/tfjs-node',
+        );
+      }
+      throw new WitError('train', `backend tensorflow failed to start: ${reasons.join('; ')}`);
+    }
+    case 'wasm':
+      try {
+        return await initWasm(opts.threads);
+      } catch (err) {
+        if (err instanceof WitError) throw err;
+        throw new WitError('train', `wasm backend failed to start: ${errorMessage(err)}`, { cause: err });
+      }
+    case 'cpu':
+      return initCpu();
+    default:
+      throw new UsageError('train', `unknown backend ${JSON.stringify(name)} (expected ${BACKEND_NAMES.join(', ')})`);
+  }
+}
+
+/** The backend chosen by the last initBackend call in this process, or null. */
+export function currentBackend(): BackendInfo | null {
+  return current;
+}
+
+function note(info: BackendInfo, skipped: string[]): BackendInfo {
+  return skipped.length ? { ...info, detail: `${info.detail} (skipped ${skipped.join('; ')})` } : info;
+}
+
+type NativeResult = { ok: true; info: BackendInfo } | { ok: false; reason: string };
+
+async function tryNative(pkg: (typeof NATIVE_PACKAGES)[number]): Promise<NativeResult> {
+  // A variable specifier: tsc must not need (or look for) the optional packages' types.
+  const specifier: string = pkg;
+  try {
+    await import(specifier);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && errorMessage(err).includes(pkg)) {
+      return { ok: false, reason: 'not installed' };
+    }
+    return { ok: false, reason: `installed but failed to load: ${errorMessage(err)}` };
+  }
+  try {
+    if (!(await tf.setBackend('tensorflow'))) return { ok: false, reason: 'backend "tensorflow" did not initialise' };
+    await tf.ready();
+  } catch (err) {
+    return { ok: false, reason: errorMessage(err) };
+  }
+  const detail =
+    pkg === '@tensorflow/tfjs-node-gpu'
+      ? 'libtensorflow through @tensorflow/tfjs-node-gpu (CUDA GPU when one is visible, else its CPU kernels)'
+      : 'libtensorflow through @tensorflow/tfjs-node (native CPU kernels)';
+  current = { name: 'tensorflow', detail };
+  return { ok: true, info: current };
+}
+
+async function initWasm(threadsWanted: number | undefined): Promise<BackendInfo> {
+  if (threadsWanted !== undefined && (!Number.isInteger(threadsWanted) || threadsWanted < 1)) {
+    throw new UsageError('train', `--threads must be a positive integer, got ${threadsWanted}`);
+  }
+  if (!wasmInit) {
+    const threads = Math.min(MAX_WASM_THREADS, threadsWanted ?? os.availableParallelism());
+    wasmInit = startWasm(threads);
+    wasmInit.catch(() => {
+      wasmInit = null;
+    });
+  }
+  const info = await wasmInit;
+  if (!(await tf.setBackend('wasm'))) throw new WitError('train', 'wasm backend did not initialise');
+  current = info;
+  return info;
+}
+
+async function startWasm(threads: number): Promise<BackendInfo> {
+  const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
+  const sharedMemory = typeof SharedArrayBuffer === 'function';
+  const useThreads = threads > 1 && simd && sharedMemory;
+  const dir = wasmDistDir();
+  tfwasm.setWasmPaths(dir);
+  if (useThreads) {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+    tfwasm.setThreadsCount(threads);
+    await withNodeWasmThreads(threads, dir, () => tf.setBackend('wasm'));
+  } else {
+    tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+    await tf.setBackend('wasm');
+  }
+  if (tf.getBackend() !== 'wasm') throw new WitError('train', 'wasm backend did not initialise');
+  await tf.ready();
+  registerWasmKernels();
+  const actual = tfwasm.getThreadsCount();
+  const features = [simd ? 'SIMD' : 'no SIMD', `${actual} thread${actual === 1 ? '' : 's'}`];
+  if (threads > 1 && !useThreads) features.push(sharedMemory ? 'threads need SIMD' : 'no SharedArrayBuffer');
+  return { name: 'wasm', detail: `WebAssembly (XNNPACK, ${features.join(', ')}) with wit's training kernels` };
+}
+
+async function initCpu(): Promise<BackendInfo> {
+  if (!(await tf.setBackend('cpu'))) throw new WitError('train', 'cpu backend did not initialise');
+  await tf.ready();
+  current = { name: 'cpu', detail: 'plain JavaScript (slow: install @tensorflow/tfjs-node or use wasm)' };
+  return current;
+}

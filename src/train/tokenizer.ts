@@ -1,0 +1,312 @@
+import { readFile } from 'node:fs/promises';
+import { InputError, UsageError } from '../util/errors.js';
+
+/**
+ * Byte-level BPE in the manner of CLIP's tokenizer: text is NFC-normalised, lowercased and
+ * whitespace-collapsed, split into words by a Unicode-aware pattern, each word becomes its UTF-8
+ * bytes with the last byte marked end-of-word (so 512 base symbols cover any Unicode input), and
+ * merges learned from the training captions build larger units. Ids: 0 [PAD], 1 [SOS], 2 [EOS],
+ * then the 512 base symbols, then one id per merge in rank order.
+ *
+ * Why BPE trained on the captions rather than CLIP's 49k English vocabulary: nothing may be
+ * downloaded at run time, and a vocabulary sized to the corpus keeps the tiny models' embedding
+ * tables small while never producing an unknown token.
+ */
+
+export const PAD_ID = 0;
+export const SOS_ID = 1;
+export const EOS_ID = 2;
+const SPECIALS = 3;
+const BASE = 512;
+
+/** Same split as CLIP's: contractions, runs of letters, single digits, runs of other non-space. */
+const WORD_RE = /'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/gu;
+
+/** What tokenizer.json holds. */
+export interface TokenizerJson {
+  type: 'wit-byte-bpe';
+  version: 1;
+  /** Merges in rank order, each as the two symbol ids it joins. */
+  merges: Array<[number, number]>;
+  contextLength: number;
+}
+
+/** Canonical form the tokenizer sees: NFC, lowercase, single spaces. */
+export function cleanText(text: string): string {
+  return text.normalize('NFC').toLowerCase().replace(/\s+/g, ' ').trim();
+}
+
+/** Words of cleaned text, as CLIP splits them. */
+export function preTokenize(text: string): string[] {
+  return cleanText(text).match(WORD_RE) ?? [];
+}
+
+const encoder = new TextEncoder();
+
+/** Base symbol ids of one word: its UTF-8 bytes, the last one in its end-of-word form. */
+function baseSymbols(word: string): number[] {
+  const bytes = encoder.encode(word);
+  const out = new Array<number>(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = SPECIALS + bytes[i]! + (i === bytes.length - 1 ? 256 : 0);
+  return out;
+}
+
+const pairKey = (a: number, b: number): number => a * 1048576 + b;
+
+/** A trained tokenizer: encode text to fixed-length id rows for the text encoder. */
+export class BpeTokenizer {
+  private readonly ranks = new Map<number, number>();
+  private readonly cache = new Map<string, number[]>();
+
+  constructor(readonly merges: ReadonlyArray<readonly [number, number]>, readonly contextLength: number) {
+    if (!Number.isInteger(contextLength) || contextLength < 3) throw new UsageError('train', `tokenizer context length must be an integer >= 3, got ${contextLength}`);
+    merges.forEach(([a, b], i) => this.ranks.set(pairKey(a, b), i));
+  }
+
+  /** Number of ids (embedding rows the text encoder needs). */
+  get vocabSize(): number {
+    return SPECIALS + BASE + this.merges.length;
+  }
+
+  /** Token ids of one word after applying merges by rank (lowest first), cached. */
+  private encodeWord(word: string): number[] {
+    const hit = this.cache.get(word);
+    if (hit) return hit;
+    let syms = baseSymbols(word);
+    while (syms.length > 1) {
+      let best = -1;
+      let bestRank = Infinity;
+      for (let i = 0; i < syms.length - 1; i++) {
+        const r = this.ranks.get(pairKey(syms[i]!, syms[i + 1]!));
+        if (r !== undefined && r < bestRank) { bestRank = r; best = i; }
+      }
+      if (best < 0) break;
+      const [a, b] = this.merges[bestRank]!;
+      const id = SPECIALS + BASE + bestRank;
+      const next: number[] = [];
+      for (let i = 0; i < syms.length; i++) {
+        if (i < syms.length - 1 && syms[i] === a && syms[i + 1] === b) { next.push(id); i++; } else next.push(syms[i]!);
+      }
+      syms = next;
+    }
+    if (this.cache.size < 100_000) this.cache.set(word, syms);
+    return syms;
+  }
+
+  /** Token ids of text without [SOS]/[EOS] or padding. */
+  encodeIds(text: string): number[] {
+    const out: number[] = [];
+    for (const w of preTokenize(text)) out.push(...this.encodeWord(w));
+    return out;
+  }
+
+  /**
+   * Fixed-length row: [SOS] ids… [EOS] then [PAD]s, truncated so that [EOS] always fits (as CLIP
+   * does). Returns the ids and the position of [EOS], whose activation is the text feature.
+   */
+  encode(text: string): { ids: Int32Array; eos: number } {
+    const ids = new Int32Array(this.contextLength);
+    const body = this.encodeIds(text).slice(0, this.contextLength - 2);
+    ids[0] = SOS_ID;
+    ids.set(body, 1);
+    const eos = body.length + 1;
+    ids[eos] = EOS_ID;
+    return { ids, eos };
+  }
+
+  /** Batch of rows: ids [n, contextLength] flattened, eos positions [n]. */
+  encodeBatch(texts: readonly string[]): { ids: Int32Array; eos: Int32Array } {
+    const ids = new Int32Array(texts.length * this.contextLength);
+    const eos = new Int32Array(texts.length);
+    texts.forEach((t, i) => {
+      const r = this.encode(t);
+      ids.set(r.ids, i * this.contextLength);
+      eos[i] = r.eos;
+    });
+    return { ids, eos };
+  }
+
+  /** Text of ids (lossless up to cleanText for ids that encode whole words). */
+  decode(ids: ArrayLike<number>): string {
+    const bytes: number[] = [];
+    const expand = (id: number): void => {
+      if (id < SPECIALS) return;
+      if (id < SPECIALS + BASE) {
+        const b = id - SPECIALS;
+        bytes.push(b & 255);
+        if (b >= 256) bytes.push(0x20);
+        return;
+      }
+      const m = this.merges[id - SPECIALS - BASE];
+      if (!m) throw new Error(`tokenizer: id ${id} out of range`);
+      expand(m[0]);
+      expand(m[1]);
+    };
+    for (let i = 0; i < ids.length; i++) expand(ids[i]!);
+    return new TextDecoder().decode(new Uint8Array(bytes)).trim();
+  }
+
+  toJSON(): TokenizerJson {
+    return { type: 'wit-byte-bpe', version: 1, merges: this.merges.map(([a, b]) => [a, b]), contextLength: this.contextLength };
+  }
+
+  /** Rebuilds a tokenizer from its JSON; throws InputError naming `file` when it is malformed. */
+  static fromJSON(json: unknown, file = 'tokenizer.json'): BpeTokenizer {
+    const j = json as Partial<TokenizerJson> | null;
+    if (!j || j.type !== 'wit-byte-bpe' || !Array.isArray(j.merges) || typeof j.contextLength !== 'number') {
+      throw new InputError('train', file, 'not a wit tokenizer (expected type "wit-byte-bpe", merges, contextLength)');
+    }
+    const merges = j.merges as Array<[number, number]>;
+    merges.forEach((m, i) => {
+      const limit = SPECIALS + BASE + i;
+      if (!Array.isArray(m) || m.length !== 2 || !m.every((x) => Number.isInteger(x) && x >= SPECIALS && x < limit)) {
+        throw new InputError('train', file, `merge ${i} is invalid: ${JSON.stringify(m)}`);
+      }
+    });
+    return new BpeTokenizer(merges, j.contextLength);
+  }
+
+  /** Reads tokenizer.json; throws InputError when missing or malformed. */
+  static async load(file: string): Promise<BpeTokenizer> {
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      throw new InputError('train', file, `cannot read tokenizer: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      return BpeTokenizer.fromJSON(JSON.parse(text), file);
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      throw new InputError('train', file, `tokenizer is not valid JSON: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+/** Max-heap of (count, key) with lazy deletion: stale entries are skipped when popped. */
+class PairHeap {
+  private counts: number[] = [];
+  private keys: number[] = [];
+  get size(): number { return this.keys.length; }
+  private better(i: number, j: number): boolean {
+    // Ties go to the smaller key so that training is deterministic.
+    return this.counts[i]! > this.counts[j]! || (this.counts[i] === this.counts[j] && this.keys[i]! < this.keys[j]!);
+  }
+  private swap(i: number, j: number): void {
+    [this.counts[i], this.counts[j]] = [this.counts[j]!, this.counts[i]!];
+    [this.keys[i], this.keys[j]] = [this.keys[j]!, this.keys[i]!];
+  }
+  push(count: number, key: number): void {
+    this.counts.push(count);
+    this.keys.push(key);
+    let i = this.keys.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.better(i, p)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+  pop(): { count: number; key: number } | undefined {
+    if (!this.keys.length) return undefined;
+    const top = { count: this.counts[0]!, key: this.keys[0]! };
+    const lc = this.counts.pop()!;
+    const lk = this.keys.pop()!;
+    if (this.keys.length) {
+      this.counts[0] = lc;
+      this.keys[0] = lk;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < this.keys.length && this.better(l, m)) m = l;
+        if (r < this.keys.length && this.better(r, m)) m = r;
+        if (m === i) break;
+        this.swap(i, m);
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+/** Options for training the BPE. */
+export interface TrainTokenizerOptions {
+  /** Total ids wanted, specials and 512 base symbols included (merges = vocabSize - 515). */
+  vocabSize: number;
+  contextLength: number;
+  /** A pair must occur at least this often to be merged (default 2). */
+  minPairCount?: number;
+}
+
+/**
+ * Learns BPE merges from texts (any iterable; the caller bounds how many). Stops at vocabSize or
+ * when no pair occurs minPairCount times. Deterministic: ties broken by symbol ids.
+ * Throws UsageError when vocabSize leaves no room for the base symbols.
+ */
+export function trainTokenizer(texts: Iterable<string>, opts: TrainTokenizerOptions): BpeTokenizer {
+  if (opts.vocabSize < SPECIALS + BASE) throw new UsageError('train', `vocab size must be >= ${SPECIALS + BASE} (3 specials + 512 byte symbols), got ${opts.vocabSize}`);
+  const freq = new Map<string, number>();
+  for (const t of texts) for (const w of preTokenize(t)) freq.set(w, (freq.get(w) ?? 0) + 1);
+  const words: number[][] = [];
+  const counts: number[] = [];
+  for (const [w, c] of [...freq].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    words.push(baseSymbols(w));
+    counts.push(c);
+  }
+  const pairCount = new Map<number, number>();
+  const pairWords = new Map<number, Set<number>>();
+  const addWord = (wi: number, sign: 1 | -1): Set<number> => {
+    const s = words[wi]!;
+    const touched = new Set<number>();
+    for (let i = 0; i < s.length - 1; i++) {
+      const k = pairKey(s[i]!, s[i + 1]!);
+      pairCount.set(k, (pairCount.get(k) ?? 0) + sign * counts[wi]!);
+      touched.add(k);
+      if (sign > 0) {
+        let ws = pairWords.get(k);
+        if (!ws) pairWords.set(k, (ws = new Set()));
+        ws.add(wi);
+      }
+    }
+    return touched;
+  };
+  for (let wi = 0; wi < words.length; wi++) addWord(wi, 1);
+  const heap = new PairHeap();
+  for (const [k, c] of pairCount) heap.push(c, k);
+  const minCount = opts.minPairCount ?? 2;
+  const merges: Array<[number, number]> = [];
+  const maxMerges = opts.vocabSize - SPECIALS - BASE;
+  while (merges.length < maxMerges) {
+    const top = heap.pop();
+    if (!top) break;
+    if (pairCount.get(top.key) !== top.count) continue; // stale
+    if (top.count < minCount) break;
+    const a = Math.floor(top.key / 1048576);
+    const b = top.key % 1048576;
+    const id = SPECIALS + BASE + merges.length;
+    merges.push([a, b]);
+    const changed = new Set<number>();
+    for (const wi of pairWords.get(top.key) ?? []) {
+      const s = words[wi]!;
+      let has = false;
+      for (let i = 0; i < s.length - 1; i++) if (s[i] === a && s[i + 1] === b) { has = true; break; }
+      if (!has) continue;
+      for (const k of addWord(wi, -1)) changed.add(k);
+      const next: number[] = [];
+      for (let i = 0; i < s.length; i++) {
+        if (i < s.length - 1 && s[i] === a && s[i + 1] === b) { next.push(id); i++; } else next.push(s[i]!);
+      }
+      words[wi] = next;
+      for (const k of addWord(wi, 1)) changed.add(k);
+    }
+    pairWords.delete(top.key);
+    for (const k of changed) {
+      const c = pairCount.get(k) ?? 0;
+      if (c > 0) heap.push(c, k);
+      else pairCount.delete(k);
+    }
+  }
+  return new BpeTokenizer(merges, opts.contextLength);
+}
