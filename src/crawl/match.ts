@@ -120,11 +120,64 @@ export function fastTokens(text: string): string[] {
   return out;
 }
 
+const FNV_INIT = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** Finalises an FNV-1a state (murmur3 fmix) so the low bits index the table well. */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h | 0;
+}
+
+/** FNV-1a over the UTF-16 code units of text[start, end), finalised. */
+function hashSpan(text: string, start: number, end: number): number {
+  let h = FNV_INIT;
+  for (let k = start; k < end; k++) h = Math.imul(h ^ text.charCodeAt(k), FNV_PRIME);
+  return fmix(h);
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
+}
+
+function insertionSort(a: Int32Array, n: number): void {
+  for (let i = 1; i < n; i++) {
+    const x = a[i]!;
+    let j = i - 1;
+    while (j >= 0 && a[j]! > x) {
+      a[j + 1] = a[j]!;
+      j--;
+    }
+    a[j + 1] = x;
+  }
+}
+
 function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
   return p;
 }
+
+// Layouts of the interleaved tables (one random memory access per probe, not one per field).
+/** Token slot: hash, id (-1: empty), pool start, length, node reached from the root, 6 code units. */
+const TS = 8;
+const T_HASH = 0;
+const T_ID = 1;
+const T_START = 2;
+const T_LEN = 3;
+const T_ROOT = 4;
+const T_CHARS = 5; // 3 ints = the first 6 UTF-16 code units, two per int
+const INLINE_CHARS = 6;
+/** Node: failure link, output link, first query ending here (-1: none), number of children. */
+const NS = 4;
+const N_FAIL = 0;
+const N_OUT = 1;
+const N_QUERY = 2;
+const N_KIDS = 3;
+/** Edge slot (below depth 1): parent node (-1: empty), token id, child node. */
+const ES = 4;
 
 /**
  * Aho–Corasick automaton over the token sequences of a query list. Build once, then `match` any
@@ -133,37 +186,33 @@ function nextPow2(n: number): number {
 export class QueryMatcher {
   /** Number of queries (ids are 0 .. size-1, in the order given to `build`). */
   readonly size: number;
-  private readonly queries: readonly string[];
-  private readonly caseSensitive: boolean;
-  /** Token string -> token id, over the tokens of all queries only. */
-  private readonly vocab: Map<string, number>;
-  /** Token id -> node reached from the root (-1: none). Depth-1 edges are the hot path. */
-  private readonly rootNext: Int32Array;
-  // Deeper edges: open-addressing hash keyed by (node, token).
-  private readonly edgeMask: number;
-  private readonly edgeNode: Int32Array;
-  private readonly edgeToken: Int32Array;
-  private readonly edgeChild: Int32Array;
-  /** Failure link of each node. */
-  private readonly fail: Int32Array;
-  /** Nearest proper suffix node (via failure links) that ends a query; 0 when none. */
-  private readonly outLink: Int32Array;
-  /** First query ending at a node (-1: none); further ones chained through `nextQuery`. */
-  private readonly firstQuery: Int32Array;
-  private readonly nextQuery: Int32Array;
   /** Number of automaton nodes, root included (for reports). */
   readonly nodeCount: number;
+  /** Number of distinct tokens over all queries. */
+  readonly vocabularySize: number;
+  private readonly queries: readonly string[];
+  private readonly caseSensitive: boolean;
+  // Token interning without allocating: an open-addressing table probed with a hash computed from
+  // the caption's code units in place; tokens longer than INLINE_CHARS finish their compare in a pool.
+  private readonly tokMask: number;
+  private readonly tok: Int32Array;
+  private readonly pool: Uint16Array;
+  private readonly nodes: Int32Array;
+  private readonly nextQuery: Int32Array;
+  private readonly edgeMask: number;
+  private readonly edges: Int32Array;
   // Scratch for one match call.
   private state = 0;
-  private hits: number[] = [];
+  private hits = new Int32Array(64);
+  private nHits = 0;
 
   private constructor(queries: readonly string[], caseSensitive: boolean) {
     this.size = queries.length;
     this.queries = queries;
     this.caseSensitive = caseSensitive;
-    this.vocab = new Map();
 
-    // Tokenise every query once into one flat id array.
+    // Tokenise every query once into one flat id array; the Map is only needed while building.
+    const vocab = new Map<string, number>();
     const qStart = new Int32Array(queries.length + 1);
     let flat = new Int32Array(Math.max(16, queries.length * 2));
     let total = 0;
@@ -172,10 +221,10 @@ export class QueryMatcher {
       const text = caseSensitive ? queries[q]! : queries[q]!.toLowerCase();
       forEachTokenSpan(text, (s, e) => {
         const tok = text.slice(s, e);
-        let id = this.vocab.get(tok);
+        let id = vocab.get(tok);
         if (id === undefined) {
-          id = this.vocab.size;
-          this.vocab.set(tok, id);
+          id = vocab.size;
+          vocab.set(tok, id);
         }
         if (total === flat.length) {
           const bigger = new Int32Array(flat.length * 2);
@@ -186,22 +235,27 @@ export class QueryMatcher {
       });
     }
     qStart[queries.length] = total;
+    const vocabSize = vocab.size;
+    this.vocabularySize = vocabSize;
 
-    // Trie. Nodes are at most total + 1.
+    // Trie, with temporary per-field arrays (nodes are at most total + 1).
     const maxNodes = total + 1;
     const parent = new Int32Array(maxNodes);
     const depth = new Int32Array(maxNodes);
     const tokenOf = new Int32Array(maxNodes);
-    this.rootNext = new Int32Array(this.vocab.size).fill(-1);
-    const cap = nextPow2(Math.max(16, total * 2));
-    this.edgeMask = cap - 1;
-    this.edgeNode = new Int32Array(cap).fill(-1);
-    this.edgeToken = new Int32Array(cap);
-    this.edgeChild = new Int32Array(cap);
-    this.firstQuery = new Int32Array(maxNodes).fill(-1);
-    this.nextQuery = new Int32Array(queries.length).fill(-1);
+    const kids = new Int32Array(maxNodes);
+    const firstQuery = new Int32Array(maxNodes).fill(-1);
     const lastQuery = new Int32Array(maxNodes).fill(-1);
-    let nodes = 1;
+    const rootNext = new Int32Array(vocabSize).fill(-1);
+    this.nextQuery = new Int32Array(queries.length).fill(-1);
+    // Each query's first token is a root edge, so at most sum(len - 1) edges live in the table.
+    let deeper = 0;
+    for (let q = 0; q < queries.length; q++) deeper += Math.max(0, qStart[q + 1]! - qStart[q]! - 1);
+    this.edgeMask = nextPow2(Math.max(16, Math.ceil(deeper * 1.5))) - 1;
+    this.edges = new Int32Array((this.edgeMask + 1) * ES);
+    for (let k = 0; k < this.edges.length; k += ES) this.edges[k] = -1;
+    const step = (v: number, t: number): number => (v === 0 ? rootNext[t]! : this.edgeChild(v, t));
+    let nodeCount = 1;
     for (let q = 0; q < queries.length; q++) {
       const s = qStart[q]!;
       const e = qStart[q + 1]!;
@@ -209,49 +263,78 @@ export class QueryMatcher {
       let v = 0;
       for (let k = s; k < e; k++) {
         const t = flat[k]!;
-        let child = this.step(v, t);
+        let child = step(v, t);
         if (child < 0) {
-          child = nodes++;
+          child = nodeCount++;
           parent[child] = v;
           depth[child] = depth[v]! + 1;
           tokenOf[child] = t;
-          if (v === 0) this.rootNext[t] = child;
+          kids[v]!++;
+          if (v === 0) rootNext[t] = child;
           else this.insertEdge(v, t, child);
         }
         v = child;
       }
-      // Keep ids ascending along each node's chain.
-      if (this.firstQuery[v] === -1) this.firstQuery[v] = q;
+      // Ids ascend along each node's chain.
+      if (firstQuery[v] === -1) firstQuery[v] = q;
       else this.nextQuery[lastQuery[v]!] = q;
       lastQuery[v] = q;
     }
-    this.nodeCount = nodes;
+    this.nodeCount = nodeCount;
 
-    // Failure and output links, breadth first (nodes sorted by depth with a counting sort).
+    // Failure and output links, breadth first (nodes ordered by depth with a counting sort).
+    const nodes = new Int32Array(nodeCount * NS);
     let maxDepth = 0;
-    for (let v = 1; v < nodes; v++) if (depth[v]! > maxDepth) maxDepth = depth[v]!;
-    const byDepthStart = new Int32Array(maxDepth + 2);
-    for (let v = 1; v < nodes; v++) byDepthStart[depth[v]! + 1]!++;
-    for (let d = 1; d <= maxDepth + 1; d++) byDepthStart[d]! += byDepthStart[d - 1]!;
-    const order = new Int32Array(Math.max(0, nodes - 1));
-    const fillPos = byDepthStart.slice();
-    for (let v = 1; v < nodes; v++) order[fillPos[depth[v]!]!++] = v;
-    this.fail = new Int32Array(nodes);
-    this.outLink = new Int32Array(nodes);
+    for (let v = 1; v < nodeCount; v++) if (depth[v]! > maxDepth) maxDepth = depth[v]!;
+    const fillPos = new Int32Array(maxDepth + 2);
+    for (let v = 1; v < nodeCount; v++) fillPos[depth[v]! + 1]!++;
+    for (let d = 1; d <= maxDepth + 1; d++) fillPos[d]! += fillPos[d - 1]!;
+    const order = new Int32Array(Math.max(0, nodeCount - 1));
+    for (let v = 1; v < nodeCount; v++) order[fillPos[depth[v]!]!++] = v;
+    for (let v = 0; v < nodeCount; v++) {
+      nodes[v * NS + N_QUERY] = firstQuery[v]!;
+      nodes[v * NS + N_KIDS] = kids[v]!;
+    }
     for (let k = 0; k < order.length; k++) {
       const v = order[k]!;
-      if (depth[v] === 1) continue; // fail = root, outLink = 0
+      if (depth[v] === 1) continue; // fail = root, out = 0
       const t = tokenOf[v]!;
-      let f = this.fail[parent[v]!]!;
-      let g = this.step(f, t);
+      let f = nodes[parent[v]! * NS + N_FAIL]!;
+      let g = step(f, t);
       while (g < 0 && f !== 0) {
-        f = this.fail[f]!;
-        g = this.step(f, t);
+        f = nodes[f * NS + N_FAIL]!;
+        g = step(f, t);
       }
       const fv = g < 0 ? 0 : g;
-      this.fail[v] = fv;
-      this.outLink[v] = this.firstQuery[fv]! >= 0 ? fv : this.outLink[fv]!;
+      nodes[v * NS + N_FAIL] = fv;
+      nodes[v * NS + N_OUT] = firstQuery[fv]! >= 0 ? fv : nodes[fv * NS + N_OUT]!;
     }
+    this.nodes = nodes;
+
+    // Token table.
+    let poolLen = 0;
+    for (const tok of vocab.keys()) poolLen += tok.length;
+    this.pool = new Uint16Array(poolLen);
+    this.tokMask = nextPow2(Math.max(16, Math.ceil(vocabSize * 1.5))) - 1;
+    const tab = new Int32Array((this.tokMask + 1) * TS);
+    for (let k = 0; k < tab.length; k += TS) tab[k + T_ID] = -1;
+    let at = 0;
+    for (const [tok, id] of vocab) {
+      const h = hashSpan(tok, 0, tok.length);
+      let slot = h & this.tokMask;
+      while (tab[slot * TS + T_ID] !== -1) slot = (slot + 1) & this.tokMask;
+      const b = slot * TS;
+      tab[b + T_HASH] = h;
+      tab[b + T_ID] = id;
+      tab[b + T_START] = at;
+      tab[b + T_LEN] = tok.length;
+      tab[b + T_ROOT] = rootNext[id]!;
+      for (let k = 0; k < Math.min(tok.length, INLINE_CHARS); k++) {
+        tab[b + T_CHARS + (k >> 1)]! |= tok.charCodeAt(k) << ((k & 1) * 16);
+      }
+      for (let k = 0; k < tok.length; k++) this.pool[at++] = tok.charCodeAt(k);
+    }
+    this.tok = tab;
   }
 
   /**
@@ -269,52 +352,97 @@ export class QueryMatcher {
     return q;
   }
 
-  /** Number of distinct tokens over all queries. */
-  get vocabularySize(): number {
-    return this.vocab.size;
-  }
-
-  private step(v: number, t: number): number {
-    if (v === 0) return this.rootNext[t]!;
+  /** Child of node `v` (not the root) by token `t`, -1 when none. */
+  private edgeChild(v: number, t: number): number {
     const mask = this.edgeMask;
+    const edges = this.edges;
     let h = (Math.imul(v, 0x9e3779b1) ^ Math.imul(t, 0x85ebca77)) & mask;
     for (;;) {
-      const n = this.edgeNode[h]!;
+      const b = h * ES;
+      const n = edges[b]!;
       if (n === -1) return -1;
-      if (n === v && this.edgeToken[h] === t) return this.edgeChild[h]!;
+      if (n === v && edges[b + 1] === t) return edges[b + 2]!;
       h = (h + 1) & mask;
     }
   }
 
   private insertEdge(v: number, t: number, child: number): void {
     const mask = this.edgeMask;
+    const edges = this.edges;
     let h = (Math.imul(v, 0x9e3779b1) ^ Math.imul(t, 0x85ebca77)) & mask;
-    while (this.edgeNode[h] !== -1) h = (h + 1) & mask;
-    this.edgeNode[h] = v;
-    this.edgeToken[h] = t;
-    this.edgeChild[h] = child;
+    while (edges[h * ES] !== -1) h = (h + 1) & mask;
+    edges[h * ES] = v;
+    edges[h * ES + 1] = t;
+    edges[h * ES + 2] = child;
   }
 
-  /** Advances the automaton by one caption token (already case-folded when needed). */
-  private feed(tok: string): void {
-    const t = this.vocab.get(tok);
-    if (t === undefined) {
+  /** Slot offset of the token text[start, end) whose FNV state is `fnv`, -1 when no query has it. */
+  private tokenSlot(text: string, start: number, end: number, fnv: number): number {
+    const h = fmix(fnv);
+    const len = end - start;
+    const tab = this.tok;
+    const mask = this.tokMask;
+    let slot = h & mask;
+    for (;;) {
+      const b = slot * TS;
+      if (tab[b + T_ID]! < 0) return -1;
+      if (tab[b + T_HASH] === h && tab[b + T_LEN] === len) {
+        let k = 0;
+        const inline = len < INLINE_CHARS ? len : INLINE_CHARS;
+        for (; k < inline; k++) {
+          if (((tab[b + T_CHARS + (k >> 1)]! >>> ((k & 1) * 16)) & 0xffff) !== text.charCodeAt(start + k)) break;
+        }
+        if (k === inline) {
+          const pool = this.pool;
+          let p = tab[b + T_START]! + k;
+          while (k < len && pool[p] === text.charCodeAt(start + k)) {
+            p++;
+            k++;
+          }
+          if (k === len) return b;
+        }
+      }
+      slot = (slot + 1) & mask;
+    }
+  }
+
+  /** Advances the automaton by the caption token text[start, end) and collects the queries ending there. */
+  private feed(text: string, start: number, end: number, fnv: number): void {
+    const b = this.tokenSlot(text, start, end, fnv);
+    if (b < 0) {
       this.state = 0;
       return;
     }
+    const nodes = this.nodes;
     let v = this.state;
-    let g = this.step(v, t);
-    while (g < 0 && v !== 0) {
-      v = this.fail[v]!;
-      g = this.step(v, t);
+    let g: number;
+    for (;;) {
+      if (v === 0) {
+        g = this.tok[b + T_ROOT]!;
+        break;
+      }
+      if (nodes[v * NS + N_KIDS]! > 0) {
+        g = this.edgeChild(v, this.tok[b + T_ID]!);
+        if (g >= 0) break;
+      }
+      v = nodes[v * NS + N_FAIL]!;
     }
     if (g < 0) {
       this.state = 0;
       return;
     }
     this.state = g;
-    for (let u = this.firstQuery[g]! >= 0 ? g : this.outLink[g]!; u > 0; u = this.outLink[u]!) {
-      for (let q = this.firstQuery[u]!; q >= 0; q = this.nextQuery[q]!) this.hits.push(q);
+    let u = nodes[g * NS + N_QUERY]! >= 0 ? g : nodes[g * NS + N_OUT]!;
+    while (u > 0) {
+      for (let q = nodes[u * NS + N_QUERY]!; q >= 0; q = this.nextQuery[q]!) {
+        if (this.nHits === this.hits.length) {
+          const bigger = new Int32Array(this.hits.length * 2);
+          bigger.set(this.hits);
+          this.hits = bigger;
+        }
+        this.hits[this.nHits++] = q;
+      }
+      u = nodes[u * NS + N_OUT]!;
     }
   }
 
@@ -325,38 +453,69 @@ export class QueryMatcher {
   match(caption: string): number[] {
     const text = this.caseSensitive ? caption : caption.toLowerCase();
     this.state = 0;
-    const hits: number[] = [];
-    this.hits = hits;
-    // Inlined copy of forEachTokenSpan: a closure per caption costs ~20% here.
+    this.nHits = 0;
+    // Tokenising (the rules of forEachTokenSpan) and hashing in one pass over the code units,
+    // with the BMP inline and surrogate pairs on a slower path: this loop is the matcher's cost.
     const n = text.length;
     let i = 0;
     while (i < n) {
-      let c = text.charCodeAt(i);
-      let w = 1;
-      let cls: number;
-      if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
-        const d = text.charCodeAt(i + 1);
-        if (d >= 0xdc00 && d <= 0xdfff) {
-          w = 2;
-          c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
-          cls = classOfAstral(c);
-        } else cls = CLASS_OTHER;
-      } else cls = BMP_CLASS[c]!;
-      if (cls === CLASS_SPACE) {
-        i += w;
-        continue;
-      }
       const start = i;
-      i += w;
-      if (cls === CLASS_WORD) i = scanWord(text, i, n);
-      this.feed(text.slice(start, i));
+      const c = text.charCodeAt(i);
+      let h = FNV_INIT;
+      if (c < 0xd800 || c > 0xdfff) {
+        const cls = BMP_CLASS[c];
+        if (cls === CLASS_SPACE) {
+          i++;
+          continue;
+        }
+        h = Math.imul(h ^ c, FNV_PRIME);
+        i++;
+        if (cls === CLASS_OTHER) {
+          this.feed(text, start, i, h);
+          continue;
+        }
+      } else {
+        const w = wordWidthAt(text, i, n);
+        h = Math.imul(h ^ c, FNV_PRIME);
+        i++;
+        if (w === 2 || (c <= 0xdbff && i < n && isLowSurrogate(text.charCodeAt(i)))) {
+          h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
+          i++;
+        }
+        if (w === 0) {
+          this.feed(text, start, i, h);
+          continue;
+        }
+      }
+      // Rest of a word: word characters, or a joiner followed by one.
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d < 0xd800 || d > 0xdfff) {
+          if (BMP_CLASS[d] === CLASS_WORD || (isJoiner(d) && i + 1 < n && wordWidthAt(text, i + 1, n) > 0)) {
+            h = Math.imul(h ^ d, FNV_PRIME);
+            i++;
+            continue;
+          }
+          break;
+        }
+        if (wordWidthAt(text, i, n) === 0) break;
+        h = Math.imul(h ^ d, FNV_PRIME);
+        h = Math.imul(h ^ text.charCodeAt(i + 1), FNV_PRIME);
+        i += 2;
+      }
+      this.feed(text, start, i, h);
     }
-    if (hits.length > 1) {
-      hits.sort((a, b) => a - b);
-      let k = 1;
-      for (let j = 1; j < hits.length; j++) if (hits[j] !== hits[k - 1]) hits[k++] = hits[j]!;
-      hits.length = k;
+    const n0 = this.nHits;
+    if (n0 === 0) return [];
+    const hits = this.hits;
+    if (n0 > 1) {
+      if (n0 <= 32) insertionSort(hits, n0);
+      else hits.subarray(0, n0).sort();
     }
-    return hits;
+    let k = 1;
+    for (let j = 1; j < n0; j++) if (hits[j] !== hits[k - 1]) hits[k++] = hits[j]!;
+    const out = new Array<number>(k);
+    for (let j = 0; j < k; j++) out[j] = hits[j]!;
+    return out;
   }
 }

@@ -33,7 +33,7 @@ interface Chunk {
 }
 
 /**
- * Scores a batch; when the batch call fails, scores its pairs one by one so that one undecodable
+ * Scores a batch (NaN from the scorer marks a pair it could not score); when the batch call fails, scores its pairs one by one so that one undecodable
  * image costs one pair, not the batch (NaN marks the pairs that failed). When every pair of a
  * batch of two or more fails, the fault is the model or backend, not the data: that throws.
  */
@@ -43,6 +43,7 @@ async function scoreBatch(scorer: Scorer, rows: ScoredRow[], onBadItem?: Pipelin
   try {
     const s = await scorer(images, captions);
     if (s.length !== rows.length) throw new WitError('filter', `scorer returned ${s.length} scores for ${rows.length} pairs`);
+    s.forEach((v, i) => Number.isNaN(v) && onBadItem?.(rows[i]!.rec, 'image does not decode'));
     return s;
   } catch (batchErr) {
     if (batchErr instanceof WitError && batchErr.stage === 'filter') throw batchErr;
@@ -51,6 +52,7 @@ async function scoreBatch(scorer: Scorer, rows: ScoredRow[], onBadItem?: Pipelin
     for (let i = 0; i < rows.length; i++) {
       try {
         out[i] = (await scorer([images[i]!], [captions[i]!]))[0]!;
+        if (Number.isNaN(out[i]!)) throw new Error('image does not decode');
       } catch (err) {
         out[i] = NaN;
         failed++;

@@ -8,11 +8,18 @@ import { UsageError, WitError } from '../util/errors.js';
  */
 export type Scorer = (images: Uint8Array[], captions: string[]) => Promise<Float32Array>;
 
-/** The part of the train stage's ClipHandle the filter needs (src/train/index.ts, loadClip). */
+/**
+ * The part of the train stage's ClipHandle (src/train/clip.ts) the filter needs. With `decoder`
+ * and `embedPixels` present, images are decoded one by one in the handle's worker threads, so an
+ * undecodable image costs only its own pair.
+ */
 export interface ClipEncoders {
   embedImages(encoded: Uint8Array[]): Promise<Float32Array[]>;
   embedTexts(texts: string[]): Promise<Float32Array[]>;
-  dispose(): void;
+  imageSize?: number;
+  decoder?: { decode(bytes: Uint8Array, size: number): Promise<Uint8Array> };
+  embedPixels?(rgb: Uint8Array[]): Promise<Float32Array[]>;
+  dispose(): void | Promise<void>;
 }
 
 /** Cosine similarity of two vectors (0 when either is all zeros). */
@@ -33,19 +40,31 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 }
 
 /**
- * A Scorer from a CLIP's two encoders. The image encoder (which decodes) is started first so that
- * its decoding, which runs off the main thread, overlaps the text encoder's work.
+ * A Scorer from a CLIP's two encoders: cosine similarity of each pair's embeddings (NaN for a
+ * pair whose image does not decode). Decoding is posted to the handle's worker threads first, so
+ * it runs while the text encoder computes on this thread; a pipeline with two batches in flight
+ * also overlaps one batch's decoding with the previous batch's encoders.
  */
 export function clipScorer(clip: ClipEncoders): Scorer {
   return async (images, captions) => {
     if (images.length !== captions.length) throw new WitError('filter', `batch has ${images.length} images but ${captions.length} captions`);
-    if (!images.length) return new Float32Array(0);
+    const out = new Float32Array(images.length).fill(NaN);
+    if (!images.length) return out;
+    const { decoder, embedPixels, imageSize } = clip;
+    if (decoder && embedPixels && imageSize) {
+      const decoding = Promise.all(images.map((b) => decoder.decode(b, imageSize).then((rgb) => rgb, () => undefined)));
+      const txt = await clip.embedTexts(captions);
+      const rgb = await decoding;
+      const ok = rgb.flatMap((p, i) => (p ? [i] : []));
+      const img = ok.length ? await embedPixels(ok.map((i) => rgb[i]!)) : [];
+      ok.forEach((i, j) => (out[i] = cosine(img[j]!, txt[i]!)));
+      return out;
+    }
     const imgP = clip.embedImages(images);
     // Keep a rejection of the image side from going unhandled while the texts are embedded.
     imgP.catch(() => undefined);
     const txt = await clip.embedTexts(captions);
     const img = await imgP;
-    const out = new Float32Array(images.length);
     for (let i = 0; i < images.length; i++) out[i] = cosine(img[i]!, txt[i]!);
     return out;
   };
@@ -55,10 +74,11 @@ export function clipScorer(clip: ClipEncoders): Scorer {
 export type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 /**
- * Loads a model directory written by `wit train` and returns its encoders.
- * Throws UsageError when the directory does not exist or is not a model.
+ * Loads a model directory written by `wit train` (train's loadClip) and returns its encoders,
+ * forwarding `batchSize` pairs at a time. Throws UsageError when the directory does not exist or
+ * is not a model, InputError when its files are malformed.
  */
-export async function loadEncoders(modelDir: string, backend: Backend = 'auto'): Promise<ClipEncoders> {
+export async function loadEncoders(modelDir: string, opts: { backend?: Backend; batchSize?: number } = {}): Promise<ClipEncoders> {
   let st;
   try {
     st = await stat(modelDir);
@@ -67,9 +87,9 @@ export async function loadEncoders(modelDir: string, backend: Backend = 'auto'):
   }
   if (!st.isDirectory()) throw new UsageError('filter', 'model must be a directory written by wit train', { file: modelDir });
   // Loaded lazily: tfjs is heavy and a run with only basic filters never needs it.
-  const train = await import('../train/index.js');
+  const { loadClip } = await import('../train/index.js');
   try {
-    return await train.loadClip(modelDir, { backend });
+    return await loadClip(modelDir, { backend: opts.backend ?? 'auto', batchSize: opts.batchSize });
   } catch (err) {
     if (err instanceof WitError) throw err;
     throw new UsageError('filter', `cannot load the model: ${(err as Error).message}`, { file: modelDir, cause: err });

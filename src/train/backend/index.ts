@@ -4,6 +4,8 @@
  * then WebAssembly (SIMD, and threads through ./wasm-threads.ts), then plain JS.
  */
 import os from 'node:os';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { UsageError, WitError, errorMessage } from '../../util/errors.js';
@@ -102,15 +104,16 @@ function note(info: BackendInfo, skipped: string[]): BackendInfo {
 type NativeResult = { ok: true; info: BackendInfo } | { ok: false; reason: string };
 
 async function tryNative(pkg: (typeof NATIVE_PACKAGES)[number]): Promise<NativeResult> {
-  // A variable specifier: tsc must not need (or look for) the optional packages' types.
-  const specifier: string = pkg;
+  let resolved: string;
   try {
-    await import(specifier);
+    resolved = createRequire(import.meta.url).resolve(pkg);
+  } catch {
+    return { ok: false, reason: 'not installed' };
+  }
+  try {
+    // Imported by its resolved file: tsc must not need (or look for) the optional packages' types.
+    await import(pathToFileURL(resolved).href);
   } catch (err) {
-    const code = (err as { code?: string }).code;
-    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && errorMessage(err).includes(pkg)) {
-      return { ok: false, reason: 'not installed' };
-    }
     return { ok: false, reason: `installed but failed to load: ${errorMessage(err)}` };
   }
   try {
@@ -147,7 +150,8 @@ async function initWasm(threadsWanted: number | undefined): Promise<BackendInfo>
 async function startWasm(threads: number): Promise<BackendInfo> {
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const sharedMemory = typeof SharedArrayBuffer === 'function';
-  const useThreads = threads > 1 && simd && sharedMemory;
+  // The threaded build even for one thread: its memory is shared, which wit's GEMM workers need.
+  const useThreads = simd && sharedMemory;
   const dir = wasmDistDir();
   tfwasm.setWasmPaths(dir);
   if (useThreads) {
@@ -160,11 +164,11 @@ async function startWasm(threads: number): Promise<BackendInfo> {
   }
   if (tf.getBackend() !== 'wasm') throw new WitError('train', 'wasm backend did not initialise');
   await tf.ready();
-  registerWasmKernels();
+  const gemm = await registerWasmKernels(threads);
   const actual = tfwasm.getThreadsCount();
-  const features = [simd ? 'SIMD' : 'no SIMD', `${actual} thread${actual === 1 ? '' : 's'}`];
-  if (threads > 1 && !useThreads) features.push(sharedMemory ? 'threads need SIMD' : 'no SharedArrayBuffer');
-  return { name: 'wasm', detail: `WebAssembly (XNNPACK, ${features.join(', ')}) with wit's training kernels` };
+  const features = [simd ? 'SIMD' : 'no SIMD', `${actual} thread${actual === 1 ? '' : 's'}`, `wit GEMM${gemm.fma ? ' (FMA)' : ''} on ${gemm.threads} thread${gemm.threads === 1 ? '' : 's'}`];
+  if (!useThreads) features.push(sharedMemory ? 'threads need SIMD' : 'no SharedArrayBuffer');
+  return { name: 'wasm', detail: `WebAssembly (XNNPACK, ${features.join(', ')}) and wit's training kernels` };
 }
 
 async function initCpu(): Promise<BackendInfo> {

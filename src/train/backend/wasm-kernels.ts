@@ -1,2 +1,263 @@
-/** Kernels wit registers for the wasm backend (training needs more than tfjs ships). */
-export function registerWasmKernels(): void {}
+/**
+ * Kernels wit registers for the tfjs wasm backend so that training runs, and runs fast:
+ *  - UnsortedSegmentSum (the gradient of gather, i.e. of embedding lookups), which tfjs-backend-wasm
+ *    does not have;
+ *  - BatchMatMul and _FusedMatMul routed to XNNPACK's fully-connected path (the only fast matmul in
+ *    tfjs-backend-wasm 4.22: it takes batch 1 and untransposed operands, everything else runs a scalar
+ *    triple loop), by folding batches into rows and transposing explicitly at rank <= 4.
+ * Each kernel is checked against the cpu backend in test/train/backend-kernels.test.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { GemmPool } from './gemm-pool.js';
+import type { WasmMemory } from './webassembly.js';
+
+type TensorInfo = tf.TensorInfo;
+type KernelFunc = tf.KernelFunc;
+type Attrs = tf.NamedAttrMap;
+
+let registered = false;
+let pool: GemmPool | null = null;
+const stock = new Map<string, KernelFunc>();
+
+/**
+ * Registers (once per process) wit's kernels for the backend named 'wasm', which must be initialised:
+ * the GEMM threads bind to its memory. `threads` is the number of GEMM threads (including the caller).
+ * Resolves to the number of GEMM threads running. Idempotent.
+ */
+export async function registerWasmKernels(threads: number): Promise<{ threads: number; fma: boolean }> {
+  if (registered) return { threads: pool?.threads ?? 0, fma: pool?.fma ?? false };
+  const backend = tf.findBackend('wasm') as BackendWasm | null;
+  if (!backend) throw new Error('registerWasmKernels: the wasm backend is not initialised');
+  const module = backend.wasm as unknown as { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void };
+  const memory = module.wasmMemory;
+  // Worker threads need the memory shared (the threaded tfjs build); otherwise the GEMM runs here only.
+  const shared = memory !== undefined && memory.buffer instanceof SharedArrayBuffer;
+  if (memory) {
+    pool = await GemmPool.create(
+      { memory, malloc: (n) => module._malloc(n), free: (p) => module._free(p) },
+      shared ? threads : 1,
+      { fma: process.env['WIT_WASM_FMA'] !== '0' },
+    );
+  }
+  registered = true;
+  register('UnsortedSegmentSum', unsortedSegmentSum);
+  register('Identity', identity);
+  register('Slice', slice);
+  register('SplitV', splitV);
+  if (pool) {
+    register('BatchMatMul', batchMatMul);
+    register('_FusedMatMul', fusedMatMul);
+    register('Sum', sum);
+  }
+  return { threads: pool?.threads ?? 0, fma: pool?.fma ?? false };
+}
+
+/** Replaces (or adds) the wasm kernel `name`. */
+function register(name: string, kernelFunc: KernelFunc): void {
+  const old = tf.getKernel(name, 'wasm');
+  if (old) {
+    stock.set(name, old.kernelFunc);
+    tf.unregisterKernel(name, 'wasm');
+  }
+  tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc });
+}
+
+/** TF's UnsortedSegmentSum: out[s, ...] = Σ x[i, ...] over i with segmentIds[i] = s; ids outside [0, numSegments) are dropped. */
+function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs }): TensorInfo {
+  const backend = args.backend as BackendWasm;
+  const x = args.inputs['x']!;
+  const ids = args.inputs['segmentIds']!;
+  const numSegments = Number(args.attrs?.['numSegments']);
+  if (!Number.isInteger(numSegments) || numSegments < 0) throw new Error(`UnsortedSegmentSum: bad numSegments ${numSegments}`);
+  const idsSize = tf.util.sizeFromShape(ids.shape);
+  if (ids.shape.length > x.shape.length || ids.shape.some((d, i) => d !== x.shape[i])) {
+    throw new Error(`UnsortedSegmentSum: segmentIds shape ${JSON.stringify(ids.shape)} is not a prefix of x shape ${JSON.stringify(x.shape)}`);
+  }
+  const inner = idsSize === 0 ? 0 : tf.util.sizeFromShape(x.shape) / idsSize;
+  const outShape = [numSegments, ...x.shape.slice(ids.shape.length)];
+  const out = backend.makeOutput(outShape, x.dtype);
+  // Views after makeOutput: the allocation may have grown (and replaced) the wasm memory buffer.
+  const o = backend.typedArrayFromHeap(out) as Float32Array | Int32Array;
+  const xv = backend.typedArrayFromHeap(x) as Float32Array | Int32Array;
+  const iv = backend.typedArrayFromHeap(ids) as Int32Array;
+  o.fill(0);
+  for (let i = 0; i < idsSize; i++) {
+    const s = iv[i]!;
+    if (s < 0 || s >= numSegments) continue;
+    const src = i * inner;
+    const dst = s * inner;
+    for (let j = 0; j < inner; j++) o[dst + j]! += xv[src + j]!;
+  }
+  return out;
+}
+
+type KernelArgs = { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: Attrs };
+
+function callStock(name: string, args: KernelArgs): TensorInfo | TensorInfo[] {
+  const f = stock.get(name);
+  if (!f) throw new Error(`wasm kernel ${name} has no stock implementation to fall back to`);
+  return f(args as Parameters<KernelFunc>[0]);
+}
+
+/**
+ * The GEMM for a (Fused)BatchMatMul, or null when the shapes need a broadcast it does not do
+ * (batch dims other than equal or one side all ones) or the dtype is not float32.
+ */
+function matmul(backend: BackendWasm, a: TensorInfo, b: TensorInfo, transposeA: boolean, transposeB: boolean, bias: TensorInfo | null): TensorInfo | null {
+  if (a.dtype !== 'float32' || b.dtype !== 'float32') return null;
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  const m = transposeA ? a.shape[ra - 1]! : a.shape[ra - 2]!;
+  const k = transposeA ? a.shape[ra - 2]! : a.shape[ra - 1]!;
+  const kb = transposeB ? b.shape[rb - 1]! : b.shape[rb - 2]!;
+  const n = transposeB ? b.shape[rb - 2]! : b.shape[rb - 1]!;
+  if (k !== kb) {
+    throw new Error(`Error in matMul: inner shapes (${k}) and (${kb}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+  }
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = tf.util.sizeFromShape(outerA);
+  const batchB = tf.util.sizeFromShape(outerB);
+  let outer: number[];
+  if (batchA === batchB && outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i])) outer = outerA;
+  else if (batchB === 1) outer = outerA.length >= outerB.length ? outerA : outerB;
+  else if (batchA === 1) outer = outerB.length >= outerA.length ? outerB : outerA;
+  else return null;
+  if (bias && tf.util.sizeFromShape(bias.shape) !== n) return null;
+  const batch = Math.max(batchA, batchB);
+  const out = backend.makeOutput([...outer, m, n], 'float32');
+  if (batch * m * n === 0) return out;
+  const ptr = (t: TensorInfo): number => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+  if (k === 0) {
+    const o = backend.typedArrayFromHeap(out) as Float32Array;
+    if (bias) {
+      const bv = backend.typedArrayFromHeap(bias) as Float32Array;
+      for (let i = 0; i < o.length; i++) o[i] = bv[i % n]!;
+    } else o.fill(0);
+    return out;
+  }
+  // With one B for all batches and A untransposed, the batches of A are just more rows.
+  const fold = batchB === 1 && batch > 1 && !transposeA;
+  pool!.run({
+    batch: fold ? 1 : batch,
+    m: fold ? batch * m : m,
+    n,
+    k,
+    a: ptr(a), sa: batchA === 1 ? 0 : m * k, rsa: transposeA ? 1 : k, csa: transposeA ? m : 1,
+    b: ptr(b), sb: batchB === 1 ? 0 : k * n, rsb: transposeB ? 1 : n, csb: transposeB ? k : 1,
+    c: ptr(out), sc: m * n, ldc: n,
+    bias: bias ? ptr(bias) : 0,
+  });
+  return out;
+}
+
+function batchMatMul(args: KernelArgs): TensorInfo | TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+  const out = matmul(backend, a, b, Boolean(args.attrs?.['transposeA']), Boolean(args.attrs?.['transposeB']), null);
+  return out ?? callStock('BatchMatMul', args);
+}
+
+function fusedMatMul(args: KernelArgs): TensorInfo | TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+  const activation = args.attrs?.['activation'];
+  if (preluActivationWeights || (activation !== undefined && activation !== 'linear')) return callStock('_FusedMatMul', args);
+  const out = matmul(backend, a!, b!, Boolean(args.attrs?.['transposeA']), Boolean(args.attrs?.['transposeB']), bias ?? null);
+  return out ?? callStock('_FusedMatMul', args);
+}
+
+/** Shares the input's memory (tensors are immutable), as the cpu backend does; tfjs-wasm copies. */
+function identity(args: KernelArgs): TensorInfo | TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const x = args.inputs['x']!;
+  if (x.dtype === 'string') return callStock('Identity', args);
+  backend.incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+}
+
+function heapView(backend: BackendWasm, dtype: tf.DataType): Float32Array | Int32Array | Uint8Array {
+  const buf = (backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer;
+  if (dtype === 'bool') return new Uint8Array(buf);
+  return dtype === 'int32' ? new Int32Array(buf) : new Float32Array(buf);
+}
+
+/**
+ * Slice by contiguous runs copied within the heap. tfjs-wasm's Slice first copies the whole input
+ * out of the heap (readSync) and then copies one innermost row at a time.
+ */
+function slice(args: KernelArgs): TensorInfo | TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const x = args.inputs['x']!;
+  if (x.dtype === 'string' || x.dtype === 'complex64' || x.shape.length === 0) return callStock('Slice', args);
+  const [begin, size] = tf.slice_util.parseSliceParams(x as tf.TensorInfo as tf.Tensor, args.attrs!['begin'] as number[], args.attrs!['size'] as number[]);
+  const out = backend.makeOutput(size, x.dtype);
+  const total = tf.util.sizeFromShape(size);
+  if (total === 0) return out;
+  const rank = x.shape.length;
+  // Innermost dims taken whole merge into one run with the first partial dim above them.
+  let inner = rank - 1;
+  let run = size[inner]!;
+  while (inner > 0 && size[inner] === x.shape[inner]) {
+    inner--;
+    run *= size[inner]!;
+  }
+  const strides = tf.util.computeStrides(x.shape);
+  const elem = x.dtype === 'bool' ? 1 : 4;
+  const heap = heapView(backend, x.dtype);
+  const src0 = backend.dataIdMap.get(x.dataId)!.memoryOffset / elem;
+  let dst = backend.dataIdMap.get(out.dataId)!.memoryOffset / elem;
+  const stride = (d: number): number => (d < rank - 1 ? strides[d]! : 1);
+  let base = src0;
+  for (let d = 0; d < rank; d++) base += begin[d]! * stride(d);
+  // Odometer over dims [0, inner).
+  const idx = new Array<number>(inner).fill(0);
+  for (;;) {
+    let off = base;
+    for (let d = 0; d < inner; d++) off += idx[d]! * stride(d);
+    heap.copyWithin(dst, off, off + run);
+    dst += run;
+    let d = inner - 1;
+    while (d >= 0) {
+      if (++idx[d]! < size[d]!) break;
+      idx[d] = 0;
+      d--;
+    }
+    if (d < 0) break;
+  }
+  return out;
+}
+
+/** Sum over leading axes (bias and LayerNorm gradients) as one SIMD column sum; the rest as tfjs-wasm does it. */
+function sum(args: KernelArgs): TensorInfo | TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const x = args.inputs['x']!;
+  const rank = x.shape.length;
+  const axes = tf.util.parseAxisParam(args.attrs!['axis'] as number | number[], x.shape).sort((p, q) => p - q);
+  const prefix = axes.length > 0 && axes.length < rank && axes.every((a, i) => a === i);
+  if (x.dtype !== 'float32' || !prefix) return callStock('Sum', args);
+  const rows = tf.util.sizeFromShape(x.shape.slice(0, axes.length));
+  const cols = tf.util.sizeFromShape(x.shape.slice(axes.length));
+  if (cols < 4) return callStock('Sum', args);
+  const keep = Boolean(args.attrs!['keepDims']);
+  const outShape = keep ? x.shape.map((d, i) => (i < axes.length ? 1 : d)) : x.shape.slice(axes.length);
+  const out = backend.makeOutput(outShape, 'float32');
+  pool!.colsum(backend.dataIdMap.get(x.dataId)!.memoryOffset, rows, cols, backend.dataIdMap.get(out.dataId)!.memoryOffset);
+  return out;
+}
+
+/** SplitV through the fast Slice above (tfjs-wasm's SplitV calls its own Slice directly). */
+function splitV(args: KernelArgs): TensorInfo[] {
+  const x = args.inputs['x']!;
+  const axis = tf.util.parseAxisParam(args.attrs!['axis'] as number, x.shape)[0]!;
+  const sizes = tf.backend_util.prepareSplitSize(x as tf.TensorInfo as tf.Tensor, args.attrs!['numOrSizeSplits'] as number | number[], axis);
+  const begin = new Array<number>(x.shape.length).fill(0);
+  const size = x.shape.slice();
+  return sizes.map((s) => {
+    size[axis] = s;
+    const part = slice({ inputs: { x }, backend: args.backend, attrs: { begin: begin.slice(), size: size.slice() } }) as TensorInfo;
+    begin[axis]! += s;
+    return part;
+  });
+}

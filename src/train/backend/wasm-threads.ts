@@ -110,9 +110,16 @@ export async function withNodeWasmThreads<T>(threads: number, distDir: string, i
     const one = realCpus.call(os)[0];
     return Array.from({ length: 2 * threads }, () => one!);
   };
+  const events = ['uncaughtException', 'unhandledRejection'] as const;
+  const listenersBefore = events.map((e) => new Set(process.listeners(e as 'uncaughtException')));
   try {
     return await init();
   } finally {
+    // The Emscripten glue installs handlers that rethrow from inside its own code; Node's defaults are the same
+    // behaviour with clearer stacks, and the CLI's own handlers must stay in charge.
+    events.forEach((e, i) => {
+      for (const l of process.listeners(e as 'uncaughtException')) if (!listenersBefore[i]!.has(l)) process.removeListener(e as 'uncaughtException', l as NodeJS.UncaughtExceptionListener);
+    });
     os.cpus = realCpus;
     URL.createObjectURL = realCreateObjectURL;
     globalThis.Blob = RealBlob;

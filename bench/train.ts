@@ -1,0 +1,403 @@
+/**
+ * bench/train: one CLIP training step (forward, backward, AdamW) of vit-tiny at batch 64 on the
+ * tfjs wasm backend with wit's kernels, side by side with the same model and batch in PyTorch on
+ * the CPU (bench/train_torch.py) as the peer. Prints ms/step, samples/s, achieved GFLOP/s (matmul
+ * FLOPs counted analytically, forward + backward) and the ratio to PyTorch; medians over --repeat runs,
+ * tfjs and PyTorch alternating so both see the same machine load.
+ *
+ *   npm run bench:train [-- --steps 5 --repeat 3 --threads 2 --batch 64 --stock --no-torch --profile]
+ *
+ * --stock also times tfjs wasm as shipped (one thread, no wit kernels) in a child process.
+ * --profile prints the slowest kernels of one step.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs';
+
+/** The shapes the benchmark needs (a subset of src/train/config.ts's ClipConfig). */
+export interface BenchArch {
+  embed_dim: number;
+  vision: { image_size: number; patch_size: number; width: number; layers: number; heads: number; mlp_ratio?: number };
+  text: { context_length: number; vocab_size: number; width: number; heads: number; layers: number; mlp_ratio?: number };
+}
+
+/** vit-tiny, the configuration the issue measured (src/train/configs/vit-tiny.json). */
+export const VIT_TINY: BenchArch = {
+  embed_dim: 128,
+  vision: { image_size: 64, patch_size: 8, width: 128, layers: 4, heads: 4, mlp_ratio: 4 },
+  text: { context_length: 32, vocab_size: 4096, width: 128, heads: 4, layers: 4, mlp_ratio: 4 },
+};
+
+/**
+ * Matmul FLOPs of one training step (forward + backward), counted per matmul: 2·M·K·N forward and
+ * the same again for each operand that needs a gradient (pixels and token ids do not).
+ */
+export function stepFlops(a: BenchArch, batch: number): number {
+  const v = a.vision;
+  const t = a.text;
+  const mm = (m: number, k: number, n: number, grads: number): number => 2 * m * k * n * (1 + grads);
+  const tower = (tokens: number, width: number, layers: number, heads: number, mlpRatio: number): number => {
+    const rows = batch * tokens;
+    const hidden = width * mlpRatio;
+    const dh = width / heads;
+    const perLayer =
+      mm(rows, width, 3 * width, 2) + // qkv
+      mm(batch * heads * tokens, dh, tokens, 2) + // q·kᵀ
+      mm(batch * heads * tokens, tokens, dh, 2) + // p·v
+      mm(rows, width, width, 2) + // out proj
+      mm(rows, width, hidden, 2) +
+      mm(rows, hidden, width, 2);
+    return layers * perLayer;
+  };
+  const patches = (v.image_size / v.patch_size) ** 2;
+  const patchDim = 3 * v.patch_size * v.patch_size;
+  const vision =
+    mm(batch * patches, patchDim, v.width, 1) +
+    tower(patches + 1, v.width, v.layers, v.heads, v.mlp_ratio ?? 4) +
+    mm(batch, v.width, a.embed_dim, 2);
+  const text = tower(t.context_length, t.width, t.layers, t.heads, t.mlp_ratio ?? 4) + mm(batch, t.width, a.embed_dim, 2);
+  const logits = mm(batch, a.embed_dim, batch, 2);
+  return vision + text + logits;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stand-in CLIP (used while src/train has no model): the layers of open_clip's VisionTransformer and
+// TextTransformer written with tfjs ops, shaped the way a tfjs model should be for speed: every
+// linear layer a 2-D matmul, transposes of rank 4 at most.
+
+interface Linear { w: tf.Variable; b: tf.Variable }
+interface Norm { g: tf.Variable; b: tf.Variable }
+interface Block { ln1: Norm; qkv: Linear; out: Linear; ln2: Norm; fc1: Linear; fc2: Linear }
+
+/** A stand-in CLIP model: parameters and a loss function of a batch. */
+export interface StandInClip {
+  params: tf.Variable[];
+  loss(images: tf.Tensor4D, tokens: tf.Tensor2D, eos: tf.Tensor1D): tf.Scalar;
+}
+
+/** Builds the stand-in with seeded weights (CLIP's init scales). */
+export function buildStandIn(a: BenchArch, seed = 1): StandInClip {
+  let s = seed;
+  const params: tf.Variable[] = [];
+  const v = (t: tf.Tensor): tf.Variable => {
+    const x = tf.variable(t);
+    t.dispose();
+    params.push(x);
+    return x;
+  };
+  const normal = (shape: number[], std: number): tf.Variable => v(tf.randomNormal(shape, 0, std, 'float32', s++));
+  const zeros = (shape: number[]): tf.Variable => v(tf.zeros(shape));
+  const ones = (shape: number[]): tf.Variable => v(tf.ones(shape));
+  const linear = (din: number, dout: number): Linear => ({ w: normal([din, dout], din ** -0.5), b: zeros([dout]) });
+  const norm = (d: number): Norm => ({ g: ones([d]), b: zeros([d]) });
+  const block = (d: number, ratio: number): Block => ({
+    ln1: norm(d), qkv: linear(d, 3 * d), out: linear(d, d), ln2: norm(d), fc1: linear(d, d * ratio), fc2: linear(d * ratio, d),
+  });
+
+  const vc = a.vision;
+  const tc = a.text;
+  const grid = vc.image_size / vc.patch_size;
+  const patchDim = 3 * vc.patch_size * vc.patch_size;
+  const vis = {
+    patch: normal([patchDim, vc.width], patchDim ** -0.5),
+    cls: normal([1, 1, vc.width], vc.width ** -0.5),
+    pos: normal([grid * grid + 1, vc.width], vc.width ** -0.5),
+    lnPre: norm(vc.width),
+    blocks: Array.from({ length: vc.layers }, () => block(vc.width, vc.mlp_ratio ?? 4)),
+    lnPost: norm(vc.width),
+    proj: normal([vc.width, a.embed_dim], vc.width ** -0.5),
+  };
+  const txt = {
+    embed: normal([tc.vocab_size, tc.width], 0.02),
+    pos: normal([tc.context_length, tc.width], 0.01),
+    blocks: Array.from({ length: tc.layers }, () => block(tc.width, tc.mlp_ratio ?? 4)),
+    lnFinal: norm(tc.width),
+    proj: normal([tc.width, a.embed_dim], tc.width ** -0.5),
+  };
+  const logitScale = v(tf.scalar(Math.log(1 / 0.07)));
+  const causal = tf.keep(tf.linalg.bandPart(tf.ones([tc.context_length, tc.context_length]), -1, 0).sub(1).mul(1e9));
+
+  const layerNorm = (x: tf.Tensor2D, n: Norm): tf.Tensor2D => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(n.g).add(n.b);
+  };
+  const lin = (x: tf.Tensor2D, l: Linear): tf.Tensor2D => tf.matMul(x, l.w).add(l.b);
+  const attention = (x: tf.Tensor2D, blk: Block, batch: number, tokens: number, heads: number, mask: tf.Tensor | null): tf.Tensor2D => {
+    const d = x.shape[1];
+    const dh = d / heads;
+    const qkv = lin(x, blk.qkv).reshape([batch, tokens, 3 * heads, dh]).transpose([0, 2, 1, 3]); // [B, 3H, T, dh]
+    const [q, k, vv] = tf.split(qkv, 3, 1).map((t) => t.reshape([batch * heads, tokens, dh]));
+    let scores = tf.matMul(q!, k!, false, true).mul(dh ** -0.5); // [BH, T, T]
+    if (mask) scores = scores.add(mask);
+    const o = tf.matMul(tf.softmax(scores), vv!) // [BH, T, dh]
+      .reshape([batch, heads, tokens, dh])
+      .transpose([0, 2, 1, 3])
+      .reshape([batch * tokens, d]);
+    return lin(o as tf.Tensor2D, blk.out);
+  };
+  const mlp = (x: tf.Tensor2D, blk: Block): tf.Tensor2D => {
+    const h = lin(x, blk.fc1);
+    return lin(h.mul(tf.sigmoid(h.mul(1.702))), blk.fc2); // quick_gelu
+  };
+  const tower = (x: tf.Tensor2D, blocks: Block[], batch: number, tokens: number, heads: number, mask: tf.Tensor | null): tf.Tensor2D => {
+    for (const blk of blocks) {
+      x = x.add(attention(layerNorm(x, blk.ln1), blk, batch, tokens, heads, mask));
+      x = x.add(mlp(layerNorm(x, blk.ln2), blk));
+    }
+    return x;
+  };
+
+  const encodeImage = (images: tf.Tensor4D): tf.Tensor2D => {
+    const batch = images.shape[0];
+    const p = vc.patch_size;
+    // [B, H, W, 3] -> [B·gh, p, gw, p·3] -> [B·gh, gw, p, p·3] -> [B·gh·gw, p·p·3]: the patch conv as a matmul.
+    const patches = images.reshape([batch * grid, p, grid, p * 3]).transpose([0, 2, 1, 3]).reshape([batch * grid * grid, patchDim]);
+    const emb = tf.matMul(patches, vis.patch).reshape([batch, grid * grid, vc.width]);
+    const cls = tf.broadcastTo(vis.cls, [batch, 1, vc.width]);
+    let x = tf.concat([cls, emb], 1).add(vis.pos).reshape([batch * (grid * grid + 1), vc.width]) as tf.Tensor2D;
+    const tokens = grid * grid + 1;
+    x = tower(layerNorm(x, vis.lnPre), vis.blocks, batch, tokens, vc.heads, null);
+    const clsOut = x.reshape([batch, tokens, vc.width]).slice([0, 0, 0], [batch, 1, vc.width]).reshape([batch, vc.width]) as tf.Tensor2D;
+    return tf.matMul(layerNorm(clsOut, vis.lnPost), vis.proj);
+  };
+  const encodeText = (tokens: tf.Tensor2D, eos: tf.Tensor1D): tf.Tensor2D => {
+    const [batch, ctx] = tokens.shape;
+    let x = tf.gather(txt.embed, tokens.reshape([batch * ctx])).reshape([batch, ctx, tc.width]).add(txt.pos).reshape([batch * ctx, tc.width]) as tf.Tensor2D;
+    x = tower(x, txt.blocks, batch, ctx, tc.heads, causal);
+    const rows = tf.range(0, batch, 1, 'int32').mul(tf.scalar(ctx, 'int32')).add(eos);
+    return tf.matMul(layerNorm(tf.gather(x, rows), txt.lnFinal), txt.proj);
+  };
+  const normalize = (x: tf.Tensor2D): tf.Tensor2D => x.div(tf.norm(x, 'euclidean', -1, true));
+
+  return {
+    params,
+    loss(images, tokens, eos) {
+      const img = normalize(encodeImage(images));
+      const txtF = normalize(encodeText(tokens, eos));
+      const logits = tf.matMul(img, txtF, false, true).mul(tf.minimum(tf.exp(logitScale), 100));
+      const labels = tf.oneHot(tf.range(0, img.shape[0], 1, 'int32'), img.shape[0]);
+      const li = tf.losses.softmaxCrossEntropy(labels, logits);
+      const lt = tf.losses.softmaxCrossEntropy(labels, logits.transpose());
+      return li.add(lt).div(2) as tf.Scalar;
+    },
+  };
+}
+
+/** AdamW (decoupled weight decay) over the given variables; state lives in variables it owns. */
+export function adamW(params: tf.Variable[], lr = 5e-4, beta1 = 0.9, beta2 = 0.98, eps = 1e-6, wd = 0.2) {
+  const m = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  const v = params.map((p) => tf.variable(tf.zerosLike(p), false));
+  let t = 0;
+  return {
+    apply(grads: tf.NamedTensorMap): void {
+      t++;
+      const c1 = 1 / (1 - beta1 ** t);
+      const c2 = 1 / (1 - beta2 ** t);
+      tf.tidy(() => {
+        params.forEach((p, i) => {
+          const g = grads[p.name]!;
+          const mi = m[i]!.mul(beta1).add(g.mul(1 - beta1));
+          const vi = v[i]!.mul(beta2).add(g.square().mul(1 - beta2));
+          m[i]!.assign(mi);
+          v[i]!.assign(vi);
+          const decay = p.rank > 1 ? wd : 0;
+          p.assign(p.mul(1 - lr * decay).sub(mi.mul(c1).div(vi.mul(c2).sqrt().add(eps)).mul(lr)));
+        });
+      });
+    },
+    dispose(): void {
+      for (const x of [...m, ...v]) x.dispose();
+    },
+  };
+}
+
+/** A synthetic batch: images in CLIP's normalised range, random tokens with [EOS] at a random position. */
+export function syntheticBatch(a: BenchArch, batch: number, seed = 7): { images: tf.Tensor4D; tokens: tf.Tensor2D; eos: tf.Tensor1D } {
+  const s = a.vision.image_size;
+  const ctx = a.text.context_length;
+  const images = tf.randomNormal([batch, s, s, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
+  const tokens = tf.randomUniform([batch, ctx], 1, a.text.vocab_size - 1, 'int32', seed + 1) as tf.Tensor2D;
+  const eos = tf.randomUniform([batch], ctx / 2, ctx - 1, 'int32', seed + 2) as tf.Tensor1D;
+  return { images, tokens, eos };
+}
+
+/** Runs `steps` training steps after `warmup` ones; resolves to ms per step (median of the timed steps). */
+export async function timeSteps(a: BenchArch, batch: number, steps: number, warmup: number): Promise<{ msPerStep: number; loss: number }> {
+  const model = buildStandIn(a);
+  const opt = adamW(model.params);
+  const data = syntheticBatch(a, batch);
+  const times: number[] = [];
+  let loss = NaN;
+  for (let i = 0; i < warmup + steps; i++) {
+    const t0 = performance.now();
+    const { value, grads } = tf.variableGrads(() => model.loss(data.images, data.tokens, data.eos), model.params);
+    opt.apply(grads);
+    loss = (await value.data())[0]!;
+    tf.dispose([value, ...Object.values(grads)]);
+    if (i >= warmup) times.push(performance.now() - t0);
+  }
+  opt.dispose();
+  tf.dispose([...model.params, data.images, data.tokens, data.eos]);
+  return { msPerStep: median(times), loss };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+interface RunResult { label: string; msPerStep: number; loss?: number; detail: string }
+
+async function runTfjs(stock: boolean, threads: number, batch: number, steps: number, warmup: number): Promise<RunResult> {
+  let detail: string;
+  if (stock) {
+    const tfwasm = await import('@tensorflow/tfjs-backend-wasm');
+    const { wasmDistDir } = await import('../src/train/backend/wasm-threads.js');
+    tfwasm.setWasmPaths(wasmDistDir());
+    await tf.setBackend('wasm');
+    detail = `tfjs ${tf.version.tfjs} wasm as shipped (SIMD, ${tfwasm.getThreadsCount()} thread)`;
+  } else {
+    const { initBackend } = await import('../src/train/backend/index.js');
+    detail = (await initBackend('wasm', { threads })).detail;
+  }
+  const r = await timeSteps(VIT_TINY, batch, steps, warmup);
+  return { label: stock ? 'tfjs wasm (as shipped)' : 'tfjs wasm (wit)', msPerStep: r.msPerStep, loss: r.loss, detail };
+}
+
+/** Runs this file in a child process (own backend, own memory) and parses its JSON line. */
+function child(args: string[]): RunResult {
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child', ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`bench child failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  return JSON.parse(line) as RunResult;
+}
+
+function torch(batch: number, steps: number, warmup: number, threads: number): RunResult {
+  const script = fileURLToPath(new URL('../../bench/train_torch.py', import.meta.url));
+  const r = spawnSync('python3', [script, '--json', '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`bench_torch failed (${r.status}): ${r.stderr.slice(-2000)}`);
+  return JSON.parse(line) as RunResult;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      steps: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '2' },
+      repeat: { type: 'string', default: '3' },
+      batch: { type: 'string', default: '64' },
+      threads: { type: 'string', default: '2' },
+      stock: { type: 'boolean', default: false },
+      'no-torch': { type: 'boolean', default: false },
+      child: { type: 'boolean', default: false },
+      'child-stock': { type: 'boolean', default: false },
+      profile: { type: 'boolean', default: false },
+    },
+  });
+  const steps = Number(values.steps);
+  const warmup = Number(values.warmup);
+  const batch = Number(values.batch);
+  const threads = Number(values.threads);
+  if (values.child) {
+    const r = await runTfjs(values['child-stock'], threads, batch, steps, warmup);
+    process.stdout.write(JSON.stringify(r) + '\n');
+    return;
+  }
+  if (values.profile) {
+    await profileStep(threads, batch);
+    return;
+  }
+  const common = ['--batch', String(batch), '--threads', String(threads)];
+  const runs = new Map<string, RunResult[]>();
+  const add = (r: RunResult): void => {
+    runs.set(r.label, [...(runs.get(r.label) ?? []), r]);
+  };
+  const repeat = Number(values.repeat);
+  for (let i = 0; i < repeat; i++) {
+    add(child([...common, '--steps', String(steps), '--warmup', String(warmup)]));
+    if (!values['no-torch']) add(torch(batch, steps, warmup, threads));
+    // As shipped is ~40x slower: one timed step per repeat is plenty.
+    if (values.stock) add(child([...common, '--child-stock', '--steps', '1', '--warmup', '1']));
+  }
+  const flops = stepFlops(VIT_TINY, batch);
+  const torchMs = runs.get('pytorch (cpu)') ? median(runs.get('pytorch (cpu)')!.map((r) => r.msPerStep)) : NaN;
+  process.stdout.write(`vit-tiny CLIP, batch ${batch}, ${(flops / 1e9).toFixed(1)} GFLOP/step (matmuls, fwd+bwd), median of ${repeat} runs x ${steps} steps\n\n`);
+  const rows = [['backend', 'ms/step', 'samples/s', 'GFLOP/s', 'vs PyTorch', 'runs (ms/step)']];
+  for (const [label, rs] of runs) {
+    const ms = median(rs.map((r) => r.msPerStep));
+    rows.push([
+      label,
+      ms.toFixed(0),
+      ((batch * 1000) / ms).toFixed(1),
+      (flops / ms / 1e6).toFixed(1),
+      Number.isFinite(torchMs) ? `${(torchMs / ms).toFixed(2)}x` : '-',
+      rs.map((r) => r.msPerStep.toFixed(0)).join(' '),
+    ]);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) process.stdout.write(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ') + '\n');
+  process.stdout.write('\n');
+  for (const [label, rs] of runs) process.stdout.write(`${label}: ${rs[0]!.detail}\n`);
+}
+
+/**
+ * Prints the kernels of one step (forward + backward, after a warm-up step) by CPU time of this
+ * process (all its threads): wall time is meaningless on a machine shared with other jobs.
+ */
+async function profileStep(threads: number, batch: number): Promise<void> {
+  const { initBackend } = await import('../src/train/backend/index.js');
+  process.stdout.write(`${(await initBackend('wasm', { threads })).detail}\n`);
+  const byName = new Map<string, { us: number; n: number }>();
+  const byShape = new Map<string, { us: number; n: number }>();
+  for (const cfg of tf.getKernelsForBackend('wasm')) {
+    const inner = cfg.kernelFunc;
+    tf.unregisterKernel(cfg.kernelName, 'wasm');
+    tf.registerKernel({
+      ...cfg,
+      kernelFunc: (args) => {
+        const t0 = process.cpuUsage();
+        const r = inner(args);
+        const d = process.cpuUsage(t0);
+        const us = d.user + d.system;
+        const shapes = Object.values(args.inputs).map((t) => t?.shape);
+        for (const [map, key] of [[byName, cfg.kernelName], [byShape, `${cfg.kernelName} ${JSON.stringify(shapes)}`]] as const) {
+          const e = map.get(key) ?? { us: 0, n: 0 };
+          e.us += us;
+          e.n++;
+          map.set(key, e);
+        }
+        return r;
+      },
+    });
+  }
+  const model = buildStandIn(VIT_TINY);
+  const data = syntheticBatch(VIT_TINY, batch);
+  const step = (): void => {
+    const { value, grads } = tf.variableGrads(() => model.loss(data.images, data.tokens, data.eos), model.params);
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  step();
+  byName.clear();
+  byShape.clear();
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  step();
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  const total = [...byName.values()].reduce((s, e) => s + e.us, 0);
+  process.stdout.write(`one step (fwd+bwd, no optimizer): wall ${wall.toFixed(0)} ms, CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, in kernels ${(total / 1000).toFixed(0)} ms CPU\n`);
+  for (const [k, e] of [...byName].sort((x, y) => y[1].us - x[1].us).slice(0, 25)) process.stdout.write(`${(e.us / 1000).toFixed(1).padStart(9)} ms ${String(e.n).padStart(4)}x  ${k}\n`);
+  process.stdout.write('\n');
+  for (const [k, e] of [...byShape].sort((x, y) => y[1].us - x[1].us).slice(0, 40)) process.stdout.write(`${(e.us / 1000).toFixed(1).padStart(9)} ms ${String(e.n).padStart(4)}x  ${k}\n`);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main();
+  process.exit(0);
+}

@@ -1,0 +1,310 @@
+import { readdir, rm, rmdir, mkdir } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { QueryMatcher } from '../match.js';
+import { loadQueries } from '../queries.js';
+import { createResources, resolveCrawlOptions, type CrawlOptions, type CrawlSummary } from '../index.js';
+import { detectInputFormat, readSource, isUrl } from '../sources/index.js';
+import { writeQueryCounts } from '../pipeline.js';
+import { readManifest, writeManifest } from '../../shards/index.js';
+import { connectRedis } from './connection.js';
+import { RunKeys, deriveRunId, queueName, ACTIVE_RUNS_KEY } from './keys.js';
+import { planJobs, type JobSpec, type RunPlan } from './plan.js';
+import { portableOptions } from './env.js';
+import type { JobResult, QueueJobData, RunConfig } from './types.js';
+import { UsageError, WitError } from '../../util/errors.js';
+import { formatCount, formatDuration } from '../../util/progress.js';
+
+/** Options of {@link runCoordinator}. */
+export interface CoordinatorOptions {
+  redisUrl: string;
+  crawl: CrawlOptions;
+  /** Candidates per url-list chunk (one job each). Default 10000. */
+  chunkRows?: number;
+  /** Run id; default derived from the output directory, inputs and balancing options. */
+  runId?: string;
+  log?: (line: string) => void;
+  progress?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Poll interval of the run's state, ms (default 500). */
+  pollMs?: number;
+}
+
+/** Summary of a distributed run: a crawl summary plus the run's bookkeeping. */
+export interface DistributedSummary extends CrawlSummary {
+  run_id: string;
+  jobs: number;
+  /** Job attempts beyond the first (taken over after a stall or a failure). */
+  retried_attempts: number;
+  workers: string[];
+}
+
+/** The resolved settings that decide a run's pairs (they also name the run). */
+export function runConfigOf(opts: CrawlOptions, chunkRows: number, runId?: string): RunConfig {
+  const r = resolveCrawlOptions(opts);
+  const out = resolvePath(r.out);
+  const inputs = r.inputs.map((i) => (isUrl(i) ? i : resolvePath(i)));
+  const queries = typeof r.queries === 'string' ? resolvePath(r.queries) : r.queries;
+  const options = portableOptions({ ...opts, inputs, out, queries });
+  // what workers started with the same flags can derive too (chunkRows is not: the saved plan holds it)
+  const id = runId ?? deriveRunId({ out, inputs, queries, balance: r.balance, cap: r.cap, seed: String(r.seed), shardSize: r.shardSize, caseSensitive: r.caseSensitive });
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new UsageError('crawl', `run id must be 1-64 letters, digits, _ or -, got '${id}'`);
+  return { runId: id, out, inputs, balance: r.balance, cap: r.cap, t: r.cap, seed: String(r.seed), chunkRows, options, created: new Date().toISOString() };
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((res) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      res();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+function add(into: Record<string, number>, from: Record<string, number> | undefined): void {
+  for (const [k, v] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + v;
+}
+
+/** Shard and stats names of this run's jobs (`i0003-c00012-a1-00000.parquet`), temporary ones too. */
+const JOB_FILE = /^\.?i\d{4}(-c\d{5})?-a\d+-\d{5}(\.parquet|_stats\.json)/;
+
+/**
+ * Removes job files that no committed job claims: shards of attempts that died or were taken over
+ * after they wrote. Resolves to the names removed.
+ */
+export async function removeOrphans(out: string, committed: ReadonlySet<string>): Promise<string[]> {
+  const gone: string[] = [];
+  for (const n of await readdir(out).catch(() => [] as string[])) {
+    if (!JOB_FILE.test(n)) continue;
+    const shard = n.replace(/_stats\.json$/, '.parquet');
+    if (!n.startsWith('.') && committed.has(shard)) continue;
+    await rm(join(out, n), { force: true });
+    gone.push(n);
+  }
+  return gone;
+}
+
+/**
+ * The coordinator of a distributed crawl: splits the inputs into jobs, enqueues them (for
+ * `--balance sample` a count phase, then the crawl), waits for the workers while reporting the
+ * whole run's progress, and writes the run's manifest and query_counts.tsv when every job is
+ * committed. Restartable: the run id, the plan and the job ids are deterministic, so a restarted
+ * coordinator re-adds nothing that exists and picks the run up where it is. Throws UsageError for
+ * bad options, InputError for an unreadable input, WitError when a job fails for good.
+ */
+export async function runCoordinator(opts: CoordinatorOptions): Promise<DistributedSummary> {
+  const t0 = Date.now();
+  const log = opts.log ?? (() => undefined);
+  const chunkRows = opts.chunkRows ?? 10_000;
+  if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new UsageError('crawl', `chunk rows must be a positive integer, got ${chunkRows}`);
+  const config = runConfigOf(opts.crawl, chunkRows, opts.runId);
+  const r = resolveCrawlOptions(opts.crawl);
+  for (const i of config.inputs) detectInputFormat(i, r.inputFormat);
+  const keys = new RunKeys(config.runId);
+  const redis = connectRedis(opts.redisUrl, { log, name: 'wit-coordinator' });
+  const queueConn = redis.duplicate();
+  queueConn.on('error', () => undefined);
+  const queue = new Queue<QueueJobData>(queueName(config.runId), { connection: queueConn });
+  queue.on('error', () => undefined);
+  let fetchRes: ReturnType<typeof createResources> | undefined;
+  try {
+    const existing = await redis.get(keys.config);
+    if (!existing) await checkFreshOut(config.out);
+    else log(`coordinator: resuming run ${config.runId}`);
+    await mkdir(config.out, { recursive: true });
+    // the first coordinator's config is the run's: a restart keeps its creation time
+    await redis.set(keys.config, existing ?? JSON.stringify(config), 'NX');
+    await redis.sadd(ACTIVE_RUNS_KEY, config.runId);
+
+    const planDir = join(config.out, '.wit-jobs', config.runId);
+    // url lists given as http(s) urls are read through the crawl's safe fetcher
+    fetchRes = config.inputs.some(isUrl) ? createResources(r) : undefined;
+    const plan = await planJobs({
+      runId: config.runId, inputs: config.inputs, chunkRows, planDir,
+      isUrlList: (i) => ['jsonl', 'csv', 'tsv', 'parquet'].includes(detectInputFormat(i, r.inputFormat)),
+      readList: (i, onBadItem) => readSource(i, { format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined }),
+      log: (l) => opts.progress?.(l),
+    });
+    log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);
+    // a restarted coordinator gives failed jobs another chance
+    const failedBefore = await redis.hkeys(keys.failed);
+    if (failedBefore.length) {
+      await redis.del(keys.failed);
+      for (const j of failedBefore) {
+        for (const phase of ['count', 'crawl'] as const) {
+          const job = await queue.getJob(`${config.runId}.${phase}.${j}`);
+          if (job && (await job.isFailed())) await job.retry().catch(() => undefined);
+        }
+      }
+    }
+
+    if (config.balance === 'sample') {
+      await enqueue(queue, redis, config.runId, plan.jobs, 'count', keys.counted);
+      await waitPhase(redis, keys, plan, 'count', opts, t0);
+    }
+    await enqueue(queue, redis, config.runId, plan.jobs, 'crawl', keys.done);
+    await waitPhase(redis, keys, plan, 'crawl', opts, t0);
+    const summary = await finalize(redis, keys, config, plan, r.queries, r.caseSensitive, t0);
+    await redis.set(keys.finished, new Date().toISOString());
+    await redis.srem(ACTIVE_RUNS_KEY, config.runId);
+    await rm(planDir, { recursive: true, force: true });
+    await rmdir(join(config.out, '.wit-jobs')).catch(() => undefined);
+    return summary;
+  } finally {
+    await fetchRes?.close().catch(() => undefined);
+    await queue.close().catch(() => undefined);
+    queueConn.disconnect();
+    redis.disconnect();
+  }
+}
+
+async function checkFreshOut(out: string): Promise<void> {
+  const names = await readdir(out).catch(() => [] as string[]);
+  const m = await readManifest(out).catch(() => undefined);
+  if (m?.complete && m.run_id) return; // a finished distributed run whose Redis state is gone: redo it
+  if (names.some((n) => n.endsWith('.parquet') && !JOB_FILE.test(n)) || (m && !m.run_id)) {
+    throw new UsageError('crawl', 'output directory already holds another crawl: choose a new --out', { file: out });
+  }
+}
+
+async function enqueue(queue: Queue<QueueJobData>, redis: Redis, runId: string, jobs: JobSpec[], phase: 'count' | 'crawl', doneKey: string): Promise<void> {
+  const done = new Set(await redis.hkeys(doneKey));
+  const todo = jobs.filter((j) => !done.has(j.job));
+  // ids are deterministic: adding a job that is already queued, running or finished is a no-op
+  for (let i = 0; i < todo.length; i += 500) {
+    await queue.addBulk(todo.slice(i, i + 500).map((j) => ({
+      name: phase,
+      data: { runId, phase, job: j.job, input: j.input, inputFormat: j.inputFormat, source: j.source },
+      opts: {
+        jobId: `${runId}.${phase}.${j.job}`,
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: { count: 10_000 },
+        removeOnFail: false,
+      },
+    })));
+  }
+}
+
+async function waitPhase(redis: Redis, keys: RunKeys, plan: RunPlan, phase: 'count' | 'crawl', opts: CoordinatorOptions, t0: number): Promise<void> {
+  const total = plan.jobs.length;
+  const doneKey = phase === 'count' ? keys.counted : keys.done;
+  const results = new Map<string, number>();
+  const pt = Date.now();
+  let kept = 0;
+  for (;;) {
+    if (opts.signal?.aborted) {
+      throw new WitError('crawl', `coordinator stopped: run ${keys.runId} goes on with its workers; rerun the same command to pick it up`);
+    }
+    const failed = await redis.hgetall(keys.failed);
+    const bad = Object.entries(failed);
+    if (bad.length) {
+      const [job, why] = bad[0]!;
+      throw new WitError('crawl', `${bad.length} job(s) failed for good, e.g. ${job}: ${why}; fix the cause and rerun the coordinator`, { exitCode: /InputError|UsageError|: .*: /.test(why) ? 2 : 1 });
+    }
+    const names = await redis.hkeys(doneKey);
+    const fresh = names.filter((n) => !results.has(n));
+    if (fresh.length) {
+      const vals = await redis.hmget(doneKey, ...fresh);
+      fresh.forEach((n, i) => {
+        const v = vals[i] ?? '0';
+        if (phase === 'count') results.set(n, Number(v));
+        else {
+          const res = JSON.parse(v) as JobResult;
+          results.set(n, res.candidates);
+          kept += res.kept;
+        }
+      });
+    }
+    let live = 0;
+    for (const v of await redis.hvals(keys.progress)) live += Number(v) || 0;
+    let cands = live;
+    for (const v of results.values()) cands += v;
+    const secs = (Date.now() - pt) / 1000;
+    opts.progress?.(
+      `${phase === 'count' ? 'count matches' : 'crawl'}: ${results.size}/${total} jobs · ${formatCount(cands)} candidates (${formatCount(cands / Math.max(secs, 1e-3))}/s)` +
+        (phase === 'crawl' ? ` · ${formatCount(kept)} kept` : '') +
+        ` · ${formatDuration((Date.now() - t0) / 1000)}`,
+    );
+    if (results.size >= total) return;
+    await sleep(opts.pollMs ?? 500, opts.signal);
+  }
+}
+
+async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: RunPlan, queries: string | string[], caseSensitive: boolean, t0: number): Promise<DistributedSummary> {
+  const raw = await redis.hgetall(keys.done);
+  const results = plan.jobs.map((j) => {
+    const v = raw[j.job];
+    if (!v) throw new WitError('crawl', `job ${j.job} has no result`);
+    return JSON.parse(v) as JobResult;
+  });
+  const failed: Record<string, number> = {};
+  const skipped: Record<string, number> = {};
+  const pages: Record<string, number> = {};
+  const badItems: Record<string, number> = { ...plan.badItems };
+  const qc = new Map<number, number>();
+  const shards: string[] = [];
+  const workers = new Set<string>();
+  let candidates = 0, matched = 0, admitted = 0, kept = 0, retried = 0;
+  for (const res of results) {
+    candidates += res.candidates;
+    matched += res.matched;
+    admitted += res.admitted;
+    kept += res.kept;
+    add(failed, res.failed);
+    add(skipped, res.skipped);
+    add(pages, res.pages);
+    add(badItems, res.badItems);
+    for (const [id, n] of Object.entries(res.queryCounts)) qc.set(Number(id), (qc.get(Number(id)) ?? 0) + n);
+    shards.push(...res.shards);
+    workers.add(res.worker);
+    retried += res.attempt - 1;
+  }
+  shards.sort();
+  const removed = await removeOrphans(config.out, new Set(shards));
+  const list = Array.isArray(queries) ? queries : await loadQueries(queries);
+  await writeQueryCounts(config.out, qc, QueryMatcher.build(list, { caseSensitive }));
+  const seconds = (Date.now() - t0) / 1000;
+  const failedTotal = Object.values(failed).reduce((s, v) => s + v, 0);
+  const skippedTotal = Object.values(skipped).reduce((s, v) => s + v, 0);
+  const summary: DistributedSummary = {
+    out: config.out,
+    inputs: config.inputs.length,
+    candidates, matched, admitted, kept, failed, skipped,
+    failed_total: failedTotal,
+    skipped_total: skippedTotal,
+    shards: shards.length,
+    resumed_shards: 0,
+    queries_with_pairs: [...qc.values()].filter((n) => n > 0).length,
+    success_rate: admitted ? kept / admitted : 0,
+    seconds,
+    candidatesPerSec: candidates / Math.max(seconds, 1e-3),
+    imagesPerSec: kept / Math.max(seconds, 1e-3),
+    run_id: config.runId,
+    jobs: plan.jobs.length,
+    retried_attempts: retried,
+    workers: [...workers].sort(),
+  };
+  if (Object.keys(pages).length) summary.pages = pages;
+  if (Object.keys(badItems).length) summary.bad_items = badItems;
+  if (candidates !== kept + failedTotal + skippedTotal) {
+    throw new WitError('crawl', `accounting error: ${candidates} candidates but ${kept} kept + ${failedTotal} failed + ${skippedTotal} skipped`);
+  }
+  await writeManifest(config.out, {
+    stage: 'crawl',
+    version: '0.1.0',
+    created: config.created,
+    options: { ...config.options, balance: config.balance, cap: config.cap, seed: config.seed },
+    inputs: config.inputs,
+    shards,
+    totals: { ...summary },
+    complete: true,
+    finished: new Date().toISOString(),
+    run_id: config.runId,
+    distributed: { jobs: plan.jobs.length, chunk_rows: config.chunkRows, orphans_removed: removed.length },
+  });
+  return summary;
+}

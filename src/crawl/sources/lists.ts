@@ -1,0 +1,273 @@
+/**
+ * Url lists in img2dataset's formats: JSON Lines, CSV (RFC 4180: quoted fields with "" escapes and
+ * embedded line breaks) and TSV (same quoting, tab separated), with a header naming the columns.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { InputError } from '../../util/errors.js';
+import type { Candidate } from '../types.js';
+import { toCandidate, type OnBadItem } from './candidate.js';
+import { splitLines } from './open.js';
+
+/** Longest record (line) of a url list; longer ones are counted as bad_record and skipped. */
+export const MAX_RECORD_CHARS = 1024 * 1024;
+
+/** Column names and callbacks for the url-list readers. */
+export interface ListOptions {
+  urlColumn: string;
+  captionColumn: string;
+  onBadItem?: OnBadItem;
+  signal?: AbortSignal;
+}
+
+/**
+ * Candidates of a JSON Lines url list, one object a line with `urlColumn` and `captionColumn`
+ * fields. Unparsable lines and lines that are not objects count as bad_record; bad urls and
+ * empty captions as bad_url / empty_caption. Throws what reading the bytes throws.
+ */
+export async function* readJsonl(input: string, bytes: AsyncIterable<Buffer>, opts: ListOptions): AsyncGenerator<Candidate> {
+  for await (const line of splitLines(bytes, MAX_RECORD_CHARS)) {
+    const where = `${input}:${line.no}`;
+    if (line.tooLong) {
+      opts.onBadItem?.('bad_record', `${where}: line longer than ${MAX_RECORD_CHARS} bytes`);
+      continue;
+    }
+    const text = line.no === 1 && line.text.charCodeAt(0) === 0xfeff ? line.text.slice(1) : line.text;
+    if (!text.trim()) continue;
+    let obj: unknown;
+    try {
+      obj = JSON.parse(text);
+    } catch (err) {
+      opts.onBadItem?.('bad_record', `${where}: invalid JSON (${(err as Error).message})`);
+      continue;
+    }
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      opts.onBadItem?.('bad_record', `${where}: not a JSON object`);
+      continue;
+    }
+    const rec = obj as Record<string, unknown>;
+    const c = toCandidate(rec[opts.urlColumn], rec[opts.captionColumn], input, where, opts.onBadItem);
+    if (c) yield c;
+  }
+}
+
+/** A parsed CSV record: its fields and the line it starts on. */
+export interface CsvRecord {
+  fields: string[];
+  line: number;
+  /** Set when the record was longer than the limit (fields are then empty). */
+  tooLong?: boolean;
+}
+
+/**
+ * Incremental RFC 4180 parser: feed text chunks, get complete records. Quotes only open a quoted
+ * field at its start; `""` inside one is a quote; CR LF, LF and CR end records outside quotes. A
+ * record over `maxChars` is reported once as `tooLong` and skipped up to the next line break, so an
+ * unbalanced quote costs at most `maxChars` of input, not the rest of the file.
+ */
+export class CsvParser {
+  private readonly delim: number;
+  private readonly maxChars: number;
+  private fields: string[] = [];
+  private field = '';
+  private inQuotes = false;
+  private quoted = false;
+  private afterQuote = false;
+  private recordChars = 0;
+  private skipping = false;
+  private line = 1;
+  private recordLine = 1;
+  private lastWasCR = false;
+  private fieldStarted = false;
+
+  constructor(delimiter: string, maxChars = MAX_RECORD_CHARS) {
+    this.delim = delimiter.charCodeAt(0);
+    this.maxChars = maxChars;
+  }
+
+  /** Records completed by `text`. */
+  push(text: string): CsvRecord[] {
+    const out: CsvRecord[] = [];
+    const n = text.length;
+    let i = 0;
+    while (i < n) {
+      const c = text.charCodeAt(i);
+      if (this.lastWasCR) {
+        this.lastWasCR = false;
+        if (c === 0x0a) {
+          i++;
+          continue;
+        }
+      }
+      if (this.skipping) {
+        if (c === 0x0a || c === 0x0d) {
+          this.skipping = false;
+          this.lastWasCR = c === 0x0d;
+          this.line++;
+          this.reset();
+        }
+        i++;
+        continue;
+      }
+      if (this.inQuotes) {
+        // Fast path: copy up to the next quote.
+        const q = text.indexOf('"', i);
+        // Never copy past the record limit, so an unbalanced quote is caught where it overflows.
+        const end = Math.min(q < 0 ? n : q, i + this.maxChars - this.recordChars + 1);
+        if (end > i) {
+          const piece = text.slice(i, end);
+          for (let k = 0; k < piece.length; k++) if (piece.charCodeAt(k) === 0x0a) this.line++;
+          this.field += piece;
+          this.recordChars += piece.length;
+          i = end;
+          if (this.overflow(out)) continue;
+          if (end !== q) continue;
+        }
+        // At a quote: closing, or the first of an escaped pair (decided by the next char).
+        i++;
+        this.inQuotes = false;
+        this.afterQuote = true;
+        continue;
+      }
+      if (this.afterQuote) {
+        this.afterQuote = false;
+        if (c === 0x22) {
+          this.field += '"';
+          this.inQuotes = true;
+          this.recordChars++;
+          i++;
+          continue;
+        }
+      }
+      if (c === this.delim) {
+        this.endField();
+        i++;
+        continue;
+      }
+      if (c === 0x0a || c === 0x0d) {
+        this.lastWasCR = c === 0x0d;
+        this.endField();
+        const rec: CsvRecord = { fields: this.fields, line: this.recordLine };
+        this.line++;
+        this.fields = [];
+        this.recordChars = 0;
+        this.recordLine = this.line;
+        out.push(rec);
+        i++;
+        continue;
+      }
+      if (c === 0x22 && !this.fieldStarted) {
+        this.inQuotes = true;
+        this.quoted = true;
+        this.fieldStarted = true;
+        i++;
+        continue;
+      }
+      // Unquoted run: copy up to the next special character.
+      let j = i;
+      while (j < n) {
+        const d = text.charCodeAt(j);
+        if (d === this.delim || d === 0x0a || d === 0x0d) break;
+        j++;
+      }
+      this.field += text.slice(i, j);
+      this.recordChars += j - i;
+      this.fieldStarted = true;
+      i = j;
+      this.overflow(out);
+    }
+    return out;
+  }
+
+  /** The last record when the input does not end with a line break. */
+  end(): CsvRecord[] {
+    if (this.skipping) return [];
+    if (this.fieldStarted || this.fields.length > 0 || this.inQuotes) {
+      this.endField();
+      const rec = { fields: this.fields, line: this.recordLine };
+      this.fields = [];
+      return [rec];
+    }
+    return [];
+  }
+
+  private endField(): void {
+    this.fields.push(this.field);
+    this.field = '';
+    this.quoted = false;
+    this.inQuotes = false;
+    this.afterQuote = false;
+    this.fieldStarted = false;
+  }
+
+  private reset(): void {
+    this.fields = [];
+    this.field = '';
+    this.quoted = false;
+    this.inQuotes = false;
+    this.afterQuote = false;
+    this.fieldStarted = false;
+    this.recordChars = 0;
+    this.recordLine = this.line;
+  }
+
+  private overflow(out: CsvRecord[]): boolean {
+    if (this.recordChars <= this.maxChars) return false;
+    out.push({ fields: [], line: this.recordLine, tooLong: true });
+    this.reset();
+    this.skipping = true;
+    return true;
+  }
+}
+
+/**
+ * Candidates of a CSV or TSV url list with a header row naming `urlColumn` and `captionColumn`.
+ * Throws InputError naming the file when the header lacks a column; records with too few fields
+ * count as bad_record, bad urls and empty captions as bad_url / empty_caption.
+ */
+export async function* readDelimited(
+  input: string,
+  bytes: AsyncIterable<Buffer>,
+  delimiter: ',' | '\t',
+  opts: ListOptions,
+): AsyncGenerator<Candidate> {
+  const parser = new CsvParser(delimiter);
+  const decoder = new StringDecoder('utf8');
+  let urlIdx = -1;
+  let capIdx = -1;
+  let header: string[] | null = null;
+  const handle = function* (recs: CsvRecord[]): Generator<Candidate> {
+    for (const rec of recs) {
+      const where = `${input}:${rec.line}`;
+      if (rec.tooLong) {
+        opts.onBadItem?.('bad_record', `${where}: record longer than ${MAX_RECORD_CHARS} characters`);
+        continue;
+      }
+      if (header === null) {
+        header = rec.fields.map((f, i) => (i === 0 ? f.replace(/^\ufeff/, '') : f).trim());
+        urlIdx = header.indexOf(opts.urlColumn);
+        capIdx = header.indexOf(opts.captionColumn);
+        const kind = delimiter === ',' ? 'CSV' : 'TSV';
+        if (urlIdx < 0) {
+          throw new InputError('crawl', input, `${kind} header has no url column "${opts.urlColumn}" (columns: ${header.slice(0, 20).join(', ')})`);
+        }
+        if (capIdx < 0) {
+          throw new InputError('crawl', input, `${kind} header has no caption column "${opts.captionColumn}" (columns: ${header.slice(0, 20).join(', ')})`);
+        }
+        continue;
+      }
+      if (rec.fields.length === 1 && rec.fields[0] === '') continue; // blank line
+      if (rec.fields.length <= Math.max(urlIdx, capIdx)) {
+        opts.onBadItem?.('bad_record', `${where}: ${rec.fields.length} fields, header has ${header.length}`);
+        continue;
+      }
+      const c = toCandidate(rec.fields[urlIdx], rec.fields[capIdx], input, where, opts.onBadItem);
+      if (c) yield c;
+    }
+  };
+  for await (const chunk of bytes) {
+    yield* handle(parser.push(decoder.write(chunk)));
+  }
+  yield* handle(parser.push(decoder.end()));
+  yield* handle(parser.end());
+  if (header === null) throw new InputError('crawl', input, 'empty url list (no header row)');
+}

@@ -1,0 +1,371 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { commonEmoji, type Emoji } from '../data/emoji.js';
+import { readManifest } from '../shards/index.js';
+import { UsageError, WitError, errorMessage } from '../util/errors.js';
+import { formatDuration } from '../util/progress.js';
+import { querygen } from '../querygen/index.js';
+import { crawl } from '../crawl/index.js';
+import { train } from '../train/index.js';
+import { filter } from '../filter/index.js';
+import { evaluate } from '../eval/index.js';
+import { report } from '../report/index.js';
+import { bzip2File, findBzip2 } from './compress.js';
+import { writeHeldout } from './heldout.js';
+import { writePageviews } from './pageviews.js';
+import { Rng } from './random.js';
+import { ImageCache, planSite, serveSite, type SitePlan, type SiteServer } from './site.js';
+import { writeSiteWarc } from './warc.js';
+import { planWikiDump, writeWikiXml } from './wiki-dump.js';
+import { readSynsets } from './wordnet.js';
+
+export { planWikiDump, writeWikiXml, pageXml, dumpHeader, wikiTitle, type WikiPage, type WikiDumpPlan } from './wiki-dump.js';
+export { writePageviews, pageviewFileName } from './pageviews.js';
+export { planSite, serveSite, renderPage, siteResponse, ImageCache, type SitePlan, type SiteServer, type SiteImg } from './site.js';
+export { writeSiteWarc } from './warc.js';
+export { writeHeldout } from './heldout.js';
+export { readSynsets, parseSynsetLine, bundledWordnetDir, type Synset } from './wordnet.js';
+export { bzip2File, findBzip2 } from './compress.js';
+
+/** The demo's stages, in the order they run. */
+export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'report'] as const;
+export type DemoStage = (typeof DEMO_STAGES)[number];
+
+/** Options of {@link demo}. */
+export interface DemoOptions {
+  /** Folder for everything the demo writes (default data/demo). */
+  out: string;
+  /** Size multiplier: emoji shown (100 x scale), articles (1500 x scale), training steps. Default 1. */
+  scale?: number;
+  /** Stages to skip when their output is already there (a stage whose output is missing still runs). */
+  skip?: DemoStage[];
+  /** Training steps (default 150 x scale). */
+  steps?: number;
+  /** Architecture (default vit-tiny). */
+  arch?: string;
+  /** Pairs per training step (default 64). */
+  batchSize?: number;
+  /** Seeds every generator and the training. Default 0. */
+  seed?: number;
+  /** querygen worker threads (default: querygen's own default). */
+  workers?: number;
+  /** Status line of the stage in progress. */
+  onProgress?: (line: string) => void;
+  /** A line per stage start/end and notable event. */
+  onLog?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** One stage as it ran. */
+export interface DemoStageResult {
+  stage: DemoStage;
+  status: 'done' | 'skipped';
+  seconds: number;
+  /** The equivalent command, to rerun the stage by hand (null for the demo's own generators). */
+  command: string | null;
+}
+
+/** What the demo did, with the headline numbers. */
+export interface DemoSummary {
+  out: string;
+  report: string;
+  seconds: number;
+  stages: DemoStageResult[];
+  emoji: number;
+  queries: number | null;
+  queriesBySource: Record<string, number> | null;
+  /** Emoji names present in queries.tsv (the crawl's captions match them). */
+  emojiNamesInQueries: number | null;
+  crawl: { candidates: number; kept: number; failed: number; skipped: number } | null;
+  train: { steps: number; finalLoss: number; samplesPerSec: number; backend: string; seconds: number } | null;
+  filter: { input: number; kept: number; threshold: number | null } | null;
+  eval: { top1: number; top5: number; classes: number; chanceTop1: number; chanceTop5: number; imageToTextR1: number | null } | null;
+  siteUrl: string | null;
+}
+
+/** Where each stage writes, under the demo folder. */
+export function demoPaths(out: string) {
+  return {
+    wikiDir: join(out, 'wiki'),
+    dump: join(out, 'wiki', 'enwiki-20240101-pages-articles.xml.bz2'),
+    dumpPlain: join(out, 'wiki', 'enwiki-20240101-pages-articles.xml'),
+    queries: join(out, 'queries.tsv'),
+    siteDir: join(out, 'site'),
+    siteJson: join(out, 'site', 'site.json'),
+    warc: join(out, 'site', 'archive.warc.gz'),
+    crawl: join(out, 'crawl'),
+    heldout: join(out, 'heldout'),
+    model: join(out, 'model'),
+    filtered: join(out, 'filtered'),
+    eval: join(out, 'model', 'eval.json'),
+    report: join(out, 'report.html'),
+  };
+}
+
+/**
+ * The emoji the demo shows: present in the google, twitter and openmoji sets, with a name usable as
+ * a Wikipedia title (no ':'), one per name, a seeded sample of `n`, in code order.
+ */
+export async function demoEmoji(n: number, seed = 0): Promise<Emoji[]> {
+  const all = await commonEmoji(['google', 'twitter', 'openmoji'], { flags: false });
+  const seen = new Set<string>();
+  const usable = all.filter((e) => {
+    if (e.name.includes(':') || e.name.length > 40 || seen.has(e.name)) return false;
+    seen.add(e.name);
+    return true;
+  });
+  return new Rng(`emoji-${seed}`).shuffle(usable).slice(0, Math.min(n, usable.length)).sort((a, b) => (a.code < b.code ? -1 : 1));
+}
+
+function sh(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+function cmd(parts: (string | number)[]): string {
+  return ['wit', ...parts.map((p) => sh(String(p)))].join(' ');
+}
+
+async function readJson<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Settings a demo folder was made with, so that `--serve` and reruns show the same site. */
+interface SiteState {
+  scale: number;
+  seed: number;
+  port: number;
+  url: string;
+  emoji: number;
+  pages: number;
+  images: number;
+}
+
+/** Plans the site of a demo folder (same emoji, same pages) from its scale and seed. */
+export async function demoSite(scale: number, seed: number): Promise<{ emoji: Emoji[]; plan: SitePlan }> {
+  const emoji = await demoEmoji(Math.max(8, Math.round(100 * scale)), seed);
+  return { emoji, plan: planSite({ emoji, sets: ['google', 'twitter'], seed: seed + 3, imageSize: 72 }) };
+}
+
+/**
+ * Serves the demo site of a demo folder again (same pages; on the port it used when it can), so that
+ * the printed `wit crawl` command can be rerun by hand. Throws UsageError when the folder has no demo.
+ */
+export async function serveDemoSite(out: string, port?: number): Promise<SiteServer> {
+  const state = await readJson<SiteState>(demoPaths(out).siteJson);
+  if (!state) throw new UsageError('demo', `no demo site in ${out} (run wit demo --out ${out} first)`);
+  const { plan } = await demoSite(state.scale, state.seed);
+  return serveSite(plan, { port: port ?? state.port });
+}
+
+/**
+ * Runs every stage offline on generated data: a MediaWiki dump and pageview files made from the
+ * bundled WordNet and the emoji names, querygen on them, a local website of emoji images (Google and
+ * Twitter designs) with alt text and noise, served on 127.0.0.1 and partly archived as a WARC, crawl
+ * of both, a held-out set of the OpenMoji designs, train, filter, eval (zero-shot over the emoji
+ * names) and the HTML report. Each stage writes under `out`; skipped stages reuse what is there.
+ * Yields a DemoSummary with the headline numbers and the command that reruns each stage.
+ * Throws UsageError for bad options, and what a stage throws when it fails.
+ */
+export async function demo(opts: DemoOptions): Promise<DemoSummary> {
+  const t0 = performance.now();
+  const scale = opts.scale ?? 1;
+  if (!(scale > 0 && scale <= 50)) throw new UsageError('demo', `--scale must be in (0, 50], got ${scale}`);
+  const seed = opts.seed ?? 0;
+  const skip = new Set(opts.skip ?? []);
+  for (const s of skip) if (!DEMO_STAGES.includes(s)) throw new UsageError('demo', `unknown stage '${s}' (${DEMO_STAGES.join(', ')})`);
+  const out = resolve(opts.out);
+  // Paths in the printed commands: relative when under the working directory, else absolute.
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), p);
+    return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
+  };
+  const p = demoPaths(out);
+  await mkdir(out, { recursive: true });
+  const log = opts.onLog ?? (() => undefined);
+  const steps = opts.steps ?? Math.round(150 * Math.sqrt(scale));
+  const arch = opts.arch ?? 'vit-tiny';
+  const batchSize = opts.batchSize ?? 64;
+  const stages: DemoStageResult[] = [];
+  const summary: DemoSummary = {
+    out, report: p.report, seconds: 0, stages, emoji: 0, queries: null, queriesBySource: null, emojiNamesInQueries: null,
+    crawl: null, train: null, filter: null, eval: null, siteUrl: null,
+  };
+  const checkAbort = () => {
+    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new WitError('demo', 'interrupted');
+  };
+  /** Runs one stage unless it is skipped and its output is there. */
+  const stage = async (name: DemoStage, done: () => boolean, command: string | null, run: () => Promise<void>) => {
+    checkAbort();
+    const n = DEMO_STAGES.indexOf(name) + 1;
+    if (skip.has(name) && done()) {
+      log(`[${n}/${DEMO_STAGES.length}] ${name}: skipped (output exists)`);
+      stages.push({ stage: name, status: 'skipped', seconds: 0, command });
+      return;
+    }
+    if (skip.has(name)) log(`[${n}/${DEMO_STAGES.length}] ${name}: asked to skip, but its output is missing: running it`);
+    const ts = performance.now();
+    log(`[${n}/${DEMO_STAGES.length}] ${name}…`);
+    await run();
+    const seconds = (performance.now() - ts) / 1000;
+    stages.push({ stage: name, status: 'done', seconds, command });
+    log(`[${n}/${DEMO_STAGES.length}] ${name}: done in ${formatDuration(seconds)}`);
+  };
+  const progress = (name: DemoStage) => (line: string) => opts.onProgress?.(`[${name}] ${line}`);
+
+  const { emoji, plan } = await demoSite(scale, seed);
+  summary.emoji = emoji.length;
+
+  // 1. A small Wikipedia and pageview files.
+  const hasBzip2 = Boolean(findBzip2());
+  const dump = hasBzip2 ? p.dump : p.dumpPlain;
+  const pageviewFiles = [0, 1, 2].map((h) => join(p.wikiDir, `pageviews-20240101-0${h}0000.gz`));
+  await stage('data', () => existsSync(dump) && pageviewFiles.every((f) => existsSync(f)), null, async () => {
+    await rm(p.wikiDir, { recursive: true, force: true });
+    const synsets = await readSynsets();
+    const wiki = planWikiDump({ synsets, emoji, articles: Math.round(1500 * scale), seed: seed + 1 });
+    const bytes = await writeWikiXml(p.dumpPlain, wiki);
+    if (hasBzip2) {
+      await bzip2File(p.dumpPlain, p.dump);
+      await rm(p.dumpPlain, { force: true });
+    } else {
+      log('demo: no bzip2 on this machine; the dump stays plain XML (querygen reads both)');
+    }
+    const files = await writePageviews(p.wikiDir, { popular: wiki.emojiTitles, others: wiki.articleTitles.filter((t) => !wiki.emojiTitles.includes(t)), hours: 3, seed: seed + 2 });
+    if (files.join() !== pageviewFiles.join()) throw new WitError('demo', `unexpected pageview file names: ${files.join(', ')}`);
+    log(`  ${wiki.pages.length} pages (${wiki.articleTitles.length} articles, ${wiki.redirects} redirects, ${wiki.otherNamespaces} in other namespaces), ${(bytes / 1e6).toFixed(1)} MB of XML; ${files.length} pageview files`);
+  });
+
+  // 2. Queries. Thresholds scaled to a corpus ~10^4 times smaller than Wikipedia.
+  const qg = { minCount: 8, minPmi: 10, minBigramCount: 3, minViews: 70 };
+  await stage('querygen', () => existsSync(p.queries),
+    cmd(['querygen', '--wiki', rel(dump), '--pageviews', ...pageviewFiles.map(rel), '--out', rel(p.queries), '--min-count', qg.minCount, '--min-pmi', qg.minPmi, '--min-bigram-count', qg.minBigramCount, '--min-views', qg.minViews]),
+    async () => {
+      const s = await querygen({ wiki: [dump], pageviews: pageviewFiles, out: p.queries, ...qg, workers: opts.workers, onProgress: progress('querygen'), signal: opts.signal });
+      log(`  ${s.queries} queries (${Object.entries(s.bySource).map(([k, v]) => `${k} ${v}`).join(', ')}) from ${s.articles} articles, ${s.tokens} tokens`);
+    });
+  if (existsSync(p.queries)) {
+    const lines = (await readFile(p.queries, 'utf8')).split('\n').slice(1).filter(Boolean);
+    const bySource: Record<string, number> = {};
+    const names = new Set<string>();
+    for (const l of lines) {
+      const [q, src] = l.split('\t');
+      bySource[src!] = (bySource[src!] ?? 0) + 1;
+      names.add(q!);
+    }
+    summary.queries = lines.length;
+    summary.queriesBySource = bySource;
+    summary.emojiNamesInQueries = emoji.filter((e) => names.has(e.name) || names.has(e.name.charAt(0).toUpperCase() + e.name.slice(1))).length;
+  }
+
+  // 3. The site, its WARC, and the crawl of both.
+  const cache = new ImageCache(plan.imageSize);
+  let server: SiteServer | undefined;
+  const previous = await readJson<SiteState>(p.siteJson);
+  // A crawl is done when its manifest says so (an interrupted one has complete: false).
+  const crawlDone = () => {
+    try {
+      return Boolean((JSON.parse(readFileSync(join(p.crawl, 'manifest.json'), 'utf8')) as { complete?: boolean }).complete);
+    } catch {
+      return false;
+    }
+  };
+  const crawlCap = Math.max(10, Math.round(30 * scale));
+  try {
+    let seedUrl = previous?.url ?? 'http://127.0.0.1:PORT';
+    const crawlCommand = () => cmd(['crawl', '--queries', rel(p.queries), '--input', `${seedUrl}/`, rel(p.warc), '--out', rel(p.crawl), '--cap', crawlCap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--allow-private-network']);
+    await stage('crawl', crawlDone, null, async () => {
+      server = await serveSite(plan, { cache, port: previous?.port }).catch(() => serveSite(plan, { cache }));
+      seedUrl = server.url;
+      summary.siteUrl = server.url;
+      await mkdir(p.siteDir, { recursive: true });
+      const state: SiteState = { scale, seed, port: server.port, url: server.url, emoji: emoji.length, pages: plan.pages.size, images: plan.images.size };
+      await writeFile(p.siteJson, JSON.stringify(state, null, 2) + '\n');
+      const records = await writeSiteWarc(plan, cache, server.url, p.warc);
+      log(`  site ${server.url}/ : ${plan.pages.size} pages, ${plan.images.size} images; WARC of ${plan.archivePaths.length} unlinked pages (${records} responses): ${rel(p.warc)}`);
+      await rm(p.crawl, { recursive: true, force: true });
+      const s = await crawl({
+        queries: p.queries,
+        inputs: [`${server.url}/`, p.warc],
+        out: p.crawl,
+        cap: crawlCap,
+        imageSize: 64,
+        maxPages: 2000,
+        maxDepth: 4,
+        allowPrivateNetwork: true,
+        timeoutMs: 5000,
+        retries: 1,
+        onProgress: progress('crawl'),
+        signal: opts.signal,
+      });
+      log(`  ${s.candidates} candidates, ${s.kept} pairs kept, failed ${JSON.stringify(s.failed)}, skipped ${JSON.stringify(s.skipped)}`);
+    });
+    stages[stages.length - 1]!.command = `${cmd(['demo', '--out', rel(out), '--serve'])} &   # serves the site again on ${seedUrl}\n  ${crawlCommand()}`;
+  } finally {
+    await server?.close();
+  }
+  const cm = await readManifest(p.crawl).catch(() => undefined);
+  if (cm?.totals) {
+    const t = cm.totals as Record<string, unknown>;
+    summary.crawl = { candidates: Number(t.candidates ?? 0), kept: Number(t.kept ?? 0), failed: Number(t.failed_total ?? 0), skipped: Number(t.skipped_total ?? 0) };
+  }
+
+  // 4. The held-out set: the OpenMoji designs, which the site never shows.
+  await stage('heldout', () => existsSync(join(p.heldout, 'manifest.json')), null, async () => {
+    const h = await writeHeldout(p.heldout, emoji, { set: 'openmoji', size: 64 });
+    log(`  ${h.pairs} OpenMoji images of the same emoji, labels in ${rel(h.labels)}`);
+  });
+
+  // 5. Train.
+  await stage('train', () => existsSync(join(p.model, 'config.json')) && existsSync(join(p.model, 'metrics.jsonl')),
+    cmd(['train', '--shards', rel(p.crawl), '--out', rel(p.model), '--arch', arch, '--steps', steps, '--batch-size', batchSize, '--seed', seed]),
+    async () => {
+      await rm(p.model, { recursive: true, force: true });
+      const s = await train({ shards: [p.crawl], out: p.model, arch, steps, batchSize, seed, onProgress: progress('train'), onLog: (l) => log(`  ${l}`), signal: opts.signal });
+      summary.train = { steps: s.steps, finalLoss: s.finalLoss, samplesPerSec: s.samplesPerSec, backend: s.backend, seconds: s.seconds };
+      log(`  ${s.steps} steps, final loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s on ${s.backend}`);
+    });
+
+  // 6. Filter the crawl with the model.
+  const keepFraction = 0.85;
+  await stage('filter', () => existsSync(join(p.filtered, 'manifest.json')),
+    cmd(['filter', '--model', rel(p.model), '--shards', rel(p.crawl), '--out', rel(p.filtered), '--keep-fraction', keepFraction, '--no-dedup']),
+    async () => {
+      await rm(p.filtered, { recursive: true, force: true });
+      // No dedup by image: the site shows each image under two captions on purpose (two pairs).
+      const s = await filter({ model: p.model, shards: [p.crawl], out: p.filtered, keepFraction, dedup: false, onProgress: (f) => progress('filter')(`${f.phase}: ${f.rows}/${f.rowsTotal} rows, ${f.kept} kept, ${f.pairsPerSecond.toFixed(0)} pairs/s`), onLog: (l) => log(`  ${l}`), signal: opts.signal });
+      log(`  kept ${s.kept} of ${s.input} pairs (threshold ${s.threshold?.toFixed(3) ?? '–'})`);
+    });
+  const fm = await readManifest(p.filtered).catch(() => undefined);
+  if (fm?.totals) {
+    const t = fm.totals as Record<string, unknown>;
+    summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null };
+  }
+
+  // 7. Zero-shot on the held-out designs.
+  const labels = join(p.heldout, 'labels.txt');
+  await stage('eval', () => existsSync(p.eval),
+    cmd(['eval', '--model', rel(p.model), '--shards', rel(p.heldout), '--labels', rel(labels), '--out', rel(p.eval)]),
+    async () => {
+      await evaluate({ model: p.model, shards: [p.heldout], labels, out: p.eval, onProgress: progress('eval') });
+    });
+  const ev = await readJson<{ zeroShot?: { top1: number; top5: number; classes: number }; retrieval?: { imageToText?: { r1?: number } } }>(p.eval);
+  if (ev?.zeroShot) {
+    const c = ev.zeroShot.classes;
+    summary.eval = { top1: ev.zeroShot.top1, top5: ev.zeroShot.top5, classes: c, chanceTop1: c ? 1 / c : 0, chanceTop5: c ? Math.min(1, 5 / c) : 0, imageToTextR1: ev.retrieval?.imageToText?.r1 ?? null };
+  }
+
+  // 8. The report.
+  await stage('report', () => existsSync(p.report), cmd(['report', '--run', rel(out), '--out', rel(p.report)]), async () => {
+    const r = await report({ runs: [out], out: p.report, title: 'wit demo', onProgress: progress('report') });
+    const missing = Object.entries(r.sections).filter(([, v]) => v !== 'ok').map(([k]) => k);
+    if (missing.length) log(`  report sections without data: ${missing.join(', ')}`);
+  });
+  summary.seconds = (performance.now() - t0) / 1000;
+  await writeFile(join(out, 'demo.summary.json'), JSON.stringify(summary, null, 2) + '\n').catch((err: unknown) => log(`demo: cannot write the summary: ${errorMessage(err)}`));
+  return summary;
+}

@@ -1,0 +1,512 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import {
+  listShards,
+  readManifest,
+  readShardFile,
+  readShardMetadata,
+  readShardStats,
+  shardImageFormat,
+  shardPath,
+  writeJsonAtomic,
+  writeManifest,
+  ShardWriter,
+  type PairRecord,
+  type ShardStats,
+} from '../shards/index.js';
+import { InputError, UsageError, WitError } from '../util/errors.js';
+import { Histogram, type ScoreHistogram } from './histogram.js';
+import { screenAndScore } from './pipeline.js';
+import { readScoreFile, writeScoreFile, type ShardScores } from './score-file.js';
+import { DROP_REASONS, ELIGIBLE, Screen, emptyReasonCounts, reasonOf, type BasicFilterOptions, type DropReason } from './screen.js';
+import { clipScorer, loadEncoders, type Backend, type ClipEncoders, type Scorer } from './scorer.js';
+import { isSelected, selectTop, type Selection } from './select.js';
+import { readFileSync } from 'node:fs';
+
+export { DROP_REASONS, Screen, basicFilterReason, captionWordCount, type DropReason, type BasicFilterOptions } from './screen.js';
+export { clipScorer, cosine, loadEncoders, type Scorer, type ClipEncoders, type Backend } from './scorer.js';
+export { selectTop, keepCount, type Selection } from './select.js';
+export { Histogram, type ScoreHistogram } from './histogram.js';
+export { screenAndScore, type ScoredRow } from './pipeline.js';
+
+/** Options of one filter run (see DESIGN.md, "filter"). Validated on entry. */
+export interface FilterOptions extends BasicFilterOptions {
+  /** Input shard files or directories, read in the order given (directories in name order). */
+  shards: string[];
+  /** Output directory: one output shard per input shard, same number, plus manifest.json. */
+  out: string;
+  /** Model directory written by `wit train`; needed to score (--min-similarity, --keep-fraction). */
+  model?: string;
+  /** Keep pairs whose similarity (as stored, float32) is >= this; in [-1, 1]. */
+  minSimilarity?: number;
+  /**
+   * Keep exactly round(F * N) pairs with the highest similarity, N = pairs that passed the basic
+   * filters and dedup and could be scored; in (0, 1]. Ties at the threshold go by ascending key.
+   */
+  keepFraction?: number;
+  /** Exact dedup by image sha256 and by (url, caption), first occurrence in shard order wins (default true). */
+  dedup?: boolean;
+  /** Pairs per encoder call (default 64). */
+  batchSize?: number;
+  /** Batches in flight (default 2: the next one is read and decoded while one is encoded). */
+  depth?: number;
+  /** Backend for the model (default auto). */
+  backend?: Backend;
+  /** Scores pairs instead of a model (tests, and trainWithFilterRounds which holds the model already). */
+  scorer?: Scorer;
+  /** Progress callback, about once a second and at each shard's end. */
+  onProgress?: (p: FilterProgress) => void;
+  /** Called with a line for each notable event (a resumed shard, an undecodable image, …). */
+  onLog?: (line: string) => void;
+  /** Aborting stops after the current batch; finished shards stay, the shard in progress is discarded. */
+  signal?: AbortSignal;
+}
+
+/** What onProgress receives. */
+export interface FilterProgress {
+  phase: 'score' | 'write';
+  /** Input shards done in this phase, of `shards`. */
+  shardsDone: number;
+  shards: number;
+  /** Rows read in this phase, of `rowsTotal` (all input rows). */
+  rows: number;
+  rowsTotal: number;
+  scored: number;
+  kept: number;
+  /** Pairs scored per second of wall time in this run (0 before the first batch). */
+  pairsPerSecond: number;
+  elapsed: number;
+}
+
+/** The summary of a run (also the totals in manifest.json). */
+export interface FilterSummary {
+  out: string;
+  mode: 'min-similarity' | 'keep-fraction' | 'score-only' | 'basic';
+  input: number;
+  kept: number;
+  /** Input rows that passed the screen and were scored (the base of --keep-fraction). */
+  scored: number;
+  dropped: Record<DropReason, number>;
+  /** Similarity a pair needed: --min-similarity, or the k-th largest score for --keep-fraction. */
+  threshold: number | null;
+  keepFraction: number | null;
+  /** Histogram of the scores of all scored pairs (kept or not). */
+  histogram: ScoreHistogram;
+  shards: { input: number; written: number; resumed: number };
+  /** Pairs scored per second of scoring wall time (0 when nothing was scored in this run). */
+  pairsPerSecond: number;
+  duration: number;
+}
+
+const STAGE = 'filter';
+const WORK_DIR = '.filter-work';
+
+function packageVersion(): string {
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const p = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (p.name === 'wit' && p.version) return p.version;
+    } catch {
+      // try the next location: src/ and dist/src/ sit at different depths
+    }
+  }
+  return '0.0.0';
+}
+
+/**
+ * Fingerprint of a model directory (names, sizes, mtimes of its top-level files: config, tokenizer,
+ * weights), so a rerun after retraining is not taken for a resume. Subdirectories (checkpoints,
+ * filter rounds written inside the model dir) do not count.
+ */
+async function modelFingerprint(dir: string): Promise<string> {
+  const h = createHash('sha256');
+  for (const n of (await readdir(dir)).sort()) {
+    if (n.endsWith('.jsonl')) continue; // logs that grow without changing the weights
+    const st = await stat(join(dir, n));
+    if (st.isFile()) h.update(`${n}\t${st.size}\t${st.mtimeMs}\n`);
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+interface Validated {
+  files: string[];
+  rowCounts: number[];
+  mode: FilterSummary['mode'];
+  basic: BasicFilterOptions;
+  dedup: boolean;
+  batchSize: number;
+}
+
+async function validate(opts: FilterOptions): Promise<Validated> {
+  if (!opts.shards?.length) throw new UsageError(STAGE, 'no input shards given (--shards)');
+  if (!opts.out) throw new UsageError(STAGE, 'no output directory given (--out)');
+  const { minSimilarity: ms, keepFraction: kf } = opts;
+  if (ms !== undefined && kf !== undefined) throw new UsageError(STAGE, 'give either --min-similarity or --keep-fraction, not both');
+  if (kf !== undefined && !(Number.isFinite(kf) && kf > 0 && kf <= 1)) throw new UsageError(STAGE, `--keep-fraction must be in (0, 1], got ${kf}`);
+  if (ms !== undefined && !(Number.isFinite(ms) && ms >= -1 && ms <= 1)) throw new UsageError(STAGE, `--min-similarity must be in [-1, 1], got ${ms}`);
+  const basic: BasicFilterOptions = {
+    minCaptionWords: opts.minCaptionWords,
+    minCaptionChars: opts.minCaptionChars,
+    minImageSide: opts.minImageSide,
+    maxAspect: opts.maxAspect,
+  };
+  for (const [name, v] of Object.entries(basic)) {
+    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new UsageError(STAGE, `${name} must be a number >= 0, got ${v}`);
+  }
+  if (basic.maxAspect !== undefined && basic.maxAspect < 1) throw new UsageError(STAGE, `maxAspect must be >= 1, got ${basic.maxAspect}`);
+  const batchSize = opts.batchSize ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(STAGE, `batch size must be an integer >= 1, got ${batchSize}`);
+  const scoring = ms !== undefined || kf !== undefined;
+  if (scoring && !opts.model && !opts.scorer) throw new UsageError(STAGE, '--min-similarity and --keep-fraction need a model (--model DIR)');
+  const mode: FilterSummary['mode'] = kf !== undefined ? 'keep-fraction' : ms !== undefined ? 'min-similarity' : opts.model || opts.scorer ? 'score-only' : 'basic';
+
+  if (opts.model) {
+    const st = await stat(opts.model).catch(() => undefined);
+    if (!st) throw new UsageError(STAGE, 'model directory does not exist', { file: opts.model });
+    if (!st.isDirectory()) throw new UsageError(STAGE, 'model must be a directory written by wit train', { file: opts.model });
+  }
+  const files = await listShards(opts.shards);
+  const out = resolve(opts.out);
+  const rowCounts: number[] = [];
+  for (const f of files) {
+    if (resolve(f, '..') === out) throw new UsageError(STAGE, 'output directory holds input shards; give another --out', { file: opts.out });
+    const meta = await readShardMetadata(f); // InputError naming the file when it is not Parquet
+    const names = new Set(meta.schema.map((s) => s.name));
+    for (const col of ['key', 'caption']) if (!names.has(col)) throw new InputError(STAGE, f, `not a wit shard: no '${col}' column`);
+    if (mode !== 'basic' && !(await shardImageFormat(f))) throw new InputError(STAGE, f, 'shard has no image column (jpg, webp or png) to score');
+    rowCounts.push(Number(meta.num_rows));
+  }
+  return { files, rowCounts, mode, basic, dedup: opts.dedup ?? true, batchSize };
+}
+
+/** The options that decide the output: a rerun with the same ones resumes, with others is refused. */
+async function runOptions(opts: FilterOptions, v: Validated): Promise<Record<string, unknown>> {
+  return {
+    shards: v.files.map((f) => resolve(f)),
+    model: opts.model ? resolve(opts.model) : null,
+    model_fingerprint: opts.model ? await modelFingerprint(opts.model) : null,
+    scorer: opts.scorer && !opts.model ? 'custom' : null,
+    min_similarity: opts.minSimilarity ?? null,
+    keep_fraction: opts.keepFraction ?? null,
+    min_caption_words: v.basic.minCaptionWords ?? null,
+    min_caption_chars: v.basic.minCaptionChars ?? null,
+    min_image_side: v.basic.minImageSide ?? null,
+    max_aspect: v.basic.maxAspect ?? null,
+    dedup: v.dedup,
+  };
+}
+
+/** Refuses an output directory that holds something other than this same run (finished or not). */
+async function claimOutput(out: string, options: Record<string, unknown>): Promise<void> {
+  await mkdir(join(out, WORK_DIR), { recursive: true });
+  const same = (o: unknown) => JSON.stringify(o) === JSON.stringify(options);
+  const manifest = await readManifest(out);
+  const optionsFile = join(out, WORK_DIR, 'options.json');
+  let previous: unknown;
+  try {
+    previous = JSON.parse(readFileSync(optionsFile, 'utf8'));
+  } catch {
+    previous = undefined;
+  }
+  if (manifest) {
+    if (manifest.stage !== STAGE || !same(manifest.options)) {
+      throw new UsageError(STAGE, `output directory holds another run (${manifest.stage}, other options); give a new --out or delete it`, { file: out });
+    }
+  } else if (previous !== undefined) {
+    if (!same(previous)) throw new UsageError(STAGE, 'output directory holds an unfinished filter run with other options; give a new --out or delete it', { file: out });
+  } else if ((await readdir(out)).some((n) => n.endsWith('.parquet'))) {
+    throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
+  }
+  await writeJsonAtomic(optionsFile, options);
+}
+
+/** Per-shard and run-wide counters. */
+class Tally {
+  input = 0;
+  kept = 0;
+  scored = 0;
+  dropped = emptyReasonCounts();
+  hist = new Histogram();
+
+  drop(reason: DropReason): void {
+    this.dropped[reason]++;
+  }
+
+  /** Adds a finished shard's stats (resume). */
+  addStats(s: ShardStats): void {
+    this.input += Number(s.input_count ?? 0);
+    this.kept += Number(s.count ?? 0);
+    this.scored += Number(s.scored ?? 0);
+    const d = (s.dropped ?? {}) as Record<string, number>;
+    for (const r of DROP_REASONS) this.dropped[r] += Number(d[r] ?? 0);
+    if (s.similarity_histogram) this.hist.merge(s.similarity_histogram as ScoreHistogram);
+  }
+
+  add(t: Tally): void {
+    this.input += t.input;
+    this.kept += t.kept;
+    this.scored += t.scored;
+    for (const r of DROP_REASONS) this.dropped[r] += t.dropped[r];
+    this.hist.merge(t.hist.toJSON());
+  }
+}
+
+/**
+ * Filters shards: DataComp's basic filters, exact dedup, and (with a model) CLIP similarity, by
+ * threshold (one pass) or by top fraction (two passes: score to temporary per-shard score files,
+ * select the exact top k, write). Writes one output shard per input shard (same number, same keys,
+ * a `similarity` column when scoring) with per-shard stats (counts, drops by reason, a histogram of
+ * scores), and manifest.json. A rerun with the same options skips finished output shards (and, for
+ * --keep-fraction, input shards already scored).
+ * Yields the run's FilterSummary. Throws UsageError/InputError (exit 2) for bad options or input
+ * (missing shards or model, a file that is not Parquet, an output directory holding another run),
+ * WitError for a failed run, and the signal's reason when aborted.
+ */
+export async function filter(opts: FilterOptions): Promise<FilterSummary> {
+  const t0 = performance.now();
+  const v = await validate(opts);
+  const out = opts.out;
+  const options = await runOptions(opts, v);
+  await claimOutput(out, options);
+
+  let encoders: ClipEncoders | undefined;
+  let scorer: Scorer | undefined = opts.scorer;
+  if (!scorer && opts.model) {
+    encoders = await loadEncoders(opts.model, { backend: opts.backend ?? 'auto', batchSize: v.batchSize });
+    scorer = clipScorer(encoders);
+  }
+  const withSimilarity = v.mode !== 'basic';
+  const screen = new Screen(v.basic, v.dedup);
+  const rowsTotal = v.rowCounts.reduce((a, b) => a + b, 0);
+  const total = new Tally();
+  let scoreMs = 0;
+  let scoredThisRun = 0;
+  let resumed = 0;
+  const log = opts.onLog ?? (() => undefined);
+  const pipelineOpts = {
+    batchSize: v.batchSize,
+    depth: opts.depth,
+    signal: opts.signal,
+    onBatch: (n: number, ms: number) => {
+      scoredThisRun += n;
+      scoreMs += ms;
+    },
+    onBadItem: (rec: PairRecord, msg: string) => log(`filter: cannot score ${rec.key}: ${msg}`),
+  };
+  let lastProgress = 0;
+  const progress = (phase: FilterProgress['phase'], shardsDone: number, rows: number, scored: number, kept: number, force = false) => {
+    if (!opts.onProgress) return;
+    const now = performance.now();
+    if (!force && now - lastProgress < 1000) return;
+    lastProgress = now;
+    const elapsed = (now - t0) / 1000;
+    opts.onProgress({ phase, shardsDone, shards: v.files.length, rows, rowsTotal, scored, kept, pairsPerSecond: elapsed > 0 ? scoredThisRun / elapsed : 0, elapsed });
+  };
+
+  /** Replays the screen over a shard whose outcome is already on disk, so dedup state matches an uninterrupted run. */
+  const replayScreen = async (file: string) => {
+    if (screen.passesAll) return;
+    for await (const rec of readShardFile(file, { images: true })) {
+      if (opts.signal?.aborted) throw opts.signal.reason ?? new WitError(STAGE, 'aborted');
+      screen.check(rec);
+    }
+  };
+
+  const outputs = v.files.map((_, i) => shardPath(out, i));
+  const shardStatsExtra = (file: string, t: Tally, threshold: number | null) => ({
+    stage: STAGE,
+    input_shard: resolve(file),
+    input_count: t.input,
+    scored: t.scored,
+    dropped: t.dropped,
+    threshold,
+    similarity_histogram: t.hist.toJSON(),
+  });
+
+  let threshold: number | null = opts.minSimilarity ?? null;
+  let selection: Selection | undefined;
+  try {
+    if (v.mode !== 'keep-fraction') {
+      // One pass: screen, score, keep, write.
+      let rowsDone = 0;
+      for (let i = 0; i < v.files.length; i++) {
+        const file = v.files[i]!;
+        const done = await readShardStats(outputs[i]!);
+        if (done && (await exists(outputs[i]!))) {
+          total.addStats(done);
+          resumed++;
+          log(`filter: ${outputs[i]} already written, skipped`);
+          if (i < v.files.length - 1) await replayScreen(file);
+          rowsDone += v.rowCounts[i]!;
+          continue;
+        }
+        const fmt = (await shardImageFormat(file)) ?? 'jpg';
+        const w = await ShardWriter.open(outputs[i]!, { imageFormat: fmt, withSimilarity, metadata: { 'wit.stage': STAGE } });
+        const t = new Tally();
+        try {
+          for await (const row of screenAndScore(readShardFile(file), screen, scorer, pipelineOpts)) {
+            t.input++;
+            rowsDone++;
+            if (row.code !== ELIGIBLE) {
+              t.drop(reasonOf(row.code));
+            } else {
+              if (scorer) {
+                t.scored++;
+                t.hist.add(row.score);
+              }
+              if (opts.minSimilarity !== undefined && !(row.score >= opts.minSimilarity)) t.drop('low_similarity');
+              else {
+                t.kept++;
+                await w.write({ ...row.rec, similarity: scorer ? row.score : null });
+              }
+            }
+            progress('score', i, rowsDone, total.scored + t.scored, total.kept + t.kept);
+          }
+          await w.close(shardStatsExtra(file, t, threshold));
+        } catch (err) {
+          await w.abort();
+          throw err;
+        }
+        total.add(t);
+        progress('score', i + 1, rowsDone, total.scored, total.kept, true);
+      }
+    } else {
+      // Pass 1: screen and score every input shard into a temporary score file.
+      const scorePaths = v.files.map((_, i) => join(out, WORK_DIR, `${String(i).padStart(5, '0')}.scores`));
+      const haveScores: boolean[] = [];
+      for (let i = 0; i < v.files.length; i++) haveScores.push((await readScoreFile(scorePaths[i]!)) !== undefined);
+      let rowsDone = 0;
+      let scoredP1 = 0;
+      for (let i = 0; i < v.files.length; i++) {
+        const file = v.files[i]!;
+        if (haveScores[i]) {
+          rowsDone += v.rowCounts[i]!;
+          if (haveScores.slice(i + 1).some((h) => !h)) await replayScreen(file);
+          continue;
+        }
+        const codes: number[] = [];
+        const scores: number[] = [];
+        for await (const row of screenAndScore(readShardFile(file), screen, scorer, pipelineOpts)) {
+          codes.push(row.code);
+          scores.push(row.score);
+          rowsDone++;
+          if (!Number.isNaN(row.score)) scoredP1++;
+          progress('score', i, rowsDone, scoredP1, 0);
+        }
+        await writeScoreFile(scorePaths[i]!, { codes: Uint8Array.from(codes), scores: Float32Array.from(scores) });
+        progress('score', i + 1, rowsDone, scoredP1, 0, true);
+      }
+      // Selection: exact k-th largest, ties by key.
+      const cache = new Map<number, ShardScores>();
+      const load = async (i: number): Promise<ShardScores> => {
+        let s = cache.get(i);
+        if (!s) {
+          s = await readScoreFile(scorePaths[i]!);
+          if (!s) throw new WitError(STAGE, 'score file vanished during the run', { file: scorePaths[i] });
+          if (s.codes.length !== v.rowCounts[i]) throw new InputError(STAGE, scorePaths[i]!, `score file has ${s.codes.length} rows, shard has ${v.rowCounts[i]}`);
+          // Keep a few in memory; the rest are re-read (5 bytes a row).
+          if (cache.size < 64) cache.set(i, s);
+        }
+        return s;
+      };
+      const keysOf = async (i: number, rows: number[]): Promise<string[]> => {
+        const want = new Set(rows);
+        const byRow = new Map<number, string>();
+        let r = 0;
+        for await (const rec of readShardFile(v.files[i]!, { images: false })) {
+          if (want.has(r)) byRow.set(r, rec.key);
+          r++;
+        }
+        return rows.map((row) => byRow.get(row) ?? '');
+      };
+      selection = await selectTop(v.files.length, opts.keepFraction!, load, keysOf);
+      threshold = selection.threshold;
+      log(`filter: keeping ${selection.k} of ${selection.candidates} scored pairs (similarity >= ${threshold ?? 'n/a'}, ${selection.ties} tied at it)`);
+      // Pass 2: write what the selection keeps.
+      rowsDone = 0;
+      for (let i = 0; i < v.files.length; i++) {
+        const file = v.files[i]!;
+        const done = await readShardStats(outputs[i]!);
+        if (done && (await exists(outputs[i]!))) {
+          total.addStats(done);
+          resumed++;
+          rowsDone += v.rowCounts[i]!;
+          continue;
+        }
+        const s = await load(i);
+        const fmt = (await shardImageFormat(file)) ?? 'jpg';
+        const w = await ShardWriter.open(outputs[i]!, { imageFormat: fmt, withSimilarity: true, metadata: { 'wit.stage': STAGE } });
+        const t = new Tally();
+        try {
+          let r = 0;
+          for await (const rec of readShardFile(file)) {
+            if (opts.signal?.aborted) throw opts.signal.reason ?? new WitError(STAGE, 'aborted');
+            const code = s.codes[r]!;
+            const score = s.scores[r]!;
+            t.input++;
+            rowsDone++;
+            if (code !== ELIGIBLE) t.drop(reasonOf(code));
+            else {
+              t.scored++;
+              t.hist.add(score);
+              if (isSelected(selection, i, r, score)) {
+                t.kept++;
+                await w.write({ ...rec, similarity: score });
+              } else t.drop('low_similarity');
+            }
+            r++;
+            progress('write', i, rowsDone, total.scored + t.scored, total.kept + t.kept);
+          }
+          if (r !== s.codes.length) throw new InputError(STAGE, file, `shard changed since it was scored (${r} rows now, ${s.codes.length} scored)`);
+          await w.close(shardStatsExtra(file, t, threshold));
+        } catch (err) {
+          await w.abort();
+          throw err;
+        }
+        total.add(t);
+        progress('write', i + 1, rowsDone, total.scored, total.kept, true);
+      }
+    }
+  } finally {
+    await encoders?.dispose();
+  }
+
+  const summary: FilterSummary = {
+    out,
+    mode: v.mode,
+    input: total.input,
+    kept: total.kept,
+    scored: total.scored,
+    dropped: total.dropped,
+    threshold,
+    keepFraction: opts.keepFraction ?? null,
+    histogram: total.hist.toJSON(),
+    shards: { input: v.files.length, written: v.files.length - resumed, resumed },
+    pairsPerSecond: scoreMs > 0 ? scoredThisRun / (scoreMs / 1000) : 0,
+    duration: (performance.now() - t0) / 1000,
+  };
+  const accounted = summary.kept + Object.values(summary.dropped).reduce((a, b) => a + b, 0);
+  if (accounted !== summary.input) throw new WitError(STAGE, `internal: ${summary.input} rows read but ${accounted} accounted for`);
+  await writeManifest(out, {
+    stage: STAGE,
+    version: packageVersion(),
+    created: new Date().toISOString(),
+    options,
+    inputs: v.files.map((f) => resolve(f)),
+    shards: outputs.map((p) => p.slice(p.lastIndexOf('/') + 1)),
+    totals: { ...summary, out: undefined, duration: undefined, pairsPerSecond: undefined, shards: undefined, selection: selection ? { k: selection.k, candidates: selection.candidates, ties: selection.ties } : undefined },
+  });
+  await rm(join(out, WORK_DIR), { recursive: true, force: true });
+  return summary;
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+

@@ -1,0 +1,192 @@
+/**
+ * Streaming reader of MediaWiki XML export (`<mediawiki><siteinfo>…</siteinfo><page>…</page>…</mediawiki>`).
+ *
+ * A full XML parser is not needed and would cost most of the time budget: the export format is
+ * machine-written, every `<` inside text is escaped as `&lt;`, so the tags that matter (`<page>`,
+ * `</page>`, `<title>`, `<ns>`, `<redirect`, `<text`) can be found with indexOf. What the scanner does
+ * check is the structure a truncated or damaged dump breaks: every `<page>` is closed before the next
+ * one and before the end, each page has its title, namespace and text, nothing but whitespace sits
+ * between pages, and the document is opened by `<mediawiki` and closed by `</mediawiki>` (checked by
+ * the caller, which knows where a file starts and ends).
+ */
+
+/** One page as the counter needs it. */
+export interface XmlPage {
+  title: string;
+  ns: number;
+  redirect: boolean;
+  /** Wikitext of the last revision, XML entities decoded. */
+  text: string;
+}
+
+/** Thrown on malformed XML; `offset` is the byte offset in the decompressed stream being scanned. */
+export class XmlFormatError extends Error {
+  constructor(message: string, readonly offset: number) {
+    super(message);
+    this.name = 'XmlFormatError';
+  }
+}
+
+const XML_ENTITY_RE = /&(lt|gt|amp|quot|apos|#(\d+)|#x([0-9a-fA-F]+));/g;
+
+/** Decodes the five XML entities and numeric references (the only ones an export contains). */
+export function decodeXmlEntities(s: string): string {
+  if (s.indexOf('&') < 0) return s;
+  return s.replace(XML_ENTITY_RE, (m, name: string, dec?: string, hex?: string) => {
+    switch (name) {
+      case 'lt': return '<';
+      case 'gt': return '>';
+      case 'amp': return '&';
+      case 'quot': return '"';
+      case 'apos': return "'";
+    }
+    const cp = dec !== undefined ? Number(dec) : parseInt(hex!, 16);
+    return cp > 0 && cp <= 0x10ffff ? String.fromCodePoint(cp) : m;
+  });
+}
+
+/** Wikipedia caps an article at 2 MB of wikitext; far past that the page is broken, not big. */
+const MAX_PAGE = 256 << 20;
+const MAX_GAP = 64 << 20;
+
+function isBlank(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x0a && c !== 0x0d && c !== 0x09) return false;
+  }
+  return true;
+}
+
+/**
+ * Incremental page scanner: `push(text)` decoded text in order, `end()` at the end of the stream.
+ * Calls `onPage` for every complete page. Throws XmlFormatError with the byte offset of the problem.
+ */
+export class PageScanner {
+  private buf = '';
+  /** Byte offset (in the scanned stream) of buf[0]. */
+  private bufOffset: number;
+  /** True once the `<mediawiki` opening tag has been seen. */
+  sawHeader = false;
+  /** True once `</mediawiki>` has been seen. */
+  sawFooter = false;
+  pages = 0;
+
+  constructor(private readonly onPage: (page: XmlPage) => void, baseOffset = 0) {
+    this.bufOffset = baseOffset;
+  }
+
+  /** Feeds the next piece of the stream. */
+  push(text: string): void {
+    this.buf = this.buf.length === 0 ? text : this.buf + text;
+    this.scan(false);
+  }
+
+  /** Ends the stream: whatever is left must be whitespace or the closing `</mediawiki>`. */
+  end(): void {
+    this.scan(true);
+  }
+
+  private consume(upTo: number): void {
+    if (upTo <= 0) return;
+    this.bufOffset += Buffer.byteLength(this.buf.length === upTo ? this.buf : this.buf.slice(0, upTo));
+    this.buf = this.buf.slice(upTo);
+  }
+
+  private byteOffsetAt(i: number): number {
+    return this.bufOffset + Buffer.byteLength(this.buf.slice(0, i));
+  }
+
+  /** Checks what sits between pages: the header, the footer, or whitespace. */
+  private checkGap(from: number, to: number): void {
+    const s = this.buf;
+    if (isBlank(s, from, to)) return;
+    const gap = s.slice(from, to);
+    if (this.sawFooter) throw new XmlFormatError(`content after </mediawiki>: '${snippet(gap)}'`, this.byteOffsetAt(from));
+    const open = gap.indexOf('<mediawiki');
+    const close = gap.indexOf('</mediawiki>');
+    if (open >= 0 && !this.sawHeader && this.pages === 0) {
+      this.sawHeader = true;
+      const head = gap.slice(0, open);
+      if (!/^\s*(<\?xml[^>]*\?>)?\s*$/.test(head)) throw new XmlFormatError(`unexpected content before <mediawiki>: '${snippet(head)}'`, this.byteOffsetAt(from));
+      const siteEnd = gap.indexOf('</siteinfo>');
+      const rest = siteEnd >= 0 ? gap.slice(siteEnd + 11) : gap.slice(gap.indexOf('>', open) + 1);
+      if (close >= 0) {
+        this.sawFooter = true;
+        if (!/^\s*<\/mediawiki>\s*$/.test(rest)) throw new XmlFormatError(`unexpected content in the dump header: '${snippet(rest)}'`, this.byteOffsetAt(from));
+      } else if (!isBlank(rest, 0, rest.length)) throw new XmlFormatError(`unexpected content in the dump header: '${snippet(rest)}'`, this.byteOffsetAt(from));
+      return;
+    }
+    if (close >= 0 && isBlank(gap, 0, close) && isBlank(gap, close + 12, gap.length)) {
+      this.sawFooter = true;
+      return;
+    }
+    throw new XmlFormatError(`unexpected content between pages: '${snippet(gap)}'`, this.byteOffsetAt(from));
+  }
+
+  private scan(final: boolean): void {
+    for (;;) {
+      const s = this.buf;
+      const start = s.indexOf('<page>');
+      if (start < 0) {
+        if (!final) {
+          // an export has only a small header outside pages; megabytes without one is not a dump
+          if (s.length > MAX_GAP) throw new XmlFormatError(`no <page> in ${MAX_GAP >> 20} MB of data: not a MediaWiki export`, this.bufOffset);
+          return;
+        }
+        this.checkGap(0, s.length);
+        this.consume(s.length);
+        return;
+      }
+      if (this.sawFooter && start >= 0) throw new XmlFormatError('<page> after </mediawiki>', this.byteOffsetAt(start));
+      const stop = s.indexOf('</page>', start + 6);
+      const nextOpen = s.indexOf('<page>', start + 6);
+      if (nextOpen >= 0 && (stop < 0 || nextOpen < stop)) {
+        throw new XmlFormatError('<page> not closed before the next <page>', this.byteOffsetAt(start));
+      }
+      if (stop < 0) {
+        if (final) throw new XmlFormatError('truncated: <page> not closed before the end of the data', this.byteOffsetAt(start));
+        if (s.length - start > MAX_PAGE) throw new XmlFormatError(`<page> not closed within ${MAX_PAGE >> 20} MB`, this.byteOffsetAt(start));
+        if (start > 0) {
+          this.checkGap(0, start);
+          this.consume(start);
+        }
+        return;
+      }
+      this.checkGap(0, start);
+      this.parsePage(s, start + 6, stop);
+      this.pages++;
+      this.consume(stop + 7);
+    }
+  }
+
+  private parsePage(s: string, from: number, to: number): void {
+    const t0 = s.indexOf('<title>', from);
+    const t1 = t0 >= 0 && t0 < to ? s.indexOf('</title>', t0) : -1;
+    if (t1 < 0 || t1 > to) throw new XmlFormatError('<page> without <title>', this.byteOffsetAt(from - 6));
+    const title = decodeXmlEntities(s.slice(t0 + 7, t1));
+    const n0 = s.indexOf('<ns>', t1);
+    const n1 = n0 >= 0 && n0 < to ? s.indexOf('</ns>', n0) : -1;
+    if (n1 < 0 || n1 > to) throw new XmlFormatError(`page '${title}' without <ns>`, this.byteOffsetAt(from - 6));
+    const ns = Number(s.slice(n0 + 4, n1));
+    if (!Number.isInteger(ns)) throw new XmlFormatError(`page '${title}' has a bad <ns>: '${snippet(s.slice(n0 + 4, n1))}'`, this.byteOffsetAt(n0));
+    const r = s.indexOf('<redirect', n1);
+    const redirect = r >= 0 && r < to;
+    // the last revision's text (pages-articles has one revision; histories have many)
+    const x0 = s.lastIndexOf('<text', to);
+    if (x0 < from) throw new XmlFormatError(`page '${title}' without <text>`, this.byteOffsetAt(from - 6));
+    const gt = s.indexOf('>', x0);
+    if (gt < 0 || gt > to) throw new XmlFormatError(`page '${title}': unterminated <text> tag`, this.byteOffsetAt(x0));
+    let text = '';
+    if (s.charCodeAt(gt - 1) !== 0x2f /* '/' self-closing: deleted or empty text */) {
+      const x1 = s.indexOf('</text>', gt);
+      if (x1 < 0 || x1 > to) throw new XmlFormatError(`page '${title}': <text> not closed`, this.byteOffsetAt(x0));
+      text = decodeXmlEntities(s.slice(gt + 1, x1));
+    }
+    this.onPage({ title, ns, redirect, text });
+  }
+}
+
+function snippet(s: string): string {
+  const t = s.trim().replace(/\s+/g, ' ');
+  return t.length > 60 ? `${t.slice(0, 60)}…` : t;
+}

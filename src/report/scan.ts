@@ -1,0 +1,152 @@
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { listShards, readAllShardStats, readShardFile, type PairRecord, type ShardStats } from '../shards/index.js';
+import { Rng } from '../demo/random.js';
+
+/** One shard file's size and rows. */
+export interface ShardFileInfo {
+  file: string;
+  rows: number;
+  bytes: number;
+}
+
+/** A picked record's place, so that its image can be read in a second pass. */
+interface Pick {
+  file: string;
+  key: string;
+  similarity?: number;
+}
+
+/** What one pass over a shard set (without images) and a second (with the picked images) found. */
+export interface ShardScan {
+  files: ShardFileInfo[];
+  rows: number;
+  bytes: number;
+  stats: ShardStats[];
+  hosts: Map<string, number>;
+  pageHosts: Map<string, number>;
+  /** Largest side of each image as downloaded, and as stored. */
+  originalSides: number[];
+  storedSizes: Map<string, number>;
+  captionWords: number[];
+  /** Similarity of every row that has one. */
+  similarities: number[];
+  samples: PairRecord[];
+  highest: PairRecord[];
+  lowest: PairRecord[];
+  /** Keys of all rows (only when asked for, to find what a filter dropped). */
+  keys?: Set<string>;
+}
+
+function host(url: string | null | undefined): string {
+  if (!url) return '(none)';
+  try {
+    return new URL(url).host || '(none)';
+  } catch {
+    return '(not a url)';
+  }
+}
+
+/** Keeps the k picks with the highest (or lowest) similarity. */
+function keepExtreme(list: Pick[], p: Pick, k: number, highest: boolean): void {
+  const better = (a: Pick, b: Pick) => (highest ? a.similarity! > b.similarity! : a.similarity! < b.similarity!);
+  if (list.length === k && !better(p, list[list.length - 1]!)) return;
+  let i = list.length;
+  while (i > 0 && better(p, list[i - 1]!)) i--;
+  list.splice(i, 0, p);
+  if (list.length > k) list.pop();
+}
+
+/**
+ * Scans a shard directory: one pass without images for counts, hosts, sizes and similarities,
+ * then a pass reading images of only the shards that hold the chosen samples (a seeded uniform
+ * sample of `samples` rows, and the `extremes` highest- and lowest-similarity rows).
+ */
+export async function scanShards(dir: string, opts: { samples?: number; extremes?: number; collectKeys?: boolean; seed?: number } = {}): Promise<ShardScan> {
+  const files = await listShards(dir).catch(() => [] as string[]);
+  const scan: ShardScan = {
+    files: [],
+    rows: 0,
+    bytes: 0,
+    stats: await readAllShardStats(dir),
+    hosts: new Map(),
+    pageHosts: new Map(),
+    originalSides: [],
+    storedSizes: new Map(),
+    captionWords: [],
+    similarities: [],
+    samples: [],
+    highest: [],
+    lowest: [],
+    keys: opts.collectKeys ? new Set() : undefined,
+  };
+  const nSamples = opts.samples ?? 24;
+  const k = opts.extremes ?? 0;
+  const rng = new Rng(opts.seed ?? 11);
+  const reservoir: Pick[] = [];
+  const high: Pick[] = [];
+  const low: Pick[] = [];
+  let seen = 0;
+  for (const file of files) {
+    let rows = 0;
+    for await (const r of readShardFile(file, { images: false })) {
+      rows++;
+      seen++;
+      scan.hosts.set(host(r.url), (scan.hosts.get(host(r.url)) ?? 0) + 1);
+      if (r.page_url) scan.pageHosts.set(host(r.page_url), (scan.pageHosts.get(host(r.page_url)) ?? 0) + 1);
+      scan.originalSides.push(Math.max(r.original_width, r.original_height));
+      const sz = `${r.width}x${r.height}`;
+      scan.storedSizes.set(sz, (scan.storedSizes.get(sz) ?? 0) + 1);
+      scan.captionWords.push(r.caption.split(/\s+/).filter(Boolean).length);
+      scan.keys?.add(r.key);
+      const p: Pick = { file, key: r.key };
+      if (typeof r.similarity === 'number' && Number.isFinite(r.similarity)) {
+        scan.similarities.push(r.similarity);
+        p.similarity = r.similarity;
+        if (k) {
+          keepExtreme(high, p, k, true);
+          keepExtreme(low, p, k, false);
+        }
+      }
+      // Reservoir sampling: a uniform sample whatever the number of rows.
+      if (reservoir.length < nSamples) reservoir.push(p);
+      else {
+        const j = Math.floor(rng.next() * seen);
+        if (j < nSamples) reservoir[j] = p;
+      }
+    }
+    const bytes = (await stat(file)).size;
+    scan.files.push({ file: basename(file), rows, bytes });
+    scan.rows += rows;
+    scan.bytes += bytes;
+  }
+  const wanted = new Map<string, Set<string>>();
+  for (const p of [...reservoir, ...high, ...low]) {
+    const s = wanted.get(p.file) ?? new Set<string>();
+    s.add(p.key);
+    wanted.set(p.file, s);
+  }
+  const found = new Map<string, PairRecord>();
+  for (const [file, keys] of wanted) {
+    for await (const r of readShardFile(file, { images: true })) {
+      if (keys.has(r.key)) found.set(`${file}\0${r.key}`, r);
+    }
+  }
+  const get = (p: Pick) => found.get(`${p.file}\0${p.key}`);
+  scan.samples = reservoir.map(get).filter((r): r is PairRecord => Boolean(r)).sort((a, b) => (a.key < b.key ? -1 : 1));
+  scan.highest = high.map(get).filter((r): r is PairRecord => Boolean(r));
+  scan.lowest = low.map(get).filter((r): r is PairRecord => Boolean(r));
+  return scan;
+}
+
+/** Reads records of `files` with images whose key is not in `keys`, up to `limit` of them. */
+export async function recordsNotIn(files: readonly string[], keys: ReadonlySet<string>, limit: number): Promise<PairRecord[]> {
+  const out: PairRecord[] = [];
+  for (const f of files) {
+    for await (const r of readShardFile(f, { images: true })) {
+      if (!keys.has(r.key)) out.push(r);
+      if (out.length >= limit) return out;
+    }
+  }
+  return out;
+}

@@ -1,0 +1,342 @@
+import { readFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import type { FoundModel, FoundShards } from './discover.js';
+import { esc, facts, fmtBytes, fmtNum, fmtPct, table } from './html.js';
+import { barChart, color, figure, histogramChart, lineChart } from './svg.js';
+import { sampleGrid } from './images.js';
+import { recordsNotIn, type ShardScan } from './scan.js';
+import type { ShardStats } from '../shards/index.js';
+import { listShards } from '../shards/index.js';
+
+type Obj = Record<string, unknown>;
+
+function num(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+}
+
+function obj(v: unknown): Obj | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : undefined;
+}
+
+/** Adds the numeric fields of `src` into `dst` (reason counts of several shards). */
+function addCounts(dst: Map<string, number>, src: unknown): void {
+  for (const [k, v] of Object.entries(obj(src) ?? {})) if (typeof v === 'number' && v > 0) dst.set(k, (dst.get(k) ?? 0) + v);
+}
+
+/** Histogram of values with `bins` equal bins between their min and max. */
+export function binValues(values: readonly number[], bins: number, lo?: number, hi?: number): { edges: number[]; counts: number[] } {
+  if (!values.length) return { edges: [], counts: [] };
+  let a = lo ?? Infinity;
+  let b = hi ?? -Infinity;
+  if (lo === undefined || hi === undefined) for (const v of values) {
+    if (lo === undefined && v < a) a = v;
+    if (hi === undefined && v > b) b = v;
+  }
+  if (b <= a) b = a + 1;
+  const w = (b - a) / bins;
+  const counts = new Array<number>(bins).fill(0);
+  for (const v of values) counts[Math.min(bins - 1, Math.max(0, Math.floor((v - a) / w)))]!++;
+  return { edges: counts.map((_, i) => a + i * w).concat(b), counts };
+}
+
+function topEntries(m: Map<string, number>, n: number): [string, number][] {
+  return [...m.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, n);
+}
+
+/** Candidates, kept and reasons of a crawl, from its manifest totals or, failing that, its shard stats. */
+export function crawlTotals(found: FoundShards, stats: ShardStats[]): { candidates?: number; matched?: number; kept: number; failed: Map<string, number>; skipped: Map<string, number> } {
+  const t = obj(found.manifest?.totals) ?? {};
+  const failed = new Map<string, number>();
+  const skipped = new Map<string, number>();
+  if (obj(t.failed) || obj(t.skipped)) {
+    addCounts(failed, t.failed);
+    addCounts(skipped, t.skipped);
+  } else {
+    for (const s of stats) {
+      addCounts(failed, s.failed);
+      addCounts(skipped, s.skipped);
+    }
+  }
+  const sum = (f: string) => stats.reduce((a, s) => a + (num(s[f]) ?? 0), 0);
+  const candidates = num(t.candidates) ?? (stats.some((s) => num(s.candidates) !== undefined) ? sum('candidates') : undefined);
+  const matched = num(t.matched);
+  const kept = num(t.kept) ?? num(t.successes) ?? num(t.count) ?? sum('count');
+  return { candidates, matched, kept, failed, skipped };
+}
+
+async function readQueryCounts(file: string): Promise<number[] | undefined> {
+  try {
+    const counts: number[] = [];
+    const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+    for await (const line of rl) {
+      const parts = line.split('\t');
+      const c = Number(parts[parts.length - 1]);
+      if (parts.length >= 2 && Number.isFinite(c) && c > 0) counts.push(c);
+    }
+    return counts.sort((a, b) => b - a);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The crawl section of one crawl run: outcomes, reasons, pairs per query against the cap, hosts. */
+export async function renderCrawl(found: FoundShards, scan: ShardScan): Promise<{ html: string; charts: number }> {
+  const tot = crawlTotals(found, scan.stats);
+  const opts = obj(found.manifest?.options) ?? {};
+  const cap = num(opts.cap);
+  const balance = typeof opts.balance === 'string' ? opts.balance : undefined;
+  const failedN = [...tot.failed.values()].reduce((a, b) => a + b, 0);
+  const skippedN = [...tot.skipped.values()].reduce((a, b) => a + b, 0);
+  const items: [string, string][] = [];
+  if (tot.candidates !== undefined) items.push(['candidates', fmtNum(tot.candidates)]);
+  if (tot.matched !== undefined) items.push(['matched a query', fmtNum(tot.matched)]);
+  items.push(['kept (pairs)', fmtNum(tot.kept)], ['failed', fmtNum(failedN)], ['skipped', fmtNum(skippedN)]);
+  if (tot.candidates) items.push(['kept / candidates', fmtPct(tot.kept / tot.candidates)]);
+  if (balance) items.push(['balance', esc(balance)]);
+  if (cap !== undefined) items.push(['cap per query', fmtNum(cap)]);
+  const inputs = Array.isArray(found.manifest?.inputs) ? (found.manifest!.inputs as unknown[]).map(String) : [];
+  let charts = 0;
+  const figs: string[] = [];
+  const reasons = [
+    ...[...tot.failed.entries()].map(([k, v]) => ({ label: `failed: ${k}`, value: v, color: '#c4452d' })),
+    ...[...tot.skipped.entries()].map(([k, v]) => ({ label: `skipped: ${k}`, value: v, color: '#8a94a6' })),
+  ].sort((a, b) => b.value - a.value);
+  const outcome = [{ label: 'kept', value: tot.kept, color: '#2e8b57' }, ...reasons];
+  figs.push(figure(barChart({ title: 'Outcome of every candidate', bars: outcome, log: true }), 'Bar length on a log scale; every candidate ends in exactly one outcome.'));
+  charts++;
+  const counts = await readQueryCounts(join(found.dir, 'query_counts.tsv'));
+  const perQuery = counts ?? perQueryFromScan(scan);
+  if (perQuery.length) {
+    const pts = perQuery.map((c, i) => [i + 1, c] as [number, number]);
+    const step = Math.max(1, Math.floor(pts.length / 600));
+    const sampled = pts.filter((_, i) => i % step === 0 || i === pts.length - 1);
+    figs.push(figure(lineChart({
+      title: 'Pairs per query by rank (log-log)',
+      series: [{ name: 'pairs', points: sampled, dots: true }],
+      logX: true,
+      logY: true,
+      xLabel: 'query rank',
+      yLabel: 'pairs kept',
+      hlines: cap !== undefined ? [{ y: cap, label: `cap ${fmtNum(cap)}` }] : [],
+    }), `${fmtNum(perQuery.length)} queries have at least one pair${counts ? ' (query_counts.tsv)' : ' (from the shards\u2019 queries column)'}; ${cap !== undefined ? `${fmtNum(perQuery.filter((c) => c >= cap).length)} reached the cap.` : ''}`));
+    charts++;
+  }
+  const hostRows = topEntries(scan.hosts, 12).map(([h, n]) => [esc(h), `<span class="num">${fmtNum(n)}</span>`]);
+  const pageRows = topEntries(scan.pageHosts, 12).map(([h, n]) => [esc(h), `<span class="num">${fmtNum(n)}</span>`]);
+  const html = `${facts(items)}
+<p class="src">${esc(found.dir)}${inputs.length ? `<br>inputs: ${inputs.map(esc).join(', ')}` : ''}</p>
+<div class="grid2">${figs.join('')}</div>
+<div class="grid2"><div><h3>Image hosts (${fmtNum(scan.hosts.size)})</h3>${table(['host', 'pairs'], hostRows)}</div>
+<div><h3>Page hosts (${fmtNum(scan.pageHosts.size)})</h3>${table(['host', 'pairs'], pageRows)}</div></div>`;
+  return { html, charts };
+}
+
+function perQueryFromScan(scan: ShardScan): number[] {
+  const m = new Map<string, number>();
+  for (const r of scan.samples) for (const q of r.queries ?? []) m.set(q, (m.get(q) ?? 0) + 1);
+  return [...m.values()].sort((a, b) => b - a);
+}
+
+/** The shard section of one shard set: files, sizes, image sizes and a grid of samples. */
+export async function renderShards(found: FoundShards, scan: ShardScan): Promise<{ html: string; charts: number }> {
+  let charts = 0;
+  const items: [string, string][] = [
+    ['shards', fmtNum(scan.files.length)],
+    ['pairs', fmtNum(scan.rows)],
+    ['on disk', fmtBytes(scan.bytes)],
+  ];
+  if (scan.rows) items.push(['bytes per pair', fmtBytes(scan.bytes / scan.rows)]);
+  const figs: string[] = [];
+  if (scan.originalSides.length) {
+    const h = binValues(scan.originalSides.map((v) => Math.log2(Math.max(1, v))), 24);
+    figs.push(figure(histogramChart({ title: 'Image size as downloaded (longest side)', edges: h.edges.map((e) => 2 ** e), counts: h.counts, xLabel: 'pixels' }), `Stored sizes: ${topEntries(scan.storedSizes, 4).map(([s, n]) => `${esc(s)} (${fmtNum(n)})`).join(', ')}`));
+    charts++;
+  }
+  if (scan.captionWords.length) {
+    const max = Math.min(40, Math.max(...scan.captionWords));
+    const h = binValues(scan.captionWords.map((w) => Math.min(w, max)), Math.max(1, Math.min(20, max)), 0.5, max + 0.5);
+    figs.push(figure(histogramChart({ title: 'Caption length', edges: h.edges, counts: h.counts, xLabel: 'words', barColor: color(1) })));
+    charts++;
+  }
+  const fileRows = scan.files.slice(0, 20).map((f) => [esc(f.file), `<span class="num">${fmtNum(f.rows)}</span>`, `<span class="num">${fmtBytes(f.bytes)}</span>`]);
+  const more = scan.files.length > 20 ? `<p class="note">…and ${scan.files.length - 20} more shards</p>` : '';
+  return {
+    html: `${facts(items)}
+<p class="src">${esc(found.dir)} (${esc(found.stage)})</p>
+<div class="grid2">${figs.join('')}<div><h3>Files</h3>${table(['shard', 'pairs', 'bytes'], fileRows)}${more}</div></div>
+<h3>Sample pairs (uniform sample of ${fmtNum(scan.samples.length)})</h3>
+${await sampleGrid(scan.samples.map((rec) => ({ rec })))}`,
+    charts,
+  };
+}
+
+/** One line of metrics.jsonl. */
+interface MetricLine {
+  step: number;
+  loss?: number;
+  lr?: number;
+  logit_scale?: number;
+  samples_per_s?: number;
+  time?: number;
+}
+
+/** Training curves and facts of one model directory. */
+export async function renderTraining(m: FoundModel): Promise<{ html: string; charts: number; steps: number }> {
+  const lines: MetricLine[] = [];
+  if (m.metrics) {
+    const text = await readFile(m.metrics, 'utf8').catch(() => '');
+    for (const l of text.split('\n')) {
+      if (!l.trim()) continue;
+      try {
+        const j = JSON.parse(l) as Obj;
+        if (typeof j.step === 'number') lines.push(j as unknown as MetricLine);
+      } catch {
+        // a line cut by a crash: skip it
+      }
+    }
+  }
+  let config: Obj | undefined;
+  if (m.config) config = obj(JSON.parse(await readFile(m.config, 'utf8').catch(() => '{}')));
+  const items: [string, string][] = [];
+  const archObj = obj(config?.arch);
+  const arch = archObj?.name ?? config?.arch ?? config?.name;
+  if (typeof arch === 'string') items.push(['model', esc(arch)]);
+  const vision = obj(archObj?.vision);
+  const text = obj(archObj?.text);
+  if (vision) items.push(['image tower', esc(`${vision.type ?? ''} ${vision.image_size ?? '?'}px${vision.patch_size ? `/${vision.patch_size}` : ''}, width ${vision.width ?? '?'}, ${vision.layers ?? (Array.isArray(vision.stages) ? vision.stages.join('-') : '?')} layers`)]);
+  if (text) items.push(['text tower', esc(`width ${text.width ?? '?'}, ${text.layers ?? '?'} layers, context ${text.context_length ?? '?'}`)]);
+  const last = lines[lines.length - 1];
+  items.push(['steps', fmtNum(last?.step ?? 0)]);
+  if (last?.loss !== undefined) items.push(['final loss', fmtNum(last.loss)]);
+  const sps = lines.map((l) => l.samples_per_s).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
+  if (sps.length) items.push(['samples/s (median)', fmtNum(sps.slice().sort((a, b) => a - b)[Math.floor(sps.length / 2)]!)]);
+  if (last?.logit_scale !== undefined) items.push(['logit scale', fmtNum(last.logit_scale)]);
+  const batch = lines.find((l) => typeof (l as unknown as Obj).batch === 'number') as unknown as Obj | undefined;
+  if (batch) items.push(['batch size', fmtNum(batch.batch)]);
+  for (const k of ['backend', 'loss']) if (config?.[k] !== undefined && typeof config[k] !== 'object') items.push([k, esc(config[k])]);
+  let charts = 0;
+  const figs: string[] = [];
+  const series = (f: keyof MetricLine) => lines.filter((l) => typeof l[f] === 'number' && Number.isFinite(l[f])).map((l) => [l.step, l[f] as number] as [number, number]);
+  const chart = (f: keyof MetricLine, title: string, y: string, c: number) => {
+    const pts = series(f);
+    if (!pts.length) return;
+    figs.push(figure(lineChart({ title, series: [{ name: y, points: pts, color: color(c) }], xLabel: 'step', yLabel: y })));
+    charts++;
+  };
+  chart('loss', 'Training loss', 'loss', 0);
+  chart('logit_scale', 'Logit scale (1 / temperature)', 'logit scale', 1);
+  chart('samples_per_s', 'Throughput', 'samples/s', 2);
+  chart('lr', 'Learning rate', 'lr', 3);
+  const body = lines.length ? `<div class="grid2">${figs.join('')}</div>` : '<p class="empty">No metrics.jsonl in this model directory.</p>';
+  return { html: `${facts(items)}<p class="src">${esc(m.dir)}</p>${body}`, charts, steps: last?.step ?? 0 };
+}
+
+/** The numbers of one eval JSON, with chance levels. */
+export async function renderEval(file: string): Promise<{ html: string; charts: number; zeroShot?: { top1: number; top5: number; classes: number } }> {
+  const j = obj(JSON.parse(await readFile(file, 'utf8'))) ?? {};
+  const zs = obj(j.zeroShot);
+  const ret = obj(j.retrieval);
+  const items: [string, string][] = [];
+  const figs: string[] = [];
+  let charts = 0;
+  let zeroShot: { top1: number; top5: number; classes: number } | undefined;
+  if (zs) {
+    const top1 = num(zs.top1) ?? NaN;
+    const top5 = num(zs.top5) ?? NaN;
+    const classes = num(zs.classes) ?? NaN;
+    zeroShot = { top1, top5, classes };
+    items.push(['zero-shot top-1', fmtPct(top1)], ['zero-shot top-5', fmtPct(top5)], ['classes', fmtNum(classes)], ['images', fmtNum(num(zs.samples))]);
+    if (classes > 0) items.push(['chance top-1 / top-5', `${fmtPct(1 / classes)} / ${fmtPct(Math.min(1, 5 / classes))}`]);
+    const bars = [
+      { label: 'top-1', value: top1, color: color(0), note: fmtPct(top1) },
+      { label: 'chance top-1', value: classes > 0 ? 1 / classes : 0, color: '#8a94a6', note: classes > 0 ? fmtPct(1 / classes) : '–' },
+      { label: 'top-5', value: top5, color: color(2), note: fmtPct(top5) },
+      { label: 'chance top-5', value: classes > 0 ? Math.min(1, 5 / classes) : 0, color: '#8a94a6', note: classes > 0 ? fmtPct(Math.min(1, 5 / classes)) : '–' },
+    ];
+    figs.push(figure(barChart({ title: 'Zero-shot accuracy vs chance', bars, max: 1 })));
+    charts++;
+  }
+  const rows: string[][] = [];
+  if (ret) {
+    const bars: { label: string; value: number; color: string; note: string }[] = [];
+    for (const [dir, label] of [['imageToText', 'image → text'], ['textToImage', 'text → image']] as const) {
+      const r = obj(ret[dir]);
+      if (!r) continue;
+      rows.push([esc(label), ...['r1', 'r5', 'r10'].map((k) => `<span class="num">${fmtPct(num(r[k]))}</span>`)]);
+      for (const k of ['r1', 'r5', 'r10']) {
+        const v = num(r[k]);
+        if (v !== undefined) bars.push({ label: `${label} R@${k.slice(1)}`, value: v, color: color(dir === 'imageToText' ? 0 : 1), note: fmtPct(v) });
+      }
+    }
+    if (bars.length) {
+      figs.push(figure(barChart({ title: 'Retrieval recall@K', bars, max: 1 })));
+      charts++;
+    }
+  }
+  const html = `${facts(items)}<p class="src">${esc(file)}</p><div class="grid2">${figs.join('')}${rows.length ? `<div><h3>Recall@K</h3>${table(['direction', 'R@1', 'R@5', 'R@10'], rows)}</div>` : ''}</div>`;
+  return { html, charts, zeroShot };
+}
+
+/** The filter section: counts, the similarity histogram with its threshold, extremes, dropped samples. */
+export async function renderFilter(found: FoundShards, scan: ShardScan): Promise<{ html: string; charts: number }> {
+  const t = obj(found.manifest?.totals) ?? {};
+  const opts = obj(found.manifest?.options) ?? {};
+  const threshold = num(t.threshold) ?? num(opts.min_similarity) ?? num(opts.minSimilarity);
+  const items: [string, string][] = [];
+  if (typeof t.mode === 'string') items.push(['mode', esc(t.mode)]);
+  for (const [k, label] of [['input', 'input pairs'], ['scored', 'scored'], ['kept', 'kept']] as const) if (num(t[k]) !== undefined) items.push([label, fmtNum(t[k])]);
+  if (num(t.input) && num(t.kept) !== undefined) items.push(['kept / input', fmtPct(num(t.kept)! / num(t.input)!)]);
+  if (threshold !== undefined) items.push(['threshold', fmtNum(threshold)]);
+  if (num(t.keepFraction) !== undefined) items.push(['keep fraction', fmtNum(t.keepFraction)]);
+  let charts = 0;
+  const figs: string[] = [];
+  const h = obj(t.histogram) ?? obj(found.manifest?.similarity_histogram);
+  const markers = threshold !== undefined ? [{ x: threshold, label: `threshold ${fmtNum(threshold)}` }] : [];
+  if (h && Array.isArray(h.counts) && num(h.min) !== undefined && num(h.max) !== undefined && (h.counts as number[]).some((c) => c > 0)) {
+    const counts = h.counts as number[];
+    const w = (num(h.max)! - num(h.min)!) / counts.length;
+    // Show only the populated range: cosine scores of one model crowd into a few bins of [-1, 1].
+    let a = counts.findIndex((c) => c > 0);
+    let b = counts.length - 1 - [...counts].reverse().findIndex((c) => c > 0);
+    if (threshold !== undefined) {
+      const ti = Math.floor((threshold - num(h.min)!) / w);
+      a = Math.max(0, Math.min(a, ti - 1));
+      b = Math.min(counts.length - 1, Math.max(b, ti + 1));
+    }
+    const edges = counts.slice(a, b + 1).map((_, i) => num(h.min)! + (a + i) * w).concat(num(h.min)! + (b + 1) * w);
+    figs.push(figure(histogramChart({ title: 'Similarity of every scored pair', edges, counts: counts.slice(a, b + 1), xLabel: 'cosine similarity', markers }), `From the run's histogram (${fmtNum(num(h.total))} pairs, mean ${fmtNum(num(h.mean))}).`));
+    charts++;
+  } else if (scan.similarities.length) {
+    const hh = binValues(scan.similarities, 30);
+    figs.push(figure(histogramChart({ title: 'Similarity of the kept pairs', edges: hh.edges, counts: hh.counts, xLabel: 'cosine similarity', markers })));
+    charts++;
+  }
+  const dropped = obj(t.dropped);
+  if (dropped) {
+    const bars = Object.entries(dropped).filter(([, v]) => typeof v === 'number' && v > 0).map(([k, v]) => ({ label: k, value: v as number, color: '#c4452d' }));
+    if (bars.length) {
+      figs.push(figure(barChart({ title: 'Dropped pairs by reason', bars })));
+      charts++;
+    }
+  }
+  // What the filter removed: input rows whose key is not in the output.
+  let droppedGrid = '';
+  const inputs = Array.isArray(opts.shards) ? (opts.shards as unknown[]).map(String) : [];
+  if (inputs.length && scan.keys) {
+    try {
+      const files = (await listShards(inputs)).slice(0, 8);
+      const recs = await recordsNotIn(files, scan.keys, 12);
+      droppedGrid = `<h3>Dropped by the filter (first ${recs.length})</h3>${await sampleGrid(recs.map((rec) => ({ rec })))}`;
+    } catch {
+      droppedGrid = '<p class="note">(the filter\u2019s input shards are no longer readable)</p>';
+    }
+  }
+  const html = `${facts(items)}<p class="src">${esc(found.dir)}</p>
+<div class="grid2">${figs.join('')}</div>
+<h3>Highest-scoring kept pairs</h3>${await sampleGrid(scan.highest.map((rec) => ({ rec })))}
+<h3>Lowest-scoring kept pairs</h3>${await sampleGrid(scan.lowest.map((rec) => ({ rec })))}
+${droppedGrid}`;
+  return { html, charts };
+}

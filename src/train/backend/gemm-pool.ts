@@ -1,0 +1,232 @@
+/**
+ * Runs wit's SIMD GEMM (gemm/gemm.c, compiled into gemm-wasm.ts) on the tfjs wasm backend's shared
+ * linear memory from the main thread and `threads - 1` worker threads at once.
+ *
+ * Why not XNNPACK: tfjs-backend-wasm 4.22 reaches XNNPACK's GEMM only for batch-1, untransposed
+ * products and runs it without its thread pool; every other matmul (all the gradients, attention)
+ * takes a scalar loop. This GEMM takes any strides (both transposes), batches (with broadcasting),
+ * and splits rows or batches over threads.
+ *
+ * Workers are synchronous: each blocks in Atomics.wait on a shared control block, runs its slice
+ * when the generation counter moves, and counts down `pending`; the main thread runs its own slice
+ * and then waits for the count to reach zero. Workers are unref'd so they never keep the process alive.
+ */
+import { Worker } from 'node:worker_threads';
+import v8 from 'node:v8';
+import { GEMM_FMA_WASM_BASE64, GEMM_WASM_BASE64 } from './gemm-wasm.js';
+import { WebAssemblyApi, type WasmGlobal, type WasmMemory, type WasmModule } from './webassembly.js';
+
+/** Rows of one micro-tile (MR in gemm.c): row slices are multiples of this. */
+const MR = 4;
+const NR = 8;
+const KC = 256;
+const STACK_BYTES = 64 * 1024;
+/** Products smaller than this (FLOPs) run on the calling thread only: waking workers costs more. */
+const PARALLEL_MIN_FLOPS = 2e6;
+
+// Control block (Int32 slots).
+const GEN = 0;
+const PENDING = 1;
+const ERROR = 2;
+const ARGS = 8; // 14 shared arguments
+const SLOTS = 32; // per worker: b0, b1, i0, i1, scratch
+const SLOT_INTS = 8;
+
+type GemmFn = (
+  b0: number, b1: number, i0: number, i1: number, m: number, n: number, k: number,
+  a: number, sa: number, rsa: number, csa: number, b: number, sb: number, rsb: number, csb: number,
+  c: number, sc: number, ldc: number, bias: number, scratch: number,
+) => void;
+
+interface GemmExports {
+  gemm: GemmFn;
+  colsum(x: number, rows: number, cols: number, out: number): void;
+  __stack_pointer: WasmGlobal;
+}
+
+/** Memory allocation functions of the Emscripten module. */
+export interface WasmHeap {
+  memory: WasmMemory;
+  malloc(bytes: number): number;
+  free(ptr: number): void;
+}
+
+/** One GEMM: strides in elements; pointers are byte addresses in the shared memory. */
+export interface GemmArgs {
+  batch: number;
+  m: number;
+  n: number;
+  k: number;
+  a: number; sa: number; rsa: number; csa: number;
+  b: number; sb: number; rsb: number; csb: number;
+  c: number; sc: number; ldc: number;
+  /** Byte address of a length-n bias added to every row, or 0. */
+  bias: number;
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { module, memory, ctrl: ctrlBuf, slot, stackTop } = workerData;
+const ctrl = new Int32Array(ctrlBuf);
+const inst = new WebAssembly.Instance(module, { env: { memory } });
+inst.exports.__stack_pointer.value = stackTop;
+const gemm = inst.exports.gemm;
+parentPort.postMessage('ready');
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctrl, ${GEN}, seen);
+  seen = Atomics.load(ctrl, ${GEN});
+  const s = ${SLOTS} + slot * ${SLOT_INTS};
+  if (ctrl[s] < ctrl[s + 1] && ctrl[s + 2] < ctrl[s + 3]) {
+    const g = ${ARGS};
+    try {
+      gemm(ctrl[s], ctrl[s + 1], ctrl[s + 2], ctrl[s + 3], ctrl[g], ctrl[g + 1], ctrl[g + 2], ctrl[g + 3] >>> 0, ctrl[g + 4],
+        ctrl[g + 5], ctrl[g + 6], ctrl[g + 7] >>> 0, ctrl[g + 8], ctrl[g + 9], ctrl[g + 10], ctrl[g + 11] >>> 0, ctrl[g + 12],
+        ctrl[g + 13], ctrl[g + 14] >>> 0, ctrl[s + 4] >>> 0);
+    } catch (e) {
+      Atomics.store(ctrl, ${ERROR}, 1);
+    }
+  }
+  if (Atomics.sub(ctrl, ${PENDING}, 1) === 1) Atomics.notify(ctrl, ${PENDING});
+}
+`;
+
+/** A pool of GEMM threads bound to one wasm memory. */
+export class GemmPool {
+  readonly threads: number;
+  /** Whether the fused multiply-add build (relaxed SIMD) runs. */
+  readonly fma: boolean;
+  private readonly heap: WasmHeap;
+  private readonly gemm: GemmFn;
+  private readonly colsumFn: (x: number, rows: number, cols: number, out: number) => void;
+  private readonly ctrl: Int32Array;
+  private readonly workers: Worker[];
+  /** Per thread (0 = main): scratch pointer and its capacity in floats. */
+  private readonly scratch: { ptr: number; floats: number }[];
+
+  private constructor(heap: WasmHeap, exports: GemmExports, ctrl: Int32Array, workers: Worker[], fma: boolean) {
+    this.fma = fma;
+    const gemm = exports.gemm;
+    this.colsumFn = exports.colsum;
+    this.heap = heap;
+    this.gemm = gemm;
+    this.ctrl = ctrl;
+    this.workers = workers;
+    this.threads = workers.length + 1;
+    this.scratch = Array.from({ length: this.threads }, () => ({ ptr: 0, floats: 0 }));
+  }
+
+  /**
+   * Compiles the GEMM module, instantiates it on `heap.memory` here and in `threads - 1` workers.
+   * Throws when the memory is not shared (threads > 1) or the module does not instantiate.
+   */
+  static async create(heap: WasmHeap, threads: number, opts: { fma?: boolean } = {}): Promise<GemmPool> {
+    const { module, fma } = await compileGemm(opts.fma ?? true);
+    const stackTop = (): number => heap.malloc(STACK_BYTES) + STACK_BYTES;
+    const inst = new WebAssemblyApi.Instance(module, { env: { memory: heap.memory } });
+    const exports = inst.exports as unknown as GemmExports;
+    exports.__stack_pointer.value = stackTop();
+    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (SLOTS + SLOT_INTS * Math.max(1, threads))));
+    const workers: Worker[] = [];
+    const ready: Promise<void>[] = [];
+    for (let slot = 1; slot < threads; slot++) {
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module, memory: heap.memory, ctrl: ctrl.buffer, slot, stackTop: stackTop() } });
+      w.unref();
+      workers.push(w);
+      ready.push(
+        new Promise((resolve, reject) => {
+          w.once('message', () => resolve());
+          w.once('error', reject);
+        }),
+      );
+    }
+    await Promise.all(ready);
+    return new GemmPool(heap, exports, ctrl, workers, fma);
+  }
+
+  /** C = op(A)·op(B) (+ bias) for every batch entry; blocks until all threads are done. */
+  run(g: GemmArgs): void {
+    if (g.batch === 0 || g.m === 0 || g.n === 0) return;
+    const flops = 2 * g.batch * g.m * g.n * g.k;
+    const useThreads = this.threads > 1 && flops >= PARALLEL_MIN_FLOPS ? this.threads : 1;
+    // Split batches when there are enough of them, else rows (in whole micro-tiles).
+    const ranges: [number, number, number, number][] = [];
+    if (g.batch >= useThreads * 2 || g.m < MR * useThreads) {
+      const per = Math.ceil(g.batch / useThreads);
+      for (let t = 0; t < useThreads; t++) ranges.push([Math.min(g.batch, t * per), Math.min(g.batch, (t + 1) * per), 0, g.m]);
+    } else {
+      const per = Math.ceil(g.m / useThreads / MR) * MR;
+      for (let t = 0; t < useThreads; t++) ranges.push([0, g.batch, Math.min(g.m, t * per), Math.min(g.m, (t + 1) * per)]);
+    }
+    const need = KC * (MR + Math.ceil(g.n / NR) * NR);
+    for (let t = 0; t < useThreads; t++) this.ensureScratch(t, need);
+    if (useThreads > 1) {
+      const c = this.ctrl;
+      const args = [g.m, g.n, g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias];
+      for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i]! | 0;
+      for (let w = 1; w <= this.workers.length; w++) {
+        const s = SLOTS + w * SLOT_INTS;
+        const r = w < useThreads ? ranges[w]! : ([0, 0, 0, 0] as const);
+        c[s] = r[0];
+        c[s + 1] = r[1];
+        c[s + 2] = r[2];
+        c[s + 3] = r[3];
+        c[s + 4] = this.scratch[w]!.ptr | 0;
+      }
+      Atomics.store(c, ERROR, 0);
+      Atomics.store(c, PENDING, this.workers.length);
+      Atomics.add(c, GEN, 1);
+      Atomics.notify(c, GEN);
+    }
+    const r0 = ranges[0]!;
+    try {
+      this.gemm(r0[0], r0[1], r0[2], r0[3], g.m, g.n, g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
+    } finally {
+      if (useThreads > 1) {
+        for (let p = Atomics.load(this.ctrl, PENDING); p !== 0; p = Atomics.load(this.ctrl, PENDING)) Atomics.wait(this.ctrl, PENDING, p);
+      }
+    }
+    if (useThreads > 1 && Atomics.load(this.ctrl, ERROR)) throw new Error('wit gemm: a worker thread failed');
+  }
+
+  /** out[j] = Σᵢ x[i·cols + j] over float32 arrays at byte addresses x and out (this thread only). */
+  colsum(x: number, rows: number, cols: number, out: number): void {
+    this.colsumFn(x, rows, cols, out);
+  }
+
+  private ensureScratch(t: number, floats: number): void {
+    const s = this.scratch[t]!;
+    if (s.floats >= floats) return;
+    if (s.ptr) this.heap.free(s.ptr);
+    const grow = Math.max(floats, s.floats * 2);
+    s.ptr = this.heap.malloc(grow * 4);
+    if (!s.ptr) throw new Error(`wit gemm: out of wasm memory for ${grow * 4} bytes of scratch`);
+    s.floats = grow;
+  }
+
+  /** Stops the workers (tests; a process may also just exit). */
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * The FMA build when the runtime validates relaxed SIMD (Node >= 22 does by default; Node 20's V8 has
+ * it behind --experimental-wasm-relaxed-simd, which is switched on here for that), else the plain one.
+ */
+async function compileGemm(wantFma: boolean): Promise<{ module: WasmModule; fma: boolean }> {
+  if (wantFma) {
+    const bytes = Buffer.from(GEMM_FMA_WASM_BASE64, 'base64');
+    try {
+      return { module: await WebAssemblyApi.compile(bytes), fma: true };
+    } catch {
+      try {
+        v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+        return { module: await WebAssemblyApi.compile(bytes), fma: true };
+      } catch {
+        // Plain SIMD below.
+      }
+    }
+  }
+  return { module: await WebAssemblyApi.compile(Buffer.from(GEMM_WASM_BASE64, 'base64')), fma: false };
+}

@@ -1,0 +1,122 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { UsageError } from '../util/errors.js';
+import vitMicro from './configs/vit-micro.json' with { type: 'json' };
+import vitTiny from './configs/vit-tiny.json' with { type: 'json' };
+import vitSmall from './configs/vit-small.json' with { type: 'json' };
+import vitB32 from './configs/ViT-B-32.json' with { type: 'json' };
+import rnTiny from './configs/rn-tiny.json' with { type: 'json' };
+import rn50 from './configs/RN50.json' with { type: 'json' };
+
+/** ViT image tower (CLIP's VisionTransformer). */
+export interface VitConfig {
+  type: 'vit';
+  image_size: number;
+  patch_size: number;
+  width: number;
+  layers: number;
+  heads: number;
+  mlp_ratio?: number;
+}
+
+/** ResNet-style image tower (CLIP's ModifiedResNet, with GroupNorm instead of BatchNorm). */
+export interface ResNetConfig {
+  type: 'resnet';
+  image_size: number;
+  /** Stem width; stage i has width·2^i planes and 4× that many output channels (bottlenecks). */
+  width: number;
+  /** Bottleneck blocks per stage. */
+  stages: number[];
+  /** Heads of the attention pool. */
+  heads: number;
+}
+
+/** Causal text Transformer. */
+export interface TextConfig {
+  context_length: number;
+  /** Upper bound for the BPE vocabulary (the trained tokenizer may be smaller). */
+  vocab_size: number;
+  width: number;
+  heads: number;
+  layers: number;
+  mlp_ratio?: number;
+}
+
+/** An architecture: what `--arch NAME` or `--arch file.json` resolves to, stored in config.json. */
+export interface ClipConfig {
+  name: string;
+  description?: string;
+  embed_dim: number;
+  vision: VitConfig | ResNetConfig;
+  text: TextConfig;
+  /** quick_gelu (x·σ(1.702x), OpenAI CLIP) or gelu (tanh approximation). */
+  act: 'quick_gelu' | 'gelu';
+}
+
+/** The shipped architectures, by name. */
+export const ARCHS: Record<string, ClipConfig> = Object.fromEntries(
+  [vitMicro, vitTiny, vitSmall, vitB32, rnTiny, rn50].map((c) => [c.name, c as ClipConfig]),
+);
+
+const posInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v > 0;
+
+/**
+ * Checks a config for the shapes the model needs; throws UsageError naming the field.
+ * `where` names the source (arch name or file) in the message.
+ */
+export function validateConfig(c: unknown, where: string): ClipConfig {
+  const bad = (msg: string): never => {
+    throw new UsageError('train', `architecture ${where}: ${msg}`);
+  };
+  const cfg = c as ClipConfig;
+  if (!cfg || typeof cfg !== 'object') bad('not a JSON object');
+  if (!posInt(cfg.embed_dim)) bad('embed_dim must be a positive integer');
+  if (cfg.act !== 'quick_gelu' && cfg.act !== 'gelu') bad(`act must be quick_gelu or gelu, got ${JSON.stringify(cfg.act)}`);
+  const v = cfg.vision;
+  if (!v || typeof v !== 'object') bad('missing vision');
+  if (!posInt(v.image_size)) bad('vision.image_size must be a positive integer');
+  if (v.type === 'vit') {
+    for (const k of ['patch_size', 'width', 'layers', 'heads'] as const) if (!posInt(v[k])) bad(`vision.${k} must be a positive integer`);
+    if (v.image_size % v.patch_size) bad(`vision.image_size ${v.image_size} is not a multiple of patch_size ${v.patch_size}`);
+    if (v.width % v.heads) bad(`vision.width ${v.width} is not a multiple of heads ${v.heads}`);
+  } else if (v.type === 'resnet') {
+    if (!posInt(v.width) || !posInt(v.heads)) bad('vision.width and vision.heads must be positive integers');
+    if (!Array.isArray(v.stages) || !v.stages.length || !v.stages.every(posInt)) bad('vision.stages must be a list of positive integers');
+    const down = 2 ** (v.stages.length + 1);
+    if (v.image_size % down) bad(`vision.image_size must be a multiple of ${down} for ${v.stages.length} stages`);
+    if ((v.width * 2 ** (v.stages.length - 1) * 4) % v.heads) bad('vision.heads must divide the last stage width');
+  } else bad(`vision.type must be vit or resnet, got ${JSON.stringify((v as { type?: unknown }).type)}`);
+  const t = cfg.text;
+  if (!t || typeof t !== 'object') bad('missing text');
+  for (const k of ['context_length', 'vocab_size', 'width', 'heads', 'layers'] as const) if (!posInt(t[k])) bad(`text.${k} must be a positive integer`);
+  if (t.width % t.heads) bad(`text.width ${t.width} is not a multiple of heads ${t.heads}`);
+  if (t.context_length < 3) bad('text.context_length must be >= 3');
+  return { ...cfg, name: cfg.name ?? where };
+}
+
+/**
+ * Resolves `--arch`: a shipped name (vit-micro, vit-tiny, vit-small, ViT-B/32 or ViT-B-32,
+ * rn-tiny, RN50) or a path to a JSON config. Returns a fresh copy; throws UsageError otherwise.
+ */
+export function resolveArch(arch: string): ClipConfig {
+  const byName = ARCHS[arch] ?? ARCHS[arch.replace(/-(\d+)$/, '/$1')];
+  if (byName) return structuredClone(byName);
+  if (arch.endsWith('.json') || existsSync(arch)) {
+    let json: unknown;
+    try {
+      json = JSON.parse(readFileSync(arch, 'utf8'));
+    } catch (err) {
+      throw new UsageError('train', `cannot read architecture file: ${(err as Error).message}`, { file: arch });
+    }
+    return validateConfig(json, arch);
+  }
+  throw new UsageError('train', `unknown architecture '${arch}'; one of ${Object.keys(ARCHS).join(', ')} or a .json file`);
+}
+
+/** Applies size overrides from the command line (image size, context length, vocab size). */
+export function withOverrides(cfg: ClipConfig, o: { imageSize?: number; contextLength?: number; vocabSize?: number }): ClipConfig {
+  const out = structuredClone(cfg);
+  if (o.imageSize !== undefined) out.vision.image_size = o.imageSize;
+  if (o.contextLength !== undefined) out.text.context_length = o.contextLength;
+  if (o.vocabSize !== undefined) out.text.vocab_size = o.vocabSize;
+  return validateConfig(out, out.name);
+}

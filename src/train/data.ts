@@ -1,0 +1,187 @@
+import { readShardFile, readShardMetadata, type PairRecord } from '../shards/index.js';
+import { Rng, mixSeed } from './rng.js';
+import { sampleCrop, normalizeInto, type CropRange } from './preprocess.js';
+import type { ImageDecoder } from './decoder.js';
+import type { BpeTokenizer } from './tokenizer.js';
+
+/** Where the sample stream is: a pass over the data and the number of samples it has yielded. */
+export interface StreamPosition {
+  epoch: number;
+  index: number;
+}
+
+/** One sample of the shuffled stream, with its position (which seeds its augmentation). */
+export interface StreamSample {
+  record: PairRecord;
+  epoch: number;
+  index: number;
+}
+
+/** Total rows of the shards, from their footers (no data read). */
+export async function countRows(files: readonly string[]): Promise<number> {
+  let n = 0;
+  for (const f of files) n += Number((await readShardMetadata(f)).num_rows);
+  return n;
+}
+
+/**
+ * Endless stream of the shards' pairs, pass after pass: each pass visits the files in a seeded
+ * order and shuffles records through a buffer of `bufferSize` (the approximate shuffle of
+ * webdataset/tf.data, memory bounded by the buffer). The order is a pure function of (seed,
+ * pass), so `start` resumes exactly: the records before it are read again but not decoded.
+ * Records without image bytes are skipped before shuffling (counted in `skipped`).
+ */
+export async function* shuffledPairs(
+  files: readonly string[],
+  seed: number,
+  bufferSize: number,
+  start: StreamPosition = { epoch: 0, index: 0 },
+  stats: { skipped: number } = { skipped: 0 },
+  maxEpochs = Infinity,
+): AsyncGenerator<StreamSample> {
+  for (let epoch = start.epoch; epoch < maxEpochs; epoch++) {
+    const rng = new Rng(mixSeed(seed, 0x5eed, epoch));
+    const order = [...files];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = rng.int(i + 1);
+      [order[i], order[j]] = [order[j]!, order[i]!];
+    }
+    const skipTo = epoch === start.epoch ? start.index : 0;
+    let index = 0;
+    let any = false;
+    const buffer: PairRecord[] = [];
+    for (const file of order) {
+      for await (const rec of readShardFile(file)) {
+        if (!rec.image.length) {
+          stats.skipped++;
+          continue;
+        }
+        any = true;
+        if (buffer.length < bufferSize) {
+          buffer.push(rec);
+          continue;
+        }
+        const j = rng.int(bufferSize);
+        const out = buffer[j]!;
+        buffer[j] = rec;
+        if (index >= skipTo) yield { record: out, epoch, index };
+        index++;
+      }
+    }
+    while (buffer.length) {
+      const j = rng.int(buffer.length);
+      const out = buffer[j]!;
+      buffer[j] = buffer[buffer.length - 1]!;
+      buffer.pop();
+      if (index >= skipTo) yield { record: out, epoch, index };
+      index++;
+    }
+    if (!any) return; // no usable pairs at all: do not spin forever
+  }
+}
+
+/** A batch ready for the model. */
+export interface Batch {
+  /** [n, S, S, 3] CLIP-normalised, row-major. */
+  images: Float32Array;
+  /** [n, L] token ids. */
+  ids: Int32Array;
+  /** [n] position of [EOS]. */
+  eos: Int32Array;
+  n: number;
+  /** Stream position after this batch's last sample: where a resumed run continues. */
+  end: StreamPosition;
+  /** Samples whose image failed to decode (dropped from the batch). */
+  bad: number;
+  /** Reasons of those failures. */
+  errors: string[];
+}
+
+/** Options of the batch loader. */
+export interface BatchLoaderOptions {
+  files: readonly string[];
+  batchSize: number;
+  imageSize: number;
+  tokenizer: BpeTokenizer;
+  decoder: ImageDecoder;
+  seed: number;
+  shuffleBuffer: number;
+  /** Batches decoding ahead of the one in use (default 2). */
+  prefetch?: number;
+  start?: StreamPosition;
+  /** Random resized crop ranges; undefined = centre crop (no augmentation). */
+  augment?: CropRange;
+}
+
+/**
+ * Turns the shuffled stream into batches, keeping `prefetch` batches in flight: their records are
+ * read in order and their decodes posted to the workers before the current step runs, so the
+ * backend never waits on sharp. Each sample's crop is drawn from a generator seeded by (seed,
+ * pass, position), hence identical in a resumed run.
+ */
+export class BatchLoader {
+  private readonly stream: AsyncGenerator<StreamSample>;
+  private readonly queue: Array<Promise<Batch | null>> = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  private done = false;
+  readonly streamStats = { skipped: 0 };
+
+  constructor(private readonly o: BatchLoaderOptions) {
+    this.stream = shuffledPairs(o.files, o.seed, o.shuffleBuffer, o.start, this.streamStats);
+  }
+
+  private async take(n: number): Promise<StreamSample[]> {
+    const out: StreamSample[] = [];
+    while (out.length < n && !this.done) {
+      const r = await this.stream.next();
+      if (r.done) this.done = true;
+      else out.push(r.value);
+    }
+    return out;
+  }
+
+  private async assemble(samples: StreamSample[]): Promise<Batch | null> {
+    if (!samples.length) return null;
+    const { imageSize: s, tokenizer, decoder, augment, seed } = this.o;
+    const decodes = samples.map(({ record, epoch, index }) => {
+      const crop = augment ? sampleCrop(new Rng(mixSeed(seed, 0xc409, epoch, index)), augment) : undefined;
+      return decoder.decode(record.image, s, crop).then(
+        (rgb) => ({ ok: true as const, rgb }),
+        (err: Error) => ({ ok: false as const, error: err.message }),
+      );
+    });
+    const results = await Promise.all(decodes);
+    const good = results.flatMap((r, i) => (r.ok ? [{ rgb: r.rgb, caption: samples[i]!.record.caption }] : []));
+    const px = s * s * 3;
+    const images = new Float32Array(good.length * px);
+    good.forEach((g, i) => normalizeInto(g.rgb, images, i * px));
+    const { ids, eos } = tokenizer.encodeBatch(good.map((g) => g.caption));
+    const last = samples[samples.length - 1]!;
+    const errors = results.flatMap((r) => (r.ok ? [] : [r.error]));
+    return { images, ids, eos, n: good.length, end: { epoch: last.epoch, index: last.index + 1 }, bad: errors.length, errors };
+  }
+
+  private startBatch(): Promise<Batch | null> {
+    const samples = this.chain.then(() => this.take(this.o.batchSize));
+    this.chain = samples.catch(() => undefined);
+    const batch = samples.then((s) => this.assemble(s));
+    // A prefetched batch may fail (corrupt shard) before anyone awaits it; next() rethrows it.
+    batch.catch(() => undefined);
+    return batch;
+  }
+
+  /** The next batch (null when the stream ended); starts the decoding of the ones after it. */
+  async next(): Promise<Batch | null> {
+    const depth = Math.max(1, this.o.prefetch ?? 2) + 1;
+    while (this.queue.length < depth) this.queue.push(this.startBatch());
+    const b = await this.queue.shift()!;
+    this.queue.push(this.startBatch());
+    return b;
+  }
+
+  /** Stops reading; in-flight decodes are left to the decoder's close(). */
+  async close(): Promise<void> {
+    this.done = true;
+    await this.stream.return(undefined);
+  }
+}

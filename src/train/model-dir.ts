@@ -1,0 +1,122 @@
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { InputError, UsageError } from '../util/errors.js';
+import { writeJsonAtomic } from '../shards/index.js';
+import { validateConfig, type ClipConfig } from './config.js';
+import { ClipModel, type LossKind } from './model.js';
+import { BpeTokenizer } from './tokenizer.js';
+import { CLIP_MEAN, CLIP_STD } from './preprocess.js';
+import { loadWeights, saveWeights } from './weights-io.js';
+
+/**
+ * A model directory (the final model or one checkpoint): config.json, tokenizer.json,
+ * model.json + model.weights.bin (the tfjs weights-manifest format).
+ */
+
+/** What config.json holds. */
+export interface ModelDirConfig {
+  format: 'wit-clip';
+  version: 1;
+  /** The architecture, with text.vocab_size set to the trained tokenizer's size. */
+  arch: ClipConfig;
+  loss: LossKind;
+  image_size: number;
+  context_length: number;
+  tokenizer: { file: 'tokenizer.json'; type: 'wit-byte-bpe'; vocab_size: number };
+  preprocess: { mean: readonly number[]; std: readonly number[]; eval: string; train: string };
+  weights: 'model.json';
+}
+
+/** config.json contents for a model. */
+export function modelDirConfig(model: ClipModel, tokenizer: BpeTokenizer): ModelDirConfig {
+  return {
+    format: 'wit-clip',
+    version: 1,
+    arch: model.config,
+    loss: model.loss,
+    image_size: model.config.vision.image_size,
+    context_length: tokenizer.contextLength,
+    tokenizer: { file: 'tokenizer.json', type: 'wit-byte-bpe', vocab_size: tokenizer.vocabSize },
+    preprocess: {
+      mean: CLIP_MEAN,
+      std: CLIP_STD,
+      eval: 'bicubic resize of the short side, centre crop, alpha flattened onto white',
+      train: 'random resized crop (scale 0.9-1, ratio 3/4-4/3), bicubic',
+    },
+    weights: 'model.json',
+  };
+}
+
+/** Writes config.json, tokenizer.json and the weights into dir (each file atomically). */
+export async function saveModelDir(dir: string, model: ClipModel, tokenizer: BpeTokenizer): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeJsonAtomic(join(dir, 'config.json'), modelDirConfig(model, tokenizer));
+  await writeJsonAtomic(join(dir, 'tokenizer.json'), tokenizer.toJSON());
+  const tensors: Record<string, tf.Tensor> = {};
+  for (const [name, v] of model.params) tensors[name] = v;
+  await saveWeights(dir, 'model', tensors, { modelTopology: { class_name: 'WitClip', config: model.config, loss: model.loss } });
+}
+
+/** Reads config.json of a model dir; throws UsageError when the dir is not a model, InputError when malformed. */
+export async function readModelConfig(dir: string): Promise<ModelDirConfig> {
+  const file = join(dir, 'config.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
+    throw new UsageError('train', isDir ? 'not a model directory (no config.json); point at a `wit train --out` directory or a checkpoint in it' : 'no such model directory', { file: dir });
+  }
+  let json: ModelDirConfig;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new InputError('train', file, `not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (json.format !== 'wit-clip' || !json.arch) throw new InputError('train', file, 'not a wit CLIP config (format "wit-clip" with an arch)');
+  json.arch = validateConfig(json.arch, file);
+  if (json.loss !== 'clip' && json.loss !== 'siglip') throw new InputError('train', file, `unknown loss ${JSON.stringify(json.loss)}`);
+  return json;
+}
+
+/** Loads model and tokenizer of a model dir (or a checkpoint). Throws UsageError/InputError naming the file. */
+export async function loadModelDir(dir: string): Promise<{ model: ClipModel; tokenizer: BpeTokenizer; config: ModelDirConfig }> {
+  const config = await readModelConfig(dir);
+  const tokenizer = await BpeTokenizer.load(join(dir, 'tokenizer.json'));
+  if (tokenizer.vocabSize !== config.arch.text.vocab_size) {
+    throw new InputError('train', join(dir, 'tokenizer.json'), `tokenizer has ${tokenizer.vocabSize} ids but the model's embedding has ${config.arch.text.vocab_size} rows`);
+  }
+  const { tensors } = await loadWeights(dir, 'model');
+  try {
+    return { model: ClipModel.fromTensors(config.arch, config.loss, tensors), tokenizer, config };
+  } catch (err) {
+    throw new InputError('train', join(dir, 'model.json'), (err as Error).message, { cause: err });
+  } finally {
+    tf.dispose(tensors);
+  }
+}
+
+/** Checkpoint directories `checkpoints/step-NNNNNN` that are complete (have train_state.json), oldest first. */
+export async function listCheckpoints(out: string): Promise<Array<{ step: number; dir: string }>> {
+  const root = join(out, 'checkpoints');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch {
+    return [];
+  }
+  const found: Array<{ step: number; dir: string }> = [];
+  for (const n of names) {
+    const m = /^step-(\d+)$/.exec(n);
+    if (!m) continue;
+    const dir = join(root, n);
+    if (await stat(join(dir, 'train_state.json')).then(() => true, () => false)) found.push({ step: Number(m[1]), dir });
+  }
+  return found.sort((a, b) => a.step - b.step);
+}
+
+/** `checkpoints/step-000100` for step 100. */
+export function checkpointDir(out: string, step: number): string {
+  return join(out, 'checkpoints', `step-${String(step).padStart(6, '0')}`);
+}

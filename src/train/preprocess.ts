@@ -1,0 +1,79 @@
+import sharp from 'sharp';
+import type { Rng } from './rng.js';
+
+/** CLIP's normalisation constants (RGB). */
+export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;
+export const CLIP_STD = [0.26862954, 0.26130258, 0.27577711] as const;
+
+/**
+ * A random resized crop, drawn in the main thread (so augmentation is a pure function of the
+ * seed and the sample's position) and applied in a decode worker once the image size is known.
+ * Fractions, not pixels, because the worker learns the size only when it decodes the header.
+ */
+export interface CropSpec {
+  /** Area of the crop as a fraction of the image. */
+  scale: number;
+  /** Log of the crop's aspect ratio (w/h). */
+  logRatio: number;
+  /** Position of the crop in the free space, 0..1 horizontally and vertically. */
+  u: number;
+  v: number;
+}
+
+/** Augmentation ranges (open_clip's defaults: scale 0.9..1, ratio 3/4..4/3). */
+export interface CropRange {
+  scale: [number, number];
+  ratio: [number, number];
+}
+
+export const DEFAULT_CROP_RANGE: CropRange = { scale: [0.9, 1], ratio: [3 / 4, 4 / 3] };
+
+/** Draws one crop from rng. */
+export function sampleCrop(rng: Rng, range: CropRange = DEFAULT_CROP_RANGE): CropSpec {
+  return {
+    scale: rng.uniform(range.scale[0], range.scale[1]),
+    logRatio: rng.uniform(Math.log(range.ratio[0]), Math.log(range.ratio[1])),
+    u: rng.next(),
+    v: rng.next(),
+  };
+}
+
+/** Pixel rectangle of a crop in a w×h image (clamped to the image, never empty). */
+export function cropRect(c: CropSpec, w: number, h: number): { left: number; top: number; width: number; height: number } {
+  const area = c.scale * w * h;
+  const r = Math.exp(c.logRatio);
+  const cw = Math.max(1, Math.min(w, Math.round(Math.sqrt(area * r))));
+  const ch = Math.max(1, Math.min(h, Math.round(Math.sqrt(area / r))));
+  return { left: Math.floor(c.u * (w - cw + 1)) % (w - cw + 1), top: Math.floor(c.v * (h - ch + 1)) % (h - ch + 1), width: cw, height: ch };
+}
+
+/**
+ * Decodes image bytes (any format sharp reads) to size×size RGB bytes, alpha flattened onto
+ * white. With a crop: the crop's rectangle resized to the square (training). Without: resize the
+ * short side to `size` and take the centre (evaluation, as CLIP's preprocessing). Bicubic.
+ * Throws when the bytes do not decode.
+ */
+export async function decodeRgb(bytes: Uint8Array, size: number, crop?: CropSpec): Promise<Uint8Array> {
+  let img = sharp(bytes, { failOn: 'error', limitInputPixels: 1 << 28 });
+  if (crop) {
+    const meta = await img.metadata();
+    if (!meta.width || !meta.height) throw new Error('image has no size');
+    img = img.extract(cropRect(crop, meta.width, meta.height)).resize(size, size, { fit: 'fill', kernel: 'cubic' });
+  } else {
+    img = img.resize(size, size, { fit: 'cover', position: 'centre', kernel: 'cubic' });
+  }
+  const out = await img.flatten({ background: '#ffffff' }).toColourspace('srgb').removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  if (out.info.channels !== 3 || out.data.length !== size * size * 3) throw new Error(`decoded to ${out.info.channels} channels, ${out.data.length} bytes`);
+  return new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
+}
+
+/** RGB bytes of n images -> CLIP-normalised float32, written into `out` at `offset` (pixels·3). */
+export function normalizeInto(rgb: Uint8Array, out: Float32Array, offset: number): void {
+  const m0 = CLIP_MEAN[0] * 255, m1 = CLIP_MEAN[1] * 255, m2 = CLIP_MEAN[2] * 255;
+  const s0 = 1 / (CLIP_STD[0] * 255), s1 = 1 / (CLIP_STD[1] * 255), s2 = 1 / (CLIP_STD[2] * 255);
+  for (let i = 0; i < rgb.length; i += 3) {
+    out[offset + i] = (rgb[i]! - m0) * s0;
+    out[offset + i + 1] = (rgb[i + 1]! - m1) * s1;
+    out[offset + i + 2] = (rgb[i + 2]! - m2) * s2;
+  }
+}

@@ -1,0 +1,145 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { RedisCapStore, StaleAttemptError, addMatchCounts, claimPairs, readCounts, withScripts } from '../../src/crawl/distributed/cap-store.js';
+import { RunKeys } from '../../src/crawl/distributed/keys.js';
+import { connectRedis } from '../../src/crawl/distributed/connection.js';
+
+let server: RedisServer;
+const conns: Redis[] = [];
+function conn(): Redis {
+  const r = connectRedis(server.url);
+  conns.push(r);
+  return r;
+}
+
+beforeAll(async () => {
+  server = await startRedis();
+});
+afterAll(async () => {
+  for (const c of conns) c.disconnect();
+  await server?.stop();
+});
+
+/** Deterministic pseudo-random ints. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+describe('RedisCapStore', () => {
+  it('never lets a query exceed its cap under concurrent reservers on separate connections', async () => {
+    const runId = 'caps1';
+    const cap = 7;
+    const queries = 20;
+    const stores = await Promise.all(
+      Array.from({ length: 8 }, async (_, j) => {
+        const store = new RedisCapStore(conn(), { runId, job: `j${j}`, cap });
+        expect(await store.begin()).toBe(1);
+        return store;
+      }),
+    );
+    // every job fires 60 reservations of 3 ids at once: demand is 10x the room
+    const granted = await Promise.all(
+      stores.map(async (store, j) => {
+        const rand = rng(j + 1);
+        const calls = Array.from({ length: 60 }, () => [0, 0, 0].map(() => Math.floor(rand() * queries)));
+        return Promise.all(calls.map((ids) => store.reserve(ids)));
+      }),
+    );
+    const keys = new RunKeys(runId);
+    let counts = await readCounts(conn(), keys.caps);
+    expect([...counts.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: queries }, (_, i) => i));
+    for (const n of counts.values()) expect(n).toBe(cap);
+    // one pair in five "fails to download" and gives its slots back, concurrently too
+    const expected = new Map<number, number>();
+    await Promise.all(
+      stores.map(async (store, j) => {
+        const rand = rng(100 + j);
+        const kept = new Map<number, number>();
+        await Promise.all(
+          granted[j]!.map(async (got) => {
+            expect(new Set(got).size).toBe(got.length);
+            if (rand() < 0.2) await store.release(got);
+            else for (const id of got) kept.set(id, (kept.get(id) ?? 0) + 1);
+          }),
+        );
+        for (const [id, n] of kept) expected.set(id, (expected.get(id) ?? 0) + n);
+        expect(await store.commit({ job: j }, kept)).toBe(true);
+      }),
+    );
+    counts = await readCounts(conn(), keys.caps);
+    for (const [id, n] of [...expected]) if (!n) expected.delete(id);
+    expect(counts).toEqual(expected);
+  });
+
+  it('rolls back a dead attempt, refuses the stale one, and commits once', async () => {
+    const runId = 'caps2';
+    const r = conn();
+    const a = new RedisCapStore(r, { runId, job: 'x', cap: 2 });
+    expect(await a.begin()).toBe(1);
+    expect(await a.reserve([1, 2])).toEqual([1, 2]);
+    expect(await a.reserve([1])).toEqual([1]);
+    expect(await a.reserve([1, 3])).toEqual([3]);
+    // attempt a "dies"; b takes the job over: a's slots are given back
+    const b = new RedisCapStore(conn(), { runId, job: 'x', cap: 2 });
+    expect(await b.begin()).toBe(2);
+    expect(await b.counts()).toEqual(new Map());
+    await expect(a.reserve([4])).rejects.toBeInstanceOf(StaleAttemptError);
+    await expect(a.commit({})).rejects.toBeInstanceOf(StaleAttemptError);
+    expect(await b.reserve([1, 1, 2])).toEqual([1, 2]);
+    // another job shares the caps
+    const other = new RedisCapStore(conn(), { runId, job: 'y', cap: 2 });
+    expect(await other.begin()).toBe(1);
+    expect(await other.reserve([1])).toEqual([1]);
+    expect(await b.reserve([1])).toEqual([]);
+    // b reserved 1 and 2 but wrote only the pair of query 1... and 2: commit sets what it wrote
+    expect(await b.commit({ shards: ['s'] }, new Map([[1, 1], [2, 1]]))).toBe(true);
+    expect(await b.commit({ shards: ['s'] }, new Map([[1, 1], [2, 1]]))).toBe(false);
+    // a later attempt of a committed job has nothing to do, and rolls nothing back
+    const c = new RedisCapStore(conn(), { runId, job: 'x', cap: 2 });
+    expect(await c.begin()).toBe(0);
+    expect(await b.counts()).toEqual(new Map([[1, 2], [2, 1]]));
+    const keys = new RunKeys(runId);
+    expect(JSON.parse((await r.hget(keys.done, 'x'))!)).toEqual({ shards: ['s'] });
+    expect(await r.exists(keys.reservations('x'), keys.sequence('x'), keys.owner('x'))).toBe(0);
+    // other dies; its retry rolls its slot back
+    const other2 = new RedisCapStore(conn(), { runId, job: 'y', cap: 2 });
+    expect(await other2.begin()).toBe(2);
+    expect(await other2.counts()).toEqual(new Map([[1, 1], [2, 1]]));
+    // a commit drops reservations of pairs that were not written (never released by the pipeline)
+    expect(await other2.reserve([5, 6, 7])).toEqual([5, 6, 7]);
+    expect(await other2.commit({}, new Map([[6, 1]]))).toBe(true);
+    expect(await other2.counts()).toEqual(new Map([[1, 1], [2, 1], [6, 1]]));
+  });
+
+  it('applies a resent reserve or release once (same sequence number)', async () => {
+    const runId = 'caps3';
+    const r = withScripts(conn());
+    const keys = new RunKeys(runId);
+    const store = new RedisCapStore(r, { runId, job: 'z', cap: 5 });
+    expect(await store.begin()).toBe(1);
+    const token = await r.get(keys.owner('z'));
+    const jk = [keys.caps, keys.reservations('z'), keys.sequence('z'), keys.owner('z')];
+    expect(await r.witReserve(...jk, token!, 1, 5, 7, 8)).toBe('7,8');
+    expect(await r.witReserve(...jk, token!, 1, 5, 7, 8)).toBe('7,8');
+    expect(await r.witRelease(...jk, token!, 2, 7)).toBe(1);
+    expect(await r.witRelease(...jk, token!, 2, 7)).toBe(0);
+    expect(await readCounts(r, keys.caps)).toEqual(new Map([[8, 1]]));
+  });
+
+  it('adds a count-phase job once, and claims pairs for the first job', async () => {
+    const r = conn();
+    const counts = new Map([[1, 3], [2, 5]]);
+    expect(await addMatchCounts(r, 'cnt', 'a', counts, 10)).toBe(true);
+    expect(await addMatchCounts(r, 'cnt', 'a', counts, 10)).toBe(false);
+    expect(await addMatchCounts(r, 'cnt', 'b', new Map([[2, 1]]), 4)).toBe(true);
+    expect(await readCounts(r, new RunKeys('cnt').matchCounts)).toEqual(new Map([[1, 3], [2, 6]]));
+    expect(await claimPairs(r, 'cnt', 'a', ['k1', 'k2'])).toEqual([true, true]);
+    expect(await claimPairs(r, 'cnt', 'b', ['k2', 'k3'])).toEqual([false, true]);
+    expect(await claimPairs(r, 'cnt', 'a', ['k1', 'k2', 'k3'])).toEqual([true, true, false]);
+  });
+});

@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { QueryMatcher, fastTokens } from '../../src/crawl/match.js';
+import { wordTokens } from '../../src/text/tokenize.js';
+
+/** Deterministic PRNG (mulberry32) so failures reproduce. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The definition, spelled out: query tokens occur contiguously in the caption tokens. */
+function naiveMatch(queries: readonly string[], caption: string, caseSensitive = true): number[] {
+  const fold = (s: string) => (caseSensitive ? s : s.toLowerCase());
+  const c = wordTokens(fold(caption));
+  const out: number[] = [];
+  queries.forEach((q, id) => {
+    const t = wordTokens(fold(q));
+    if (t.length === 0) return;
+    for (let i = 0; i + t.length <= c.length; i++) {
+      let ok = true;
+      for (let j = 0; j < t.length; j++) if (c[i + j] !== t[j]) { ok = false; break; }
+      if (ok) { out.push(id); return; }
+    }
+  });
+  return out;
+}
+
+const POOL = [
+  'a', 'b', 'Z', 'é', 'ß', 'İ', 'ı', '0', '7', '٣', '\u0301', '\u0903', 'ж', 'Ж', '中', '文', 'ア', 'ก', '\u0e31',
+  ' ', '  ', '\t', '\n', '\u00a0', '\u2028', '\u3000', '\ufeff', '\u200b', '\u1680',
+  '.', ',', '-', "'", '’', '!', '?', ';', ':', '`', '(', ')', '"', '/', '&', '©', '€', '_', '\u00ad',
+  '😀', '👍🏽', '𝐀', '𝟙', '\ud83d', '\ude00', '\ud800x', 'x\udc00',
+];
+
+function randomText(r: () => number, maxLen: number): string {
+  const n = Math.floor(r() * maxLen);
+  let s = '';
+  for (let i = 0; i < n; i++) s += POOL[Math.floor(r() * POOL.length)]!;
+  return s;
+}
+
+describe('fast tokenizer', () => {
+  it('agrees exactly with src/text/tokenize.ts on random Unicode strings', () => {
+    const r = rng(1);
+    for (let k = 0; k < 20_000; k++) {
+      const s = randomText(r, 30);
+      expect(fastTokens(s), JSON.stringify(s)).toEqual(wordTokens(s));
+    }
+  });
+
+  it('agrees on random code points from the whole Unicode range', () => {
+    const r = rng(2);
+    for (let k = 0; k < 3_000; k++) {
+      let s = '';
+      const n = Math.floor(r() * 20);
+      for (let i = 0; i < n; i++) {
+        const pick = r();
+        // Mix ASCII letters and joiners in so words with inner joiners occur often.
+        if (pick < 0.3) s += "ab.'-’ "[Math.floor(r() * 7)];
+        else s += String.fromCodePoint(Math.floor(r() * (pick < 0.8 ? 0x10000 : 0x110000)));
+      }
+      expect(fastTokens(s), JSON.stringify(s)).toEqual(wordTokens(s));
+    }
+  });
+});
+
+describe('QueryMatcher', () => {
+  const queries = ['cat', 'black cat', 'New York', 'U.S', "don't", 'AC/DC', 'café', 'cat sat', 'sat', 'York'];
+  const m = QueryMatcher.build(queries);
+  const ids = (caption: string) => m.match(caption).map((i) => m.query(i));
+
+  it('matches whole words only (MetaCLIP space padding)', () => {
+    expect(ids('a cat.')).toEqual(['cat']);
+    expect(ids('cats')).toEqual([]);
+    expect(ids('concat')).toEqual([]);
+    expect(ids('(cat)')).toEqual(['cat']);
+    expect(ids('cat!')).toEqual(['cat']);
+    expect(ids('"cat",cat;cat')).toEqual(['cat']);
+    expect(ids('bobcat')).toEqual([]);
+    expect(ids('cat-like')).toEqual([]); // one token: hyphenated words stay whole
+  });
+
+  it('matches multi-word queries on contiguous tokens, overlapping and nested', () => {
+    expect(ids('the black cat sat down')).toEqual(['cat', 'black cat', 'cat sat', 'sat']);
+    expect(ids('black  \n cat')).toEqual(['cat', 'black cat']);
+    expect(ids('black, cat')).toEqual(['cat']);
+    expect(ids('Skyline of New York City')).toEqual(['New York', 'York']);
+    expect(ids('New-York')).toEqual([]);
+  });
+
+  it('handles punctuation inside queries and words with joiners', () => {
+    expect(ids('made in the U.S.')).toEqual(['U.S']);
+    expect(ids("I don't know")).toEqual(["don't"]);
+    expect(ids('AC / DC live')).toEqual(['AC/DC']);
+    expect(ids('AC/DC live')).toEqual(['AC/DC']);
+    expect(ids('ACDC')).toEqual([]);
+  });
+
+  it('handles Unicode words', () => {
+    expect(ids('Un café noir')).toEqual(['café']);
+    expect(ids('cafés')).toEqual([]);
+    expect(ids('😀cat😀')).toEqual(['cat']);
+  });
+
+  it('is case-sensitive by default and folds case when asked', () => {
+    expect(ids('CAT')).toEqual([]);
+    expect(ids('new york')).toEqual([]);
+    const ci = QueryMatcher.build(queries, { caseSensitive: false });
+    expect(ci.match('NEW YORK Cat').map((i) => ci.query(i))).toEqual(['cat', 'New York', 'York']);
+  });
+
+  it('reports duplicate queries under each id, ignores empty ones', () => {
+    const d = QueryMatcher.build(['dog', '', '  ', 'dog', 'hot dog']);
+    expect(d.size).toBe(5);
+    expect(d.match('a hot dog')).toEqual([0, 3, 4]);
+    expect(d.match('')).toEqual([]);
+  });
+
+  it('agrees with the naive definition on random inputs', () => {
+    const r = rng(3);
+    const words = ['a', 'b', 'ab', 'ba', 'a.b', 'A', 'é', '.', ',', '-', 'x', "a'b", '中', '😀'];
+    const pick = () => words[Math.floor(r() * words.length)]!;
+    for (let round = 0; round < 30; round++) {
+      const qs: string[] = [];
+      const nq = 1 + Math.floor(r() * 60);
+      for (let i = 0; i < nq; i++) {
+        const len = 1 + Math.floor(r() * 4);
+        qs.push(Array.from({ length: len }, pick).join(r() < 0.8 ? ' ' : ''));
+      }
+      for (const cs of [true, false]) {
+        const mm = QueryMatcher.build(qs, { caseSensitive: cs });
+        for (let k = 0; k < 100; k++) {
+          const len = Math.floor(r() * 16);
+          const caption = Array.from({ length: len }, pick).join(r() < 0.7 ? ' ' : '');
+          expect(mm.match(caption), `${JSON.stringify(qs)} / ${JSON.stringify(caption)}`).toEqual(
+            naiveMatch(qs, caption, cs),
+          );
+        }
+      }
+    }
+  });
+
+  it('agrees with the naive definition on random Unicode captions', () => {
+    const r = rng(4);
+    const qs = Array.from({ length: 300 }, () => randomText(r, 6));
+    const mm = QueryMatcher.build(qs);
+    for (let k = 0; k < 1000; k++) {
+      const caption = randomText(r, 40);
+      expect(mm.match(caption)).toEqual(naiveMatch(qs, caption));
+    }
+  });
+
+  it('stays linear on a repetitive hostile caption', () => {
+    const qs = Array.from({ length: 50 }, (_, i) => Array(i + 1).fill('a').join(' ') + ' b');
+    qs.push('a');
+    const mm = QueryMatcher.build(qs);
+    const caption = 'a '.repeat(200_000) + 'b';
+    const got = mm.match(caption);
+    expect(got).toEqual([...Array(51).keys()]);
+  });
+});

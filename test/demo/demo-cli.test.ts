@@ -1,0 +1,81 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+/**
+ * The whole demo through the real CLI at a tiny scale (20 emoji, 300 articles, 3 training steps of
+ * the smallest model): every stage runs for real and hands its files to the next. Needs
+ * `npm run build` (bin/wit.js runs dist/, and the stages start worker threads).
+ */
+function wit(args: string[], timeoutMs = 170_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/wit.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wit-demo-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
+  it('runs every stage, writes the report and prints the numbers and commands', async () => {
+    const out = join(dir, 'demo');
+    const r = await wit(['demo', '--out', out, '--scale', '0.2', '--steps', '3', '--arch', 'vit-micro', '--workers', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    for (const st of ['querygen', 'crawl', 'train', 'filter', 'eval', 'report']) expect(r.stdout).toMatch(new RegExp(`\\n  wit ${st} `));
+    expect(r.stdout).toContain(`report          ${join(out, 'report.html')}`);
+    expect(r.stdout).toMatch(/zero-shot       top-1 [\d.]+% \(chance 5\.0%\), top-5 [\d.]+% \(chance 25\.0%\)/);
+    expect(r.stdout).toMatch(/pairs kept      \d+ of \d+ candidates/);
+    const s = JSON.parse(readFileSync(join(out, 'demo.summary.json'), 'utf8'));
+    // The emoji names became queries the real way: article titles with pageviews.
+    expect(s.emojiNamesInQueries).toBe(s.emoji);
+    expect(s.queriesBySource.title).toBeGreaterThanOrEqual(s.emoji);
+    // The crawl met the site's noise: robots, noai, 404, a fake image, no-match captions.
+    const crawl = JSON.parse(readFileSync(join(out, 'crawl', 'manifest.json'), 'utf8'));
+    expect(crawl.complete).toBe(true);
+    expect(crawl.totals.kept).toBeGreaterThanOrEqual(4 * s.emoji * 0.9);
+    expect(Object.keys(crawl.totals.failed).length + Object.keys(crawl.totals.skipped).length).toBeGreaterThanOrEqual(3);
+    expect(crawl.inputs.some((i: string) => i.endsWith('.warc.gz'))).toBe(true);
+    expect(s.eval.classes).toBe(s.emoji);
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    for (const id of ['queries', 'crawl', 'shards', 'training', 'eval', 'filter']) expect(html).toContain(`<section id="${id}">`);
+    expect(html).not.toContain('(none)</a>');
+
+    // Rerun with every stage skipped but the report: nothing is redone.
+    const again = await wit(['demo', '--out', out, '--scale', '0.2', '--arch', 'vit-micro', '--skip', 'data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    const j = JSON.parse(again.stdout);
+    expect(j.stages.filter((x: { status: string }) => x.status === 'skipped').map((x: { stage: string }) => x.stage)).toEqual(['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval']);
+    expect(j.eval.top1).toBe(s.eval.top1);
+  }, 300_000);
+
+  it('rejects an unknown stage with exit code 2', async () => {
+    const r = await wit(['demo', '--out', join(dir, 'x'), '--skip', 'nope']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/unknown stage 'nope'/);
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+
+  it('wit report refuses a missing run dir with exit code 2', async () => {
+    const r = await wit(['report', '--run', join(dir, 'missing'), '--out', join(dir, 'r.html')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/report: .*missing: no such file or directory/);
+  });
+});

@@ -1,0 +1,210 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { filter, type FilterOptions } from '../../src/filter/index.js';
+import { readShards, readShardStats, readManifest, shardPath, readShardMetadata, type PairRecord } from '../../src/shards/index.js';
+import { InputError, UsageError } from '../../src/util/errors.js';
+import { hashScore, hashScorer, rec, writeShards } from './helpers.js';
+
+let dir: string;
+let input: string;
+let all: PairRecord[];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wit-filter-'));
+  input = join(dir, 'in');
+  // 3 shards (the last one small), 1/10 of rows duplicates of an earlier image, some short captions.
+  const shards: PairRecord[][] = [];
+  all = [];
+  for (let s = 0; s < 3; s++) {
+    const rows: PairRecord[] = [];
+    for (let i = 0; i < (s === 2 ? 37 : 150); i++) {
+      const n = s * 1000 + i;
+      const r = rec(`k${String(n).padStart(5, '0')}`, {
+        caption: n % 13 === 0 ? 'tiny' : `a photo of thing number ${n}`,
+        image: n % 10 === 9 ? new TextEncoder().encode(`img:${n - 9}`) : new TextEncoder().encode(`img:${n}`),
+      });
+      rows.push(r);
+      all.push(r);
+    }
+    shards.push(rows);
+  }
+  await writeShards(input, shards);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function readOut(out: string): Promise<PairRecord[]> {
+  const rows: PairRecord[] = [];
+  for await (const r of readShards(out)) rows.push(r);
+  return rows;
+}
+
+/** What the screen should let through: caption >= 6 chars, first copy of each image among those. */
+function expectedEligible(): PairRecord[] {
+  const seen = new Set<string>();
+  return all.filter((r) => {
+    if (r.caption.length < 6) return false;
+    if (seen.has(r.sha256)) return false;
+    seen.add(r.sha256);
+    return true;
+  });
+}
+
+const scoreOf = (r: PairRecord, levels = 0) => hashScore(`${new TextDecoder().decode(r.image)}\u0000${r.caption}`, levels);
+
+describe('filter with a scorer', () => {
+  it('--min-similarity keeps pairs scoring >= X, writes their scores, stats per shard and a manifest', async () => {
+    const out = join(dir, 'minsim');
+    const scorer = hashScorer();
+    const s = await filter({ shards: [input], out, scorer, minSimilarity: 0.2, minCaptionChars: 6, batchSize: 16 });
+    const elig = expectedEligible();
+    const want = elig.filter((r) => scoreOf(r) >= 0.2);
+    const got = await readOut(out);
+    expect(got.map((r) => r.key)).toEqual(want.map((r) => r.key));
+    for (const r of got) expect(r.similarity).toBe(scoreOf(r));
+    expect(s.input).toBe(all.length);
+    expect(s.kept).toBe(want.length);
+    expect(s.scored).toBe(elig.length);
+    expect(scorer.pairs).toBe(elig.length); // only eligible pairs reach the model
+    expect(s.dropped.caption_chars).toBe(all.filter((r) => r.caption.length < 6).length);
+    expect(s.dropped.duplicate_image).toBe(all.length - s.dropped.caption_chars - elig.length);
+    expect(s.dropped.low_similarity).toBe(elig.length - want.length);
+    expect(s.histogram.total).toBe(elig.length);
+    expect(s.histogram.counts.reduce((a, b) => a + b, 0)).toBe(elig.length);
+    // one output shard per input shard, keys and images unchanged, per-shard stats
+    expect((await readdir(out)).filter((n) => n.endsWith('.parquet'))).toEqual(['00000.parquet', '00001.parquet', '00002.parquet']);
+    const st = await readShardStats(shardPath(out, 1));
+    expect(st?.input_count).toBe(150);
+    expect((st?.similarity_histogram as { total: number }).total).toBeGreaterThan(0);
+    expect(Object.keys(st?.dropped as object)).toContain('low_similarity');
+    const byKey = new Map(all.map((r) => [r.key, r]));
+    for (const r of got) expect(Buffer.from(r.image).equals(Buffer.from(byKey.get(r.key)!.image))).toBe(true);
+    const m = await readManifest(out);
+    expect(m?.stage).toBe('filter');
+    expect((m?.totals as { kept: number }).kept).toBe(want.length);
+    expect((await readdir(out)).includes('.filter-work')).toBe(false);
+  });
+
+  it('--keep-fraction keeps exactly round(F*N), the top scores, ties broken by key', async () => {
+    const out = join(dir, 'keep');
+    // 8 score levels: hundreds of ties at the threshold
+    const s = await filter({ shards: [input], out, scorer: hashScorer(8), keepFraction: 0.3, minCaptionChars: 6, batchSize: 32 });
+    const elig = expectedEligible();
+    const k = Math.round(0.3 * elig.length);
+    const want = [...elig].sort((a, b) => scoreOf(b, 8) - scoreOf(a, 8) || (a.key < b.key ? -1 : 1)).slice(0, k);
+    const got = await readOut(out);
+    expect(got.length).toBe(k);
+    expect(s.kept).toBe(k);
+    expect(new Set(got.map((r) => r.key))).toEqual(new Set(want.map((r) => r.key)));
+    expect(s.threshold).toBe(scoreOf(want[k - 1]!, 8));
+    for (const r of got) expect(r.similarity).toBe(scoreOf(r, 8));
+    // output keeps input order within shards
+    expect(got.map((r) => r.key)).toEqual([...got.map((r) => r.key)].sort());
+  });
+
+  it('counts an undecodable image with its reason and goes on', async () => {
+    const inp = join(dir, 'bad-in');
+    const rows = Array.from({ length: 20 }, (_, i) => rec(`b${i}`, i === 7 ? { image: new TextEncoder().encode('bad bytes') } : {}));
+    await writeShards(inp, [rows]);
+    const logs: string[] = [];
+    const s = await filter({ shards: [inp], out: join(dir, 'bad-out'), scorer: hashScorer(), minSimilarity: -1, batchSize: 8, onLog: (l) => logs.push(l) });
+    expect(s.dropped.undecodable).toBe(1);
+    expect(s.kept).toBe(19);
+    expect(logs.some((l) => l.includes('b7'))).toBe(true);
+  });
+
+  it('a batch where every pair fails is a failure of the run, not of the data', async () => {
+    const failing = async () => {
+      throw new Error('backend exploded');
+    };
+    await expect(filter({ shards: [input], out: join(dir, 'fail'), scorer: failing, minSimilarity: 0 })).rejects.toThrow(/backend exploded/);
+    expect((await readdir(join(dir, 'fail'))).filter((n) => n.endsWith('.parquet'))).toEqual([]);
+  });
+});
+
+describe('filter without a model', () => {
+  it('basic filters and dedup alone: exact counts, no similarity column', async () => {
+    const inp = join(dir, 'basic-in');
+    const img = (s: string) => new TextEncoder().encode(s);
+    const rows = [
+      rec('a', { caption: 'a red cat sitting', original_width: 640, original_height: 480 }), // keep
+      rec('b', { caption: 'red cat', original_width: 640, original_height: 480 }), // 2 words
+      rec('c', { caption: 'cat', original_width: 640, original_height: 480 }), // 3 chars
+      rec('d', { caption: 'a small red cat', original_width: 150, original_height: 480 }), // side
+      rec('e', { caption: 'a wide red cat', original_width: 2000, original_height: 600 }), // aspect 3.33
+      rec('f', { caption: 'another red cat here', image: img('img:a'), original_width: 640, original_height: 480 }), // dup image of a
+      rec('g', { caption: 'a red cat sitting', url: 'https://example.org/a.jpg', original_width: 640, original_height: 480 }), // dup url+caption of a
+      rec('h', { caption: 'a red cat standing', url: 'https://example.org/a.jpg', original_width: 300, original_height: 900 }), // keep (aspect exactly 3)
+    ];
+    await writeShards(inp, [rows.slice(0, 5), rows.slice(5)], { imageFormat: 'png' });
+    const out = join(dir, 'basic-out');
+    const opts: FilterOptions = { shards: [inp], out, minCaptionWords: 3, minCaptionChars: 6, minImageSide: 200, maxAspect: 3 };
+    const s = await filter(opts);
+    expect(s.mode).toBe('basic');
+    expect(s.kept).toBe(2);
+    expect(s.dropped).toMatchObject({ caption_words: 1, caption_chars: 1, image_side: 1, aspect: 1, duplicate_image: 1, duplicate_url_caption: 1, low_similarity: 0 });
+    const got = await readOut(out);
+    expect(got.map((r) => r.key)).toEqual(['a', 'h']);
+    expect(got.every((r) => r.similarity === null)).toBe(true);
+    const meta = await readShardMetadata(shardPath(out, 1));
+    expect(meta.schema.map((c) => c.name)).toContain('png');
+    expect(meta.schema.map((c) => c.name)).not.toContain('similarity');
+    // --no-dedup keeps the duplicates
+    const s2 = await filter({ ...opts, out: join(dir, 'basic-out2'), dedup: false });
+    expect(s2.kept).toBe(4);
+  });
+});
+
+describe('resume', () => {
+  for (const mode of ['min-similarity', 'keep-fraction'] as const) {
+    it(`${mode}: an interrupted run, rerun, equals an uninterrupted one and skips finished shards`, async () => {
+      const base: Omit<FilterOptions, 'out'> = { shards: [input], minCaptionChars: 6, batchSize: 16, ...(mode === 'keep-fraction' ? { keepFraction: 0.4 } : { minSimilarity: 0 }) };
+      const ref = await filter({ ...base, out: join(dir, `ref-${mode}`), scorer: hashScorer(8) });
+      const out = join(dir, `resume-${mode}`);
+      const ac = new AbortController();
+      const phase = mode === 'keep-fraction' ? 'write' : 'score';
+      await expect(
+        filter({ ...base, out, scorer: hashScorer(8), signal: ac.signal, onProgress: (p) => p.phase === phase && p.shardsDone === 1 && ac.abort(new Error('stop here')) }),
+      ).rejects.toThrow('stop here');
+      const names = await readdir(out);
+      expect(names.filter((n) => n.endsWith('.parquet'))).toEqual(['00000.parquet']); // no half shard under a final name
+      expect(names.some((n) => n.includes('.tmp'))).toBe(false);
+      const scorer = hashScorer(8);
+      const s = await filter({ ...base, out, scorer });
+      expect(s.shards.resumed).toBe(1);
+      if (mode === 'keep-fraction') expect(scorer.pairs).toBe(0); // every shard was already scored
+      expect({ ...s, duration: 0, pairsPerSecond: 0, out: '', shards: null }).toEqual({ ...ref, duration: 0, pairsPerSecond: 0, out: '', shards: null });
+      expect((await readOut(out)).map((r) => [r.key, r.similarity])).toEqual((await readOut(join(dir, `ref-${mode}`))).map((r) => [r.key, r.similarity]));
+      // a finished run reruns as a no-op
+      const again = await filter({ ...base, out, scorer: hashScorer(8) });
+      expect(again.shards.resumed).toBe(3);
+      expect(again.kept).toBe(ref.kept);
+    });
+  }
+
+  it('refuses an output directory holding a run with other options', async () => {
+    const out = join(dir, 'minsim-other');
+    await filter({ shards: [input], out, minCaptionChars: 6 });
+    await expect(filter({ shards: [input], out, minCaptionChars: 7 })).rejects.toThrow(UsageError);
+  });
+});
+
+describe('bad input', () => {
+  it('gives clear errors', async () => {
+    const out = join(dir, 'err');
+    await expect(filter({ shards: [join(dir, 'nope')], out })).rejects.toThrow(UsageError);
+    await mkdir(join(dir, 'notpq'), { recursive: true });
+    await writeFile(join(dir, 'notpq', '00000.parquet'), 'this is not parquet at all, just text');
+    await expect(filter({ shards: [join(dir, 'notpq')], out })).rejects.toThrow(InputError);
+    await expect(filter({ shards: [input], out, scorer: hashScorer(), keepFraction: 0 })).rejects.toThrow(/keep-fraction must be in \(0, 1\]/);
+    await expect(filter({ shards: [input], out, scorer: hashScorer(), keepFraction: 1.5 })).rejects.toThrow(UsageError);
+    await expect(filter({ shards: [input], out, scorer: hashScorer(), keepFraction: 0.5, minSimilarity: 0.2 })).rejects.toThrow(UsageError);
+    await expect(filter({ shards: [input], out, minSimilarity: 0.2 })).rejects.toThrow(/need a model/);
+    await expect(filter({ shards: [input], out, model: join(dir, 'no-model'), minSimilarity: 0.2 })).rejects.toThrow(/model directory does not exist/);
+    await expect(filter({ shards: [input], out: input })).rejects.toThrow(UsageError);
+    expect(JSON.parse(await readFile(join(input, '00000_stats.json'), 'utf8')).count).toBe(150); // input untouched
+  });
+});

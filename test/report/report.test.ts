@@ -1,0 +1,139 @@
+import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { report, discoverRuns } from '../../src/report/index.js';
+import { niceTicks, logTicks } from '../../src/report/svg.js';
+import { esc } from '../../src/report/html.js';
+import { writeFixtureRun, HOSTILE } from './fixtures.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wit-report-'));
+  await writeFixtureRun(join(dir, 'run'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('report helpers', () => {
+  it('escapes HTML', () => {
+    expect(esc(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  });
+  it('makes round ticks', () => {
+    expect(niceTicks(0, 10)).toEqual([0, 2, 4, 6, 8, 10]);
+    expect(niceTicks(0.13, 0.71, 4)).toEqual([0.2, 0.4, 0.6]);
+    expect(logTicks(3, 250)).toEqual([1, 10, 100, 1000]);
+  });
+});
+
+describe('discoverRuns', () => {
+  it('finds every kind of output in a run folder', async () => {
+    const inv = await discoverRuns([join(dir, 'run')]);
+    expect(inv.queries.map((q) => q.tsv)).toEqual([resolve(dir, 'run', 'queries.tsv')]);
+    expect(inv.queries[0]!.summary).toBe(resolve(dir, 'run', 'queries.summary.json'));
+    expect(inv.shards.map((s) => [s.stage, s.dir]).sort()).toEqual([['crawl', resolve(dir, 'run', 'crawl')], ['filter', resolve(dir, 'run', 'filtered')]]);
+    expect(inv.models.map((m) => m.dir)).toEqual([resolve(dir, 'run', 'model')]);
+    expect(inv.evals).toEqual([resolve(dir, 'run', 'eval.json')]);
+  });
+  it('takes the parts given one by one', async () => {
+    const inv = await discoverRuns([join(dir, 'run', 'crawl'), join(dir, 'run', 'queries.tsv'), join(dir, 'run', 'model')]);
+    expect(inv.shards).toHaveLength(1);
+    expect(inv.queries).toHaveLength(1);
+    expect(inv.models).toHaveLength(1);
+  });
+  it('refuses a missing path', async () => {
+    await expect(discoverRuns([join(dir, 'nope')])).rejects.toThrow(/no such file/);
+  });
+});
+
+describe('report', () => {
+  it('writes one self-contained page with every section', async () => {
+    const out = join(dir, 'report.html');
+    const s = await report({ runs: [join(dir, 'run')], out, samples: 12, extremes: 4 });
+    expect(s.sections).toEqual({ queries: 'ok', crawl: 'ok', shards: 'ok', training: 'ok', eval: 'ok', filter: 'ok' });
+    const html = await readFile(out, 'utf8');
+    // No network: no external url in any src/href, no script at all.
+    expect(html).not.toMatch(/\b(src|href)="(https?:)?\/\//);
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toContain(HOSTILE);
+    expect(html).toContain(esc(HOSTILE).slice(0, 40));
+    // Numbers from the fixtures.
+    expect(html).toContain('31.0%'); // zero-shot top-1
+    expect(html).toContain('cap 3');
+    expect(html).toContain('img1.example.test');
+    expect(html).toContain('failed: http_4xx');
+    expect(html).toContain('threshold 0.100');
+    expect(html).toContain('Dropped by the filter');
+    expect(s.charts).toBeGreaterThanOrEqual(10);
+    expect(s.images).toBeGreaterThanOrEqual(12 + 12 + 8);
+    expect(s.zeroShot).toEqual({ top1: 0.31, top5: 0.62, classes: 30 });
+  });
+
+  it('says which sections have no data', async () => {
+    const out = join(dir, 'only-model.html');
+    const s = await report({ runs: [join(dir, 'run', 'model')], out });
+    expect(s.sections.training).toBe('ok');
+    expect(s.sections.queries).toBe('empty');
+    expect(s.sections.filter).toBe('empty');
+    expect(await readFile(out, 'utf8')).toContain('No query list');
+  });
+
+  it('refuses runs with nothing in them', async () => {
+    await mkdir(join(dir, 'empty'), { recursive: true });
+    await expect(report({ runs: [join(dir, 'empty')], out: join(dir, 'x.html') })).rejects.toThrow(/nothing to report/);
+    expect(existsSync(join(dir, 'x.html'))).toBe(false);
+  });
+});
+
+// A real browser opens the report: no console errors, every chart drawn, every image decoded.
+const CHROMIUM = '/usr/bin/chromium';
+describe.skipIf(!existsSync(CHROMIUM))('report in headless Chromium', () => {
+  it('renders every chart and image without errors', async () => {
+    const { chromium } = await import('playwright-core');
+    const out = join(dir, 'browser.html');
+    await report({ runs: [join(dir, 'run')], out });
+    const profile = await mkdtemp(join(tmpdir(), 'wit-chromium-'));
+    // A fresh profile directory (playwright passes it as --user-data-dir).
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      const requests: string[] = [];
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('request', (r) => { if (!r.url().startsWith('file:') && !r.url().startsWith('data:')) requests.push(r.url()); });
+      await page.goto(pathToFileURL(out).href, { waitUntil: 'load' });
+      const charts = await page.$$eval('svg.chart', (svgs) => svgs.map((s) => {
+        const r = s.getBoundingClientRect();
+        return { w: r.width, h: r.height, marks: s.querySelectorAll('path.series, g.series circle, rect.bar').length };
+      }));
+      expect(charts.length).toBeGreaterThanOrEqual(10);
+      for (const c of charts) {
+        expect(c.w).toBeGreaterThan(100);
+        expect(c.h).toBeGreaterThan(50);
+        expect(c.marks).toBeGreaterThan(0);
+      }
+      const imgs = await page.$$eval('img', (els) => els.map((i) => ({ ok: (i as HTMLImageElement).complete, w: (i as HTMLImageElement).naturalWidth })));
+      expect(imgs.length).toBeGreaterThan(20);
+      for (const i of imgs) expect(i.w).toBeGreaterThan(0);
+      expect(await page.evaluate(() => (window as unknown as { __pwned?: number }).__pwned)).toBeUndefined();
+      expect(errors).toEqual([]);
+      expect(requests).toEqual([]);
+      await mkdir('test-output', { recursive: true });
+      await page.screenshot({ path: 'test-output/report.png', fullPage: true });
+    } finally {
+      await browser.close();
+      await rm(profile, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,42 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect, test } from 'vitest';
+import { train } from '../../src/train/index.js';
+import { evaluate } from '../../src/eval/index.js';
+import { pickEmoji, writeEmojiShards } from '../helpers/emoji-shards.js';
+
+/**
+ * The learning test on real images: train a tiny CLIP on two emoji designs (Google's and
+ * OpenMoji's images, captioned with the emoji's name) and classify a third design it never saw
+ * (Twitter's) zero-shot over the names. Sized for the test budget (100 emoji, 32 px, vit-micro,
+ * 60 steps of 64); WIT_EMOJI_CLASSES / WIT_EMOJI_STEPS scale it up (the report states the
+ * full-size numbers). Needs `npm run build` (decode workers).
+ */
+const classes = Number(process.env.WIT_EMOJI_CLASSES ?? 100);
+const steps = Number(process.env.WIT_EMOJI_STEPS ?? 60);
+
+test(`zero-shot on an unseen emoji design is far above chance (${classes} classes)`, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wit-emoji-'));
+  const emoji = await pickEmoji(classes);
+  expect(emoji.length).toBe(classes);
+  await writeEmojiShards(join(dir, 'train'), { sets: ['google', 'openmoji'], emoji, size: 32 });
+  await writeEmojiShards(join(dir, 'heldout'), { sets: ['twitter'], emoji, size: 32 });
+  const s = await train({
+    shards: [join(dir, 'train')], out: join(dir, 'model'), arch: 'vit-micro', steps, batchSize: 64, lr: 3e-3, warmupSteps: 5,
+    weightDecay: 0.1, backend: 'wasm', seed: 1, shuffleBuffer: 1000, checkpointEvery: 10_000,
+  });
+  const e = await evaluate({ model: join(dir, 'model'), shards: [join(dir, 'heldout')], templates: ['{}'], backend: 'wasm' });
+  const chance1 = 1 / classes;
+  const chance5 = 5 / classes;
+  console.log(
+    `emoji learning: ${classes} classes, ${s.steps} steps, loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s; ` +
+      `twitter zero-shot top-1 ${(100 * e.zeroShot.top1).toFixed(1)}% (chance ${(100 * chance1).toFixed(1)}%), ` +
+      `top-5 ${(100 * e.zeroShot.top5).toFixed(1)}% (chance ${(100 * chance5).toFixed(1)}%), ` +
+      `i->t R@5 ${(100 * e.retrieval.imageToText.r5).toFixed(1)}%`,
+  );
+  expect(e.zeroShot.classes).toBe(classes);
+  expect(e.zeroShot.samples).toBe(classes);
+  expect(e.zeroShot.top1).toBeGreaterThanOrEqual(4 * chance1);
+  expect(e.zeroShot.top5).toBeGreaterThanOrEqual(3 * chance5);
+}, 300_000);
