@@ -50,7 +50,7 @@ async function makeImages(n: number): Promise<Buffer[]> {
   const out: Buffer[] = [];
   for (let i = 0; i < n; i++) {
     const svg = Buffer.from(`<svg width="800" height="600"><defs><linearGradient id="g" x1="0" x2="1" y1="0" y2="1"><stop offset="0" stop-color="hsl(${(i * 37) % 360},70%,40%)"/><stop offset="1" stop-color="hsl(${(i * 91) % 360},60%,70%)"/></linearGradient></defs><rect width="800" height="600" fill="url(#g)"/><circle cx="${200 + (i * 13) % 400}" cy="300" r="${80 + (i % 5) * 20}" fill="hsl(${(i * 53) % 360},80%,50%)"/><text x="40" y="560" font-size="64" fill="white">image ${i}</text></svg>`);
-    const noise = await sharp({ create: { width: 800, height: 600, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
+    const noise = await sharp({ create: { width: 800, height: 600, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 40 } } }).png().toBuffer();
     out.push(await sharp(svg).composite([{ input: noise, blend: 'soft-light' }]).jpeg({ quality: 85 }).toBuffer());
   }
   return out;

@@ -1,11 +1,16 @@
 /**
  * bench/distributed: crawl throughput (candidates/s, images/s) of the distributed crawl with 1 and 2
  * worker processes on 127.0.0.1, beside a one-process crawl of the same input, and the scaling
- * factor. The input is a url list of N candidates whose small JPEGs come from a local HTTP server
+ * factor: "wall" is from spawning the workers to the manifest (process start, planning, polling
+ * included); "work" is from the first job's start to the last job's commit. The input is a url list of N candidates whose small JPEGs come from a local HTTP server
  * (in this process); Redis is a throwaway `redis-server` (Debian's package) on a free port.
  * Every worker is a real `node bin/wit.js crawl --redis … --role worker` process.
  *
- *   npm run bench:distributed [-- --candidates 3000 --chunk-rows 250 --image-px 320 --concurrency 16]
+ * A second table measures the matching/balancing side alone: a url list where every query is full
+ * after a few pairs (cap 5), so nearly every candidate is decided by the shared Redis counters
+ * (a Lua reserve per matched candidate, plus the run-wide dedupe claims) and never downloaded.
+ *
+ *   npm run bench:distributed [-- --candidates 3000 --balance-candidates 20000 --chunk-rows 250 --image-px 320 --concurrency 16]
  *
  * On a machine with fewer cores than workers + server + Redis the scaling is bounded by the cores:
  * read the factor together with the core count printed above the table.
@@ -28,12 +33,14 @@ const BIN = join(ROOT, 'bin', 'wit.js');
 const { values: args } = parseArgs({
   options: {
     candidates: { type: 'string', default: '3000' },
+    'balance-candidates': { type: 'string', default: '20000' },
     'chunk-rows': { type: 'string', default: '250' },
     'image-px': { type: 'string', default: '320' },
     concurrency: { type: 'string', default: '16' },
   },
 });
 const N = Number(args.candidates);
+const NB = Number(args['balance-candidates']);
 const CHUNK = Number(args['chunk-rows']);
 const PX = Number(args['image-px']);
 const CONC = Number(args.concurrency);
@@ -97,7 +104,7 @@ function flags(o: CrawlOptions): string[] {
   ];
 }
 
-async function distributed(redisUrl: string, o: CrawlOptions, workers: number): Promise<{ seconds: number; candidates: number; kept: number }> {
+async function distributed(redisUrl: string, o: CrawlOptions, workers: number, chunkRows: number): Promise<Row> {
   const procs: ChildProcess[] = [];
   const exits: Promise<number | null>[] = [];
   for (let i = 0; i < workers; i++) {
@@ -114,14 +121,16 @@ async function distributed(redisUrl: string, o: CrawlOptions, workers: number): 
   // as a real worker fleet pays it once per run)
   const t0 = performance.now();
   try {
-    const s = await runCoordinator({ redisUrl, crawl: o, chunkRows: CHUNK, pollMs: 100 });
+    const s = await runCoordinator({ redisUrl, crawl: o, chunkRows, pollMs: 100 });
     const seconds = (performance.now() - t0) / 1000;
     await Promise.all(exits);
-    return { seconds, candidates: s.candidates, kept: s.kept };
+    return { name: `${workers} worker process${workers > 1 ? 'es' : ''}`, seconds, work: s.work_seconds, candidates: s.candidates, kept: s.kept };
   } finally {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
   }
 }
+
+interface Row { name: string; seconds: number; work: number; candidates: number; kept: number }
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wit-bench-dist-'));
@@ -134,28 +143,35 @@ async function main(): Promise<void> {
     const lines: string[] = [];
     for (let i = 0; i < N; i++) lines.push(JSON.stringify({ url: `${origin}/img/${i}.jpg?i=${i}`, caption: `a ${WORDS[i % WORDS.length]} and a ${WORDS[(i * 7 + 3) % WORDS.length]} photo ${i}` }));
     await writeFile(list, lines.join('\n') + '\n');
-    const base = (out: string): CrawlOptions => ({
-      queries, inputs: [list], out: join(dir, out), balance: 'cap', cap: 1_000_000, shardSize: 500,
+    const listB = join(dir, 'list-balance.jsonl');
+    const linesB: string[] = [];
+    for (let i = 0; i < NB; i++) linesB.push(JSON.stringify({ url: `${origin}/img/${i}.jpg?b=${i}`, caption: `a ${WORDS[i % WORDS.length]} and a ${WORDS[(i * 7 + 3) % WORDS.length]} photo ${i}` }));
+    await writeFile(listB, linesB.join('\n') + '\n');
+    const base = (out: string, input = list, cap = 1_000_000): CrawlOptions => ({
+      queries, inputs: [input], out: join(dir, out), balance: 'cap', cap, shardSize: 500,
       allowPrivateNetwork: true, imageSize: 128, concurrency: CONC, respectRobots: false,
     });
-    console.log(`bench/distributed: ${N} candidates (${PX}x${Math.round(PX * 0.75)} JPEGs from 127.0.0.1 -> 128 px), url-list chunks of ${CHUNK} rows, download concurrency ${CONC} per process`);
-    console.log(`machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), shared by the image server, Redis, the coordinator and the workers\n`);
-    const rows: { name: string; seconds: number; candidates: number; kept: number }[] = [];
-    const t0 = performance.now();
-    const local = await crawl(base('local'));
-    rows.push({ name: 'one process (no Redis)', seconds: (performance.now() - t0) / 1000, candidates: local.candidates, kept: local.kept });
-    const d1 = await distributed(redis.url, base('w1'), 1);
-    rows.push({ name: '1 worker process', ...d1 });
-    const d2 = await distributed(redis.url, base('w2'), 2);
-    rows.push({ name: '2 worker processes', ...d2 });
-    const ref = d1.candidates / d1.seconds;
-    console.log('| run                     | seconds | candidates | kept  | candidates/s | images/s | vs 1 worker |');
-    console.log('|-------------------------|--------:|-----------:|------:|-------------:|---------:|------------:|');
-    for (const r of rows) {
-      const cps = r.candidates / r.seconds;
-      console.log(`| ${r.name.padEnd(23)} | ${r.seconds.toFixed(2).padStart(7)} | ${String(r.candidates).padStart(10)} | ${String(r.kept).padStart(5)} | ${cps.toFixed(0).padStart(12)} | ${(r.kept / r.seconds).toFixed(0).padStart(8)} | ${(cps / ref).toFixed(2).padStart(10)}x |`);
-    }
-    console.log(`\nscaling 1 -> 2 workers: ${((d2.candidates / d2.seconds) / ref).toFixed(2)}x`);
+    console.log(`bench/distributed on ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), shared by the image server, Redis, the coordinator and the workers`);
+    const table = async (title: string, input: string, cap: number, chunk: number): Promise<void> => {
+      console.log(`\n${title}`);
+      const rows: Row[] = [];
+      const t0 = performance.now();
+      const local = await crawl(base(`local-${cap}`, input, cap));
+      const ls = (performance.now() - t0) / 1000;
+      rows.push({ name: 'one process (no Redis)', seconds: ls, work: ls, candidates: local.candidates, kept: local.kept });
+      const d1 = await distributed(redis.url, base(`w1-${cap}`, input, cap), 1, chunk);
+      const d2 = await distributed(redis.url, base(`w2-${cap}`, input, cap), 2, chunk);
+      rows.push(d1, d2);
+      console.log('| run                     | wall s | work s | candidates | kept  | candidates/s (wall) | candidates/s (work) | work vs 1 worker |');
+      console.log('|-------------------------|-------:|-------:|-----------:|------:|--------------------:|--------------------:|-----------------:|');
+      const ref = d1.candidates / d1.work;
+      for (const r of rows) {
+        console.log(`| ${r.name.padEnd(23)} | ${r.seconds.toFixed(2).padStart(6)} | ${r.work.toFixed(2).padStart(6)} | ${String(r.candidates).padStart(10)} | ${String(r.kept).padStart(5)} | ${(r.candidates / r.seconds).toFixed(0).padStart(19)} | ${(r.candidates / r.work).toFixed(0).padStart(19)} | ${((r.candidates / r.work) / ref).toFixed(2).padStart(15)}x |`);
+      }
+      console.log(`scaling 1 -> 2 workers: ${((d2.candidates / d2.work) / ref).toFixed(2)}x (work span), ${((d2.candidates / d2.seconds) / (d1.candidates / d1.seconds)).toFixed(2)}x (wall, with process start and planning)`);
+    };
+    await table(`downloads: ${N} candidates (${PX}x${Math.round(PX * 0.75)} JPEGs from 127.0.0.1 -> 128 px), chunks of ${CHUNK} rows, download concurrency ${CONC} per process`, list, 1_000_000, CHUNK);
+    await table(`balancing: ${NB} candidates, cap 5 on ${WORDS.length} queries (nearly all cap_reached), chunks of ${Math.max(CHUNK, Math.ceil(NB / 8))} rows`, listB, 5, Math.max(CHUNK, Math.ceil(NB / 8)));
   } finally {
     server.close();
     await redis.stop();

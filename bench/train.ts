@@ -5,12 +5,16 @@
  * FLOPs counted analytically, forward + backward) and the ratio to PyTorch; medians over --repeat runs,
  * tfjs and PyTorch alternating so both see the same machine load.
  *
- *   npm run bench:train [-- --steps 5 --repeat 3 --threads 2 --batch 64 --stock --no-torch --profile]
+ *   npm run bench:train [-- --steps 5 --repeat 3 --threads 1,2 --batch 64 --model wit|standin --stock --no-torch --profile]
+ *
+ * Each thread count runs both sides with that many threads; ratios compare equal thread counts.
  *
  * --stock also times tfjs wasm as shipped (one thread, no wit kernels) in a child process.
  * --profile prints the slowest kernels of one step.
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
@@ -222,24 +226,77 @@ export function syntheticBatch(a: BenchArch, batch: number, seed = 7): { images:
   return { images, tokens, eos };
 }
 
-/** Runs `steps` training steps after `warmup` ones; resolves to ms per step (median of the timed steps). */
-export async function timeSteps(a: BenchArch, batch: number, steps: number, warmup: number): Promise<{ msPerStep: number; loss: number }> {
-  const model = buildStandIn(a);
-  const opt = adamW(model.params);
-  const data = syntheticBatch(a, batch);
+/** Which model a run trains: wit's (src/train/model.ts, via its trainStep) or the stand-in above. */
+export type BenchModel = 'wit' | 'standin';
+
+/**
+ * Runs `steps` training steps after `warmup` ones; resolves to the medians over the timed steps of
+ * wall ms and CPU ms (all threads of the process) per step, and the last loss.
+ */
+export async function timeSteps(a: BenchArch, batch: number, steps: number, warmup: number, which: BenchModel = 'wit'): Promise<{ msPerStep: number; cpuMsPerStep: number; loss: number }> {
+  const step = which === 'wit' ? await witStep(batch) : standInStep(a, batch);
   const times: number[] = [];
+  const cpu: number[] = [];
   let loss = NaN;
   for (let i = 0; i < warmup + steps; i++) {
     const t0 = performance.now();
-    const { value, grads } = tf.variableGrads(() => model.loss(data.images, data.tokens, data.eos), model.params);
-    opt.apply(grads);
-    loss = (await value.data())[0]!;
-    tf.dispose([value, ...Object.values(grads)]);
-    if (i >= warmup) times.push(performance.now() - t0);
+    const c0 = process.cpuUsage();
+    loss = await step.run();
+    if (i >= warmup) {
+      times.push(performance.now() - t0);
+      const c = process.cpuUsage(c0);
+      cpu.push((c.user + c.system) / 1000);
+    }
   }
-  opt.dispose();
-  tf.dispose([...model.params, data.images, data.tokens, data.eos]);
-  return { msPerStep: median(times), loss };
+  step.dispose();
+  return { msPerStep: median(times), cpuMsPerStep: median(cpu), loss };
+}
+
+interface Stepper { run(): Promise<number>; dispose(): void }
+
+/** wit's own model, optimiser and training step (src/train) on one synthetic batch. */
+async function witStep(batch: number): Promise<Stepper> {
+  const { ClipModel, AdamW, decays, trainStep, ARCHS } = await import('../src/train/index.js');
+  const cfg = ARCHS['vit-tiny']!;
+  const model = ClipModel.create(cfg, 'clip', 1);
+  const opt = new AdamW(model.params, decays);
+  const s = cfg.vision.image_size;
+  const l = cfg.text.context_length;
+  const images = new Float32Array(batch * s * s * 3);
+  for (let i = 0; i < images.length; i++) images[i] = Math.sin(i * 12.9898) * 1.5;
+  const ids = new Int32Array(batch * l);
+  const eos = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    eos[b] = l / 2 + (b % (l / 2 - 1));
+    for (let j = 0; j < l; j++) ids[b * l + j] = j === eos[b] ? 2 : j < eos[b]! ? 3 + ((b * 131 + j * 71) % (cfg.text.vocab_size - 3)) : 0;
+  }
+  const data = { images, ids, eos, n: batch } as Parameters<typeof trainStep>[2];
+  return {
+    run: async () => (await trainStep(model, opt, data, 5e-4, 1.0)).loss,
+    dispose: () => {
+      model.dispose();
+      for (const m of [opt.m, opt.v]) for (const t of m.values()) t.dispose();
+    },
+  };
+}
+
+function standInStep(a: BenchArch, batch: number): Stepper {
+  const model = buildStandIn(a);
+  const opt = adamW(model.params);
+  const data = syntheticBatch(a, batch);
+  return {
+    run: async () => {
+      const { value, grads } = tf.variableGrads(() => model.loss(data.images, data.tokens, data.eos), model.params);
+      opt.apply(grads);
+      const loss = (await value.data())[0]!;
+      tf.dispose([value, ...Object.values(grads)]);
+      return loss;
+    },
+    dispose: () => {
+      opt.dispose();
+      tf.dispose([...model.params, data.images, data.tokens, data.eos]);
+    },
+  };
 }
 
 function median(xs: number[]): number {
@@ -248,9 +305,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-interface RunResult { label: string; msPerStep: number; loss?: number; detail: string }
+interface RunResult { label: string; msPerStep: number; cpuMsPerStep: number; loss?: number; detail: string }
 
-async function runTfjs(stock: boolean, threads: number, batch: number, steps: number, warmup: number): Promise<RunResult> {
+async function runTfjs(stock: boolean, threads: number, batch: number, steps: number, warmup: number, which: BenchModel): Promise<RunResult> {
   let detail: string;
   if (stock) {
     const tfwasm = await import('@tensorflow/tfjs-backend-wasm');
@@ -262,8 +319,8 @@ async function runTfjs(stock: boolean, threads: number, batch: number, steps: nu
     const { initBackend } = await import('../src/train/backend/index.js');
     detail = (await initBackend('wasm', { threads })).detail;
   }
-  const r = await timeSteps(VIT_TINY, batch, steps, warmup);
-  return { label: stock ? 'tfjs wasm (as shipped)' : 'tfjs wasm (wit)', msPerStep: r.msPerStep, loss: r.loss, detail };
+  const r = await timeSteps(VIT_TINY, batch, steps, warmup, which);
+  return { label: stock ? 'tfjs wasm (as shipped)' : 'tfjs wasm (wit)', msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep, loss: r.loss, detail };
 }
 
 /** Runs this file in a child process (own backend, own memory) and parses its JSON line. */
@@ -276,7 +333,9 @@ function child(args: string[]): RunResult {
 
 function torch(batch: number, steps: number, warmup: number, threads: number): RunResult {
   const script = fileURLToPath(new URL('../../bench/train_torch.py', import.meta.url));
-  const r = spawnSync('python3', [script, '--json', '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], {
+  // Debian's python3-torch lives in the system interpreter, whatever python3 is first on PATH.
+  const python = process.env['WIT_BENCH_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+  const r = spawnSync(python, [script, '--json', '--batch', String(batch), '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], {
     encoding: 'utf8',
     maxBuffer: 1 << 26,
   });
@@ -292,51 +351,66 @@ async function main(): Promise<void> {
       warmup: { type: 'string', default: '2' },
       repeat: { type: 'string', default: '3' },
       batch: { type: 'string', default: '64' },
-      threads: { type: 'string', default: '2' },
+      threads: { type: 'string', default: '1,2' },
       stock: { type: 'boolean', default: false },
       'no-torch': { type: 'boolean', default: false },
       child: { type: 'boolean', default: false },
       'child-stock': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
+      model: { type: 'string', default: 'wit' },
     },
   });
   const steps = Number(values.steps);
   const warmup = Number(values.warmup);
   const batch = Number(values.batch);
-  const threads = Number(values.threads);
+  const threads = Number(String(values.threads).split(',')[0]);
   if (values.child) {
-    const r = await runTfjs(values['child-stock'], threads, batch, steps, warmup);
+    const r = await runTfjs(values['child-stock'], threads, batch, steps, warmup, values.model as BenchModel);
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
   if (values.profile) {
-    await profileStep(threads, batch);
+    await profileStep(threads, batch, values.model as BenchModel);
     return;
   }
-  const common = ['--batch', String(batch), '--threads', String(threads)];
+  const threadCounts = String(values.threads).split(',').map(Number);
   const runs = new Map<string, RunResult[]>();
-  const add = (r: RunResult): void => {
-    runs.set(r.label, [...(runs.get(r.label) ?? []), r]);
+  const add = (r: RunResult, t: number): void => {
+    const key = `${r.label}, ${t} thread${t === 1 ? '' : 's'}`;
+    runs.set(key, [...(runs.get(key) ?? []), { ...r, label: key }]);
   };
   const repeat = Number(values.repeat);
   for (let i = 0; i < repeat; i++) {
-    add(child([...common, '--steps', String(steps), '--warmup', String(warmup)]));
-    if (!values['no-torch']) add(torch(batch, steps, warmup, threads));
-    // As shipped is ~40x slower: one timed step per repeat is plenty.
-    if (values.stock) add(child([...common, '--child-stock', '--steps', '1', '--warmup', '1']));
+    for (const t of threadCounts) {
+      const common = ['--batch', String(batch), '--threads', String(t), '--model', String(values.model)];
+      add(child([...common, '--steps', String(steps), '--warmup', String(warmup)]), t);
+      if (!values['no-torch']) add(torch(batch, steps, warmup, t), t);
+    }
+    // As shipped is ~40x slower (and single-threaded): one timed step per repeat is plenty.
+    if (values.stock) add(child(['--batch', String(batch), '--threads', '1', '--model', String(values.model), '--child-stock', '--steps', '1', '--warmup', '1']), 1);
   }
   const flops = stepFlops(VIT_TINY, batch);
-  const torchMs = runs.get('pytorch (cpu)') ? median(runs.get('pytorch (cpu)')!.map((r) => r.msPerStep)) : NaN;
-  process.stdout.write(`vit-tiny CLIP, batch ${batch}, ${(flops / 1e9).toFixed(1)} GFLOP/step (matmuls, fwd+bwd), median of ${repeat} runs x ${steps} steps\n\n`);
-  const rows = [['backend', 'ms/step', 'samples/s', 'GFLOP/s', 'vs PyTorch', 'runs (ms/step)']];
+  const modelName = values.model === 'wit' ? "wit's model and trainStep (src/train)" : 'the stand-in model in bench/train.ts';
+  process.stdout.write(`vit-tiny CLIP, batch ${batch}, ${(flops / 1e9).toFixed(1)} GFLOP/step (matmuls, fwd+bwd), ${modelName}; median of ${repeat} runs x ${steps} steps\n\n`);
+  const med = (label: string, f: (r: RunResult) => number): number => {
+    const rs = runs.get(label);
+    return rs ? median(rs.map(f)) : NaN;
+  };
+  const rows = [['backend', 'ms/step', 'samples/s', 'GFLOP/s', 'vs PyTorch', 'CPU ms/step', 'vs PyTorch (CPU)', 'runs (ms/step)']];
   for (const [label, rs] of runs) {
-    const ms = median(rs.map((r) => r.msPerStep));
+    const ms = med(label, (r) => r.msPerStep);
+    const cpuMs = med(label, (r) => r.cpuMsPerStep);
+    const t = label.slice(label.lastIndexOf(', ') + 2);
+    const torchMs = med(`pytorch (cpu), ${t}`, (r) => r.msPerStep);
+    const torchCpu = med(`pytorch (cpu), ${t}`, (r) => r.cpuMsPerStep);
     rows.push([
       label,
       ms.toFixed(0),
       ((batch * 1000) / ms).toFixed(1),
       (flops / ms / 1e6).toFixed(1),
       Number.isFinite(torchMs) ? `${(torchMs / ms).toFixed(2)}x` : '-',
+      cpuMs.toFixed(0),
+      Number.isFinite(torchCpu) ? `${(torchCpu / cpuMs).toFixed(2)}x` : '-',
       rs.map((r) => r.msPerStep.toFixed(0)).join(' '),
     ]);
   }
@@ -344,13 +418,19 @@ async function main(): Promise<void> {
   for (const r of rows) process.stdout.write(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ') + '\n');
   process.stdout.write('\n');
   for (const [label, rs] of runs) process.stdout.write(`${label}: ${rs[0]!.detail}\n`);
+  const load = loadavg();
+  process.stdout.write(
+    `\nsamples/s = ${batch} / (ms/step); GFLOP/s = matmul FLOPs / wall time; "vs PyTorch" = PyTorch ms/step / this ms/step (throughput ratio).\n` +
+      `CPU ms/step is the CPU time of all the process's threads: the fair measure when other jobs share the machine ` +
+      `(load average during the run: ${load.map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} CPUs).\n`,
+  );
 }
 
 /**
  * Prints the kernels of one step (forward + backward, after a warm-up step) by CPU time of this
  * process (all its threads): wall time is meaningless on a machine shared with other jobs.
  */
-async function profileStep(threads: number, batch: number): Promise<void> {
+async function profileStep(threads: number, batch: number, which: BenchModel): Promise<void> {
   const { initBackend } = await import('../src/train/backend/index.js');
   process.stdout.write(`${(await initBackend('wasm', { threads })).detail}\n`);
   const byName = new Map<string, { us: number; n: number }>();
@@ -376,22 +456,18 @@ async function profileStep(threads: number, batch: number): Promise<void> {
       },
     });
   }
-  const model = buildStandIn(VIT_TINY);
-  const data = syntheticBatch(VIT_TINY, batch);
-  const step = (): void => {
-    const { value, grads } = tf.variableGrads(() => model.loss(data.images, data.tokens, data.eos), model.params);
-    tf.dispose([value, ...Object.values(grads)]);
-  };
-  step();
+  const stepper = which === 'wit' ? await witStep(batch) : standInStep(VIT_TINY, batch);
+  const step = (): Promise<number> => stepper.run();
+  await step();
   byName.clear();
   byShape.clear();
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  step();
+  await step();
   const wall = performance.now() - t0;
   const c = process.cpuUsage(c0);
   const total = [...byName.values()].reduce((s, e) => s + e.us, 0);
-  process.stdout.write(`one step (fwd+bwd, no optimizer): wall ${wall.toFixed(0)} ms, CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, in kernels ${(total / 1000).toFixed(0)} ms CPU\n`);
+  process.stdout.write(`one training step (forward, backward, optimiser): wall ${wall.toFixed(0)} ms, CPU ${((c.user + c.system) / 1000).toFixed(0)} ms, in kernels ${(total / 1000).toFixed(0)} ms CPU\n`);
   for (const [k, e] of [...byName].sort((x, y) => y[1].us - x[1].us).slice(0, 25)) process.stdout.write(`${(e.us / 1000).toFixed(1).padStart(9)} ms ${String(e.n).padStart(4)}x  ${k}\n`);
   process.stdout.write('\n');
   for (const [k, e] of [...byShape].sort((x, y) => y[1].us - x[1].us).slice(0, 40)) process.stdout.write(`${(e.us / 1000).toFixed(1).padStart(9)} ms ${String(e.n).padStart(4)}x  ${k}\n`);

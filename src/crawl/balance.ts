@@ -44,9 +44,13 @@ export class MemoryCapStore implements CapStore {
   /** Synchronous form of `reserve` for callers that decide in a tight loop. */
   reserveSync(ids: readonly number[]): number[] {
     const got: number[] = [];
+    const seen = ids.length > 16 ? new Set<number>() : null;
     for (let k = 0; k < ids.length; k++) {
       const id = ids[k]!;
-      if (k > 0 && ids.indexOf(id) < k) continue;
+      if (seen) {
+        if (seen.has(id)) continue;
+        seen.add(id);
+      } else if (k > 0 && ids.indexOf(id) < k) continue;
       const c = this.taken.get(id) ?? 0;
       if (c < this.cap) {
         this.taken.set(id, c + 1);

@@ -60,6 +60,11 @@ const DEFAULT_MAX_URL = 4096;
 const DEFAULT_MAX_LINKS = 1000;
 /** Attributes we never need beyond this many characters (a caption or url limit is far smaller). */
 const ATTR_CAP = 64 * 1024;
+/** The only attributes kept (a tag with a million attributes must not become a million-key object). */
+const KEPT_ATTRS = new Set([
+  'src', 'alt', 'title', 'data-src', 'data-lazy-src', 'data-original', 'srcset', 'data-srcset',
+  'href', 'rel', 'name', 'content',
+]);
 
 const META_CHARSET_RE = /<meta[^>]+charset\s*=\s*["']?\s*([a-zA-Z0-9_:.-]+)/i;
 
@@ -170,17 +175,19 @@ export function extractPage(
   const tokenizer: Tokenizer = new Tokenizer({ decodeEntities: true }, {
     onopentagname(start, end) {
       tag = text.slice(start, Math.min(end, start + 16)).toLowerCase();
+      if (tag === 'image') tag = 'img'; // as browsers parse it
       wanted = (tag === 'img' && !imagesFull) || tag === 'base' || (tag === 'a' && !linksFull) || tag === 'meta';
       attrs = {};
       tagOverlong = false;
     },
     onattribname(start, end) {
       attrName = wanted ? text.slice(start, Math.min(end, start + 64)).toLowerCase() : '';
+      if (!KEPT_ATTRS.has(attrName)) attrName = '';
       attrValue = '';
       attrOverlong = false;
     },
     onattribdata(start, end) {
-      if (!wanted || attrOverlong) return;
+      if (!attrName || attrOverlong) return;
       if (attrValue.length + (end - start) > ATTR_CAP) {
         attrOverlong = true;
         return;
@@ -188,11 +195,11 @@ export function extractPage(
       attrValue += text.slice(start, end);
     },
     onattribentity(codepoint) {
-      if (!wanted || attrOverlong) return;
+      if (!attrName || attrOverlong) return;
       attrValue += String.fromCodePoint(codepoint);
     },
     onattribend(_quote: QuoteType) {
-      if (!wanted) return;
+      if (!wanted || !attrName) return;
       if (attrOverlong) tagOverlong = true;
       // The first occurrence of an attribute wins, as in browsers.
       if (!(attrName in attrs)) attrs[attrName] = attrOverlong ? '' : attrValue;

@@ -142,8 +142,8 @@ function isLowSurrogate(c: number): boolean {
   return c >= 0xdc00 && c <= 0xdfff;
 }
 
-function insertionSort(a: Int32Array, n: number): void {
-  for (let i = 1; i < n; i++) {
+function insertionSort(a: number[]): void {
+  for (let i = 1; i < a.length; i++) {
     const x = a[i]!;
     let j = i - 1;
     while (j >= 0 && a[j]! > x) {
@@ -154,6 +154,11 @@ function insertionSort(a: Int32Array, n: number): void {
   }
 }
 
+/** Signature bit of a token id: a multiplicative hash, so ids in sequence spread over the bits. */
+function sigBit(t: number): number {
+  return 1 << (Math.imul(t, 0x9e3779b1) >>> 27);
+}
+
 function nextPow2(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
@@ -161,21 +166,32 @@ function nextPow2(n: number): number {
 }
 
 // Layouts of the interleaved tables (one random memory access per probe, not one per field).
-/** Token slot: hash, id (-1: empty), pool start, length, node reached from the root, 6 code units. */
-const TS = 8;
+/**
+ * Token slot: hash, id (-1: empty), pool start, length, node reached from the root, that node's
+ * first query + 1 and child signature (so the most common transition, from the root, needs no node
+ * access), and the first 18 UTF-16 code units, two per int: 64 bytes, one cache line, and the pool
+ * is only read for longer tokens.
+ */
+const TS = 16;
 const T_HASH = 0;
 const T_ID = 1;
 const T_START = 2;
 const T_LEN = 3;
 const T_ROOT = 4;
-const T_CHARS = 5; // 3 ints = the first 6 UTF-16 code units, two per int
-const INLINE_CHARS = 6;
-/** Node: failure link, output link, first query ending here (-1: none), number of children. */
+const T_ROOT_QUERY = 5;
+const T_ROOT_SIG = 6;
+const T_CHARS = 7;
+const INLINE_CHARS = 18;
+/**
+ * Node: failure link, output link, first query ending here (-1: none), and a 32-bit signature of
+ * its children's tokens (bit sigBit(t) set for each child token t), which spares most edge-table
+ * probes: those are cache misses, and most (node, token) pairs have no edge.
+ */
 const NS = 4;
 const N_FAIL = 0;
 const N_OUT = 1;
 const N_QUERY = 2;
-const N_KIDS = 3;
+const N_SIG = 3;
 /** Edge slot (below depth 1): parent node (-1: empty), token id, child node. */
 const ES = 4;
 
@@ -203,8 +219,11 @@ export class QueryMatcher {
   private readonly edges: Int32Array;
   // Scratch for one match call.
   private state = 0;
-  private hits = new Int32Array(64);
-  private nHits = 0;
+  /** Whether `state` has children (else the next token goes straight to its failure link). */
+  private stateSig = 0;
+  /** Failure link of `state`, cached as the signature is (0 for every depth-1 state). */
+  private stateFail = 0;
+  private hits: number[] = [];
 
   private constructor(queries: readonly string[], caseSensitive: boolean) {
     this.size = queries.length;
@@ -243,7 +262,7 @@ export class QueryMatcher {
     const parent = new Int32Array(maxNodes);
     const depth = new Int32Array(maxNodes);
     const tokenOf = new Int32Array(maxNodes);
-    const kids = new Int32Array(maxNodes);
+    const sig = new Int32Array(maxNodes);
     const firstQuery = new Int32Array(maxNodes).fill(-1);
     const lastQuery = new Int32Array(maxNodes).fill(-1);
     const rootNext = new Int32Array(vocabSize).fill(-1);
@@ -269,7 +288,7 @@ export class QueryMatcher {
           parent[child] = v;
           depth[child] = depth[v]! + 1;
           tokenOf[child] = t;
-          kids[v]!++;
+          sig[v]! |= sigBit(t);
           if (v === 0) rootNext[t] = child;
           else this.insertEdge(v, t, child);
         }
@@ -293,7 +312,7 @@ export class QueryMatcher {
     for (let v = 1; v < nodeCount; v++) order[fillPos[depth[v]!]!++] = v;
     for (let v = 0; v < nodeCount; v++) {
       nodes[v * NS + N_QUERY] = firstQuery[v]!;
-      nodes[v * NS + N_KIDS] = kids[v]!;
+      nodes[v * NS + N_SIG] = sig[v]!;
     }
     for (let k = 0; k < order.length; k++) {
       const v = order[k]!;
@@ -328,7 +347,11 @@ export class QueryMatcher {
       tab[b + T_ID] = id;
       tab[b + T_START] = at;
       tab[b + T_LEN] = tok.length;
-      tab[b + T_ROOT] = rootNext[id]!;
+      const r = rootNext[id]!;
+      tab[b + T_ROOT] = r;
+      // Depth-1 nodes have no output link: their own queries and children are all a transition needs.
+      tab[b + T_ROOT_QUERY] = r < 0 ? 0 : firstQuery[r]! + 1;
+      tab[b + T_ROOT_SIG] = r < 0 ? 0 : sig[r]!;
       for (let k = 0; k < Math.min(tok.length, INLINE_CHARS); k++) {
         tab[b + T_CHARS + (k >> 1)]! |= tok.charCodeAt(k) << ((k & 1) * 16);
       }
@@ -411,37 +434,47 @@ export class QueryMatcher {
     const b = this.tokenSlot(text, start, end, fnv);
     if (b < 0) {
       this.state = 0;
+      this.stateSig = 0;
       return;
     }
     const nodes = this.nodes;
     let v = this.state;
-    let g: number;
-    for (;;) {
-      if (v === 0) {
-        g = this.tok[b + T_ROOT]!;
-        break;
+    let g = -1;
+    if (v !== 0) {
+      const t = this.tok[b + T_ID]!;
+      const bit = sigBit(t);
+      if ((this.stateSig & bit) !== 0) g = this.edgeChild(v, t);
+      if (g < 0) {
+        v = this.stateFail;
+        while (v !== 0) {
+          if ((nodes[v * NS + N_SIG]! & bit) !== 0) {
+            g = this.edgeChild(v, t);
+            if (g >= 0) break;
+          }
+          v = nodes[v * NS + N_FAIL]!;
+        }
       }
-      if (nodes[v * NS + N_KIDS]! > 0) {
-        g = this.edgeChild(v, this.tok[b + T_ID]!);
-        if (g >= 0) break;
-      }
-      v = nodes[v * NS + N_FAIL]!;
     }
     if (g < 0) {
-      this.state = 0;
+      // From the root: the slot knows the child and its outputs.
+      g = this.tok[b + T_ROOT]!;
+      if (g < 0) {
+        this.state = 0;
+        this.stateSig = 0;
+        return;
+      }
+      this.state = g;
+      this.stateSig = this.tok[b + T_ROOT_SIG]!;
+      this.stateFail = 0;
+      for (let q = this.tok[b + T_ROOT_QUERY]! - 1; q >= 0; q = this.nextQuery[q]!) this.hits.push(q);
       return;
     }
     this.state = g;
+    this.stateSig = nodes[g * NS + N_SIG]!;
+    this.stateFail = nodes[g * NS + N_FAIL]!;
     let u = nodes[g * NS + N_QUERY]! >= 0 ? g : nodes[g * NS + N_OUT]!;
     while (u > 0) {
-      for (let q = nodes[u * NS + N_QUERY]!; q >= 0; q = this.nextQuery[q]!) {
-        if (this.nHits === this.hits.length) {
-          const bigger = new Int32Array(this.hits.length * 2);
-          bigger.set(this.hits);
-          this.hits = bigger;
-        }
-        this.hits[this.nHits++] = q;
-      }
+      for (let q = nodes[u * NS + N_QUERY]!; q >= 0; q = this.nextQuery[q]!) this.hits.push(q);
       u = nodes[u * NS + N_OUT]!;
     }
   }
@@ -453,7 +486,9 @@ export class QueryMatcher {
   match(caption: string): number[] {
     const text = this.caseSensitive ? caption : caption.toLowerCase();
     this.state = 0;
-    this.nHits = 0;
+    this.stateSig = 0;
+    const hits: number[] = [];
+    this.hits = hits;
     // Tokenising (the rules of forEachTokenSpan) and hashing in one pass over the code units,
     // with the BMP inline and surrogate pairs on a slower path: this loop is the matcher's cost.
     const n = text.length;
@@ -505,17 +540,13 @@ export class QueryMatcher {
       }
       this.feed(text, start, i, h);
     }
-    const n0 = this.nHits;
-    if (n0 === 0) return [];
-    const hits = this.hits;
-    if (n0 > 1) {
-      if (n0 <= 32) insertionSort(hits, n0);
-      else hits.subarray(0, n0).sort();
+    if (hits.length > 1) {
+      if (hits.length <= 32) insertionSort(hits);
+      else hits.sort((a, b) => a - b);
+      let k = 1;
+      for (let j = 1; j < hits.length; j++) if (hits[j] !== hits[k - 1]) hits[k++] = hits[j]!;
+      hits.length = k;
     }
-    let k = 1;
-    for (let j = 1; j < n0; j++) if (hits[j] !== hits[k - 1]) hits[k++] = hits[j]!;
-    const out = new Array<number>(k);
-    for (let j = 0; j < k; j++) out[j] = hits[j]!;
-    return out;
+    return hits;
   }
 }

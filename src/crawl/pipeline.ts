@@ -347,6 +347,7 @@ export async function processCandidates(candidates: AsyncIterable<Candidate>, op
       skipped_total: sumCounts(b.skipped),
       queries_listed: [...b.keptQueries.values()].reduce((s, v) => s + v, 0),
     });
+    b.writer = undefined; // closed: let its buffers go
     counters.shards++;
     result.shards.push(b.file);
     await o.onShard?.(stats, b.file);

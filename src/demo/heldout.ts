@@ -18,8 +18,8 @@ export interface HeldoutSummary {
  * saw), stored as the crawl stores images (JPEG, `size` px), caption and query = the emoji's name,
  * plus `labels.txt` (the class names for zero-shot) and a manifest. The directory is replaced.
  */
-export async function writeHeldout(dir: string, emoji: readonly Emoji[], opts: { set?: EmojiSet; size?: number } = {}): Promise<HeldoutSummary> {
-  const set = opts.set ?? 'openmoji';
+export async function writeHeldout(dir: string, emoji: readonly Emoji[], opts: { /** Default twitter. */ set?: EmojiSet; size?: number } = {}): Promise<HeldoutSummary> {
+  const set = opts.set ?? 'twitter';
   const size = opts.size ?? 64;
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });

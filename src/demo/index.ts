@@ -1,8 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { commonEmoji, type Emoji } from '../data/emoji.js';
-import { readManifest } from '../shards/index.js';
+import { EMOJI_SETS, commonEmoji, type Emoji, type EmojiSet } from '../data/emoji.js';
+import { readManifest, readShards } from '../shards/index.js';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
 import { formatDuration } from '../util/progress.js';
 import { querygen } from '../querygen/index.js';
@@ -40,14 +40,18 @@ export interface DemoOptions {
   scale?: number;
   /** Stages to skip when their output is already there (a stage whose output is missing still runs). */
   skip?: DemoStage[];
-  /** Training steps (default 150 x scale). */
+  /** Training steps (default 300 x sqrt(scale)). */
   steps?: number;
-  /** Architecture (default vit-tiny). */
+  /** Architecture (default vit-micro: 32 px, trains in a few minutes on 2 cores). */
   arch?: string;
   /** Pairs per training step (default 64). */
   batchSize?: number;
   /** Seeds every generator and the training. Default 0. */
   seed?: number;
+  /** The emoji design held out of training for zero-shot evaluation; the site shows the other two (default twitter). */
+  heldout?: EmojiSet;
+  /** Peak learning rate (default 3e-3: a tiny model on a few hundred pairs). */
+  lr?: number;
   /** querygen worker threads (default: querygen's own default). */
   workers?: number;
   /** Status line of the stage in progress. */
@@ -79,10 +83,22 @@ export interface DemoSummary {
   emojiNamesInQueries: number | null;
   crawl: { candidates: number; kept: number; failed: number; skipped: number } | null;
   train: { steps: number; finalLoss: number; samplesPerSec: number; backend: string; seconds: number } | null;
-  filter: { input: number; kept: number; threshold: number | null } | null;
+  /**
+   * Filter totals, and how it treated the pairs the site made noisy on purpose (another emoji's name,
+   * useless alt text) against the rest: the fraction of each that it dropped.
+   */
+  filter: { input: number; kept: number; threshold: number | null; noisyPairs: number; noisyDropped: number; cleanPairs: number; cleanDropped: number } | null;
   eval: { top1: number; top5: number; classes: number; chanceTop1: number; chanceTop5: number; imageToTextR1: number | null } | null;
   siteUrl: string | null;
+  /** The emoji set held out of training. */
+  heldout: EmojiSet;
 }
+
+/**
+ * Zero-shot prompts: the phrasings the site's alt texts use (the CLIP paper engineered prompts per
+ * dataset the same way); "a photo of a {}" fits photographs, not emoji.
+ */
+export const TEMPLATES = ['{}', '{} emoji', 'an illustration of a {}'] as const;
 
 /** Where each stage writes, under the demo folder. */
 export function demoPaths(out: string) {
@@ -134,10 +150,41 @@ async function readJson<T>(file: string): Promise<T | undefined> {
   }
 }
 
+/**
+ * Counts, among the crawled pairs, those the site captioned wrongly on purpose (swapped names, junk
+ * alt text) and the rest, and how many of each the filter dropped.
+ */
+async function noiseOutcome(plan: SitePlan, crawlDir: string, filteredDir: string): Promise<{ noisyPairs: number; noisyDropped: number; cleanPairs: number; cleanDropped: number }> {
+  const noisy = new Set<string>();
+  for (const page of plan.pages.values()) for (const img of page.images) if ((img.kind === 'swapped' || img.kind === 'junk') && img.alt) noisy.add(`${img.src}\t${img.alt}`);
+  const kept = new Set<string>();
+  for await (const r of readShards(filteredDir, { images: false })) kept.add(r.key);
+  const out = { noisyPairs: 0, noisyDropped: 0, cleanPairs: 0, cleanDropped: 0 };
+  for await (const r of readShards(crawlDir, { images: false })) {
+    let path = r.url;
+    try {
+      path = new URL(r.url).pathname;
+    } catch {
+      // not a url: compare as is
+    }
+    const isNoisy = noisy.has(`${path}\t${r.caption}`);
+    const dropped = !kept.has(r.key);
+    if (isNoisy) {
+      out.noisyPairs++;
+      if (dropped) out.noisyDropped++;
+    } else {
+      out.cleanPairs++;
+      if (dropped) out.cleanDropped++;
+    }
+  }
+  return out;
+}
+
 /** Settings a demo folder was made with, so that `--serve` and reruns show the same site. */
 interface SiteState {
   scale: number;
   seed: number;
+  heldout: EmojiSet;
   port: number;
   url: string;
   emoji: number;
@@ -146,9 +193,10 @@ interface SiteState {
 }
 
 /** Plans the site of a demo folder (same emoji, same pages) from its scale and seed. */
-export async function demoSite(scale: number, seed: number): Promise<{ emoji: Emoji[]; plan: SitePlan }> {
+export async function demoSite(scale: number, seed: number, heldout: EmojiSet = 'twitter'): Promise<{ emoji: Emoji[]; plan: SitePlan; sets: EmojiSet[] }> {
   const emoji = await demoEmoji(Math.max(8, Math.round(100 * scale)), seed);
-  return { emoji, plan: planSite({ emoji, sets: ['google', 'twitter'], seed: seed + 3, imageSize: 72 }) };
+  const sets = EMOJI_SETS.filter((s) => s !== heldout);
+  return { emoji, sets, plan: planSite({ emoji, sets, seed: seed + 3, imageSize: 72 }) };
 }
 
 /**
@@ -158,16 +206,16 @@ export async function demoSite(scale: number, seed: number): Promise<{ emoji: Em
 export async function serveDemoSite(out: string, port?: number): Promise<SiteServer> {
   const state = await readJson<SiteState>(demoPaths(out).siteJson);
   if (!state) throw new UsageError('demo', `no demo site in ${out} (run wit demo --out ${out} first)`);
-  const { plan } = await demoSite(state.scale, state.seed);
+  const { plan } = await demoSite(state.scale, state.seed, state.heldout);
   return serveSite(plan, { port: port ?? state.port });
 }
 
 /**
  * Runs every stage offline on generated data: a MediaWiki dump and pageview files made from the
- * bundled WordNet and the emoji names, querygen on them, a local website of emoji images (Google and
- * Twitter designs) with alt text and noise, served on 127.0.0.1 and partly archived as a WARC, crawl
- * of both, a held-out set of the OpenMoji designs, train, filter, eval (zero-shot over the emoji
- * names) and the HTML report. Each stage writes under `out`; skipped stages reuse what is there.
+ * bundled WordNet and the emoji names, querygen on them, a local website of emoji images (two of the
+ * three designs: Google, Twitter, OpenMoji) with alt text and noise, served on 127.0.0.1 and partly
+ * archived as a WARC, crawl of both, a held-out set of the third design (Twitter's by default), train,
+ * filter, eval (zero-shot over the emoji names) and the HTML report. Each stage writes under `out`; skipped stages reuse what is there.
  * Yields a DemoSummary with the headline numbers and the command that reruns each stage.
  * Throws UsageError for bad options, and what a stage throws when it fails.
  */
@@ -185,15 +233,22 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
     return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
   };
   const p = demoPaths(out);
+  // Stages replace their output folders; never do that in a folder the demo did not make.
+  const marker = join(out, '.wit-demo');
+  if (existsSync(out) && !existsSync(marker) && readdirSync(out).length > 0) {
+    throw new UsageError('demo', 'the folder exists and is not a demo folder (no .wit-demo marker); give a new or empty --out', { file: out });
+  }
   await mkdir(out, { recursive: true });
+  await writeFile(marker, 'made by wit demo; stages may replace the folders in here\n');
   const log = opts.onLog ?? (() => undefined);
-  const steps = opts.steps ?? Math.round(150 * Math.sqrt(scale));
-  const arch = opts.arch ?? 'vit-tiny';
+  const steps = opts.steps ?? Math.round(300 * Math.sqrt(scale));
+  const arch = opts.arch ?? 'vit-micro';
   const batchSize = opts.batchSize ?? 64;
+  const warmup = Math.min(10, Math.max(1, Math.round(steps / 20)));
   const stages: DemoStageResult[] = [];
   const summary: DemoSummary = {
     out, report: p.report, seconds: 0, stages, emoji: 0, queries: null, queriesBySource: null, emojiNamesInQueries: null,
-    crawl: null, train: null, filter: null, eval: null, siteUrl: null,
+    crawl: null, train: null, filter: null, eval: null, siteUrl: null, heldout: opts.heldout ?? 'twitter',
   };
   const checkAbort = () => {
     if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new WitError('demo', 'interrupted');
@@ -217,7 +272,10 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   };
   const progress = (name: DemoStage) => (line: string) => opts.onProgress?.(`[${name}] ${line}`);
 
-  const { emoji, plan } = await demoSite(scale, seed);
+  const heldout = opts.heldout ?? 'twitter';
+  if (!EMOJI_SETS.includes(heldout)) throw new UsageError('demo', `unknown emoji set '${heldout}' (${EMOJI_SETS.join(', ')})`);
+  const lr = opts.lr ?? 3e-3;
+  const { emoji, plan, sets } = await demoSite(scale, seed, heldout);
   summary.emoji = emoji.length;
 
   // 1. A small Wikipedia and pageview files.
@@ -283,7 +341,7 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
       seedUrl = server.url;
       summary.siteUrl = server.url;
       await mkdir(p.siteDir, { recursive: true });
-      const state: SiteState = { scale, seed, port: server.port, url: server.url, emoji: emoji.length, pages: plan.pages.size, images: plan.images.size };
+      const state: SiteState = { scale, seed, heldout, port: server.port, url: server.url, emoji: emoji.length, pages: plan.pages.size, images: plan.images.size };
       await writeFile(p.siteJson, JSON.stringify(state, null, 2) + '\n');
       const records = await writeSiteWarc(plan, cache, server.url, p.warc);
       log(`  site ${server.url}/ : ${plan.pages.size} pages, ${plan.images.size} images; WARC of ${plan.archivePaths.length} unlinked pages (${records} responses): ${rel(p.warc)}`);
@@ -314,18 +372,18 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
     summary.crawl = { candidates: Number(t.candidates ?? 0), kept: Number(t.kept ?? 0), failed: Number(t.failed_total ?? 0), skipped: Number(t.skipped_total ?? 0) };
   }
 
-  // 4. The held-out set: the OpenMoji designs, which the site never shows.
+  // 4. The held-out set: the third design of the same emoji, which the site never shows.
   await stage('heldout', () => existsSync(join(p.heldout, 'manifest.json')), null, async () => {
-    const h = await writeHeldout(p.heldout, emoji, { set: 'openmoji', size: 64 });
-    log(`  ${h.pairs} OpenMoji images of the same emoji, labels in ${rel(h.labels)}`);
+    const h = await writeHeldout(p.heldout, emoji, { set: heldout, size: 64 });
+    log(`  ${h.pairs} ${heldout} images of the emoji the site shows in the ${sets.join(' and ')} designs; labels in ${rel(h.labels)}`);
   });
 
   // 5. Train.
   await stage('train', () => existsSync(join(p.model, 'config.json')) && existsSync(join(p.model, 'metrics.jsonl')),
-    cmd(['train', '--shards', rel(p.crawl), '--out', rel(p.model), '--arch', arch, '--steps', steps, '--batch-size', batchSize, '--seed', seed]),
+    cmd(['train', '--shards', rel(p.crawl), '--out', rel(p.model), '--arch', arch, '--steps', steps, '--batch-size', batchSize, '--lr', lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', seed]),
     async () => {
       await rm(p.model, { recursive: true, force: true });
-      const s = await train({ shards: [p.crawl], out: p.model, arch, steps, batchSize, seed, onProgress: progress('train'), onLog: (l) => log(`  ${l}`), signal: opts.signal });
+      const s = await train({ shards: [p.crawl], out: p.model, arch, steps, batchSize, lr, warmupSteps: warmup, weightDecay: 0.1, seed, onProgress: progress('train'), onLog: (l) => log(`  ${l}`), signal: opts.signal });
       summary.train = { steps: s.steps, finalLoss: s.finalLoss, samplesPerSec: s.samplesPerSec, backend: s.backend, seconds: s.seconds };
       log(`  ${s.steps} steps, final loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s on ${s.backend}`);
     });
@@ -343,15 +401,15 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   const fm = await readManifest(p.filtered).catch(() => undefined);
   if (fm?.totals) {
     const t = fm.totals as Record<string, unknown>;
-    summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null };
+    summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null, ...(await noiseOutcome(plan, p.crawl, p.filtered)) };
   }
 
   // 7. Zero-shot on the held-out designs.
   const labels = join(p.heldout, 'labels.txt');
   await stage('eval', () => existsSync(p.eval),
-    cmd(['eval', '--model', rel(p.model), '--shards', rel(p.heldout), '--labels', rel(labels), '--out', rel(p.eval)]),
+    cmd(['eval', '--model', rel(p.model), '--shards', rel(p.heldout), '--labels', rel(labels), ...TEMPLATES.flatMap((t) => ['--template', t]), '--out', rel(p.eval)]),
     async () => {
-      await evaluate({ model: p.model, shards: [p.heldout], labels, out: p.eval, onProgress: progress('eval') });
+      await evaluate({ model: p.model, shards: [p.heldout], labels, templates: [...TEMPLATES], out: p.eval, onProgress: progress('eval') });
     });
   const ev = await readJson<{ zeroShot?: { top1: number; top5: number; classes: number }; retrieval?: { imageToText?: { r1?: number } } }>(p.eval);
   if (ev?.zeroShot) {

@@ -7,7 +7,7 @@ import { Rng } from './random.js';
 export interface SiteOptions {
   /** Emoji shown on the site (each in every set of `sets`). */
   emoji: readonly Emoji[];
-  /** Image sets served (default google and twitter; openmoji is the demo's held-out set). */
+  /** Image sets served (default google and openmoji; the demo holds the third design out). */
   sets?: readonly EmojiSet[];
   /** Images per gallery page (default 12). */
   perPage?: number;
@@ -92,7 +92,7 @@ function chunk<T>(items: readonly T[], n: number): T[][] {
  */
 export function planSite(opts: SiteOptions): SitePlan {
   const rng = new Rng(opts.seed ?? 3);
-  const sets = opts.sets ?? ['google', 'twitter'];
+  const sets = opts.sets ?? ['google', 'openmoji'];
   const perPage = opts.perPage ?? 12;
   const pages = new Map<string, SitePage>();
   const images = new Map<string, SiteImage>();

@@ -94,7 +94,7 @@ export interface FilterSummary {
   /** Histogram of the scores of all scored pairs (kept or not). */
   histogram: ScoreHistogram;
   shards: { input: number; written: number; resumed: number };
-  /** Pairs scored per second of scoring wall time (0 when nothing was scored in this run). */
+  /** Pairs scored per second of wall time of the scoring pass (reading, decoding, encoders), 0 when nothing was scored in this run. */
   pairsPerSecond: number;
   duration: number;
 }
@@ -213,10 +213,12 @@ async function claimOutput(out: string, options: Record<string, unknown>): Promi
     if (manifest.stage !== STAGE || !same(manifest.options)) {
       throw new UsageError(STAGE, `output directory holds another run (${manifest.stage}, other options); give a new --out or delete it`, { file: out });
     }
-  } else if (previous !== undefined) {
-    if (!same(previous)) throw new UsageError(STAGE, 'output directory holds an unfinished filter run with other options; give a new --out or delete it', { file: out });
-  } else if ((await readdir(out)).some((n) => n.endsWith('.parquet'))) {
-    throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
+  } else if (previous !== undefined && !same(previous)) {
+    // An unfinished run with other options: take it over only when it has produced nothing yet.
+    const produced = (await readdir(out)).some((n) => n.endsWith('.parquet')) || (await readdir(join(out, WORK_DIR))).some((n) => n.endsWith('.scores'));
+    if (produced) throw new UsageError(STAGE, 'output directory holds an unfinished filter run with other options; give a new --out or delete it', { file: out });
+  } else if (previous === undefined) {
+    if ((await readdir(out)).some((n) => n.endsWith('.parquet'))) throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
   }
   await writeJsonAtomic(optionsFile, options);
 }
@@ -259,7 +261,7 @@ class Tally {
  * a `similarity` column when scoring) with per-shard stats (counts, drops by reason, a histogram of
  * scores), and manifest.json. A rerun with the same options skips finished output shards (and, for
  * --keep-fraction, input shards already scored).
- * Yields the run's FilterSummary. Throws UsageError/InputError (exit 2) for bad options or input
+ * Resolves to the run's FilterSummary. Throws UsageError/InputError (exit 2) for bad options or input
  * (missing shards or model, a file that is not Parquet, an output directory holding another run),
  * WitError for a failed run, and the signal's reason when aborted.
  */
@@ -268,19 +270,28 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
   const v = await validate(opts);
   const out = opts.out;
   const options = await runOptions(opts, v);
-  await claimOutput(out, options);
-
+  const outputs = v.files.map((_, i) => shardPath(out, i));
+  const finished = await allFinished(outputs);
+  // The model loads before the output is claimed, so a bad model leaves nothing behind; a finished
+  // run, rerun, needs no model at all.
   let encoders: ClipEncoders | undefined;
   let scorer: Scorer | undefined = opts.scorer;
-  if (!scorer && opts.model) {
+  if (!scorer && opts.model && !finished) {
     encoders = await loadEncoders(opts.model, { backend: opts.backend ?? 'auto', batchSize: v.batchSize });
     scorer = clipScorer(encoders);
+  }
+  try {
+    await claimOutput(out, options);
+  } catch (err) {
+    await encoders?.dispose();
+    throw err;
   }
   const withSimilarity = v.mode !== 'basic';
   const screen = new Screen(v.basic, v.dedup);
   const rowsTotal = v.rowCounts.reduce((a, b) => a + b, 0);
   const total = new Tally();
-  let scoreMs = 0;
+  // Wall time of the screen-and-score loops (batches overlap, so per-batch times would not add up).
+  let scoreWallMs = 0;
   let scoredThisRun = 0;
   let resumed = 0;
   const log = opts.onLog ?? (() => undefined);
@@ -288,9 +299,8 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
     batchSize: v.batchSize,
     depth: opts.depth,
     signal: opts.signal,
-    onBatch: (n: number, ms: number) => {
+    onBatch: (n: number) => {
       scoredThisRun += n;
-      scoreMs += ms;
     },
     onBadItem: (rec: PairRecord, msg: string) => log(`filter: cannot score ${rec.key}: ${msg}`),
   };
@@ -313,7 +323,6 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
     }
   };
 
-  const outputs = v.files.map((_, i) => shardPath(out, i));
   const shardStatsExtra = (file: string, t: Tally, threshold: number | null) => ({
     stage: STAGE,
     input_shard: resolve(file),
@@ -327,7 +336,15 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
   let threshold: number | null = opts.minSimilarity ?? null;
   let selection: Selection | undefined;
   try {
-    if (v.mode !== 'keep-fraction') {
+    if (finished) {
+      // A finished run, rerun: nothing to score or replay, totals from the stats.
+      for (const o of outputs) {
+        const st = (await readShardStats(o))!;
+        total.addStats(st);
+        threshold = (st.threshold as number | null | undefined) ?? threshold;
+        resumed++;
+      }
+    } else if (v.mode !== 'keep-fraction') {
       // One pass: screen, score, keep, write.
       let rowsDone = 0;
       for (let i = 0; i < v.files.length; i++) {
@@ -344,6 +361,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
         const fmt = (await shardImageFormat(file)) ?? 'jpg';
         const w = await ShardWriter.open(outputs[i]!, { imageFormat: fmt, withSimilarity, metadata: { 'wit.stage': STAGE } });
         const t = new Tally();
+        const tLoop = performance.now();
         try {
           for await (const row of screenAndScore(readShardFile(file), screen, scorer, pipelineOpts)) {
             t.input++;
@@ -363,6 +381,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
             }
             progress('score', i, rowsDone, total.scored + t.scored, total.kept + t.kept);
           }
+          if (scorer) scoreWallMs += performance.now() - tLoop;
           await w.close(shardStatsExtra(file, t, threshold));
         } catch (err) {
           await w.abort();
@@ -387,6 +406,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
         }
         const codes: number[] = [];
         const scores: number[] = [];
+        const tLoop = performance.now();
         for await (const row of screenAndScore(readShardFile(file), screen, scorer, pipelineOpts)) {
           codes.push(row.code);
           scores.push(row.score);
@@ -394,6 +414,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
           if (!Number.isNaN(row.score)) scoredP1++;
           progress('score', i, rowsDone, scoredP1, 0);
         }
+        scoreWallMs += performance.now() - tLoop;
         await writeScoreFile(scorePaths[i]!, { codes: Uint8Array.from(codes), scores: Float32Array.from(scores) });
         progress('score', i + 1, rowsDone, scoredP1, 0, true);
       }
@@ -483,7 +504,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
     keepFraction: opts.keepFraction ?? null,
     histogram: total.hist.toJSON(),
     shards: { input: v.files.length, written: v.files.length - resumed, resumed },
-    pairsPerSecond: scoreMs > 0 ? scoredThisRun / (scoreMs / 1000) : 0,
+    pairsPerSecond: scoreWallMs > 0 ? scoredThisRun / (scoreWallMs / 1000) : 0,
     duration: (performance.now() - t0) / 1000,
   };
   const accounted = summary.kept + Object.values(summary.dropped).reduce((a, b) => a + b, 0);
@@ -499,6 +520,11 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
   });
   await rm(join(out, WORK_DIR), { recursive: true, force: true });
   return summary;
+}
+
+async function allFinished(outputs: string[]): Promise<boolean> {
+  for (const o of outputs) if (!(await readShardStats(o)) || !(await exists(o))) return false;
+  return true;
 }
 
 async function exists(p: string): Promise<boolean> {

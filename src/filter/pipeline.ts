@@ -19,7 +19,7 @@ export interface PipelineOptions {
   /** Batches in flight at once: 2 lets the next batch be read and decoded while one is encoded. */
   depth?: number;
   signal?: AbortSignal;
-  /** Called with the wall time of each scorer call that succeeded, for throughput figures. */
+  /** Called after each scored batch with its size and the wall time of its scorer call. */
   onBatch?: (pairs: number, ms: number) => void;
   /** Called with the message of each pair that could not be scored. */
   onBadItem?: (rec: PairRecord, message: string) => void;

@@ -91,7 +91,8 @@ export async function loadEncoders(modelDir: string, opts: { backend?: Backend; 
   try {
     return await loadClip(modelDir, { backend: opts.backend ?? 'auto', batchSize: opts.batchSize });
   } catch (err) {
-    if (err instanceof WitError) throw err;
-    throw new UsageError('filter', `cannot load the model: ${(err as Error).message}`, { file: modelDir, cause: err });
+    // Re-raised under the filter's name: a user who ran `wit filter` should not read "wit train: …".
+    if (err instanceof WitError && err.exitCode !== 2) throw new WitError('filter', `cannot load the model: ${err.message}`, { cause: err });
+    throw new UsageError('filter', `cannot load the model (${(err as Error).message})`, { cause: err });
   }
 }

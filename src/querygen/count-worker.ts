@@ -11,11 +11,13 @@ import { PageScanner, XmlFormatError, type XmlPage } from './xml-pages.js';
 import { wikitextToText } from './wikitext.js';
 import { openDecompressed, DecodeError } from './input.js';
 import { parsePageviewFile } from './pageviews.js';
-import { mergeRuns, RunWriter } from './runs.js';
+import { mergeRunsBounded, RunWriter } from './runs.js';
 import { isPunctuationToken } from '../text/tokenize.js';
 import type { WorkerInit, WorkerTask, WorkerReply, TaskStats } from './protocol.js';
 
 const init = workerData as WorkerInit;
+// Files open at once per merge: all workers merge together and a default ulimit -n is 1024.
+const FAN_IN = Math.max(16, Math.floor(768 / init.partitions));
 const port = parentPort!;
 const counter = new NgramCounter({
   dir: init.tmpDir,
@@ -92,11 +94,11 @@ function mergeUnigrams(t: Extract<WorkerTask, { type: 'mergeUni' }>): WorkerRepl
   const frequent: Array<[string, number]> = [];
   const rare = new RunWriter(join(init.tmpDir, `rare-p${t.partition}.run`));
   let total = 0;
-  const distinct = mergeRuns(t.paths, (key, count) => {
+  const distinct = mergeRunsBounded(t.paths, (key, count) => {
     total += count;
     if (count >= t.minCount && !isPunctuationToken(key)) frequent.push([key, count]);
     if (count >= t.rareMin && count <= t.rareMax) rare.add(key, count);
-  });
+  }, FAN_IN, join(init.tmpDir, `uni-p${t.partition}`));
   rare.close();
   return { type: 'merged', seq: t.seq, kind: 'uni', distinct, total, frequent, outFile: rare.path, outEntries: rare.entries };
 }
@@ -104,10 +106,10 @@ function mergeUnigrams(t: Extract<WorkerTask, { type: 'mergeUni' }>): WorkerRepl
 function mergeBigrams(t: Extract<WorkerTask, { type: 'mergeBi' }>): WorkerReply {
   const cand = new RunWriter(join(init.tmpDir, `bigram-cand-p${t.partition}.run`));
   let total = 0;
-  const distinct = mergeRuns(t.paths, (key, count) => {
+  const distinct = mergeRunsBounded(t.paths, (key, count) => {
     total += count;
     if (count >= t.min && count <= t.max) cand.add(key, count);
-  });
+  }, FAN_IN, join(init.tmpDir, `bi-p${t.partition}`));
   cand.close();
   return { type: 'merged', seq: t.seq, kind: 'bi', distinct, total, frequent: [], outFile: cand.path, outEntries: cand.entries };
 }

@@ -1,9 +1,12 @@
 /**
  * Unigram and bigram counting of article text within a memory budget.
  *
- * Counts live in two Maps until their estimated size reaches the budget, then both are written to
- * disk as sorted runs (partitioned by key hash, see runs.ts) and cleared. Peak memory is therefore the
- * budget whatever the dump size; the runs are summed by a k-way merge at the end.
+ * Tokens are interned to ids (one Map lookup per token, which also finds the unigram's count slot);
+ * bigrams are counted in an open-addressing hash table keyed by the id pair, held in typed arrays
+ * (12 bytes a slot instead of ~100 for a Map entry with a string key, and no string is built per
+ * bigram). When the estimated size reaches the budget, both are written to disk as sorted runs
+ * (partitioned by key hash, see runs.ts) and cleared, so peak memory is the budget whatever the dump
+ * size; the runs are summed by a k-way merge at the end.
  *
  * What is counted (and why):
  * - every token of every line (tokenize.ts), punctuation included: N, the token total of PMI, is the
@@ -16,12 +19,13 @@
 import { join } from 'node:path';
 import { scanTokens } from '../text/tokenize.js';
 import { forEachTextLine } from './wikitext.js';
-import { spillMap } from './runs.js';
+import { RunWriter } from './runs.js';
 
-/** Rough bytes per Map entry (hash table slot, entry, key string header + chars, heap number). */
-const ENTRY_OVERHEAD = 80;
-/** V8 Maps cannot hold more than 2^24 entries; spill well before. */
-const MAX_ENTRIES = 12_000_000;
+/** Bytes per interned word besides its characters (Map entry, string header, arrays). */
+const WORD_OVERHEAD = 96;
+/** Word ids must fit 24 bits for the sort keys of a spill (and V8 Maps stop at 2^24 entries). */
+const MAX_WORDS = 12_000_000;
+const ID_BITS = 2 ** 24;
 
 /** Files a counter wrote: runs per partition. */
 export interface SpillFiles {
@@ -36,96 +40,230 @@ export interface CounterOptions {
   prefix: string;
   /** Partitions of every spill (= merge parallelism). */
   partitions: number;
-  /** Budget in bytes for both maps together. */
+  /** Budget in bytes for words and bigram table together. */
   budgetBytes: number;
-  /** Count bigrams at all (off when only unigrams are wanted). */
-  bigrams?: boolean;
+}
+
+/** FNV-1a of a string (partitioning must agree across workers, so it depends on the text only). */
+function hashString(s: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  h ^= h >>> 15;
+  return h >>> 0;
 }
 
 /** See module doc. */
 export class NgramCounter {
-  readonly uni = new Map<string, number>();
-  readonly bi = new Map<string, number>();
   /** Tokens counted (N). */
   tokens = 0;
-  /** Estimated bytes held by the maps. */
-  private estBytes = 0;
   spills = 0;
   spilledEntries = 0;
   readonly files: SpillFiles;
-  private readonly countBigrams: boolean;
+
+  // interned words of the current window
+  private ids = new Map<string, number>();
+  private words: string[] = [];
+  private wordHash = new Uint32Array(1024);
+  private uniCount = new Float64Array(1024);
+  private wordChars = 0;
+  // bigram table: slot i holds (k1[i], k2[i]) with count cnt[i]; cnt 0 = empty
+  private cap = 1 << 16;
+  private k1 = new Int32Array(this.cap);
+  private k2 = new Int32Array(this.cap);
+  private cnt = new Uint32Array(this.cap);
+  private used = 0;
 
   constructor(private readonly opts: CounterOptions) {
     this.files = {
       unigram: Array.from({ length: opts.partitions }, () => []),
       bigram: Array.from({ length: opts.partitions }, () => []),
     };
-    this.countBigrams = opts.bigrams !== false;
+  }
+
+  /** Distinct words and bigrams held now. */
+  get held(): { words: number; bigrams: number } {
+    return { words: this.words.length, bigrams: this.used };
+  }
+
+  /** Estimated bytes held now, plus what a spill would add (its sort keys). */
+  get heldBytes(): number {
+    return this.words.length * WORD_OVERHEAD + this.wordChars * 2 + this.cap * 12 + this.used * 8;
+  }
+
+  private intern(tok: string): number {
+    const id = this.words.length;
+    this.ids.set(tok, id);
+    this.words.push(tok);
+    if (id >= this.uniCount.length) {
+      const n = new Float64Array(this.uniCount.length * 2);
+      n.set(this.uniCount);
+      this.uniCount = n;
+      const h = new Uint32Array(this.wordHash.length * 2);
+      h.set(this.wordHash);
+      this.wordHash = h;
+    }
+    this.wordHash[id] = hashString(tok);
+    this.wordChars += tok.length;
+    return id;
+  }
+
+  /**
+   * Doubles the table unless that would break the budget (old and new tables coexist while
+   * rehashing); then the table fills further until the text ends and addText spills.
+   */
+  private maybeGrow(): void {
+    const words = this.words.length * WORD_OVERHEAD + this.wordChars * 2;
+    if (words + this.cap * 36 <= this.opts.budgetBytes || this.used * 100 > this.cap * 95) this.grow();
+    else this.full = true;
+  }
+
+  private full = false;
+
+  private grow(): void {
+    const { k1, k2, cnt, cap } = this;
+    const ncap = cap * 2;
+    const mask = ncap - 1;
+    const n1 = new Int32Array(ncap);
+    const n2 = new Int32Array(ncap);
+    const nc = new Uint32Array(ncap);
+    for (let i = 0; i < cap; i++) {
+      const c = cnt[i]!;
+      if (c === 0) continue;
+      const a = k1[i]!;
+      const b = k2[i]!;
+      let s = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x632be5ab, 0x85ebca77)) & mask;
+      while (nc[s] !== 0) s = (s + 1) & mask;
+      n1[s] = a;
+      n2[s] = b;
+      nc[s] = c;
+    }
+    this.k1 = n1;
+    this.k2 = n2;
+    this.cnt = nc;
+    this.cap = ncap;
   }
 
   /** Counts the tokens of plain text (lines as wikitextToText makes them). */
   addText(text: string): void {
-    const uni = this.uni;
-    const bi = this.bi;
-    const countBigrams = this.countBigrams;
-    let prev: string | null = null;
-    let added = 0;
+    const ids = this.ids;
+    let prev = -1;
     let tokens = 0;
     const onToken = (s: number, e: number, isWord: boolean) => {
       const tok = text.slice(s, e);
       tokens++;
-      const u = uni.get(tok);
-      if (u === undefined) {
-        uni.set(tok, 1);
-        added += tok.length * 2 + ENTRY_OVERHEAD;
-      } else uni.set(tok, u + 1);
+      let id = ids.get(tok);
+      if (id === undefined) id = this.intern(tok);
+      this.uniCount[id]!++;
       if (!isWord) {
-        prev = null;
+        prev = -1;
         return;
       }
-      if (prev !== null && countBigrams) {
-        const key = prev + ' ' + tok;
-        const b = bi.get(key);
-        if (b === undefined) {
-          bi.set(key, 1);
-          added += key.length * 2 + ENTRY_OVERHEAD;
-        } else bi.set(key, b + 1);
+      if (prev >= 0) {
+        const mask = this.cap - 1;
+        const k1 = this.k1;
+        const k2 = this.k2;
+        const cnt = this.cnt;
+        let slot = (Math.imul(prev, 0x9e3779b1) ^ Math.imul(id + 0x632be5ab, 0x85ebca77)) & mask;
+        for (;;) {
+          const c = cnt[slot]!;
+          if (c === 0) {
+            k1[slot] = prev;
+            k2[slot] = id;
+            cnt[slot] = 1;
+            if (++this.used * 10 > this.cap * 6) this.maybeGrow();
+            break;
+          }
+          if (k1[slot] === prev && k2[slot] === id) {
+            cnt[slot] = c + 1;
+            break;
+          }
+          slot = (slot + 1) & mask;
+        }
       }
-      prev = tok;
+      prev = id;
     };
     forEachTextLine(text, (_t, from, to) => {
-      prev = null;
+      prev = -1;
       scanTokens(text, onToken, from, to);
     });
     this.tokens += tokens;
-    this.estBytes += added;
-    if (this.estBytes > this.opts.budgetBytes || uni.size > MAX_ENTRIES || bi.size > MAX_ENTRIES) this.spill();
+    // counts are Uint32: spill long before one could overflow
+    if (this.full || this.heldBytes > this.opts.budgetBytes || this.words.length > MAX_WORDS || this.windowTokens(tokens) > 2 ** 31) this.spill();
   }
 
-  /** Estimated bytes held now. */
-  get heldBytes(): number {
-    return this.estBytes;
+  private window = 0;
+  private windowTokens(n: number): number {
+    return (this.window += n);
   }
 
-  /** Writes both maps to sorted runs and clears them (no-op when empty). */
+  /**
+   * Writes the words and bigrams held to sorted runs and clears them (no-op when empty).
+   * Bigram keys "x y" sort like the pair (x, y) because word tokens hold no character <= ' ', so the
+   * pairs are sorted by the ranks of their words with a native numeric sort, not as strings.
+   */
   spill(): void {
+    const nWords = this.words.length;
+    if (nWords === 0) return;
     const n = this.spills++;
     const { dir, prefix, partitions } = this.opts;
-    const paths = (kind: string) => Array.from({ length: partitions }, (_, p) => join(dir, `${prefix}-${kind}-s${n}-p${p}.run`));
-    if (this.uni.size > 0) {
-      const ps = paths('uni');
-      spillMap(this.uni, ps);
-      ps.forEach((p, i) => this.files.unigram[i]!.push(p));
-      this.spilledEntries += this.uni.size;
-      this.uni.clear();
+    const words = this.words;
+    const byRank = Array.from({ length: nWords }, (_, i) => i);
+    byRank.sort((a, b) => (words[a]! < words[b]! ? -1 : words[a]! > words[b]! ? 1 : 0));
+    const rank = new Int32Array(nWords);
+    for (let r = 0; r < nWords; r++) rank[byRank[r]!] = r;
+    const open = (kind: string) =>
+      Array.from({ length: partitions }, (_, p) => new RunWriter(join(dir, `${prefix}-${kind}-s${n}-p${p}.run`)));
+
+    const uw = open('uni');
+    for (let r = 0; r < nWords; r++) {
+      const id = byRank[r]!;
+      uw[partitions === 1 ? 0 : this.wordHash[id]! % partitions]!.add(words[id]!, this.uniCount[id]!);
     }
-    if (this.bi.size > 0) {
-      const ps = paths('bi');
-      spillMap(this.bi, ps);
-      ps.forEach((p, i) => this.files.bigram[i]!.push(p));
-      this.spilledEntries += this.bi.size;
-      this.bi.clear();
+    uw.forEach((w, p) => {
+      w.close();
+      this.files.unigram[p]!.push(w.path);
+    });
+    this.spilledEntries += nWords;
+
+    if (this.used > 0) {
+      const keys = new Float64Array(this.used);
+      let j = 0;
+      const { k1, k2, cnt, cap } = this;
+      for (let i = 0; i < cap; i++) if (cnt[i] !== 0) keys[j++] = rank[k1[i]!]! * ID_BITS + rank[k2[i]!]!;
+      keys.sort();
+      // counts by sorted position: look each pair up again (cheaper than sorting a permutation)
+      const bw = open('bi');
+      const mask = cap - 1;
+      for (let q = 0; q < keys.length; q++) {
+        const key = keys[q]!;
+        const a = byRank[Math.floor(key / ID_BITS)]!;
+        const b = byRank[key % ID_BITS]!;
+        let slot = (Math.imul(a, 0x9e3779b1) ^ Math.imul(b + 0x632be5ab, 0x85ebca77)) & mask;
+        while (k1[slot] !== a || k2[slot] !== b) slot = (slot + 1) & mask;
+        const part = partitions === 1 ? 0 : ((Math.imul(this.wordHash[a]!, 31) + this.wordHash[b]!) >>> 0) % partitions;
+        bw[part]!.add(`${words[a]} ${words[b]}`, cnt[slot]!);
+      }
+      bw.forEach((w, p) => {
+        w.close();
+        this.files.bigram[p]!.push(w.path);
+      });
+      this.spilledEntries += this.used;
     }
-    this.estBytes = 0;
+    this.reset();
+  }
+
+  private reset(): void {
+    this.ids = new Map();
+    this.words = [];
+    this.wordHash = new Uint32Array(1024);
+    this.uniCount = new Float64Array(1024);
+    this.wordChars = 0;
+    this.cap = 1 << 16;
+    this.k1 = new Int32Array(this.cap);
+    this.k2 = new Int32Array(this.cap);
+    this.cnt = new Uint32Array(this.cap);
+    this.used = 0;
+    this.window = 0;
+    this.full = false;
   }
 }

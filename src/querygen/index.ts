@@ -257,6 +257,7 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
   const totalIn = plans.reduce((a, p) => a + p.size, 0);
   let streamedIn = 0; // compressed bytes read by this thread for the file being streamed
   let phase = 'wiki';
+  let pvDone = 0;
   const progress = new Throttle(opts.onProgress, () => {
     const el = (Date.now() - t0) / 1000;
     let inB = totals.inBytes + streamedIn;
@@ -268,8 +269,10 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
       art += l.articles;
     }
     if (phase !== 'wiki') return `querygen: ${phase} (${formatDuration(el)})`;
-    const pct = totalIn > 0 ? ` ${((100 * inB) / totalIn).toFixed(1)}%` : '';
-    return `querygen: wiki${pct} | ${formatCount(art)} articles (${formatCount(art / el)}/s) | ${(xml / MB).toFixed(0)} MB XML (${(xml / MB / el).toFixed(1)} MB/s) | ETA ${formatDuration(eta(inB, totalIn, el))}`;
+    const pv = pageviews.length > 0 ? ` | pageview files ${pvDone}/${pageviews.length}` : '';
+    if (totalIn === 0) return `querygen:${pv.slice(2)} (${formatDuration(el)})`;
+    const pct = ` ${((100 * inB) / totalIn).toFixed(1)}%`;
+    return `querygen: wiki${pct} | ${formatCount(art)} articles (${formatCount(art / el)}/s) | ${(xml / MB).toFixed(0)} MB XML (${(xml / MB / el).toFixed(1)} MB/s)${pv} | ETA ${formatDuration(eta(inB, totalIn, el))}`;
   }, 1000);
   const addStats = (s: TaskStats) => {
     totals.pages += s.pages;
@@ -295,15 +298,40 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
     throw err;
   };
 
+  let cleanupAbort: (() => void) | undefined;
   try {
     const jobs: Promise<unknown>[] = [];
+    // The first failure stops the run: the streaming loop checks it, and every job promise is
+    // observed as soon as it exists (a rejection must not go unhandled while this thread streams).
+    let failure: unknown;
+    const track = <T>(p: Promise<T>): Promise<T> => {
+      p.catch((err: unknown) => {
+        failure ??= err;
+      });
+      return p;
+    };
+    let onAbort: (() => void) | undefined;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(opts.signal!.reason instanceof Error ? opts.signal!.reason : new WitError('querygen', 'aborted'));
+      if (opts.signal?.aborted) onAbort();
+      else opts.signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    aborted.catch(() => {
+      failure ??= new WitError('querygen', 'aborted');
+    });
+    const guard = <T>(p: Promise<T>): Promise<T> => Promise.race([p, aborted]);
+    cleanupAbort = () => {
+      if (onAbort) opts.signal?.removeEventListener('abort', onAbort);
+    };
     // Pageview files: one task each, merged here as they come back.
     const titleViews = new Map<string, number>();
     const pv = { lines: 0, bad: 0, examples: [] as string[] };
     for (const file of pageviews) {
-      jobs.push(
+      jobs.push(track(
         pool.run({ type: 'pageviews', file, domains, minHourlyViews, decoder }).then(
           (r) => {
+            pvDone++;
+            progress.tick();
             if (r.type !== 'pageviews') return;
             pv.lines += r.lines;
             pv.bad += r.badLines;
@@ -312,11 +340,11 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
           },
           (err) => taskError(file, err, 'the pageview file'),
         ),
-      );
+      ));
     }
     // Wiki dumps.
     for (const plan of plans) {
-      abortIfNeeded();
+      if (failure) break;
       const results: TaskStats[] = [];
       const fileJobs: Promise<void>[] = [];
       const where = (k: number) =>
@@ -324,7 +352,7 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
       if (plan.ranges) {
         plan.ranges.forEach(([start, end], k) => {
           const key = liveKey++;
-          fileJobs.push(
+          fileJobs.push(track(
             pool.run({ type: 'range', file: plan.file, start, end, decoder }, {
               onProgress: (p) => {
                 live.set(key, p);
@@ -341,10 +369,10 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
               },
               (err) => taskError(plan.file, err, where(k)),
             ),
-          );
+          ));
         });
       } else {
-        await streamWikiFile(plan, pool, decoder, workers, (n) => (streamedIn = n), (k, p) => fileJobs.push(p.then(
+        await streamWikiFile(plan, pool, decoder, workers, (n) => (streamedIn = n), (k, p) => fileJobs.push(track(p.then(
           (r) => {
             if (r.type === 'done') {
               results[k] = r.stats;
@@ -353,27 +381,27 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
             progress.tick();
           },
           (err) => taskError(plan.file, err, where(k)),
-        )), opts.signal);
+        ))), () => failure);
         totals.inBytes += plan.size;
         streamedIn = 0;
       }
-      jobs.push(
+      jobs.push(track(
         Promise.all(fileJobs).then(() => {
           if (!results[0]?.sawHeader) throw new InputError('querygen', plan.file, 'not a MediaWiki XML export: no <mediawiki> element at the start');
           if (!results[results.length - 1]?.sawFooter) {
             throw new InputError('querygen', plan.file, `truncated: the XML ends without </mediawiki> (after ${results.reduce((a, s) => a + (s?.xmlBytes ?? 0), 0)} bytes)`);
           }
         }),
-      );
+      ));
     }
-    await Promise.all(jobs);
+    await Promise.race([Promise.all(jobs), aborted]);
     abortIfNeeded();
     progress.final();
 
     // Counting is done: every worker writes what it holds, then the runs are merged by partition.
     phase = 'merging unigram counts';
     progress.tick();
-    const spilled = await Promise.all(Array.from({ length: workers }, (_, i) => pool.run({ type: 'finish' }, { on: i })));
+    const spilled = await guard(Promise.all(Array.from({ length: workers }, (_, i) => pool.run({ type: 'finish' }, { on: i }))));
     let spills = 0;
     const uniFiles: string[][] = Array.from({ length: workers }, () => []);
     const biFiles: string[][] = Array.from({ length: workers }, () => []);
@@ -386,11 +414,11 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
     const N = totals.tokens;
     const pairMax = maxPairedCount(N, minPmi);
     const wantBigrams = pairMax >= minBigramCount;
-    const uniMerged = await Promise.all(
+    const uniMerged = await guard(Promise.all(
       uniFiles.map((paths, partition) =>
         pool.run({ type: 'mergeUni', partition, paths, minCount, rareMin: wantBigrams ? minBigramCount : 1, rareMax: wantBigrams ? pairMax : 0 }),
       ),
-    );
+    ));
     abortIfNeeded();
     const unigrams: Array<[string, number]> = [];
     let distinctUnigrams = 0;
@@ -411,7 +439,7 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
     // Without a possible pair (N/2^minPmi < minBigramCount, e.g. any dump under ~2e9 tokens at PMI 30)
     // the bigram runs are not even merged.
     const biMerged = wantBigrams
-      ? await Promise.all(biFiles.map((paths, partition) => pool.run({ type: 'mergeBi', partition, paths, min: minBigramCount, max: pairMax })))
+      ? await guard(Promise.all(biFiles.map((paths, partition) => pool.run({ type: 'mergeBi', partition, paths, min: minBigramCount, max: pairMax }))))
       : [];
     abortIfNeeded();
     const candFiles: string[] = [];
@@ -506,6 +534,7 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
     renameSync(tmpSummary, summaryFile);
     return summary;
   } finally {
+    cleanupAbort?.();
     await pool.close();
     rmSync(tmpDir, { recursive: true, force: true });
   }
@@ -522,7 +551,7 @@ async function streamWikiFile(
   workers: number,
   onInput: (n: number) => void,
   onTask: (k: number, p: Promise<WorkerReply>) => void,
-  signal?: AbortSignal,
+  failed: () => unknown,
 ): Promise<void> {
   let pending: Buffer[] = [];
   let pendingLen = 0;
@@ -537,7 +566,7 @@ async function streamWikiFile(
   };
   try {
     for await (const chunk of openDecompressed(plan.file, { compression: plan.compression, bz2Decoder: decoder, threads: workers, onInput })) {
-      if (signal?.aborted) break;
+      if (failed()) return; // the error is reported by the failed task (or the abort)
       pending.push(chunk);
       pendingLen += chunk.length;
       if (pendingLen < CHUNK_BYTES) continue;

@@ -131,7 +131,9 @@ export async function* openDecompressed(file: string, opts: OpenOptions = {}): A
         yield chunk as Buffer;
       }
     } catch (err) {
-      throw new DecodeError(`bzip2 data is corrupt or truncated (${(err as Error).message})`, out);
+      // the JS decoder reports running out of data as a TypeError deep inside
+      const why = err instanceof TypeError ? 'the data ends or is damaged' : (err as Error).message;
+      throw new DecodeError(`bzip2 data is corrupt or truncated (unbzip2-stream: ${why})`, out);
     } finally {
       raw.destroy();
     }

@@ -6,7 +6,7 @@
  * Entry: varint(shared prefix bytes) varint(suffix bytes) suffix (UTF-8) varint(count).
  * Keys are in JavaScript string order (UTF-16 code units, what Array.prototype.sort gives).
  */
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 
 const BLOCK = 1 << 20;
 
@@ -77,7 +77,7 @@ export class RunWriter {
 /** Reads a run written by RunWriter, one entry at a time (`next()` then `key`/`count`). */
 export class RunReader {
   private fd: number;
-  private buf = Buffer.allocUnsafe(BLOCK);
+  private buf: Buffer;
   private pos = 0;
   private len = 0;
   private eof = false;
@@ -86,8 +86,10 @@ export class RunReader {
   key = '';
   count = 0;
 
-  constructor(readonly path: string) {
+  /** `block`: read buffer size (smaller when hundreds of runs are merged at once). */
+  constructor(readonly path: string, block = BLOCK) {
     this.fd = openSync(path, 'r');
+    this.buf = Buffer.allocUnsafe(block);
   }
 
   /** Makes at least n bytes available unless the file ends first. */
@@ -154,40 +156,13 @@ export class RunReader {
 }
 
 /**
- * Writes the entries of `map` to `parts` sorted runs, an entry going to run hash(key) % parts, and
- * returns the entries written per run. Partitioning lets the final merge run one partition per worker.
- */
-export function spillMap(map: Map<string, number>, paths: string[]): number[] {
-  const parts = paths.length;
-  const keys: string[][] = Array.from({ length: parts }, () => []);
-  for (const k of map.keys()) keys[parts === 1 ? 0 : partitionOf(k, parts)]!.push(k);
-  const counts: number[] = [];
-  for (let p = 0; p < parts; p++) {
-    const ks = keys[p]!;
-    ks.sort();
-    const w = new RunWriter(paths[p]!);
-    for (const k of ks) w.add(k, map.get(k)!);
-    w.close();
-    counts.push(ks.length);
-    keys[p] = [];
-  }
-  return counts;
-}
-
-/** Partition of a key: FNV-1a over its UTF-16 code units, mod parts. */
-export function partitionOf(key: string, parts: number): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  h ^= h >>> 15;
-  return (h >>> 0) % parts;
-}
-
-/**
  * K-way merge of sorted runs: calls `fn(key, total)` once per distinct key, in ascending order, with
  * the sum of its counts over all runs. Returns the number of distinct keys. Throws on an unreadable run.
  */
 export function mergeRuns(paths: string[], fn: (key: string, count: number) => void): number {
-  const readers = paths.map((p) => new RunReader(p)).filter((r) => r.next());
+  // read buffers share ~64 MB, so memory does not grow with the number of runs
+  const block = Math.max(64 * 1024, Math.min(BLOCK, Math.floor((64 << 20) / Math.max(1, paths.length))));
+  const readers = paths.map((p) => new RunReader(p, block)).filter((r) => r.next());
   // binary min-heap on the readers' current keys
   const heap = readers;
   const less = (a: RunReader, b: RunReader) => a.key < b.key;
@@ -223,4 +198,30 @@ export function mergeRuns(paths: string[], fn: (key: string, count: number) => v
     distinct++;
   }
   return distinct;
+}
+
+/**
+ * mergeRuns over any number of runs with at most `fanIn` files open at once: groups are first merged
+ * into intermediate runs beside `tmpPrefix`. Input runs are deleted once merged (they can be many
+ * GB on a full Wikipedia). Returns the number of distinct keys.
+ */
+export function mergeRunsBounded(paths: string[], fn: (key: string, count: number) => void, fanIn: number, tmpPrefix: string): number {
+  let level = paths;
+  let round = 0;
+  while (level.length > fanIn) {
+    const next: string[] = [];
+    for (let i = 0; i < level.length; i += fanIn) {
+      const group = level.slice(i, i + fanIn);
+      const w = new RunWriter(`${tmpPrefix}-m${round}-${next.length}.run`);
+      mergeRuns(group, (k, c) => w.add(k, c));
+      w.close();
+      for (const g of group) rmSync(g, { force: true });
+      next.push(w.path);
+    }
+    level = next;
+    round++;
+  }
+  const n = mergeRuns(level, fn);
+  for (const g of level) rmSync(g, { force: true });
+  return n;
 }

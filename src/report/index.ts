@@ -69,7 +69,6 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     throw new UsageError('report', `nothing to report in ${opts.runs.join(', ')}: no queries.tsv, shards, model or eval results found`);
   }
   const progress = opts.onProgress ?? (() => undefined);
-  let charts = 0;
   const sections: Section[] = [];
   let zeroShot: ReportSummary['zeroShot'];
   const guard = async (id: string, title: string, build: () => Promise<{ html: string; state?: Section['state'] }>) => {
@@ -88,7 +87,6 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     for (const q of inv.queries) {
       const s = await queryStats(q);
       parts.push(renderQueries(s));
-      charts += 2;
     }
     return { html: parts.join('<hr>') };
   });
@@ -99,7 +97,7 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
   const scanOf = async (dir: string, isFilter: boolean) => {
     let s = scans.get(dir);
     if (!s) {
-      s = await scanShards(dir, { samples: opts.samples ?? 24, extremes: isFilter ? opts.extremes ?? 12 : 0, collectKeys: isFilter });
+      s = await scanShards(dir, { samples: opts.samples ?? 24, extremes: isFilter ? opts.extremes ?? 12 : 0 });
       scans.set(dir, s);
     }
     return s;
@@ -110,7 +108,6 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     const parts: string[] = [];
     for (const c of crawls) {
       const r = await renderCrawl(c, await scanOf(c.dir, false));
-      charts += r.charts;
       parts.push(r.html);
     }
     return { html: parts.join('<hr>') };
@@ -121,7 +118,6 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     const parts: string[] = [];
     for (const s of inv.shards) {
       const r = await renderShards(s, await scanOf(s.dir, s.stage === 'filter'));
-      charts += r.charts;
       parts.push(`<h3>${esc(basename(s.dir))} <span class="note">(${esc(s.stage)})</span></h3>${r.html}`);
     }
     return { html: parts.join('<hr>') };
@@ -132,7 +128,6 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     const parts: string[] = [];
     for (const m of inv.models) {
       const r = await renderTraining(m);
-      charts += r.charts;
       parts.push(r.html);
     }
     return { html: parts.join('<hr>') };
@@ -143,7 +138,6 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     const parts: string[] = [];
     for (const e of inv.evals) {
       const r = await renderEval(e);
-      charts += r.charts;
       zeroShot ??= r.zeroShot;
       parts.push(r.html);
     }
@@ -155,7 +149,6 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     const parts: string[] = [];
     for (const f of filters) {
       const r = await renderFilter(f, await scanOf(f.dir, true));
-      charts += r.charts;
       parts.push(r.html);
     }
     return { html: parts.join('<hr>') };

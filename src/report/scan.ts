@@ -25,17 +25,36 @@ export interface ShardScan {
   stats: ShardStats[];
   hosts: Map<string, number>;
   pageHosts: Map<string, number>;
-  /** Largest side of each image as downloaded, and as stored. */
-  originalSides: number[];
+  /**
+   * Histograms with fixed bins, so memory stays flat however many rows: the longest side as
+   * downloaded (bins of log2(px) from SIDE_LOG2_MIN, SIDE_LOG2_STEP wide), caption words (last bin
+   * = WORDS_MAX or more), similarity (SIM_BINS over [-1, 1]).
+   */
+  sideCounts: number[];
+  wordCounts: number[];
+  simCounts: number[];
+  /** Rows with a similarity. */
+  scored: number;
   storedSizes: Map<string, number>;
-  captionWords: number[];
-  /** Similarity of every row that has one. */
-  similarities: number[];
   samples: PairRecord[];
   highest: PairRecord[];
   lowest: PairRecord[];
-  /** Keys of all rows (only when asked for, to find what a filter dropped). */
-  keys?: Set<string>;
+}
+
+export const SIDE_LOG2_MIN = 2;
+export const SIDE_LOG2_STEP = 0.5;
+export const SIDE_BINS = 28;
+export const WORDS_MAX = 40;
+export const SIM_BINS = 400;
+
+/** Bin edges of ShardScan.sideCounts, in pixels. */
+export function sideEdges(): number[] {
+  return Array.from({ length: SIDE_BINS + 1 }, (_, i) => 2 ** (SIDE_LOG2_MIN + i * SIDE_LOG2_STEP));
+}
+
+/** Bin edges of ShardScan.simCounts. */
+export function simEdges(): number[] {
+  return Array.from({ length: SIM_BINS + 1 }, (_, i) => -1 + (2 * i) / SIM_BINS);
 }
 
 function host(url: string | null | undefined): string {
@@ -62,7 +81,7 @@ function keepExtreme(list: Pick[], p: Pick, k: number, highest: boolean): void {
  * then a pass reading images of only the shards that hold the chosen samples (a seeded uniform
  * sample of `samples` rows, and the `extremes` highest- and lowest-similarity rows).
  */
-export async function scanShards(dir: string, opts: { samples?: number; extremes?: number; collectKeys?: boolean; seed?: number } = {}): Promise<ShardScan> {
+export async function scanShards(dir: string, opts: { samples?: number; extremes?: number; seed?: number } = {}): Promise<ShardScan> {
   const files = await listShards(dir).catch(() => [] as string[]);
   const scan: ShardScan = {
     files: [],
@@ -71,14 +90,14 @@ export async function scanShards(dir: string, opts: { samples?: number; extremes
     stats: await readAllShardStats(dir),
     hosts: new Map(),
     pageHosts: new Map(),
-    originalSides: [],
+    sideCounts: new Array<number>(SIDE_BINS).fill(0),
+    wordCounts: new Array<number>(WORDS_MAX + 1).fill(0),
+    simCounts: new Array<number>(SIM_BINS).fill(0),
+    scored: 0,
     storedSizes: new Map(),
-    captionWords: [],
-    similarities: [],
     samples: [],
     highest: [],
     lowest: [],
-    keys: opts.collectKeys ? new Set() : undefined,
   };
   const nSamples = opts.samples ?? 24;
   const k = opts.extremes ?? 0;
@@ -94,14 +113,15 @@ export async function scanShards(dir: string, opts: { samples?: number; extremes
       seen++;
       scan.hosts.set(host(r.url), (scan.hosts.get(host(r.url)) ?? 0) + 1);
       if (r.page_url) scan.pageHosts.set(host(r.page_url), (scan.pageHosts.get(host(r.page_url)) ?? 0) + 1);
-      scan.originalSides.push(Math.max(r.original_width, r.original_height));
+      const side = Math.max(1, r.original_width, r.original_height);
+      scan.sideCounts[Math.min(SIDE_BINS - 1, Math.max(0, Math.floor((Math.log2(side) - SIDE_LOG2_MIN) / SIDE_LOG2_STEP)))]!++;
       const sz = `${r.width}x${r.height}`;
-      scan.storedSizes.set(sz, (scan.storedSizes.get(sz) ?? 0) + 1);
-      scan.captionWords.push(r.caption.split(/\s+/).filter(Boolean).length);
-      scan.keys?.add(r.key);
+      if (scan.storedSizes.size < 1000 || scan.storedSizes.has(sz)) scan.storedSizes.set(sz, (scan.storedSizes.get(sz) ?? 0) + 1);
+      scan.wordCounts[Math.min(WORDS_MAX, r.caption.split(/\s+/).filter(Boolean).length)]!++;
       const p: Pick = { file, key: r.key };
       if (typeof r.similarity === 'number' && Number.isFinite(r.similarity)) {
-        scan.similarities.push(r.similarity);
+        scan.scored++;
+        scan.simCounts[Math.min(SIM_BINS - 1, Math.max(0, Math.floor(((r.similarity + 1) / 2) * SIM_BINS)))]!++;
         p.similarity = r.similarity;
         if (k) {
           keepExtreme(high, p, k, true);
@@ -139,13 +159,18 @@ export async function scanShards(dir: string, opts: { samples?: number; extremes
   return scan;
 }
 
-/** Reads records of `files` with images whose key is not in `keys`, up to `limit` of them. */
-export async function recordsNotIn(files: readonly string[], keys: ReadonlySet<string>, limit: number): Promise<PairRecord[]> {
+/**
+ * Records of input shards that are missing from the matching output shards (a filter writes output
+ * shard i from input shard i), with images, up to `limit`; memory holds one output shard's keys.
+ */
+export async function droppedRecords(inputs: readonly string[], outputs: readonly string[], limit: number): Promise<PairRecord[]> {
   const out: PairRecord[] = [];
-  for (const f of files) {
-    for await (const r of readShardFile(f, { images: true })) {
-      if (!keys.has(r.key)) out.push(r);
-      if (out.length >= limit) return out;
+  for (let i = 0; i < Math.min(inputs.length, outputs.length) && out.length < limit; i++) {
+    const kept = new Set<string>();
+    for await (const r of readShardFile(outputs[i]!, { images: false })) kept.add(r.key);
+    for await (const r of readShardFile(inputs[i]!, { images: true })) {
+      if (!kept.has(r.key)) out.push(r);
+      if (out.length >= limit) break;
     }
   }
   return out;

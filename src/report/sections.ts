@@ -6,7 +6,7 @@ import type { FoundModel, FoundShards } from './discover.js';
 import { esc, facts, fmtBytes, fmtNum, fmtPct, table } from './html.js';
 import { barChart, color, figure, histogramChart, lineChart } from './svg.js';
 import { sampleGrid } from './images.js';
-import { recordsNotIn, type ShardScan } from './scan.js';
+import { SIDE_BINS, droppedRecords, sideEdges, simEdges, type ShardScan } from './scan.js';
 import type { ShardStats } from '../shards/index.js';
 import { listShards } from '../shards/index.js';
 
@@ -39,6 +39,15 @@ export function binValues(values: readonly number[], bins: number, lo?: number, 
   const counts = new Array<number>(bins).fill(0);
   for (const v of values) counts[Math.min(bins - 1, Math.max(0, Math.floor((v - a) / w)))]!++;
   return { edges: counts.map((_, i) => a + i * w).concat(b), counts };
+}
+
+/** First and last index of a non-zero count, widened by `pad` (the whole range when all are zero). */
+function populated(counts: readonly number[], pad: number): [number, number] {
+  const a = counts.findIndex((c) => c > 0);
+  if (a < 0) return [0, counts.length - 1];
+  let b = counts.length - 1;
+  while (b > a && counts[b] === 0) b--;
+  return [Math.max(0, a - pad), Math.min(counts.length - 1, b + pad)];
 }
 
 function topEntries(m: Map<string, number>, n: number): [string, number][] {
@@ -149,15 +158,14 @@ export async function renderShards(found: FoundShards, scan: ShardScan): Promise
   ];
   if (scan.rows) items.push(['bytes per pair', fmtBytes(scan.bytes / scan.rows)]);
   const figs: string[] = [];
-  if (scan.originalSides.length) {
-    const h = binValues(scan.originalSides.map((v) => Math.log2(Math.max(1, v))), 24);
-    figs.push(figure(histogramChart({ title: 'Image size as downloaded (longest side)', edges: h.edges.map((e) => 2 ** e), counts: h.counts, xLabel: 'pixels' }), `Stored sizes: ${topEntries(scan.storedSizes, 4).map(([s, n]) => `${esc(s)} (${fmtNum(n)})`).join(', ')}`));
+  if (scan.rows) {
+    const [a, b] = populated(scan.sideCounts, 1);
+    const edges = sideEdges().slice(a, b + 2);
+    figs.push(figure(histogramChart({ title: 'Image size as downloaded (longest side)', edges: edges.map((e) => Math.log2(e)), counts: scan.sideCounts.slice(a, b + 1), xLabel: 'log2(pixels)' }), `From ${fmtNum(2 ** Math.log2(edges[0]!))} to ${fmtNum(Math.round(edges[edges.length - 1]!))} px${b === SIDE_BINS - 1 ? ' and more' : ''}. Stored sizes: ${topEntries(scan.storedSizes, 4).map(([s, n]) => `${esc(s)} (${fmtNum(n)})`).join(', ')}`));
     charts++;
-  }
-  if (scan.captionWords.length) {
-    const max = Math.min(40, Math.max(...scan.captionWords));
-    const h = binValues(scan.captionWords.map((w) => Math.min(w, max)), Math.max(1, Math.min(20, max)), 0.5, max + 0.5);
-    figs.push(figure(histogramChart({ title: 'Caption length', edges: h.edges, counts: h.counts, xLabel: 'words', barColor: color(1) })));
+    const [wa, wb] = populated(scan.wordCounts, 1);
+    const wedges = scan.wordCounts.slice(wa, wb + 1).map((_, i) => wa + i - 0.5).concat(wb + 0.5);
+    figs.push(figure(histogramChart({ title: 'Caption length', edges: wedges, counts: scan.wordCounts.slice(wa, wb + 1), xLabel: 'words', barColor: color(1) }), wb === scan.wordCounts.length - 1 ? `The last bar counts ${wb} words or more.` : undefined));
     charts++;
   }
   const fileRows = scan.files.slice(0, 20).map((f) => [esc(f.file), `<span class="num">${fmtNum(f.rows)}</span>`, `<span class="num">${fmtBytes(f.bytes)}</span>`]);
@@ -308,9 +316,20 @@ export async function renderFilter(found: FoundShards, scan: ShardScan): Promise
     const edges = counts.slice(a, b + 1).map((_, i) => num(h.min)! + (a + i) * w).concat(num(h.min)! + (b + 1) * w);
     figs.push(figure(histogramChart({ title: 'Similarity of every scored pair', edges, counts: counts.slice(a, b + 1), xLabel: 'cosine similarity', markers }), `From the run's histogram (${fmtNum(num(h.total))} pairs, mean ${fmtNum(num(h.mean))}).`));
     charts++;
-  } else if (scan.similarities.length) {
-    const hh = binValues(scan.similarities, 30);
-    figs.push(figure(histogramChart({ title: 'Similarity of the kept pairs', edges: hh.edges, counts: hh.counts, xLabel: 'cosine similarity', markers })));
+  }
+  if (scan.scored) {
+    // The kept pairs' own scores, binned finely: the run's histogram has fixed 0.05-wide bins.
+    const [a, b] = populated(scan.simCounts, 0);
+    const group = Math.max(1, Math.ceil((b - a + 1) / 40));
+    const all = simEdges();
+    const counts: number[] = [];
+    const edges: number[] = [];
+    for (let i = a; i <= b; i += group) {
+      edges.push(all[i]!);
+      counts.push(scan.simCounts.slice(i, Math.min(i + group, scan.simCounts.length)).reduce((x, y) => x + y, 0));
+    }
+    edges.push(all[Math.min(all.length - 1, a + counts.length * group)]!);
+    figs.push(figure(histogramChart({ title: 'Similarity of the kept pairs (from the shards)', edges, counts, xLabel: 'cosine similarity', markers: markers.filter((m) => m.x >= edges[0]! && m.x <= edges[edges.length - 1]!), barColor: color(2) })));
     charts++;
   }
   const dropped = obj(t.dropped);
@@ -324,10 +343,11 @@ export async function renderFilter(found: FoundShards, scan: ShardScan): Promise
   // What the filter removed: input rows whose key is not in the output.
   let droppedGrid = '';
   const inputs = Array.isArray(opts.shards) ? (opts.shards as unknown[]).map(String) : [];
-  if (inputs.length && scan.keys) {
+  if (inputs.length) {
     try {
-      const files = (await listShards(inputs)).slice(0, 8);
-      const recs = await recordsNotIn(files, scan.keys, 12);
+      const inFiles = (await listShards(inputs)).slice(0, 8);
+      const outFiles = (await listShards(found.dir)).slice(0, 8);
+      const recs = await droppedRecords(inFiles, outFiles, 12);
       droppedGrid = `<h3>Dropped by the filter (first ${recs.length})</h3>${await sampleGrid(recs.map((rec) => ({ rec })))}`;
     } catch {
       droppedGrid = '<p class="note">(the filter\u2019s input shards are no longer readable)</p>';

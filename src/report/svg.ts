@@ -143,7 +143,7 @@ export function lineChart(o: LineChartOptions): string {
   for (const h of o.hlines ?? []) {
     if (o.logY && h.y <= 0) continue;
     const y = sy(h.y).toFixed(1);
-    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y}" y2="${y}" stroke="${h.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.4"/><text x="${W - m.r - 4}" y="${+y - 5}" text-anchor="end" fill="${h.color ?? '#c4452d'}">${esc(h.label)}</text>`);
+    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y}" y2="${y}" stroke="${h.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.4"/><text x="${W - m.r - 4}" y="${+y - 5}" text-anchor="end" fill="${h.color ?? '#c4452d'}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(h.label)}</text>`);
   }
   if (o.series.length > 1) {
     o.series.forEach((s, i) => {
@@ -213,7 +213,7 @@ export function histogramChart(o: { title: string; edges: number[]; counts: numb
   if (o.xLabel) parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   for (const mk of o.markers ?? []) {
     const x = sx(mk.x).toFixed(1);
-    parts.push(`<line x1="${x}" x2="${x}" y1="${m.t}" y2="${H - m.b}" stroke="${mk.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.6"/><text x="${+x + 4}" y="${m.t + 10}" fill="${mk.color ?? '#c4452d'}">${esc(mk.label)}</text>`);
+    parts.push(`<line x1="${x}" x2="${x}" y1="${m.t}" y2="${H - m.b}" stroke="${mk.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.6"/><text x="${+x + 4}" y="${m.t + 10}" fill="${mk.color ?? '#c4452d'}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(mk.label)}</text>`);
   }
   return frame(W, H, o.title, parts.join('\n'), o.title);
 }

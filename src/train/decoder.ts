@@ -26,6 +26,7 @@ export function defaultDecodeWorkers(): number {
 export class ImageDecoder {
   private readonly workers: Worker[] = [];
   private readonly busy: number[] = [];
+  private readonly dead = new Set<number>();
   private readonly pending = new Map<number, { resolve: (b: Uint8Array) => void; reject: (e: Error) => void; worker: number }>();
   private nextId = 0;
   private closed = false;
@@ -58,6 +59,8 @@ export class ImageDecoder {
   }
 
   private failWorker(i: number, err: Error): void {
+    // A dead worker takes no more jobs; when none is left, decoding continues inline.
+    this.dead.add(i);
     for (const [id, p] of this.pending) {
       if (p.worker !== i) continue;
       this.pending.delete(id);
@@ -71,9 +74,9 @@ export class ImageDecoder {
    */
   decode(bytes: Uint8Array, size: number, crop?: CropSpec): Promise<Uint8Array> {
     if (this.closed) return Promise.reject(new Error('decoder closed'));
-    if (!this.workers.length) return decodeRgb(bytes, size, crop);
-    let w = 0;
-    for (let i = 1; i < this.busy.length; i++) if (this.busy[i]! < this.busy[w]!) w = i;
+    let w = -1;
+    for (let i = 0; i < this.busy.length; i++) if (!this.dead.has(i) && (w < 0 || this.busy[i]! < this.busy[w]!)) w = i;
+    if (w < 0) return decodeRgb(bytes, size, crop);
     const id = this.nextId++;
     // Copy: the bytes may be a view into a larger row-group buffer that must not be detached.
     const copy = bytes.slice();

@@ -48,11 +48,15 @@ export function modelDirConfig(model: ClipModel, tokenizer: BpeTokenizer): Model
   };
 }
 
-/** Writes config.json, tokenizer.json and the weights into dir (each file atomically). */
-export async function saveModelDir(dir: string, model: ClipModel, tokenizer: BpeTokenizer): Promise<void> {
+/**
+ * Writes config.json, tokenizer.json and (unless `weights` is false) the weights into dir, each
+ * file atomically; model.json is renamed into place last, so a directory with model.json is complete.
+ */
+export async function saveModelDir(dir: string, model: ClipModel, tokenizer: BpeTokenizer, weights = true): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeJsonAtomic(join(dir, 'config.json'), modelDirConfig(model, tokenizer));
   await writeJsonAtomic(join(dir, 'tokenizer.json'), tokenizer.toJSON());
+  if (!weights) return;
   const tensors: Record<string, tf.Tensor> = {};
   for (const [name, v] of model.params) tensors[name] = v;
   await saveWeights(dir, 'model', tensors, { modelTopology: { class_name: 'WitClip', config: model.config, loss: model.loss } });
@@ -86,6 +90,11 @@ export async function loadModelDir(dir: string): Promise<{ model: ClipModel; tok
   const tokenizer = await BpeTokenizer.load(join(dir, 'tokenizer.json'));
   if (tokenizer.vocabSize !== config.arch.text.vocab_size) {
     throw new InputError('train', join(dir, 'tokenizer.json'), `tokenizer has ${tokenizer.vocabSize} ids but the model's embedding has ${config.arch.text.vocab_size} rows`);
+  }
+  if (!(await stat(join(dir, 'model.json')).then(() => true, () => false))) {
+    const cps = await listCheckpoints(dir);
+    const hint = cps.length ? `; training has not finished: load a checkpoint such as ${cps[cps.length - 1]!.dir}` : '';
+    throw new UsageError('train', `no model.json (weights) in this model directory${hint}`, { file: dir });
   }
   const { tensors } = await loadWeights(dir, 'model');
   try {

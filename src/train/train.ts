@@ -46,6 +46,12 @@ export interface TrainOptions {
   checkpointEvery?: number;
   /** Continue from the last checkpoint in `out` (starts fresh when there is none). */
   resume?: boolean;
+  /**
+   * Start from the weights and tokenizer of this model directory (a finished run or a checkpoint)
+   * instead of a fresh init, with a new optimizer and schedule: fine-tuning, or another round on
+   * filtered shards. Its architecture and loss win over `arch`/`loss`.
+   */
+  initFrom?: string;
   /** Override the architecture's image size. */
   imageSize?: number;
   /** Override the architecture's context length. */
@@ -94,6 +100,8 @@ export interface TrainSummary {
   /** Records without image bytes (skipped). */
   skippedRecords: number;
   vocabSize: number;
+  /** Tensors alive at the end beyond those after the first step: 0 unless something leaks. */
+  leakedTensors: number;
   resumedFrom?: number;
   checkpoints: string[];
 }
@@ -108,6 +116,8 @@ export interface TrainState {
   hyper: Hyper;
   badImages: number;
   rows: number;
+  /** Training seconds before this checkpoint (all runs), for metrics' time axis. */
+  elapsed?: number;
 }
 
 /** Hyperparameters that must not change across a resume. */
@@ -135,6 +145,8 @@ export interface MetricsLine {
   samples_per_s: number;
   time: number;
   batch: number;
+  /** Time the step waited for its batch (decoding ahead keeps this near 0). */
+  data_wait_ms: number;
 }
 
 function checkPositive(name: string, v: number | undefined, integer: boolean): void {
@@ -230,7 +242,12 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     const loaded = await loadModelDir(last.dir);
     model = loaded.model;
     tokenizer = loaded.tokenizer;
-    state = JSON.parse(await readFile(join(last.dir, 'train_state.json'), 'utf8')) as TrainState;
+    try {
+      state = JSON.parse(await readFile(join(last.dir, 'train_state.json'), 'utf8')) as TrainState;
+    } catch (err) {
+      loaded.model.dispose();
+      throw new InputError('train', join(last.dir, 'train_state.json'), `unreadable training state: ${(err as Error).message}`, { cause: err });
+    }
     hyper = state.hyper;
     const asked: Partial<Hyper> = {
       loss: opts.loss, batchSize: opts.batchSize, lr: opts.lr, weightDecay: opts.weightDecay, warmupSteps: opts.warmupSteps, seed: opts.seed,
@@ -244,12 +261,13 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     totalSteps = opts.steps ?? (opts.epochs !== undefined ? Math.ceil((opts.epochs * rows) / hyper.batchSize) : state.totalSteps);
     log(`train: resuming from ${last.dir} at step ${state.step}`);
   } else {
-    const cfg = withOverrides(resolveArch(opts.arch ?? 'vit-tiny'), { imageSize: opts.imageSize, contextLength: opts.contextLength, vocabSize: opts.vocabSize });
+    const init = opts.initFrom ? await loadModelDir(opts.initFrom) : undefined;
+    const cfg = init ? init.model.config : withOverrides(resolveArch(opts.arch ?? 'vit-tiny'), { imageSize: opts.imageSize, contextLength: opts.contextLength, vocabSize: opts.vocabSize });
     const batchSize = opts.batchSize ?? 64;
     totalSteps = opts.steps ?? Math.max(1, Math.ceil(((opts.epochs ?? 1) * rows) / batchSize));
     hyper = {
-      arch: opts.arch ?? 'vit-tiny',
-      loss: opts.loss ?? 'clip',
+      arch: init ? cfg.name : opts.arch ?? 'vit-tiny',
+      loss: init ? init.model.loss : opts.loss ?? 'clip',
       batchSize,
       lr: opts.lr ?? 5e-4,
       weightDecay: opts.weightDecay ?? 0.2,
@@ -260,13 +278,19 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       imageSize: cfg.vision.image_size,
       contextLength: cfg.text.context_length,
     };
-    const captions = await collectCaptions(files, opts.tokenizerCaptions ?? 200_000);
-    tokenizer = trainTokenizer(captions, { vocabSize: cfg.text.vocab_size, contextLength: cfg.text.context_length });
-    cfg.text.vocab_size = tokenizer.vocabSize;
-    model = ClipModel.create(cfg, hyper.loss, hyper.seed);
+    if (init) {
+      model = init.model;
+      tokenizer = init.tokenizer;
+      log(`train: starting from ${opts.initFrom} (${cfg.name}, ${model.parameterCount().toLocaleString('en')} parameters), ${rows} pairs, ${totalSteps} steps of ${batchSize}`);
+    } else {
+      const captions = await collectCaptions(files, opts.tokenizerCaptions ?? 200_000);
+      tokenizer = trainTokenizer(captions, { vocabSize: cfg.text.vocab_size, contextLength: cfg.text.context_length });
+      cfg.text.vocab_size = tokenizer.vocabSize;
+      model = ClipModel.create(cfg, hyper.loss, hyper.seed);
+      log(`train: ${cfg.name}, ${model.parameterCount().toLocaleString('en')} parameters, tokenizer ${tokenizer.vocabSize} ids from ${captions.length} captions, ${rows} pairs, ${totalSteps} steps of ${batchSize}`);
+    }
     await mkdir(opts.out, { recursive: true });
     await rm(join(opts.out, 'metrics.jsonl'), { force: true });
-    log(`train: ${cfg.name}, ${model.parameterCount().toLocaleString('en')} parameters, tokenizer ${tokenizer.vocabSize} ids from ${captions.length} captions, ${rows} pairs, ${totalSteps} steps of ${batchSize}`);
   }
 
   const opt = new AdamW(model.params, decays, { weightDecay: hyper.weightDecay });
@@ -274,6 +298,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   let samples = 0;
   let badImages = 0;
   let position: StreamPosition = { epoch: 0, index: 0 };
+  let elapsedBefore = 0;
   if (state) {
     const { tensors } = await loadWeights(last!.dir, 'optimizer');
     try {
@@ -284,6 +309,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       tf.dispose(tensors);
     }
     step = state.step;
+    elapsedBefore = state.elapsed ?? 0;
     samples = state.samples;
     badImages = state.badImages;
     position = state.position;
@@ -294,7 +320,9 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       .filter((l) => l.trim() && (JSON.parse(l) as MetricsLine).step <= step);
     await writeFile(metricsPath, kept.map((l) => l + '\n').join(''));
   } else {
-    await saveModelDir(opts.out, model, tokenizer);
+    // Config and tokenizer now (they describe the run); weights only at the end, so that a killed
+    // run never leaves an untrained model.json that looks finished. Checkpoints hold the progress.
+    await saveModelDir(opts.out, model, tokenizer, false);
   }
 
   const decoder = new ImageDecoder({ workers: opts.decodeWorkers });
@@ -308,7 +336,8 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   let runSamples = 0;
   let stepTime = 0;
   const runStart = performance.now();
-  const numTensors0 = tf.memory().numTensors;
+  // Tensors alive after this run's first step (variables, moments, cached masks): must not grow.
+  let numTensors0 = -1;
 
   const saveCheckpoint = async (): Promise<string> => {
     const dir = checkpointDir(opts.out, step);
@@ -317,7 +346,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     await saveModelDir(tmp, model, tokenizer);
     await saveWeights(tmp, 'optimizer', opt.stateTensors(), { optimizer: 'adamw' });
     const st: TrainState = {
-      step, totalSteps, samples, position, badImages, rows, hyper,
+      step, totalSteps, samples, position, badImages, rows, hyper, elapsed: elapsedBefore + (performance.now() - t0) / 1000,
       optimizer: { t: opt.t, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps },
     };
     // train_state.json last: a checkpoint without it is incomplete and never resumed from.
@@ -333,6 +362,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
     while (step < totalSteps) {
       const tWait = performance.now();
       const batch = await loader.next();
+      const waitMs = performance.now() - tWait;
       if (!batch) throw new InputError('train', files[0]!, 'no decodable pairs in the shards');
       badImages += batch.bad;
       samples += batch.n + batch.bad;
@@ -342,6 +372,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       const r = await trainStep(model, opt, batch, lr, hyper.gradClip);
       if (!Number.isFinite(r.loss)) throw new WitError('train', `loss became ${r.loss} at step ${step + 1}; lower --lr`);
       step++;
+      if (numTensors0 < 0) numTensors0 = tf.memory().numTensors;
       runSamples += batch.n;
       const dt = (performance.now() - tWait) / 1000;
       stepTime += dt;
@@ -350,7 +381,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       const scale = Math.exp((await model.params.get('logit_scale')!.data())[0]!);
       const line: MetricsLine = {
         step, loss: r.loss, lr, logit_scale: scale, grad_norm: r.gradNorm, samples_per_s: batch.n / dt,
-        time: (performance.now() - t0) / 1000, batch: batch.n,
+        time: elapsedBefore + (performance.now() - t0) / 1000, batch: batch.n, data_wait_ms: Math.round(waitMs * 10) / 10,
       };
       await appendFile(join(opts.out, 'metrics.jsonl'), JSON.stringify(line) + '\n');
       const rate = runSamples / stepTime;
@@ -366,7 +397,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       }
     }
     await saveModelDir(opts.out, model, tokenizer);
-    const leaked = tf.memory().numTensors - numTensors0;
+    const leaked = numTensors0 < 0 ? 0 : tf.memory().numTensors - numTensors0;
     if (leaked > 0) log(`train: warning: ${leaked} tensors not freed`);
     return {
       out: opts.out,
@@ -385,6 +416,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       badImages,
       skippedRecords: loader.streamStats.skipped,
       vocabSize: tokenizer.vocabSize,
+      leakedTensors: leaked,
       ...(startStep > 0 ? { resumedFrom: startStep } : {}),
       checkpoints,
     };

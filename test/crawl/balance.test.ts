@@ -169,3 +169,12 @@ describe('sampling (MetaCLIP balancing)', () => {
     expect(() => sampleKeep([1], [5], 0, 1, 'k')).toThrow(RangeError);
   });
 });
+
+describe('MemoryCapStore with many ids', () => {
+  it('dedupes long id lists too', async () => {
+    const s = new MemoryCapStore(1);
+    const ids = Array.from({ length: 100 }, (_, i) => i % 40);
+    expect(await s.reserve(ids)).toEqual([...Array(40).keys()]);
+    expect(await s.reserve(ids)).toEqual([]);
+  });
+});

@@ -57,7 +57,7 @@ describe('wit crawl (CLI)', () => {
   });
 
   it('reads a url list served over http, and stops cleanly on SIGINT', async () => {
-    const lines = Array.from({ length: 30 }, (_, i) => JSON.stringify({ url: srv.url(`/slow/l${i}.jpg?ms=150&seed=${i}`), caption: `an owl ${i}` }));
+    const lines = Array.from({ length: 40 }, (_, i) => JSON.stringify({ url: srv.url(`/slow/l${i}.jpg?ms=200&seed=${i}`), caption: `an owl ${i}` }));
     srv.setPage('/list.jsonl', lines.join('\n') + '\n', { 'content-type': 'application/jsonl' });
     const out = join(dir, 'list');
     const child = spawn(process.execPath, [WIT, 'crawl', '--queries', queries, '--input', srv.url('/list.jsonl'), '--out', out, '--allow-private-network', '--shard-size', '5', '--concurrency', '2', '--image-size', '16'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -76,7 +76,7 @@ describe('wit crawl (CLI)', () => {
     expect(names.filter((n) => n.endsWith('.parquet')).length).toBe(names.filter((n) => n.endsWith('_stats.json')).length);
     const done = await runWit(['crawl', '--queries', queries, '--input', srv.url('/list.jsonl'), '--out', out, '--allow-private-network', '--shard-size', '5', '--concurrency', '2', '--image-size', '16', '--resume', '--json']);
     expect(done.code, done.stderr).toBe(0);
-    expect(JSON.parse(done.stdout)).toMatchObject({ candidates: 30, kept: 30, shards: 6 });
+    expect(JSON.parse(done.stdout)).toMatchObject({ candidates: 40, kept: 40, shards: 8 });
   });
 
   it('refuses loopback targets without --allow-private-network', async () => {

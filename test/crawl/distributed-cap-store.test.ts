@@ -116,6 +116,22 @@ describe('RedisCapStore', () => {
     expect(await other2.counts()).toEqual(new Map([[1, 1], [2, 1], [6, 1]]));
   });
 
+  it('takes a query seen full as full for fullTtlMs without asking Redis, then asks again', async () => {
+    const runId = 'caps4';
+    const a = new RedisCapStore(conn(), { runId, job: 'a', cap: 1, fullTtlMs: 300 });
+    const b = new RedisCapStore(conn(), { runId, job: 'b', cap: 1 });
+    const c = new RedisCapStore(conn(), { runId, job: 'c', cap: 1, fullTtlMs: 0 });
+    for (const s of [a, b, c]) expect(await s.begin()).toBe(1);
+    expect(await b.reserve([9, 9])).toEqual([9]);
+    expect(await a.reserve([9])).toEqual([]);
+    await b.release([9]); // b's download failed: the slot is free again
+    expect(await a.reserve([9])).toEqual([]); // a still believes 9 is full (no round trip)
+    expect(await c.reserve([9])).toEqual([9]); // c always asks
+    await c.release([9]);
+    await new Promise((r) => setTimeout(r, 350));
+    expect(await a.reserve([9])).toEqual([9]);
+  });
+
   it('applies a resent reserve or release once (same sequence number)', async () => {
     const runId = 'caps3';
     const r = withScripts(conn());

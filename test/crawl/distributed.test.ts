@@ -16,6 +16,7 @@ import { runCoordinator, type DistributedSummary } from '../../src/crawl/distrib
 import { readCounts } from '../../src/crawl/distributed/cap-store.js';
 import { RunKeys, queueName } from '../../src/crawl/distributed/keys.js';
 import { Queue } from 'bullmq';
+import { WitError } from '../../src/util/errors.js';
 import { readShards, readManifest } from '../../src/shards/index.js';
 import { makeWarc } from '../helpers/warc.js';
 import { runWorker } from '../../src/crawl/distributed/worker.js';
@@ -184,6 +185,12 @@ describe('distributed crawl (BullMQ on Redis)', () => {
     expect(summary.bad_items).toEqual(localSummary.bad_items);
     const qc = await readFile(join(o.out, 'query_counts.tsv'), 'utf8');
     expect(qc).toBe(await readFile(join(dir, 'local-cap', 'query_counts.tsv'), 'utf8'));
+    // the same command again: the run is finished, nothing is redone
+    const again = await runCoordinator({ redisUrl: redis.url, crawl: o, chunkRows: 25, pollMs: 100 });
+    expect(again.kept).toBe(summary.kept);
+    expect(again.run_id).toBe(summary.run_id);
+    // another crawl into the same directory is refused (its orphan cleanup would touch these shards)
+    await expect(runCoordinator({ redisUrl: redis.url, crawl: { ...o, cap: CAP + 1 }, chunkRows: 25 })).rejects.toThrow(/already holds another crawl/);
   });
 
   it('gives identical pairs to one process under --balance sample (count phase, then sample)', async () => {
@@ -264,7 +271,10 @@ describe('distributed crawl (BullMQ on Redis)', () => {
     const ctl = new AbortController();
     const worker = runWorker({ redisUrl: redis.url, envFactory: createJobEnv, signal: ctl.signal });
     try {
-      await expect(runCoordinator({ redisUrl: redis.url, crawl: o, pollMs: 100 })).rejects.toThrow(/broken\.warc/);
+      const err = await runCoordinator({ redisUrl: redis.url, crawl: o, pollMs: 100 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WitError);
+      expect((err as WitError).message).toMatch(/i0000: .*broken\.warc/);
+      expect((err as WitError).exitCode).toBe(2);
     } finally {
       ctl.abort();
       await worker;

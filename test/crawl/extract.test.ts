@@ -104,6 +104,15 @@ describe('extractImages', () => {
     expect(extractImages(html, PAGE, { maxImagesPerPage: 10 })).toHaveLength(10);
   });
 
+  it('keeps no more than the attributes it needs from a tag with a million attributes', () => {
+    const attrs = Array.from({ length: 1_000_000 }, (_, i) => `a${i}=1`).join(' ');
+    const html = `<img ${attrs} src="many.jpg" alt="many attributes"><image src="image-tag.jpg" alt="image tag">`;
+    expect(extractImages(html, PAGE, { maxHtmlBytes: 32 * 1024 * 1024 })).toEqual([
+      { url: 'https://example.com/dir/many.jpg', caption: 'many attributes' },
+      { url: 'https://example.com/dir/image-tag.jpg', caption: 'image tag' },
+    ]);
+  });
+
   it('parses only maxHtmlBytes of a huge page', () => {
     const html = '<img src="a.jpg" alt="a">' + 'x'.repeat(2000) + '<img src="b.jpg" alt="b">';
     expect(extractImages(html, PAGE, { maxHtmlBytes: 1000 }).map((i) => i.caption)).toEqual(['a']);

@@ -165,6 +165,14 @@ describe('robots.txt and politeness', () => {
     srv.setRobots('User-agent: *\nDisallow: /private/\n');
   });
 
+  it('parses only the first bytes of an oversized robots.txt', async () => {
+    srv.setRobots('User-agent: *\nDisallow: /private/\n' + '# padding\n'.repeat(1000) + 'Disallow: /img/\n');
+    const rc = new RobotsCache(f, { maxBytes: 1000 });
+    expect((await rc.check(srv.url('/private/a.jpg'))).refused).toBe('robots');
+    expect((await rc.check(srv.url('/img/a.jpg'))).refused).toBeUndefined();
+    srv.setRobots('User-agent: *\nDisallow: /private/\n');
+  });
+
   it('treats a missing robots.txt as allow-all and a 5xx robots.txt as disallow-all', async () => {
     srv.setRobots(null);
     const rc = new RobotsCache(f);
@@ -182,10 +190,12 @@ describe('robots.txt and politeness', () => {
     const starts: number[] = [];
     await Promise.all([0, 1, 2, 3].map(() => hl.run('h', 0, async () => { starts.push(Date.now()); })));
     starts.sort((x, y) => x - y);
-    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(90);
+    // starts are scheduled 100 ms apart; a late timer on a loaded machine can only shorten one gap
+    expect(starts[3]! - starts[0]!).toBeGreaterThanOrEqual(295);
+    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(50);
     // another host is not delayed by the first
     const t0 = Date.now();
     await hl.run('other', 0, async () => undefined);
-    expect(Date.now() - t0).toBeLessThan(80);
+    expect(Date.now() - t0).toBeLessThan(250); // on h's schedule it would wait >= 300 ms
   });
 });

@@ -15,20 +15,26 @@ function rng(seed: number): () => number {
 }
 
 /** The definition, spelled out: query tokens occur contiguously in the caption tokens. */
-function naiveMatch(queries: readonly string[], caption: string, caseSensitive = true): number[] {
+function naiveMatcher(queries: readonly string[], caseSensitive = true): (caption: string) => number[] {
   const fold = (s: string) => (caseSensitive ? s : s.toLowerCase());
-  const c = wordTokens(fold(caption));
-  const out: number[] = [];
-  queries.forEach((q, id) => {
-    const t = wordTokens(fold(q));
-    if (t.length === 0) return;
-    for (let i = 0; i + t.length <= c.length; i++) {
-      let ok = true;
-      for (let j = 0; j < t.length; j++) if (c[i + j] !== t[j]) { ok = false; break; }
-      if (ok) { out.push(id); return; }
-    }
-  });
-  return out;
+  const qt = queries.map((q) => wordTokens(fold(q)));
+  return (caption) => {
+    const c = wordTokens(fold(caption));
+    const out: number[] = [];
+    qt.forEach((t, id) => {
+      if (t.length === 0) return;
+      for (let i = 0; i + t.length <= c.length; i++) {
+        let ok = true;
+        for (let j = 0; j < t.length; j++) if (c[i + j] !== t[j]) { ok = false; break; }
+        if (ok) { out.push(id); return; }
+      }
+    });
+    return out;
+  };
+}
+
+function naiveMatch(queries: readonly string[], caption: string, caseSensitive = true): number[] {
+  return naiveMatcher(queries, caseSensitive)(caption);
 }
 
 const POOL = [
@@ -150,9 +156,30 @@ describe('QueryMatcher', () => {
     const r = rng(4);
     const qs = Array.from({ length: 300 }, () => randomText(r, 6));
     const mm = QueryMatcher.build(qs);
+    const naive = naiveMatcher(qs);
     for (let k = 0; k < 1000; k++) {
       const caption = randomText(r, 40);
-      expect(mm.match(caption)).toEqual(naiveMatch(qs, caption));
+      expect(mm.match(caption)).toEqual(naive(caption));
+    }
+  });
+
+  it('agrees with the naive definition on a larger list (long tokens, many nodes)', () => {
+    const r = rng(6);
+    const vocab = Array.from({ length: 400 }, (_, i) => {
+      const len = 1 + Math.floor(r() * 12);
+      let w = '';
+      for (let k = 0; k < len; k++) w += 'abcdéfghij'[Math.floor(r() * 10)];
+      return i % 7 === 0 ? w.toUpperCase() : w;
+    });
+    const pick = () => vocab[Math.floor(r() * r() * vocab.length)]!;
+    const qs = Array.from({ length: 6000 }, () => Array.from({ length: 1 + Math.floor(r() * r() * 5) }, pick).join(' '));
+    for (const cs of [true, false]) {
+      const mm = QueryMatcher.build(qs, { caseSensitive: cs });
+      const naive = naiveMatcher(qs, cs);
+      for (let k = 0; k < 150; k++) {
+        const caption = Array.from({ length: Math.floor(r() * 25) }, () => (r() < 0.1 ? ',' : pick())).join(' ');
+        expect(mm.match(caption)).toEqual(naive(caption));
+      }
     }
   });
 

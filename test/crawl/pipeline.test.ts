@@ -142,3 +142,16 @@ describe('processCandidates', () => {
     expect(names.filter((n) => n.endsWith('.parquet') || n.includes('.tmp-'))).toEqual([]);
   });
 });
+
+describe('progress line', () => {
+  it('shows rates, success rate and the top failure reasons', async () => {
+    const { progressLine } = await import('../../src/crawl/index.js');
+    const c = { ...newCounters(), candidates: 2000, matched: 900, admitted: 800, kept: 600, done: 700, failed: { http_4xx: 60, timeout: 30, decode: 5, dns: 5 }, shards: 3 };
+    const line = progressLine(c, 10);
+    expect(line).toContain('200/s');
+    expect(line).toContain('(60 img/s)');
+    expect(line).toContain('ok 85.7%');
+    expect(line).toContain('failed: http_4xx 60, timeout 30, ');
+    expect(line).not.toContain('dns');
+  });
+});

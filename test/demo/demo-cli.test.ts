@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +54,11 @@ describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
     expect(Object.keys(crawl.totals.failed).length + Object.keys(crawl.totals.skipped).length).toBeGreaterThanOrEqual(3);
     expect(crawl.inputs.some((i: string) => i.endsWith('.warc.gz'))).toBe(true);
     expect(s.eval.classes).toBe(s.emoji);
+    // The site's mis-captioned pairs were crawled, and the summary says what the filter did with them.
+    expect(s.filter.noisyPairs).toBeGreaterThan(0);
+    expect(s.filter.noisyPairs + s.filter.cleanPairs).toBe(crawl.totals.kept);
+    expect(s.filter.noisyDropped + s.filter.cleanDropped).toBe(s.filter.input - s.filter.kept);
+    expect(r.stdout).toMatch(/dropped \d+ of \d+ mis-captioned pairs/);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     for (const id of ['queries', 'crawl', 'shards', 'training', 'eval', 'filter']) expect(html).toContain(`<section id="${id}">`);
     expect(html).not.toContain('(none)</a>');
@@ -71,6 +76,16 @@ describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/unknown stage 'nope'/);
     expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+
+  it('refuses to work in a folder it did not make', async () => {
+    const foreign = join(dir, 'foreign');
+    mkdirSync(join(foreign, 'model'), { recursive: true });
+    writeFileSync(join(foreign, 'model', 'keep.txt'), 'precious');
+    const r = await wit(['demo', '--out', foreign, '--skip', 'data']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not a demo folder/);
+    expect(readFileSync(join(foreign, 'model', 'keep.txt'), 'utf8')).toBe('precious');
   });
 
   it('wit report refuses a missing run dir with exit code 2', async () => {

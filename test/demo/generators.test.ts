@@ -215,7 +215,7 @@ describe('demo website', () => {
 
 describe('held-out set', () => {
   it('writes one OpenMoji image per emoji with its name, and the labels', async () => {
-    const h = await writeHeldout(join(dir, 'heldout'), emoji.slice(0, 5));
+    const h = await writeHeldout(join(dir, 'heldout'), emoji.slice(0, 5), { set: 'openmoji' });
     const recs = [];
     for await (const r of readShards(h.dir)) recs.push(r);
     expect(recs.map((r) => r.caption)).toEqual(emoji.slice(0, 5).map((e) => e.name));

@@ -49,6 +49,7 @@ describe('wit filter (CLI)', () => {
       [['--shards', join(dir, 'bad'), '--out', join(dir, 'o2')], /not a readable Parquet shard/],
       [['--shards', input, '--out', join(dir, 'o3'), '--model', join(dir, 'no-model'), '--keep-fraction', '0.3'], /model directory does not exist/],
       [['--shards', input, '--out', join(dir, 'o4'), '--model', dir, '--keep-fraction', '1.5'], /keep-fraction must be in \(0, 1\]/],
+      [['--shards', input, '--out', join(dir, 'o9'), '--model', join(dir, 'bad'), '--keep-fraction', '0.5', '--backend', 'cpu'], /not a model directory/],
       [['--shards', input, '--out', join(dir, 'o5'), '--model', dir, '--keep-fraction', '0'], /keep-fraction must be in \(0, 1\]/],
       [['--shards', input, '--out', join(dir, 'o6'), '--min-similarity', '0.3'], /need a model/],
       [['--shards', input, '--out', join(dir, 'o7'), '--max-aspect', '0.5'], /max-aspect must be >= 1/],

@@ -179,8 +179,11 @@ describe('resume', () => {
       expect({ ...s, duration: 0, pairsPerSecond: 0, out: '', shards: null }).toEqual({ ...ref, duration: 0, pairsPerSecond: 0, out: '', shards: null });
       expect((await readOut(out)).map((r) => [r.key, r.similarity])).toEqual((await readOut(join(dir, `ref-${mode}`))).map((r) => [r.key, r.similarity]));
       // a finished run reruns as a no-op
-      const again = await filter({ ...base, out, scorer: hashScorer(8) });
+      const scorer2 = hashScorer(8);
+      const again = await filter({ ...base, out, scorer: scorer2 });
       expect(again.shards.resumed).toBe(3);
+      expect(scorer2.pairs).toBe(0);
+      expect(again.threshold).toBe(ref.threshold);
       expect(again.kept).toBe(ref.kept);
     });
   }

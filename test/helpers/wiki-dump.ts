@@ -191,7 +191,8 @@ export function* syntheticPages(opts: SyntheticOptions): Generator<DumpPage> {
   const vocab: string[] = [];
   const seen = new Set<string>();
   while (vocab.length < vocabSize) {
-    const w = fakeWord(rng, 1 + rng.int(3));
+    // short words first (the frequent ones), longer ones after: 28^5 possible words
+    const w = fakeWord(rng, vocab.length < 5000 ? 1 + rng.int(3) : 2 + rng.int(4));
     if (!seen.has(w)) {
       seen.add(w);
       vocab.push(w);

@@ -92,6 +92,16 @@ describe('bad input gives a clear error naming the file and position', () => {
     await expectInputError([ms.path], /wrong-index\.txt: line 2: not an 'offset:page_id:title' line/, { wikiIndex: [idx] });
   });
 
+  it('an abort stops the run and leaves no output or temporary files', async () => {
+    const big = writeDump(join(dir, 'abort.xml'), [...syntheticPages({ seed: 9, pages: 3000 })], 'xml').path;
+    const out = join(dir, 'aborted.tsv');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('stop now')), 150);
+    await expect(querygen({ wiki: [big, big, big], out, workers: 2, wordnet: 'none', signal: ac.signal })).rejects.toThrow(/stop now/);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
   it('bad options are usage errors', async () => {
     const out = join(dir, 'x.tsv');
     await expect(querygen({ wiki: [], out })).rejects.toThrow(UsageError);

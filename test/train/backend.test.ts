@@ -13,7 +13,7 @@ describe('initBackend', () => {
     const info = await initBackend('wasm', { threads: 2 });
     expect(info.name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    expect(info.detail).toMatch(/SIMD, 2 threads/);
+    expect(info.detail).toMatch(/SIMD.*GEMM.* on 2 threads/);
     const a = tf.tensor2d([1, 2, 3, 4], [2, 2]);
     expect(Array.from(await tf.matMul(a, a).data())).toEqual([7, 10, 15, 22]);
     expect(currentBackend()?.name).toBe('wasm');

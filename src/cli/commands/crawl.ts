@@ -84,14 +84,14 @@ export const command: CommandDef = {
     if (f.role !== undefined && f.redis === undefined) throw new UsageError('crawl', '--role needs --redis URL');
     if (f.redis !== undefined) {
       if (f.role === undefined) throw new UsageError('crawl', '--redis needs --role coordinator or --role worker');
-      let mod: { runDistributed?: (o: unknown, role: string) => Promise<Record<string, unknown>> };
+      let mod: { runDistributed?: (o: unknown, role: string, hooks?: { log?: (line: string) => void }) => Promise<Record<string, unknown>> };
       try {
         mod = (await import(['..', '..', 'crawl', 'distributed', 'index.js'].join('/'))) as typeof mod;
       } catch (err) {
         throw new WitError('crawl', `distributed crawling (--redis) is not available in this build: ${(err as Error).message}`, { exitCode: 2 });
       }
       if (typeof mod.runDistributed !== 'function') throw new WitError('crawl', 'distributed crawling (--redis) is not available in this build', { exitCode: 2 });
-      const summary = await mod.runDistributed({ ...opts, redis: f.redis as string }, f.role as string);
+      const summary = await mod.runDistributed({ ...opts, redis: f.redis as string }, f.role as string, { log: ctx.log });
       return { summary };
     }
     const { crawl } = await import('../../crawl/index.js');

@@ -15,10 +15,14 @@ export function demoText(s: DemoSummary): string {
   if (s.queries !== null) lines.push(`  queries         ${s.queries} (${Object.entries(s.queriesBySource ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}); ${s.emojiNamesInQueries}/${s.emoji} emoji names among them`);
   if (s.crawl) lines.push(`  pairs kept      ${s.crawl.kept} of ${s.crawl.candidates} candidates (${s.crawl.failed} failed, ${s.crawl.skipped} skipped)`);
   if (s.train) lines.push(`  training        ${s.train.steps} steps, final loss ${s.train.finalLoss.toFixed(3)}, ${s.train.samplesPerSec.toFixed(1)} samples/s (${s.train.backend})`);
-  if (s.filter) lines.push(`  filter          kept ${s.filter.kept} of ${s.filter.input} pairs${s.filter.threshold !== null ? ` (similarity >= ${s.filter.threshold.toFixed(3)})` : ''}`);
+  if (s.filter) {
+    const f = s.filter;
+    lines.push(`  filter          kept ${f.kept} of ${f.input} pairs${f.threshold !== null ? ` (similarity >= ${f.threshold.toFixed(3)})` : ''}`);
+    if (f.noisyPairs) lines.push(`                  dropped ${f.noisyDropped} of ${f.noisyPairs} mis-captioned pairs (${pct(f.noisyDropped / f.noisyPairs)}) and ${pct(f.cleanPairs ? f.cleanDropped / f.cleanPairs : 0)} of the others`);
+  }
   if (s.eval) {
     lines.push(`  zero-shot       top-1 ${pct(s.eval.top1)} (chance ${pct(s.eval.chanceTop1)}), top-5 ${pct(s.eval.top5)} (chance ${pct(s.eval.chanceTop5)})`);
-    lines.push(`                  over ${s.eval.classes} emoji names, on OpenMoji designs held out of training`);
+    lines.push(`                  over ${s.eval.classes} emoji names, on the ${s.heldout} designs, held out of training`);
   }
   lines.push('');
   lines.push('Each stage by hand (outputs stay in the demo folder):');
@@ -37,9 +41,11 @@ export const command: CommandDef = {
     out: { type: 'string', description: 'folder for everything the demo writes', default: 'data/demo', metavar: 'DIR' },
     scale: { type: 'number', description: 'size multiplier: emoji (100 x N), Wikipedia articles (1500 x N), training steps', default: 1, min: 0.1, max: 50 },
     skip: { type: 'string[]', description: `stages to skip when their output exists (${DEMO_STAGES.join(', ')})`, metavar: 'STAGE…' },
-    steps: { type: 'int', description: 'training steps (default 150 x sqrt(scale))', min: 1 },
-    arch: { type: 'string', description: 'model architecture', default: 'vit-tiny' },
+    steps: { type: 'int', description: 'training steps (default 300 x sqrt(scale))', min: 1 },
+    arch: { type: 'string', description: 'model architecture (vit-tiny: 64 px, about 10x slower)', default: 'vit-micro' },
     'batch-size': { type: 'int', description: 'pairs per training step', default: 64, min: 2 },
+    heldout: { type: 'string', description: 'emoji design held out of training for the zero-shot test (the site shows the other two)', default: 'twitter', choices: ['google', 'twitter', 'openmoji'] },
+    lr: { type: 'number', description: 'peak learning rate of the training', default: 3e-3, min: 0 },
     seed: { type: 'int', description: 'seed of the generated data and the training', default: 0 },
     workers: { type: 'int', description: 'querygen worker threads', min: 1 },
     serve: { type: 'boolean', description: 'only serve the demo site of --out again (for rerunning wit crawl by hand) until interrupted', default: false },
@@ -68,6 +74,8 @@ export const command: CommandDef = {
       arch: flags.arch as string,
       batchSize: flags.batchSize as number,
       seed: flags.seed as number,
+      heldout: flags.heldout as 'google' | 'twitter' | 'openmoji',
+      lr: flags.lr as number,
       workers: flags.workers as number | undefined,
       onProgress: ctx.progress,
       onLog: ctx.log,

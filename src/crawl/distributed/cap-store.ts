@@ -175,6 +175,12 @@ export interface RedisCapStoreOptions {
   job: string;
   /** Pairs allowed per query (`--cap`). */
   cap: number;
+  /**
+   * How long a query seen full is taken as full without asking Redis, ms (default 1000). Room comes
+   * back only when a download fails, so this saves a round trip per candidate of a full query at the
+   * cost of missing, for at most this long, a slot freed by another worker. 0 asks every time.
+   */
+  fullTtlMs?: number;
 }
 
 /**
@@ -187,6 +193,7 @@ export class RedisCapStore implements CapStore {
   private readonly token = randomBytes(8).toString('hex');
   private seq = 0;
   private attempt = 0;
+  private readonly fullUntil = new Map<number, number>();
 
   constructor(redis: Redis, private readonly opts: RedisCapStoreOptions) {
     if (!Number.isInteger(opts.cap) || opts.cap < 0) throw new WitError('crawl', `cap must be a non-negative integer, got ${opts.cap}`);
@@ -219,6 +226,9 @@ export class RedisCapStore implements CapStore {
   /** Atomically takes one slot for each query id with room left; resolves to the ids taken. */
   async reserve(ids: readonly number[]): Promise<number[]> {
     if (!ids.length) return [];
+    const ttl = this.opts.fullTtlMs ?? 1000;
+    const now = Date.now();
+    if (ttl > 0 && ids.every((id) => (this.fullUntil.get(id) ?? 0) > now)) return [];
     const seq = ++this.seq;
     let out: string;
     try {
@@ -226,7 +236,12 @@ export class RedisCapStore implements CapStore {
     } catch (err) {
       rethrow(err, this.opts.job);
     }
-    return out ? out.split(',').map(Number) : [];
+    const got = out ? out.split(',').map(Number) : [];
+    if (ttl > 0 && got.length < ids.length) {
+      const taken = new Set(got);
+      for (const id of new Set(ids)) if (!taken.has(id)) this.fullUntil.set(id, now + ttl);
+    }
+    return got;
   }
 
   /** Gives back slots taken by `reserve` for a pair that was not written (failed download…). */

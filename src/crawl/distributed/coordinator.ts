@@ -35,6 +35,8 @@ export interface CoordinatorOptions {
 export interface DistributedSummary extends CrawlSummary {
   run_id: string;
   jobs: number;
+  /** From the first job's start to the last job's commit, s (the crawl proper, without planning and startup). */
+  work_seconds: number;
   /** Job attempts beyond the first (taken over after a stall or a failure). */
   retried_attempts: number;
   workers: string[];
@@ -112,8 +114,15 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
   let fetchRes: ReturnType<typeof createResources> | undefined;
   try {
     const existing = await redis.get(keys.config);
-    if (!existing) await checkFreshOut(config.out);
-    else log(`coordinator: resuming run ${config.runId}`);
+    if (!existing) {
+      const before = await checkFreshOut(config.out, config.runId);
+      if (before) return before;
+    } else if (await redis.exists(keys.finished)) {
+      const m = await readManifest(config.out).catch(() => undefined);
+      if (m?.complete && m.run_id === config.runId) return m.totals as unknown as DistributedSummary;
+    } else {
+      log(`coordinator: resuming run ${config.runId}`);
+    }
     await mkdir(config.out, { recursive: true });
     // the first coordinator's config is the run's: a restart keeps its creation time
     await redis.set(keys.config, existing ?? JSON.stringify(config), 'NX');
@@ -150,6 +159,10 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     const summary = await finalize(redis, keys, config, plan, r.queries, r.caseSensitive, t0);
     await redis.set(keys.finished, new Date().toISOString());
     await redis.srem(ACTIVE_RUNS_KEY, config.runId);
+    // the dedupe claims are the big part (one field per pair): gone once the run is done; the rest
+    // (config, results, counters) stays a week, so a rerun of this coordinator just reports the run
+    await redis.del(keys.seen, keys.progress);
+    for (const k of [keys.config, keys.caps, keys.matchCounts, keys.counted, keys.done, keys.attempts, keys.finished]) await redis.expire(k, 7 * 24 * 3600);
     await rm(planDir, { recursive: true, force: true });
     await rmdir(join(config.out, '.wit-jobs')).catch(() => undefined);
     return summary;
@@ -161,13 +174,19 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
   }
 }
 
-async function checkFreshOut(out: string): Promise<void> {
+/**
+ * A run starting afresh must not mix with (or, when removing orphans, delete) another crawl's files:
+ * the output directory must hold no shards and no manifest. Resolves to the summary of this very
+ * run when it finished earlier and its Redis state has expired since.
+ */
+async function checkFreshOut(out: string, runId: string): Promise<DistributedSummary | undefined> {
   const names = await readdir(out).catch(() => [] as string[]);
   const m = await readManifest(out).catch(() => undefined);
-  if (m?.complete && m.run_id) return; // a finished distributed run whose Redis state is gone: redo it
-  if (names.some((n) => n.endsWith('.parquet') && !JOB_FILE.test(n)) || (m && !m.run_id)) {
+  if (m?.complete && m.run_id === runId) return m.totals as unknown as DistributedSummary;
+  if (m || names.some((n) => n.endsWith('.parquet'))) {
     throw new UsageError('crawl', 'output directory already holds another crawl: choose a new --out', { file: out });
   }
+  return undefined;
 }
 
 async function enqueue(queue: Queue<QueueJobData>, redis: Redis, runId: string, jobs: JobSpec[], phase: 'count' | 'crawl', doneKey: string): Promise<void> {
@@ -199,11 +218,16 @@ async function waitPhase(redis: Redis, keys: RunKeys, plan: RunPlan, phase: 'cou
     if (opts.signal?.aborted) {
       throw new WitError('crawl', `coordinator stopped: run ${keys.runId} goes on with its workers; rerun the same command to pick it up`);
     }
-    const failed = await redis.hgetall(keys.failed);
-    const bad = Object.entries(failed);
-    if (bad.length) {
-      const [job, why] = bad[0]!;
-      throw new WitError('crawl', `${bad.length} job(s) failed for good, e.g. ${job}: ${why}; fix the cause and rerun the coordinator`, { exitCode: /InputError|UsageError|: .*: /.test(why) ? 2 : 1 });
+    const failed = Object.entries(await redis.hgetall(keys.failed));
+    if (failed.length) {
+      const [job, raw] = failed[0]!;
+      let why = { message: raw, exitCode: 1 };
+      try {
+        why = JSON.parse(raw) as typeof why;
+      } catch {
+        // a plain message
+      }
+      throw new WitError('crawl', `${failed.length} job(s) failed for good, e.g. ${job}: ${why.message}; fix the cause and rerun the coordinator`, { exitCode: why.exitCode === 2 ? 2 : 1 });
     }
     const names = await redis.hkeys(doneKey);
     const fresh = names.filter((n) => !results.has(n));
@@ -249,6 +273,7 @@ async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: Ru
   const shards: string[] = [];
   const workers = new Set<string>();
   let candidates = 0, matched = 0, admitted = 0, kept = 0, retried = 0;
+  let firstStart = Infinity, lastEnd = 0;
   for (const res of results) {
     candidates += res.candidates;
     matched += res.matched;
@@ -262,6 +287,8 @@ async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: Ru
     shards.push(...res.shards);
     workers.add(res.worker);
     retried += res.attempt - 1;
+    firstStart = Math.min(firstStart, res.startedAt);
+    lastEnd = Math.max(lastEnd, res.finishedAt);
   }
   shards.sort();
   const removed = await removeOrphans(config.out, new Set(shards));
@@ -285,6 +312,7 @@ async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: Ru
     imagesPerSec: kept / Math.max(seconds, 1e-3),
     run_id: config.runId,
     jobs: plan.jobs.length,
+    work_seconds: lastEnd > firstStart ? (lastEnd - firstStart) / 1000 : 0,
     retried_attempts: retried,
     workers: [...workers].sort(),
   };

@@ -63,6 +63,9 @@ export interface JobResult {
   attempt: number;
   worker: string;
   seconds: number;
+  /** When the committed attempt started and finished (epoch ms). */
+  startedAt: number;
+  finishedAt: number;
 }
 
 /** Data of a BullMQ job of the crawl queue. */

@@ -135,11 +135,20 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     const { env } = await envOf(data.runId);
     const dups = { n: 0 };
     let seen = 0;
-    const counts = await countMatches(
-      claimed(redis, data.runId, data.job, env.read(data.input, data.inputFormat, signal, { pages: {}, badItems: {} }), dups),
-      env.matcher, new PairDeduper(24), signal, () => { seen++; },
-    );
-    await addMatchCounts(redis, data.runId, data.job, counts, seen + dups.n);
+    const beat = setInterval(() => {
+      redis.hset(keys.progress, data.job, String(seen + dups.n)).catch(() => undefined);
+      opts.progress?.(`worker ${name}: counting job ${data.job}: ${seen + dups.n} candidates`);
+    }, 1000);
+    try {
+      const counts = await countMatches(
+        claimed(redis, data.runId, data.job, env.read(data.input, data.inputFormat, signal, { pages: {}, badItems: {} }), dups),
+        env.matcher, new PairDeduper(24), signal, () => { seen++; },
+      );
+      await addMatchCounts(redis, data.runId, data.job, counts, seen + dups.n);
+    } finally {
+      clearInterval(beat);
+    }
+    await redis.hdel(keys.progress, data.job);
     return { candidates: seen + dups.n };
   };
 
@@ -221,6 +230,8 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
         attempt,
         worker: name,
         seconds: (Date.now() - started) / 1000,
+        startedAt: started,
+        finishedAt: Date.now(),
       };
       committed = await store.commit(result, part.queryCounts);
       // committed meanwhile by another attempt: ours is surplus
@@ -249,13 +260,13 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
     try {
       return data.phase === 'count' ? await countJob(data, sig) : await crawlJob(data, sig);
     } catch (err) {
+      const why = JSON.stringify({ message: errorMessage(err), exitCode: err instanceof WitError ? err.exitCode : 1 });
       if (err instanceof WitError && err.exitCode === 2) {
-        await redis.hset(new RunKeys(data.runId).failed, data.job, errorMessage(err));
+        // bad input or options: retrying cannot help; the coordinator reports it and stops
+        await redis.hset(new RunKeys(data.runId).failed, data.job, why);
         throw new UnrecoverableError(errorMessage(err));
       }
-      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
-        await redis.hset(new RunKeys(data.runId).failed, data.job, errorMessage(err));
-      }
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await redis.hset(new RunKeys(data.runId).failed, data.job, why);
       log(`job ${data.job}: ${errorMessage(err)}`);
       throw err;
     } finally {

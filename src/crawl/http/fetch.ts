@@ -37,6 +37,8 @@ export interface FetchRequest {
   accept?: string;
   /** Overrides the fetcher's maxBytes (e.g. smaller for robots.txt). */
   maxBytes?: number;
+  /** Keep the first maxBytes of a longer body instead of failing with too_large (robots.txt, per RFC 9309). */
+  truncate?: boolean;
   /** Refuse when X-Robots-Tag opts out (images and pages: yes; robots.txt: no). Default true. */
   honorXRobotsTag?: boolean;
   /** Called before every hop (the first url and each redirect target); a reason stops the fetch. */
@@ -220,7 +222,7 @@ export class SafeFetcher {
         }
       }
       const declared = Number(header(h, 'content-length'));
-      if (Number.isFinite(declared) && declared > maxBytes) {
+      if (Number.isFinite(declared) && declared > maxBytes && !req.truncate) {
         drop(res.body);
         throw new AttemptFailure('too_large', `Content-Length ${declared} > ${maxBytes}`, false, status);
       }
@@ -230,6 +232,11 @@ export class SafeFetcher {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > maxBytes) {
+          if (req.truncate) {
+            chunks.push(chunk.subarray(0, chunk.length - (size - maxBytes)));
+            drop(res.body);
+            return { kind: 'body', status, contentType: header(h, 'content-type'), body: Buffer.concat(chunks, maxBytes) };
+          }
           drop(res.body);
           throw new AttemptFailure('too_large', `body over ${maxBytes} bytes`, false, status);
         }

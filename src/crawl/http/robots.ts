@@ -16,7 +16,7 @@ export interface RobotsCacheOptions {
   maxEntries?: number;
   /** How long a robots.txt is trusted, in ms. Default 24 h (as RFC 9309 suggests). */
   ttlMs?: number;
-  /** Largest robots.txt read; RFC 9309 asks crawlers to parse at least 500 KiB. Default 512 KiB. */
+  /** Bytes of robots.txt parsed (the rest is ignored); RFC 9309 asks for at least 500 KiB. Default 512 KiB. */
   maxBytes?: number;
 }
 
@@ -94,7 +94,7 @@ export class RobotsCache {
 
   private async load(origin: string, signal?: AbortSignal): Promise<Entry> {
     const robotsUrl = `${origin}/robots.txt`;
-    const res = await this.fetcher.fetch(robotsUrl, { accept: 'text/plain, */*', maxBytes: this.maxBytes, honorXRobotsTag: false, signal });
+    const res = await this.fetcher.fetch(robotsUrl, { accept: 'text/plain, */*', maxBytes: this.maxBytes, truncate: true, honorXRobotsTag: false, signal });
     const at = Date.now();
     if (res.ok) {
       const robots = robotsParser(res.finalUrl === robotsUrl ? robotsUrl : robotsUrl, res.body.toString('utf8'));
@@ -108,16 +108,17 @@ export class RobotsCache {
         return { at, crawlDelayMs: 0 };
       case 'http_5xx':
         return { at, refuseAll: 'robots', crawlDelayMs: 0 };
-      case 'too_large':
-      case 'noai':
-        // an oversized robots.txt is treated as allow-all past the limit: RFC 9309 parses the first 500 KiB;
-        // we keep it simple and allow
-        return { at, crawlDelayMs: 0 };
       case 'redirects':
       case 'bad_url':
         return { at, crawlDelayMs: 0 };
-      default:
+      case 'dns':
+      case 'connect':
+      case 'timeout':
+      case 'blocked_address':
         return { at, refuseAll: res.reason, crawlDelayMs: 0 };
+      default:
+        // unreadable (cut short, ...): RFC 9309 treats an unreachable robots.txt as disallow-all
+        return { at, refuseAll: 'robots', crawlDelayMs: 0 };
     }
   }
 }

@@ -61,7 +61,12 @@ export interface SourceOptions {
   captionColumn?: string;
   /** Opens an http(s) input file as a byte stream (the pipeline passes its safe fetcher). */
   openUrl?: OpenUrl;
-  /** Per-source counters for bad items (bad_record, bad_url, empty_caption, ...). */
+  /**
+   * Per-source counters for bad items inside good input, with a detail naming file and line/record:
+   * bad_record (unparsable line, row or WAT JSON), bad_url (missing, relative in a list, not
+   * http(s)), empty_caption, long_caption, long_url, long_attribute (an `<img>` attribute over
+   * 64 KiB), unsupported_encoding (a WARC page with a Content-Encoding other than gzip/deflate).
+   */
   onBadItem?: (reason: string, detail: string) => void;
   /** Stops reading; the iteration then throws the signal's reason. */
   signal?: AbortSignal;

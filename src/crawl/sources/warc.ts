@@ -20,7 +20,7 @@ export interface WarcOptions {
   signal?: AbortSignal;
   /** HTML beyond this many bytes of a record is not parsed. Default 8 MiB. */
   maxHtmlBytes?: number;
-  /** WAT JSON records larger than this are skipped (bad_record). Default 32 MiB. */
+  /** WAT JSON records larger than this are skipped (bad_record). Default 16 MiB. */
   maxJsonBytes?: number;
 }
 
@@ -126,7 +126,7 @@ function obj(v: unknown): Json | undefined {
  * is not WARC/WAT or is corrupt.
  */
 export async function* readWat(input: string, bytes: AsyncIterable<Uint8Array>, opts: WarcOptions = {}): AsyncGenerator<Candidate> {
-  const maxJson = opts.maxJsonBytes ?? 32 * 1024 * 1024;
+  const maxJson = opts.maxJsonBytes ?? 16 * 1024 * 1024;
   let n = 0;
   for await (const rec of records(input, bytes, opts.signal)) {
     n++;
