@@ -102,6 +102,7 @@ async function main(): Promise<void> {
       queries: ['cat'], inputs: [list], out, allowPrivateNetwork: true, cap: N + 1, concurrency: CONCURRENCY,
       perHostConcurrency: CONCURRENCY, imageConcurrency: IMAGE_CONCURRENCY, imageSize: SIZE, resizeMode: 'border', quality: 95,
       shardSize: Math.max(1000, Math.ceil(N / 20)), retries: 0,
+      signal: new AbortController().signal, // as the CLI passes one (per-request listeners must not pile up)
     });
     const e2eSec = (performance.now() - t1) / 1000;
     clearInterval(timer);

@@ -10,7 +10,7 @@
  *   npm run bench:crawl-match [-- --queries 500000 --captions 300000]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -155,7 +155,9 @@ try {
     writeFileSync(join(KEEP, 'captions.txt'), captions.join('\n') + '\n');
   }
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'crawl-match-pyahocorasick.py');
-  const out = execFileSync('/usr/bin/python3', [script, join(dir, 'queries.txt'), join(dir, 'captions.txt')], {
+  // Debian's python3-ahocorasick installs for the system python, which a pyenv/venv python3 on PATH hides.
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const out = execFileSync(python, [script, join(dir, 'queries.txt'), join(dir, 'captions.txt')], {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'pipe'],
     maxBuffer: 1 << 20,

@@ -8,7 +8,7 @@
  * reports the peak RSS of the process and the CPU time including its decoder subprocesses, so
  * "MB/s per core" is XML MB / CPU seconds: it does not depend on how busy the machine is.
  *
- *   npm run bench:querygen -- [--dir DIR] [--sizes 250,1000] [--workers 1,2] [--max-memory 1G] [--generate-only]
+ *   npm run bench:querygen -- [--dir DIR] [--sizes 250,1000] [--workers 1,2] [--max-memory 600M] [--generate-only]
  *
  * Dumps are generated once into DIR (default data/bench-querygen) and reused.
  */
@@ -26,7 +26,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { dir: 'data/bench-querygen', sizes: [250, 1000], workers: [1, 2], maxMemory: '1G', generateOnly: false };
+  const a: Args = { dir: 'data/bench-querygen', sizes: [250, 1000], workers: [1, 2], maxMemory: '600M', generateOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[i + 1] ?? '';

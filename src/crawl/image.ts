@@ -131,9 +131,14 @@ export function readImageHeader(b: Uint8Array): ImageHeader | undefined {
   return undefined;
 }
 
-/** Process-wide sharp settings for crawling: no operation cache (every image is new, the cache only costs memory). */
+/**
+ * Process-wide sharp settings for crawling: no operation cache (every image is new, the cache
+ * only costs memory), and one libvips thread per image, because the crawl runs several images at
+ * once (`imageConcurrency`) and libvips threads on top would oversubscribe the cores.
+ */
 export function tuneSharpForCrawl(): void {
   sharp.cache(false);
+  sharp.concurrency(1);
 }
 
 /**

@@ -8,6 +8,11 @@
  * through the query vocabulary (a token no query contains resets the automaton), and an Aho–Corasick
  * automaton over token sequences reports every query ending at each token. All automaton state lives
  * in typed arrays, so 500,000 queries cost a few tens of MB and no per-node objects.
+ *
+ * Matching is bound by cache misses, so the tables are laid out for few of them: a token's slot
+ * (one 64-byte line) also holds its transition from the root and that node's outputs, and each
+ * state carries a 32-bit signature of its children's tokens that skips most edge-table probes.
+ * bench/crawl-match.ts measures it against pyahocorasick.
  */
 
 /** Options of {@link QueryMatcher.build}. */
@@ -219,7 +224,7 @@ export class QueryMatcher {
   private readonly edges: Int32Array;
   // Scratch for one match call.
   private state = 0;
-  /** Whether `state` has children (else the next token goes straight to its failure link). */
+  /** Child signature of `state` (0: no children, the next token goes straight to its failure link). */
   private stateSig = 0;
   /** Failure link of `state`, cached as the signature is (0 for every depth-1 state). */
   private stateFail = 0;

@@ -14,6 +14,7 @@
  * block), and downloads only the unfinished blocks: the final set of pairs equals an uninterrupted run's.
  */
 import { createHash } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type PQueue from 'p-queue';
@@ -283,6 +284,8 @@ async function finishedShards(out: string, prefix: string, shardSize: number): P
 export async function processCandidates(candidates: AsyncIterable<Candidate>, opts: PartOptions, res: CrawlResources): Promise<PartResult> {
   const o = opts;
   const counters = o.counters;
+  // every request in flight listens on the run's signal (and removes its listener when done)
+  if (o.signal) setMaxListeners(0, o.signal);
   const finished = o.resume ? await finishedShards(o.out, o.prefix, o.shardSize) : new Map<number, { kept: Set<number>; stats: ShardStats }>();
   for (const [i, f] of finished) {
     if (typeof f.stats.admitted === 'number' && f.stats.admitted > o.shardSize) {

@@ -276,6 +276,12 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   if (!EMOJI_SETS.includes(heldout)) throw new UsageError('demo', `unknown emoji set '${heldout}' (${EMOJI_SETS.join(', ')})`);
   const lr = opts.lr ?? 3e-3;
   const { emoji, plan, sets } = await demoSite(scale, seed, heldout);
+  // Reused outputs must come from the same data: the emoji, the site and the held-out set follow
+  // from scale, seed and heldout.
+  const made = await readJson<SiteState>(p.siteJson);
+  if (skip.size && made && (made.scale !== scale || made.seed !== seed || (made.heldout ?? 'twitter') !== heldout)) {
+    throw new UsageError('demo', `this folder was made with --scale ${made.scale} --seed ${made.seed} --heldout ${made.heldout ?? 'twitter'}; use the same options with --skip, or run without --skip`, { file: out });
+  }
   summary.emoji = emoji.length;
 
   // 1. A small Wikipedia and pageview files.

@@ -1,227 +1,22 @@
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import {
-  listShards,
-  readManifest,
-  readShardFile,
-  readShardMetadata,
-  readShardStats,
-  shardImageFormat,
-  shardPath,
-  writeJsonAtomic,
-  writeManifest,
-  ShardWriter,
-  type PairRecord,
-  type ShardStats,
-} from '../shards/index.js';
-import { InputError, UsageError, WitError } from '../util/errors.js';
+import { readShardFile, readShardStats, shardImageFormat, shardPath, writeManifest, ShardWriter, type PairRecord, type ShardStats } from '../shards/index.js';
+import { InputError, WitError } from '../util/errors.js';
 import { Histogram, type ScoreHistogram } from './histogram.js';
 import { screenAndScore } from './pipeline.js';
+import { allFinished, claimOutput, exists, packageVersion, runOptions, validate, STAGE, WORK_DIR } from './run-dir.js';
 import { readScoreFile, writeScoreFile, type ShardScores } from './score-file.js';
-import { DROP_REASONS, ELIGIBLE, Screen, emptyReasonCounts, reasonOf, type BasicFilterOptions, type DropReason } from './screen.js';
-import { clipScorer, loadEncoders, type Backend, type ClipEncoders, type Scorer } from './scorer.js';
+import { DROP_REASONS, ELIGIBLE, Screen, emptyReasonCounts, reasonOf, type DropReason } from './screen.js';
+import { clipScorer, loadEncoders, type ClipEncoders, type Scorer } from './scorer.js';
 import { isSelected, selectTop, type Selection } from './select.js';
-import { readFileSync } from 'node:fs';
+import type { FilterOptions, FilterProgress, FilterSummary } from './types.js';
 
 export { DROP_REASONS, Screen, basicFilterReason, captionWordCount, type DropReason, type BasicFilterOptions } from './screen.js';
 export { clipScorer, cosine, loadEncoders, type Scorer, type ClipEncoders, type Backend } from './scorer.js';
 export { selectTop, keepCount, type Selection } from './select.js';
 export { Histogram, type ScoreHistogram } from './histogram.js';
 export { screenAndScore, type ScoredRow } from './pipeline.js';
-
-/** Options of one filter run (see DESIGN.md, "filter"). Validated on entry. */
-export interface FilterOptions extends BasicFilterOptions {
-  /** Input shard files or directories, read in the order given (directories in name order). */
-  shards: string[];
-  /** Output directory: one output shard per input shard, same number, plus manifest.json. */
-  out: string;
-  /** Model directory written by `wit train`; needed to score (--min-similarity, --keep-fraction). */
-  model?: string;
-  /** Keep pairs whose similarity (as stored, float32) is >= this; in [-1, 1]. */
-  minSimilarity?: number;
-  /**
-   * Keep exactly round(F * N) pairs with the highest similarity, N = pairs that passed the basic
-   * filters and dedup and could be scored; in (0, 1]. Ties at the threshold go by ascending key.
-   */
-  keepFraction?: number;
-  /** Exact dedup by image sha256 and by (url, caption), first occurrence in shard order wins (default true). */
-  dedup?: boolean;
-  /** Pairs per encoder call (default 64). */
-  batchSize?: number;
-  /** Batches in flight (default 2: the next one is read and decoded while one is encoded). */
-  depth?: number;
-  /** Backend for the model (default auto). */
-  backend?: Backend;
-  /** Scores pairs instead of a model (tests, and trainWithFilterRounds which holds the model already). */
-  scorer?: Scorer;
-  /** Progress callback, about once a second and at each shard's end. */
-  onProgress?: (p: FilterProgress) => void;
-  /** Called with a line for each notable event (a resumed shard, an undecodable image, …). */
-  onLog?: (line: string) => void;
-  /** Aborting stops after the current batch; finished shards stay, the shard in progress is discarded. */
-  signal?: AbortSignal;
-}
-
-/** What onProgress receives. */
-export interface FilterProgress {
-  phase: 'score' | 'write';
-  /** Input shards done in this phase, of `shards`. */
-  shardsDone: number;
-  shards: number;
-  /** Rows read in this phase, of `rowsTotal` (all input rows). */
-  rows: number;
-  rowsTotal: number;
-  scored: number;
-  kept: number;
-  /** Pairs scored per second of wall time in this run (0 before the first batch). */
-  pairsPerSecond: number;
-  elapsed: number;
-}
-
-/** The summary of a run (also the totals in manifest.json). */
-export interface FilterSummary {
-  out: string;
-  mode: 'min-similarity' | 'keep-fraction' | 'score-only' | 'basic';
-  input: number;
-  kept: number;
-  /** Input rows that passed the screen and were scored (the base of --keep-fraction). */
-  scored: number;
-  dropped: Record<DropReason, number>;
-  /** Similarity a pair needed: --min-similarity, or the k-th largest score for --keep-fraction. */
-  threshold: number | null;
-  keepFraction: number | null;
-  /** Histogram of the scores of all scored pairs (kept or not). */
-  histogram: ScoreHistogram;
-  shards: { input: number; written: number; resumed: number };
-  /** Pairs scored per second of wall time of the scoring pass (reading, decoding, encoders), 0 when nothing was scored in this run. */
-  pairsPerSecond: number;
-  duration: number;
-}
-
-const STAGE = 'filter';
-const WORK_DIR = '.filter-work';
-
-function packageVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const p = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (p.name === 'wit' && p.version) return p.version;
-    } catch {
-      // try the next location: src/ and dist/src/ sit at different depths
-    }
-  }
-  return '0.0.0';
-}
-
-/**
- * Fingerprint of a model directory (names, sizes, mtimes of its top-level files: config, tokenizer,
- * weights), so a rerun after retraining is not taken for a resume. Subdirectories (checkpoints,
- * filter rounds written inside the model dir) do not count.
- */
-async function modelFingerprint(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  for (const n of (await readdir(dir)).sort()) {
-    if (n.endsWith('.jsonl')) continue; // logs that grow without changing the weights
-    const st = await stat(join(dir, n));
-    if (st.isFile()) h.update(`${n}\t${st.size}\t${st.mtimeMs}\n`);
-  }
-  return h.digest('hex').slice(0, 16);
-}
-
-interface Validated {
-  files: string[];
-  rowCounts: number[];
-  mode: FilterSummary['mode'];
-  basic: BasicFilterOptions;
-  dedup: boolean;
-  batchSize: number;
-}
-
-async function validate(opts: FilterOptions): Promise<Validated> {
-  if (!opts.shards?.length) throw new UsageError(STAGE, 'no input shards given (--shards)');
-  if (!opts.out) throw new UsageError(STAGE, 'no output directory given (--out)');
-  const { minSimilarity: ms, keepFraction: kf } = opts;
-  if (ms !== undefined && kf !== undefined) throw new UsageError(STAGE, 'give either --min-similarity or --keep-fraction, not both');
-  if (kf !== undefined && !(Number.isFinite(kf) && kf > 0 && kf <= 1)) throw new UsageError(STAGE, `--keep-fraction must be in (0, 1], got ${kf}`);
-  if (ms !== undefined && !(Number.isFinite(ms) && ms >= -1 && ms <= 1)) throw new UsageError(STAGE, `--min-similarity must be in [-1, 1], got ${ms}`);
-  const basic: BasicFilterOptions = {
-    minCaptionWords: opts.minCaptionWords,
-    minCaptionChars: opts.minCaptionChars,
-    minImageSide: opts.minImageSide,
-    maxAspect: opts.maxAspect,
-  };
-  for (const [name, v] of Object.entries(basic)) {
-    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new UsageError(STAGE, `${name} must be a number >= 0, got ${v}`);
-  }
-  if (basic.maxAspect !== undefined && basic.maxAspect < 1) throw new UsageError(STAGE, `maxAspect must be >= 1, got ${basic.maxAspect}`);
-  const batchSize = opts.batchSize ?? 64;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(STAGE, `batch size must be an integer >= 1, got ${batchSize}`);
-  const scoring = ms !== undefined || kf !== undefined;
-  if (scoring && !opts.model && !opts.scorer) throw new UsageError(STAGE, '--min-similarity and --keep-fraction need a model (--model DIR)');
-  const mode: FilterSummary['mode'] = kf !== undefined ? 'keep-fraction' : ms !== undefined ? 'min-similarity' : opts.model || opts.scorer ? 'score-only' : 'basic';
-
-  if (opts.model) {
-    const st = await stat(opts.model).catch(() => undefined);
-    if (!st) throw new UsageError(STAGE, 'model directory does not exist', { file: opts.model });
-    if (!st.isDirectory()) throw new UsageError(STAGE, 'model must be a directory written by wit train', { file: opts.model });
-  }
-  const files = await listShards(opts.shards);
-  const out = resolve(opts.out);
-  const rowCounts: number[] = [];
-  for (const f of files) {
-    if (resolve(f, '..') === out) throw new UsageError(STAGE, 'output directory holds input shards; give another --out', { file: opts.out });
-    const meta = await readShardMetadata(f); // InputError naming the file when it is not Parquet
-    const names = new Set(meta.schema.map((s) => s.name));
-    for (const col of ['key', 'caption']) if (!names.has(col)) throw new InputError(STAGE, f, `not a wit shard: no '${col}' column`);
-    if (mode !== 'basic' && !(await shardImageFormat(f))) throw new InputError(STAGE, f, 'shard has no image column (jpg, webp or png) to score');
-    rowCounts.push(Number(meta.num_rows));
-  }
-  return { files, rowCounts, mode, basic, dedup: opts.dedup ?? true, batchSize };
-}
-
-/** The options that decide the output: a rerun with the same ones resumes, with others is refused. */
-async function runOptions(opts: FilterOptions, v: Validated): Promise<Record<string, unknown>> {
-  return {
-    shards: v.files.map((f) => resolve(f)),
-    model: opts.model ? resolve(opts.model) : null,
-    model_fingerprint: opts.model ? await modelFingerprint(opts.model) : null,
-    scorer: opts.scorer && !opts.model ? 'custom' : null,
-    min_similarity: opts.minSimilarity ?? null,
-    keep_fraction: opts.keepFraction ?? null,
-    min_caption_words: v.basic.minCaptionWords ?? null,
-    min_caption_chars: v.basic.minCaptionChars ?? null,
-    min_image_side: v.basic.minImageSide ?? null,
-    max_aspect: v.basic.maxAspect ?? null,
-    dedup: v.dedup,
-  };
-}
-
-/** Refuses an output directory that holds something other than this same run (finished or not). */
-async function claimOutput(out: string, options: Record<string, unknown>): Promise<void> {
-  await mkdir(join(out, WORK_DIR), { recursive: true });
-  const same = (o: unknown) => JSON.stringify(o) === JSON.stringify(options);
-  const manifest = await readManifest(out);
-  const optionsFile = join(out, WORK_DIR, 'options.json');
-  let previous: unknown;
-  try {
-    previous = JSON.parse(readFileSync(optionsFile, 'utf8'));
-  } catch {
-    previous = undefined;
-  }
-  if (manifest) {
-    if (manifest.stage !== STAGE || !same(manifest.options)) {
-      throw new UsageError(STAGE, `output directory holds another run (${manifest.stage}, other options); give a new --out or delete it`, { file: out });
-    }
-  } else if (previous !== undefined && !same(previous)) {
-    // An unfinished run with other options: take it over only when it has produced nothing yet.
-    const produced = (await readdir(out)).some((n) => n.endsWith('.parquet')) || (await readdir(join(out, WORK_DIR))).some((n) => n.endsWith('.scores'));
-    if (produced) throw new UsageError(STAGE, 'output directory holds an unfinished filter run with other options; give a new --out or delete it', { file: out });
-  } else if (previous === undefined) {
-    if ((await readdir(out)).some((n) => n.endsWith('.parquet'))) throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
-  }
-  await writeJsonAtomic(optionsFile, options);
-}
+export type { FilterOptions, FilterProgress, FilterSummary } from './types.js';
 
 /** Per-shard and run-wide counters. */
 class Tally {
@@ -521,18 +316,3 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
   await rm(join(out, WORK_DIR), { recursive: true, force: true });
   return summary;
 }
-
-async function allFinished(outputs: string[]): Promise<boolean> {
-  for (const o of outputs) if (!(await readShardStats(o)) || !(await exists(o))) return false;
-  return true;
-}
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch {
-    return false;
-  }
-}
-

@@ -21,9 +21,9 @@ import { scanTokens } from '../text/tokenize.js';
 import { forEachTextLine } from './wikitext.js';
 import { RunWriter } from './runs.js';
 
-/** Bytes per interned word besides its characters (Map entry, string header, arrays). */
-const WORD_OVERHEAD = 96;
-/** Word ids must fit 24 bits for the sort keys of a spill (and V8 Maps stop at 2^24 entries). */
+/** Bytes per interned word besides its characters (string header, slots, count, hash). */
+const WORD_OVERHEAD = 64;
+/** Word ids must fit 24 bits for the sort keys of a spill. */
 const MAX_WORDS = 12_000_000;
 const ID_BITS = 2 ** 24;
 
@@ -44,14 +44,6 @@ export interface CounterOptions {
   budgetBytes: number;
 }
 
-/** FNV-1a of a string (partitioning must agree across workers, so it depends on the text only). */
-function hashString(s: string): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  h ^= h >>> 15;
-  return h >>> 0;
-}
-
 /** See module doc. */
 export class NgramCounter {
   /** Tokens counted (N). */
@@ -60,8 +52,10 @@ export class NgramCounter {
   spilledEntries = 0;
   readonly files: SpillFiles;
 
-  // interned words of the current window
-  private ids = new Map<string, number>();
+  // interned words of the current window: open addressing over word hashes, looked up straight from
+  // the text span (no substring is made for a word already seen: most tokens)
+  private wcap = 1 << 14;
+  private wslots = new Int32Array(this.wcap).fill(-1);
   private words: string[] = [];
   private wordHash = new Uint32Array(1024);
   private uniCount = new Float64Array(1024);
@@ -90,9 +84,9 @@ export class NgramCounter {
     return this.words.length * WORD_OVERHEAD + this.wordChars * 2 + this.cap * 12 + this.used * 8;
   }
 
-  private intern(tok: string): number {
+  private intern(tok: string, h: number, slot: number): number {
     const id = this.words.length;
-    this.ids.set(tok, id);
+    this.wslots[slot] = id;
     this.words.push(tok);
     if (id >= this.uniCount.length) {
       const n = new Float64Array(this.uniCount.length * 2);
@@ -102,9 +96,23 @@ export class NgramCounter {
       h.set(this.wordHash);
       this.wordHash = h;
     }
-    this.wordHash[id] = hashString(tok);
+    this.wordHash[id] = h;
     this.wordChars += tok.length;
+    if ((id + 1) * 2 > this.wcap) this.growWords();
     return id;
+  }
+
+  private growWords(): void {
+    const ncap = this.wcap * 2;
+    const mask = ncap - 1;
+    const slots = new Int32Array(ncap).fill(-1);
+    for (let id = 0; id < this.words.length; id++) {
+      let s = this.wordHash[id]! & mask;
+      while (slots[s] !== -1) s = (s + 1) & mask;
+      slots[s] = id;
+    }
+    this.wslots = slots;
+    this.wcap = ncap;
   }
 
   /**
@@ -145,14 +153,37 @@ export class NgramCounter {
 
   /** Counts the tokens of plain text (lines as wikitextToText makes them). */
   addText(text: string): void {
-    const ids = this.ids;
     let prev = -1;
     let tokens = 0;
     const onToken = (s: number, e: number, isWord: boolean) => {
-      const tok = text.slice(s, e);
       tokens++;
-      let id = ids.get(tok);
-      if (id === undefined) id = this.intern(tok);
+      // FNV-1a of the span, finalised; it also picks the word's partition, so it must depend on
+      // the text only (all workers agree)
+      let h = 0x811c9dc5 | 0;
+      for (let i = s; i < e; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+      h ^= h >>> 15;
+      h >>>= 0;
+      const wmask = this.wcap - 1;
+      const wslots = this.wslots;
+      const len = e - s;
+      let slot = h & wmask;
+      let id: number;
+      for (;;) {
+        id = wslots[slot]!;
+        if (id === -1) {
+          id = this.intern(text.slice(s, e), h, slot);
+          break;
+        }
+        if (this.wordHash[id] === h) {
+          const w = this.words[id]!;
+          if (w.length === len) {
+            let k = 0;
+            while (k < len && w.charCodeAt(k) === text.charCodeAt(s + k)) k++;
+            if (k === len) break;
+          }
+        }
+        slot = (slot + 1) & wmask;
+      }
       this.uniCount[id]!++;
       if (!isWord) {
         prev = -1;
@@ -253,7 +284,8 @@ export class NgramCounter {
   }
 
   private reset(): void {
-    this.ids = new Map();
+    this.wcap = 1 << 14;
+    this.wslots = new Int32Array(this.wcap).fill(-1);
     this.words = [];
     this.wordHash = new Uint32Array(1024);
     this.uniCount = new Float64Array(1024);

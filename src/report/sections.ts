@@ -25,22 +25,6 @@ function addCounts(dst: Map<string, number>, src: unknown): void {
   for (const [k, v] of Object.entries(obj(src) ?? {})) if (typeof v === 'number' && v > 0) dst.set(k, (dst.get(k) ?? 0) + v);
 }
 
-/** Histogram of values with `bins` equal bins between their min and max. */
-export function binValues(values: readonly number[], bins: number, lo?: number, hi?: number): { edges: number[]; counts: number[] } {
-  if (!values.length) return { edges: [], counts: [] };
-  let a = lo ?? Infinity;
-  let b = hi ?? -Infinity;
-  if (lo === undefined || hi === undefined) for (const v of values) {
-    if (lo === undefined && v < a) a = v;
-    if (hi === undefined && v > b) b = v;
-  }
-  if (b <= a) b = a + 1;
-  const w = (b - a) / bins;
-  const counts = new Array<number>(bins).fill(0);
-  for (const v of values) counts[Math.min(bins - 1, Math.max(0, Math.floor((v - a) / w)))]!++;
-  return { edges: counts.map((_, i) => a + i * w).concat(b), counts };
-}
-
 /** First and last index of a non-zero count, widened by `pad` (the whole range when all are zero). */
 function populated(counts: readonly number[], pad: number): [number, number] {
   const a = counts.findIndex((c) => c > 0);
@@ -161,7 +145,7 @@ export async function renderShards(found: FoundShards, scan: ShardScan): Promise
   if (scan.rows) {
     const [a, b] = populated(scan.sideCounts, 1);
     const edges = sideEdges().slice(a, b + 2);
-    figs.push(figure(histogramChart({ title: 'Image size as downloaded (longest side)', edges: edges.map((e) => Math.log2(e)), counts: scan.sideCounts.slice(a, b + 1), xLabel: 'log2(pixels)' }), `From ${fmtNum(2 ** Math.log2(edges[0]!))} to ${fmtNum(Math.round(edges[edges.length - 1]!))} px${b === SIDE_BINS - 1 ? ' and more' : ''}. Stored sizes: ${topEntries(scan.storedSizes, 4).map(([s, n]) => `${esc(s)} (${fmtNum(n)})`).join(', ')}`));
+    figs.push(figure(histogramChart({ title: 'Image size as downloaded (longest side)', edges, counts: scan.sideCounts.slice(a, b + 1), xLabel: 'pixels (log scale)', logX: true }), `Bins of a half power of two${b === SIDE_BINS - 1 ? `; the last holds ${fmtNum(Math.round(edges[edges.length - 2]!))} px and more` : ''}. Stored sizes: ${topEntries(scan.storedSizes, 4).map(([s, n]) => `${esc(s)} (${fmtNum(n)})`).join(', ')}`));
     charts++;
     const [wa, wb] = populated(scan.wordCounts, 1);
     const wedges = scan.wordCounts.slice(wa, wb + 1).map((_, i) => wa + i - 0.5).concat(wb + 0.5);

@@ -67,6 +67,22 @@ function axis(values: number[], log: boolean, includeZero: boolean, extra: numbe
   return { lo: Math.min(lo, ticks[0]!), hi: Math.max(hi, ticks[ticks.length - 1]!), log, ticks };
 }
 
+/** A log axis over exactly [min, max] of the values, ticked at 1-2-5 steps inside it. */
+function logAxis(values: number[]): Axis {
+  const vs = values.filter((v) => v > 0 && Number.isFinite(v));
+  if (!vs.length) return { lo: 1, hi: 10, log: true, ticks: [1, 10] };
+  const lo = Math.min(...vs);
+  const hi = Math.max(lo * 1.0001, ...vs);
+  const ticks: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of [1, 2, 5]) {
+      const t = m * 10 ** e;
+      if (t >= lo && t <= hi) ticks.push(t);
+    }
+  }
+  return { lo, hi, log: true, ticks };
+}
+
 function scale(a: Axis, from: number, to: number): (v: number) => number {
   if (a.log) {
     const l0 = Math.log10(a.lo);
@@ -186,11 +202,11 @@ export function barChart(o: { title: string; bars: Bar[]; width?: number; max?: 
 }
 
 /** A histogram from bin edges (counts.length + 1 of them) with optional vertical markers. */
-export function histogramChart(o: { title: string; edges: number[]; counts: number[]; xLabel?: string; markers?: { x: number; label: string; color?: string }[]; width?: number; height?: number; barColor?: string }): string {
+export function histogramChart(o: { title: string; edges: number[]; counts: number[]; xLabel?: string; logX?: boolean; markers?: { x: number; label: string; color?: string }[]; width?: number; height?: number; barColor?: string }): string {
   const W = o.width ?? 560;
   const H = o.height ?? 250;
   const m = { l: 50, r: 16, t: 28, b: 40 };
-  const ax = axis(o.edges, false, false);
+  const ax = o.logX ? logAxis(o.edges) : axis(o.edges, false, false);
   const ay = axis(o.counts, false, true);
   const sx = scale(ax, m.l, W - m.r);
   const sy = scale(ay, H - m.b, m.t);

@@ -359,6 +359,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
 
   try {
     const every = opts.checkpointEvery ?? 1000;
+    let wasted = 0;
     while (step < totalSteps) {
       const tWait = performance.now();
       const batch = await loader.next();
@@ -367,7 +368,14 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
       badImages += batch.bad;
       samples += batch.n + batch.bad;
       position = batch.end;
-      if (batch.n < 2) continue; // nothing to contrast; the samples are consumed all the same
+      if (batch.n < 2) {
+        // Nothing to contrast; the samples are consumed all the same. A whole pass without a
+        // decodable pair means the data is unusable, not unlucky.
+        wasted += batch.n + batch.bad;
+        if (wasted > rows) throw new InputError('train', files[0]!, `no image in the shards decodes (last error: ${batch.errors[0] ?? 'none'})`);
+        continue;
+      }
+      wasted = 0;
       const lr = learningRate(step, totalSteps, hyper.lr, hyper.warmupSteps);
       const r = await trainStep(model, opt, batch, lr, hyper.gradClip);
       if (!Number.isFinite(r.loss)) throw new WitError('train', `loss became ${r.loss} at step ${step + 1}; lower --lr`);

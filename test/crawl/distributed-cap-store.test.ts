@@ -98,7 +98,11 @@ describe('RedisCapStore', () => {
     expect(await b.reserve([1])).toEqual([]);
     // b reserved 1 and 2 but wrote only the pair of query 1... and 2: commit sets what it wrote
     expect(await b.commit({ shards: ['s'] }, new Map([[1, 1], [2, 1]]))).toBe(true);
-    expect(await b.commit({ shards: ['s'] }, new Map([[1, 1], [2, 1]]))).toBe(false);
+    const keys0 = new RunKeys(runId);
+    const again = withScripts(r);
+    // the very same commit resent (a reconnect) is a success; another attempt's is not
+    expect(await again.witCommit(keys0.caps, keys0.reservations('x'), keys0.sequence('x'), keys0.owner('x'), keys0.done, keys0.progress, 'x', 'tok', JSON.stringify({ shards: ['s'] }))).toBe(1);
+    expect(await b.commit({ shards: ['t'] }, new Map([[1, 1], [2, 1]]))).toBe(false);
     // a later attempt of a committed job has nothing to do, and rolls nothing back
     const c = new RedisCapStore(conn(), { runId, job: 'x', cap: 2 });
     expect(await c.begin()).toBe(0);

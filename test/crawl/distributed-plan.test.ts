@@ -6,6 +6,8 @@ import { planJobs, jobName } from '../../src/crawl/distributed/plan.js';
 import { runConfigOf, removeOrphans } from '../../src/crawl/distributed/coordinator.js';
 import { removeJobFiles } from '../../src/crawl/distributed/worker.js';
 import { readSource } from '../../src/crawl/sources/index.js';
+import { runDistributed } from '../../src/crawl/distributed/index.js';
+import { UsageError } from '../../src/util/errors.js';
 import type { Candidate } from '../../src/crawl/types.js';
 
 let dir: string;
@@ -73,6 +75,13 @@ describe('run identity and job files', () => {
     expect(a.out.startsWith('/')).toBe(true);
     expect(a.inputs[0]!.startsWith('/')).toBe(true);
     expect(() => runConfigOf(base, 100, 'bad id!')).toThrow(/run id/);
+  });
+
+  it('refuses a bad role or Redis url with a usage error', async () => {
+    const base = { queries: 'q.txt', inputs: ['a.jsonl'], out: 'out' };
+    await expect(runDistributed({ ...base, redis: 'redis://127.0.0.1:1' }, 'boss')).rejects.toThrow(UsageError);
+    await expect(runDistributed({ ...base, redis: 'http://127.0.0.1:1' }, 'worker')).rejects.toThrow(/--redis: expected redis:\/\/HOST:PORT/);
+    await expect(runDistributed({ ...base, redis: 'not a url' }, 'coordinator')).rejects.toThrow(UsageError);
   });
 
   it('removes an earlier attempt\'s files and the orphans no committed job claims', async () => {

@@ -102,6 +102,15 @@ describe('WARC (written by warcio)', () => {
     expect(bad.map((b) => b[0])).toEqual(['unsupported_encoding']);
   });
 
+  it('decodes a chunked body kept raw in the record', async () => {
+    const html = '<img src="chunk.jpg" alt="chunked transfer">';
+    const chunked = `${(20).toString(16)}\r\n${html.slice(0, 20)}\r\n${(html.length - 20).toString(16)}\r\n${html.slice(20)}\r\n0\r\n\r\n`;
+    const p = file('chunked.warc', await makeWarc([
+      { url: 'http://example.com/c', body: chunked, headers: { 'Transfer-Encoding': 'chunked' } },
+    ]));
+    expect((await collect(p)).cands.map(pair)).toEqual([['http://example.com/chunk.jpg', 'chunked transfer']]);
+  });
+
   it('parses only maxHtmlBytes of a huge page and goes on with the next record', async () => {
     const huge = '<img src="first.jpg" alt="early">' + '<p>filler</p>'.repeat(20_000) + '<img src="late.jpg" alt="late">';
     for (const gzip of [false, true]) {

@@ -69,6 +69,11 @@ describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
     const j = JSON.parse(again.stdout);
     expect(j.stages.filter((x: { status: string }) => x.status === 'skipped').map((x: { stage: string }) => x.stage)).toEqual(['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval']);
     expect(j.eval.top1).toBe(s.eval.top1);
+
+    // Reusing outputs made from other data is refused.
+    const other = await wit(['demo', '--out', out, '--scale', '0.3', '--skip', 'data', 'querygen', 'crawl']);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/made with --scale 0.2/);
   }, 300_000);
 
   it('rejects an unknown stage with exit code 2', async () => {

@@ -26,23 +26,27 @@ describe('trainWithFilterRounds', () => {
     const out = join(dir, 'model');
     const opts: FilterRoundsOptions = { shards: [shards], out, arch: 'vit-micro', steps: 3, batchSize: 16, seed: 1, backend: 'wasm', filterRounds: 2, keepFraction: 0.5, filter: { batchSize: 32 } };
     const r = await trainWithFilterRounds(opts);
-    expect(r.rounds.map((x) => [x.round, x.endStep])).toEqual([[0, 3], [1, 6], [2, 9]]);
+    const models = [join(out, 'round-0', 'model'), join(out, 'round-1', 'model'), out];
+    expect(r.rounds.map((x) => [x.round, x.model, x.train.steps])).toEqual([[0, models[0], 3], [1, models[1], 3], [2, models[2], 3]]);
+    expect(r.model).toBe(out);
     for (const round of [1, 2]) {
       const s = r.rounds[round]!;
+      expect(s.scoredWith).toBe(models[round - 1]);
       expect(s.filter!.scored).toBe(80);
       expect(s.filter!.kept).toBe(40); // exact: round(0.5 * 80)
-      expect(s.scoredWith).toBe(join(out, 'checkpoints', `step-${String(3 * round).padStart(6, '0')}`));
       const kept: string[] = [];
       for await (const rec of readShards(join(out, `round-${round}`, 'shards'), { images: false })) kept.push(rec.key);
       expect(kept.length).toBe(40);
+      expect(s.shards).toEqual([join(out, `round-${round}`, 'shards')]);
       expect((await readManifest(join(out, `round-${round}`, 'shards')))?.stage).toBe('filter');
-      expect(s.train.resumedFrom).toBe(3 * round);
+      expect(s.train.samples).toBe(3 * 16); // trained on the kept pairs, from the previous round's weights
     }
-    expect(await exists(join(out, 'checkpoints', 'step-000009'))).toBe(true);
-    // Rerun with --resume: training is done and the filter shards are finished.
+    for (const m of models) expect(await exists(join(m, 'model.weights.bin'))).toBe(true);
+    // Rerun with --resume: every round's training is done and its filter shards are finished.
     const again = await trainWithFilterRounds({ ...opts, resume: true });
-    expect(again.rounds.map((x) => [x.endStep, x.train.steps])).toEqual([[3, 9], [6, 9], [9, 9]]);
+    expect(again.rounds.map((x) => x.train.resumedFrom)).toEqual([3, 3, 3]);
     expect(again.rounds.slice(1).map((x) => x.filter!.shards.resumed)).toEqual([2, 2]);
+    expect(again.rounds.slice(1).map((x) => x.filter!.kept)).toEqual([40, 40]);
   });
 
   it('rejects bad round options', async () => {

@@ -7,7 +7,7 @@ import { WARCRecord, WARCSerializer } from 'warcio';
 /** One HTTP response to archive. */
 export interface WarcPage {
   url: string;
-  /** Body bytes or text (text is encoded as UTF-8 unless `bodyEncoding` says otherwise). */
+  /** Body bytes, or text (encoded as UTF-8). */
   body: string | Uint8Array;
   contentType?: string;
   status?: number;

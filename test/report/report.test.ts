@@ -2,6 +2,7 @@ import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { report, discoverRuns } from '../../src/report/index.js';
@@ -72,6 +73,16 @@ describe('report', () => {
     expect(s.charts).toBeGreaterThanOrEqual(10);
     expect(s.images).toBeGreaterThanOrEqual(12 + 12 + 8);
     expect(s.zeroShot).toEqual({ top1: 0.31, top5: 0.62, classes: 30 });
+  });
+
+  it.skipIf(!existsSync('dist/src/cli/main.js'))('runs as `wit report` with several run paths', () => {
+    const out = join(dir, 'cli.html');
+    const r = spawnSync(process.execPath, ['bin/wit.js', 'report', '--run', join(dir, 'run', 'crawl'), join(dir, 'run', 'model'), '--out', out, '--json'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.out).toBe(out);
+    expect(j.sections).toMatchObject({ crawl: 'ok', shards: 'ok', training: 'ok', queries: 'empty', eval: 'empty', filter: 'empty' });
+    expect(existsSync(out)).toBe(true);
   });
 
   it('says which sections have no data', async () => {

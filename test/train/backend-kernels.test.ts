@@ -81,7 +81,9 @@ describe('BatchMatMul and _FusedMatMul (wit GEMM)', () => {
     [[3, 33, 13], [3, 17, 33], true, true],
     [[9, 600], [600, 11], false, false], // k over one 256-deep block: accumulation
     [[600, 9], [11, 600], true, true],
-    [[130, 200], [200, 100], false, false], // big enough to run on the worker threads
+    [[130, 200], [200, 100], false, false], // big enough to run on the worker threads: rows split
+    [[30, 200], [200, 301], false, false], // columns split (fewer rows than columns)
+    [[200, 30], [200, 301], true, false], // a weight gradient's shape: columns split, A transposed
     [[16, 40, 30], [16, 30, 40], false, false], // batches split over threads
     [[4, 0], [0, 3], false, false], // k = 0: zeros
   ];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { train, type MetricsLine, type TrainOptions } from '../../src/train/index.js';
 import { loadClip } from '../../src/train/clip.js';
-import { UsageError, WitError } from '../../src/util/errors.js';
+import { InputError, UsageError, WitError } from '../../src/util/errors.js';
 import { writeShapeShards } from './synthetic-shards.js';
 
 // Needs the compiled decode worker: `npm run build` (npm test does it first).
@@ -99,5 +99,10 @@ describe('train', () => {
     writeFileSync(badArch, JSON.stringify({ embed_dim: 8, act: 'relu' }));
     await expect(train({ ...base(join(root, 'y')), arch: badArch })).rejects.toThrow(/act must be/);
     expect(new UsageError('train', 'x')).toBeInstanceOf(WitError);
+    // Shards whose every image is corrupt: an input error, not an endless loop.
+    const junk = join(root, 'junk');
+    await writeShapeShards(junk, { perClass: 0, shards: 1, corrupt: 5 });
+    await expect(train({ ...base(join(root, 'z')), shards: [junk], steps: 2, batchSize: 4 })).rejects.toThrow(InputError);
+    await expect(train({ ...base(join(root, 'z2')), shards: [junk], steps: 2, batchSize: 4 })).rejects.toThrow(/no image in the shards decodes/);
   });
 });

@@ -78,9 +78,15 @@ return n
  * Commits a job: its result is recorded and the counters are set to what it wrote. Reservations
  * the pipeline never gave back (failures of its last blocks) are dropped here, so `caps` ends up
  * counting exactly the pairs in committed shards. ARGV: job, token, result, then id/count pairs.
+ * Idempotent: the identical commit applied twice (a resend) answers 1 both times.
  */
 const COMMIT = `
-if redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1 then return 0 end
+local prev = redis.call('HGET', KEYS[5], ARGV[1])
+if prev then
+  -- the same commit resent after a reconnect is a success, any other one is not
+  if prev == ARGV[3] then return 1 end
+  return 0
+end
 if redis.call('GET', KEYS[4]) ~= ARGV[2] then return redis.error_reply('WITSTALE attempt no longer owns its job') end
 local kept = {}
 for i = 4, #ARGV, 2 do kept[ARGV[i]] = tonumber(ARGV[i + 1]) end
@@ -100,6 +106,21 @@ end
 redis.call('HSET', KEYS[5], ARGV[1], ARGV[3])
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 redis.call('HDEL', KEYS[6], ARGV[1])
+return 1
+`;
+
+/** Gives back everything an attempt reserved, when it gives its job up (an error; it will be redone). */
+const ABANDON = `
+if redis.call('GET', KEYS[4]) ~= ARGV[1] then return 0 end
+local res = redis.call('HGETALL', KEYS[2])
+for i = 1, #res, 2 do
+  local v = tonumber(res[i + 1])
+  if v ~= 0 then
+    local left = redis.call('HINCRBY', KEYS[1], res[i], -v)
+    if left <= 0 then redis.call('HDEL', KEYS[1], res[i]) end
+  end
+end
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 return 1
 `;
 
@@ -135,6 +156,7 @@ interface ScriptedRedis extends Redis {
   witReserve(...args: (string | number)[]): Promise<string>;
   witRelease(...args: (string | number)[]): Promise<number>;
   witCommit(...args: (string | number)[]): Promise<number>;
+  witAbandon(...args: (string | number)[]): Promise<number>;
   witAddCounts(...args: (string | number)[]): Promise<number>;
   witClaim(...args: (string | number)[]): Promise<number[]>;
 }
@@ -150,6 +172,7 @@ export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('witReserve', { numberOfKeys: 4, lua: RESERVE });
   redis.defineCommand('witRelease', { numberOfKeys: 4, lua: RELEASE });
   redis.defineCommand('witCommit', { numberOfKeys: 6, lua: COMMIT });
+  redis.defineCommand('witAbandon', { numberOfKeys: 4, lua: ABANDON });
   redis.defineCommand('witAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS });
   redis.defineCommand('witClaim', { numberOfKeys: 1, lua: CLAIM });
   return r;
@@ -192,7 +215,6 @@ export class RedisCapStore implements CapStore {
   private readonly keys: RunKeys;
   private readonly token = randomBytes(8).toString('hex');
   private seq = 0;
-  private attempt = 0;
   private readonly fullUntil = new Map<number, number>();
 
   constructor(redis: Redis, private readonly opts: RedisCapStoreOptions) {
@@ -213,9 +235,7 @@ export class RedisCapStore implements CapStore {
    * committed (nothing to do).
    */
   async begin(): Promise<number> {
-    const n = await this.redis.witBegin(...this.jobKeys(), this.keys.done, this.keys.attempts, this.opts.job, this.token);
-    this.attempt = n;
-    return n;
+    return this.redis.witBegin(...this.jobKeys(), this.keys.done, this.keys.attempts, this.opts.job, this.token);
   }
 
   /** Token of this attempt (progress heartbeats compare it with the job's owner). */
@@ -276,6 +296,14 @@ export class RedisCapStore implements CapStore {
     } catch (err) {
       rethrow(err, j);
     }
+  }
+
+  /**
+   * Gives the job up: returns every slot this attempt reserved, so the counters hold no pairs it
+   * will not write. Resolves to false when the attempt no longer owned the job (nothing to undo).
+   */
+  async abandon(): Promise<boolean> {
+    return (await this.redis.witAbandon(...this.jobKeys(), this.token)) === 1;
   }
 }
 

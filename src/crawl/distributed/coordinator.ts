@@ -115,7 +115,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
   try {
     const existing = await redis.get(keys.config);
     if (!existing) {
-      const before = await checkFreshOut(config.out, config.runId);
+      const before = await checkFreshOut(config.out, config.runId, log);
       if (before) return before;
     } else if (await redis.exists(keys.finished)) {
       const m = await readManifest(config.out).catch(() => undefined);
@@ -126,6 +126,13 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     await mkdir(config.out, { recursive: true });
     // the first coordinator's config is the run's: a restart keeps its creation time
     await redis.set(keys.config, existing ?? JSON.stringify(config), 'NX');
+    if (!existing) {
+      // claims the directory for this run (complete: false until the end), as a one-process crawl does
+      await writeManifest(config.out, {
+        stage: 'crawl', version: '0.1.0', created: config.created, options: config.options, inputs: config.inputs,
+        shards: [], totals: {}, complete: false, run_id: config.runId,
+      });
+    }
     await redis.sadd(ACTIVE_RUNS_KEY, config.runId);
 
     const planDir = join(config.out, '.wit-jobs', config.runId);
@@ -176,13 +183,19 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
 
 /**
  * A run starting afresh must not mix with (or, when removing orphans, delete) another crawl's files:
- * the output directory must hold no shards and no manifest. Resolves to the summary of this very
- * run when it finished earlier and its Redis state has expired since.
+ * the output directory must hold no shards and no manifest, or be this run's own directory. Resolves
+ * to the summary of this very run when it finished earlier and its Redis state has expired since;
+ * when the run was under way and Redis lost its state, the run's files are removed to redo it.
  */
-async function checkFreshOut(out: string, runId: string): Promise<DistributedSummary | undefined> {
+async function checkFreshOut(out: string, runId: string, log: (line: string) => void): Promise<DistributedSummary | undefined> {
   const names = await readdir(out).catch(() => [] as string[]);
   const m = await readManifest(out).catch(() => undefined);
-  if (m?.complete && m.run_id === runId) return m.totals as unknown as DistributedSummary;
+  if (m?.run_id === runId) {
+    if (m.complete) return m.totals as unknown as DistributedSummary;
+    const gone = await removeOrphans(out, new Set());
+    log(`coordinator: run ${runId} has no state in Redis: redoing it (${gone.length} files of the earlier start removed)`);
+    return undefined;
+  }
   if (m || names.some((n) => n.endsWith('.parquet'))) {
     throw new UsageError('crawl', 'output directory already holds another crawl: choose a new --out', { file: out });
   }
@@ -228,6 +241,9 @@ async function waitPhase(redis: Redis, keys: RunKeys, plan: RunPlan, phase: 'cou
         // a plain message
       }
       throw new WitError('crawl', `${failed.length} job(s) failed for good, e.g. ${job}: ${why.message}; fix the cause and rerun the coordinator`, { exitCode: why.exitCode === 2 ? 2 : 1 });
+    }
+    if (!(await redis.exists(keys.config))) {
+      throw new WitError('crawl', `Redis lost the state of run ${keys.runId} (restarted without its data?): rerun the coordinator to redo the run`);
     }
     const names = await redis.hkeys(doneKey);
     const fresh = names.filter((n) => !results.has(n));

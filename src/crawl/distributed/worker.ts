@@ -209,7 +209,6 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       );
       if (part.interrupted || ctl.signal.aborted) {
         if (stale) throw new StaleAttemptError(data.job);
-        await removeOwn(config.out, prefix);
         throw new WitError('crawl', `job ${data.job} interrupted (worker stopping)`);
       }
       const skipped = { ...(part.skipped as Record<string, number>) };
@@ -241,10 +240,10 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       summary.kept += result.kept;
       return { kept: result.kept, shards: result.shards.length };
     } catch (err) {
-      if (err instanceof StaleAttemptError) {
-        // another attempt owns the job: remove only this attempt's files
-        await removeOwn(config.out, prefix);
-      }
+      // whatever stopped this attempt, its files go; an attempt that still owns the job also gives
+      // its reservations back now (the next attempt would, but the caps should not wait for it)
+      await removeOwn(config.out, prefix).catch(() => undefined);
+      if (!(err instanceof StaleAttemptError)) await store.abandon().catch(() => undefined);
       throw err;
     } finally {
       clearInterval(beat);

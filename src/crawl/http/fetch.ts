@@ -185,8 +185,14 @@ export class SafeFetcher {
   /** One request; throws AttemptFailure with the reason, or returns a body or a redirect. */
   private async attempt(target: URL, req: FetchRequest): Promise<{ kind: 'body'; status: number; contentType?: string; body: Buffer } | { kind: 'redirect'; location: string }> {
     const timer = new AbortController();
-    const t = setTimeout(() => timer.abort(new Error('timeout')), this.o.timeoutMs);
-    const signal = req.signal ? AbortSignal.any([req.signal, timer.signal]) : timer.signal;
+    let timedOut = false;
+    const t = setTimeout(() => { timedOut = true; timer.abort(new Error('timeout')); }, this.o.timeoutMs);
+    // one controller per attempt, fed by the run's signal through a listener removed afterwards
+    // (AbortSignal.any on a long-lived signal accumulates dependants over millions of requests)
+    const onStop = () => timer.abort(new Error('run stopping'));
+    if (req.signal?.aborted) onStop();
+    req.signal?.addEventListener('abort', onStop, { once: true });
+    const signal = timer.signal;
     const maxBytes = req.maxBytes ?? this.o.maxBytes;
     let res: Dispatcher.ResponseData | undefined;
     let phase: 'connect' | 'body' = 'connect';
@@ -249,9 +255,10 @@ export class SafeFetcher {
     } catch (err) {
       if (err instanceof AttemptFailure) throw err;
       if (res) drop(res.body);
-      throw this.classify(err, phase, timer.signal.aborted, req.signal?.aborted ?? false);
+      throw this.classify(err, phase, timedOut, req.signal?.aborted ?? false);
     } finally {
       clearTimeout(t);
+      req.signal?.removeEventListener('abort', onStop);
     }
   }
 

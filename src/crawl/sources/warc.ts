@@ -75,7 +75,8 @@ export async function* readWarc(input: string, bytes: AsyncIterable<Uint8Array>,
   for await (const rec of records(input, bytes, opts.signal)) {
     const type = rec.warcType;
     if (type !== 'response' && type !== 'resource') continue;
-    const pageUrl = rec.warcTargetURI ?? '';
+    // WARC 1.0 writers sometimes wrap the uri in <>, as WARC 1.1's grammar suggests.
+    const pageUrl = (rec.warcTargetURI ?? '').trim().replace(/^<(.*)>$/, '$1');
     if (!/^https?:\/\//i.test(pageUrl)) continue;
     let contentType: string | null | undefined;
     if (type === 'response') {

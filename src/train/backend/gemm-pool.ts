@@ -28,12 +28,12 @@ const PARALLEL_MIN_FLOPS = 2e6;
 const GEN = 0;
 const PENDING = 1;
 const ERROR = 2;
-const ARGS = 8; // 14 shared arguments
-const SLOTS = 32; // per worker: b0, b1, i0, i1, scratch
+const ARGS = 8; // 13 shared arguments
+const SLOTS = 32; // per worker: b0, b1, i0, i1, j0, j1, scratch
 const SLOT_INTS = 8;
 
 type GemmFn = (
-  b0: number, b1: number, i0: number, i1: number, m: number, n: number, k: number,
+  b0: number, b1: number, i0: number, i1: number, j0: number, j1: number, k: number,
   a: number, sa: number, rsa: number, csa: number, b: number, sb: number, rsb: number, csb: number,
   c: number, sc: number, ldc: number, bias: number, scratch: number,
 ) => void;
@@ -77,12 +77,12 @@ for (;;) {
   Atomics.wait(ctrl, ${GEN}, seen);
   seen = Atomics.load(ctrl, ${GEN});
   const s = ${SLOTS} + slot * ${SLOT_INTS};
-  if (ctrl[s] < ctrl[s + 1] && ctrl[s + 2] < ctrl[s + 3]) {
+  if (ctrl[s] < ctrl[s + 1] && ctrl[s + 2] < ctrl[s + 3] && ctrl[s + 4] < ctrl[s + 5]) {
     const g = ${ARGS};
     try {
-      gemm(ctrl[s], ctrl[s + 1], ctrl[s + 2], ctrl[s + 3], ctrl[g], ctrl[g + 1], ctrl[g + 2], ctrl[g + 3] >>> 0, ctrl[g + 4],
-        ctrl[g + 5], ctrl[g + 6], ctrl[g + 7] >>> 0, ctrl[g + 8], ctrl[g + 9], ctrl[g + 10], ctrl[g + 11] >>> 0, ctrl[g + 12],
-        ctrl[g + 13], ctrl[g + 14] >>> 0, ctrl[s + 4] >>> 0);
+      gemm(ctrl[s], ctrl[s + 1], ctrl[s + 2], ctrl[s + 3], ctrl[s + 4], ctrl[s + 5], ctrl[g], ctrl[g + 1] >>> 0, ctrl[g + 2],
+        ctrl[g + 3], ctrl[g + 4], ctrl[g + 5] >>> 0, ctrl[g + 6], ctrl[g + 7], ctrl[g + 8], ctrl[g + 9] >>> 0, ctrl[g + 10],
+        ctrl[g + 11], ctrl[g + 12] >>> 0, ctrl[s + 6] >>> 0);
     } catch (e) {
       Atomics.store(ctrl, ${ERROR}, 1);
     }
@@ -149,29 +149,31 @@ export class GemmPool {
     if (g.batch === 0 || g.m === 0 || g.n === 0) return;
     const flops = 2 * g.batch * g.m * g.n * g.k;
     const useThreads = this.threads > 1 && flops >= PARALLEL_MIN_FLOPS ? this.threads : 1;
-    // Split batches when there are enough of them, else rows (in whole micro-tiles).
-    const ranges: [number, number, number, number][] = [];
-    if (g.batch >= useThreads * 2 || g.m < MR * useThreads) {
+    // Split batches when there are enough of them; else rows (every thread then packs all of B) or
+    // columns (every thread packs all of A), whichever duplicates less packing.
+    type Range = [number, number, number, number, number, number];
+    const ranges: Range[] = [];
+    if (g.batch >= useThreads * 2 || (g.m < MR * useThreads && g.n < NR * useThreads)) {
       const per = Math.ceil(g.batch / useThreads);
-      for (let t = 0; t < useThreads; t++) ranges.push([Math.min(g.batch, t * per), Math.min(g.batch, (t + 1) * per), 0, g.m]);
-    } else {
+      for (let t = 0; t < useThreads; t++) ranges.push([Math.min(g.batch, t * per), Math.min(g.batch, (t + 1) * per), 0, g.m, 0, g.n]);
+    } else if (g.m >= g.n ? g.m >= MR * useThreads : g.n < NR * useThreads) {
       const per = Math.ceil(g.m / useThreads / MR) * MR;
-      for (let t = 0; t < useThreads; t++) ranges.push([0, g.batch, Math.min(g.m, t * per), Math.min(g.m, (t + 1) * per)]);
+      for (let t = 0; t < useThreads; t++) ranges.push([0, g.batch, Math.min(g.m, t * per), Math.min(g.m, (t + 1) * per), 0, g.n]);
+    } else {
+      const per = Math.ceil(g.n / useThreads / NR) * NR;
+      for (let t = 0; t < useThreads; t++) ranges.push([0, g.batch, 0, g.m, Math.min(g.n, t * per), Math.min(g.n, (t + 1) * per)]);
     }
     const need = KC * (MR + Math.ceil(g.n / NR) * NR);
     for (let t = 0; t < useThreads; t++) this.ensureScratch(t, need);
     if (useThreads > 1) {
       const c = this.ctrl;
-      const args = [g.m, g.n, g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias];
+      const args = [g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias];
       for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i]! | 0;
       for (let w = 1; w <= this.workers.length; w++) {
         const s = SLOTS + w * SLOT_INTS;
-        const r = w < useThreads ? ranges[w]! : ([0, 0, 0, 0] as const);
-        c[s] = r[0];
-        c[s + 1] = r[1];
-        c[s + 2] = r[2];
-        c[s + 3] = r[3];
-        c[s + 4] = this.scratch[w]!.ptr | 0;
+        const r = w < useThreads ? ranges[w]! : ([0, 0, 0, 0, 0, 0] as const);
+        for (let i = 0; i < 6; i++) c[s + i] = r[i]!;
+        c[s + 6] = this.scratch[w]!.ptr | 0;
       }
       Atomics.store(c, ERROR, 0);
       Atomics.store(c, PENDING, this.workers.length);
@@ -180,7 +182,7 @@ export class GemmPool {
     }
     const r0 = ranges[0]!;
     try {
-      this.gemm(r0[0], r0[1], r0[2], r0[3], g.m, g.n, g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
+      this.gemm(r0[0], r0[1], r0[2], r0[3], r0[4], r0[5], g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
     } finally {
       if (useThreads > 1) {
         for (let p = Atomics.load(this.ctrl, PENDING); p !== 0; p = Atomics.load(this.ctrl, PENDING)) Atomics.wait(this.ctrl, PENDING, p);

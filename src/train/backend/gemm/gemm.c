@@ -2,10 +2,11 @@
 // backend's own (shared) linear memory, one row range or batch range per call so that several
 // threads (Node workers instantiating this module on the same memory) split one product.
 //
-// Built with clang (no libc, no data, no stack use) by build.sh into gemm-wasm.ts; see README.md there.
+// Built with clang (no libc, no data segment) by build.sh into ../gemm-wasm.ts; see ../README.md.
 // Element (i, k) of op(A) is at A[i*rsa + k*csa], element (k, j) of op(B) at B[k*rsb + j*csb]: the
-// strides express both transposes. B is packed per KC-deep block into NR-wide column panels (zero
-// padded) in `scratch`; A is read in place, MR rows at a time (a transposed A is then contiguous too).
+// strides express both transposes. B is packed per KC-deep block into NR-wide column panels and A
+// MR rows at a time, k-major (both zero padded), in `scratch`; the 4x8 micro-tile then loads one
+// vector of A per k and splats its lanes by shuffles (a splat load per row costs an address add each).
 #include <wasm_simd128.h>
 #include <stdint.h>
 
@@ -125,13 +126,13 @@ static void tile(int kc, const f32* ap, const f32* bp, f32* c, int ldc, int mr, 
   }
 }
 
-// Rows [i0, i1) of batches [b0, b1). Batch strides of 0 broadcast an operand. scratch holds
-// KC * (MR + roundup(n, NR)) floats. bias (length n) or 0.
-__attribute__((export_name("gemm"))) void gemm(int b0, int b1, int i0, int i1, int m, int n, int k,
+// Rows [i0, i1) x columns [j0, j1) (j0 a multiple of NR) of C for batches [b0, b1). Batch strides of 0
+// broadcast an operand. scratch holds KC * (MR + roundup(j1 - j0, NR)) floats. bias (indexed by
+// column) or 0.
+__attribute__((export_name("gemm"))) void gemm(int b0, int b1, int i0, int i1, int j0, int j1, int k,
                                               const f32* A, int sa, int rsa, int csa, const f32* B, int sb,
                                               int rsb, int csb, f32* C, int sc, int ldc, const f32* bias,
                                               f32* scratch) {
-  (void)m;
   for (int b = b0; b < b1; b++) {
     const f32* Ab = A + (intptr_t)b * sa;
     const f32* Bb = B + (intptr_t)b * sb;
@@ -140,15 +141,15 @@ __attribute__((export_name("gemm"))) void gemm(int b0, int b1, int i0, int i1, i
       const int kc = k - p0 < KC ? k - p0 : KC;
       f32* apack = scratch;
       f32* bpack = scratch + KC * MR;
-      pack_b(Bb + p0 * rsb, rsb, csb, kc, n, bpack);
+      pack_b(Bb + (intptr_t)p0 * rsb + (intptr_t)j0 * csb, rsb, csb, kc, j1 - j0, bpack);
       const int accumulate = p0 > 0;
       const f32* bias_here = p0 == 0 ? bias : 0;
       for (int i = i0; i < i1; i += MR) {
         const int mr = i1 - i < MR ? i1 - i : MR;
         pack_a(Ab + (intptr_t)i * rsa + (intptr_t)p0 * csa, rsa, csa, mr, kc, apack);
         const f32* bp = bpack;
-        for (int j = 0; j < n; j += NR) {
-          const int nr = n - j < NR ? n - j : NR;
+        for (int j = j0; j < j1; j += NR) {
+          const int nr = j1 - j < NR ? j1 - j : NR;
           tile(kc, apack, bp, Cb + (intptr_t)i * ldc + j, ldc, mr, nr, accumulate, bias_here ? bias_here + j : 0);
           bp += kc * NR;
         }
