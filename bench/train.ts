@@ -10,7 +10,8 @@
  * Each thread count runs both sides with that many threads; ratios compare equal thread counts.
  *
  * --stock also times tfjs wasm as shipped (one thread, no wit kernels) in a child process.
- * --profile prints the slowest kernels of one step.
+ * --profile prints the slowest kernels of one step (CPU time).
+ * --ops times single ops of the vit-tiny step (forward and gradient shapes), as shipped vs wit's kernels.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -307,18 +308,21 @@ function median(xs: number[]): number {
 
 interface RunResult { label: string; msPerStep: number; cpuMsPerStep: number; loss?: number; detail: string }
 
-async function runTfjs(stock: boolean, threads: number, batch: number, steps: number, warmup: number, which: BenchModel): Promise<RunResult> {
-  let detail: string;
+/** Initialises wasm as shipped (stock) or through initBackend; returns the description. */
+async function startWasm(stock: boolean, threads: number): Promise<string> {
   if (stock) {
     const tfwasm = await import('@tensorflow/tfjs-backend-wasm');
     const { wasmDistDir } = await import('../src/train/backend/wasm-threads.js');
     tfwasm.setWasmPaths(wasmDistDir());
     await tf.setBackend('wasm');
-    detail = `tfjs ${tf.version.tfjs} wasm as shipped (SIMD, ${tfwasm.getThreadsCount()} thread)`;
-  } else {
-    const { initBackend } = await import('../src/train/backend/index.js');
-    detail = (await initBackend('wasm', { threads })).detail;
+    return `tfjs ${tf.version.tfjs} wasm as shipped (SIMD, ${tfwasm.getThreadsCount()} thread)`;
   }
+  const { initBackend } = await import('../src/train/backend/index.js');
+  return (await initBackend('wasm', { threads })).detail;
+}
+
+async function runTfjs(stock: boolean, threads: number, batch: number, steps: number, warmup: number, which: BenchModel): Promise<RunResult> {
+  const detail = await startWasm(stock, threads);
   const r = await timeSteps(VIT_TINY, batch, steps, warmup, which);
   return { label: stock ? 'tfjs wasm (as shipped)' : 'tfjs wasm (wit)', msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep, loss: r.loss, detail };
 }
@@ -356,6 +360,8 @@ async function main(): Promise<void> {
       'no-torch': { type: 'boolean', default: false },
       child: { type: 'boolean', default: false },
       'child-stock': { type: 'boolean', default: false },
+      ops: { type: 'boolean', default: false },
+      'child-ops': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
       model: { type: 'string', default: 'wit' },
     },
@@ -371,6 +377,14 @@ async function main(): Promise<void> {
   }
   if (values.profile) {
     await profileStep(threads, batch, values.model as BenchModel);
+    return;
+  }
+  if (values['child-ops']) {
+    process.stdout.write(JSON.stringify(await timeOps(values['child-stock'], threads)) + '\n');
+    return;
+  }
+  if (values.ops) {
+    printOps(threads);
     return;
   }
   const threadCounts = String(values.threads).split(',').map(Number);
@@ -424,6 +438,65 @@ async function main(): Promise<void> {
       `CPU ms/step is the CPU time of all the process's threads: the fair measure when other jobs share the machine ` +
       `(load average during the run: ${load.map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} CPUs).\n`,
   );
+}
+
+/** Single ops of a vit-tiny step at batch 64, by the shapes the profile shows. */
+const OPS: { name: string; inputs: number[][]; int?: number; run: (xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[] }[] = [
+  { name: 'linear [4160,128]x[128,512]', inputs: [[4160, 128], [128, 512]], run: ([a, b]) => tf.matMul(a!, b!) },
+  { name: 'linear + bias (fused)', inputs: [[4160, 128], [128, 512], [512]], run: ([a, b, c]) => tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias: c }) },
+  { name: 'input grad [4160,512]x[128,512]^T', inputs: [[4160, 512], [128, 512]], run: ([a, b]) => tf.matMul(a!, b!, false, true) },
+  { name: 'weight grad [4160,128]^T x[4160,512]', inputs: [[4160, 128], [4160, 512]], run: ([a, b]) => tf.matMul(a!, b!, true, false) },
+  { name: 'attention q.k^T [256,65,32]', inputs: [[256, 65, 32], [256, 65, 32]], run: ([a, b]) => tf.matMul(a!, b!, false, true) },
+  { name: 'attention p.v [256,65,65]x[256,65,32]', inputs: [[256, 65, 65], [256, 65, 32]], run: ([a, b]) => tf.matMul(a!, b!) },
+  { name: 'bias grad: sum [4160,512] axis 0', inputs: [[4160, 512]], run: ([a]) => tf.sum(a!, 0) },
+  { name: 'qkv split [64,65,384] -> 3', inputs: [[64, 65, 384]], run: ([a]) => tf.split(a!, 3, -1) },
+  { name: 'clone [4160,512]', inputs: [[4160, 512]], run: ([a]) => tf.clone(a!) },
+  { name: 'embedding grad (gather) [4096,128]', inputs: [[4096, 128], [2048]], int: 1, run: ([t, i]) => tf.grad((x: tf.Tensor) => tf.sum(tf.gather(x, i!)))(t!) },
+];
+
+/** CPU ms per call (median of 5 after one warm-up) of each op in OPS; NaN where the backend fails. */
+async function timeOps(stock: boolean, threads: number): Promise<{ detail: string; ms: Record<string, number> }> {
+  const detail = await startWasm(stock, threads);
+  const ms: Record<string, number> = {};
+  for (const op of OPS) {
+    const xs = op.inputs.map((shape, i) => (i === op.int ? tf.randomUniform(shape, 0, 4096, 'int32') : tf.randomNormal(shape)));
+    try {
+      const once = (): number => {
+        const c0 = process.cpuUsage();
+        // wasm kernels run synchronously inside the call: no read-back needed (it would time a heap copy).
+        const out = op.run(xs);
+        for (const t of Array.isArray(out) ? out : [out]) t.dispose();
+        const c = process.cpuUsage(c0);
+        return (c.user + c.system) / 1000;
+      };
+      once();
+      ms[op.name] = median(Array.from({ length: 5 }, once));
+    } catch {
+      ms[op.name] = NaN;
+    }
+    tf.dispose(xs);
+  }
+  return { detail, ms };
+}
+
+function printOps(threads: number): void {
+  const run = (stock: boolean): { detail: string; ms: Record<string, number> } => {
+    const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child-ops', '--threads', String(threads), ...(stock ? ['--child-stock'] : [])], { encoding: 'utf8' });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    if (r.status !== 0 || !line.startsWith('{')) throw new Error(`ops child failed (${r.status}): ${r.stderr.slice(-2000)}`);
+    return JSON.parse(line, (_k, v) => (v === null ? NaN : v)) as { detail: string; ms: Record<string, number> };
+  };
+  const before = run(true);
+  const after = run(false);
+  const rows = [['op (CPU ms per call)', 'as shipped', 'wit', 'speedup']];
+  for (const op of OPS) {
+    const b = before.ms[op.name]!;
+    const a = after.ms[op.name]!;
+    rows.push([op.name, Number.isFinite(b) ? b.toFixed(2) : 'fails', a.toFixed(2), Number.isFinite(b) ? `${(b / a).toFixed(1)}x` : '-']);
+  }
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) process.stdout.write(r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ') + '\n');
+  process.stdout.write(`\nas shipped: ${before.detail}\nwit: ${after.detail}\n`);
 }
 
 /**

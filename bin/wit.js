@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-// Thin launcher: the CLI is compiled to dist/ by `npm install` (the prepare script) or `npm run build`.
+// ESM launcher kept for scripts and tests that run `node bin/wit.js`; the installed `wit` command is
+// bin/wit.cjs, which also sizes the libuv thread pool (sharp) to the machine before anything starts.
+// The CLI is compiled to dist/ by `npm install` (the prepare script) or `npm run build`.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 const main = new URL('../dist/src/cli/main.js', import.meta.url);

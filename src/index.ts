@@ -1,3 +1,4 @@
 /** wit as a library: each stage's function and options type. */
 export * from './shards/index.js';
 export { WitError, UsageError, InputError } from './util/errors.js';
+export { crawl, resolveCrawlOptions, type CrawlOptions, type CrawlSummary } from './crawl/index.js';

@@ -30,6 +30,7 @@ export { bzip2File, findBzip2 } from './compress.js';
 
 /** The demo's stages, in the order they run. */
 export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'report'] as const;
+/** A stage name for --skip. */
 export type DemoStage = (typeof DEMO_STAGES)[number];
 
 /** Options of {@link demo}. */
@@ -180,6 +181,36 @@ async function noiseOutcome(plan: SitePlan, crawlDir: string, filteredDir: strin
   return out;
 }
 
+/** The training numbers of a model made earlier (a skipped train stage), from its metrics.jsonl. */
+async function trainedSummary(model: string): Promise<DemoSummary['train']> {
+  let text: string;
+  try {
+    text = await readFile(join(model, 'metrics.jsonl'), 'utf8');
+  } catch {
+    return null;
+  }
+  const lines: { step: number; loss: number; samples_per_s?: number; time?: number }[] = [];
+  for (const l of text.split('\n')) {
+    try {
+      const j = JSON.parse(l) as { step?: unknown; loss?: unknown };
+      if (typeof j.step === 'number' && typeof j.loss === 'number') lines.push(j as never);
+    } catch {
+      // a cut line
+    }
+  }
+  if (!lines.length) return null;
+  const last = lines.slice(-10);
+  const sps = lines.map((l) => l.samples_per_s).filter((v): v is number => typeof v === 'number');
+  const state = await readJson<{ elapsed?: number }>(join(model, 'train_state.json'));
+  return {
+    steps: lines[lines.length - 1]!.step,
+    finalLoss: last.reduce((a, l) => a + l.loss, 0) / last.length,
+    samplesPerSec: sps.length ? sps.reduce((a, b) => a + b, 0) / sps.length : 0,
+    backend: 'earlier run',
+    seconds: state?.elapsed ?? lines[lines.length - 1]!.time ?? 0,
+  };
+}
+
 /** Settings a demo folder was made with, so that `--serve` and reruns show the same site. */
 interface SiteState {
   scale: number;
@@ -226,6 +257,8 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   const seed = opts.seed ?? 0;
   const skip = new Set(opts.skip ?? []);
   for (const s of skip) if (!DEMO_STAGES.includes(s)) throw new UsageError('demo', `unknown stage '${s}' (${DEMO_STAGES.join(', ')})`);
+  const heldout = opts.heldout ?? 'twitter';
+  if (!EMOJI_SETS.includes(heldout)) throw new UsageError('demo', `unknown emoji set '${heldout}' (${EMOJI_SETS.join(', ')})`);
   const out = resolve(opts.out);
   // Paths in the printed commands: relative when under the working directory, else absolute.
   const rel = (p: string) => {
@@ -248,7 +281,7 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   const stages: DemoStageResult[] = [];
   const summary: DemoSummary = {
     out, report: p.report, seconds: 0, stages, emoji: 0, queries: null, queriesBySource: null, emojiNamesInQueries: null,
-    crawl: null, train: null, filter: null, eval: null, siteUrl: null, heldout: opts.heldout ?? 'twitter',
+    crawl: null, train: null, filter: null, eval: null, siteUrl: null, heldout,
   };
   const checkAbort = () => {
     if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new WitError('demo', 'interrupted');
@@ -272,8 +305,6 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   };
   const progress = (name: DemoStage) => (line: string) => opts.onProgress?.(`[${name}] ${line}`);
 
-  const heldout = opts.heldout ?? 'twitter';
-  if (!EMOJI_SETS.includes(heldout)) throw new UsageError('demo', `unknown emoji set '${heldout}' (${EMOJI_SETS.join(', ')})`);
   const lr = opts.lr ?? 3e-3;
   const { emoji, plan, sets } = await demoSite(scale, seed, heldout);
   // Reused outputs must come from the same data: the emoji, the site and the held-out set follow
@@ -341,7 +372,7 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   const crawlCap = Math.max(10, Math.round(30 * scale));
   try {
     let seedUrl = previous?.url ?? 'http://127.0.0.1:PORT';
-    const crawlCommand = () => cmd(['crawl', '--queries', rel(p.queries), '--input', `${seedUrl}/`, rel(p.warc), '--out', rel(p.crawl), '--cap', crawlCap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--allow-private-network']);
+    const crawlCommand = () => cmd(['crawl', '--queries', rel(p.queries), '--input', `${seedUrl}/`, rel(p.warc), '--out', rel(p.crawl), '--cap', crawlCap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--timeout-ms', 5000, '--retries', 1, '--allow-private-network']);
     await stage('crawl', crawlDone, null, async () => {
       server = await serveSite(plan, { cache, port: previous?.port }).catch(() => serveSite(plan, { cache }));
       seedUrl = server.url;
@@ -393,6 +424,8 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
       summary.train = { steps: s.steps, finalLoss: s.finalLoss, samplesPerSec: s.samplesPerSec, backend: s.backend, seconds: s.seconds };
       log(`  ${s.steps} steps, final loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s on ${s.backend}`);
     });
+
+  if (!summary.train) summary.train = await trainedSummary(p.model);
 
   // 6. Filter the crawl with the model.
   const keepFraction = 0.85;

@@ -238,7 +238,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
       };
       selection = await selectTop(v.files.length, opts.keepFraction!, load, keysOf);
       threshold = selection.threshold;
-      log(`filter: keeping ${selection.k} of ${selection.candidates} scored pairs (similarity >= ${threshold ?? 'n/a'}, ${selection.ties} tied at it)`);
+      log(`filter: keeping ${selection.k} of ${selection.candidates} scored pairs (similarity >= ${threshold?.toFixed(6) ?? 'n/a'}, ${selection.ties} at exactly that score)`);
       // Pass 2: write what the selection keeps.
       rowsDone = 0;
       for (let i = 0; i < v.files.length; i++) {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PairRecord } from '../shards/index.js';
 import { isPunctuationToken, wordTokens } from '../text/tokenize.js';
+import { DigestSet } from './digest-set.js';
 
 /**
  * Why a row was dropped. The numeric code is what the temporary score file stores per row;
@@ -90,11 +91,11 @@ export function basicFilterReason(r: PairRecord, o: BasicFilterOptions): DropRea
  * Basic filters then exact dedup, row by row in shard order: the first occurrence of an image
  * (sha256 of the stored bytes) or of a (url, caption) pair wins, among rows that passed the basic
  * filters (so a duplicate is not lost because its first copy had a too-short caption, say).
- * Memory: 16 bytes of digest per distinct image and per distinct (url, caption), plus Set overhead.
+ * Memory: about 32 bytes per distinct image and per distinct (url, caption) (DigestSet).
  */
 export class Screen {
-  private readonly images = new Set<string>();
-  private readonly urlCaptions = new Set<string>();
+  private readonly images = new DigestSet();
+  private readonly urlCaptions = new DigestSet();
 
   constructor(private readonly basic: BasicFilterOptions, private readonly dedup: boolean) {}
 
@@ -109,13 +110,12 @@ export class Screen {
     const basic = basicFilterReason(r, this.basic);
     if (basic) return reasonCode(basic);
     if (!this.dedup) return ELIGIBLE;
-    // sha256 column is hex; rows written without it fall back to hashing the bytes.
-    const img = /^[0-9a-f]{64}$/i.test(r.sha256) ? r.sha256.slice(0, 32).toLowerCase() : createHash('sha256').update(r.image).digest('hex').slice(0, 32);
+    // The sha256 column is hex; a row written without it falls back to hashing the bytes.
+    const img = /^[0-9a-f]{64}$/i.test(r.sha256) ? Buffer.from(r.sha256.slice(0, 32), 'hex') : createHash('sha256').update(r.image).digest();
     if (this.images.has(img)) return reasonCode('duplicate_image');
-    const uc = createHash('sha256').update(r.url).update('\u0000').update(r.caption).digest('base64').slice(0, 22);
-    if (this.urlCaptions.has(uc)) return reasonCode('duplicate_url_caption');
+    const uc = createHash('sha256').update(r.url).update('\u0000').update(r.caption).digest();
+    if (!this.urlCaptions.add(uc)) return reasonCode('duplicate_url_caption');
     this.images.add(img);
-    this.urlCaptions.add(uc);
     return ELIGIBLE;
   }
 }

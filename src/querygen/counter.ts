@@ -171,7 +171,8 @@ export class NgramCounter {
       for (;;) {
         id = wslots[slot]!;
         if (id === -1) {
-          id = this.intern(text.slice(s, e), h, slot);
+          // V8 makes a slice of 13+ chars a view that keeps the whole article alive; copy it
+          id = this.intern(len < 13 ? text.slice(s, e) : (' ' + text.slice(s, e)).slice(1), h, slot);
           break;
         }
         if (this.wordHash[id] === h) {

@@ -47,6 +47,7 @@ export function facts(items: [string, string][]): string {
   return `<dl class="facts">${items.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${v}</dd></div>`).join('')}</dl>`;
 }
 
+/** The report's whole stylesheet, inlined in the page (no external CSS, no fonts fetched). */
 export const STYLE = `
 :root{--fg:#1d2330;--muted:#5b6475;--line:#d9dee7;--bg:#fff;--panel:#f6f8fb;--accent:#2f6fdf;--bad:#c4452d;--good:#2e8b57}
 *{box-sizing:border-box}

@@ -41,10 +41,13 @@ export interface ShardScan {
   lowest: PairRecord[];
 }
 
+/** Image-side histogram: bins of half a power of two from 4 px (the last bin takes 2^15.5 px and more). */
 export const SIDE_LOG2_MIN = 2;
 export const SIDE_LOG2_STEP = 0.5;
 export const SIDE_BINS = 28;
+/** Caption-length histogram: 0..WORDS_MAX words, the last bin takes longer captions. */
 export const WORDS_MAX = 40;
+/** Similarity histogram: bins of 0.005 over [-1, 1], re-grouped for display. */
 export const SIM_BINS = 400;
 
 /** Bin edges of ShardScan.sideCounts, in pixels. */

@@ -314,6 +314,33 @@ describe('distributed crawl (BullMQ on Redis)', () => {
     }
   });
 
+  it('redoes a run whose Redis state was lost (FLUSHALL) when the coordinator is run again', async () => {
+    const o = { ...options(slowList, join(dir, 'dist-lost'), 'cap'), concurrency: 4 };
+    const ctl = new AbortController();
+    const worker = runWorker({ redisUrl: redis.url, envFactory: createJobEnv, signal: ctl.signal });
+    try {
+      const first = runCoordinator({ redisUrl: redis.url, crawl: o, chunkRows: 25, pollMs: 100 });
+      first.catch(() => undefined);
+      const c = conn();
+      for (let i = 0; i < 400; i++) {
+        const runs = await c.smembers('wit:runs');
+        let done = 0;
+        for (const r of runs) done += await c.hlen(new RunKeys(r).done);
+        if (done >= 1) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      await c.flushall();
+      await expect(first).rejects.toThrow(/Redis lost the state/);
+      const summary = await runCoordinator({ redisUrl: redis.url, crawl: o, chunkRows: 25, pollMs: 100 });
+      const pairs = await pairsOf(o.out);
+      await checkRun(o.out, summary, pairs);
+      expect(perQuery(pairs)).toEqual(perQuery(localCap));
+    } finally {
+      ctl.abort();
+      await worker;
+    }
+  });
+
   it('waits out a Redis restart mid-run and completes it', async () => {
     const o = { ...options(slowList, join(dir, 'dist-restart'), 'sample'), concurrency: 2 };
     const local = await pairsOf((await crawl({ ...o, out: join(dir, 'local-restart'), concurrency: 8 })).out);

@@ -155,3 +155,25 @@ describe('progress line', () => {
     expect(line).not.toContain('dns');
   });
 });
+
+describe('crawl()', () => {
+  it('crawls a seed site in-process with --no-robots and --use-title, counting into an injected CapStore', async () => {
+    const { crawl } = await import('../../src/crawl/index.js');
+    srv.setPage('/t/', '<html><body><img src="/img/t1.jpg?seed=1" alt="a heron"><img src="/img/t2.jpg?seed=2" title="heron in flight"><a href="/private/p.html">p</a></body></html>');
+    srv.setPage('/private/p.html', '<html><body><img src="/private/x.jpg" alt="hidden heron"></body></html>');
+    const store = new MemoryCapStore(10);
+    const out = join(dir, 'inproc');
+    const s = await crawl({ queries: ['heron'], inputs: [srv.url('/t/')], out, allowPrivateNetwork: true, respectRobots: false, useTitle: true, capStore: store, imageSize: 16, shardSize: 2 });
+    expect(s).toMatchObject({ candidates: 3, kept: 3, shards: 2, pages: { ok: 2 } });
+    expect((await store.counts()).get(0)).toBe(3);
+    expect(await readFile(join(out, 'query_counts.tsv'), 'utf8')).toBe('query\tcount\nheron\t3\n');
+  });
+
+  it('validates options with errors that name the option', async () => {
+    const { crawl, resolveCrawlOptions } = await import('../../src/crawl/index.js');
+    expect(() => resolveCrawlOptions({ queries: ['a'], inputs: [], out: dir })).toThrow(/no inputs/);
+    expect(() => resolveCrawlOptions({ queries: ['a'], inputs: ['x.jsonl'], out: dir, shardSize: 0 })).toThrow(/shard-size/);
+    expect(() => resolveCrawlOptions({ queries: ['a'], inputs: ['x.jsonl'], out: dir, maxAspect: 0.5 })).toThrow(/max-aspect/);
+    await expect(crawl({ queries: [], inputs: ['x.jsonl'], out: join(dir, 'empty') })).rejects.toThrow(/query list is empty/);
+  });
+});

@@ -70,6 +70,34 @@ describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
     expect(j.stages.filter((x: { status: string }) => x.status === 'skipped').map((x: { stage: string }) => x.stage)).toEqual(['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval']);
     expect(j.eval.top1).toBe(s.eval.top1);
 
+    // --serve brings the same site back, so the printed crawl command can be rerun by hand.
+    const served = await new Promise<{ code: number | null; robots: string; page: number }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['bin/wit.js', 'demo', '--out', out, '--serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let err = '';
+      let robots = '';
+      let page = 0;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.stderr.on('data', (d: Buffer) => {
+        err += d.toString();
+        const m = /on (http:\/\/127\.0\.0\.1:\d+)\//.exec(err);
+        if (m && !robots) {
+          robots = 'pending';
+          void (async () => {
+            robots = await (await fetch(`${m[1]}/robots.txt`)).text();
+            page = (await fetch(`${m[1]}/gallery/1.html`)).status;
+            child.kill('SIGINT');
+          })().catch(reject);
+        }
+      });
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, robots, page });
+      });
+    });
+    expect(served.robots).toMatch(/Disallow: \/private\//);
+    expect(served.page).toBe(200);
+    expect(served.code).toBe(0);
+
     // Reusing outputs made from other data is refused.
     const other = await wit(['demo', '--out', out, '--scale', '0.3', '--skip', 'data', 'querygen', 'crawl']);
     expect(other.code).toBe(2);

@@ -116,6 +116,19 @@ describe('filter with a scorer', () => {
     expect(logs.some((l) => l.includes('b7'))).toBe(true);
   });
 
+  it('passes an empty shard through as an empty, readable shard', async () => {
+    const inp = join(dir, 'empty-in');
+    await writeShards(inp, [[rec('e1')], [], [rec('e2')]]);
+    const out = join(dir, 'empty-out');
+    for (const keepFraction of [undefined, 1]) {
+      const o = `${out}-${keepFraction}`;
+      const s = await filter({ shards: [inp], out: o, scorer: hashScorer(), keepFraction, minSimilarity: keepFraction ? undefined : -1 });
+      expect(s.kept).toBe(2);
+      expect((await readShardStats(shardPath(o, 1)))?.count).toBe(0);
+      expect((await readOut(o)).map((r) => r.key)).toEqual(['e1', 'e2']);
+    }
+  });
+
   it('a batch where every pair fails is a failure of the run, not of the data', async () => {
     const failing = async () => {
       throw new Error('backend exploded');
@@ -159,23 +172,25 @@ describe('filter without a model', () => {
 });
 
 describe('resume', () => {
-  for (const mode of ['min-similarity', 'keep-fraction'] as const) {
-    it(`${mode}: an interrupted run, rerun, equals an uninterrupted one and skips finished shards`, async () => {
+  for (const [mode, phase] of [['min-similarity', 'score'], ['keep-fraction', 'write'], ['keep-fraction', 'score']] as const) {
+    it(`${mode}, interrupted in the ${phase} pass: rerun equals an uninterrupted run and skips finished work`, async () => {
       const base: Omit<FilterOptions, 'out'> = { shards: [input], minCaptionChars: 6, batchSize: 16, ...(mode === 'keep-fraction' ? { keepFraction: 0.4 } : { minSimilarity: 0 }) };
       const ref = await filter({ ...base, out: join(dir, `ref-${mode}`), scorer: hashScorer(8) });
-      const out = join(dir, `resume-${mode}`);
+      const out = join(dir, `resume-${mode}-${phase}`);
       const ac = new AbortController();
-      const phase = mode === 'keep-fraction' ? 'write' : 'score';
       await expect(
         filter({ ...base, out, scorer: hashScorer(8), signal: ac.signal, onProgress: (p) => p.phase === phase && p.shardsDone === 1 && ac.abort(new Error('stop here')) }),
       ).rejects.toThrow('stop here');
       const names = await readdir(out);
-      expect(names.filter((n) => n.endsWith('.parquet'))).toEqual(['00000.parquet']); // no half shard under a final name
+      // no half shard under a final name (pass 1 of keep-fraction writes none at all)
+      expect(names.filter((n) => n.endsWith('.parquet'))).toEqual(mode === 'keep-fraction' && phase === 'score' ? [] : ['00000.parquet']);
       expect(names.some((n) => n.includes('.tmp'))).toBe(false);
       const scorer = hashScorer(8);
       const s = await filter({ ...base, out, scorer });
-      expect(s.shards.resumed).toBe(1);
-      if (mode === 'keep-fraction') expect(scorer.pairs).toBe(0); // every shard was already scored
+      const elig = expectedEligible();
+      if (mode === 'keep-fraction' && phase === 'write') expect(scorer.pairs).toBe(0); // every shard was already scored
+      else expect(scorer.pairs).toBe(elig.filter((r) => !r.key.startsWith('k00')).length); // shard 0 not scored again
+      expect(s.shards.resumed).toBe(mode === 'keep-fraction' && phase === 'score' ? 0 : 1);
       expect({ ...s, duration: 0, pairsPerSecond: 0, out: '', shards: null }).toEqual({ ...ref, duration: 0, pairsPerSecond: 0, out: '', shards: null });
       expect((await readOut(out)).map((r) => [r.key, r.similarity])).toEqual((await readOut(join(dir, `ref-${mode}`))).map((r) => [r.key, r.similarity]));
       // a finished run reruns as a no-op

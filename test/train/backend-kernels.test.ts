@@ -152,6 +152,30 @@ describe('UnsortedSegmentSum (gradient of gather)', () => {
   });
 });
 
+describe('GatherV2', () => {
+  it('gathers along any axis, with batch dims, for float32 and int32, with gradients', async () => {
+    const idx = (values: number[], shape: number[]): Spec => ({ shape, seed: 0, dtype: 'int32', values });
+    await expectSame([{ shape: [7, 5], seed: 25 }, idx([6, 0, 2, 2, 5], [5])], (x, i) => {
+      const w = tf.tensor(rand(25, 98), [5, 5]);
+      const out = [tf.gather(x!, i!), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(tf.gather(t, i!), w)))(x!)];
+      w.dispose();
+      return out;
+    });
+    await expectSame([{ shape: [3, 7, 4], seed: 26 }, idx([1, 6, 0, 3, 3, 2], [2, 3])], (x, i) => tf.gather(x!, i!, 1));
+    await expectSame([{ shape: [3, 7, 4], seed: 27 }, idx([3, 0, 1], [3])], (x, i) => tf.gather(x!, i!, 2));
+    await expectSame([{ shape: [2, 5, 3], seed: 28 }, idx([4, 0, 1, 1], [2, 2])], (x, i) => tf.gather(x!, i!, 1, 1));
+    await expectSame([{ shape: [6], seed: 0, dtype: 'int32', values: [10, 11, 12, 13, 14, 15] }, idx([5, 5, 0], [3])], (x, i) => tf.gather(x!, i!));
+  });
+
+  it('rejects an index out of range', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.zeros([4, 2]);
+    const i = tf.tensor1d([1, 4], 'int32');
+    expect(() => tf.gather(x, i)).toThrow(/index value 4 is not in \[0, 3\]/);
+    tf.dispose([x, i]);
+  });
+});
+
 describe('Slice, SplitV, Sum, Identity', () => {
   it('slices every rank and dtype like the cpu backend', async () => {
     const cases: [number[], number[], number[]][] = [
@@ -177,6 +201,16 @@ describe('Slice, SplitV, Sum, Identity', () => {
     await expectSame([{ shape: [2, 12, 5, 4], seed: 15 }], withGrads((x) => tf.concat(tf.split(x!, 3, 1).map((t, i) => t.mul(i + 1)), 3)));
     await expectSame([{ shape: [5, 9], seed: 16 }], (x) => tf.split(x!, [2, 3, 4], 1));
     await expectSame([{ shape: [5, 9], seed: 17 }], (x) => tf.split(x!, [1, 4], 0));
+  });
+
+  it('concatenates along any axis, empty parts included, for float32, int32 and bool', async () => {
+    await expectSame([{ shape: [3, 4, 5], seed: 30 }, { shape: [3, 2, 5], seed: 31 }, { shape: [3, 0, 5], seed: 32 }], (a, b, c) => tf.concat([a!, b!, c!], 1));
+    await expectSame([{ shape: [3, 4], seed: 33 }, { shape: [3, 1], seed: 34 }], withGrads((a, b) => tf.concat([a!, b!], -1)));
+    await expectSame([{ shape: [2, 3], seed: 35 }, { shape: [4, 3], seed: 36 }], (a, b) => tf.concat([a!, b!], 0));
+    await expectSame([{ shape: [2, 2], seed: 0, dtype: 'int32', values: [1, 2, 3, 4] }, { shape: [2, 1], seed: 0, dtype: 'int32', values: [5, 6] }], (a, b) =>
+      tf.concat([a!, b!], 1),
+    );
+    await expectSame([{ shape: [2, 3], seed: 37 }, { shape: [2, 2], seed: 38 }], (a, b) => tf.concat([tf.greater(a!, 0), tf.greater(b!, 0)], 1).toInt());
   });
 
   it('sums over leading axes (keepDims or not) and falls back elsewhere', async () => {

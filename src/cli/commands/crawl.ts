@@ -33,6 +33,9 @@ const flags: FlagSpecs = {
   resume: { type: 'boolean', default: false, description: 'continue an interrupted crawl in --out (finished shards are kept)' },
   redis: { type: 'string', metavar: 'URL', description: 'distribute the crawl through BullMQ on this Redis (redis://HOST:PORT)' },
   role: { type: 'string', choices: ['coordinator', 'worker'], description: 'with --redis: coordinator splits inputs into jobs and waits; worker takes jobs' },
+  'chunk-rows': { type: 'int', min: 1, default: 10000, description: 'with --redis: url-list rows per job' },
+  'run-id': { type: 'string', description: 'with --redis: name of the run (default: derived from --out, inputs, queries and balancing options)' },
+  'worker-concurrency': { type: 'int', min: 1, max: 64, default: 2, description: 'with --role worker: jobs this worker runs at once' },
 };
 
 /** Options as the library takes them, from parsed flags. */
@@ -91,7 +94,7 @@ export const command: CommandDef = {
         throw new WitError('crawl', `distributed crawling (--redis) is not available in this build: ${(err as Error).message}`, { exitCode: 2 });
       }
       if (typeof mod.runDistributed !== 'function') throw new WitError('crawl', 'distributed crawling (--redis) is not available in this build', { exitCode: 2 });
-      const summary = await mod.runDistributed({ ...opts, redis: f.redis as string }, f.role as string, { log: ctx.log });
+      const summary = await mod.runDistributed({ ...opts, redis: f.redis as string, chunkRows: f.chunkRows as number, runId: f.runId as string | undefined, workerConcurrency: f.workerConcurrency as number }, f.role as string, { log: ctx.log });
       return { summary };
     }
     const { crawl } = await import('../../crawl/index.js');

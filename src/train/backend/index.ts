@@ -18,7 +18,7 @@ export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export const BACKEND_NAMES: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
 
 export interface BackendOptions {
-  /** Threads for the wasm backend (1..8); default: the machine's available parallelism. */
+  /** Threads of wit's GEMM on wasm (capped at 16); default: the machine's available parallelism. */
   threads?: number;
 }
 
@@ -29,7 +29,7 @@ export interface BackendInfo {
   detail: string;
 }
 
-/** Most threads wit's GEMM pool runs (more than the cores only adds contention). */
+/** Most threads wit's GEMM pool runs. */
 const MAX_WASM_THREADS = 16;
 const XNNPACK_THREADS = 1;
 
@@ -152,16 +152,24 @@ async function startWasm(threads: number): Promise<BackendInfo> {
   const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
   const sharedMemory = typeof SharedArrayBuffer === 'function';
   // The threaded build even for one thread: its memory is shared, which wit's GEMM workers need.
-  const useThreads = simd && sharedMemory;
+  let useThreads = simd && sharedMemory;
   const dir = wasmDistDir();
   tfwasm.setWasmPaths(dir);
+  let threadedFailure = '';
   if (useThreads) {
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
     // XNNPACK's own pool stays at one thread: tfjs runs few ops on it, and its idle threads spin (measured:
     // +35% CPU per training step with 2), while the matmuls run on wit's GEMM threads.
     tfwasm.setThreadsCount(XNNPACK_THREADS);
-    await withNodeWasmThreads(XNNPACK_THREADS, dir, () => tf.setBackend('wasm'));
-  } else {
+    try {
+      useThreads = await withNodeWasmThreads(XNNPACK_THREADS, dir, () => tf.setBackend('wasm'));
+    } catch (err) {
+      useThreads = false;
+      threadedFailure = errorMessage(err);
+    }
+  }
+  if (!useThreads) {
+    // Plain build: works anywhere wasm does, one thread, tfjs's own matmul.
     tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
     await tf.setBackend('wasm');
   }
@@ -169,8 +177,13 @@ async function startWasm(threads: number): Promise<BackendInfo> {
   await tf.ready();
   const gemm = await registerWasmKernels(threads);
   const actual = tfwasm.getThreadsCount();
-  const features = [simd ? 'SIMD' : 'no SIMD', `XNNPACK on ${actual} thread${actual === 1 ? '' : 's'}`, `wit GEMM${gemm.fma ? ' with FMA' : ''} on ${gemm.threads} thread${gemm.threads === 1 ? '' : 's'}`];
-  if (!useThreads) features.push(sharedMemory ? 'threads need SIMD' : 'no SharedArrayBuffer');
+  const plural = (n: number): string => `${n} thread${n === 1 ? '' : 's'}`;
+  const features = [
+    simd ? 'SIMD' : 'no SIMD',
+    `XNNPACK on ${plural(actual)}`,
+    gemm.threads ? `wit GEMM${gemm.fma ? ' with FMA' : ''} on ${plural(gemm.threads)}` : 'tfjs matmul (no shared memory for wit GEMM)',
+  ];
+  if (!useThreads) features.push(threadedFailure ? `threaded build failed: ${threadedFailure}` : sharedMemory ? 'threads need SIMD' : 'no SharedArrayBuffer');
   return { name: 'wasm', detail: `WebAssembly (${features.join(', ')}, wit's training kernels)` };
 }
 

@@ -2,9 +2,12 @@
  * Kernels wit registers for the tfjs wasm backend so that training runs, and runs fast:
  *  - UnsortedSegmentSum (the gradient of gather, i.e. of embedding lookups), which tfjs-backend-wasm
  *    does not have;
- *  - BatchMatMul and _FusedMatMul routed to XNNPACK's fully-connected path (the only fast matmul in
- *    tfjs-backend-wasm 4.22: it takes batch 1 and untransposed operands, everything else runs a scalar
- *    triple loop), by folding batches into rows and transposing explicitly at rank <= 4.
+ *  - BatchMatMul and _FusedMatMul (linear or bias epilogue) on wit's multi-threaded SIMD GEMM
+ *    (gemm-pool.ts): tfjs-wasm 4.22 sends only batch-1 untransposed products to XNNPACK and runs all
+ *    others (every gradient, attention) through a scalar triple loop;
+ *  - Sum over leading axes as one SIMD column sum (bias gradients), instead of transpose + reduce;
+ *  - Identity without a copy, Slice/SplitV/Concat/GatherV2 as heap copies of contiguous runs (tfjs-wasm
+ *    copies whole inputs out of the heap, or one element or one small typed-array view at a time).
  * Each kernel is checked against the cpu backend in test/train/backend-kernels.test.ts.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -23,7 +26,9 @@ const stock = new Map<string, KernelFunc>();
 /**
  * Registers (once per process) wit's kernels for the backend named 'wasm', which must be initialised:
  * the GEMM threads bind to its memory. `threads` is the number of GEMM threads (including the caller).
- * Resolves to the number of GEMM threads running. Idempotent.
+ * The GEMM needs the threaded tfjs build (shared memory); without it the matmuls stay tfjs's own.
+ * Resolves to the GEMM threads running (0 without the GEMM) and whether it uses FMA. Idempotent.
+ * Throws when the wasm backend is not initialised or the GEMM module does not instantiate.
  */
 export async function registerWasmKernels(threads: number): Promise<{ threads: number; fma: boolean }> {
   if (registered) return { threads: pool?.threads ?? 0, fma: pool?.fma ?? false };
@@ -31,20 +36,19 @@ export async function registerWasmKernels(threads: number): Promise<{ threads: n
   if (!backend) throw new Error('registerWasmKernels: the wasm backend is not initialised');
   const module = backend.wasm as unknown as { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void };
   const memory = module.wasmMemory;
-  // Worker threads need the memory shared (the threaded tfjs build); otherwise the GEMM runs here only.
-  const shared = memory !== undefined && memory.buffer instanceof SharedArrayBuffer;
-  if (memory) {
-    pool = await GemmPool.create(
-      { memory, malloc: (n) => module._malloc(n), free: (p) => module._free(p) },
-      shared ? threads : 1,
-      { fma: process.env['WIT_WASM_FMA'] !== '0' },
-    );
+  // The GEMM module imports a shared memory: only the threaded tfjs build has one.
+  if (memory && memory.buffer instanceof SharedArrayBuffer) {
+    pool = await GemmPool.create({ memory, malloc: (n) => module._malloc(n), free: (p) => module._free(p) }, threads, {
+      fma: process.env['WIT_WASM_FMA'] !== '0',
+    });
   }
   registered = true;
   register('UnsortedSegmentSum', unsortedSegmentSum);
   register('Identity', identity);
   register('Slice', slice);
   register('SplitV', splitV);
+  register('GatherV2', gatherV2);
+  register('Concat', concat);
   if (pool) {
     register('BatchMatMul', batchMatMul);
     register('_FusedMatMul', fusedMatMul);
@@ -260,4 +264,66 @@ function splitV(args: KernelArgs): TensorInfo[] {
     begin[axis]! += s;
     return part;
   });
+}
+
+/** GatherV2 as one heap copy per gathered slice (tfjs-wasm's copies element by element: 10x slower for embeddings). */
+function gatherV2(args: KernelArgs): TensorInfo | TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const { x, indices } = args.inputs as { x: TensorInfo; indices: TensorInfo };
+  if (x.dtype === 'string' || x.dtype === 'complex64' || indices.dtype !== 'int32') return callStock('GatherV2', args);
+  const axis = tf.util.parseAxisParam(args.attrs!['axis'] as number, x.shape)[0]!;
+  const batchDims = Number(args.attrs!['batchDims'] ?? 0);
+  const info = tf.backend_util.segment_util.collectGatherOpShapeInfo(x as tf.TensorInfo as tf.Tensor, indices as tf.TensorInfo as tf.Tensor, axis, batchDims);
+  const nIdx = tf.util.sizeFromShape(indices.shape) / info.batchSize;
+  const idx = backend.typedArrayFromHeap(indices) as Int32Array;
+  for (let i = 0; i < idx.length; i++) {
+    if (idx[i]! < 0 || idx[i]! >= info.dimSize) throw new Error(`GatherV2: the index value ${idx[i]} is not in [0, ${info.dimSize - 1}]`);
+  }
+  const out = backend.makeOutput(info.outputShape, x.dtype);
+  if (tf.util.sizeFromShape(info.outputShape) === 0) return out;
+  const elem = x.dtype === 'bool' ? 1 : 4;
+  const heap = heapView(backend, x.dtype);
+  const iv = backend.typedArrayFromHeap(indices) as Int32Array; // after makeOutput: the heap may have grown
+  const src0 = backend.dataIdMap.get(x.dataId)!.memoryOffset / elem;
+  let dst = backend.dataIdMap.get(out.dataId)!.memoryOffset / elem;
+  const slice = info.sliceSize;
+  for (let b = 0; b < info.batchSize; b++) {
+    for (let o = 0; o < info.outerSize; o++) {
+      const base = src0 + (b * info.outerSize + o) * info.dimSize * slice;
+      for (let i = 0; i < nIdx; i++) {
+        const from = base + iv[b * nIdx + i]! * slice;
+        heap.copyWithin(dst, from, from + slice);
+        dst += slice;
+      }
+    }
+  }
+  return out;
+}
+
+/** Concat by heap copies of contiguous runs (tfjs-wasm makes a subarray object per run). */
+function concat(args: KernelArgs): TensorInfo | TensorInfo[] {
+  const backend = args.backend as BackendWasm;
+  const inputs = args.inputs as unknown as TensorInfo[];
+  const dtype = inputs[0]!.dtype;
+  if (dtype === 'string' || dtype === 'complex64' || inputs.some((t) => t.dtype !== dtype)) return callStock('Concat', args);
+  const axis = tf.util.parseAxisParam(args.attrs!['axis'] as number, inputs[0]!.shape)[0]!;
+  tf.backend_util.assertParamsConsistent(inputs.map((t) => t.shape), axis);
+  const outShape = tf.backend_util.computeOutShape(inputs.map((t) => t.shape), axis);
+  const out = backend.makeOutput(outShape, dtype);
+  if (tf.util.sizeFromShape(outShape) === 0) return out;
+  const elem = dtype === 'bool' ? 1 : 4;
+  const heap = heapView(backend, dtype);
+  const outer = tf.util.sizeFromShape(outShape.slice(0, axis));
+  const parts = inputs
+    .map((t) => ({ src: backend.dataIdMap.get(t.dataId)!.memoryOffset / elem, run: tf.util.sizeFromShape(t.shape.slice(axis)) }))
+    .filter((p) => p.run > 0);
+  let dst = backend.dataIdMap.get(out.dataId)!.memoryOffset / elem;
+  for (let o = 0; o < outer; o++) {
+    for (const p of parts) {
+      const from = p.src + o * p.run;
+      heap.copyWithin(dst, from, from + p.run);
+      dst += p.run;
+    }
+  }
+  return out;
 }
