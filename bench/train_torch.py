@@ -29,6 +29,9 @@ def _threads_from_argv():
 # OpenBLAS sizes its own pthread pool when loaded: make it match --threads (torch.set_num_threads
 # only sizes the OpenMP pool), else a 1-thread run still multiplies on every core.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", _threads_from_argv())
+# OpenMP's default active wait spins idle threads; on a machine shared with other jobs that made a
+# 2-thread step ~10x slower (5.9 s vs 0.55 s measured here). Passive waiting is the fair peer.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
@@ -157,7 +160,10 @@ def main():
             times.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
     blas = loaded_blas()
-    detail = f"torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS: {', '.join(blas) or 'none found in /proc/self/maps'}"
+    detail = (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, "
+        f"BLAS: {', '.join(blas) or 'none found in /proc/self/maps'}"
+    )
     result = dict(label="pytorch (cpu)", msPerStep=statistics.median(times), cpuMsPerStep=statistics.median(cpu), loss=loss, detail=detail)
     if args.json:
         print(json.dumps(result))

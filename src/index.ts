@@ -2,3 +2,5 @@
 export * from './shards/index.js';
 export { WitError, UsageError, InputError } from './util/errors.js';
 export { crawl, resolveCrawlOptions, type CrawlOptions, type CrawlSummary } from './crawl/index.js';
+export { filter, type FilterOptions, type FilterSummary } from './filter/index.js';
+export { trainWithFilterRounds, type FilterRoundsOptions, type FilterRoundsSummary } from './filter/rounds.js';

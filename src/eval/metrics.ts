@@ -25,7 +25,10 @@ function forEachSimilarityBlock(a: readonly Float32Array[], b: readonly Float32A
   try {
     for (let s = 0; s < a.length; s += BLOCK) {
       const e = Math.min(a.length, s + BLOCK);
-      const sims = tf.tidy(() => tf.matMul(stack(a, s, e), bt, false, true).dataSync() as Float32Array);
+      const block = tf.tidy(() => tf.matMul(stack(a, s, e), bt, false, true));
+      // Read outside tidy: tidy walks whatever it returns, element by element.
+      const sims = block.dataSync() as Float32Array;
+      block.dispose();
       fn(s, e - s, sims);
     }
   } finally {

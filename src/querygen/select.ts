@@ -34,6 +34,7 @@ export function maxPairedCount(n: number, minPmi: number): number {
 /** Counts per source, for the summary. */
 export type BySource = Record<QuerySource, number>;
 
+/** A per-source tally with every source at 0. */
 export function zeroBySource(): BySource {
   return { wordnet: 0, unigram: 0, bigram: 0, title: 0 };
 }

@@ -1,10 +1,15 @@
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
+import { initBackend } from '../../src/train/backend/index.js';
 import { fillTemplate, meanEmbedding, retrievalRecall, zeroShotAccuracy } from '../../src/eval/index.js';
 
 const v = (...x: number[]): Float32Array => {
   const n = Math.hypot(...x);
   return Float32Array.from(x.map((y) => y / n));
 };
+
+beforeAll(async () => {
+  await initBackend('cpu'); // similarities are one matMul on the active backend
+});
 
 describe('eval metrics on hand-made cases', () => {
   test('zero-shot top-1/top-5 over 6 classes', () => {
@@ -34,6 +39,40 @@ describe('eval metrics on hand-made cases', () => {
     expect(r.textToImage.r1).toBeCloseTo(10 / 12);
     expect(r.imageToText.r5).toBe(1);
     expect(r.imageToText.r10).toBe(1);
+  });
+
+  test('blocked similarity (over 1024 rows) agrees with a brute-force count', () => {
+    let seed = 7;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) - 0.5;
+    const n = 1100;
+    const images = Array.from({ length: n }, () => v(rnd(), rnd(), rnd(), rnd()));
+    const texts = images.map((x) => v(...[...x].map((y) => y + 0.3 * rnd())));
+    const dot = (a: Float32Array, b: Float32Array) => a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]! + a[3]! * b[3]!;
+    let r1 = 0;
+    let r5t = 0;
+    for (let i = 0; i < n; i++) {
+      const d = dot(images[i]!, texts[i]!);
+      let row = 0;
+      let col = 0;
+      for (let j = 0; j < n; j++) {
+        if (dot(images[i]!, texts[j]!) > d + 1e-6) row++;
+        if (dot(images[j]!, texts[i]!) > d + 1e-6) col++;
+      }
+      if (row < 1) r1++;
+      if (col < 5) r5t++;
+    }
+    const r = retrievalRecall(images, texts);
+    expect(Math.abs(r.imageToText.r1 - r1 / n)).toBeLessThan(0.01);
+    expect(Math.abs(r.textToImage.r5 - r5t / n)).toBeLessThan(0.01);
+    const classes = texts.slice(0, 50);
+    const labels = images.map((_, i) => i % 50);
+    const z = zeroShotAccuracy(images, labels, classes);
+    let top1 = 0;
+    images.forEach((img, i) => {
+      const s = dot(img, classes[labels[i]!]!);
+      if (!classes.some((c, k) => k !== labels[i] && dot(img, c) > s + 1e-6)) top1++;
+    });
+    expect(Math.abs(z.top1 - top1 / n)).toBeLessThan(0.01);
   });
 
   test('ties count for the model (identical captions of different pairs)', () => {

@@ -17,15 +17,17 @@ import { pickEmoji, writeEmojiShards } from '../helpers/emoji-shards.js';
  */
 const classes = Number(process.env.WIT_EMOJI_CLASSES ?? 100);
 const steps = Number(process.env.WIT_EMOJI_STEPS ?? 60);
+const arch = process.env.WIT_EMOJI_ARCH ?? 'vit-micro';
+const size = Number(process.env.WIT_EMOJI_SIZE ?? 32);
 
 test(`zero-shot on an unseen emoji design is far above chance (${classes} classes)`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'wit-emoji-'));
   const emoji = await pickEmoji(classes);
   expect(emoji.length).toBe(classes);
-  await writeEmojiShards(join(dir, 'train'), { sets: ['google', 'openmoji'], emoji, size: 32 });
-  await writeEmojiShards(join(dir, 'heldout'), { sets: ['twitter'], emoji, size: 32 });
+  await writeEmojiShards(join(dir, 'train'), { sets: ['google', 'openmoji'], emoji, size });
+  await writeEmojiShards(join(dir, 'heldout'), { sets: ['twitter'], emoji, size });
   const s = await train({
-    shards: [join(dir, 'train')], out: join(dir, 'model'), arch: 'vit-micro', steps, batchSize: 64, lr: 3e-3, warmupSteps: 5,
+    shards: [join(dir, 'train')], out: join(dir, 'model'), arch, steps, batchSize: 64, lr: 3e-3, warmupSteps: 5,
     weightDecay: 0.1, backend: 'wasm', seed: 1, shuffleBuffer: 1000, checkpointEvery: 10_000,
     onProgress: process.env.WIT_EMOJI_PROGRESS ? (l) => console.log(l) : undefined,
   });
@@ -33,7 +35,7 @@ test(`zero-shot on an unseen emoji design is far above chance (${classes} classe
   const chance1 = 1 / classes;
   const chance5 = 5 / classes;
   console.log(
-    `emoji learning: ${classes} classes, ${s.steps} steps, loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s; ` +
+    `emoji learning: ${arch}, ${classes} classes, ${s.steps} steps, loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s; ` +
       `twitter zero-shot top-1 ${(100 * e.zeroShot.top1).toFixed(1)}% (chance ${(100 * chance1).toFixed(1)}%), ` +
       `top-5 ${(100 * e.zeroShot.top5).toFixed(1)}% (chance ${(100 * chance5).toFixed(1)}%), ` +
       `i->t R@5 ${(100 * e.retrieval.imageToText.r5).toFixed(1)}%`,

@@ -41,6 +41,7 @@ type GemmFn = (
 interface GemmExports {
   gemm: GemmFn;
   colsum(x: number, rows: number, cols: number, out: number): void;
+  copy2d(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void;
   __stack_pointer: WasmGlobal;
 }
 
@@ -99,6 +100,7 @@ export class GemmPool {
   private readonly heap: WasmHeap;
   private readonly gemm: GemmFn;
   private readonly colsumFn: (x: number, rows: number, cols: number, out: number) => void;
+  private readonly copy2dFn: (dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number) => void;
   private readonly ctrl: Int32Array;
   private readonly workers: Worker[];
   /** Per thread (0 = main): scratch pointer and its capacity in floats. */
@@ -108,6 +110,7 @@ export class GemmPool {
     this.fma = fma;
     const gemm = exports.gemm;
     this.colsumFn = exports.colsum;
+    this.copy2dFn = exports.copy2d;
     this.heap = heap;
     this.gemm = gemm;
     this.ctrl = ctrl;
@@ -194,6 +197,11 @@ export class GemmPool {
   /** out[j] = Σᵢ x[i·cols + j] over float32 arrays at byte addresses x and out (this thread only). */
   colsum(x: number, rows: number, cols: number, out: number): void {
     this.colsumFn(x, rows, cols, out);
+  }
+
+  /** `rows` copies of `rowBytes` bytes between strided rows (byte addresses and strides; no overlap). */
+  copy2d(dst: number, dstStride: number, src: number, srcStride: number, rows: number, rowBytes: number): void {
+    this.copy2dFn(dst, dstStride, src, srcStride, rows, rowBytes);
   }
 
   private ensureScratch(t: number, floats: number): void {

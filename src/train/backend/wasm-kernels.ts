@@ -209,20 +209,42 @@ function slice(args: KernelArgs): TensorInfo | TensorInfo[] {
   }
   const strides = tf.util.computeStrides(x.shape);
   const elem = x.dtype === 'bool' ? 1 : 4;
-  const heap = heapView(backend, x.dtype);
-  const src0 = backend.dataIdMap.get(x.dataId)!.memoryOffset / elem;
-  let dst = backend.dataIdMap.get(out.dataId)!.memoryOffset / elem;
   const stride = (d: number): number => (d < rank - 1 ? strides[d]! : 1);
-  let base = src0;
-  for (let d = 0; d < rank; d++) base += begin[d]! * stride(d);
-  // Odometer over dims [0, inner).
-  const idx = new Array<number>(inner).fill(0);
+  const srcBase = backend.dataIdMap.get(x.dataId)!.memoryOffset / elem + begin.reduce((acc, b, d) => acc + b * stride(d), 0);
+  let dst = backend.dataIdMap.get(out.dataId)!.memoryOffset / elem;
+  if (inner === 0 || !pool) {
+    const heap = heapView(backend, x.dtype);
+    const idx = new Array<number>(inner).fill(0);
+    for (;;) {
+      let off = srcBase;
+      for (let d = 0; d < inner; d++) off += idx[d]! * stride(d);
+      heap.copyWithin(dst, off, off + run);
+      dst += run;
+      let d = inner - 1;
+      while (d >= 0) {
+        if (++idx[d]! < size[d]!) break;
+        idx[d] = 0;
+        d--;
+      }
+      if (d < 0) break;
+    }
+    return out;
+  }
+  // Outer dims [first, inner) taken whole are evenly strided: one strided 2-D copy covers them all.
+  let first = inner - 1;
+  let rows = size[first]!;
+  while (first > 0 && size[first] === x.shape[first]) {
+    first--;
+    rows *= size[first]!;
+  }
+  const rowStride = stride(inner - 1);
+  const idx = new Array<number>(first).fill(0);
   for (;;) {
-    let off = base;
-    for (let d = 0; d < inner; d++) off += idx[d]! * stride(d);
-    heap.copyWithin(dst, off, off + run);
-    dst += run;
-    let d = inner - 1;
+    let off = srcBase;
+    for (let d = 0; d < first; d++) off += idx[d]! * stride(d);
+    pool.copy2d(dst * elem, run * elem, off * elem, rowStride * elem, rows, run * elem);
+    dst += rows * run;
+    let d = first - 1;
     while (d >= 0) {
       if (++idx[d]! < size[d]!) break;
       idx[d] = 0;
@@ -312,18 +334,19 @@ function concat(args: KernelArgs): TensorInfo | TensorInfo[] {
   const out = backend.makeOutput(outShape, dtype);
   if (tf.util.sizeFromShape(outShape) === 0) return out;
   const elem = dtype === 'bool' ? 1 : 4;
-  const heap = heapView(backend, dtype);
   const outer = tf.util.sizeFromShape(outShape.slice(0, axis));
   const parts = inputs
-    .map((t) => ({ src: backend.dataIdMap.get(t.dataId)!.memoryOffset / elem, run: tf.util.sizeFromShape(t.shape.slice(axis)) }))
+    .map((t) => ({ src: backend.dataIdMap.get(t.dataId)!.memoryOffset, run: tf.util.sizeFromShape(t.shape.slice(axis)) * elem }))
     .filter((p) => p.run > 0);
-  let dst = backend.dataIdMap.get(out.dataId)!.memoryOffset / elem;
-  for (let o = 0; o < outer; o++) {
-    for (const p of parts) {
-      const from = p.src + o * p.run;
-      heap.copyWithin(dst, from, from + p.run);
-      dst += p.run;
+  const total = parts.reduce((acc, p) => acc + p.run, 0);
+  let dst = backend.dataIdMap.get(out.dataId)!.memoryOffset;
+  for (const p of parts) {
+    if (pool) pool.copy2d(dst, total, p.src, p.run, outer, p.run);
+    else {
+      const heap = new Uint8Array((backend.wasm as unknown as { HEAPU8: Uint8Array }).HEAPU8.buffer);
+      for (let o = 0; o < outer; o++) heap.copyWithin(dst + o * total, p.src + o * p.run, p.src + (o + 1) * p.run);
     }
+    dst += p.run;
   }
   return out;
 }

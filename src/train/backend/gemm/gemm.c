@@ -178,3 +178,14 @@ __attribute__((export_name("colsum"))) void colsum(const f32* x, int rows, int c
     for (int j = 0; j < cols; j++) out[j] += p[j];
   }
 }
+
+// rows copies of row_bytes bytes, from src + r * src_stride to dst + r * dst_stride (bytes): the
+// contiguous runs of Slice, SplitV and Concat. Regions do not overlap (distinct tensors).
+__attribute__((export_name("copy2d"))) void copy2d(char* dst, int dst_stride, const char* src, int src_stride,
+                                                  int rows, int row_bytes) {
+  for (int r = 0; r < rows; r++) {
+    __builtin_memcpy(dst, src, (unsigned long)row_bytes);
+    dst += dst_stride;
+    src += src_stride;
+  }
+}
