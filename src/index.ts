@@ -4,3 +4,4 @@ export { WitError, UsageError, InputError } from './util/errors.js';
 export { crawl, resolveCrawlOptions, type CrawlOptions, type CrawlSummary } from './crawl/index.js';
 export { filter, type FilterOptions, type FilterSummary } from './filter/index.js';
 export { trainWithFilterRounds, type FilterRoundsOptions, type FilterRoundsSummary } from './filter/rounds.js';
+export { querygen, DEFAULT_MIN_BIGRAM_COUNT, type QuerygenOptions, type QuerygenSummary } from './querygen/index.js';

@@ -31,6 +31,7 @@ export interface QueryStats {
   total: number;
   bySource: Map<string, number>;
   top: QueryRow[];
+  /** The lowest counts of each source (a source's tail is where its threshold shows). */
   tail: QueryRow[];
   /** Per source, counts sorted descending, sampled to at most 400 points (rank-frequency curve). */
   curves: Map<string, [number, number][]>;
@@ -43,7 +44,7 @@ export async function queryStats(q: FoundQueries, n = 15): Promise<QueryStats> {
   const bySource = new Map<string, number>();
   const counts = new Map<string, number[]>();
   const top = new TopN(n, true);
-  const tail = new TopN(n, false);
+  const tails = new Map<string, TopN>();
   let total = 0;
   let badLines = 0;
   const rl = createInterface({ input: createReadStream(q.tsv), crlfDelay: Infinity });
@@ -67,7 +68,9 @@ export async function queryStats(q: FoundQueries, n = 15): Promise<QueryStats> {
     list.push(count);
     const row = { query, source, count };
     top.add(row);
-    tail.add(row);
+    let t = tails.get(source);
+    if (!t) tails.set(source, (t = new TopN(5, false)));
+    t.add(row);
   }
   const curves = new Map<string, [number, number][]>();
   for (const [source, list] of counts) {
@@ -86,7 +89,8 @@ export async function queryStats(q: FoundQueries, n = 15): Promise<QueryStats> {
       summary = undefined;
     }
   }
-  return { file: q.tsv, total, bySource, top: top.rows, tail: tail.rows, curves, summary, badLines };
+  const tail = [...tails.keys()].sort((a, b) => (SOURCE_ORDER.indexOf(a) + 1 || 99) - (SOURCE_ORDER.indexOf(b) + 1 || 99)).flatMap((src) => tails.get(src)!.rows);
+  return { file: q.tsv, total, bySource, top: top.rows, tail, curves, summary, badLines };
 }
 
 const SOURCE_ORDER = ['wordnet', 'unigram', 'bigram', 'title'];
@@ -112,5 +116,5 @@ export function renderQueries(s: QueryStats): string {
 <p class="src">${esc(s.file)}</p>
 <div class="grid2">${figure(bars)}${figure(curve, 'Count: occurrences in the dump (unigram, bigram), summed pageviews (title), or as listed for WordNet entries.')}</div>
 <div class="grid2"><div><h3>Top queries by count</h3>${table(['query', 'source', 'count'], s.top.map(row))}</div>
-<div><h3>Tail: lowest counts</h3>${table(['query', 'source', 'count'], s.tail.map(row))}</div></div>`;
+<div><h3>Tail: lowest counts of each source</h3>${table(['query', 'source', 'count'], s.tail.map(row))}</div></div>`;
 }

@@ -69,6 +69,7 @@ describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
     const j = JSON.parse(again.stdout);
     expect(j.stages.filter((x: { status: string }) => x.status === 'skipped').map((x: { stage: string }) => x.stage)).toEqual(['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval']);
     expect(j.eval.top1).toBe(s.eval.top1);
+    expect(j.train.steps).toBe(3); // read back from the model's metrics.jsonl
 
     // --serve brings the same site back, so the printed crawl command can be rerun by hand.
     const served = await new Promise<{ code: number | null; robots: string; page: number }>((resolve, reject) => {

@@ -65,6 +65,7 @@ describe('report', () => {
     expect(html).toContain(esc(HOSTILE).slice(0, 40));
     // Numbers from the fixtures.
     expect(html).toContain('31.0%'); // zero-shot top-1
+    expect(html).toMatch(/Tail: lowest counts of each source[\s\S]*face with tears/); // the one bigram
     expect(html).toContain('cap 3');
     expect(html).toContain('img1.example.test');
     expect(html).toContain('failed: http_4xx');

@@ -11,9 +11,10 @@ import { pickEmoji, writeEmojiShards } from '../helpers/emoji-shards.js';
  * OpenMoji's images, captioned with the emoji's name) and classify a third design it never saw
  * (Twitter's) zero-shot over the names. Sized for the test budget (100 emoji, 32 px, vit-micro,
  * 60 steps of 64): twitter top-1 11.0% (chance 1%), top-5 46.0% (chance 5%), deterministic.
- * WIT_EMOJI_CLASSES / WIT_EMOJI_STEPS / WIT_EMOJI_TIMEOUT_S scale it up: all 1641 emoji, 1000
- * steps (19.5 epochs, 6 min at ~250 samples/s) reach top-1 1.3% (chance 0.06%) and top-5 5.7%
- * (chance 0.3%), still improving (400 steps: 0.7% / 3.1%). Needs `npm run build` (decode workers).
+ * WIT_EMOJI_CLASSES / WIT_EMOJI_STEPS / WIT_EMOJI_ARCH / WIT_EMOJI_SIZE / WIT_EMOJI_TIMEOUT_S scale
+ * it up: all 1641 emoji on vit-micro reach top-1 0.7% / top-5 3.1% after 400 steps, 1.3% / 5.7%
+ * after 1000, 1.8% / 7.4% after 2000 (39 epochs, 4 min at ~670 samples/s on an idle 2-core
+ * machine); chance is 0.06% / 0.3%. Needs `npm run build` (decode workers).
  */
 const classes = Number(process.env.WIT_EMOJI_CLASSES ?? 100);
 const steps = Number(process.env.WIT_EMOJI_STEPS ?? 60);

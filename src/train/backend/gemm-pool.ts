@@ -65,6 +65,10 @@ export interface GemmArgs {
   bias: number;
 }
 
+/** How often a waiting main thread looks at the clock, and how long it waits for a worker at most. */
+const STALL_CHECK_MS = 1000;
+const STALL_LIMIT_MS = 120_000;
+
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, ctrl: ctrlBuf, slot, stackTop } = workerData;
@@ -105,6 +109,8 @@ export class GemmPool {
   private readonly workers: Worker[];
   /** Per thread (0 = main): scratch pointer and its capacity in floats. */
   private readonly scratch: { ptr: number; floats: number }[];
+  /** Set when a worker stalled: the pool must not be used again. */
+  private broken = false;
 
   private constructor(heap: WasmHeap, exports: GemmExports, ctrl: Int32Array, workers: Worker[], fma: boolean) {
     this.fma = fma;
@@ -150,6 +156,7 @@ export class GemmPool {
   /** C = op(A)·op(B) (+ bias) for every batch entry; blocks until all threads are done. */
   run(g: GemmArgs): void {
     if (g.batch === 0 || g.m === 0 || g.n === 0) return;
+    if (this.broken) throw new Error('wit gemm: the thread pool stalled earlier; rerun with --threads 1 (or WIT_GEMM_THREADS=1)');
     const flops = 2 * g.batch * g.m * g.n * g.k;
     const useThreads = this.threads > 1 && flops >= PARALLEL_MIN_FLOPS ? this.threads : 1;
     // Split batches when there are enough of them; else rows (every thread then packs all of B) or
@@ -188,7 +195,16 @@ export class GemmPool {
       this.gemm(r0[0], r0[1], r0[2], r0[3], r0[4], r0[5], g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
     } finally {
       if (useThreads > 1) {
-        for (let p = Atomics.load(this.ctrl, PENDING); p !== 0; p = Atomics.load(this.ctrl, PENDING)) Atomics.wait(this.ctrl, PENDING, p);
+        // A GEMM slice takes milliseconds; a worker that has not answered in minutes is gone or
+        // wedged, and blocking here forever would also make the process deaf to signals. Fail the
+        // step loudly instead (training can be resumed from its last checkpoint).
+        const started = Date.now();
+        for (let p = Atomics.load(this.ctrl, PENDING); p !== 0; p = Atomics.load(this.ctrl, PENDING)) {
+          if (Atomics.wait(this.ctrl, PENDING, p, STALL_CHECK_MS) === 'timed-out' && Date.now() - started > STALL_LIMIT_MS) {
+            this.broken = true;
+            throw new Error(`wit gemm: a worker thread has not finished its slice in ${STALL_LIMIT_MS / 1000} s; rerun with --threads 1 (or WIT_GEMM_THREADS=1)`);
+          }
+        }
       }
     }
     if (useThreads > 1 && Atomics.load(this.ctrl, ERROR)) throw new Error('wit gemm: a worker thread failed');

@@ -136,7 +136,8 @@ async function initWasm(threadsWanted: number | undefined): Promise<BackendInfo>
     throw new UsageError('train', `--threads must be a positive integer, got ${threadsWanted}`);
   }
   if (!wasmInit) {
-    const threads = Math.min(MAX_WASM_THREADS, threadsWanted ?? os.availableParallelism());
+    const fromEnv = Number(process.env.WIT_GEMM_THREADS);
+    const threads = Math.min(MAX_WASM_THREADS, threadsWanted ?? (Number.isInteger(fromEnv) && fromEnv >= 1 ? fromEnv : os.availableParallelism()));
     wasmInit = startWasm(threads);
     wasmInit.catch(() => {
       wasmInit = null;
