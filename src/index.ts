@@ -5,3 +5,5 @@ export { crawl, resolveCrawlOptions, type CrawlOptions, type CrawlSummary } from
 export { filter, type FilterOptions, type FilterSummary } from './filter/index.js';
 export { trainWithFilterRounds, type FilterRoundsOptions, type FilterRoundsSummary } from './filter/rounds.js';
 export { querygen, DEFAULT_MIN_BIGRAM_COUNT, type QuerygenOptions, type QuerygenSummary } from './querygen/index.js';
+export { train, loadClip, type TrainOptions, type TrainSummary, type ClipHandle } from './train/index.js';
+export { evaluate, type EvalOptions, type EvalSummary } from './eval/index.js';

@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 import { writeShapeShards } from './synthetic-shards.js';
 
@@ -23,6 +23,8 @@ beforeAll(async () => {
   shards = join(root, 'shards');
   await writeShapeShards(shards, { perClass: 2, shards: 1 });
 });
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('wit train / wit eval CLI', () => {
   test('train --json, then eval --json with a labels file', async () => {

@@ -1,8 +1,8 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { listShards } from '../../src/shards/index.js';
 import { BatchLoader, countRows, shuffledPairs } from '../../src/train/data.js';
 import { ImageDecoder } from '../../src/train/decoder.js';
@@ -11,15 +11,18 @@ import { Rng } from '../../src/train/rng.js';
 import { trainTokenizer } from '../../src/train/tokenizer.js';
 import { writeShapeShards } from './synthetic-shards.js';
 
+let dir: string;
 let files: string[];
 let pairs: number;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wit-data-'));
+  dir = mkdtempSync(join(tmpdir(), 'wit-data-'));
   const r = await writeShapeShards(dir, { perClass: 2, shards: 3 });
   files = await listShards(dir);
   pairs = r.pairs;
 });
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function collect<T>(it: AsyncIterable<T>, n: number): Promise<T[]> {
   const out: T[] = [];

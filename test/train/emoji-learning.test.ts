@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, test } from 'vitest';
@@ -41,6 +41,7 @@ test(`zero-shot on an unseen emoji design is far above chance (${classes} classe
       `top-5 ${(100 * e.zeroShot.top5).toFixed(1)}% (chance ${(100 * chance5).toFixed(1)}%), ` +
       `i->t R@5 ${(100 * e.retrieval.imageToText.r5).toFixed(1)}%`,
   );
+  rmSync(dir, { recursive: true, force: true });
   expect(e.zeroShot.classes).toBe(classes);
   expect(e.zeroShot.samples).toBe(classes);
   expect(e.zeroShot.top1).toBeGreaterThanOrEqual(4 * chance1);

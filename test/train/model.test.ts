@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -122,6 +122,7 @@ describe('model', () => {
     expect(loaded.config.loss).toBe('siglip');
     model.dispose();
     loaded.model.dispose();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test('training steps: loss falls on a fixed batch, no tensor leaks, logit scale stays clamped', async () => {

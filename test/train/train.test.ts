@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { rmSync, mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { train, type MetricsLine, type TrainOptions } from '../../src/train/index.js';
 import { loadClip } from '../../src/train/clip.js';
 import { InputError, UsageError, WitError } from '../../src/util/errors.js';
@@ -20,6 +20,8 @@ beforeAll(async () => {
   shards = join(root, 'shards');
   await writeShapeShards(shards, { perClass: 3, shards: 2, corrupt: 2 });
 });
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('train', () => {
   test('a few steps on a tiny synthetic set reduce the loss; writes the model dir, metrics and checkpoints', async () => {

@@ -1,4 +1,5 @@
 import type { CommandDef } from '../command.js';
+import { UsageError } from '../../util/errors.js';
 import { ARCHS } from '../../train/config.js';
 import { BACKEND_NAMES } from '../../train/backend/index.js';
 import { train, type TrainOptions } from '../../train/index.js';
@@ -28,6 +29,9 @@ export const command: CommandDef = {
     'vocab-size': { type: 'int', description: 'override the maximum BPE vocabulary (>= 515)', min: 515 },
     'shuffle-buffer': { type: 'int', description: "records in the shuffle buffer (default 2000; with --resume, the run's own)", min: 1 },
     'grad-clip': { type: 'number', description: "clip gradients to this global L2 norm, 0 = off (default 1; with --resume, the run's own)", min: 0 },
+    threads: { type: 'int', description: "wasm backend: threads of wit's matrix-multiply pool (default: all cores; also WIT_GEMM_THREADS)", min: 1, max: 64 },
+    'filter-rounds': { type: 'int', description: 'after training, K rounds of: score the training shards, keep the top --keep-fraction into <out>/round-k/shards, continue training on them', min: 1, metavar: 'K' },
+    'keep-fraction': { type: 'number', description: 'fraction each filter round keeps (with --filter-rounds)', min: 0.000001, max: 1, metavar: 'F' },
     'decode-workers': { type: 'int', description: 'image decoding worker threads (default: cores - 1, max 4; 0 = inline)', min: 0, max: 64 },
   },
   async run(flags, ctx) {
@@ -57,6 +61,19 @@ export const command: CommandDef = {
       onLog: ctx.log,
       signal: ctx.signal,
     };
+    // The backend reads the thread count once, when it starts; the CLI is the one place that sets it.
+    if (flags.threads !== undefined) process.env.WIT_GEMM_THREADS = String(flags.threads);
+    if (flags.keepFraction !== undefined && flags.filterRounds === undefined) throw new UsageError('train', '--keep-fraction goes with --filter-rounds');
+    if (flags.filterRounds !== undefined) {
+      if (flags.keepFraction === undefined) throw new UsageError('train', '--filter-rounds needs --keep-fraction');
+      const { trainWithFilterRounds } = await import('../../filter/rounds.js');
+      const r = await trainWithFilterRounds({ ...opts, filterRounds: flags.filterRounds as number, keepFraction: flags.keepFraction as number });
+      const text =
+        r.rounds
+          .map((x) => `round ${x.round}: ${x.filter ? `kept ${x.filter.kept}/${x.filter.scored} (similarity >= ${x.filter.threshold?.toFixed(4)}), ` : ''}${x.train.steps} steps, loss ${x.train.finalLoss.toFixed(4)} -> ${x.model}`)
+          .join('\n') + `\nmodel: ${r.model}\n`;
+      return { summary: { ...r }, text };
+    }
     const s = await train(opts);
     const text =
       `trained ${s.arch} (${s.parameters.toLocaleString('en')} parameters) for ${s.steps} steps of ${s.batchSize} on ${s.backend}\n` +
