@@ -21,34 +21,8 @@ export interface MatcherOptions {
   caseSensitive?: boolean;
 }
 
-const CLASS_OTHER = 0;
-const CLASS_WORD = 1;
-const CLASS_SPACE = 2;
-
-const WORD_RE = /^[\p{L}\p{M}\p{N}]$/u;
-const SPACE_RE = /^\s$/u;
-
-/** Class of every BMP code unit; surrogates are classified per code point at scan time. */
-const BMP_CLASS: Uint8Array = (() => {
-  const table = new Uint8Array(0x10000);
-  for (let c = 0; c < 0x10000; c++) {
-    if (c >= 0xd800 && c <= 0xdfff) continue;
-    const ch = String.fromCharCode(c);
-    if (WORD_RE.test(ch)) table[c] = CLASS_WORD;
-    else if (SPACE_RE.test(ch)) table[c] = CLASS_SPACE;
-  }
-  return table;
-})();
-
-const astralClass = new Map<number, number>();
-function classOfAstral(cp: number): number {
-  let cls = astralClass.get(cp);
-  if (cls === undefined) {
-    cls = WORD_RE.test(String.fromCodePoint(cp)) ? CLASS_WORD : CLASS_OTHER;
-    if (astralClass.size < 100_000) astralClass.set(cp, cls);
-  }
-  return cls;
-}
+// Character classes come from the shared tokenizer, so the matcher's scan agrees with it by construction.
+import { BMP_CLASS, CLASS_OTHER, CLASS_SPACE, CLASS_WORD, classOfAstral } from '../text/tokenize.js';
 
 /** Joiners kept inside a word when a word character follows: ' ’ - . (as TOKEN_RE in tokenize.ts). */
 function isJoiner(c: number): boolean {

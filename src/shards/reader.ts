@@ -35,8 +35,8 @@ export async function listShards(paths: string | readonly string[]): Promise<str
   return out;
 }
 
-/** A file as hyparquet's AsyncBuffer: reads only the ranges asked for. */
-async function fileBuffer(path: string): Promise<{ buf: AsyncBuffer; close: () => Promise<void> }> {
+/** A file as hyparquet's AsyncBuffer: reads only the ranges asked for. Close it when done. */
+export async function fileAsyncBuffer(path: string): Promise<{ buf: AsyncBuffer; close: () => Promise<void> }> {
   const fh = await open(path, 'r');
   const size = (await fh.stat()).size;
   const buf: AsyncBuffer = {
@@ -58,7 +58,7 @@ async function fileBuffer(path: string): Promise<{ buf: AsyncBuffer; close: () =
 
 /** Footer metadata of one shard; throws InputError naming the file when it is not valid Parquet. */
 export async function readShardMetadata(path: string): Promise<FileMetaData> {
-  const { buf, close } = await fileBuffer(path);
+  const { buf, close } = await fileAsyncBuffer(path);
   try {
     return await parquetMetadataAsync(buf);
   } catch (err) {
@@ -109,7 +109,7 @@ export async function* readShards(paths: string | readonly string[], opts: Shard
 
 /** Streams the records of one shard file (see readShards). */
 export async function* readShardFile(file: string, opts: ShardReadOptions = {}): AsyncGenerator<PairRecord> {
-  const { buf, close } = await fileBuffer(file);
+  const { buf, close } = await fileAsyncBuffer(file);
   try {
     let meta: FileMetaData;
     try {

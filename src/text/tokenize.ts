@@ -14,15 +14,16 @@
  */
 const TOKEN_RE = /[\p{L}\p{M}\p{N}]+(?:['’\-.][\p{L}\p{M}\p{N}]+)*|[^\s\p{L}\p{M}\p{N}]/gu;
 
-const CLASS_OTHER = 0;
-const CLASS_WORD = 1;
-const CLASS_SPACE = 2;
+/** Character classes of the scanner, shared with the crawl matcher's own scan loop. */
+export const CLASS_OTHER = 0;
+export const CLASS_WORD = 1;
+export const CLASS_SPACE = 2;
 
 const WORD_CHAR_RE = /^[\p{L}\p{M}\p{N}]$/u;
 const SPACE_CHAR_RE = /^\s$/u;
 
 /** Class of every BMP code unit; surrogates are classified per code point at scan time. */
-const BMP_CLASS: Uint8Array = (() => {
+export const BMP_CLASS: Uint8Array = (() => {
   const table = new Uint8Array(0x10000);
   for (let c = 0; c < 0x10000; c++) {
     if (c >= 0xd800 && c <= 0xdfff) continue;
@@ -34,7 +35,7 @@ const BMP_CLASS: Uint8Array = (() => {
 })();
 
 const astralClass = new Map<number, number>();
-function classOfAstral(cp: number): number {
+export function classOfAstral(cp: number): number {
   let cls = astralClass.get(cp);
   if (cls === undefined) {
     const ch = String.fromCodePoint(cp);

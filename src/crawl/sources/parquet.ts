@@ -3,7 +3,7 @@
  * at a time, so memory is bounded by the largest row group, not the file.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -15,6 +15,7 @@ import type { Candidate } from '../types.js';
 import { toCandidate } from './candidate.js';
 import { inputError, isUrl, type OpenUrl } from './open.js';
 import type { ListOptions } from './lists.js';
+import { fileAsyncBuffer } from '../../shards/reader.js';
 
 /** Codecs hyparquet leaves to the caller (it does snappy itself), from node:zlib. */
 const COMPRESSORS: Compressors = {
@@ -23,25 +24,6 @@ const COMPRESSORS: Compressors = {
   // Parquet's deprecated LZ4 and ZSTD are not in node:zlib (Node 20); such files fail with a clear error.
 };
 
-async function fileBuffer(path: string): Promise<{ buf: AsyncBuffer; close: () => Promise<void> }> {
-  const fh = await open(path, 'r');
-  const size = (await fh.stat()).size;
-  const buf: AsyncBuffer = {
-    byteLength: size,
-    async slice(start: number, end?: number): Promise<ArrayBuffer> {
-      const e = end ?? size;
-      const out = new Uint8Array(Math.max(0, e - start));
-      let done = 0;
-      while (done < out.length) {
-        const { bytesRead } = await fh.read(out, done, out.length - done, start + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return out.buffer;
-    },
-  };
-  return { buf, close: () => fh.close() };
-}
 
 /**
  * Candidates of a Parquet url list, in row order, one row group in memory at a time. An http(s)
@@ -69,7 +51,7 @@ export async function* readParquet(
   }
   let file: { buf: AsyncBuffer; close: () => Promise<void> };
   try {
-    file = await fileBuffer(path);
+    file = await fileAsyncBuffer(path);
   } catch (err) {
     if (tmp) await rm(tmp, { recursive: true, force: true });
     throw inputError(input, err);
