@@ -7,9 +7,18 @@
  * takes a scalar loop. This GEMM takes any strides (both transposes), batches (with broadcasting),
  * and splits rows or batches over threads.
  *
- * Workers are synchronous: each blocks in Atomics.wait on a shared control block, runs its slice
- * when the generation counter moves, and counts down `pending`; the main thread runs its own slice
- * and then waits for the count to reach zero. Workers are unref'd so they never keep the process alive.
+ * One product is cut into `threads` chunks (row, column or batch ranges). Every thread, the main one
+ * included, claims chunks by compare-and-swap on one shared word until none is left, so each chunk runs
+ * exactly once and the main thread never waits for a worker that has not started: a worker that is
+ * descheduled, slow to wake, or gone costs speed, never progress (the main thread runs its chunks).
+ * The main thread then waits only for chunks a worker has claimed and is computing. Workers block in
+ * Atomics.wait on that word between products (no spinning), and treat every wake-up as "look again",
+ * never as "there is work": a notify can arrive late. (The earlier protocol — wait on a generation
+ * counter, run your slice, count `pending` down — hung training on loaded machines: the main thread,
+ * descheduled between bumping the generation and notifying, let a worker run the new slice without
+ * sleeping and go back to sleep; the late notify then woke it, it ran the slice again and took
+ * `pending` to -1, and the main thread waited for 0 for ever.) Workers are unref'd so they never keep
+ * the process alive.
  */
 import { Worker } from 'node:worker_threads';
 import v8 from 'node:v8';
@@ -25,12 +34,27 @@ const STACK_BYTES = 64 * 1024;
 const PARALLEL_MIN_FLOPS = 2e6;
 
 // Control block (Int32 slots).
-const GEN = 0;
-const PENDING = 1;
+/**
+ * The claim word: (generation << 10) | (chunks << 5) | next unclaimed chunk. A claim is a CAS of this
+ * word from its current value, so a claim made by a thread that read an old value fails; the chunk's
+ * arguments are read after the claim, and the publisher does not write new ones until every chunk of
+ * the current product is done.
+ */
+const CLAIM = 0;
+/** Chunks of the current product finished (by any thread). */
+const DONE = 1;
 const ERROR = 2;
+/** Test hook: workers claim nothing while this is 1 (simulates workers that never get to run). */
+const HOLD = 3;
+/** Chunks run by workers since the pool started (diagnostics: with chunksOnMain, every chunk exactly once). */
+const WORKER_CHUNKS = 4;
 const ARGS = 8; // 13 shared arguments
-const SLOTS = 32; // per worker: b0, b1, i0, i1, j0, j1, scratch
-const SLOT_INTS = 8;
+const WORKER_SCRATCH = 24; // per worker slot (index = slot): scratch pointer
+const MAX_THREADS = 16;
+const CHUNKS = WORKER_SCRATCH + MAX_THREADS; // per chunk: b0, b1, i0, i1, j0, j1
+const CHUNK_INTS = 8;
+const CHUNK_BITS = 5;
+const CHUNK_MASK = (1 << CHUNK_BITS) - 1;
 
 type GemmFn = (
   b0: number, b1: number, i0: number, i1: number, j0: number, j1: number, k: number,
@@ -77,24 +101,38 @@ const inst = new WebAssembly.Instance(module, { env: { memory } });
 inst.exports.__stack_pointer.value = stackTop;
 const gemm = inst.exports.gemm;
 parentPort.postMessage('ready');
-let seen = 0;
 for (;;) {
-  Atomics.wait(ctrl, ${GEN}, seen);
-  seen = Atomics.load(ctrl, ${GEN});
-  const s = ${SLOTS} + slot * ${SLOT_INTS};
-  if (ctrl[s] < ctrl[s + 1] && ctrl[s + 2] < ctrl[s + 3] && ctrl[s + 4] < ctrl[s + 5]) {
-    const g = ${ARGS};
-    try {
-      gemm(ctrl[s], ctrl[s + 1], ctrl[s + 2], ctrl[s + 3], ctrl[s + 4], ctrl[s + 5], ctrl[g], ctrl[g + 1] >>> 0, ctrl[g + 2],
-        ctrl[g + 3], ctrl[g + 4], ctrl[g + 5] >>> 0, ctrl[g + 6], ctrl[g + 7], ctrl[g + 8], ctrl[g + 9] >>> 0, ctrl[g + 10],
-        ctrl[g + 11], ctrl[g + 12] >>> 0, ctrl[s + 6] >>> 0);
-    } catch (e) {
-      Atomics.store(ctrl, ${ERROR}, 1);
-    }
+  if (Atomics.load(ctrl, ${HOLD}) !== 0) { Atomics.wait(ctrl, ${HOLD}, 1); continue; }
+  const v = Atomics.load(ctrl, ${CLAIM});
+  const n = (v >>> ${CHUNK_BITS}) & ${CHUNK_MASK};
+  const c = v & ${CHUNK_MASK};
+  if (c >= n) { Atomics.wait(ctrl, ${CLAIM}, v); continue; }
+  if (Atomics.compareExchange(ctrl, ${CLAIM}, v, v + 1) !== v) continue;
+  const s = ${CHUNKS} + c * ${CHUNK_INTS};
+  const g = ${ARGS};
+  try {
+    if (ctrl[s] < ctrl[s + 1] && ctrl[s + 2] < ctrl[s + 3] && ctrl[s + 4] < ctrl[s + 5]) gemm(ctrl[s], ctrl[s + 1], ctrl[s + 2], ctrl[s + 3], ctrl[s + 4], ctrl[s + 5], ctrl[g], ctrl[g + 1] >>> 0, ctrl[g + 2],
+      ctrl[g + 3], ctrl[g + 4], ctrl[g + 5] >>> 0, ctrl[g + 6], ctrl[g + 7], ctrl[g + 8], ctrl[g + 9] >>> 0, ctrl[g + 10],
+      ctrl[g + 11], ctrl[g + 12] >>> 0, ctrl[${WORKER_SCRATCH} + slot] >>> 0);
+  } catch (e) {
+    Atomics.store(ctrl, ${ERROR}, 1);
   }
-  if (Atomics.sub(ctrl, ${PENDING}, 1) === 1) Atomics.notify(ctrl, ${PENDING});
+  Atomics.add(ctrl, ${WORKER_CHUNKS}, 1);
+  if (Atomics.add(ctrl, ${DONE}, 1) + 1 === n) Atomics.notify(ctrl, ${DONE});
 }
 `;
+
+/** Counters of a pool's work (diagnostics and tests). */
+export interface GemmPoolStats {
+  /** Products split over threads. */
+  parallelRuns: number;
+  /** Chunks of those products. */
+  chunks: number;
+  /** Chunks the main thread ran itself. */
+  chunksOnMain: number;
+  /** Chunks the workers ran (chunksOnMain + chunksOnWorkers = chunks: each ran exactly once). */
+  chunksOnWorkers: number;
+}
 
 /** A pool of GEMM threads bound to one wasm memory. */
 export class GemmPool {
@@ -111,6 +149,8 @@ export class GemmPool {
   private readonly scratch: { ptr: number; floats: number }[];
   /** Set when a worker stalled: the pool must not be used again. */
   private broken = false;
+  private generation = 0;
+  private readonly stats = { parallelRuns: 0, chunks: 0, chunksOnMain: 0 };
 
   private constructor(heap: WasmHeap, exports: GemmExports, ctrl: Int32Array, workers: Worker[], fma: boolean) {
     this.fma = fma;
@@ -135,7 +175,8 @@ export class GemmPool {
     const inst = new WebAssemblyApi.Instance(module, { env: { memory: heap.memory } });
     const exports = inst.exports as unknown as GemmExports;
     exports.__stack_pointer.value = stackTop();
-    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (SLOTS + SLOT_INTS * Math.max(1, threads))));
+    if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) throw new Error(`wit gemm: threads must be 1..${MAX_THREADS}, got ${threads}`);
+    const ctrl = new Int32Array(new SharedArrayBuffer(4 * (CHUNKS + CHUNK_INTS * MAX_THREADS)));
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
     for (let slot = 1; slot < threads; slot++) {
@@ -174,40 +215,91 @@ export class GemmPool {
       for (let t = 0; t < useThreads; t++) ranges.push([0, g.batch, 0, g.m, Math.min(g.n, t * per), Math.min(g.n, (t + 1) * per)]);
     }
     const need = KC * (MR + Math.ceil(g.n / NR) * NR);
-    for (let t = 0; t < useThreads; t++) this.ensureScratch(t, need);
-    if (useThreads > 1) {
-      const c = this.ctrl;
-      const args = [g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias];
-      for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i]! | 0;
-      for (let w = 1; w <= this.workers.length; w++) {
-        const s = SLOTS + w * SLOT_INTS;
-        const r = w < useThreads ? ranges[w]! : ([0, 0, 0, 0, 0, 0] as const);
-        for (let i = 0; i < 6; i++) c[s + i] = r[i]!;
-        c[s + 6] = this.scratch[w]!.ptr | 0;
-      }
-      Atomics.store(c, ERROR, 0);
-      Atomics.store(c, PENDING, this.workers.length);
-      Atomics.add(c, GEN, 1);
-      Atomics.notify(c, GEN);
-    }
-    const r0 = ranges[0]!;
-    try {
+    if (useThreads === 1) {
+      this.ensureScratch(0, need);
+      const r0 = ranges[0]!;
       this.gemm(r0[0], r0[1], r0[2], r0[3], r0[4], r0[5], g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
+      return;
+    }
+    for (let t = 0; t < this.threads; t++) this.ensureScratch(t, need);
+    const c = this.ctrl;
+    const args = [g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias];
+    for (let i = 0; i < args.length; i++) c[ARGS + i] = args[i]! | 0;
+    for (let w = 1; w <= this.workers.length; w++) c[WORKER_SCRATCH + w] = this.scratch[w]!.ptr | 0;
+    const n = ranges.length;
+    for (let t = 0; t < n; t++) {
+      const s = CHUNKS + t * CHUNK_INTS;
+      for (let i = 0; i < 6; i++) c[s + i] = ranges[t]![i]!;
+    }
+    Atomics.store(c, ERROR, 0);
+    Atomics.store(c, DONE, 0);
+    this.generation = (this.generation + 1) & 0x1fffff;
+    // Publishing the claim word (sequentially consistent) makes the plain writes above visible to
+    // whoever claims a chunk of this product.
+    Atomics.store(c, CLAIM, (this.generation << (2 * CHUNK_BITS)) | (n << CHUNK_BITS));
+    Atomics.notify(c, CLAIM);
+    this.stats.parallelRuns++;
+    this.stats.chunks += n;
+    try {
+      for (;;) {
+        const v = Atomics.load(c, CLAIM);
+        const t = v & CHUNK_MASK;
+        if (t >= n) break;
+        if (Atomics.compareExchange(c, CLAIM, v, v + 1) !== v) continue;
+        const r = ranges[t]!;
+        try {
+          if (r[0] < r[1] && r[2] < r[3] && r[4] < r[5]) this.gemm(r[0], r[1], r[2], r[3], r[4], r[5], g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
+        } finally {
+          Atomics.add(c, DONE, 1);
+          this.stats.chunksOnMain++;
+        }
+      }
     } finally {
-      if (useThreads > 1) {
-        // A GEMM slice takes milliseconds; a worker that has not answered in minutes is gone or
-        // wedged, and blocking here forever would also make the process deaf to signals. Fail the
-        // step loudly instead (training can be resumed from its last checkpoint).
-        const started = Date.now();
-        for (let p = Atomics.load(this.ctrl, PENDING); p !== 0; p = Atomics.load(this.ctrl, PENDING)) {
-          if (Atomics.wait(this.ctrl, PENDING, p, STALL_CHECK_MS) === 'timed-out' && Date.now() - started > STALL_LIMIT_MS) {
-            this.broken = true;
-            throw new Error(`wit gemm: a worker thread has not finished its slice in ${STALL_LIMIT_MS / 1000} s; rerun with --threads 1 (or WIT_GEMM_THREADS=1)`);
-          }
+      // After a failure here, take the chunks nobody has started, so that no worker starts one after
+      // this call returns; then wait for those a worker is running (they write the output).
+      for (;;) {
+        const v = Atomics.load(c, CLAIM);
+        const t = v & CHUNK_MASK;
+        if (t >= n) break;
+        if (Atomics.compareExchange(c, CLAIM, v, v - t + n) === v) {
+          Atomics.add(c, DONE, n - t);
+          break;
+        }
+      }
+      // A claimed chunk is a worker inside the GEMM (milliseconds of arithmetic, no locks): one not
+      // done in minutes means the thread is gone or wedged, and blocking here forever would also make
+      // the process deaf to signals. Fail the step loudly instead (training resumes from a checkpoint).
+      const started = Date.now();
+      for (let d = Atomics.load(c, DONE); d !== n; d = Atomics.load(c, DONE)) {
+        if (Atomics.wait(c, DONE, d, STALL_CHECK_MS) === 'timed-out' && Date.now() - started > STALL_LIMIT_MS) {
+          this.broken = true;
+          throw new Error(`wit gemm: a worker thread has not finished its slice in ${STALL_LIMIT_MS / 1000} s; rerun with --threads 1 (or WIT_GEMM_THREADS=1)`);
         }
       }
     }
-    if (useThreads > 1 && Atomics.load(this.ctrl, ERROR)) throw new Error('wit gemm: a worker thread failed');
+    if (Atomics.load(c, ERROR)) throw new Error('wit gemm: a worker thread failed');
+  }
+
+  /** Work counters since the pool started. */
+  getStats(): GemmPoolStats {
+    return { ...this.stats, chunksOnWorkers: Atomics.load(this.ctrl, WORKER_CHUNKS) };
+  }
+
+  /**
+   * Tests only: wakes the waiting workers with no new work, as a notify that arrives late does (the
+   * main thread descheduled between publishing a product and notifying). Returns how many woke.
+   */
+  nudgeWorkers(): number {
+    return Atomics.notify(this.ctrl, CLAIM);
+  }
+
+  /**
+   * Tests only: while `hold` is true the workers claim no chunk (as if never scheduled), so the main
+   * thread must run every chunk itself.
+   */
+  holdWorkers(hold: boolean): void {
+    Atomics.store(this.ctrl, HOLD, hold ? 1 : 0);
+    if (!hold) Atomics.notify(this.ctrl, HOLD);
   }
 
   /** out[j] = Σᵢ x[i·cols + j] over float32 arrays at byte addresses x and out (this thread only). */

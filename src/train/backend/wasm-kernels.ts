@@ -57,6 +57,11 @@ export async function registerWasmKernels(threads: number): Promise<{ threads: n
   return { threads: pool?.threads ?? 0, fma: pool?.fma ?? false };
 }
 
+/** wit's GEMM thread pool once registerWasmKernels has started it, else null (diagnostics and tests). */
+export function gemmPool(): GemmPool | null {
+  return pool;
+}
+
 /** Replaces (or adds) the wasm kernel `name`. */
 function register(name: string, kernelFunc: KernelFunc): void {
   const old = tf.getKernel(name, 'wasm');
