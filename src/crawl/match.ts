@@ -22,7 +22,7 @@ export interface MatcherOptions {
 }
 
 // Character classes come from the shared tokenizer, so the matcher's scan agrees with it by construction.
-import { BMP_CLASS, CLASS_OTHER, CLASS_SPACE, CLASS_WORD, classOfAstral } from '../text/tokenize.js';
+import { BMP_CLASS, CLASS_OTHER, CLASS_SPACE, CLASS_WORD, classOfAstral, wordWidthAt } from '../text/tokenize.js';
 
 /** Joiners kept inside a word when a word character follows: ' ’ - . (as TOKEN_RE in tokenize.ts). */
 function isJoiner(c: number): boolean {
@@ -79,18 +79,6 @@ function scanWord(text: string, i: number, n: number): number {
   }
 }
 
-/** Width in code units of the word character at `i`, 0 if it is not one. */
-function wordWidthAt(text: string, i: number, n: number): number {
-  const c = text.charCodeAt(i);
-  if (c < 0xd800 || c > 0xdfff) return BMP_CLASS[c] === CLASS_WORD ? 1 : 0;
-  if (c <= 0xdbff && i + 1 < n) {
-    const d = text.charCodeAt(i + 1);
-    if (d >= 0xdc00 && d <= 0xdfff) {
-      return classOfAstral(((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000) === CLASS_WORD ? 2 : 0;
-    }
-  }
-  return 0;
-}
 
 /** Tokens of `text` by the fast scanner (same result as `wordTokens`). */
 export function fastTokens(text: string): string[] {

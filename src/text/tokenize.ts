@@ -45,8 +45,8 @@ export function classOfAstral(cp: number): number {
   return cls;
 }
 
-/** Width in code units of the word character at `i`, 0 if there is none. */
-function wordWidthAt(text: string, i: number, n: number): number {
+/** Width in code units of the word character at `i`, 0 if there is none (shared with the crawl matcher). */
+export function wordWidthAt(text: string, i: number, n: number): number {
   const c = text.charCodeAt(i);
   if (c < 0xd800 || c > 0xdfff) return BMP_CLASS[c] === CLASS_WORD ? 1 : 0;
   if (c <= 0xdbff && i + 1 < n) {
