@@ -29,10 +29,8 @@ export type FlagSpecs = Record<string, FlagSpec>;
 /** Parsed values, keyed by the flag's camelCase name. */
 export type ParsedFlags = Record<string, unknown>;
 
-/** "min-count" -> "minCount". */
-export function camel(flag: string): string {
-  return flag.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
-}
+import { camel } from '../util/options.js';
+export { camel };
 
 function convert(cmd: string, flag: string, spec: FlagSpec, raw: string): string | number {
   if (spec.type === 'int' || spec.type === 'number' || spec.type === 'number[]') {
