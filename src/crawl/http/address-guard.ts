@@ -1,56 +1,64 @@
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { lookup as dnsLookup } from 'node:dns';
+import ipaddr from 'ipaddr.js';
 
 /**
- * Address ranges no crawl may reach unless `allowPrivateNetwork` is set: loopback, private,
- * carrier-grade NAT, link-local (which holds the cloud metadata endpoint 169.254.169.254),
- * unique-local and site-local IPv6, multicast, documentation and reserved ranges.
- * IPv4-mapped (::ffff:a.b.c.d) and NAT64 (64:ff9b::/96) IPv6 addresses are judged by their IPv4 part.
+ * Which addresses a crawl may reach unless `allowPrivateNetwork` is set (README.md, "Safety").
+ * Ranges come from ipaddr.js (IANA special-purpose registries): only its `unicast` range is public.
+ * Loopback, private, carrier-grade NAT, link-local (the cloud metadata endpoint 169.254.169.254),
+ * unique-local, site-local, multicast, documentation, benchmarking and reserved ranges are refused.
+ *
+ * IPv6 forms that carry an IPv4 address are judged by that IPv4 address, so that no spelling of
+ * 127.0.0.1 or 10.x gets through: IPv4-mapped `::ffff:a.b.c.d`, IPv4-translated `::ffff:0:a.b.c.d`,
+ * IPv4-compatible `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` and 6to4 `2002:AABB:CCDD::/48`. The local-use
+ * NAT64 prefix `64:ff9b:1::/48` (its IPv4 position depends on a prefix length only the operator
+ * knows) and Teredo `2001::/32` (obsolete tunnelling) are refused whole.
  */
-const BLOCKED = (() => {
-  const b = new BlockList();
-  const v4: Array<[string, number]> = [
-    ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16],
-    ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16],
-    ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-  ];
-  for (const [net, bits] of v4) b.addSubnet(net, bits, 'ipv4');
-  const v6: Array<[string, number]> = [
-    ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8],
-    ['100::', 64], ['2001:db8::', 32], ['2001::', 23],
-  ];
-  for (const [net, bits] of v6) b.addSubnet(net, bits, 'ipv6');
-  return b;
-})();
+const PUBLIC_V4 = new Set(['unicast']);
 
-/** The IPv4 address embedded in an IPv4-mapped or NAT64 IPv6 address, else undefined. */
-function embeddedV4(addr: string): string | undefined {
-  const a = addr.toLowerCase();
-  const m = /^(?:::ffff:|64:ff9b::)(?:0:)?(\d+\.\d+\.\d+\.\d+)$/.exec(a);
-  if (m) return m[1];
-  const h = /^(?:::ffff:|64:ff9b::)([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(a);
-  if (h) {
-    const hi = parseInt(h[1]!, 16);
-    const lo = parseInt(h[2]!, 16);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
+/** The IPv4 address in the low 32 bits of an IPv6 address. */
+function low32(v6: ipaddr.IPv6): ipaddr.IPv4 {
+  const p = v6.parts;
+  return new ipaddr.IPv4([p[6]! >> 8, p[6]! & 255, p[7]! >> 8, p[7]! & 255]);
+}
+
+/**
+ * The IPv4 address an IPv6 address embeds, `null` for an IPv6 range refused whole (local-use
+ * NAT64, Teredo), or undefined when it embeds none.
+ */
+export function embeddedIPv4(v6: ipaddr.IPv6): ipaddr.IPv4 | null | undefined {
+  const p = v6.parts;
+  const range = v6.range();
+  if (range === 'ipv4Mapped' || range === 'rfc6145') return low32(v6);
+  if (range === 'rfc6052') return p[2] === 0 ? low32(v6) : null; // 64:ff9b::/96, else 64:ff9b:1::/48
+  if (range === '6to4') return new ipaddr.IPv4([p[1]! >> 8, p[1]! & 255, p[2]! >> 8, p[2]! & 255]);
+  if (range === 'teredo') return null;
+  // IPv4-compatible ::a.b.c.d (deprecated, RFC 4291 2.5.5.1); :: and ::1 keep their own ranges
+  if (p.slice(0, 6).every((x) => x === 0) && (p[6] !== 0 || p[7]! > 1)) return low32(v6);
   return undefined;
 }
 
 /**
- * True when `address` (an IP literal) is loopback, private, link-local, metadata, multicast or
- * otherwise not a public unicast address. Anything that is not an IP literal counts as blocked.
+ * True when `address` (an IP literal, brackets and zone allowed) is not a public unicast address:
+ * loopback, private, link-local, metadata, multicast, reserved, or an IPv6 form embedding such an
+ * IPv4 address. Anything that is not an IP literal counts as blocked.
  */
 export function isBlockedAddress(address: string): boolean {
   const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
   const kind = isIP(bare);
-  if (kind === 4) return BLOCKED.check(bare, 'ipv4');
-  if (kind === 6) {
-    const v4 = embeddedV4(bare);
-    if (v4) return BLOCKED.check(v4, 'ipv4');
-    return BLOCKED.check(bare, 'ipv6');
+  if (kind === 0) return true;
+  let ip: ipaddr.IPv4 | ipaddr.IPv6;
+  try {
+    ip = ipaddr.parse(bare);
+  } catch {
+    return true;
   }
-  return true;
+  if (ip.kind() === 'ipv4') return !PUBLIC_V4.has(ip.range());
+  const v6 = ip as ipaddr.IPv6;
+  const v4 = embeddedIPv4(v6);
+  if (v4 === null) return true;
+  if (v4) return !PUBLIC_V4.has(v4.range());
+  return v6.range() !== 'unicast';
 }
 
 /** Error thrown by the guarded lookup; its code tells the fetcher to report `blocked_address`. */
