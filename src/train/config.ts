@@ -48,9 +48,16 @@ export interface ClipConfig {
   embed_dim: number;
   vision: VitConfig | ResNetConfig;
   text: TextConfig;
-  /** quick_gelu (x·σ(1.702x), OpenAI CLIP) or gelu (tanh approximation). */
-  act: 'quick_gelu' | 'gelu';
+  /** MLP activation; see `Activation`. */
+  act: Activation;
 }
+
+/**
+ * quick_gelu: x·σ(1.702x) (OpenAI CLIP); gelu_erf: exact GELU (open_clip's other models);
+ * gelu: the tanh approximation (wit's own models; kept so existing checkpoints load unchanged).
+ */
+export type Activation = 'quick_gelu' | 'gelu' | 'gelu_erf';
+export const ACTIVATIONS: readonly Activation[] = ['quick_gelu', 'gelu', 'gelu_erf'];
 
 /** The shipped architectures, by name. */
 export const ARCHS: Record<string, ClipConfig> = Object.fromEntries(
@@ -70,7 +77,7 @@ export function validateConfig(c: unknown, where: string): ClipConfig {
   const cfg = c as ClipConfig;
   if (!cfg || typeof cfg !== 'object') bad('not a JSON object');
   if (!posInt(cfg.embed_dim)) bad('embed_dim must be a positive integer');
-  if (cfg.act !== 'quick_gelu' && cfg.act !== 'gelu') bad(`act must be quick_gelu or gelu, got ${JSON.stringify(cfg.act)}`);
+  if (!ACTIVATIONS.includes(cfg.act)) bad(`act must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(cfg.act)}`);
   const v = cfg.vision;
   if (!v || typeof v !== 'object') bad('missing vision');
   if (!posInt(v.image_size)) bad('vision.image_size must be a positive integer');

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { Activation } from './config.js';
 
 /**
  * Building blocks written with core ops only, each differentiable on every tfjs backend: where a
@@ -58,9 +59,14 @@ export function groupsFor(c: number): number {
   return 1;
 }
 
-/** quick_gelu is OpenAI CLIP's x·σ(1.702x); gelu is the tanh approximation. */
-export function activation(x: tf.Tensor, kind: 'quick_gelu' | 'gelu'): tf.Tensor {
+/**
+ * The MLP activation (docs/ARCHITECTURE.md, "Models in open_clip's format"): quick_gelu is OpenAI
+ * CLIP's x·σ(1.702x); gelu_erf is the exact GELU, 0.5·x·(1 + erf(x/√2)), as torch's nn.GELU that
+ * open_clip's other models use; gelu is the tanh approximation wit's own models are trained with.
+ */
+export function activation(x: tf.Tensor, kind: Activation): tf.Tensor {
   if (kind === 'quick_gelu') return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702)));
+  if (kind === 'gelu_erf') return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1));
   const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
 }
@@ -92,7 +98,7 @@ export function selfAttention(x: tf.Tensor3D, p: Params, prefix: string, heads: 
 }
 
 /** Pre-LN residual block: x + attn(ln_1(x)); x + mlp(ln_2(x)). */
-export function residualBlock(x: tf.Tensor3D, p: Params, prefix: string, heads: number, act: 'quick_gelu' | 'gelu', mask?: tf.Tensor): tf.Tensor3D {
+export function residualBlock(x: tf.Tensor3D, p: Params, prefix: string, heads: number, act: Activation, mask?: tf.Tensor): tf.Tensor3D {
   const a = selfAttention(layerNorm(x, param(p, `${prefix}.ln_1.weight`), param(p, `${prefix}.ln_1.bias`)) as tf.Tensor3D, p, `${prefix}.attn`, heads, mask);
   const h = tf.add(x, a);
   const n = layerNorm(h, param(p, `${prefix}.ln_2.weight`), param(p, `${prefix}.ln_2.bias`));
