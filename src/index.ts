@@ -7,3 +7,4 @@ export { trainWithFilterRounds, type FilterRoundsOptions, type FilterRoundsSumma
 export { querygen, DEFAULT_MIN_BIGRAM_COUNT, type QuerygenOptions, type QuerygenSummary } from './querygen/index.js';
 export { train, loadClip, type TrainOptions, type TrainSummary, type ClipHandle } from './train/index.js';
 export { evaluate, type EvalOptions, type EvalSummary } from './eval/index.js';
+export { embed, search, serve, Searcher, EmbeddingIndex, type EmbedOptions, type EmbedSummary, type SearchOptions, type SearchSummary, type ServeOptions, type SearchServer } from './search/index.js';

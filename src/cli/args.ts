@@ -22,6 +22,8 @@ export interface FlagSpec {
   metavar?: string;
   /** One-letter alias. */
   short?: string;
+  /** Takes a bare argument not consumed by a list flag (`wit search "a red apple"`); one per command. */
+  positional?: boolean;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -134,6 +136,11 @@ export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): Parse
       rawValues.set(tok.name, list);
       lastList = spec.type.endsWith('[]') ? tok.name : undefined;
     } else if (tok.kind === 'positional') {
+      const bare = lastList ? undefined : Object.keys(specs).find((n) => specs[n]!.positional && !rawValues.has(n));
+      if (bare) {
+        rawValues.set(bare, [tok.value]);
+        continue;
+      }
       if (!lastList) throw new UsageError(cmd, `unexpected argument '${tok.value}'; see wit ${cmd} --help`);
       rawValues.get(lastList)!.push(tok.value);
     } else {

@@ -9,6 +9,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   train: { summary: 'train a CLIP (ViT + text Transformer) in TensorFlow.js on shards', load: async () => (await import('./commands/train.js')).command },
   filter: { summary: 'score pairs with a trained CLIP and keep the good ones (plus basic filters, dedup)', load: async () => (await import('./commands/filter.js')).command },
   eval: { summary: 'zero-shot accuracy and image<->text recall@K of a model on held-out shards', load: async () => (await import('./commands/eval.js')).command },
+  embed: { summary: 'image and text embeddings of every pair into a LanceDB vector index', load: async () => (await import('./commands/embed.js')).command },
+  search: { summary: 'the pairs closest to a text or an image, from an index', load: async () => (await import('./commands/search.js')).command },
+  serve: { summary: 'a local search page over an index', load: async () => (await import('./commands/serve.js')).command },
   report: { summary: 'one self-contained HTML page with the queries, crawl, shards, training and filtering', load: async () => (await import('./commands/report.js')).command },
   demo: { summary: 'run every stage offline on bundled data (WordNet, emoji images) and open a report', load: async () => (await import('./commands/demo.js')).command },
 };

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { createReadStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { modelFingerprint } from '../util/model-fingerprint.js';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { listShards, readManifest, readShardMetadata, readShardStats, shardImageFormat, writeJsonAtomic } from '../shards/index.js';
@@ -25,23 +25,6 @@ export function packageVersion(): string {
     }
   }
   return '0.0.0';
-}
-
-/**
- * Fingerprint of a model directory: a hash of the contents of its weights, config and tokenizer
- * (top-level config.json, tokenizer.json, model.json, *.bin), so a rerun after retraining is not
- * taken for a resume, while a model rewritten with the same weights still is. Logs, checkpoints and
- * filter rounds stored inside the directory do not count.
- */
-async function modelFingerprint(dir: string): Promise<string> {
-  const h = createHash('sha256');
-  for (const n of (await readdir(dir)).sort()) {
-    if (!['config.json', 'tokenizer.json', 'model.json'].includes(n) && !n.endsWith('.bin')) continue;
-    if (!(await stat(join(dir, n))).isFile()) continue;
-    h.update(`${n}\n`);
-    await new Promise<void>((res, rej) => createReadStream(join(dir, n)).on('data', (c) => h.update(c)).on('end', res).on('error', rej));
-  }
-  return h.digest('hex').slice(0, 16);
 }
 
 /** Options after validation, with what was learnt about the input shards. */

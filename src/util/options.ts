@@ -33,6 +33,8 @@ export interface OptionSpec {
   flag?: string;
   /** false: a library-only option, no CLI flag (tuning knobs, tests). */
   cli?: false;
+  /** The CLI also takes it as a bare argument (`wit search "a red apple"`). */
+  positional?: boolean;
 }
 
 export type OptionsSchema = Record<string, OptionSpec>;
@@ -154,6 +156,7 @@ export function flagSpecs(schema: OptionsSchema): FlagSpecs {
     if (spec.required) f.required = true;
     if (spec.metavar) f.metavar = spec.metavar;
     if (spec.short) f.short = spec.short;
+    if (spec.positional) f.positional = true;
     flags[flagName(key, spec)] = f;
   }
   return flags;

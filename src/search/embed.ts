@@ -1,0 +1,195 @@
+import { resolve } from 'node:path';
+import type { ClipHandle } from '../train/index.js';
+import { listShards, readShardFile, type PairRecord } from '../shards/index.js';
+import { WitError } from '../util/errors.js';
+import { modelFingerprint } from '../util/model-fingerprint.js';
+import { defineOptions, resolveOptions, type OptionsInput, type ResolvedOptions } from '../util/options.js';
+import { BACKENDS, embedDim, openModel } from './model.js';
+import { EmbeddingIndex, shardId, type AnnKind, type EmbeddedRow } from './store.js';
+
+const STAGE = 'embed';
+
+/** Options of `wit embed`, declared once (docs/ARCHITECTURE.md, "Options"). */
+export const EMBED_OPTIONS = defineOptions({
+  model: { type: 'string', required: true, metavar: 'DIR', help: 'model directory (wit train or wit model import)' },
+  shards: { type: 'string[]', required: true, metavar: 'DIR…', help: 'input shard files or directories' },
+  out: { type: 'string', required: true, metavar: 'INDEX', help: 'index directory (LanceDB); rerun to resume' },
+  dtype: { type: 'string', choices: ['float32', 'float16'], default: 'float32', help: 'stored vector type (float16 halves the index)' },
+  ann: { type: 'string', choices: ['auto', 'none', 'hnsw', 'ivf-pq'], default: 'auto', help: 'ANN index on the image vectors: auto picks by size (exact scan under 50,000 rows)' },
+  batchSize: { type: 'int', min: 1, default: 64, help: 'pairs per encoder call' },
+  backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
+  appendRows: { type: 'int', min: 1, default: 4096, cli: false, help: 'rows per LanceDB commit' },
+});
+
+/** What onProgress receives, about once a second. */
+export interface EmbedProgress {
+  shards_done: number;
+  shards: number;
+  rows: number;
+  pairs_per_second: number;
+  elapsed: number;
+}
+
+/** Options of {@link embed}. */
+export type EmbedOptions = OptionsInput<typeof EMBED_OPTIONS> & {
+  onProgress?: (p: EmbedProgress) => void;
+  onLog?: (line: string) => void;
+  /** Aborting stops after the current batch; the shard in progress is redone by a rerun. */
+  signal?: AbortSignal;
+};
+
+/** The summary of a run (snake_case, as every command's). */
+export interface EmbedSummary {
+  index: string;
+  model: string;
+  embed_dim: number;
+  dtype: 'float16' | 'float32';
+  /** Rows in the index. */
+  rows: number;
+  /** Pairs not embedded, by reason. */
+  skipped: { undecodable: number };
+  shards: { input: number; embedded: number; resumed: number };
+  ann: { kind: AnnKind; rows: number };
+  /** Pairs embedded per second of wall time in this run (0 when everything was already done). */
+  pairs_per_second: number;
+  duration: number;
+}
+
+/**
+ * Embeds every pair of the shards with a CLIP (normalised image and text embeddings) into a LanceDB
+ * index with key, url, caption, queries, shard and row; then builds the ANN index (chosen by size).
+ * A rerun resumes: finished shards are skipped, a shard cut by a kill is redone.
+ * Resolves to an EmbedSummary. Throws UsageError for bad options, a missing model or shards, or an
+ * index directory holding another index; InputError naming a corrupt shard; the signal's reason when aborted.
+ */
+export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
+  const t0 = performance.now();
+  const opts = resolveOptions(STAGE, EMBED_OPTIONS, input);
+  const files = await listShards(opts.shards);
+  const clip = await openModel(opts.model, { backend: opts.backend, batchSize: opts.batchSize }, STAGE);
+  try {
+    const index = await EmbeddingIndex.create(
+      opts.out,
+      { model: resolve(opts.model), model_fingerprint: await modelFingerprint(opts.model), embed_dim: embedDim(clip), dtype: opts.dtype, shards: files.map(shardId) },
+      STAGE,
+    );
+    try {
+      const run = await embedShards(index, clip, files, opts, t0);
+      const ann = await finishIndex(index, opts.ann as AnnKind | 'auto', opts.onLog);
+      const rows = await index.count();
+      return {
+        index: opts.out,
+        model: opts.model,
+        embed_dim: index.meta.embed_dim,
+        dtype: index.meta.dtype,
+        rows,
+        skipped: { undecodable: Object.values(index.meta.finished).reduce((a, f) => a + f.skipped, 0) },
+        shards: { input: files.length, embedded: run.embedded, resumed: files.length - run.embedded },
+        ann,
+        pairs_per_second: run.seconds > 0 ? run.pairs / run.seconds : 0,
+        duration: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      index.close();
+    }
+  } finally {
+    await clip.dispose();
+  }
+}
+
+/** Embeds the shards the index does not list as finished; returns what this run did. */
+async function embedShards(index: EmbeddingIndex, clip: ClipHandle, files: string[], opts: ResolvedOptions<typeof EMBED_OPTIONS> & EmbedOptions, t0: number) {
+  let pairs = 0;
+  let embedded = 0;
+  let last = 0;
+  const tRun = performance.now();
+  const progress = (done: number, force = false) => {
+    const now = performance.now();
+    if (!opts.onProgress || (!force && now - last < 1000)) return;
+    last = now;
+    const s = (now - tRun) / 1000;
+    opts.onProgress({ shards_done: done, shards: files.length, rows: pairs, pairs_per_second: s > 0 ? pairs / s : 0, elapsed: (now - t0) / 1000 });
+  };
+  for (let i = 0; i < files.length; i++) {
+    const id = shardId(files[i]!);
+    if (index.meta.finished[id]) continue;
+    // A shard cut by a kill may have appended some of its rows: they go before it is redone.
+    await index.deleteShard(id);
+    if (index.meta.complete) {
+      index.meta.complete = false;
+      index.meta.ann = null;
+    }
+    const done = await embedShard(index, clip, files[i]!, id, opts, (n) => {
+      pairs += n;
+      progress(i);
+    });
+    await index.markFinished(id, done.rows, done.skipped);
+    embedded++;
+    if (done.skipped) opts.onLog?.(`embed: ${files[i]}: ${done.skipped} images do not decode, skipped`);
+    progress(i + 1, true);
+  }
+  return { pairs, embedded, seconds: (performance.now() - tRun) / 1000 };
+}
+
+/** Embeds one shard in batches, appending to the index every `appendRows` rows. */
+async function embedShard(
+  index: EmbeddingIndex,
+  clip: ClipHandle,
+  file: string,
+  id: string,
+  opts: { batchSize: number; appendRows: number; signal?: AbortSignal },
+  onBatch: (n: number) => void,
+): Promise<{ rows: number; skipped: number }> {
+  let batch: { rec: PairRecord; row: number }[] = [];
+  let pending: EmbeddedRow[] = [];
+  let rows = 0;
+  let skipped = 0;
+  let row = 0;
+  const flush = async () => {
+    const out = await embedBatch(clip, batch, id);
+    skipped += batch.length - out.length;
+    rows += out.length;
+    onBatch(out.length);
+    pending.push(...out);
+    batch = [];
+    if (pending.length >= opts.appendRows) {
+      await index.append(pending);
+      pending = [];
+    }
+  };
+  for await (const rec of readShardFile(file)) {
+    if (opts.signal?.aborted) throw opts.signal.reason ?? new WitError(STAGE, 'aborted');
+    batch.push({ rec, row: row++ });
+    if (batch.length >= opts.batchSize) await flush();
+  }
+  if (batch.length) await flush();
+  await index.append(pending);
+  return { rows, skipped };
+}
+
+/**
+ * Image and text embeddings of a batch. Images are decoded one by one in the model's worker threads,
+ * so an undecodable image costs only its own pair (left out of the result).
+ */
+async function embedBatch(clip: ClipHandle, batch: { rec: PairRecord; row: number }[], shard: string): Promise<EmbeddedRow[]> {
+  const decoded = await Promise.all(batch.map(({ rec }) => clip.decoder.decode(rec.image, clip.imageSize).then((px) => px, () => undefined)));
+  const ok = batch.flatMap((b, i) => (decoded[i] ? [i] : []));
+  if (!ok.length) return [];
+  const images = await clip.embedPixels(ok.map((i) => decoded[i]!));
+  const texts = await clip.embedTexts(ok.map((i) => batch[i]!.rec.caption));
+  return ok.map((i, j) => {
+    const { rec, row } = batch[i]!;
+    return { key: rec.key, url: rec.url, caption: rec.caption, queries: rec.queries, shard, row, image_vector: images[j]!, text_vector: texts[j]! };
+  });
+}
+
+/** Builds the ANN index (when none is there yet) and marks the index complete. */
+async function finishIndex(index: EmbeddingIndex, kind: AnnKind | 'auto', log?: (line: string) => void): Promise<{ kind: AnnKind; rows: number }> {
+  if (index.meta.complete && index.meta.ann) return index.meta.ann;
+  const ann = await index.buildAnn({ kind });
+  if (ann.kind !== 'none') log?.(`embed: ${ann.kind} index built over ${ann.rows} image vectors`);
+  index.meta.ann = ann;
+  index.meta.complete = true;
+  await index.saveMeta();
+  return ann;
+}

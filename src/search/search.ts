@@ -1,0 +1,129 @@
+import { readFile } from 'node:fs/promises';
+import type { ClipHandle } from '../train/index.js';
+import { InputError, UsageError, errorMessage } from '../util/errors.js';
+import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
+import { BACKENDS, embedDim, openModel, type Backend } from './model.js';
+import { EmbeddingIndex, IMAGE_COLUMN, sqlString, type SearchHit } from './store.js';
+
+const STAGE = 'search';
+
+/** Options of `wit search`, declared once (docs/ARCHITECTURE.md, "Options"). */
+export const SEARCH_OPTIONS = defineOptions({
+  index: { type: 'string', required: true, metavar: 'INDEX', help: 'index directory written by wit embed' },
+  text: { type: 'string', positional: true, metavar: 'TEXT', help: 'text to search for (text to image); also the bare argument' },
+  image: { type: 'string', metavar: 'FILE', help: 'image file to search with (image to image)' },
+  model: { type: 'string', metavar: 'DIR', help: 'model to embed the query (default: the one the index was made with)' },
+  k: { type: 'int', min: 1, max: 1000, default: 10, help: 'results to return' },
+  backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
+});
+
+/** Options of {@link search}. */
+export type SearchOptions = OptionsInput<typeof SEARCH_OPTIONS>;
+
+/** One result, ranked. */
+export interface RankedHit extends SearchHit {
+  rank: number;
+}
+
+/** What a search returns (snake_case, as every command's summary). */
+export interface SearchSummary {
+  index: string;
+  query: { text: string | null; image: string | null };
+  results: RankedHit[];
+  duration: number;
+}
+
+/**
+ * An index and the model that embeds its queries, opened once (wit search opens one per query,
+ * wit serve one for its lifetime). The model must produce embeddings of the index's width.
+ */
+export class Searcher {
+  private constructor(readonly index: EmbeddingIndex, private readonly clip: ClipHandle) {}
+
+  /**
+   * Opens the index at `dir` and its model (or `model`). Throws UsageError/InputError naming the
+   * path for a missing or corrupt index, UsageError when the model's embedding width differs.
+   */
+  static async open(dir: string, opts: { model?: string; backend?: Backend; stage?: string } = {}): Promise<Searcher> {
+    const stage = opts.stage ?? STAGE;
+    const index = await EmbeddingIndex.open(dir, stage);
+    let clip: ClipHandle;
+    try {
+      clip = await openModel(opts.model ?? index.meta.model, { backend: opts.backend ?? 'auto' }, stage);
+    } catch (err) {
+      index.close();
+      throw err;
+    }
+    const dim = embedDim(clip);
+    if (dim !== index.meta.embed_dim) {
+      index.close();
+      await clip.dispose();
+      throw new UsageError(stage, `the index holds ${index.meta.embed_dim}-dimensional embeddings (model ${index.meta.model}) but the query model ${opts.model ?? index.meta.model} makes ${dim}-dimensional ones; search with the model the index was made with`, { file: dir });
+    }
+    return new Searcher(index, clip);
+  }
+
+  /** Images closest to a text (text to image). Throws UsageError for an empty text. */
+  async byText(text: string, k: number): Promise<RankedHit[]> {
+    if (!text.trim()) throw new UsageError(STAGE, 'the query is empty: give a text or --image FILE');
+    const [vec] = await this.clip.embedTexts([text]);
+    return ranked(await this.index.search(vec!, { k, column: IMAGE_COLUMN }));
+  }
+
+  /** Images closest to an encoded image (image to image). Throws InputError when it does not decode. */
+  async byImageBytes(bytes: Uint8Array, name: string, k: number): Promise<RankedHit[]> {
+    let px: Uint8Array;
+    try {
+      px = await this.clip.decoder.decode(bytes, this.clip.imageSize);
+    } catch (err) {
+      throw new InputError(STAGE, name, `not a readable image: ${errorMessage(err)}`);
+    }
+    const [vec] = await this.clip.embedPixels([px]);
+    return ranked(await this.index.search(vec!, { k, column: IMAGE_COLUMN }));
+  }
+
+  /** Neighbours of a pair of the index by its image embedding (itself excluded), or undefined for an unknown key. */
+  async neighbours(key: string, k: number): Promise<{ pair: SearchHit; results: RankedHit[] } | undefined> {
+    const pair = await this.index.byKey(key);
+    if (!pair) return undefined;
+    const hits = await this.index.search(pair.image_vector, { k, column: IMAGE_COLUMN, where: `key != ${sqlString(key)}` });
+    const { image_vector: _i, text_vector: _t, ...rest } = pair;
+    return { pair: rest, results: ranked(hits) };
+  }
+
+  /** Frees the model and closes the index. */
+  async close(): Promise<void> {
+    this.index.close();
+    await this.clip.dispose();
+  }
+}
+
+function ranked(hits: SearchHit[]): RankedHit[] {
+  return hits.map((h, i) => ({ rank: i + 1, ...h }));
+}
+
+/**
+ * Searches an index by text (text to image) or by an image file (image to image).
+ * Resolves to the top-k pairs with their cosine similarity, best first. Throws UsageError for an empty
+ * query or both kinds at once, a missing index or a model of another width; InputError naming an
+ * unreadable image file or a corrupt index.
+ */
+export async function search(input: SearchOptions): Promise<SearchSummary> {
+  const t0 = performance.now();
+  const opts = resolveOptions(STAGE, SEARCH_OPTIONS, input);
+  if (opts.text !== undefined && opts.image !== undefined) throw new UsageError(STAGE, 'give a text or --image FILE, not both');
+  if (opts.image === undefined && !(opts.text ?? '').trim()) throw new UsageError(STAGE, 'the query is empty: give a text or --image FILE');
+  let bytes: Uint8Array | undefined;
+  if (opts.image !== undefined) {
+    bytes = await readFile(opts.image).catch((err: unknown) => {
+      throw new UsageError(STAGE, `cannot read the image: ${errorMessage(err)}`, { file: opts.image });
+    });
+  }
+  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend });
+  try {
+    const results = bytes ? await searcher.byImageBytes(bytes, opts.image!, opts.k) : await searcher.byText(opts.text!, opts.k);
+    return { index: opts.index, query: { text: opts.text ?? null, image: opts.image ?? null }, results, duration: (performance.now() - t0) / 1000 };
+  } finally {
+    await searcher.close();
+  }
+}

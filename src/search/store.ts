@@ -1,0 +1,294 @@
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { Field, FixedSizeList, Float16, Float32, Int32, List, Schema, Utf8 } from 'apache-arrow';
+import type { Connection, Table } from '@lancedb/lancedb';
+import { InputError, UsageError, errorMessage } from '../util/errors.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+
+/**
+ * The embedding index on disk (docs/ARCHITECTURE.md, "Embeddings and search"): a LanceDB database
+ * directory holding one table of pairs with their image and text embeddings, and `wit-index.json`
+ * beside it recording the model, the embedding width, the dtype and which input shards are finished.
+ * LanceDB commits each append atomically; a shard counts as embedded only once the index file lists
+ * it, and rows of a shard left half-appended by a kill are deleted before the shard is redone.
+ */
+
+/** The LanceDB table of an index. */
+export const TABLE = 'pairs';
+/** The index's own metadata file, inside the index directory. */
+export const META_FILE = 'wit-index.json';
+/** Vector columns of the table. */
+export const IMAGE_COLUMN = 'image_vector';
+export const TEXT_COLUMN = 'text_vector';
+export type VectorColumn = typeof IMAGE_COLUMN | typeof TEXT_COLUMN;
+
+export type Dtype = 'float16' | 'float32';
+export type AnnKind = 'ivf-pq' | 'hnsw' | 'none';
+
+/** What `wit-index.json` holds. */
+export interface IndexMeta {
+  format: 'wit-embeddings';
+  version: 1;
+  /** Model directory the embeddings come from (resolved) and a hash of its weights. */
+  model: string;
+  model_fingerprint: string;
+  embed_dim: number;
+  dtype: Dtype;
+  /** Input shards (resolved paths), in order. */
+  shards: string[];
+  /** Finished shards: path -> rows stored and rows skipped (undecodable images). */
+  finished: Record<string, { rows: number; skipped: number }>;
+  /** The ANN index built on the image vectors, or none (exact scan), once the run is complete. */
+  ann: { kind: AnnKind; rows: number } | null;
+  complete: boolean;
+  created: string;
+}
+
+/** One row of the table. */
+export interface EmbeddedRow {
+  key: string;
+  url: string;
+  caption: string;
+  queries: string[];
+  shard: string;
+  row: number;
+  image_vector: Float32Array;
+  text_vector: Float32Array;
+}
+
+/** One search result. */
+export interface SearchHit {
+  key: string;
+  url: string;
+  caption: string;
+  queries: string[];
+  shard: string;
+  row: number;
+  /** Cosine similarity to the query (the vectors are normalised). */
+  similarity: number;
+}
+
+/** The table's Arrow schema for an embedding width and dtype. */
+export function tableSchema(dim: number, dtype: Dtype): Schema {
+  const vec = () => new FixedSizeList(dim, new Field('item', dtype === 'float16' ? new Float16() : new Float32(), true));
+  return new Schema([
+    new Field('key', new Utf8(), false),
+    new Field('url', new Utf8(), false),
+    new Field('caption', new Utf8(), false),
+    new Field('queries', new List(new Field('item', new Utf8(), true)), true),
+    new Field('shard', new Utf8(), false),
+    new Field('row', new Int32(), false),
+    new Field(IMAGE_COLUMN, vec(), false),
+    new Field(TEXT_COLUMN, vec(), false),
+  ]);
+}
+
+async function lancedb(): Promise<typeof import('@lancedb/lancedb')> {
+  // Loaded lazily: the native module is only needed by the commands that use an index.
+  return import('@lancedb/lancedb');
+}
+
+/** SQL string literal for a LanceDB filter. */
+export function sqlString(s: string): string {
+  return `'${s.replace(/'/g, "''")}'`;
+}
+
+function vectorOf(v: unknown): Float32Array {
+  // Arrow vectors (float16 ones too) convert element by element to numbers.
+  if (v instanceof Float32Array) return v;
+  if (v && typeof v === 'object' && Symbol.iterator in v) return Float32Array.from(v as Iterable<number>);
+  throw new Error('not a vector');
+}
+
+function hitOf(r: Record<string, unknown>): SearchHit {
+  const q = r.queries as { toArray?: () => unknown[] } | unknown[] | null;
+  const queries = Array.isArray(q) ? q : q && typeof q === 'object' && 'toArray' in q && q.toArray ? q.toArray() : [];
+  return {
+    key: String(r.key),
+    url: String(r.url),
+    caption: String(r.caption),
+    queries: queries.map(String),
+    shard: String(r.shard),
+    row: Number(r.row),
+    // cosine distance = 1 - cosine similarity
+    similarity: r._distance === undefined ? 1 : 1 - Number(r._distance),
+  };
+}
+
+/** Columns a search returns (never the vectors). */
+const RESULT_COLUMNS = ['key', 'url', 'caption', 'queries', 'shard', 'row'];
+
+/**
+ * An open embedding index. Create or resume one with {@link EmbeddingIndex.create}, open a finished
+ * one with {@link EmbeddingIndex.open}.
+ */
+export class EmbeddingIndex {
+  private constructor(readonly dir: string, readonly meta: IndexMeta, private readonly db: Connection, readonly table: Table) {}
+
+  /**
+   * Opens an existing index for reading. Throws UsageError naming the path when there is no index
+   * there, InputError naming it when the index is unreadable (corrupt metadata or table).
+   */
+  static async open(dir: string, stage: string): Promise<EmbeddingIndex> {
+    const st = await stat(dir).catch(() => undefined);
+    if (!st) throw new UsageError(stage, 'no index here (make one with wit embed)', { file: dir });
+    if (!st.isDirectory()) throw new UsageError(stage, 'an index is a directory written by wit embed', { file: dir });
+    const meta = await readMeta(dir, stage);
+    if (!meta) throw new UsageError(stage, `not an index: no ${META_FILE} (make one with wit embed)`, { file: dir });
+    if (!meta.complete) throw new UsageError(stage, 'the index is not finished (rerun the same wit embed to resume it)', { file: dir });
+    const { connect } = await lancedb();
+    try {
+      const db = await connect(dir);
+      const table = await db.openTable(TABLE);
+      await table.countRows();
+      return new EmbeddingIndex(dir, meta, db, table);
+    } catch (err) {
+      throw new InputError(stage, dir, `cannot read the index table: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Creates an index, or reopens an unfinished or finished one made with the same model and dtype
+   * (resume). Throws UsageError when the directory holds something else.
+   */
+  static async create(dir: string, init: Omit<IndexMeta, 'finished' | 'ann' | 'complete' | 'created' | 'format' | 'version'>, stage: string): Promise<EmbeddingIndex> {
+    const previous = await readMeta(dir, stage);
+    const { connect } = await lancedb();
+    if (previous) {
+      const same = previous.model_fingerprint === init.model_fingerprint && previous.dtype === init.dtype && previous.embed_dim === init.embed_dim && JSON.stringify(previous.shards) === JSON.stringify(init.shards);
+      if (!same) throw new UsageError(stage, 'the directory holds an index made with another model, dtype or shards; give a new --out or delete it', { file: dir });
+      const db = await connect(dir);
+      const table = await db.openTable(TABLE).catch((err: unknown) => {
+        throw new InputError(stage, dir, `cannot read the index table: ${errorMessage(err)}`, { cause: err });
+      });
+      return new EmbeddingIndex(dir, previous, db, table);
+    }
+    const st = await stat(dir).catch(() => undefined);
+    if (st && !st.isDirectory()) throw new UsageError(stage, 'exists and is not a directory', { file: dir });
+    const db = await connect(dir);
+    if ((await db.tableNames()).length) throw new UsageError(stage, 'the directory holds LanceDB tables but no wit index; give a new --out', { file: dir });
+    const table = await db.createEmptyTable(TABLE, tableSchema(init.embed_dim, init.dtype), { mode: 'create' });
+    const meta: IndexMeta = { format: 'wit-embeddings', version: 1, ...init, finished: {}, ann: null, complete: false, created: new Date().toISOString() };
+    await writeJsonAtomic(join(dir, META_FILE), meta);
+    return new EmbeddingIndex(dir, meta, db, table);
+  }
+
+  /** Rows in the table. */
+  count(): Promise<number> {
+    return this.table.countRows();
+  }
+
+  /** Appends rows (one LanceDB commit). */
+  async append(rows: EmbeddedRow[]): Promise<void> {
+    if (!rows.length) return;
+    await this.table.add(rows.map((r) => ({ ...r, image_vector: Array.from(r.image_vector), text_vector: Array.from(r.text_vector) })));
+  }
+
+  /** Deletes the rows of one shard (a shard left half-appended by a kill, before it is redone). */
+  async deleteShard(shard: string): Promise<void> {
+    await this.table.delete(`shard = ${sqlString(shard)}`);
+  }
+
+  /** Records a finished shard in the index file (atomically). */
+  async markFinished(shard: string, rows: number, skipped: number): Promise<void> {
+    this.meta.finished[shard] = { rows, skipped };
+    await this.saveMeta();
+  }
+
+  /** Writes wit-index.json atomically. */
+  async saveMeta(): Promise<void> {
+    await writeJsonAtomic(join(this.dir, META_FILE), this.meta);
+  }
+
+  /**
+   * Builds the ANN index on the image vectors, chosen by size: none under `exactBelow` rows (an
+   * exact scan is fast there and exact), HNSW (with scalar quantisation) up to `hnswBelow`, IVF-PQ
+   * above. `kind` forces one. Cosine distance, as the vectors are normalised.
+   */
+  async buildAnn(opts: { kind?: AnnKind | 'auto'; exactBelow?: number; hnswBelow?: number } = {}): Promise<{ kind: AnnKind; rows: number }> {
+    const rows = await this.count();
+    const kind = chooseAnn(rows, opts);
+    if (kind !== 'none') {
+      const { Index } = await lancedb();
+      const dim = this.meta.embed_dim;
+      const config =
+        kind === 'hnsw'
+          ? Index.hnswSq({ distanceType: 'cosine', numPartitions: Math.max(1, Math.round(rows / 1_000_000)) })
+          : Index.ivfPq({ distanceType: 'cosine', numPartitions: Math.max(1, Math.round(Math.sqrt(rows))), numSubVectors: dim % 16 === 0 ? dim / 16 : dim % 8 === 0 ? dim / 8 : 1 });
+      await this.table.createIndex(IMAGE_COLUMN, { config, replace: true });
+    }
+    return { kind, rows };
+  }
+
+  /**
+   * The k nearest rows to `vector` in `column` by cosine similarity, best first. Uses the ANN index
+   * when there is one (IVF-PQ results are re-ranked on the full vectors), else an exact scan.
+   * `where` is a LanceDB SQL filter.
+   */
+  async search(vector: Float32Array, opts: { k: number; column?: VectorColumn; where?: string; exact?: boolean }): Promise<SearchHit[]> {
+    if (vector.length !== this.meta.embed_dim) {
+      throw new UsageError('search', `the query embedding has ${vector.length} dimensions but the index was built with ${this.meta.embed_dim} (model ${this.meta.model}); use the model the index was made with`, { file: this.dir });
+    }
+    let q = this.table.vectorSearch(Array.from(vector)).column(opts.column ?? IMAGE_COLUMN).distanceType('cosine').limit(opts.k).select(RESULT_COLUMNS);
+    if (opts.where) q = q.where(opts.where);
+    const ann = this.meta.ann?.kind ?? 'none';
+    if (opts.exact || (opts.column ?? IMAGE_COLUMN) !== IMAGE_COLUMN || ann === 'none') q = q.bypassVectorIndex();
+    else if (ann === 'ivf-pq') q = q.nprobes(ANN_NPROBES).refineFactor(ANN_REFINE);
+    else q = q.ef(Math.max(ANN_EF, opts.k * 4));
+    const rows = (await q.toArray()) as Record<string, unknown>[];
+    return rows.map(hitOf);
+  }
+
+  /** The row with this key and its vectors, or undefined. */
+  async byKey(key: string): Promise<(SearchHit & { image_vector: Float32Array; text_vector: Float32Array }) | undefined> {
+    const rows = (await this.table.query().where(`key = ${sqlString(key)}`).limit(1).toArray()) as Record<string, unknown>[];
+    const r = rows[0];
+    if (!r) return undefined;
+    return { ...hitOf(r), similarity: 1, image_vector: vectorOf(r[IMAGE_COLUMN]), text_vector: vectorOf(r[TEXT_COLUMN]) };
+  }
+
+  /** Closes the table and the connection. */
+  close(): void {
+    this.table.close();
+    this.db.close();
+  }
+}
+
+/** IVF partitions probed per query and the re-rank factor of IVF-PQ (measured by bench/search.ts). */
+export const ANN_NPROBES = 40;
+export const ANN_REFINE = 10;
+/** HNSW search breadth. */
+export const ANN_EF = 100;
+/** Below this many rows the index keeps the exact scan. */
+export const EXACT_BELOW = 50_000;
+/** From EXACT_BELOW to this, HNSW; above, IVF-PQ. */
+export const HNSW_BELOW = 500_000;
+
+/** The ANN kind for a table of `rows` rows (see EmbeddingIndex.buildAnn). */
+export function chooseAnn(rows: number, opts: { kind?: AnnKind | 'auto'; exactBelow?: number; hnswBelow?: number } = {}): AnnKind {
+  if (opts.kind && opts.kind !== 'auto') return rows < 256 ? 'none' : opts.kind;
+  if (rows < (opts.exactBelow ?? EXACT_BELOW)) return 'none';
+  return rows < (opts.hnswBelow ?? HNSW_BELOW) ? 'hnsw' : 'ivf-pq';
+}
+
+async function readMeta(dir: string, stage: string): Promise<IndexMeta | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, META_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  try {
+    const meta = JSON.parse(text) as IndexMeta;
+    if (meta.format !== 'wit-embeddings' || typeof meta.embed_dim !== 'number' || !Array.isArray(meta.shards)) throw new Error('not a wit index file');
+    return meta;
+  } catch (err) {
+    throw new InputError(stage, join(dir, META_FILE), `corrupt index metadata: ${errorMessage(err)}`);
+  }
+}
+
+/** Resolved form of a shard path as the index stores it. */
+export function shardId(file: string): string {
+  return resolve(file);
+}
+

@@ -1,0 +1,160 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EmbeddingIndex, META_FILE, chooseAnn, type IndexMeta } from '../../src/search/index.js';
+import { readShards, type PairRecord } from '../../src/shards/index.js';
+import { runWit } from '../crawl/run-wit.js';
+import { writeEmojiShards } from '../helpers/emoji-shards.js';
+import { writeRandomModel } from './helpers.js';
+
+let dir: string;
+let shards: string;
+let model: string;
+let index: string;
+let pairs: number;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'wit-search-'));
+  shards = join(dir, 'shards');
+  const written = await writeEmojiShards(shards, { sets: ['google', 'openmoji'], limit: 30, size: 48, perShard: 20 });
+  pairs = written.pairs;
+  model = join(dir, 'model');
+  await writeRandomModel(model, written.emoji.map((e) => e.name));
+  index = join(dir, 'index');
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function json<T>(stdout: string): T {
+  return JSON.parse(stdout) as T;
+}
+
+describe('wit embed', () => {
+  it('stores normalised image and text embeddings of every pair with key, url, caption, queries, shard, row', async () => {
+    const r = await runWit(['embed', '--model', model, '--shards', shards, '--out', index, '--json'], { timeoutMs: 120_000 });
+    expect(r.stderr).not.toMatch(/Error/);
+    expect(r.code).toBe(0);
+    const s = json<{ rows: number; embed_dim: number; dtype: string; shards: { input: number; embedded: number; resumed: number }; ann: { kind: string } }>(r.stdout);
+    expect(s.rows).toBe(pairs);
+    expect(s.embed_dim).toBe(64);
+    expect(s.dtype).toBe('float32');
+    expect(s.shards).toEqual({ input: 3, embedded: 3, resumed: 0 });
+    expect(s.ann.kind).toBe('none');
+
+    const idx = await EmbeddingIndex.open(index, 'test');
+    try {
+      const byKey = new Map<string, { shard: string; row: number; caption: string; url: string; queries: string[] }>();
+      const files = [0, 1, 2].map((i) => resolve(shards, `0000${i}.parquet`));
+      let i = 0;
+      for await (const rec of readShards(shards, { images: false })) {
+        byKey.set(rec.key, { shard: files[Math.floor(i / 20)]!, row: i % 20, caption: rec.caption, url: rec.url, queries: rec.queries });
+        i++;
+      }
+      for (const key of [...byKey.keys()].filter((_, j) => j % 7 === 0)) {
+        const got = (await idx.byKey(key))!;
+        const want = byKey.get(key)!;
+        expect({ shard: got.shard, row: got.row, caption: got.caption, url: got.url, queries: got.queries }).toEqual(want);
+        for (const v of [got.image_vector, got.text_vector]) {
+          expect(v.length).toBe(64);
+          expect(Math.hypot(...v)).toBeCloseTo(1, 4);
+        }
+      }
+    } finally {
+      idx.close();
+    }
+  }, 180_000);
+
+  it('a rerun skips finished shards; a shard cut by a kill (rows appended, not recorded) is redone without duplicates', async () => {
+    const again = await runWit(['embed', '--model', model, '--shards', shards, '--out', index, '--json'], { timeoutMs: 120_000 });
+    expect(again.code).toBe(0);
+    expect(json<{ shards: unknown; rows: number }>(again.stdout)).toMatchObject({ shards: { input: 3, embedded: 0, resumed: 3 }, rows: pairs });
+    // The state a kill leaves between LanceDB's commit of a shard's rows and the index file's update.
+    const meta = JSON.parse(await readFile(join(index, META_FILE), 'utf8')) as IndexMeta;
+    delete meta.finished[resolve(shards, '00001.parquet')];
+    meta.complete = false;
+    await writeFile(join(index, META_FILE), JSON.stringify(meta));
+    const resumed = await runWit(['embed', '--model', model, '--shards', shards, '--out', index, '--json'], { timeoutMs: 120_000 });
+    expect(resumed.code).toBe(0);
+    expect(json<{ shards: unknown; rows: number }>(resumed.stdout)).toMatchObject({ shards: { input: 3, embedded: 1, resumed: 2 }, rows: pairs });
+  }, 240_000);
+
+  it('refuses an index directory made with another model', async () => {
+    const other = join(dir, 'model-other');
+    await writeRandomModel(other, ['a', 'b'], { seed: 99 });
+    const r = await runWit(['embed', '--model', other, '--shards', shards, '--out', index]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/embed: .*index.*another model/);
+  }, 60_000);
+});
+
+describe('wit search', () => {
+  it('image to image: a pair\'s own image comes first with similarity 1', async () => {
+    let first: PairRecord | undefined;
+    for await (const rec of readShards(shards)) {
+      first = rec;
+      break;
+    }
+    if (!first) throw new Error('no pairs');
+    const img = join(dir, 'query.png');
+    await writeFile(img, first.image);
+    const r = await runWit(['search', '--index', index, '--image', img, '--k', '5', '--json'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    const s = json<{ results: { rank: number; key: string; similarity: number }[] }>(r.stdout);
+    expect(s.results).toHaveLength(5);
+    expect(s.results[0]!.key).toBe(first.key);
+    expect(s.results[0]!.similarity).toBeCloseTo(1, 4);
+    for (let i = 1; i < 5; i++) expect(s.results[i]!.similarity).toBeLessThanOrEqual(s.results[i - 1]!.similarity);
+  }, 60_000);
+
+  it('text to image: top-k in order of similarity, as a table or --json', async () => {
+    const r = await runWit(['search', '--index', index, 'grinning face', '--k', '4'], { timeoutMs: 60_000 });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/"grinning face": 4 results/);
+    expect(r.stdout.trim().split('\n')).toHaveLength(6);
+    const j = await runWit(['search', '--index', index, '--text', 'grinning face', '--k', '4', '--json'], { timeoutMs: 60_000 });
+    const s = json<{ results: { similarity: number; caption: string; url: string; queries: string[] }[] }>(j.stdout);
+    expect(s.results).toHaveLength(4);
+    expect(s.results.map((h) => h.similarity)).toEqual([...s.results.map((h) => h.similarity)].sort((a, b) => b - a));
+    for (const h of s.results) expect(r.stdout).toContain(h.caption.slice(0, 20));
+  }, 60_000);
+
+  it('bad input: empty query, missing or corrupt index, a model of another width', async () => {
+    const empty = await runWit(['search', '--index', index, '  ']);
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toMatch(/search: the query is empty/);
+    const none = await runWit(['search', '--index', join(dir, 'nope'), 'cat']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain(join(dir, 'nope'));
+    const corrupt = join(dir, 'corrupt');
+    await runWit(['embed', '--model', model, '--shards', join(shards, '00000.parquet'), '--out', corrupt]);
+    await writeFile(join(corrupt, META_FILE), '{"format": "wit-embeddings", "embed_dim": ');
+    const bad = await runWit(['search', '--index', corrupt, 'cat']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(join(corrupt, META_FILE));
+    const noTable = join(dir, 'no-table');
+    await runWit(['embed', '--model', model, '--shards', join(shards, '00000.parquet'), '--out', noTable]);
+    await rm(join(noTable, 'pairs.lance'), { recursive: true, force: true });
+    const gone = await runWit(['search', '--index', noTable, 'cat']);
+    expect(gone.code).toBe(2);
+    expect(gone.stderr).toMatch(new RegExp(`${noTable}.*cannot read the index table`));
+    const narrow = join(dir, 'model-32');
+    await writeRandomModel(narrow, ['a cat'], { embedDim: 32 });
+    const width = await runWit(['search', '--index', index, '--model', narrow, 'cat']);
+    expect(width.code).toBe(2);
+    expect(width.stderr).toMatch(/64-dimensional embeddings .* makes 32-dimensional ones/);
+  }, 120_000);
+});
+
+describe('ANN choice', () => {
+  it('exact scan for small tables, HNSW for medium, IVF-PQ for large', () => {
+    expect(chooseAnn(1000)).toBe('none');
+    expect(chooseAnn(100_000)).toBe('hnsw');
+    expect(chooseAnn(2_000_000)).toBe('ivf-pq');
+    expect(chooseAnn(100, { kind: 'ivf-pq' })).toBe('none');
+    expect(existsSync(index)).toBe(true);
+  });
+});
