@@ -111,6 +111,8 @@ function route(searcher: Searcher, images: ShardImages, k: number) {
   return async (req: IncomingMessage, res: ServerResponse, requests: Map<string, number>): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    // A path the URL parser had to normalise (dot segments, encoded dots) is refused outright.
+    if ((req.url ?? '/').split('?')[0] !== path) return sendJson(res, 404, { error: 'not found' });
     const count = (name: string) => requests.set(name, (requests.get(name) ?? 0) + 1);
     if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'only GET' });
     const asset = ASSETS[path];

@@ -229,7 +229,7 @@ export class EmbeddingIndex {
     if (vector.length !== this.meta.embed_dim) {
       throw new UsageError('search', `the query embedding has ${vector.length} dimensions but the index was built with ${this.meta.embed_dim} (model ${this.meta.model}); use the model the index was made with`, { file: this.dir });
     }
-    let q = this.table.vectorSearch(Array.from(vector)).column(opts.column ?? IMAGE_COLUMN).distanceType('cosine').limit(opts.k).select(RESULT_COLUMNS);
+    let q = this.table.vectorSearch(Array.from(vector)).column(opts.column ?? IMAGE_COLUMN).distanceType('cosine').limit(opts.k).select([...RESULT_COLUMNS, '_distance']);
     if (opts.where) q = q.where(opts.where);
     const ann = this.meta.ann?.kind ?? 'none';
     if (opts.exact || (opts.column ?? IMAGE_COLUMN) !== IMAGE_COLUMN || ann === 'none') q = q.bypassVectorIndex();
