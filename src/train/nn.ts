@@ -138,10 +138,14 @@ export function subsample2(x: tf.Tensor4D): tf.Tensor4D {
 /**
  * 3×3 convolution, padding 1, NHWC, weights [3, 3, C, O]; stride 1 or 2. Uses tf.conv2d where the
  * backend can differentiate it, else im2col (nine shifted slices concatenated, one matMul).
+ * tf.conv2d gets only VALID or SAME padding: tfjs-node's gradient kernels (Conv2DBackpropFilter,
+ * Conv2DBackpropInput) refuse explicit padding. Stride 1: SAME is padding 1 on every side. Stride 2:
+ * SAME would pad 0 before and 1 after (TensorFlow's rule), so the input is padded by 1 and the conv is VALID.
  */
 export function conv3x3(x: tf.Tensor4D, w: tf.Tensor4D, stride: 1 | 2): tf.Tensor4D {
   if (hasKernel('Conv2DBackpropFilter')) {
-    return tf.conv2d(x, w, stride, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+    if (stride === 1) return tf.conv2d(x, w, 1, 'same');
+    return tf.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), w, 2, 'valid');
   }
   const [b, h, wd, c] = x.shape;
   const xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
