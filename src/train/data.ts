@@ -89,6 +89,8 @@ export interface Batch {
   /** [n] position of [EOS]. */
   eos: Int32Array;
   n: number;
+  /** Shard keys of the n pairs (distinct within a batch). */
+  keys: string[];
   /** Stream position after this batch's last sample: where a resumed run continues. */
   end: StreamPosition;
   /** Samples whose image failed to decode (dropped from the batch). */
@@ -124,18 +126,37 @@ export class BatchLoader {
   private readonly queue: Array<Promise<Batch | null>> = [];
   private chain: Promise<unknown> = Promise.resolve();
   private done = false;
+  /** A sample of the next pass, read while filling the last batch of the previous one. */
+  private lookahead: StreamSample | undefined;
   readonly streamStats = { skipped: 0 };
 
   constructor(private readonly o: BatchLoaderOptions) {
     this.stream = shuffledPairs(o.files, o.seed, o.shuffleBuffer, o.start, this.streamStats);
   }
 
+  /**
+   * The next `n` samples of one pass: a batch never crosses a pass boundary, since the next pass
+   * holds the same pairs again and a pair twice in a batch is a false negative for the contrastive
+   * loss. So the last batch of each pass may be short (as a DataLoader without drop_last).
+   */
   private async take(n: number): Promise<StreamSample[]> {
     const out: StreamSample[] = [];
     while (out.length < n && !this.done) {
-      const r = await this.stream.next();
-      if (r.done) this.done = true;
-      else out.push(r.value);
+      let sample = this.lookahead;
+      this.lookahead = undefined;
+      if (!sample) {
+        const r = await this.stream.next();
+        if (r.done) {
+          this.done = true;
+          break;
+        }
+        sample = r.value;
+      }
+      if (out.length && sample.epoch !== out[0]!.epoch) {
+        this.lookahead = sample;
+        break;
+      }
+      out.push(sample);
     }
     return out;
   }
@@ -151,14 +172,14 @@ export class BatchLoader {
       );
     });
     const results = await Promise.all(decodes);
-    const good = results.flatMap((r, i) => (r.ok ? [{ rgb: r.rgb, caption: samples[i]!.record.caption }] : []));
+    const good = results.flatMap((r, i) => (r.ok ? [{ rgb: r.rgb, caption: samples[i]!.record.caption, key: samples[i]!.record.key }] : []));
     const px = s * s * 3;
     const images = new Float32Array(good.length * px);
     good.forEach((g, i) => normalizeInto(g.rgb, images, i * px));
     const { ids, eos } = tokenizer.encodeBatch(good.map((g) => g.caption));
     const last = samples[samples.length - 1]!;
     const errors = results.flatMap((r) => (r.ok ? [] : [r.error]));
-    return { images, ids, eos, n: good.length, end: { epoch: last.epoch, index: last.index + 1 }, bad: errors.length, errors };
+    return { images, ids, eos, n: good.length, keys: good.map((g) => g.key), end: { epoch: last.epoch, index: last.index + 1 }, bad: errors.length, errors };
   }
 
   private startBatch(): Promise<Batch | null> {

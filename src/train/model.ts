@@ -149,9 +149,13 @@ export function parameterSpecs(cfg: ClipConfig, loss: LossKind): ParamSpec[] {
 /** Upper clamp of the log logit scale: the scale never exceeds 100 (CLIP). */
 export const MAX_LOG_LOGIT_SCALE = Math.log(100);
 
-/** Whether AdamW's decoupled weight decay applies: not to gains, biases, embeddings, or the scale (open_clip's rule). */
+/**
+ * Whether AdamW's decoupled weight decay applies, as open_clip's training: every weight of two or more
+ * dimensions (linear and conv weights, projections, the token embedding) decays; gains, biases, the
+ * logit scale and bias (all 1-D or scalars), the class embedding (1-D) and the positional embeddings do not.
+ */
 export function decays(name: string, shape: readonly number[]): boolean {
-  return shape.length >= 2 && !name.includes('embedding') && !name.startsWith('logit_');
+  return shape.length >= 2 && !name.endsWith('positional_embedding') && !name.startsWith('logit_');
 }
 
 /** What the model returns for a batch: normalised features and the (exponentiated) scale. */

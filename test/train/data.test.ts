@@ -118,4 +118,36 @@ describe('shuffled stream', () => {
     expect(b2again.ids).toEqual(b2.ids);
     await decoder.close();
   });
+
+  test('a batch never holds the same pair twice: batches end at a pass boundary', async () => {
+    const tokenizer = trainTokenizer(['a red circle'], { vocabSize: 520, contextLength: 8 });
+    const decoder = new ImageDecoder({ workers: 0 });
+    // 7 does not divide the pairs: before, the batch across each pass boundary held pairs of both passes.
+    expect(pairs % 7).not.toBe(0);
+    const opts = { files, batchSize: 7, imageSize: 8, tokenizer, decoder, seed: 9, shuffleBuffer: 4 };
+    const loader = new BatchLoader(opts);
+    const seen: string[][] = [[], [], []];
+    const ends: Array<{ epoch: number; index: number }> = [];
+    for (;;) {
+      const b = (await loader.next())!;
+      expect(new Set(b.keys).size, `batch ending at ${JSON.stringify(b.end)}: ${b.keys.join(' ')}`).toBe(b.n);
+      if (b.end.epoch > 2) break;
+      seen[b.end.epoch]!.push(...b.keys);
+      ends.push(b.end);
+    }
+    await loader.close();
+    // Every pass still visits every pair once; its last batch is the short one.
+    for (const pass of seen) expect(new Set(pass).size).toBe(pairs);
+    expect(ends.filter((e) => e.index === pairs)).toHaveLength(3);
+    // Resuming at a pass boundary continues exactly as the uninterrupted run.
+    const boundary = ends.findIndex((e) => e.index === pairs);
+    const resumed = new BatchLoader({ ...opts, start: ends[boundary]! });
+    const next = (await resumed.next())!;
+    await resumed.close();
+    const straight = new BatchLoader(opts);
+    for (let i = 0; i <= boundary; i++) await straight.next();
+    expect(next.keys).toEqual((await straight.next())!.keys);
+    await straight.close();
+    await decoder.close();
+  });
 });

@@ -161,6 +161,21 @@ describe('optimizer', () => {
     opt.dispose();
   });
 
+  test('weight decay as open_clip: 2-D weights and the token embedding; not gains, biases, logit scale/bias, class or positional embeddings', () => {
+    const decayed = (cfg: ClipConfig, loss: 'clip' | 'siglip') => {
+      const m = ClipModel.create(cfg, loss, 1);
+      const out = new Map([...m.params].map(([n, v]) => [n, decays(n, v.shape)]));
+      m.dispose();
+      return out;
+    };
+    const v = decayed(vit, 'siglip');
+    for (const n of ['token_embedding.weight', 'visual.conv1.weight', 'visual.proj', 'text_projection', 'transformer.resblocks.0.attn.in_proj_weight', 'visual.transformer.resblocks.0.mlp.c_fc.weight']) expect(v.get(n), n).toBe(true);
+    for (const n of ['positional_embedding', 'visual.positional_embedding', 'visual.class_embedding', 'logit_scale', 'logit_bias', 'ln_final.weight', 'visual.ln_pre.bias', 'transformer.resblocks.0.attn.in_proj_bias']) expect(v.get(n), n).toBe(false);
+    const r = decayed(resnet, 'clip');
+    for (const n of ['visual.conv1.weight', 'visual.layer1.0.conv2.weight', 'visual.attnpool.q_proj.weight']) expect(r.get(n), n).toBe(true);
+    for (const n of ['visual.attnpool.positional_embedding', 'visual.gn1.weight', 'visual.attnpool.q_proj.bias']) expect(r.get(n), n).toBe(false);
+  });
+
   test('warmup then cosine schedule; global-norm clipping', () => {
     expect(learningRate(0, 100, 1, 10)).toBeCloseTo(0.1);
     expect(learningRate(9, 100, 1, 10)).toBeCloseTo(1);
