@@ -450,10 +450,10 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
     async () => {
       await evaluate({ model: p.model, shards: [p.heldout], labels, templates: [...TEMPLATES], out: p.eval, onProgress: progress('eval') });
     });
-  const ev = await readJson<{ zeroShot?: { top1: number; top5: number; classes: number }; retrieval?: { imageToText?: { r1?: number } } }>(p.eval);
-  if (ev?.zeroShot) {
-    const c = ev.zeroShot.classes;
-    summary.eval = { top1: ev.zeroShot.top1, top5: ev.zeroShot.top5, classes: c, chanceTop1: c ? 1 / c : 0, chanceTop5: c ? Math.min(1, 5 / c) : 0, imageToTextR1: ev.retrieval?.imageToText?.r1 ?? null };
+  const ev = await readJson<{ zero_shot?: { top1: number; top5: number; classes: number }; retrieval?: { image_to_text?: { r1?: number } } }>(p.eval);
+  if (ev?.zero_shot) {
+    const c = ev.zero_shot.classes;
+    summary.eval = { top1: ev.zero_shot.top1, top5: ev.zero_shot.top5, classes: c, chanceTop1: c ? 1 / c : 0, chanceTop5: c ? Math.min(1, 5 / c) : 0, imageToTextR1: ev.retrieval?.image_to_text?.r1 ?? null };
   }
 
   // 8. The report.

@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { listShards, readShards, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { Throttle } from '../util/progress.js';
-import { loadClip, type ClipHandle } from '../train/clip.js';
-import type { BackendName } from '../train/backend/index.js';
-import { meanEmbedding, retrievalRecall, zeroShotAccuracy, type RetrievalResult, type ZeroShotResult } from './metrics.js';
+import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
+import { EMBED_BATCH_SIZE, loadClip, type ClipHandle } from '../train/clip.js';
+import { BACKEND_NAMES } from '../train/backend/index.js';
+import { cleanText } from '../train/tokenizer.js';
+import { meanEmbedding, retrievalRecall, zeroShotAccuracy } from './metrics.js';
 
 export { meanEmbedding, retrievalRecall, zeroShotAccuracy, type RetrievalResult, type ZeroShotResult } from './metrics.js';
 
@@ -25,46 +27,61 @@ export const DEFAULT_TEMPLATES: readonly string[] = [
   'itap of a {}.',
 ];
 
-/** Options of `wit eval`. */
-export interface EvalOptions {
-  /** Model directory (or checkpoint) from `wit train`. */
-  model: string;
-  /** Held-out shards (files or dirs). */
-  shards: string[];
-  /**
-   * Label file, one class name a line. Without it the classes are the distinct `queries[0]` of
-   * the pairs (the query a pair was crawled for; its caption when it has no query). With it, a
-   * pair's class is its first query that is a label, else its caption if that is a label; other
-   * pairs are left out of zero-shot (counted as `unlabeled`).
-   */
-  labels?: string;
-  /** Summary JSON (default <model>/eval.json). */
-  out?: string;
-  /** Prompt templates with `{}` for the label (default: DEFAULT_TEMPLATES), averaged as in CLIP. */
-  templates?: string[];
-  /** Rows per forward pass (default 64). */
-  batchSize?: number;
-  backend?: BackendName;
-  /** Most pairs evaluated (default all). */
-  limit?: number;
-  /** Pairs in the retrieval pool: the first N evaluated (default 5000, COCO's 5k protocol). */
-  retrievalSamples?: number;
-  /** Decode worker threads (default: cores - 1, max 4). */
-  decodeWorkers?: number;
-  onProgress?: (line: string) => void;
-}
+/**
+ * Options of `wit eval`, declared once (docs/ARCHITECTURE.md, "Options"): the CLI flags, `--help`,
+ * the library's option type and validation all come from this table.
+ */
+export const evalOptions = defineOptions({
+  model: { type: 'string', required: true, metavar: 'DIR', help: 'model directory from wit train (or one of its checkpoints)' },
+  shards: { type: 'string[]', required: true, metavar: 'DIR…', help: 'held-out shard files or directories' },
+  labels: {
+    type: 'string', metavar: 'FILE',
+    help: "class names, one a line (default: each pair's first query, else its caption); labels the tokenizer sees as the same text (case, spacing) are merged",
+  },
+  out: { type: 'string', metavar: 'FILE', help: 'summary JSON (default: MODEL_DIR/eval.json)' },
+  templates: { type: 'string[]', flag: 'template', metavar: 'TEXT…', help: "prompt templates with {} for the label, averaged (default: 12 of CLIP's, 'a photo of a {}.' …)" },
+  batchSize: { type: 'int', default: EMBED_BATCH_SIZE, min: 1, help: 'rows per forward pass' },
+  limit: { type: 'int', min: 1, help: 'evaluate at most N pairs' },
+  retrievalSamples: { type: 'int', default: 5000, min: 1, help: "pairs in the retrieval pool (the first N; COCO's 5k protocol)" },
+  backend: { type: 'string', default: 'auto', choices: BACKEND_NAMES, help: 'tfjs backend' },
+  decodeWorkers: { type: 'int', min: 0, max: 64, help: 'image decoding worker threads (default: cores - 1, max 4; 0 = inline)' },
+});
 
-/** What evaluate() resolves to (and writes as JSON). */
+/** What evaluate() takes: the options above plus a progress sink. */
+export type EvalOptions = OptionsInput<typeof evalOptions> & {
+  onProgress?: (line: string) => void;
+};
+
+/** What evaluate() resolves to and writes as JSON (snake_case, as every command's summary). */
 export interface EvalSummary {
   model: string;
   shards: string[];
-  zeroShot: ZeroShotResult & { templates: number; unlabeled: number; labelSource: 'file' | 'queries' };
-  retrieval: RetrievalResult;
+  zero_shot: {
+    top1: number;
+    top5: number;
+    classes: number;
+    /** Images with a class. */
+    samples: number;
+    templates: number;
+    /** Images whose pair has no class (label file mode), left out of zero-shot. */
+    unlabeled: number;
+    label_source: 'file' | 'queries';
+    /** Labels folded into another that the tokenizer sees as the same text ("Cat" into "cat"). */
+    merged_labels: number;
+    /** A few of those merges, "Cat -> cat". */
+    merged_examples: string[];
+  };
+  retrieval: {
+    image_to_text: { r1: number; r5: number; r10: number };
+    text_to_image: { r1: number; r5: number; r10: number };
+    samples: number;
+  };
   /** Pairs read, and those whose image did not decode (left out). */
   pairs: number;
-  badImages: number;
-  /** Expected top-1 of guessing: 1 / classes. */
-  chanceTop1: number;
+  bad_images: number;
+  /** Expected top-1 and top-5 of guessing: 1 / classes, 5 / classes. */
+  chance_top1: number;
+  chance_top5: number;
   seconds: number;
   out: string;
 }
@@ -96,85 +113,150 @@ export async function classEmbeddings(clip: ClipHandle, labels: readonly string[
 }
 
 /**
+ * The classes of an evaluation: labels the tokenizer sees as the same text (it lowercases and folds
+ * spacing: "Cat" and "cat") embed identically, so counting both would make every such image a tie.
+ * They are merged into the first one seen. `classOf` maps any label to its class index.
+ */
+export function mergeLabels(labels: readonly string[]): { classes: string[]; classOf: Map<string, number>; merged: string[] } {
+  const byKey = new Map<string, number>();
+  const classes: string[] = [];
+  const classOf = new Map<string, number>();
+  const merged: string[] = [];
+  for (const label of labels) {
+    if (classOf.has(label)) continue;
+    const key = cleanText(label);
+    let k = byKey.get(key);
+    if (k === undefined) {
+      k = classes.length;
+      byKey.set(key, k);
+      classes.push(label);
+    } else merged.push(`${label} -> ${classes[k]}`);
+    classOf.set(label, k);
+  }
+  return { classes, classOf, merged };
+}
+
+/** Throws InputError naming the model when an embedding holds NaN or an infinity (a broken or diverged model). */
+function checkFinite(model: string, what: string, rows: readonly Float32Array[]): void {
+  const i = rows.findIndex((r) => r.some((x) => !Number.isFinite(x)));
+  if (i >= 0) throw new InputError('eval', model, `the model gives non-finite (NaN or infinite) ${what} embeddings (first at row ${i}); its weights are broken, e.g. a diverged run`);
+}
+
+interface EmbeddedPairs {
+  images: Float32Array[];
+  captions: string[];
+  /** Each embedded image's label (undefined: none). */
+  labels: Array<string | undefined>;
+  pairs: number;
+  bad: number;
+}
+
+/** Reads the shards, decodes and embeds each image in batches; a pair whose image fails to decode is counted and left out. */
+async function embedPairs(clip: ClipHandle, files: string[], o: ResolvedEval, labelSet: Set<string> | undefined): Promise<EmbeddedPairs> {
+  const acc: EmbeddedPairs = { images: [], captions: [], labels: [], pairs: 0, bad: 0 };
+  const progress = new Throttle(o.onProgress, () => `eval: ${acc.images.length} images embedded, ${acc.bad} failed`);
+  let pending: Array<{ image: Uint8Array; caption: string; label: string | undefined }> = [];
+  const flush = async (): Promise<void> => {
+    const batch = pending;
+    pending = [];
+    const decoded = await Promise.all(batch.map((p) => clip.decoder.decode(p.image, clip.imageSize).then((rgb) => rgb, () => undefined)));
+    const ok = batch.flatMap((p, i) => (decoded[i] ? [{ ...p, rgb: decoded[i]! }] : []));
+    acc.bad += batch.length - ok.length;
+    const emb = await clip.embedPixels(ok.map((x) => x.rgb));
+    ok.forEach((x, i) => {
+      acc.images.push(emb[i]!);
+      acc.captions.push(x.caption);
+      acc.labels.push(x.label);
+    });
+    progress.tick();
+  };
+  const limit = o.limit ?? Infinity;
+  for await (const rec of readShards(files)) {
+    if (acc.pairs >= limit) break;
+    acc.pairs++;
+    const label = labelSet ? rec.queries.find((q) => labelSet.has(q)) ?? (labelSet.has(rec.caption) ? rec.caption : undefined) : rec.queries[0] ?? rec.caption;
+    pending.push({ image: rec.image, caption: rec.caption, label });
+    if (pending.length >= o.batchSize) await flush();
+  }
+  if (pending.length) await flush();
+  progress.final();
+  if (!acc.images.length) throw new InputError('eval', files[0]!, acc.pairs ? 'no image in the shards decodes' : 'the shards hold no pairs');
+  return acc;
+}
+
+type ResolvedEval = ReturnType<typeof resolveEval>;
+
+function resolveEval(input: EvalOptions) {
+  const o = resolveOptions('eval', evalOptions, input);
+  const templates = o.templates?.length ? o.templates : [...DEFAULT_TEMPLATES];
+  for (const t of templates) if (!t.includes('{}') && !t.includes('{label}')) throw new UsageError('eval', `template '${t}' has no {} for the label`);
+  return { ...o, templates, out: o.out ?? join(o.model, 'eval.json') };
+}
+
+/** Zero-shot top-1/top-5 of the embedded images over the (merged) classes. */
+async function zeroShot(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs, fileLabels: string[] | undefined): Promise<EvalSummary['zero_shot']> {
+  const seen = fileLabels ?? [...new Set(data.labels.filter((l): l is string => l !== undefined))].sort();
+  const { classes, classOf, merged } = mergeLabels(seen);
+  if (merged.length) o.onProgress?.(`eval: merged ${merged.length} labels that differ only in case or spacing (${merged.slice(0, 3).join(', ')}${merged.length > 3 ? ', …' : ''})`);
+  const labeled: number[] = [];
+  const labelIdx: number[] = [];
+  data.labels.forEach((l, i) => {
+    const k = l === undefined ? undefined : classOf.get(l);
+    if (k !== undefined) {
+      labeled.push(i);
+      labelIdx.push(k);
+    }
+  });
+  o.onProgress?.(`eval: embedding ${classes.length} classes × ${o.templates.length} templates`);
+  const classEmb = await classEmbeddings(clip, classes, o.templates);
+  checkFinite(o.model, 'text', classEmb);
+  const zs = zeroShotAccuracy(labeled.map((i) => data.images[i]!), labelIdx, classEmb);
+  return {
+    top1: zs.top1, top5: zs.top5, classes: zs.classes, samples: zs.samples, templates: o.templates.length,
+    unlabeled: data.images.length - labeled.length, label_source: fileLabels ? 'file' : 'queries',
+    merged_labels: merged.length, merged_examples: merged.slice(0, 10),
+  };
+}
+
+/** Image<->text recall@1/5/10 over the first `retrievalSamples` pairs. */
+async function retrieval(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs): Promise<EvalSummary['retrieval']> {
+  const n = Math.min(data.images.length, o.retrievalSamples);
+  const texts = await clip.embedTexts(data.captions.slice(0, n));
+  checkFinite(o.model, 'caption', texts);
+  const r = retrievalRecall(data.images.slice(0, n), texts);
+  return { image_to_text: r.imageToText, text_to_image: r.textToImage, samples: r.samples };
+}
+
+/**
  * Evaluates a model on shards: zero-shot top-1/top-5 over the label set and image↔text
  * recall@1/5/10 over the pairs; writes the summary JSON. Throws UsageError for a missing model,
- * shards or labels file, InputError for unreadable ones or when no image decodes.
+ * shards or labels file, InputError for unreadable ones, when no image decodes, or when the model
+ * gives non-finite embeddings.
  */
-export async function evaluate(opts: EvalOptions): Promise<EvalSummary> {
+export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   const t0 = performance.now();
-  if (!opts.model) throw new UsageError('eval', 'no model given (--model DIR)');
-  if (!opts.shards?.length) throw new UsageError('eval', 'no shards given (--shards DIR…)');
-  const templates = opts.templates?.length ? opts.templates : [...DEFAULT_TEMPLATES];
-  for (const t of templates) if (!t.includes('{}') && !t.includes('{label}')) throw new UsageError('eval', `template '${t}' has no {} for the label`);
-  const fileLabels = opts.labels ? await readLabels(opts.labels) : undefined;
+  const o = resolveEval(input);
+  const fileLabels = o.labels ? await readLabels(o.labels) : undefined;
   // Fail on bad shard paths before loading the model.
-  const files = await listShards(opts.shards);
-  const clip = await loadClip(opts.model, { backend: opts.backend, batchSize: opts.batchSize, decodeWorkers: opts.decodeWorkers });
+  const files = await listShards(o.shards);
+  const clip = await loadClip(o.model, { backend: o.backend, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
   try {
-    const bs = opts.batchSize ?? 64;
-    const limit = opts.limit ?? Infinity;
-    const images: Float32Array[] = [];
-    const captions: string[] = [];
-    const pairLabels: Array<string | undefined> = [];
-    let pairs = 0;
-    let bad = 0;
-    const progress = new Throttle(opts.onProgress, () => `eval: ${images.length} images embedded, ${bad} failed`);
-    let pending: Array<{ image: Uint8Array; caption: string; label: string | undefined }> = [];
-    const labelSet = fileLabels ? new Set(fileLabels) : undefined;
-    const flush = async (): Promise<void> => {
-      const batch = pending;
-      pending = [];
-      const decoded = await Promise.all(batch.map((p) => clip.decoder.decode(p.image, clip.imageSize).then((rgb) => rgb, () => undefined)));
-      const ok = batch.flatMap((p, i) => (decoded[i] ? [{ ...p, rgb: decoded[i]! }] : []));
-      bad += batch.length - ok.length;
-      const emb = await clip.embedPixels(ok.map((o) => o.rgb));
-      ok.forEach((o, i) => {
-        images.push(emb[i]!);
-        captions.push(o.caption);
-        pairLabels.push(o.label);
-      });
-      progress.tick();
-    };
-    for await (const rec of readShards(files)) {
-      if (pairs >= limit) break;
-      pairs++;
-      let label: string | undefined;
-      if (labelSet) label = rec.queries.find((q) => labelSet.has(q)) ?? (labelSet.has(rec.caption) ? rec.caption : undefined);
-      else label = rec.queries[0] ?? rec.caption;
-      pending.push({ image: rec.image, caption: rec.caption, label });
-      if (pending.length >= bs) await flush();
-    }
-    if (pending.length) await flush();
-    progress.final();
-    if (!images.length) throw new InputError('eval', files[0]!, pairs ? 'no image in the shards decodes' : 'the shards hold no pairs');
-
-    const classes = fileLabels ?? [...new Set(pairLabels.filter((l): l is string => l !== undefined))].sort();
-    const index = new Map(classes.map((c, i) => [c, i]));
-    const labeled: number[] = [];
-    const labelIdx: number[] = [];
-    pairLabels.forEach((l, i) => {
-      const k = l === undefined ? undefined : index.get(l);
-      if (k !== undefined) { labeled.push(i); labelIdx.push(k); }
-    });
-    opts.onProgress?.(`eval: embedding ${classes.length} classes × ${templates.length} templates`);
-    const classEmb = await classEmbeddings(clip, classes, templates);
-    const zs = zeroShotAccuracy(labeled.map((i) => images[i]!), labelIdx, classEmb);
-    const nRet = Math.min(images.length, opts.retrievalSamples ?? 5000);
-    const texts = await clip.embedTexts(captions.slice(0, nRet));
-    const retrieval = retrievalRecall(images.slice(0, nRet), texts);
-    const out = opts.out ?? join(opts.model, 'eval.json');
+    const data = await embedPairs(clip, files, o, fileLabels ? new Set(fileLabels) : undefined);
+    checkFinite(o.model, 'image', data.images);
+    const zero_shot = await zeroShot(clip, o, data, fileLabels);
     const summary: EvalSummary = {
-      model: opts.model,
-      shards: opts.shards,
-      zeroShot: { ...zs, templates: templates.length, unlabeled: images.length - labeled.length, labelSource: fileLabels ? 'file' : 'queries' },
-      retrieval,
-      pairs,
-      badImages: bad,
-      chanceTop1: classes.length ? 1 / classes.length : 0,
+      model: o.model,
+      shards: o.shards,
+      zero_shot,
+      retrieval: await retrieval(clip, o, data),
+      pairs: data.pairs,
+      bad_images: data.bad,
+      chance_top1: zero_shot.classes ? 1 / zero_shot.classes : 0,
+      chance_top5: zero_shot.classes ? Math.min(1, 5 / zero_shot.classes) : 0,
       seconds: (performance.now() - t0) / 1000,
-      out,
+      out: o.out,
     };
-    await writeJsonAtomic(out, summary);
+    await writeJsonAtomic(o.out, summary);
     return summary;
   } finally {
     await clip.dispose();

@@ -2,14 +2,17 @@ import * as tf from '@tensorflow/tfjs';
 
 /**
  * Evaluation metrics as pure functions over plain embedding arrays (rows L2-normalised), so they
- * can be checked on hand-made cases. Ties count in the model's favour: an item's rank is the
- * number of candidates scoring strictly higher than the right one (identical captions of
- * different pairs would otherwise make recall depend on row order). Similarities come from one
- * matMul on the active tfjs backend, a block of rows at a time (N² dot products in plain JS would
- * take minutes at COCO's 5k), and every comparison reads that same matrix, so ties stay exact.
+ * can be checked on hand-made cases. An item's rank is the number of candidates that score higher
+ * than the right one, plus the tied ones listed before it: ties are broken by index, as open_clip's
+ * topk/argsort do, so they never count in the model's favour (a collapsed model whose embeddings are
+ * all equal scores chance, not 100 %). A right answer whose score is not finite is a miss. Similarities
+ * come from one matMul on the active tfjs backend, a block of rows at a time (N² dot products in plain
+ * JS would take minutes at COCO's 5k), and every comparison reads that same matrix, so ties stay exact.
  */
 
 const BLOCK = 1024;
+/** Rank of a right answer whose score is not finite: beyond any K. */
+const MISS = 0x7fffffff;
 
 function stack(rows: readonly Float32Array[], start: number, end: number): tf.Tensor2D {
   const d = rows[0]!.length;
@@ -71,8 +74,11 @@ export function zeroShotAccuracy(images: readonly Float32Array[], labels: readon
     for (let r = 0; r < rows; r++) {
       const truth = labels[start + r]!;
       const s = sims[r * c + truth]!;
-      let higher = 0;
-      for (let k = 0; k < c; k++) if (sims[r * c + k]! > s) higher++;
+      let higher = Number.isFinite(s) ? 0 : Infinity;
+      for (let k = 0; k < c && higher !== Infinity; k++) {
+        const v = sims[r * c + k]!;
+        if (v > s || (v === s && k < truth)) higher++;
+      }
       if (higher < 1) top1++;
       if (higher < 5) top5++;
       const h = hits.get(truth) ?? [0, 0];
@@ -104,22 +110,30 @@ export function retrievalRecall(images: readonly Float32Array[], texts: readonly
   // Pass 1: the diagonal as the matrix has it; pass 2: count who beats it, by row and by column.
   const diag = new Float32Array(n);
   forEachSimilarityBlock(imgs, txts, (start, rows, sims) => {
-    for (let r = 0; r < rows; r++) diag[start + r] = sims[r * n + start + r]!;
+    for (let r = 0; r < rows; r++) {
+      const d = sims[r * n + start + r]!;
+      // A non-finite right answer is a miss: no finite score is >= NaN, so rank it below everything.
+      diag[start + r] = Number.isFinite(d) ? d : Infinity;
+    }
   });
   const rowHigher = new Int32Array(n);
   const colHigher = new Int32Array(n);
   forEachSimilarityBlock(imgs, txts, (start, rows, sims) => {
     for (let r = 0; r < rows; r++) {
-      const d = diag[start + r]!;
+      const i = start + r;
+      const d = diag[i]!;
       let higher = 0;
       for (let j = 0; j < n; j++) {
+        if (j === i) continue;
         const v = sims[r * n + j]!;
-        if (v > d) higher++;
-        if (v > diag[j]!) colHigher[j]!++;
+        if (v > d || (v === d && j < i)) higher++;
+        const dj = diag[j]!;
+        if (v > dj || (v === dj && i < j)) colHigher[j]!++;
       }
-      rowHigher[start + r] = higher;
+      rowHigher[i] = d === Infinity ? MISS : higher;
     }
   });
+  for (let j = 0; j < n; j++) if (diag[j] === Infinity) colHigher[j] = MISS;
   const i2t = [0, 0, 0];
   const t2i = [0, 0, 0];
   const ks = [1, 5, 10];

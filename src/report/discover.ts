@@ -29,7 +29,7 @@ export interface RunInventory {
   queries: FoundQueries[];
   shards: FoundShards[];
   models: FoundModel[];
-  /** Evaluation results (JSON with a zeroShot or retrieval object). */
+  /** Evaluation results (JSON with a zero_shot or retrieval object). */
   evals: string[];
 }
 
@@ -60,7 +60,7 @@ async function isEvalJson(file: string): Promise<boolean> {
     const st = await stat(file);
     if (st.size > 5_000_000) return false;
     const j = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
-    return Boolean(j && typeof j === 'object' && ('zeroShot' in j || 'retrieval' in j));
+    return Boolean(j && typeof j === 'object' && ('zero_shot' in j || 'zeroShot' in j || 'retrieval' in j));
   } catch {
     return false;
   }

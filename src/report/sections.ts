@@ -228,7 +228,7 @@ export async function renderTraining(m: FoundModel): Promise<{ html: string; cha
 /** The numbers of one eval JSON, with chance levels. */
 export async function renderEval(file: string): Promise<{ html: string; charts: number; zeroShot?: { top1: number; top5: number; classes: number } }> {
   const j = obj(JSON.parse(await readFile(file, 'utf8'))) ?? {};
-  const zs = obj(j.zeroShot);
+  const zs = obj(j.zero_shot ?? j.zeroShot); // zeroShot: eval.json of wit before snake_case summaries
   const ret = obj(j.retrieval);
   const items: [string, string][] = [];
   const figs: string[] = [];
@@ -253,13 +253,13 @@ export async function renderEval(file: string): Promise<{ html: string; charts: 
   const rows: string[][] = [];
   if (ret) {
     const bars: { label: string; value: number; color: string; note: string }[] = [];
-    for (const [dir, label] of [['imageToText', 'image → text'], ['textToImage', 'text → image']] as const) {
-      const r = obj(ret[dir]);
+    for (const [dir, label, older] of [['image_to_text', 'image → text', 'imageToText'], ['text_to_image', 'text → image', 'textToImage']] as const) {
+      const r = obj(ret[dir] ?? ret[older]);
       if (!r) continue;
       rows.push([esc(label), ...['r1', 'r5', 'r10'].map((k) => `<span class="num">${fmtPct(num(r[k]))}</span>`)]);
       for (const k of ['r1', 'r5', 'r10']) {
         const v = num(r[k]);
-        if (v !== undefined) bars.push({ label: `${label} R@${k.slice(1)}`, value: v, color: color(dir === 'imageToText' ? 0 : 1), note: fmtPct(v) });
+        if (v !== undefined) bars.push({ label: `${label} R@${k.slice(1)}`, value: v, color: color(dir === 'image_to_text' ? 0 : 1), note: fmtPct(v) });
       }
     }
     if (bars.length) {

@@ -33,13 +33,16 @@ export interface ClipHandle {
   dispose(): Promise<void>;
 }
 
+/** Rows per forward pass when embedding (eval, filter): the one place this default is written. */
+export const EMBED_BATCH_SIZE = 64;
+
 /** Options of loadClip. */
 export interface LoadClipOptions {
   /** Backend to initialise (default auto); pass 'keep' to use whatever is active. */
   backend?: BackendName | 'keep';
   /** Decode worker threads (default: cores - 1, max 4; 0 = inline). */
   decodeWorkers?: number;
-  /** Rows per forward pass (default 64). */
+  /** Rows per forward pass (default EMBED_BATCH_SIZE). */
   batchSize?: number;
 }
 
@@ -55,7 +58,7 @@ function rows(t: tf.Tensor2D): Float32Array[] {
 export function clipHandle(model: ClipModel, tokenizer: BpeTokenizer, config: ModelDirConfig, opts: LoadClipOptions = {}): ClipHandle {
   const size = model.config.vision.image_size;
   const l = model.config.text.context_length;
-  const bs = opts.batchSize ?? 64;
+  const bs = opts.batchSize ?? EMBED_BATCH_SIZE;
   let decoder: ImageDecoder | undefined;
   const getDecoder = (): ImageDecoder => (decoder ??= new ImageDecoder({ workers: opts.decodeWorkers }));
   const embedPixels = async (rgb: Uint8Array[]): Promise<Float32Array[]> => {

@@ -75,11 +75,29 @@ describe('eval metrics on hand-made cases', () => {
     expect(Math.abs(z.top1 - top1 / n)).toBeLessThan(0.01);
   });
 
-  test('ties count for the model (identical captions of different pairs)', () => {
+  test('ties are broken by index, never in the model\'s favour: equal embeddings score chance', () => {
     const a = v(1, 0);
     const r = retrievalRecall([a, a], [a, a]);
-    expect(r.imageToText.r1).toBe(1);
-    expect(r.textToImage.r1).toBe(1);
+    expect(r.imageToText.r1).toBe(0.5);
+    expect(r.textToImage.r1).toBe(0.5);
+    // A collapsed model: every embedding the same. 20 pairs, 10 classes of 2 images each.
+    const same = Array.from({ length: 20 }, () => v(0, 0, 1));
+    const z = zeroShotAccuracy(same, same.map((_, i) => i % 10), Array.from({ length: 10 }, () => v(0, 0, 1)));
+    expect(z.top1).toBe(0.1);
+    expect(z.top5).toBe(0.5);
+    const rr = retrievalRecall(same, same);
+    expect([rr.imageToText.r1, rr.imageToText.r5, rr.imageToText.r10]).toEqual([1 / 20, 5 / 20, 10 / 20]);
+    expect([rr.textToImage.r1, rr.textToImage.r5, rr.textToImage.r10]).toEqual([1 / 20, 5 / 20, 10 / 20]);
+  });
+
+  test('a right answer with a non-finite score is a miss', () => {
+    const nan = Float32Array.from([NaN, NaN]);
+    const ok = v(1, 0);
+    const z = zeroShotAccuracy([nan, nan], [0, 1], [ok, v(0, 1)]);
+    expect([z.top1, z.top5]).toEqual([0, 0]);
+    const r = retrievalRecall([nan, ok], [nan, ok]);
+    expect(r.imageToText.r10).toBe(0.5);
+    expect(r.textToImage.r10).toBe(0.5);
   });
 
   test('prompt ensemble: mean of unit vectors, renormalised; templates fill {} or {label}', () => {

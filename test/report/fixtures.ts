@@ -55,7 +55,7 @@ export async function writeFixtureRun(dir: string, n = 30): Promise<void> {
   await writeFile(join(model, 'tokenizer.json'), '{}');
   const metrics = Array.from({ length: 40 }, (_, s) => JSON.stringify({ step: s + 1, loss: 4.2 * Math.exp(-s / 15) + 0.3, lr: 1e-3 * Math.min(1, (s + 1) / 5), logit_scale: 14.3 + s * 0.1, samples_per_s: 30 + (s % 3), time: s * 2 }));
   await writeFile(join(model, 'metrics.jsonl'), metrics.join('\n') + '\n{"step": 41, "loss"'); // last line cut by a crash
-  await writeFile(join(dir, 'eval.json'), JSON.stringify({ zeroShot: { top1: 0.31, top5: 0.62, classes: n, samples: n }, retrieval: { imageToText: { r1: 0.2, r5: 0.5, r10: 0.7 }, textToImage: { r1: 0.25, r5: 0.55, r10: 0.72 } } }));
+  await writeFile(join(dir, 'eval.json'), JSON.stringify({ zero_shot: { top1: 0.31, top5: 0.62, classes: n, samples: n }, retrieval: { image_to_text: { r1: 0.2, r5: 0.5, r10: 0.7 }, text_to_image: { r1: 0.25, r5: 0.55, r10: 0.72 } } }));
 
   const filtered = join(dir, 'filtered');
   const kept = recs.filter((_, i) => i % 5 !== 0).map((r, i) => ({ ...r, similarity: 0.1 + (i % 10) * 0.05 }));

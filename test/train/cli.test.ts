@@ -42,13 +42,13 @@ describe('wit train / wit eval CLI', () => {
     const e = wit(['eval', '--model', model, '--shards', shards, '--labels', labels, '--template', '{}', 'a {}', '--backend', 'wasm', '--json']);
     expect(e.status, e.stderr).toBe(0);
     const ev = JSON.parse(e.stdout);
-    expect(ev.zeroShot.classes).toBe(3);
-    expect(ev.zeroShot.samples).toBe(6); // 2 images of each labelled class; the rest unlabeled
-    expect(ev.zeroShot.unlabeled).toBe(18);
-    expect(ev.zeroShot.templates).toBe(2);
+    expect(ev.zero_shot.classes).toBe(3);
+    expect(ev.zero_shot.samples).toBe(6); // 2 images of each labelled class; the rest unlabeled
+    expect(ev.zero_shot.unlabeled).toBe(18);
+    expect(ev.zero_shot.templates).toBe(2);
     expect(ev.retrieval.samples).toBe(24);
-    for (const k of ['r1', 'r5', 'r10']) expect(ev.retrieval.imageToText[k]).toBeGreaterThanOrEqual(0);
-    expect(JSON.parse(readFileSync(join(model, 'eval.json'), 'utf8')).zeroShot.top1).toBe(ev.zeroShot.top1);
+    for (const k of ['r1', 'r5', 'r10']) expect(ev.retrieval.image_to_text[k]).toBeGreaterThanOrEqual(0);
+    expect(JSON.parse(readFileSync(join(model, 'eval.json'), 'utf8')).zero_shot.top1).toBe(ev.zero_shot.top1);
 
     const human = await witInProcess(['eval', '--model', model, '--shards', shards, '--backend', 'wasm', '--out', join(root, 'e.json')]);
     expect(human.status, human.stderr).toBe(0);

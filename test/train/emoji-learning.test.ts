@@ -37,13 +37,13 @@ test(`zero-shot on an unseen emoji design is far above chance (${classes} classe
   const chance5 = 5 / classes;
   console.log(
     `emoji learning: ${arch}, ${classes} classes, ${s.steps} steps, loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s; ` +
-      `twitter zero-shot top-1 ${(100 * e.zeroShot.top1).toFixed(1)}% (chance ${(100 * chance1).toFixed(1)}%), ` +
-      `top-5 ${(100 * e.zeroShot.top5).toFixed(1)}% (chance ${(100 * chance5).toFixed(1)}%), ` +
-      `i->t R@5 ${(100 * e.retrieval.imageToText.r5).toFixed(1)}%`,
+      `twitter zero-shot top-1 ${(100 * e.zero_shot.top1).toFixed(1)}% (chance ${(100 * chance1).toFixed(1)}%), ` +
+      `top-5 ${(100 * e.zero_shot.top5).toFixed(1)}% (chance ${(100 * chance5).toFixed(1)}%), ` +
+      `i->t R@5 ${(100 * e.retrieval.image_to_text.r5).toFixed(1)}%`,
   );
   rmSync(dir, { recursive: true, force: true });
-  expect(e.zeroShot.classes).toBe(classes);
-  expect(e.zeroShot.samples).toBe(classes);
-  expect(e.zeroShot.top1).toBeGreaterThanOrEqual(4 * chance1);
-  expect(e.zeroShot.top5).toBeGreaterThanOrEqual(3 * chance5);
+  expect(e.zero_shot.classes).toBe(classes);
+  expect(e.zero_shot.samples).toBe(classes);
+  expect(e.zero_shot.top1).toBeGreaterThanOrEqual(4 * chance1);
+  expect(e.zero_shot.top5).toBeGreaterThanOrEqual(3 * chance5);
 }, Number(process.env.WIT_EMOJI_TIMEOUT_S ?? 300) * 1000);

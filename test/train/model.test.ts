@@ -32,7 +32,7 @@ function syntheticBatch(cfg: ClipConfig, n: number, seed: number): Batch {
     ids[i * l + len + 1] = 2;
     eos[i] = len + 1;
   }
-  return { images, ids, eos, n, end: { epoch: 0, index: n }, bad: 0, errors: [] };
+  return { images, ids, eos, n, keys: Array.from({ length: n }, (_, i) => String(i)), end: { epoch: 0, index: n }, bad: 0, errors: [] };
 }
 
 function lossFn(model: ClipModel, b: Batch): () => tf.Scalar {

@@ -75,7 +75,7 @@ function batchFor(cfg: ClipConfig, n: number): Batch {
     ids[i * l + 4] = 2;
     eos[i] = 4;
   }
-  return { images: Float32Array.from({ length: n * s * s * 3 }, () => rng.normal()), ids, eos, n, end: { epoch: 0, index: n }, bad: 0, errors: [] };
+  return { images: Float32Array.from({ length: n * s * s * 3 }, () => rng.normal()), ids, eos, n, keys: Array.from({ length: n }, (_, i) => String(i)), end: { epoch: 0, index: n }, bad: 0, errors: [] };
 }
 
 let previous = '';
@@ -135,7 +135,7 @@ describe('a training step uses only what tfjs-node 4.22 implements', () => {
   });
 
   test('conv3x3 with VALID/SAME equals padding 1, values and gradients, even and odd sizes', async () => {
-    const loss = (conv: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D) => tf.grads((a: tf.Tensor4D, b: tf.Tensor4D) => tf.sum(tf.square(conv(a, b))));
+    const loss = (conv: (a: tf.Tensor4D, b: tf.Tensor4D) => tf.Tensor4D) => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(conv(a as tf.Tensor4D, b as tf.Tensor4D))));
     for (const [size, stride] of [[8, 1], [8, 2], [7, 1], [6, 2]] as const) {
       const x = tf.randomNormal([2, size, size, 3], 0, 1, 'float32', 3) as tf.Tensor4D;
       const w = tf.randomNormal([3, 3, 3, 5], 0, 1, 'float32', 4) as tf.Tensor4D;
