@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Prints, at the end of the run, what was skipped for a missing system program (test/helpers/needs.ts).
+    globalSetup: ['test/helpers/skip-summary.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

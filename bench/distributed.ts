@@ -4,7 +4,7 @@
  * factor: "wall" is from spawning the workers to the manifest (process start, planning, polling
  * included); "work" is from the first job's start to the last job's commit. The input is a url list of N candidates whose small JPEGs come from a local HTTP server
  * (in this process); Redis is a throwaway `redis-server` (Debian's package) on a free port.
- * Every worker is a real `node bin/wit.js crawl --redis … --role worker` process.
+ * Every worker is a real `node bin/wit.cjs crawl --redis … --role worker` process.
  *
  * A second table measures the matching/balancing side alone: a url list where every query is full
  * after a few pairs (cap 5), so nearly every candidate is decided by the shared Redis counters
@@ -28,7 +28,7 @@ import { crawl, type CrawlOptions } from '../src/crawl/index.js';
 import { runCoordinator } from '../src/crawl/distributed/index.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
-const BIN = join(ROOT, 'bin', 'wit.js');
+const BIN = join(ROOT, 'bin', 'wit.cjs');
 
 const { values: args } = parseArgs({
   options: {

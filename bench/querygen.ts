@@ -4,7 +4,7 @@
  * and 2 workers; and peak RSS at two dump sizes with the same memory budget, to show that memory
  * does not grow with the dump.
  *
- * Each run is a child process (`node bin/wit.js querygen … --json`) under /usr/bin/time -v, which
+ * Each run is a child process (`node bin/wit.cjs querygen … --json`) under /usr/bin/time -v, which
  * reports the peak RSS of the process and the CPU time including its decoder subprocesses, so
  * "MB/s per core" is XML MB / CPU seconds: it does not depend on how busy the machine is.
  *
@@ -57,7 +57,7 @@ interface RunResult {
 }
 
 function run(label: string, dump: string, out: string, workers: number, extra: string[]): RunResult {
-  const args = ['-v', process.execPath, 'bin/wit.js', 'querygen', '--wiki', dump, '--out', out, '--workers', String(workers), '--json', ...extra];
+  const args = ['-v', process.execPath, 'bin/wit.cjs', 'querygen', '--wiki', dump, '--out', out, '--workers', String(workers), '--json', ...extra];
   const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`querygen failed (${r.status}): ${r.stderr.slice(-2000)}`);
   const s = JSON.parse(r.stdout) as { xmlBytes: number; spills: number; articles: number; tokens: number; queries: number; seconds: number };

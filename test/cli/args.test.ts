@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { formatHelp, parseFlags, type FlagSpecs } from '../../src/cli/args.js';
 import { runCli } from '../../src/cli/main.js';
 import { UsageError } from '../../src/util/errors.js';
+import { WIT } from '../crawl/run-wit.js';
 
 const specs: FlagSpecs = {
   input: { type: 'string[]', description: 'inputs', required: true },
@@ -66,7 +67,7 @@ describe('wit CLI', () => {
     const c = capture();
     expect(await runCli(['crawll'], c.io)).toBe(2);
     expect(c.err.join('')).toContain("unknown command 'crawll'");
-    const r = spawnSync(process.execPath, ['bin/wit.js', 'report', '--no-such-flag'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [WIT, 'report', '--no-such-flag'], { encoding: 'utf8' });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^wit report: unknown flag '--no-such-flag'/);
     expect(r.stderr).not.toMatch(/at .*\.js:\d+/);

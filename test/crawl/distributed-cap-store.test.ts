@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { needs } from '../helpers/needs.js';
 import { RedisCapStore, StaleAttemptError, addMatchCounts, claimPairs, readCounts, withScripts } from '../../src/crawl/distributed/cap-store.js';
 import { RunKeys } from '../../src/crawl/distributed/keys.js';
 import { connectRedis } from '../../src/crawl/distributed/connection.js';
@@ -30,7 +31,8 @@ function rng(seed: number): () => number {
   };
 }
 
-describe('RedisCapStore', () => {
+// Without redis-server every test here is skipped (and vitest then runs no beforeAll/afterAll).
+describe.skipIf(!needs('redis-server'))('RedisCapStore', () => {
   it('never lets a query exceed its cap under concurrent reservers on separate connections', async () => {
     const runId = 'caps1';
     const cap = 7;

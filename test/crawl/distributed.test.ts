@@ -1,6 +1,6 @@
 /**
  * The distributed crawl end to end: redis-server on 127.0.0.1, images from a local HTTP server,
- * workers as real `node bin/wit.js crawl --redis … --role worker` processes (run `npm run build`
+ * workers as real `node bin/wit.cjs crawl --redis … --role worker` processes (run `npm run build`
  * first; `npm test` does), compared with a one-process crawl of the same inputs.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
+import { needs } from '../helpers/needs.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 import { crawl, type CrawlOptions } from '../../src/crawl/index.js';
 import { runCoordinator, type DistributedSummary } from '../../src/crawl/distributed/coordinator.js';
@@ -23,7 +24,7 @@ import { runWorker } from '../../src/crawl/distributed/worker.js';
 import { createJobEnv } from '../../src/crawl/distributed/env.js';
 
 const ROOT = resolve(__dirname, '../..');
-const BIN = join(ROOT, 'bin', 'wit.js');
+const BIN = join(ROOT, 'bin', 'wit.cjs');
 const QUERIES = ['cat', 'dog', 'bird', 'red fox', 'zebra', 'owl'];
 const CAP = 6;
 
@@ -157,7 +158,8 @@ async function checkRun(out: string, summary: DistributedSummary, pairs: Pair[])
   expect(summary.candidates).toBe(summary.kept + summary.failed_total + summary.skipped_total);
 }
 
-describe('distributed crawl (BullMQ on Redis)', () => {
+// Without redis-server every test here is skipped (and vitest then runs no beforeAll/afterAll).
+describe.skipIf(!needs('redis-server'))('distributed crawl (BullMQ on Redis)', () => {
   let localCap: Pair[];
   let localSummary: Awaited<ReturnType<typeof crawl>>;
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 import { readShards } from '../../src/shards/index.js';
-import { runWit } from './run-wit.js';
+import { runWit, WIT } from './run-wit.js';
 
 let srv: TestServer;
 let dir: string;
@@ -55,7 +55,7 @@ describe('kill -9 then --resume', () => {
     expect(sa.failed.http_4xx).toBeGreaterThan(0);
 
     const killed = join(dir, 'killed');
-    const child = spawn(process.execPath, [join(process.cwd(), 'bin', 'wit.js'), ...args(killed)], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [WIT, ...args(killed)], { stdio: 'ignore' });
     // wait until a few shards are finished, then SIGKILL mid-run
     for (let i = 0; i < 3000; i++) {
       const n = (await readdir(killed).catch(() => [] as string[])).filter((f) => f.endsWith('_stats.json')).length;

@@ -1,10 +1,16 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Path of the CLI entry (runs the build in dist/; `npm run build` first). */
-export const WIT = join(process.cwd(), 'bin', 'wit.js');
+/** The launcher users run (`npx wit`, the package's `bin`); it runs the build in dist/. */
+export const WIT = join(process.cwd(), 'bin', 'wit.cjs');
 
-/** Runs `node bin/wit.js …` and collects its exit code and output (SIGKILLed after timeoutMs). */
+// Tests of the CLI fail, rather than skip, when dist/ is missing: `npm test` builds it first.
+if (!existsSync(join(process.cwd(), 'dist', 'src', 'cli', 'main.js'))) {
+  throw new Error('dist/ is not built: run `npm run build` first (`npm test` does it), then rerun the CLI tests');
+}
+
+/** Runs `node bin/wit.cjs …` and collects its exit code and output (SIGKILLed after timeoutMs). */
 export function runWit(args: string[], opts: { timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [WIT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -15,4 +21,9 @@ export function runWit(args: string[], opts: { timeoutMs?: number } = {}): Promi
     const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
     child.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
   });
+}
+
+/** `node bin/wit.cjs …`, synchronously (spawnSync's result, output as text). */
+export function runWitSync(args: string[], opts: SpawnSyncOptions = {}) {
+  return spawnSync(process.execPath, [WIT, ...args], { encoding: 'utf8', timeout: 120_000, ...opts }) as ReturnType<typeof spawnSync> & { stdout: string; stderr: string };
 }

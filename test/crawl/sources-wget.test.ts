@@ -13,11 +13,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSource } from '../../src/crawl/sources/index.js';
 import type { Candidate } from '../../src/crawl/types.js';
-
-const WGET = ['/usr/bin/wget', '/usr/local/bin/wget', '/bin/wget'].find((p) => existsSync(p));
-if (!WGET) {
-  console.warn('sources-wget.test.ts: wget not found, skipping the wget WARC test (apt-get install -y wget)');
-}
+import { needs, programPath } from '../helpers/needs.js';
 
 const JPEG = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xd9]);
 
@@ -69,10 +65,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('WARC written by wget --warc-file', () => {
-  it.skipIf(!WGET)('yields the <img> alt texts of every archived page', async () => {
+// Without wget the test is skipped (and vitest then runs no beforeAll/afterAll).
+describe.skipIf(!needs('wget'))('WARC written by wget --warc-file', () => {
+  it('yields the <img> alt texts of every archived page', async () => {
     const warc = join(dir, 'site');
-    await promisify(execFile)(WGET!, [
+    await promisify(execFile)(programPath('wget')!, [
       '--quiet', '--recursive', '--level=2', '--no-parent', '--tries=1', '--timeout=10',
       `--directory-prefix=${join(dir, 'mirror')}`, `--warc-file=${warc}`, `${base}/`,
     ], { timeout: 60_000 });

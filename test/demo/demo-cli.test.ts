@@ -4,15 +4,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WIT } from '../crawl/run-wit.js';
 
 /**
  * The whole demo through the real CLI at a tiny scale (20 emoji, 300 articles, 3 training steps of
  * the smallest model): every stage runs for real and hands its files to the next. Needs
- * `npm run build` (bin/wit.js runs dist/, and the stages start worker threads).
+ * `npm run build` (bin/wit.cjs runs dist/, and the stages start worker threads).
  */
 function wit(args: string[], timeoutMs = 170_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/wit.js', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [WIT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -34,7 +35,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
+describe('wit demo', () => {
   it('runs every stage, writes the report and prints the numbers and commands', async () => {
     const out = join(dir, 'demo');
     const r = await wit(['demo', '--out', out, '--scale', '0.2', '--steps', '3', '--arch', 'vit-micro', '--workers', '1']);
@@ -73,7 +74,7 @@ describe.skipIf(!existsSync('dist/src/cli/main.js'))('wit demo', () => {
 
     // --serve brings the same site back, so the printed crawl command can be rerun by hand.
     const served = await new Promise<{ code: number | null; robots: string; page: number }>((resolve, reject) => {
-      const child = spawn(process.execPath, ['bin/wit.js', 'demo', '--out', out, '--serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [WIT, 'demo', '--out', out, '--serve', '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let err = '';
       let robots = '';
       let page = 0;

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { rec, writeShards } from './helpers.js';
+import { WIT as BIN } from '../crawl/run-wit.js';
 
 // Drives the built CLI (`npm run build` first, as `npm test` does).
-const BIN = resolve('bin/wit.js');
 function wit(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, 'filter', ...args], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -2,12 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { filter } from '../../src/filter/index.js';
 import { cosine } from '../../src/filter/scorer.js';
 import { readShards, type PairRecord } from '../../src/shards/index.js';
 import { train, loadClip } from '../../src/train/index.js';
 import { auroc, writeNoisyEmojiShards } from './helpers.js';
+import { WIT } from '../crawl/run-wit.js';
 
 // The filter's purpose, on real images: a tiny CLIP trained on noisy pairs (30% of captions swapped)
 // scores the swapped pairs lower than the true ones, so the filter drops them first.
@@ -88,7 +89,7 @@ describe('filter learns from a model trained on noisy pairs', () => {
 
   it('wit filter --model … --keep-fraction through the CLI: exit 0, exact count, resumable', () => {
     const out = join(dir, 'cli');
-    const args = [resolve('bin/wit.js'), 'filter', '--model', model, '--shards', shards, '--out', out, '--keep-fraction', '0.5', '--backend', 'wasm', '--no-dedup'];
+    const args = [WIT, 'filter', '--model', model, '--shards', shards, '--out', out, '--keep-fraction', '0.5', '--backend', 'wasm', '--no-dedup'];
     const r = spawnSync(process.execPath, [...args, '--json'], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);

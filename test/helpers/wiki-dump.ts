@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { once } from 'node:events';
+import { bzip2Sync } from './bzip2.js';
 
 /** One page of a dump. */
 export interface DumpPage {
@@ -68,14 +69,9 @@ export function dumpXml(pages: DumpPage[]): string {
   return dumpHeader() + pages.map((p, i) => pageXml(p, i + 1)).join('') + dumpFooter();
 }
 
-/** bzip2 of `data` by the system's bzip2 (tests run on Debian with bzip2 installed). */
-export function bzip2Sync(data: Buffer | string): Buffer {
-  const r = spawnSync('bzip2', ['-c', '-9'], { input: data, maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`bzip2 failed: ${r.stderr?.toString()}`);
-  return r.stdout;
-}
+export { bzip2Sync };
 
-/** bzip2 by a subprocess, async (lbzip2 when present: benchmarks compress hundreds of MB). */
+/** bzip2 by a subprocess, async (benchmarks compress hundreds of MB: lbzip2 when present, else bzip2). */
 export async function bzip2Async(data: Buffer): Promise<Buffer> {
   const tool = spawnSync('sh', ['-c', 'command -v lbzip2'], { encoding: 'utf8' }).status === 0 ? 'lbzip2' : 'bzip2';
   const child = spawn(tool, ['-c', '-9'], { stdio: ['pipe', 'pipe', 'inherit'] });

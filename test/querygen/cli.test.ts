@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { syntheticPages, writeDump } from '../helpers/wiki-dump.js';
 import { readTsv } from './helpers.js';
+import { WIT } from '../crawl/run-wit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wit-qg-cli-'));
-const wit = (...args: string[]) => spawnSync(process.execPath, ['bin/wit.js', 'querygen', ...args], { encoding: 'utf8', cwd: process.cwd(), timeout: 60000 });
+const wit = (...args: string[]) => spawnSync(process.execPath, [WIT, 'querygen', ...args], { encoding: 'utf8', cwd: process.cwd(), timeout: 60000 });
 let dump: string;
 
 beforeAll(() => {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { syntheticPages, writeDump, dumpHeader, dumpFooter, pageXml, bzip2Sync, type DumpPage } from '../helpers/wiki-dump.js';
 import { querygen } from '../../src/querygen/index.js';
 import { InputError, UsageError } from '../../src/util/errors.js';
+import { needs } from '../helpers/needs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wit-qg-errors-'));
 let pages: DumpPage[];
@@ -34,14 +35,23 @@ describe('bad input gives a clear error naming the file and position', () => {
     await expectInputError([f], /nope\.xml: wiki dump not found/);
   });
 
-  it('truncated .bz2 (streamed, all decoders) and truncated multistream range', async () => {
+  /** A .bz2 dump cut at 60 %. */
+  const truncatedBz2 = (): string => {
     const full = writeDump(join(dir, 'full.xml.bz2'), pages, 'bz2').path;
-    const data = readFileSync(full);
     const cut = join(dir, 'cut.xml.bz2');
+    const data = readFileSync(full);
     writeFileSync(cut, data.subarray(0, Math.floor(data.length * 0.6)));
-    for (const bz2Decoder of ['lbzip2', 'bzip2', 'js']) {
-      await expectInputError([cut], /cut\.xml\.bz2: .*(bzip2 data is corrupt or truncated|truncated)/, { bz2Decoder });
-    }
+    return cut;
+  };
+
+  for (const bz2Decoder of ['lbzip2', 'bzip2'] as const) {
+    it.skipIf(!needs(bz2Decoder))(`truncated .bz2 decoded by ${bz2Decoder}`, async () => {
+      await expectInputError([truncatedBz2()], /cut\.xml\.bz2: .*(bzip2 data is corrupt or truncated|truncated)/, { bz2Decoder });
+    });
+  }
+
+  it('truncated .bz2 (streamed, JS decoder) and truncated multistream range', async () => {
+    await expectInputError([truncatedBz2()], /cut\.xml\.bz2: .*(bzip2 data is corrupt or truncated|truncated)/, { bz2Decoder: 'js' });
     const ms = writeDump(join(dir, 'm-multistream.xml.bz2'), pages, 'multistream', { pagesPerStream: 20 });
     const md = readFileSync(ms.path);
     const mcut = join(dir, 'mcut-multistream.xml.bz2');

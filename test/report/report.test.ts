@@ -9,6 +9,8 @@ import { report, discoverRuns } from '../../src/report/index.js';
 import { niceTicks, logTicks } from '../../src/report/svg.js';
 import { esc } from '../../src/report/html.js';
 import { writeFixtureRun, HOSTILE } from './fixtures.js';
+import { needs, programPath } from '../helpers/needs.js';
+import { WIT } from '../crawl/run-wit.js';
 
 let dir: string;
 
@@ -76,9 +78,9 @@ describe('report', () => {
     expect(s.zeroShot).toEqual({ top1: 0.31, top5: 0.62, classes: 30 });
   });
 
-  it.skipIf(!existsSync('dist/src/cli/main.js'))('runs as `wit report` with several run paths', () => {
+  it('runs as `wit report` with several run paths', () => {
     const out = join(dir, 'cli.html');
-    const r = spawnSync(process.execPath, ['bin/wit.js', 'report', '--run', join(dir, 'run', 'crawl'), join(dir, 'run', 'model'), '--out', out, '--json'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [WIT, 'report', '--run', join(dir, 'run', 'crawl'), join(dir, 'run', 'model'), '--out', out, '--json'], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
     expect(j.out).toBe(out);
@@ -103,8 +105,7 @@ describe('report', () => {
 });
 
 // A real browser opens the report: no console errors, every chart drawn, every image decoded.
-const CHROMIUM = '/usr/bin/chromium';
-describe.skipIf(!existsSync(CHROMIUM))('report in headless Chromium', () => {
+describe.skipIf(!needs('chromium'))('report in headless Chromium', () => {
   it('renders every chart and image without errors', async () => {
     const { chromium } = await import('playwright-core');
     const out = join(dir, 'browser.html');
@@ -112,7 +113,7 @@ describe.skipIf(!existsSync(CHROMIUM))('report in headless Chromium', () => {
     const profile = await mkdtemp(join(tmpdir(), 'wit-chromium-'));
     // A fresh profile directory (playwright passes it as --user-data-dir).
     const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath: programPath('chromium')!,
       headless: true,
       viewport: { width: 1280, height: 900 },
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],

@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 import { writeShapeShards } from './synthetic-shards.js';
+import { WIT } from '../crawl/run-wit.js';
 
 // Drives the real CLI: needs `npm run build` (npm test runs it first).
-const wit = (args: string[]) => spawnSync(process.execPath, ['bin/wit.js', ...args], { encoding: 'utf8', timeout: 120_000 });
+const wit = (args: string[]) => spawnSync(process.execPath, [WIT, ...args], { encoding: 'utf8', timeout: 120_000 });
 /** The same CLI in this process (no process start-up): for the cheaper checks. */
 async function witInProcess(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
   let stdout = '';

@@ -1,0 +1,162 @@
+/**
+ * Tests that need a system program npm cannot bring (README.md, "Requirements") ask for it here:
+ *
+ *     describe.skipIf(!needs('redis-server'))('distributed crawl', () => { … });
+ *
+ * `needs(...)` is true when every program is present. When one is missing:
+ * - under CI (env CI=true or CI=1) it throws, so the test file fails naming the program and the
+ *   command that installs it: CI proves that every test runs;
+ * - otherwise it prints one line per missing program (what is skipped, apt-get / Homebrew names) and
+ *   records it for the summary that test/helpers/skip-summary.ts prints at the end of the run.
+ *
+ * WIT_NEEDS_HIDE=prog,prog (a comma list) makes those programs count as missing, to try the skip
+ * path on a machine that has them (chromium and python3-torch are looked up at fixed paths too, so
+ * hiding them from PATH alone would not do).
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { delimiter, join, relative } from 'node:path';
+
+export type Program = 'redis-server' | 'chromium' | 'wget' | 'bzip2' | 'lbzip2' | 'python3-torch';
+
+/** How to install each program, and what in wit uses it (README.md "Requirements" lists the same). */
+export const PROGRAMS: Record<Program, { apt: string; brew: string; usedBy: string }> = {
+  'redis-server': { apt: 'redis-server', brew: 'redis', usedBy: 'distributed crawl (wit crawl --redis) and its tests' },
+  chromium: { apt: 'chromium', brew: '--cask chromium', usedBy: 'the report test in a real browser' },
+  wget: { apt: 'wget', brew: 'wget', usedBy: 'the test that reads a WARC written by wget --warc-file' },
+  bzip2: { apt: 'bzip2', brew: 'bzip2', usedBy: 'the .bz2 dump of wit demo (plain XML without it) and wit querygen --bz2-decoder bzip2' },
+  lbzip2: { apt: 'lbzip2', brew: 'lbzip2', usedBy: 'fast parallel .bz2 decoding (wit querygen, the default when installed)' },
+  'python3-torch': { apt: 'python3-torch python3-numpy', brew: 'pytorch', usedBy: 'tests that compare with PyTorch references (/usr/bin/python3)' },
+};
+
+/** The Python that Debian's python3-torch installs for (a venv/pyenv python3 on PATH would hide it). */
+export const SYSTEM_PYTHON = '/usr/bin/python3';
+
+/** `apt-get install -y …` for the given programs. */
+export function installCommand(programs: readonly Program[]): string {
+  return `apt-get install -y ${programs.map((p) => PROGRAMS[p].apt).join(' ')}`;
+}
+
+/** `brew install …` for the given programs. */
+export function brewCommand(programs: readonly Program[]): string {
+  return `brew install ${programs.map((p) => PROGRAMS[p].brew).join(' ')}`;
+}
+
+function hidden(): Set<string> {
+  return new Set((process.env['WIT_NEEDS_HIDE'] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+function isExecutable(file: string): boolean {
+  try {
+    accessSync(file, constants.X_OK);
+    return statSync(file).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** Full path of `name` on PATH, or undefined. */
+export function onPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
+    if (dir && isExecutable(join(dir, name))) return join(dir, name);
+  }
+  return undefined;
+}
+
+/** Probe results by program and PATH (python3-torch takes a second or two to import). */
+const found = new Map<string, string | undefined>();
+
+/**
+ * Where the program is: its executable (for 'python3-torch', the python that imports torch), or
+ * undefined when it is missing (or hidden by WIT_NEEDS_HIDE).
+ */
+export function programPath(program: Program): string | undefined {
+  if (hidden().has(program)) return undefined;
+  const key = `${program}\0${process.env['PATH'] ?? ''}`;
+  if (found.has(key)) return found.get(key);
+  let path: string | undefined;
+  if (program === 'chromium') {
+    path = onPath('chromium') ?? (isExecutable('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
+  } else if (program === 'python3-torch') {
+    const r = existsSync(SYSTEM_PYTHON) ? spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 }) : undefined;
+    path = r?.status === 0 ? SYSTEM_PYTHON : undefined;
+  } else {
+    path = onPath(program);
+  }
+  found.set(key, path);
+  return path;
+}
+
+export function isCi(): boolean {
+  const ci = (process.env['CI'] ?? '').toLowerCase();
+  return ci === 'true' || ci === '1';
+}
+
+/** The test file and line that called needs() (what gets skipped). */
+function caller(): string {
+  const lines = (new Error().stack ?? '').split('\n').slice(1);
+  for (const line of lines) {
+    const m = /\(?((?:file:\/\/)?\/[^():]+):(\d+):\d+\)?\s*$/.exec(line);
+    if (!m || m[1]!.endsWith('/needs.ts') || m[1]!.includes('node_modules')) continue;
+    return `${relative(process.cwd(), m[1]!.replace(/^file:\/\//, ''))}:${m[2]}`;
+  }
+  return 'a test';
+}
+
+/** One skip, as the summary reads it (a JSON line in $WIT_NEEDS_LOG). */
+export interface SkipRecord {
+  program: Program;
+  where: string;
+}
+
+/**
+ * True when all `programs` are present. Missing ones throw under CI, otherwise print one line each
+ * and are recorded for the end-of-run summary (see the top of this file).
+ */
+export function needs(...programs: Program[]): boolean {
+  const missing = programs.filter((p) => programPath(p) === undefined);
+  if (missing.length === 0) return true;
+  const where = caller();
+  if (isCi()) {
+    throw new Error(
+      `${where}: missing system program(s): ${missing.join(', ')}; install with \`${installCommand(missing)}\` ` +
+        `(Homebrew: \`${brewCommand(missing)}\`). CI=true: a missing program fails instead of skipping.`,
+    );
+  }
+  const log = process.env['WIT_NEEDS_LOG'];
+  for (const program of missing) {
+    process.stderr.write(
+      `SKIP ${where}: needs ${program} (${PROGRAMS[program].usedBy}), not installed; ` +
+        `install: ${installCommand([program])} | ${brewCommand([program])}\n`,
+    );
+    if (log) appendFileSync(log, JSON.stringify({ program, where } satisfies SkipRecord) + '\n');
+  }
+  return false;
+}
+
+/** Reads the skips recorded in `log` (test/helpers/skip-summary.ts). */
+export function readSkips(log: string): SkipRecord[] {
+  if (!existsSync(log)) return [];
+  return readFileSync(log, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as SkipRecord);
+}
+
+/** The end-of-run summary lines for `skips` (empty when nothing was skipped). */
+export function skipSummary(skips: readonly SkipRecord[]): string {
+  if (skips.length === 0) return '';
+  const byProgram = new Map<Program, string[]>();
+  for (const s of skips) byProgram.set(s.program, [...(byProgram.get(s.program) ?? []), s.where]);
+  const lines = [`Skipped for missing system programs (${skips.length}; README.md "Requirements"; CI=true turns these into failures):`];
+  for (const [program, wheres] of byProgram) {
+    lines.push(`  ${program}: ${[...new Set(wheres)].sort().join(', ')}`);
+    lines.push(`    install: ${installCommand([program])}   (Homebrew: ${brewCommand([program])})`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** Creates an empty skip log for one run (used by the global setup). */
+export function newSkipLog(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  const log = join(dir, 'skips.jsonl');
+  writeFileSync(log, '');
+  return log;
+}
