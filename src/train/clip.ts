@@ -5,7 +5,7 @@ import { loadModelDir, type ModelDirConfig } from './model-dir.js';
 import { normalizeInto } from './preprocess.js';
 import { l2Normalize } from './nn.js';
 import type { ClipModel } from './model.js';
-import type { BpeTokenizer } from './tokenizer.js';
+import type { TextTokenizer } from './tokenizer.js';
 
 /** A trained CLIP ready for inference (used by eval, filter, demo, report). */
 export interface ClipHandle {
@@ -55,7 +55,7 @@ function rows(t: tf.Tensor2D): Float32Array[] {
 }
 
 /** Wraps a loaded model and tokenizer as a ClipHandle. */
-export function clipHandle(model: ClipModel, tokenizer: BpeTokenizer, config: ModelDirConfig, opts: LoadClipOptions = {}): ClipHandle {
+export function clipHandle(model: ClipModel, tokenizer: TextTokenizer, config: ModelDirConfig, opts: LoadClipOptions = {}): ClipHandle {
   const size = model.config.vision.image_size;
   const l = model.config.text.context_length;
   const bs = opts.batchSize ?? EMBED_BATCH_SIZE;
@@ -69,7 +69,7 @@ export function clipHandle(model: ClipModel, tokenizer: BpeTokenizer, config: Mo
       const buf = new Float32Array(chunk.length * px);
       chunk.forEach((c, j) => {
         if (c.length !== px) throw new Error(`embedPixels: image ${i + j} has ${c.length} bytes, expected ${px} (${size}x${size} RGB)`);
-        normalizeInto(c, buf, j * px);
+        normalizeInto(c, buf, j * px, model.config.image_mean, model.config.image_std);
       });
       const t = tf.tidy(() => l2Normalize(model.encodeImage(tf.tensor4d(buf, [chunk.length, size, size, 3]))) as tf.Tensor2D);
       out.push(...rows(t));

@@ -50,6 +50,9 @@ export interface ClipConfig {
   text: TextConfig;
   /** MLP activation; see `Activation`. */
   act: Activation;
+  /** Per-channel RGB mean and std of the input normalisation (default: OpenAI CLIP's); set by imported models. */
+  image_mean?: number[];
+  image_std?: number[];
 }
 
 /**
@@ -92,6 +95,10 @@ export function validateConfig(c: unknown, where: string): ClipConfig {
     if (v.image_size % down) bad(`vision.image_size must be a multiple of ${down} for ${v.stages.length} stages`);
     if ((v.width * 2 ** (v.stages.length - 1) * 4) % v.heads) bad('vision.heads must divide the last stage width');
   } else bad(`vision.type must be vit or resnet, got ${JSON.stringify((v as { type?: unknown }).type)}`);
+  for (const k of ['image_mean', 'image_std'] as const) {
+    const m = cfg[k];
+    if (m !== undefined && !(Array.isArray(m) && m.length === 3 && m.every((x) => typeof x === 'number' && Number.isFinite(x)) && (k === 'image_mean' || m.every((x) => x > 0)))) bad(`${k} must be three numbers (RGB)`);
+  }
   const t = cfg.text;
   if (!t || typeof t !== 'object') bad('missing text');
   for (const k of ['context_length', 'vocab_size', 'width', 'heads', 'layers'] as const) if (!posInt(t[k])) bad(`text.${k} must be a positive integer`);

@@ -2,7 +2,7 @@ import { readShardFile, readShardMetadata, type PairRecord } from '../shards/ind
 import { Rng, mixSeed } from './rng.js';
 import { sampleCrop, normalizeInto, type CropRange } from './preprocess.js';
 import type { ImageDecoder } from './decoder.js';
-import type { BpeTokenizer } from './tokenizer.js';
+import type { TextTokenizer } from './tokenizer.js';
 
 /** Where the sample stream is: a pass over the data and the number of samples it has yielded. */
 export interface StreamPosition {
@@ -104,7 +104,10 @@ export interface BatchLoaderOptions {
   files: readonly string[];
   batchSize: number;
   imageSize: number;
-  tokenizer: BpeTokenizer;
+  tokenizer: TextTokenizer;
+  /** Input normalisation (the model config's image_mean/image_std; CLIP's when absent). */
+  mean?: readonly number[];
+  std?: readonly number[];
   decoder: ImageDecoder;
   seed: number;
   shuffleBuffer: number;
@@ -175,7 +178,7 @@ export class BatchLoader {
     const good = results.flatMap((r, i) => (r.ok ? [{ rgb: r.rgb, caption: samples[i]!.record.caption, key: samples[i]!.record.key }] : []));
     const px = s * s * 3;
     const images = new Float32Array(good.length * px);
-    good.forEach((g, i) => normalizeInto(g.rgb, images, i * px));
+    good.forEach((g, i) => normalizeInto(g.rgb, images, i * px, this.o.mean, this.o.std));
     const { ids, eos } = tokenizer.encodeBatch(good.map((g) => g.caption));
     const last = samples[samples.length - 1]!;
     const errors = results.flatMap((r) => (r.ok ? [] : [r.error]));

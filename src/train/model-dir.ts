@@ -5,7 +5,8 @@ import { InputError, UsageError } from '../util/errors.js';
 import { writeJsonAtomic } from '../shards/index.js';
 import { validateConfig, type ClipConfig } from './config.js';
 import { ClipModel, type LossKind } from './model.js';
-import { BpeTokenizer } from './tokenizer.js';
+import { BpeTokenizer, type TextTokenizer } from './tokenizer.js';
+import { ClipTokenizer } from './clip-tokenizer.js';
 import { CLIP_MEAN, CLIP_STD } from './preprocess.js';
 import { loadWeights, saveWeights } from './weights-io.js';
 
@@ -23,13 +24,14 @@ export interface ModelDirConfig {
   loss: LossKind;
   image_size: number;
   context_length: number;
-  tokenizer: { file: 'tokenizer.json'; type: 'wit-byte-bpe'; vocab_size: number };
+  /** wit-byte-bpe: wit's own BPE (trained models); clip-bpe: CLIP's (models imported from open_clip). */
+  tokenizer: { file: 'tokenizer.json'; type: TextTokenizer['kind']; vocab_size: number };
   preprocess: { mean: readonly number[]; std: readonly number[]; eval: string; train: string };
   weights: 'model.json';
 }
 
 /** config.json contents for a model. */
-export function modelDirConfig(model: ClipModel, tokenizer: BpeTokenizer): ModelDirConfig {
+export function modelDirConfig(model: ClipModel, tokenizer: TextTokenizer): ModelDirConfig {
   return {
     format: 'wit-clip',
     version: 1,
@@ -37,10 +39,10 @@ export function modelDirConfig(model: ClipModel, tokenizer: BpeTokenizer): Model
     loss: model.loss,
     image_size: model.config.vision.image_size,
     context_length: tokenizer.contextLength,
-    tokenizer: { file: 'tokenizer.json', type: 'wit-byte-bpe', vocab_size: tokenizer.vocabSize },
+    tokenizer: { file: 'tokenizer.json', type: tokenizer.kind, vocab_size: tokenizer.vocabSize },
     preprocess: {
-      mean: CLIP_MEAN,
-      std: CLIP_STD,
+      mean: model.config.image_mean ?? CLIP_MEAN,
+      std: model.config.image_std ?? CLIP_STD,
       eval: 'bicubic resize of the short side, centre crop, alpha flattened onto white',
       train: 'random resized crop (scale 0.9-1, ratio 3/4-4/3), bicubic',
     },
@@ -52,7 +54,7 @@ export function modelDirConfig(model: ClipModel, tokenizer: BpeTokenizer): Model
  * Writes config.json, tokenizer.json and (unless `weights` is false) the weights into dir, each
  * file atomically; model.json is renamed into place last, so a directory with model.json is complete.
  */
-export async function saveModelDir(dir: string, model: ClipModel, tokenizer: BpeTokenizer, weights = true): Promise<void> {
+export async function saveModelDir(dir: string, model: ClipModel, tokenizer: TextTokenizer, weights = true): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeJsonAtomic(join(dir, 'config.json'), modelDirConfig(model, tokenizer));
   await writeJsonAtomic(join(dir, 'tokenizer.json'), tokenizer.toJSON());
@@ -85,9 +87,9 @@ export async function readModelConfig(dir: string): Promise<ModelDirConfig> {
 }
 
 /** Loads model and tokenizer of a model dir (or a checkpoint). Throws UsageError/InputError naming the file. */
-export async function loadModelDir(dir: string): Promise<{ model: ClipModel; tokenizer: BpeTokenizer; config: ModelDirConfig }> {
+export async function loadModelDir(dir: string): Promise<{ model: ClipModel; tokenizer: TextTokenizer; config: ModelDirConfig }> {
   const config = await readModelConfig(dir);
-  const tokenizer = await BpeTokenizer.load(join(dir, 'tokenizer.json'));
+  const tokenizer = await loadTokenizer(join(dir, 'tokenizer.json'), config.tokenizer?.type ?? 'wit-byte-bpe');
   if (tokenizer.vocabSize !== config.arch.text.vocab_size) {
     throw new InputError('train', join(dir, 'tokenizer.json'), `tokenizer has ${tokenizer.vocabSize} ids but the model's embedding has ${config.arch.text.vocab_size} rows`);
   }
@@ -104,6 +106,19 @@ export async function loadModelDir(dir: string): Promise<{ model: ClipModel; tok
   } finally {
     tf.dispose(tensors);
   }
+}
+
+/** Reads tokenizer.json of the kind config.json names; throws InputError naming the file. */
+export async function loadTokenizer(file: string, kind: TextTokenizer['kind']): Promise<TextTokenizer> {
+  if (kind === 'wit-byte-bpe') return BpeTokenizer.load(file);
+  if (kind !== 'clip-bpe') throw new InputError('train', file, `unknown tokenizer type ${JSON.stringify(kind)} (wit-byte-bpe or clip-bpe)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new InputError('train', file, `cannot read tokenizer: ${(err as Error).message}`, { cause: err });
+  }
+  return ClipTokenizer.fromJSON(json, file);
 }
 
 /** Checkpoint directories `checkpoints/step-NNNNNN` that are complete (have train_state.json), oldest first. */

@@ -67,10 +67,13 @@ export async function decodeRgb(bytes: Uint8Array, size: number, crop?: CropSpec
   return new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
 }
 
-/** RGB bytes of n images -> CLIP-normalised float32, written into `out` at `offset` (pixels·3). */
-export function normalizeInto(rgb: Uint8Array, out: Float32Array, offset: number): void {
-  const m0 = CLIP_MEAN[0] * 255, m1 = CLIP_MEAN[1] * 255, m2 = CLIP_MEAN[2] * 255;
-  const s0 = 1 / (CLIP_STD[0] * 255), s1 = 1 / (CLIP_STD[1] * 255), s2 = 1 / (CLIP_STD[2] * 255);
+/**
+ * RGB bytes of n images -> normalised float32 ((x/255 − mean)/std, CLIP's constants unless the
+ * model's config gives others), written into `out` at `offset` (pixels·3).
+ */
+export function normalizeInto(rgb: Uint8Array, out: Float32Array, offset: number, mean: readonly number[] = CLIP_MEAN, std: readonly number[] = CLIP_STD): void {
+  const m0 = mean[0]! * 255, m1 = mean[1]! * 255, m2 = mean[2]! * 255;
+  const s0 = 1 / (std[0]! * 255), s1 = 1 / (std[1]! * 255), s2 = 1 / (std[2]! * 255);
   for (let i = 0; i < rgb.length; i += 3) {
     out[offset + i] = (rgb[i]! - m0) * s0;
     out[offset + i + 1] = (rgb[i + 1]! - m1) * s1;

@@ -22,6 +22,20 @@ const BASE = 512;
 /** Same split as CLIP's: contractions, runs of letters, single digits, runs of other non-space. */
 const WORD_RE = /'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/gu;
 
+/**
+ * What the text encoder's callers need from a tokenizer: fixed-length id rows and where the pooled
+ * token is. Implemented by wit's own BPE (BpeTokenizer) and CLIP's (ClipTokenizer, imported models);
+ * config.json of a model dir says which one tokenizer.json holds.
+ */
+export interface TextTokenizer {
+  readonly kind: 'wit-byte-bpe' | 'clip-bpe';
+  readonly contextLength: number;
+  readonly vocabSize: number;
+  encode(text: string): { ids: Int32Array; eos: number };
+  encodeBatch(texts: readonly string[]): { ids: Int32Array; eos: Int32Array };
+  toJSON(): object;
+}
+
 /** What tokenizer.json holds. */
 export interface TokenizerJson {
   type: 'wit-byte-bpe';
@@ -54,7 +68,8 @@ function baseSymbols(word: string): number[] {
 const pairKey = (a: number, b: number): number => a * 1048576 + b;
 
 /** A trained tokenizer: encode text to fixed-length id rows for the text encoder. */
-export class BpeTokenizer {
+export class BpeTokenizer implements TextTokenizer {
+  readonly kind = 'wit-byte-bpe' as const;
   private readonly ranks = new Map<number, number>();
   private readonly cache = new Map<string, number[]>();
 

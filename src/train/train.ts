@@ -13,7 +13,7 @@ import { ClipModel, decays, type ClipOutput, type LossKind } from './model.js';
 import { checkpointDir, listCheckpoints, loadModelDir, saveModelDir } from './model-dir.js';
 import { AdamW, clipByGlobalNorm, learningRate } from './optim.js';
 import { DEFAULT_CROP_RANGE } from './preprocess.js';
-import { trainTokenizer, type BpeTokenizer } from './tokenizer.js';
+import { trainTokenizer, type TextTokenizer } from './tokenizer.js';
 import { loadWeights, replaceDir, saveWeights } from './weights-io.js';
 
 /** Options of `wit train` (every field has a default except shards and out). */
@@ -234,7 +234,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   log(`train: backend ${backend.name} (${backend.detail})`);
 
   let model: ClipModel;
-  let tokenizer: BpeTokenizer;
+  let tokenizer: TextTokenizer;
   let state: TrainState | undefined;
   let hyper: Hyper;
   let totalSteps: number;
@@ -328,6 +328,7 @@ export async function train(opts: TrainOptions): Promise<TrainSummary> {
   const decoder = new ImageDecoder({ workers: opts.decodeWorkers });
   const loader = new BatchLoader({
     files, batchSize: hyper.batchSize, imageSize: hyper.imageSize, tokenizer, decoder, seed: hyper.seed,
+    mean: model.config.image_mean, std: model.config.image_std,
     shuffleBuffer: hyper.shuffleBuffer, start: position, augment: DEFAULT_CROP_RANGE,
   });
   const checkpoints: string[] = [];

@@ -1,0 +1,278 @@
+import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { decodeHTML } from 'entities';
+import { InputError, UsageError } from '../util/errors.js';
+import type { TextTokenizer } from './tokenizer.js';
+
+/**
+ * CLIP's byte-level BPE (OpenAI's SimpleTokenizer, which open_clip uses), for models imported from
+ * open_clip (docs/ARCHITECTURE.md, "Models in open_clip's format"). Vocabulary: the 256 byte
+ * symbols (bytes mapped to printable characters), the same with `</w>` (end of word), one symbol
+ * per merge, then `<|startoftext|>` and `<|endoftext|>`. Rows are [SOT] ids… [EOT] then 0s;
+ * too long a row is cut to the context length with [EOT] kept last, as open_clip's tokenizer.
+ *
+ * Text cleaning is CLIP's (ftfy, HTML unescape twice, whitespace collapse, lowercase) with ftfy
+ * reduced to its fixes for well-formed text: Latin ligatures, full-width forms, curly quotes,
+ * control characters, NFC. Mojibake repair is not done (ftfy is a Python library).
+ */
+
+export const CLIP_SOT = '<|startoftext|>';
+export const CLIP_EOT = '<|endoftext|>';
+
+/** Byte -> character of CLIP's `bytes_to_unicode` (printable bytes map to themselves). */
+export function bytesToUnicode(): string[] {
+  const bs: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) bs.push(b);
+  for (let b = 0xae; b <= 0xff; b++) bs.push(b);
+  const cs = [...bs];
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
+  }
+  const out = new Array<string>(256);
+  bs.forEach((b, i) => (out[b] = String.fromCodePoint(cs[i]!)));
+  return out;
+}
+
+/** The byte symbols in vocabulary order (bytes_to_unicode's insertion order). */
+function byteSymbolsInOrder(): string[] {
+  const bs: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) bs.push(b);
+  for (let b = 0xae; b <= 0xff; b++) bs.push(b);
+  for (let b = 0; b < 256; b++) if (!bs.includes(b)) bs.push(b);
+  const table = bytesToUnicode();
+  return bs.map((b) => table[b]!);
+}
+
+// ftfy's fixes for well-formed text (fix_latin_ligatures, fix_character_width, uncurl_quotes, remove_control_chars).
+const LIGATURES: Record<string, string> = {
+  'Ĳ': 'IJ', 'ĳ': 'ij', 'ŉ': 'ʼn', 'Ǆ': 'DŽ', 'ǅ': 'Dž', 'ǆ': 'dž', 'Ǉ': 'LJ', 'ǈ': 'Lj', 'ǉ': 'lj', 'Ǌ': 'NJ', 'ǋ': 'Nj', 'ǌ': 'nj',
+  'Ǳ': 'DZ', 'ǲ': 'Dz', 'ǳ': 'dz', 'ﬀ': 'ff', 'ﬁ': 'fi', 'ﬂ': 'fl', 'ﬃ': 'ffi', 'ﬄ': 'ffl', 'ﬅ': 'ſt', 'ﬆ': 'st',
+};
+const LIGATURE_RE = new RegExp(`[${Object.keys(LIGATURES).join('')}]`, 'g');
+const WIDTH_RE = /[\u3000\uff01-\uffef]/g;
+const CONTROL_RE = /[\u0000-\u0008\u000b\u000e-\u001f\u007f\u206a-\u206f\ufeff\ufff9-\ufffc]/g;
+
+function ftfyLite(text: string): string {
+  return text
+    .replace(LIGATURE_RE, (c) => LIGATURES[c]!)
+    .replace(WIDTH_RE, (c) => (c === '\u3000' ? ' ' : c.normalize('NFKC')))
+    .replace(/[\u02bc\u2018-\u201b]/g, "'")
+    .replace(/[\u201c-\u201f]/g, '"')
+    .replace(CONTROL_RE, '')
+    .normalize('NFC');
+}
+
+// Python's html.unescape: numeric references with the HTML5 replacements, named ones (longest legacy prefix).
+const CHARREF_RE = /&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)/g;
+const WIN1252: Record<number, string> = {
+  0x00: '\ufffd', 0x0d: '\r', 0x80: '\u20ac', 0x81: '\x81', 0x82: '\u201a', 0x83: '\u0192', 0x84: '\u201e', 0x85: '\u2026', 0x86: '\u2020',
+  0x87: '\u2021', 0x88: '\u02c6', 0x89: '\u2030', 0x8a: '\u0160', 0x8b: '\u2039', 0x8c: '\u0152', 0x8d: '\x8d', 0x8e: '\u017d', 0x8f: '\x8f',
+  0x90: '\x90', 0x91: '\u2018', 0x92: '\u2019', 0x93: '\u201c', 0x94: '\u201d', 0x95: '\u2022', 0x96: '\u2013', 0x97: '\u2014', 0x98: '\u02dc',
+  0x99: '\u2122', 0x9a: '\u0161', 0x9b: '\u203a', 0x9c: '\u0153', 0x9d: '\x9d', 0x9e: '\u017e', 0x9f: '\u0178',
+};
+function invalidCodepoint(n: number): boolean {
+  return (n >= 0x1 && n <= 0x8) || n === 0xb || (n >= 0xe && n <= 0x1f) || (n >= 0x7f && n <= 0x9f) || (n >= 0xfdd0 && n <= 0xfdef) || (n & 0xfffe) === 0xfffe;
+}
+
+/** html.unescape of Python's standard library. */
+export function htmlUnescape(text: string): string {
+  if (!text.includes('&')) return text;
+  return text.replace(CHARREF_RE, (whole, ref: string) => {
+    if (ref[0] === '#') {
+      const hex = ref[1] === 'x' || ref[1] === 'X';
+      const digits = ref.slice(hex ? 2 : 1).replace(/;$/, '');
+      const num = parseInt(digits, hex ? 16 : 10);
+      if (num in WIN1252) return WIN1252[num]!;
+      if ((num >= 0xd800 && num <= 0xdfff) || num > 0x10ffff || !Number.isFinite(num)) return '\ufffd';
+      if (invalidCodepoint(num)) return '';
+      return String.fromCodePoint(num);
+    }
+    // Named: the whole name when it is one, else the longest legacy (no-semicolon) prefix, as the HTML5 table.
+    const decoded = decodeHTML(whole);
+    return decoded;
+  });
+}
+
+const PY_SPACE = /[\t\n\v\f\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
+
+/** CLIP's text cleaning: ftfy (see above), HTML unescape twice, whitespace collapse, strip, lowercase. */
+export function clipCleanText(text: string): string {
+  const basic = htmlUnescape(htmlUnescape(ftfyLite(text)));
+  return basic.replace(PY_SPACE, ' ').replace(/^ | $/g, '').toLowerCase();
+}
+
+const WORD_RE = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
+
+/** What tokenizer.json holds for a CLIP tokenizer. */
+export interface ClipTokenizerJson {
+  type: 'clip-bpe';
+  version: 1;
+  /** Merges in rank order, as the two symbols separated by a space (the merges file's lines). */
+  merges: string[];
+  contextLength: number;
+}
+
+const encoder = new TextEncoder();
+
+/** CLIP's tokenizer over a list of merges. */
+export class ClipTokenizer implements TextTokenizer {
+  readonly kind = 'clip-bpe' as const;
+  readonly sotId: number;
+  readonly eotId: number;
+  private readonly vocab = new Map<string, number>();
+  private readonly ranks = new Map<string, number>();
+  private readonly cache = new Map<string, number[]>();
+  private readonly byteChar = bytesToUnicode();
+
+  constructor(readonly merges: readonly string[], readonly contextLength: number) {
+    if (!Number.isInteger(contextLength) || contextLength < 2) throw new UsageError('model', `tokenizer context length must be an integer >= 2, got ${contextLength}`);
+    const symbols = byteSymbolsInOrder();
+    const list = [...symbols, ...symbols.map((s) => `${s}</w>`)];
+    merges.forEach((m, i) => {
+      const parts = m.split(' ');
+      list.push(parts.join(''));
+      this.ranks.set(m, i);
+    });
+    list.push(CLIP_SOT, CLIP_EOT);
+    list.forEach((s, i) => this.vocab.set(s, i));
+    this.sotId = list.length - 2;
+    this.eotId = list.length - 1;
+  }
+
+  /** Number of ids: 512 byte symbols, the merges, two specials. */
+  get vocabSize(): number {
+    return 512 + this.merges.length + 2;
+  }
+
+  /** BPE of one pre-token already mapped to byte symbols: ids, cached. */
+  private bpe(token: string): number[] {
+    const hit = this.cache.get(token);
+    if (hit) return hit;
+    const chars = [...token];
+    let word = chars.map((c, i) => (i === chars.length - 1 ? `${c}</w>` : c));
+    while (word.length > 1) {
+      let best = -1;
+      let bestRank = Infinity;
+      for (let i = 0; i < word.length - 1; i++) {
+        const r = this.ranks.get(`${word[i]} ${word[i + 1]}`);
+        if (r !== undefined && r < bestRank) { bestRank = r; best = i; }
+      }
+      if (best < 0) break;
+      const first = word[best]!;
+      const second = word[best + 1]!;
+      const next: string[] = [];
+      for (let i = 0; i < word.length; i++) {
+        if (i < word.length - 1 && word[i] === first && word[i + 1] === second) { next.push(first + second); i++; } else next.push(word[i]!);
+      }
+      word = next;
+    }
+    const ids = word.map((s) => {
+      const id = this.vocab.get(s);
+      if (id === undefined) throw new Error(`clip tokenizer: symbol ${JSON.stringify(s)} not in the vocabulary`);
+      return id;
+    });
+    if (this.cache.size < 100_000) this.cache.set(token, ids);
+    return ids;
+  }
+
+  /** Token ids of text without [SOT]/[EOT] (CLIP's SimpleTokenizer.encode). */
+  encodeIds(text: string): number[] {
+    const out: number[] = [];
+    for (const token of clipCleanText(text).match(WORD_RE) ?? []) {
+      if (token === CLIP_SOT) { out.push(this.sotId); continue; }
+      if (token === CLIP_EOT) { out.push(this.eotId); continue; }
+      let mapped = '';
+      for (const b of encoder.encode(token)) mapped += this.byteChar[b]!;
+      out.push(...this.bpe(mapped));
+    }
+    return out;
+  }
+
+  /** A row as open_clip's tokenize: [SOT] ids [EOT], cut with [EOT] kept last, 0-padded; eos is where the first [EOT] is (CLIP pools at argmax id). */
+  encode(text: string): { ids: Int32Array; eos: number } {
+    const tokens = [this.sotId, ...this.encodeIds(text), this.eotId];
+    if (tokens.length > this.contextLength) {
+      tokens.length = this.contextLength;
+      tokens[this.contextLength - 1] = this.eotId;
+    }
+    const ids = new Int32Array(this.contextLength);
+    ids.set(tokens);
+    return { ids, eos: tokens.indexOf(this.eotId) };
+  }
+
+  encodeBatch(texts: readonly string[]): { ids: Int32Array; eos: Int32Array } {
+    const ids = new Int32Array(texts.length * this.contextLength);
+    const eos = new Int32Array(texts.length);
+    texts.forEach((t, i) => {
+      const r = this.encode(t);
+      ids.set(r.ids, i * this.contextLength);
+      eos[i] = r.eos;
+    });
+    return { ids, eos };
+  }
+
+  toJSON(): ClipTokenizerJson {
+    return { type: 'clip-bpe', version: 1, merges: [...this.merges], contextLength: this.contextLength };
+  }
+
+  /** The merges file (bpe_simple_vocab_16e6.txt format: a version line, then one merge a line), gzipped. */
+  mergesFile(): string {
+    return `#version: 0.2\n${this.merges.join('\n')}\n`;
+  }
+
+  static fromJSON(json: unknown, file: string): ClipTokenizer {
+    const j = json as Partial<ClipTokenizerJson> | null;
+    if (!j || j.type !== 'clip-bpe' || !Array.isArray(j.merges) || typeof j.contextLength !== 'number') {
+      throw new InputError('train', file, 'not a CLIP tokenizer (expected type "clip-bpe", merges, contextLength)');
+    }
+    return new ClipTokenizer(checkMerges(j.merges, file), j.contextLength);
+  }
+
+  /**
+   * Reads a merges file (bpe_simple_vocab_16e6.txt, gzipped or not). CLIP skips the first line
+   * (the version) and uses the first vocabSize − 514 merges of the rest (48,894 of OpenAI's
+   * 262,144 for its 49,408 ids); a file with fewer merges than the model's vocabulary needs is an error.
+   */
+  static async fromMergesFile(file: string, vocabSize: number, contextLength: number): Promise<ClipTokenizer> {
+    let raw: Buffer;
+    try {
+      raw = await readFile(file);
+    } catch (err) {
+      throw new InputError('model', file, `cannot read the vocabulary: ${(err as Error).message}`, { cause: err });
+    }
+    let text: string;
+    try {
+      text = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString('utf8');
+    } catch (err) {
+      throw new InputError('model', file, `cannot decompress the vocabulary: ${(err as Error).message}`, { cause: err });
+    }
+    const lines = text.split('\n');
+    const need = vocabSize - 514;
+    const merges = lines.slice(1, 1 + need);
+    while (merges.length && merges[merges.length - 1] === '') merges.pop();
+    if (need < 0 || merges.length < need) {
+      throw new InputError('model', file, `vocabulary has ${512 + merges.length + 2} ids (${merges.length} merges) but the model config's vocab_size is ${vocabSize}`);
+    }
+    return new ClipTokenizer(checkMerges(merges, file), contextLength);
+  }
+}
+
+/** Every merge is two symbols already in the vocabulary; throws InputError naming the line. */
+function checkMerges(merges: unknown[], file: string): string[] {
+  const known = new Set<string>();
+  for (const s of byteSymbolsInOrder()) { known.add(s); known.add(`${s}</w>`); }
+  merges.forEach((m, i) => {
+    const parts = typeof m === 'string' ? m.split(' ') : [];
+    if (parts.length !== 2 || !known.has(parts[0]!) || !known.has(parts[1]!)) {
+      throw new InputError('model', file, `merge ${i + 1} (${JSON.stringify(m)}) is not two known symbols separated by a space`);
+    }
+    known.add(parts[0]! + parts[1]!);
+  });
+  return merges as string[];
+}
