@@ -30,5 +30,7 @@ export interface CommandDef {
   /** Usage line for `wit <cmd> --help`. */
   usage?: string;
   flags: FlagSpecs;
+  /** `wit NAME SUB …`: the subcommand named by the first argument runs instead (e.g. `wit model import`). */
+  subcommands?: Record<string, CommandDef>;
   run(flags: ParsedFlags, ctx: CommandContext): Promise<CommandResult>;
 }

@@ -1,6 +1,6 @@
 import { formatHelp, parseFlags } from './args.js';
 import type { CommandDef, CommandResult } from './command.js';
-import { WitError, errorMessage } from '../util/errors.js';
+import { UsageError, WitError, errorMessage } from '../util/errors.js';
 
 /** Subcommands in help order; each module is loaded only when used (tfjs, sharp are heavy). */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef> }> = {
@@ -13,6 +13,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   search: { summary: 'the pairs closest to a text or an image, from an index', load: async () => (await import('./commands/search.js')).command },
   serve: { summary: 'a local search page over an index', load: async () => (await import('./commands/serve.js')).command },
   report: { summary: 'one self-contained HTML page with the queries, crawl, shards, training and filtering', load: async () => (await import('./commands/report.js')).command },
+  model: { summary: "open_clip models: 'model import' (safetensors -> wit model dir), 'model export'", load: async () => (await import('./commands/model.js')).command },
   demo: { summary: 'run every stage offline on bundled data (WordNet, emoji images) and open a report', load: async () => (await import('./commands/demo.js')).command },
 };
 
@@ -91,10 +92,21 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const cmd = await entry.load();
-    const flags = parseFlags(name, rest, cmd.flags);
+    let cmd = await entry.load();
+    let args = rest;
+    if (cmd.subcommands) {
+      const sub = cmd.subcommands[rest[0] ?? ''];
+      if (!sub) {
+        const list = Object.keys(cmd.subcommands).join(', ');
+        if (rest[0] === '--help' || rest[0] === '-h') { io.stdout(`${cmd.usage ?? ''}\n${cmd.summary}\nSubcommands: ${list}\n`); return 0; }
+        throw new UsageError(name, `needs a subcommand: ${list}`);
+      }
+      cmd = sub;
+      args = rest.slice(1);
+    }
+    const flags = parseFlags(cmd.name, args, cmd.flags);
     if (flags.help) {
-      io.stdout(formatHelp(name, cmd.summary, cmd.flags, cmd.usage));
+      io.stdout(formatHelp(cmd.name, cmd.summary, cmd.flags, cmd.usage));
       return 0;
     }
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });

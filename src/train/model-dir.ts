@@ -32,11 +32,17 @@ export interface ModelDirConfig {
 
 /** config.json contents for a model. */
 export function modelDirConfig(model: ClipModel, tokenizer: TextTokenizer): ModelDirConfig {
+  return modelDirConfigOf(model.config, model.loss, tokenizer);
+}
+
+/** config.json contents for an architecture, loss and tokenizer (used where no model is built, e.g. import). */
+export function modelDirConfigOf(arch: ClipConfig, loss: LossKind, tokenizer: TextTokenizer): ModelDirConfig {
+  const model = { config: arch };
   return {
     format: 'wit-clip',
     version: 1,
-    arch: model.config,
-    loss: model.loss,
+    arch,
+    loss,
     image_size: model.config.vision.image_size,
     context_length: tokenizer.contextLength,
     tokenizer: { file: 'tokenizer.json', type: tokenizer.kind, vocab_size: tokenizer.vocabSize },

@@ -1,0 +1,37 @@
+import type { CommandDef } from '../command.js';
+import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { exportModel, exportSchema, importModel, importSchema } from '../../model/index.js';
+
+const importCommand: CommandDef = {
+  name: 'model import',
+  summary: "import an open_clip checkpoint (safetensors + model config + CLIP's BPE) as a wit model directory",
+  usage: 'wit model import --weights FILE.safetensors --config MODEL.json [--vocab bpe_simple_vocab_16e6.txt.gz] --out DIR',
+  flags: flagSpecs(importSchema),
+  async run(flags) {
+    const s = await importModel(optionsFromFlags(importSchema, flags));
+    return { summary: { ...s } };
+  },
+};
+
+const exportCommand: CommandDef = {
+  name: 'model export',
+  summary: "export a wit model directory in open_clip's format (open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz)",
+  usage: 'wit model export --model DIR --out OUT',
+  flags: flagSpecs(exportSchema),
+  async run(flags, ctx) {
+    const s = await exportModel(optionsFromFlags(exportSchema, flags));
+    if (s.tokenizer_note && !ctx.json) ctx.log(`wit model export: note: ${s.tokenizer_note}`);
+    return { summary: { ...s } };
+  },
+};
+
+export const command: CommandDef = {
+  name: 'model',
+  summary: "models in open_clip's format: import (safetensors -> wit model dir) and export",
+  usage: 'wit model import|export [flags]',
+  flags: {},
+  subcommands: { import: importCommand, export: exportCommand },
+  async run() {
+    throw new Error('unreachable: wit model needs a subcommand');
+  },
+};

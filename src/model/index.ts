@@ -1,0 +1,251 @@
+import { mkdir, readFile, readdir, rename, rm, open } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { endianness } from 'node:os';
+import * as tf from '@tensorflow/tfjs';
+import { InputError, UsageError } from '../util/errors.js';
+import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { parameterSpecs } from '../train/model.js';
+import { modelDirConfigOf, readModelConfig, loadTokenizer } from '../train/model-dir.js';
+import { ClipTokenizer } from '../train/clip-tokenizer.js';
+import { BpeTokenizer, type TextTokenizer } from '../train/tokenizer.js';
+import { loadWeights } from '../train/weights-io.js';
+import { SafetensorsReader, writeSafetensors, type TensorToWrite } from './safetensors.js';
+import { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-config.js';
+import { fromTorch, toTorch, torchKey, torchShape } from './layout.js';
+import { witBpeAsClip } from './wit-bpe-export.js';
+
+export { SafetensorsReader, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from './safetensors.js';
+export { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-config.js';
+
+/**
+ * `wit model import` and `wit model export` (docs/ARCHITECTURE.md, "Models in open_clip's format"):
+ * open_clip checkpoints (safetensors + model config + CLIP's BPE merges) to wit model
+ * directories and back.
+ */
+
+const STAGE = 'model';
+/** Name of CLIP's merges file next to weights, as open_clip ships it. */
+export const CLIP_VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
+/** Buffers of the JIT-era OpenAI state dict that carry no weights. */
+const IGNORED_KEYS = new Set(['input_resolution', 'context_length', 'vocab_size', 'attn_mask', 'text.attn_mask']);
+
+export const importSchema = defineOptions({
+  weights: { type: 'string', required: true, metavar: 'FILE', help: 'open_clip state dict as .safetensors (fp32, fp16 or bf16)' },
+  config: { type: 'string', required: true, metavar: 'FILE', help: "open_clip model config JSON (model_configs/NAME.json, or a hub's open_clip_config.json)" },
+  vocab: { type: 'string', metavar: 'FILE', help: `CLIP BPE merges (${CLIP_VOCAB_FILE}; default: that file next to --weights or --config)` },
+  out: { type: 'string', required: true, metavar: 'DIR', help: 'model directory to write (must not exist or be empty)' },
+  name: { type: 'string', metavar: 'NAME', help: 'architecture name stored in config.json (default: the config file name)' },
+  forceQuickGelu: { type: 'boolean', default: false, help: "use QuickGELU whatever the config says (OpenAI's weights with a plain ViT-B-32.json)" },
+});
+
+export type ImportOptions = OptionsInput<typeof importSchema>;
+
+/** Summary of an import (snake_case, as every command's). */
+export interface ImportSummary {
+  out: string;
+  arch: string;
+  activation: string;
+  parameters: number;
+  tensors: number;
+  source_dtypes: Record<string, number>;
+  vocab_size: number;
+  context_length: number;
+  image_size: number;
+}
+
+async function findVocab(given: string | undefined, weights: string, config: string): Promise<string> {
+  if (given) return given;
+  for (const dir of [dirname(weights), dirname(config)]) {
+    const p = join(dir, CLIP_VOCAB_FILE);
+    if (await readFile(p).then(() => true, () => false)) return p;
+  }
+  throw new UsageError(STAGE, `no CLIP vocabulary: pass --vocab ${CLIP_VOCAB_FILE} (open_clip ships it in src/open_clip/)`);
+}
+
+async function claimOut(out: string): Promise<void> {
+  const entries = await readdir(out).catch(() => undefined);
+  if (entries && entries.length) throw new UsageError(STAGE, `--out ${out} exists and is not empty; choose a new directory`);
+}
+
+async function readJson(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InputError(STAGE, file, `cannot read: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new InputError(STAGE, file, `not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/**
+ * Checks the file's tensors against the architecture: the first missing key, extra key or shape
+ * mismatch is an error naming the key and both shapes.
+ */
+function checkKeys(reader: SafetensorsReader, specs: ReturnType<typeof parameterSpecs>, cfg: Parameters<typeof torchShape>[2], customText: boolean): void {
+  const expected = new Map(specs.map((s) => [torchKey(s.name, customText), torchShape(s.name, s.shape, cfg)]));
+  for (const [key, shape] of expected) {
+    const e = reader.entries.get(key);
+    if (!e) throw new InputError(STAGE, reader.file, `missing key ${key} (the config needs shape [${shape}])`);
+    if (e.shape.join(',') !== shape.join(',')) throw new InputError(STAGE, reader.file, `key ${key} has shape [${e.shape}] but the config needs [${shape}]`);
+  }
+  for (const e of reader.entries.values()) {
+    if (!expected.has(e.name) && !IGNORED_KEYS.has(e.name)) throw new InputError(STAGE, reader.file, `unexpected key ${e.name} (shape [${e.shape}]) that the config's architecture has no place for; wit runs ${SUPPORTED}`);
+  }
+}
+
+/**
+ * Imports an open_clip checkpoint as a wit model directory (config.json, tokenizer.json,
+ * model.json + model.weights.bin). Tensors are converted one at a time and streamed to the
+ * weights file, so memory stays at one tensor; the directory appears complete or not at all.
+ */
+export async function importModel(options: ImportOptions): Promise<ImportSummary> {
+  const o = resolveOptions(STAGE, importSchema, options);
+  const out = resolve(o.out);
+  await claimOut(out);
+  const parsed = parseOpenClipConfig(await readJson(o.config), o.config, { name: o.name, forceQuickGelu: o.forceQuickGelu });
+  const { arch, loss, customText } = parsed;
+  const tokenizer = await ClipTokenizer.fromMergesFile(await findVocab(o.vocab, o.weights, o.config), arch.text.vocab_size, arch.text.context_length);
+  const reader = await SafetensorsReader.open(o.weights);
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    const specs = parameterSpecs(arch, loss);
+    checkKeys(reader, specs, arch, customText);
+    await rm(tmp, { recursive: true, force: true });
+    await mkdir(tmp, { recursive: true });
+    const dtypes: Record<string, number> = {};
+    let parameters = 0;
+    const fh = await open(join(tmp, 'model.weights.bin'), 'w');
+    try {
+      for (const s of specs) {
+        const key = torchKey(s.name, customText);
+        const entry = reader.entries.get(key)!;
+        dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + 1;
+        const data = fromTorch(s.name, await reader.read(key), entry.shape);
+        parameters += data.length;
+        await fh.write(littleEndian(data));
+      }
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await writeJsonAtomic(join(tmp, 'config.json'), modelDirConfigOf(arch, loss, tokenizer));
+    await writeJsonAtomic(join(tmp, 'tokenizer.json'), tokenizer.toJSON());
+    const manifest = {
+      format: 'wit-clip',
+      generatedBy: `wit model import (TensorFlow.js tfjs-core v${tf.version_core} weights manifest)`,
+      convertedBy: null,
+      modelTopology: { class_name: 'WitClip', config: arch, loss },
+      weightsManifest: [{ paths: ['model.weights.bin'], weights: specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }],
+    };
+    await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest));
+    await rm(out, { recursive: true, force: true });
+    await mkdir(dirname(out), { recursive: true });
+    await rename(tmp, out);
+    return {
+      out, arch: arch.name, activation: arch.act, parameters, tensors: specs.length, source_dtypes: dtypes,
+      vocab_size: tokenizer.vocabSize, context_length: arch.text.context_length, image_size: arch.vision.image_size,
+    };
+  } finally {
+    await reader.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+function littleEndian(data: Float32Array): Uint8Array {
+  if (endianness() === 'LE') return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const b = Buffer.alloc(data.length * 4);
+  data.forEach((x, i) => b.writeFloatLE(x, i * 4));
+  return b;
+}
+
+export const exportSchema = defineOptions({
+  model: { type: 'string', required: true, metavar: 'DIR', help: 'wit model directory (wit train --out, a checkpoint, or wit model import --out)' },
+  out: { type: 'string', required: true, metavar: 'DIR', help: 'directory for open_clip_config.json, open_clip_model.safetensors and bpe_vocab.txt.gz' },
+});
+
+export type ExportOptions = OptionsInput<typeof exportSchema>;
+
+export interface ExportSummary {
+  out: string;
+  files: string[];
+  arch: string;
+  quick_gelu: boolean;
+  parameters: number;
+  vocab_size: number;
+  tokenizer: string;
+  /** What open_clip's tokenizer does that wit's own BPE did not (only for wit-trained tokenizers). */
+  tokenizer_note?: string;
+}
+
+/** Vocabulary rows permutation and merges file for the exported tokenizer. */
+function exportedTokenizer(tokenizer: TextTokenizer, where: string): { merges: string; rowOf?: Int32Array } {
+  if (tokenizer instanceof ClipTokenizer) return { merges: tokenizer.mergesFile() };
+  if (tokenizer instanceof BpeTokenizer) return witBpeAsClip(tokenizer, where);
+  throw new UsageError(STAGE, `cannot export tokenizer kind ${tokenizer.kind}`, { file: where });
+}
+
+/**
+ * Exports a wit model directory in open_clip's format: open_clip_config.json (model_cfg +
+ * preprocess_cfg), open_clip_model.safetensors (torch layout) and bpe_vocab.txt.gz (CLIP's merges
+ * format). Settings open_clip cannot express are an error before anything is written.
+ */
+export async function exportModel(options: ExportOptions): Promise<ExportSummary> {
+  const o = resolveOptions(STAGE, exportSchema, options);
+  const config = await readModelConfig(o.model);
+  const openclip = toOpenClipConfig(config.arch, config.loss, o.model);
+  const tokenizer = await loadTokenizer(join(o.model, 'tokenizer.json'), config.tokenizer?.type ?? 'wit-byte-bpe');
+  const tok = exportedTokenizer(tokenizer, o.model);
+  const arch = config.arch;
+  const vocabRows = tok.rowOf ? tok.rowOf.length : arch.text.vocab_size;
+  (openclip.model_cfg as { text_cfg: { vocab_size: number } }).text_cfg.vocab_size = vocabRows;
+  const { tensors } = await loadWeights(o.model, 'model');
+  const out = resolve(o.out);
+  await mkdir(out, { recursive: true });
+  let parameters = 0;
+  try {
+    const items: TensorToWrite[] = parameterSpecs(arch, config.loss).map((s) => {
+      const t = tensors[s.name];
+      if (!t) throw new InputError(STAGE, join(o.model, 'model.json'), `weights lack parameter ${s.name}`);
+      const tshape = torchShape(s.name, s.shape, arch);
+      const shape = s.name === 'token_embedding.weight' ? [vocabRows, arch.text.width] : tshape;
+      return {
+        name: s.name,
+        shape,
+        data: () => {
+          const data = t.dataSync() as Float32Array;
+          parameters += data.length;
+          if (s.name === 'token_embedding.weight' && tok.rowOf) return permuteRows(data, tok.rowOf, arch.text.width);
+          return toTorch(s.name, data, tshape);
+        },
+      };
+    });
+    await writeSafetensors(join(out, 'open_clip_model.safetensors'), items, { format: 'pt', exported_by: 'wit model export' });
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  await writeFileAtomic(join(out, 'bpe_vocab.txt.gz'), gzipSync(tok.merges));
+  await writeJsonAtomic(join(out, 'open_clip_config.json'), openclip);
+  return {
+    out,
+    files: ['open_clip_config.json', 'open_clip_model.safetensors', 'bpe_vocab.txt.gz'],
+    arch: arch.name,
+    quick_gelu: arch.act === 'quick_gelu',
+    parameters,
+    vocab_size: vocabRows,
+    tokenizer: tokenizer.kind,
+    ...(tok.rowOf ? { tokenizer_note: "open_clip's tokenizer also HTML-unescapes and applies ftfy (curly quotes, ligatures, full-width forms) before BPE; wit's trained BPE did not, so captions with those differ" } : {}),
+  };
+}
+
+function permuteRows(data: Float32Array, rowOf: Int32Array, width: number): Float32Array {
+  const out = new Float32Array(rowOf.length * width);
+  for (let r = 0; r < rowOf.length; r++) out.set(data.subarray(rowOf[r]! * width, (rowOf[r]! + 1) * width), r * width);
+  return out;
+}
+

@@ -1,0 +1,118 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadClip, type ClipHandle } from '../../src/train/clip.js';
+import { generateCaptions, hasTorch, runRef } from './helpers.js';
+import { runWit } from '../crawl/run-wit.js';
+
+/**
+ * Import and export against the PyTorch reference (test/fixtures/openclip/clip_ref.py): random
+ * checkpoints in open_clip's layout, embeddings compared within 1e-4 both ways.
+ */
+
+const MERGES = 300;
+const VOCAB = 514 + MERGES;
+const CAPTIONS = [
+  'a photo of a dog',
+  'Two cats on a red sofa — &amp; a café in Zürich! 😀',
+  'it’s the “best” ﬁsh 42 ever...',
+  'Москва 東京 ΣΟΦΙΑ',
+  Array.from({ length: 40 }, (_, i) => `word${i}`).join(' '), // longer than every context: EOT kept last
+  '',
+];
+
+interface Case {
+  name: string;
+  dtype: 'F32' | 'F16' | 'BF16';
+  mean: number[];
+  std: number[];
+  config: Record<string, unknown>;
+}
+const OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073];
+const OPENAI_STD = [0.26862954, 0.26130258, 0.27577711];
+const CASES: Case[] = [
+  {
+    name: 'quickgelu-p8', dtype: 'F32', mean: OPENAI_MEAN, std: OPENAI_STD,
+    config: { embed_dim: 24, quick_gelu: true, vision_cfg: { image_size: 32, layers: 2, width: 64, head_width: 16, patch_size: 8 }, text_cfg: { context_length: 16, vocab_size: VOCAB, width: 32, heads: 4, layers: 2 } },
+  },
+  {
+    name: 'gelu-p14-fp16', dtype: 'F16', mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5],
+    config: { embed_dim: 16, vision_cfg: { image_size: 28, layers: 1, width: 48, head_width: 24, mlp_ratio: 2, patch_size: 14, image_mean: [0.5, 0.5, 0.5], image_std: [0.5, 0.5, 0.5] }, text_cfg: { context_length: 12, vocab_size: VOCAB, width: 48, heads: 2, layers: 1, mlp_ratio: 2 } },
+  },
+  {
+    name: 'quickgelu-p4-bf16-customtext', dtype: 'BF16', mean: OPENAI_MEAN, std: OPENAI_STD,
+    config: { embed_dim: 32, quick_gelu: true, custom_text: true, vision_cfg: { image_size: 24, layers: 2, width: 32, head_width: 8, patch_size: 4 }, text_cfg: { context_length: 20, vocab_size: VOCAB, width: 40, heads: 5, layers: 3 } },
+  },
+];
+
+interface Reference { image: number[][]; text: number[][]; logit_scale: number }
+
+function maxDiff(a: ArrayLike<number>[], b: number[][]): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  a.forEach((row, i) => {
+    expect(row.length).toBe(b[i]!.length);
+    for (let j = 0; j < row.length; j++) m = Math.max(m, Math.abs(row[j]! - b[i]![j]!));
+  });
+  return m;
+}
+
+function pixelsOf(dir: string, size: number): Uint8Array[] {
+  const all = readFileSync(join(dir, 'pixels.u8'));
+  const px = size * size * 3;
+  return Array.from({ length: all.length / px }, (_, i) => new Uint8Array(all.subarray(i * px, (i + 1) * px)));
+}
+
+describe.skipIf(!hasTorch())('open_clip import/export against the PyTorch reference (python3-torch)', () => {
+  let root: string;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'wit-openclip-'));
+    writeFileSync(join(root, 'corpus.json'), JSON.stringify(generateCaptions(1500, 3)));
+    runRef(['merges', join(root, 'corpus.json'), String(MERGES), join(root, 'bpe.txt.gz')]);
+  }, 120_000);
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+  for (const c of CASES) {
+    describe(c.name, () => {
+      let dir: string;
+      let handle: ClipHandle;
+      let witImage: Float32Array[];
+      let witText: Float32Array[];
+      beforeAll(async () => {
+        dir = join(root, c.name);
+        const spec = { config: c.config, seed: 11, dtype: c.dtype, images: 3, captions: CAPTIONS, merges: join(root, 'bpe.txt.gz'), mean: c.mean, std: c.std };
+        writeFileSync(join(root, `${c.name}.json`), JSON.stringify(spec));
+        runRef(['make', join(root, `${c.name}.json`), dir]);
+      }, 120_000);
+      afterAll(async () => handle?.dispose());
+
+      test('(a) wit model import gives the reference embeddings within 1e-4', async () => {
+        const r = await runWit(['model', 'import', '--weights', join(dir, 'weights.safetensors'), '--config', join(dir, 'model.json'), '--vocab', join(root, 'bpe.txt.gz'), '--out', join(dir, 'wit'), '--json']);
+        expect(r.stderr).toBe('');
+        expect(r.code).toBe(0);
+        const summary = JSON.parse(r.stdout);
+        expect(summary.source_dtypes).toEqual({ [c.dtype]: summary.tensors });
+        expect(summary.activation).toBe(c.config.quick_gelu ? 'quick_gelu' : 'gelu_erf');
+        const ref: Reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
+        handle = await loadClip(join(dir, 'wit'), { backend: 'wasm', decodeWorkers: 0 });
+        witImage = await handle.embedPixels(pixelsOf(dir, handle.imageSize));
+        witText = await handle.embedTexts(CAPTIONS);
+        expect(maxDiff(witImage, ref.image)).toBeLessThan(1e-4);
+        expect(maxDiff(witText, ref.text)).toBeLessThan(1e-4);
+        expect(Math.abs(handle.logitScale() - ref.logit_scale)).toBeLessThan(1e-3);
+        // The comparison can fail: another image's embedding is far off.
+        expect(maxDiff([witImage[1]!], [ref.image[0]!])).toBeGreaterThan(1e-2);
+      }, 120_000);
+
+      test('(b) wit model export, loaded by the reference, gives wit\'s embeddings', async () => {
+        const r = await runWit(['model', 'export', '--model', join(dir, 'wit'), '--out', join(dir, 'exported'), '--json']);
+        expect(r.code, r.stderr).toBe(0);
+        runRef(['embed-export', join(dir, 'exported'), dir, join(dir, 'exported.json')]);
+        const back: Reference = JSON.parse(readFileSync(join(dir, 'exported.json'), 'utf8'));
+        expect(maxDiff(witImage, back.image)).toBeLessThan(1e-4);
+        expect(maxDiff(witText, back.text)).toBeLessThan(1e-4);
+      }, 120_000);
+    });
+  }
+});
