@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../src/util/rng.js';
 
@@ -18,6 +19,13 @@ export function hasTorch(): boolean {
 export function runRef(args: string[]): void {
   const r = spawnSync(PYTHON, [CLIP_REF, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`clip_ref.py ${args[0]} failed (${r.status}):\n${r.stderr}`);
+}
+
+/** Runs several reference commands in one Python process (torch loads once). */
+export function runRefBatch(dir: string, commands: string[][]): void {
+  const file = `${dir}/batch-${Math.random().toString(36).slice(2)}.json`;
+  writeFileSync(file, JSON.stringify(commands));
+  runRef(['batch', file]);
 }
 
 const WORDS = ['a', 'the', 'dog', 'cat', 'photo', 'of', 'red', 'bridge', 'over', 'river', 'Paris', 'New', 'York', 'café', 'naïve', 'résumé', 'Zürich',

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadClip, type ClipHandle } from '../../src/train/clip.js';
-import { generateCaptions, hasTorch, runRef } from './helpers.js';
+import { generateCaptions, hasTorch, runRefBatch } from './helpers.js';
+import { makeWitModel, PLAIN_CAPTIONS } from './wit-model.js';
 import { runWit } from '../crawl/run-wit.js';
 
 /**
@@ -66,53 +67,67 @@ function pixelsOf(dir: string, size: number): Uint8Array[] {
 
 describe.skipIf(!hasTorch())('open_clip import/export against the PyTorch reference (python3-torch)', () => {
   let root: string;
-  beforeAll(() => {
+  const wit = new Map<string, { image: Float32Array[]; text: Float32Array[] }>();
+  beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'wit-openclip-'));
     writeFileSync(join(root, 'corpus.json'), JSON.stringify(generateCaptions(1500, 3)));
-    runRef(['merges', join(root, 'corpus.json'), String(MERGES), join(root, 'bpe.txt.gz')]);
-  }, 120_000);
+    const commands = [['merges', join(root, 'corpus.json'), String(MERGES), join(root, 'bpe.txt.gz')]];
+    for (const c of CASES) {
+      const spec = { config: c.config, seed: 11, dtype: c.dtype, images: 3, captions: CAPTIONS, merges: join(root, 'bpe.txt.gz'), mean: c.mean, std: c.std };
+      writeFileSync(join(root, `${c.name}.json`), JSON.stringify(spec));
+      commands.push(['make', join(root, `${c.name}.json`), join(root, c.name)]);
+    }
+    runRefBatch(root, commands);
+  }, 180_000);
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
   for (const c of CASES) {
-    describe(c.name, () => {
-      let dir: string;
-      let handle: ClipHandle;
-      let witImage: Float32Array[];
-      let witText: Float32Array[];
-      beforeAll(async () => {
-        dir = join(root, c.name);
-        const spec = { config: c.config, seed: 11, dtype: c.dtype, images: 3, captions: CAPTIONS, merges: join(root, 'bpe.txt.gz'), mean: c.mean, std: c.std };
-        writeFileSync(join(root, `${c.name}.json`), JSON.stringify(spec));
-        runRef(['make', join(root, `${c.name}.json`), dir]);
-      }, 120_000);
-      afterAll(async () => handle?.dispose());
-
-      test('(a) wit model import gives the reference embeddings within 1e-4', async () => {
-        const r = await runWit(['model', 'import', '--weights', join(dir, 'weights.safetensors'), '--config', join(dir, 'model.json'), '--vocab', join(root, 'bpe.txt.gz'), '--out', join(dir, 'wit'), '--json']);
-        expect(r.stderr).toBe('');
-        expect(r.code).toBe(0);
-        const summary = JSON.parse(r.stdout);
-        expect(summary.source_dtypes).toEqual({ [c.dtype]: summary.tensors });
-        expect(summary.activation).toBe(c.config.quick_gelu ? 'quick_gelu' : 'gelu_erf');
-        const ref: Reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
-        handle = await loadClip(join(dir, 'wit'), { backend: 'wasm', decodeWorkers: 0 });
-        witImage = await handle.embedPixels(pixelsOf(dir, handle.imageSize));
-        witText = await handle.embedTexts(CAPTIONS);
-        expect(maxDiff(witImage, ref.image)).toBeLessThan(1e-4);
-        expect(maxDiff(witText, ref.text)).toBeLessThan(1e-4);
-        expect(Math.abs(handle.logitScale() - ref.logit_scale)).toBeLessThan(1e-3);
-        // The comparison can fail: another image's embedding is far off.
-        expect(maxDiff([witImage[1]!], [ref.image[0]!])).toBeGreaterThan(1e-2);
-      }, 120_000);
-
-      test('(b) wit model export, loaded by the reference, gives wit\'s embeddings', async () => {
-        const r = await runWit(['model', 'export', '--model', join(dir, 'wit'), '--out', join(dir, 'exported'), '--json']);
-        expect(r.code, r.stderr).toBe(0);
-        runRef(['embed-export', join(dir, 'exported'), dir, join(dir, 'exported.json')]);
-        const back: Reference = JSON.parse(readFileSync(join(dir, 'exported.json'), 'utf8'));
-        expect(maxDiff(witImage, back.image)).toBeLessThan(1e-4);
-        expect(maxDiff(witText, back.text)).toBeLessThan(1e-4);
-      }, 120_000);
-    });
+    test(`(a) ${c.name}: wit model import gives the reference embeddings within 1e-4`, async () => {
+      const dir = join(root, c.name);
+      const r = await runWit(['model', 'import', '--weights', join(dir, 'weights.safetensors'), '--config', join(dir, 'model.json'), '--vocab', join(root, 'bpe.txt.gz'), '--out', join(dir, 'wit'), '--json']);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const summary = JSON.parse(r.stdout);
+      expect(summary.source_dtypes).toEqual({ [c.dtype]: summary.tensors });
+      expect(summary.activation).toBe(c.config.quick_gelu ? 'quick_gelu' : 'gelu_erf');
+      const ref: Reference = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8'));
+      const handle = await loadClip(join(dir, 'wit'), { backend: 'wasm', decodeWorkers: 0 });
+      const image = await handle.embedPixels(pixelsOf(dir, handle.imageSize));
+      const text = await handle.embedTexts(CAPTIONS);
+      wit.set(c.name, { image, text });
+      expect(maxDiff(image, ref.image)).toBeLessThan(1e-4);
+      expect(maxDiff(text, ref.text)).toBeLessThan(1e-4);
+      expect(Math.abs(handle.logitScale() - ref.logit_scale)).toBeLessThan(1e-3);
+      // The comparison can fail: another image's embedding is far off.
+      expect(maxDiff([image[1]!], [ref.image[0]!])).toBeGreaterThan(1e-2);
+      await handle.dispose();
+    }, 120_000);
   }
+
+  test("(b) wit's exports (imported models and a wit-trained one), loaded by the reference, give wit's embeddings", async () => {
+    // A wit-native model with wit's own BPE: export converts its vocabulary to CLIP's.
+    const native = join(root, 'native');
+    await makeWitModel(join(native, 'wit'));
+    const handle = await loadClip(join(native, 'wit'), { backend: 'keep', decodeWorkers: 0 });
+    const px = Array.from({ length: 3 }, (_, k) => new Uint8Array(32 * 32 * 3).map((_, i) => (i * (7 + k * 6)) % 256));
+    writeFileSync(join(native, 'pixels.u8'), Buffer.concat(px));
+    writeFileSync(join(native, 'spec.json'), JSON.stringify({ captions: PLAIN_CAPTIONS }));
+    wit.set('native', { image: await handle.embedPixels(px), text: await handle.embedTexts(PLAIN_CAPTIONS) });
+    await handle.dispose();
+    const names = [...CASES.map((c) => c.name), 'native'];
+    expect([...wit.keys()].sort()).toEqual([...names].sort());
+    const commands: string[][] = [];
+    for (const name of names) {
+      const dir = join(root, name);
+      const r = await runWit(['model', 'export', '--model', join(dir, 'wit'), '--out', join(dir, 'exported'), '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      commands.push(['embed-export', join(dir, 'exported'), dir, join(dir, 'exported.json')]);
+    }
+    runRefBatch(root, commands);
+    for (const name of names) {
+      const back: Reference = JSON.parse(readFileSync(join(root, name, 'exported.json'), 'utf8'));
+      expect(maxDiff(wit.get(name)!.image, back.image), name).toBeLessThan(1e-4);
+      expect(maxDiff(wit.get(name)!.text, back.text), name).toBeLessThan(1e-4);
+    }
+  }, 180_000);
 });

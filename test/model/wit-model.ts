@@ -1,0 +1,29 @@
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/train/backend/index.js';
+import { validateConfig, type ClipConfig } from '../../src/train/config.js';
+import { ClipModel, type LossKind } from '../../src/train/model.js';
+import { saveModelDir } from '../../src/train/model-dir.js';
+import { trainTokenizer } from '../../src/train/tokenizer.js';
+
+/** Plain captions (no HTML entities or curly quotes, where wit's and CLIP's cleaning agree). */
+export const PLAIN_CAPTIONS = ['a photo of a dog', 'two cats on a red sofa', 'the bridge over the river at night 42', 'ΣΟΦΙΑ café 東京 😀!', 'a dog and a cat'];
+
+/** A small wit-native CLIP (random init) with a BPE trained on a few captions, saved as a model dir. */
+export async function makeWitModel(dir: string, overrides: Partial<ClipConfig> = {}, loss: LossKind = 'clip'): Promise<ClipConfig> {
+  await initBackend('wasm');
+  const tok = trainTokenizer(Array.from({ length: 30 }, (_, i) => PLAIN_CAPTIONS[i % PLAIN_CAPTIONS.length]!), { vocabSize: 600, contextLength: 12 });
+  const cfg = validateConfig({
+    name: 'wit-small', embed_dim: 16, act: 'quick_gelu',
+    vision: { type: 'vit', image_size: 32, patch_size: 8, width: 32, layers: 2, heads: 4 },
+    text: { context_length: 12, vocab_size: tok.vocabSize, width: 32, heads: 4, layers: 2 },
+    ...overrides,
+  }, 'test');
+  const model = ClipModel.create(cfg, loss, 5);
+  // Non-trivial norms and biases, so that a layout mistake in any tensor shows.
+  tf.tidy(() => {
+    for (const [name, v] of model.params) if (v.rank === 1) v.assign(tf.add(v, tf.randomNormal(v.shape, 0, 0.1, 'float32', name.length)));
+  });
+  await saveModelDir(dir, model, tok);
+  model.dispose();
+  return cfg;
+}
