@@ -553,8 +553,12 @@ async function streamWikiFile(
   onTask: (k: number, p: Promise<WorkerReply>) => void,
   failed: () => unknown,
 ): Promise<void> {
+  // Pieces decoded since the last chunk sent; `cutAt` is the end of the last '</page>' among them
+  // (found by searching each piece once, with the tail of the one before), so a huge page costs one
+  // join, not one per piece.
   let pending: Buffer[] = [];
   let pendingLen = 0;
+  let cutAt = -1;
   let offset = 0;
   let k = 0;
   const send = async (data: Buffer) => {
@@ -567,20 +571,21 @@ async function streamWikiFile(
   try {
     for await (const chunk of openDecompressed(plan.file, { compression: plan.compression, bz2Decoder: decoder, threads: workers, onInput })) {
       if (failed()) return; // the error is reported by the failed task (or the abort)
+      const close = lastPageClose(pending.length > 0 ? pending[pending.length - 1]! : undefined, chunk);
+      if (close >= 0) cutAt = pendingLen + close;
       pending.push(chunk);
       pendingLen += chunk.length;
       if (pendingLen < CHUNK_BYTES) continue;
-      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
-      const cut = buf.lastIndexOf('</page>');
-      if (cut < 0) {
+      if (cutAt < 0) {
         if (pendingLen > 256 * MB) throw new InputError('querygen', plan.file, `malformed XML at byte ${offset}: no </page> in 256 MB`);
-        pending = [buf];
         continue;
       }
-      await send(buf.subarray(0, cut + 7));
-      const rest = buf.subarray(cut + 7);
+      const buf = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen);
+      await send(buf.subarray(0, cutAt));
+      const rest = buf.subarray(cutAt);
       pending = rest.length > 0 ? [rest] : [];
       pendingLen = rest.length;
+      cutAt = -1;
     }
   } catch (err) {
     if (err instanceof DecodeError) throw new InputError('querygen', plan.file, `${err.message} after ${err.outputBytes} decompressed bytes`);
@@ -589,6 +594,22 @@ async function streamWikiFile(
   }
   // the tail holds the last pages and </mediawiki>; always sent so the footer is checked
   await send(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingLen));
+}
+
+const PAGE_CLOSE = Buffer.from('</page>');
+
+/**
+ * End (relative to `chunk`) of the last '</page>' that ends inside `chunk`, including one that
+ * starts in the last bytes of `prev`; -1 when none.
+ */
+export function lastPageClose(prev: Buffer | undefined, chunk: Buffer): number {
+  const inside = chunk.lastIndexOf(PAGE_CLOSE);
+  if (inside >= 0) return inside + PAGE_CLOSE.length;
+  if (!prev) return -1;
+  const tail = prev.subarray(Math.max(0, prev.length - (PAGE_CLOSE.length - 1)));
+  const probe = Buffer.concat([tail, chunk.subarray(0, PAGE_CLOSE.length - 1)]);
+  const across = probe.indexOf(PAGE_CLOSE);
+  return across >= 0 ? across + PAGE_CLOSE.length - tail.length : -1;
 }
 
 /** Writes queries.tsv under a temporary name, renamed when complete. */

@@ -7,6 +7,10 @@
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { openDecompressed } from './input.js';
+import { LineSplitter } from './lines.js';
+
+/** Longest index line read (offset:page_id:title, titles are at most 255 bytes). */
+const MAX_INDEX_LINE = 4096;
 
 /** Error in an index file, with the line it is on. */
 export class IndexFormatError extends Error {
@@ -34,7 +38,6 @@ export function findMultistreamIndex(dump: string): string | undefined {
 export async function readStreamOffsets(indexFile: string, bz2Decoder?: 'lbzip2' | 'bzip2' | 'js'): Promise<number[]> {
   const offsets: number[] = [];
   const dec = new StringDecoder('utf8');
-  let rest = '';
   let lineNo = 0;
   let last = -1;
   const take = (line: string) => {
@@ -49,19 +52,16 @@ export async function readStreamOffsets(indexFile: string, bz2Decoder?: 'lbzip2'
     if (off !== last) offsets.push(off);
     last = off;
   };
-  for await (const chunk of openDecompressed(indexFile, { bz2Decoder })) {
-    const text = rest + dec.write(chunk);
-    let a = 0;
-    for (;;) {
-      const b = text.indexOf('\n', a);
-      if (b < 0) break;
-      take(text.slice(a, b).replace(/\r$/, ''));
-      a = b + 1;
-    }
-    rest = text.slice(a);
-  }
-  rest += dec.end();
-  if (rest.length > 0) take(rest);
+  const lines = new LineSplitter(MAX_INDEX_LINE, {
+    line: take,
+    overlong: (head, chars) => {
+      lineNo++;
+      throw new IndexFormatError(`line of ${chars} characters, longer than ${MAX_INDEX_LINE}: '${head}'`, lineNo);
+    },
+  });
+  for await (const chunk of openDecompressed(indexFile, { bz2Decoder })) lines.push(dec.write(chunk));
+  lines.push(dec.end());
+  lines.end();
   return offsets;
 }
 

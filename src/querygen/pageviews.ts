@@ -5,10 +5,18 @@
  * mobile), titles with ':' (other namespaces, Special:…) are skipped, an hourly count under the
  * threshold is ignored, `_` becomes a space. Titles are otherwise kept as they appear (percent-escapes
  * are not decoded: MetaCLIP does not either, and such titles rarely pass the view threshold).
+ * A title over MAX_TITLE_BYTES (MediaWiki's own limit is 255 bytes) is a bad line, as is a line over
+ * MAX_LINE_CHARS, which is skipped without being held in memory (lines.ts).
  */
 import { StringDecoder } from 'node:string_decoder';
 import { openDecompressed, type Bz2Decoder } from './input.js';
 import { resolveBz2Decoder } from './input.js';
+import { LineSplitter } from './lines.js';
+
+/** Longest title accepted, in UTF-8 bytes: 4x MediaWiki's limit of 255, so only garbage is refused. */
+export const MAX_TITLE_BYTES = 1024;
+/** Longest line read: a title of MAX_TITLE_BYTES plus the other three fields, with room to spare. */
+export const MAX_LINE_CHARS = 2048;
 
 export interface PageviewFileResult {
   /** Views per title (after `_` -> space) of the lines that passed the filters. */
@@ -63,27 +71,27 @@ export async function parsePageviewFile(file: string, opts: PageviewParseOptions
     }
     if (views < opts.minHourlyViews) return;
     const raw = line.slice(s1 + 1, s2);
+    if (Buffer.byteLength(raw) > MAX_TITLE_BYTES) {
+      bad(line, `title longer than ${MAX_TITLE_BYTES} bytes`);
+      return;
+    }
     if (raw.includes(':')) return;
     const title = raw.replace(/_/g, ' ').trim();
     if (title.length === 0) return;
     res.kept++;
     titles.set(title, (titles.get(title) ?? 0) + views);
   };
+  const lines = new LineSplitter(MAX_LINE_CHARS, {
+    line: take,
+    overlong: (head, chars) => {
+      res.lines++;
+      bad(head, `line of ${chars} characters, longer than ${MAX_LINE_CHARS}`);
+    },
+  });
   const dec = new StringDecoder('utf8');
-  let rest = '';
   const decoder = resolveBz2Decoder(opts.bz2Decoder ?? 'auto');
-  for await (const chunk of openDecompressed(file, { bz2Decoder: decoder })) {
-    const text = rest + dec.write(chunk);
-    let a = 0;
-    for (;;) {
-      const b = text.indexOf('\n', a);
-      if (b < 0) break;
-      take(text.charCodeAt(b - 1) === 13 ? text.slice(a, b - 1) : text.slice(a, b));
-      a = b + 1;
-    }
-    rest = text.slice(a);
-  }
-  rest += dec.end();
-  if (rest.length > 0) take(rest);
+  for await (const chunk of openDecompressed(file, { bz2Decoder: decoder })) lines.push(dec.write(chunk));
+  lines.push(dec.end());
+  lines.end();
   return res;
 }

@@ -94,14 +94,48 @@ export class PageScanner {
     this.bufOffset = baseOffset;
   }
 
+  /**
+   * While the buffer ends inside a page (or before any page), what it waits for, and the pieces
+   * pushed since: a new piece is searched on its own (with the few characters before it, in case
+   * the tag straddles two pieces) and the buffer is only joined once the tag is there, so a page
+   * of many pieces costs linear time (joining on every push, then searching the whole buffer
+   * again, made one 100 MB page cost minutes).
+   */
+  private waitingFor: 'page' | 'close' | undefined;
+  private parts: string[] = [];
+  private partsChars = 0;
+
   /** Feeds the next piece of the stream. */
   push(text: string): void {
+    if (this.waitingFor !== undefined) {
+      const last = this.parts.length > 0 ? this.parts[this.parts.length - 1]! : this.buf;
+      const probe = last.slice(-7) + text.slice(0, 8);
+      const found = (t: string) => t.includes('<page>') || (this.waitingFor === 'close' && t.includes('</page>'));
+      if (!found(probe) && !found(text)) {
+        this.parts.push(text);
+        this.partsChars += text.length;
+        const limit = this.waitingFor === 'page' ? MAX_GAP : MAX_PAGE;
+        if (this.buf.length + this.partsChars <= limit) return;
+        // over the limit: join and let scan report it
+      }
+      this.parts.push(text);
+      text = this.parts.join('');
+      this.parts = [];
+      this.partsChars = 0;
+      this.waitingFor = undefined;
+    }
     this.buf = this.buf.length === 0 ? text : this.buf + text;
     this.scan(false);
   }
 
   /** Ends the stream: whatever is left must be whitespace or the closing `</mediawiki>`. */
   end(): void {
+    if (this.parts.length > 0) {
+      this.buf += this.parts.join('');
+      this.parts = [];
+      this.partsChars = 0;
+    }
+    this.waitingFor = undefined;
     this.scan(true);
   }
 
@@ -150,6 +184,7 @@ export class PageScanner {
         if (!final) {
           // an export has only a small header outside pages; megabytes without one is not a dump
           if (s.length > MAX_GAP) throw new XmlFormatError(`no <page> in ${MAX_GAP >> 20} MB of data: not a MediaWiki export`, this.bufOffset);
+          this.waitingFor = 'page';
           return;
         }
         this.checkGap(0, s.length);
@@ -169,6 +204,7 @@ export class PageScanner {
           this.checkGap(0, start);
           this.consume(start);
         }
+        this.waitingFor = 'close';
         return;
       }
       this.checkGap(0, start);
@@ -178,28 +214,30 @@ export class PageScanner {
     }
   }
 
+  /** Parses the page whose content is s[from, to): every search stays inside the page. */
   private parsePage(s: string, from: number, to: number): void {
-    const t0 = s.indexOf('<title>', from);
-    const t1 = t0 >= 0 && t0 < to ? s.indexOf('</title>', t0) : -1;
-    if (t1 < 0 || t1 > to) throw new XmlFormatError('<page> without <title>', this.byteOffsetAt(from - 6));
-    const title = decodeXmlEntities(s.slice(t0 + 7, t1));
-    const n0 = s.indexOf('<ns>', t1);
-    const n1 = n0 >= 0 && n0 < to ? s.indexOf('</ns>', n0) : -1;
-    if (n1 < 0 || n1 > to) throw new XmlFormatError(`page '${title}' without <ns>`, this.byteOffsetAt(from - 6));
-    const ns = Number(s.slice(n0 + 4, n1));
-    if (!Number.isInteger(ns)) throw new XmlFormatError(`page '${title}' has a bad <ns>: '${snippet(s.slice(n0 + 4, n1))}'`, this.byteOffsetAt(n0));
-    const r = s.indexOf('<redirect', n1);
-    const redirect = r >= 0 && r < to;
+    const page = s.slice(from, to);
+    const at = (i: number) => this.byteOffsetAt(from + i);
+    const t0 = page.indexOf('<title>');
+    const t1 = t0 >= 0 ? page.indexOf('</title>', t0) : -1;
+    if (t1 < 0) throw new XmlFormatError('<page> without <title>', this.byteOffsetAt(from - 6));
+    const title = decodeXmlEntities(page.slice(t0 + 7, t1));
+    const n0 = page.indexOf('<ns>', t1);
+    const n1 = n0 >= 0 ? page.indexOf('</ns>', n0) : -1;
+    if (n1 < 0) throw new XmlFormatError(`page '${title}' without <ns>`, this.byteOffsetAt(from - 6));
+    const ns = Number(page.slice(n0 + 4, n1));
+    if (!Number.isInteger(ns)) throw new XmlFormatError(`page '${title}' has a bad <ns>: '${snippet(page.slice(n0 + 4, n1))}'`, at(n0));
+    const redirect = page.indexOf('<redirect', n1) >= 0;
     // the last revision's text (pages-articles has one revision; histories have many)
-    const x0 = s.lastIndexOf('<text', to);
-    if (x0 < from) throw new XmlFormatError(`page '${title}' without <text>`, this.byteOffsetAt(from - 6));
-    const gt = s.indexOf('>', x0);
-    if (gt < 0 || gt > to) throw new XmlFormatError(`page '${title}': unterminated <text> tag`, this.byteOffsetAt(x0));
+    const x0 = page.lastIndexOf('<text');
+    if (x0 < 0) throw new XmlFormatError(`page '${title}' without <text>`, this.byteOffsetAt(from - 6));
+    const gt = page.indexOf('>', x0);
+    if (gt < 0) throw new XmlFormatError(`page '${title}': unterminated <text> tag`, at(x0));
     let text = '';
-    if (s.charCodeAt(gt - 1) !== 0x2f /* '/' self-closing: deleted or empty text */) {
-      const x1 = s.indexOf('</text>', gt);
-      if (x1 < 0 || x1 > to) throw new XmlFormatError(`page '${title}': <text> not closed`, this.byteOffsetAt(x0));
-      text = decodeXmlEntities(s.slice(gt + 1, x1));
+    if (page.charCodeAt(gt - 1) !== 0x2f /* '/' self-closing: deleted or empty text */) {
+      const x1 = page.indexOf('</text>', gt);
+      if (x1 < 0) throw new XmlFormatError(`page '${title}': <text> not closed`, at(x0));
+      text = decodeXmlEntities(page.slice(gt + 1, x1));
     }
     this.onPage({ title, ns, redirect, text });
   }
