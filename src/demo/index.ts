@@ -341,7 +341,7 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
     cmd(['querygen', '--wiki', rel(dump), '--pageviews', ...pageviewFiles.map(rel), '--out', rel(p.queries), '--min-count', qg.minCount, '--min-pmi', qg.minPmi, '--min-bigram-count', qg.minBigramCount, '--min-views', qg.minViews]),
     async () => {
       const s = await querygen({ wiki: [dump], pageviews: pageviewFiles, out: p.queries, ...qg, workers: opts.workers, onProgress: progress('querygen'), signal: opts.signal });
-      log(`  ${s.queries} queries (${Object.entries(s.bySource).map(([k, v]) => `${k} ${v}`).join(', ')}) from ${s.articles} articles, ${s.tokens} tokens`);
+      log(`  ${s.queries} queries (${Object.entries(s.by_source).map(([k, v]) => `${k} ${v}`).join(', ')}) from ${s.articles} articles, ${s.tokens} tokens`);
     });
   if (existsSync(p.queries)) {
     const lines = (await readFile(p.queries, 'utf8')).split('\n').slice(1).filter(Boolean);

@@ -24,12 +24,12 @@ describe('wit querygen (CLI)', () => {
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.out).toBe(out);
-    expect(s.summaryFile).toBe(join(dir, 'q.summary.json'));
-    expect(JSON.parse(readFileSync(s.summaryFile, 'utf8'))).toEqual(s);
-    expect(s.bySource.wordnet).toBe(86648);
-    expect(s.bySource.unigram).toBeGreaterThan(50);
-    expect(s.bySource.title).toBe(1);
-    expect(s.pageviewBadLines).toBe(1);
+    expect(s.summary_file).toBe(join(dir, 'q.summary.json'));
+    expect(JSON.parse(readFileSync(s.summary_file, 'utf8'))).toEqual(s);
+    expect(s.by_source.wordnet).toBe(86648);
+    expect(s.by_source.unigram).toBeGreaterThan(50);
+    expect(s.by_source.title).toBe(1);
+    expect(s.pageview_bad_lines).toBe(1);
     const rows = readTsv(out);
     expect(rows.length).toBe(s.queries);
     expect(rows[0]!.source).toBe('wordnet');

@@ -30,7 +30,7 @@ describe('querygen counts on a generated dump', () => {
     const redirects = pages.filter((p) => p.redirect !== undefined).length;
     const other = pages.filter((p) => (p.ns ?? 0) !== 0).length;
     expect(s.redirects).toBe(redirects);
-    expect(s.otherNamespaces).toBe(other);
+    expect(s.other_namespaces).toBe(other);
     expect(s.pages).toBe(pages.length);
     const rows = readTsv(out);
     const uni = new Map(rows.filter((r) => r.source === 'unigram').map((r) => [r.query, r.count]));
@@ -39,8 +39,8 @@ describe('querygen counts on a generated dump', () => {
     expect(uni).toEqual(wantUni);
     const wantBi = new Map([...ref.bi].filter(([, c]) => c >= 2));
     expect(bi).toEqual(wantBi);
-    expect(s.distinctUnigrams).toBe(ref.uni.size);
-    expect(s.distinctBigrams).toBe(ref.bi.size);
+    expect(s.distinct_unigrams).toBe(ref.uni.size);
+    expect(s.distinct_bigrams).toBe(ref.bi.size);
     for (const w of ['templateonlyword', 'refonlyword', 'tableonlyword', 'commentonlyword', 'fileonlyword', 'categoryonlyword', 'talkonlyword']) {
       expect(ref.uni.has(w)).toBe(false);
       expect(readFileSync(out, 'utf8')).not.toContain(w);
@@ -62,8 +62,8 @@ describe('querygen counts on a generated dump', () => {
 
   it('plain, .bz2 (auto, JS), .gz, multistream and 1 vs 3 workers and spilling give identical output', async () => {
     const base = await baseline();
-    expect(base.s.bySource.unigram).toBeGreaterThan(100);
-    expect(base.s.bySource.bigram).toBeGreaterThan(10);
+    expect(base.s.by_source.unigram).toBeGreaterThan(100);
+    expect(base.s.by_source.bigram).toBeGreaterThan(10);
     const variants = [
       await run('plain3', xml, { workers: 3 }),
       await run('bz2', join(dir, 'd.xml.bz2')),
@@ -79,7 +79,7 @@ describe('querygen counts on a generated dump', () => {
       expect(v.s.tokens).toBe(base.s.tokens);
     }
     expect(variants[variants.length - 1]!.s.spills).toBeGreaterThan(4);
-    expect(variants[4]!.s.xmlBytes).toBe(base.s.xmlBytes);
+    expect(variants[4]!.s.xml_bytes).toBe(base.s.xml_bytes);
   });
 
   // The system decoders (README.md "Requirements"): streamed .bz2 and multistream ranges.
@@ -146,7 +146,7 @@ describe('thresholds at their edges', () => {
     expect(r.q.has('Zorvath Quimble')).toBe(false);
     expect(r.q.has('Plenk Drovis')).toBe(true);
     r = await run({ minCount: 1000, minPmi: 8, minBigramCount: 4 });
-    expect(r.s.bySource.bigram).toBe(0);
+    expect(r.s.by_source.bigram).toBe(0);
   });
 
   it('--min-count edge and the default PMI on a small dump', async () => {
@@ -154,12 +154,12 @@ describe('thresholds at their edges', () => {
     expect(r.q.get('hundred')).toEqual({ query: 'hundred', source: 'unigram', count: 100 });
     expect(r.q.has('ninetynine')).toBe(false);
     // default min-pmi 30: no pair of a 1024-token dump can reach it, and the bigram runs are not merged
-    expect(r.s.bySource.bigram).toBe(0);
-    expect(r.s.distinctBigrams).toBeNull();
+    expect(r.s.by_source.bigram).toBe(0);
+    expect(r.s.distinct_bigrams).toBeNull();
     r = await run({ minCount: 99 });
     expect(r.q.get('ninetynine')?.count).toBe(99);
     r = await run({ minCount: 101 });
     expect(r.q.has('hundred')).toBe(false);
-    expect(existsSync(r.s.summaryFile)).toBe(true);
+    expect(existsSync(r.s.summary_file)).toBe(true);
   });
 });

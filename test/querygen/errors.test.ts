@@ -115,7 +115,8 @@ describe('bad input gives a clear error naming the file and position', () => {
   it('bad options are usage errors', async () => {
     const out = join(dir, 'x.tsv');
     await expect(querygen({ wiki: [], out })).rejects.toThrow(UsageError);
-    await expect(querygen({ wiki: ['a.xml'], out, minCount: 0 })).rejects.toThrow(/--min-count must be an integer >= 1/);
+    await expect(querygen({ wiki: ['a.xml'], out, minCount: 0 })).rejects.toThrow(/querygen: --min-count must be >= 1, got 0/);
+    await expect(querygen({ wiki: ['a.xml'], out, minCount: 2.5 })).rejects.toThrow(/--min-count expects an integer/);
     await expect(querygen({ wiki: ['a.xml'], out, maxMemory: 'lots' })).rejects.toThrow(/--max-memory expects a size/);
     await expect(querygen({ wiki: ['a.xml'], out, wordnetLemmas: 'some' as 'all' })).rejects.toThrow(UsageError);
   });

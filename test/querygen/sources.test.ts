@@ -51,14 +51,14 @@ describe('pageviews', () => {
       { query: 'Star Wars', source: 'title', count: 115 },
       { query: 'Exactly Seventy', source: 'title', count: 100 },
     ]);
-    expect(s.pageviewBadLines).toBe(3);
-    expect(s.pageviewLines).toBe(11 + 5 + 2);
-    expect(s.pageviewBadExamples[0]).toContain('pageviews-20240101-000000: line 9');
+    expect(s.pageview_bad_lines).toBe(3);
+    expect(s.pageview_lines).toBe(11 + 5 + 2);
+    expect(s.pageview_bad_examples[0]).toContain('pageviews-20240101-000000: line 9');
     const s2 = await querygen({ wiki: [], pageviews: [f1, f2, f3], out, wordnet: 'none', minViews: 50, pageviewDomains: ['en', 'en.m'] });
     const r2 = new Map(readTsv(out).map((r) => [r.query, r.count]));
     expect(r2.get('Star Wars')).toBe(915);
     expect(r2.get('Sixty Nine')).toBe(50);
-    expect(s2.bySource.title).toBe(4);
+    expect(s2.by_source.title).toBe(4);
   });
 });
 

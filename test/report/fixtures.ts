@@ -17,7 +17,7 @@ export async function writeFixtureRun(dir: string, n = 30): Promise<void> {
   const emoji = (await listEmoji('google')).filter((e) => !/flag/.test(e.category)).slice(0, n);
   const q = ['query\tsource\tcount', ...emoji.map((e, i) => `${e.name}\t${i % 3 === 0 ? 'wordnet' : i % 3 === 1 ? 'unigram' : 'title'}\t${(i + 1) * 37}`), 'face with tears\tbigram\t12'];
   await writeFile(join(dir, 'queries.tsv'), q.join('\n') + '\n');
-  await writeFile(join(dir, 'queries.summary.json'), JSON.stringify({ queries: q.length - 1, bySource: {}, tokens: 123456, articles: 789, seconds: 1.5 }));
+  await writeFile(join(dir, 'queries.summary.json'), JSON.stringify({ queries: q.length - 1, by_source: {}, tokens: 123456, articles: 789, seconds: 1.5 }));
 
   const recs: PairRecord[] = [];
   for (const [i, e] of emoji.entries()) {
