@@ -12,7 +12,8 @@ import { QueryMatcher } from './match.js';
 import { MemoryCapStore, type CapStore } from './balance.js';
 import { detectInputFormat, readSource } from './sources/index.js';
 import { crawlSite } from './site.js';
-import { SafeFetcher, DEFAULT_USER_AGENT } from './http/fetch.js';
+import { SafeFetcher, DEFAULT_USER_AGENT, DEFAULT_INPUT_TIMEOUT_MS, DEFAULT_MAX_INPUT_BYTES } from './http/fetch.js';
+import { DEFAULT_MAX_PAGE_BYTES } from './sources/parquet.js';
 import { RobotsCache } from './http/robots.js';
 import { HostLimiter } from './http/host-limiter.js';
 import { tuneSharpForCrawl, type ResizeMode, type ImageEncoding } from './image.js';
@@ -102,6 +103,14 @@ export interface CrawlOptions {
   signal?: AbortSignal;
   /** Per-query counters (a distributed crawl injects a Redis one). Default in memory. */
   capStore?: CapStore;
+  /** A WARC/WAT record or gzip stream cut by the end of the file: 'error' stops (exit 2), 'skip' counts truncated_record. Default error. */
+  onTruncated?: 'error' | 'skip';
+  /** Largest input file read over http(s) (url lists, Parquet, WARC, WAT), in bytes. Default 16 GiB. */
+  maxInputBytes?: number;
+  /** Whole-transfer limit for an input file read over http(s), in ms. Default 1 hour. */
+  inputTimeoutMs?: number;
+  /** Largest uncompressed Parquet page of a url list, in bytes. Default 256 MiB. */
+  maxPageBytes?: number;
   /** Tests: name resolution override. */
   resolver?: import('./http/address-guard.js').Resolver;
 }
@@ -189,6 +198,10 @@ export function resolveCrawlOptions(opts: CrawlOptions): ResolvedCrawlOptions {
     resume: opts.resume ?? false,
     imageConcurrency: opts.imageConcurrency ?? defaultImageConcurrency(),
     dedupeBitsLog2: opts.dedupeBitsLog2 ?? 28,
+    onTruncated: opts.onTruncated ?? 'error',
+    maxInputBytes: opts.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES,
+    inputTimeoutMs: opts.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS,
+    maxPageBytes: opts.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES,
   };
   if (r.balance !== 'cap' && r.balance !== 'sample') throw new UsageError('crawl', `balance must be cap or sample, got '${String(r.balance)}'`);
   checkInt('cap', r.cap, 1);
@@ -206,6 +219,10 @@ export function resolveCrawlOptions(opts: CrawlOptions): ResolvedCrawlOptions {
   checkInt('shard-size', r.shardSize, 1, 10_000_000);
   checkInt('image-concurrency', r.imageConcurrency, 1, 256);
   checkInt('dedupe-bits-log2', r.dedupeBitsLog2, 10, 32);
+  checkInt('max-input-bytes', r.maxInputBytes, 1);
+  checkInt('input-timeout-ms', r.inputTimeoutMs, 1, 2_147_483_647);
+  checkInt('max-page-bytes', r.maxPageBytes, 1, 2 ** 32);
+  if (r.onTruncated !== 'error' && r.onTruncated !== 'skip') throw new UsageError('crawl', `on-truncated must be error or skip, got '${String(r.onTruncated)}'`);
   if (r.maxAspect !== undefined && !(r.maxAspect >= 1)) throw new UsageError('crawl', `max-aspect must be >= 1, got ${r.maxAspect}`);
   if (!['center_crop', 'keep_ratio', 'border'].includes(r.resizeMode)) throw new UsageError('crawl', `resize-mode must be center_crop, keep_ratio or border, got '${r.resizeMode}'`);
   if (r.encode !== 'jpg' && r.encode !== 'webp') throw new UsageError('crawl', `encode must be jpg or webp, got '${String(r.encode)}'`);
@@ -233,10 +250,11 @@ function fingerprint(r: ResolvedCrawlOptions, queries: string[]): Record<string,
 }
 
 /** Shared network/CPU resources of one process; `close()` ends pooled connections. */
-export function createResources(r: Pick<ResolvedCrawlOptions, 'userAgent' | 'timeoutMs' | 'retries' | 'maxBytes' | 'allowPrivateNetwork' | 'perHostConcurrency' | 'perHostDelayMs' | 'concurrency' | 'imageConcurrency' | 'respectRobots'>, resolver?: CrawlOptions['resolver']): CrawlResources & { close(): Promise<void> } {
+export function createResources(r: Pick<ResolvedCrawlOptions, 'userAgent' | 'timeoutMs' | 'retries' | 'maxBytes' | 'allowPrivateNetwork' | 'perHostConcurrency' | 'perHostDelayMs' | 'concurrency' | 'imageConcurrency' | 'respectRobots'> & Partial<Pick<ResolvedCrawlOptions, 'maxInputBytes' | 'inputTimeoutMs'>>, resolver?: CrawlOptions['resolver']): CrawlResources & { close(): Promise<void> } {
   const fetcher = new SafeFetcher({
     userAgent: r.userAgent, timeoutMs: r.timeoutMs, retries: r.retries, maxBytes: r.maxBytes,
     allowPrivateNetwork: r.allowPrivateNetwork, connectionsPerOrigin: r.perHostConcurrency, resolver,
+    maxInputBytes: r.maxInputBytes, inputTimeoutMs: r.inputTimeoutMs,
   });
   return {
     fetcher,
@@ -259,7 +277,7 @@ export interface SourceCounters {
  * format (detected from the name unless `format` is given). Throws UsageError/InputError for an
  * input that cannot be read.
  */
-export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'inputFormat' | 'useTitle' | 'maxPages' | 'maxDepth'>, res: CrawlResources, signal: AbortSignal | undefined, counters: SourceCounters): AsyncIterable<Candidate> {
+export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'inputFormat' | 'useTitle' | 'maxPages' | 'maxDepth'> & Partial<Pick<ResolvedCrawlOptions, 'onTruncated' | 'maxPageBytes'>>, res: CrawlResources, signal: AbortSignal | undefined, counters: SourceCounters): AsyncIterable<Candidate> {
   const format = detectInputFormat(input, r.inputFormat);
   if (format === 'seed') {
     return crawlSite(input, res, {
@@ -272,6 +290,8 @@ export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'inputFor
     useTitle: r.useTitle,
     signal,
     openUrl: (u: string) => res.fetcher.openStream(u, signal),
+    onTruncated: r.onTruncated,
+    maxPageBytes: r.maxPageBytes,
     onBadItem: (reason: string) => { counters.badItems[reason] = (counters.badItems[reason] ?? 0) + 1; },
   });
 }

@@ -21,6 +21,10 @@ const flags: FlagSpecs = {
   'user-agent': { type: 'string', default: 'wit/0.1 (+https://github.com/wit-corpus/wit)', description: 'User-Agent header; its first word is the robots.txt token' },
   robots: { type: 'boolean', default: true, description: 'obey robots.txt for pages and images (--no-robots to ignore it)' },
   'allow-private-network': { type: 'boolean', default: false, description: 'allow loopback/private/link-local addresses (tests, intranets)' },
+  'on-truncated': { type: 'string', choices: ['error', 'skip'], default: 'error', description: 'a WARC/WAT record or gzip stream cut by the end of the file: error (exit 2, names file and offset) or skip (counted as truncated_record)' },
+  'max-input-bytes': { type: 'int', min: 1, default: 16 * 1024 ** 3, description: 'largest input file read over http(s) (url list, Parquet, WARC), in bytes' },
+  'input-timeout-ms': { type: 'int', min: 1, max: 2_147_483_647, default: 3_600_000, description: 'whole-transfer limit for an input file read over http(s)' },
+  'max-page-bytes': { type: 'int', min: 1, max: 2 ** 32, default: 256 * 1024 * 1024, description: 'largest uncompressed Parquet page of a url list (decompression bombs fail at their declared size)' },
   'max-pages': { type: 'int', min: 1, default: 100, description: 'pages fetched per seed site' },
   'max-depth': { type: 'int', min: 0, max: 100, default: 2, description: 'link depth from a seed url' },
   'image-size': { type: 'int', min: 8, max: 8192, default: 256, description: 'stored image size in pixels' },
@@ -69,6 +73,10 @@ function toOptions(f: Record<string, unknown>) {
     maxAspect: f.maxAspect as number | undefined,
     shardSize: f.shardSize as number,
     resume: f.resume as boolean,
+    onTruncated: f.onTruncated as 'error' | 'skip',
+    maxInputBytes: f.maxInputBytes as number,
+    inputTimeoutMs: f.inputTimeoutMs as number,
+    maxPageBytes: f.maxPageBytes as number,
   };
 }
 

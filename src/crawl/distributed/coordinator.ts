@@ -141,7 +141,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     const plan = await planJobs({
       runId: config.runId, inputs: config.inputs, chunkRows, planDir,
       isUrlList: (i) => ['jsonl', 'csv', 'tsv', 'parquet'].includes(detectInputFormat(i, r.inputFormat)),
-      readList: (i, onBadItem) => readSource(i, { format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined }),
+      readList: (i, onBadItem) => readSource(i, { format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined }),
       log: (l) => opts.progress?.(l),
     });
     log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);

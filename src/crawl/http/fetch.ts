@@ -1,5 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Readable } from 'node:stream';
 import type { FailureReason } from '../types.js';
 import { checkUrlTarget, guardedLookup, systemResolver, type Resolver } from './address-guard.js';
 import { robotToken, xRobotsOptOut } from './x-robots-tag.js';
@@ -29,7 +30,15 @@ export interface FetcherOptions {
   connectionsPerOrigin?: number;
   /** Name resolution (tests inject one). Default: the system resolver. */
   resolver?: Resolver;
+  /** Largest input file opened with `openStream` (url lists, Parquet, WARC over http), in bytes. Default 16 GiB. */
+  maxInputBytes?: number;
+  /** Whole-transfer limit of `openStream` in ms, redirects included. Default 1 hour. */
+  inputTimeoutMs?: number;
 }
+
+/** Defaults of the input-file limits (README.md, crawl: "Limits"). */
+export const DEFAULT_MAX_INPUT_BYTES = 16 * 1024 ** 3;
+export const DEFAULT_INPUT_TIMEOUT_MS = 3_600_000;
 
 /** Per-request options. */
 export interface FetchRequest {
@@ -119,6 +128,8 @@ export class SafeFetcher {
       maxRedirects: opts.maxRedirects ?? 5,
       allowPrivateNetwork: opts.allowPrivateNetwork ?? false,
       connectionsPerOrigin: opts.connectionsPerOrigin ?? 8,
+      maxInputBytes: opts.maxInputBytes ?? DEFAULT_MAX_INPUT_BYTES,
+      inputTimeoutMs: opts.inputTimeoutMs ?? DEFAULT_INPUT_TIMEOUT_MS,
     };
     this.agent = new Agent({
       connections: this.o.connectionsPerOrigin,
@@ -274,12 +285,55 @@ export class SafeFetcher {
   }
 
   /**
-   * Opens `url` as a byte stream (an input file served over http(s): WARC, WAT, url lists), with
-   * the same address guard, redirects and retries as `fetch` but no size limit; the timeout applies
-   * to the headers and to each pause of the body (undici's bodyTimeout), not to the whole transfer.
-   * Throws an Error naming the url and the reason when it cannot be opened.
+   * Opens `url` as a byte stream (an input file served over http(s): WARC, WAT, url lists, Parquet),
+   * with the same address guard and redirects as `fetch`, limited to `maxInputBytes` in all
+   * (a larger Content-Length is refused at once) and `inputTimeoutMs` for the whole transfer; the
+   * per-attempt timeout still applies to the headers and to each pause of the body. Throws (or the
+   * stream fails with) an Error naming the url and the limit.
    */
   async openStream(url: string, signal?: AbortSignal): Promise<NodeJS.ReadableStream & AsyncIterable<Buffer>> {
+    const { maxInputBytes, inputTimeoutMs } = this.o;
+    const deadline = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; deadline.abort(new Error('input timeout')); }, inputTimeoutMs);
+    const onStop = () => deadline.abort(signal?.reason);
+    if (signal?.aborted) onStop();
+    signal?.addEventListener('abort', onStop, { once: true });
+    const done = () => { clearTimeout(timer); signal?.removeEventListener('abort', onStop); };
+    const tooSlow = () => new Error(`transfer not finished after ${inputTimeoutMs} ms (--input-timeout-ms)`);
+    let body: { stream: Dispatcher.ResponseData['body']; headersContentLength: string | undefined };
+    try {
+      body = await this.openBody(url, deadline.signal, signal);
+    } catch (err) {
+      done();
+      throw timedOut ? tooSlow() : err;
+    }
+    const declared = Number(body.headersContentLength);
+    if (Number.isFinite(declared) && declared > maxInputBytes) {
+      done();
+      drop(body.stream);
+      throw new Error(`cannot open ${url}: Content-Length ${declared} is over the input limit of ${maxInputBytes} bytes (--max-input-bytes)`);
+    }
+    async function* limited(): AsyncGenerator<Buffer> {
+      let size = 0;
+      try {
+        for await (const chunk of body.stream as AsyncIterable<Buffer>) {
+          size += chunk.length;
+          if (size > maxInputBytes) throw new Error(`more than ${maxInputBytes} bytes, the input limit (--max-input-bytes)`);
+          yield chunk;
+        }
+      } catch (err) {
+        throw timedOut ? tooSlow() : err;
+      } finally {
+        done();
+        drop(body.stream);
+      }
+    }
+    return Readable.from(limited(), { objectMode: false }) as unknown as NodeJS.ReadableStream & AsyncIterable<Buffer>;
+  }
+
+  /** The 2xx response body of `url` after redirects (the address guard on every hop). */
+  private async openBody(url: string, requestSignal: AbortSignal, runSignal?: AbortSignal): Promise<{ stream: Dispatcher.ResponseData['body']; headersContentLength: string | undefined }> {
     let current = new URL(url);
     for (let hop = 0; hop <= this.o.maxRedirects; hop++) {
       const bad = checkUrlTarget(current, this.o.allowPrivateNetwork);
@@ -291,10 +345,10 @@ export class SafeFetcher {
           path: `${current.pathname}${current.search}`,
           method: 'GET',
           headers: { 'user-agent': this.userAgent, accept: '*/*', 'accept-encoding': 'identity' },
-          signal,
+          signal: requestSignal,
         });
       } catch (err) {
-        const f = this.classify(err, 'connect', false, signal?.aborted ?? false);
+        const f = this.classify(err, 'connect', false, runSignal?.aborted ?? false);
         throw new Error(`cannot open ${url}: ${f.reason} (${f.message})`);
       }
       if (REDIRECT.has(res.statusCode)) {
@@ -308,7 +362,7 @@ export class SafeFetcher {
         await res.body.dump().catch(() => undefined);
         throw new Error(`cannot open ${url}: HTTP ${res.statusCode}`);
       }
-      return res.body as unknown as NodeJS.ReadableStream & AsyncIterable<Buffer>;
+      return { stream: res.body, headersContentLength: header(res.headers, 'content-length') };
     }
     throw new Error(`cannot open ${url}: more than ${this.o.maxRedirects} redirects`);
   }

@@ -7,11 +7,12 @@ import type { Candidate } from '../types.js';
 import { readDelimited, readJsonl, type ListOptions } from './lists.js';
 import { baseName, isUrl, openBytes, type OpenUrl } from './open.js';
 import { readParquet } from './parquet.js';
-import { readWarc, readWat } from './warc.js';
+import { readWarc, readWat, type OnTruncated } from './warc.js';
 
 export { isUrl, openBytes, splitLines, type OpenUrl } from './open.js';
 export { CsvParser } from './lists.js';
 export { toCandidate } from './candidate.js';
+export type { OnTruncated } from './warc.js';
 
 /** Kinds of `--input`. */
 export type InputFormat = 'warc' | 'wat' | 'jsonl' | 'csv' | 'tsv' | 'parquet' | 'seed';
@@ -65,13 +66,18 @@ export interface SourceOptions {
    * Per-source counters for bad items inside good input, with a detail naming file and line/record:
    * bad_record (unparsable line, row or WAT JSON), bad_url (missing, relative in a list, not
    * http(s)), empty_caption, long_caption, long_url, long_attribute (an `<img>` attribute over
-   * 64 KiB), unsupported_encoding (a WARC page with a Content-Encoding other than gzip/deflate).
+   * 64 KiB), unsupported_encoding (a WARC page with a Content-Encoding other than gzip/deflate),
+   * truncated_record (with `onTruncated: 'skip'`).
    */
   onBadItem?: (reason: string, detail: string) => void;
   /** Stops reading; the iteration then throws the signal's reason. */
   signal?: AbortSignal;
   /** HTML bytes parsed per WARC record. Default 8 MiB. */
   maxHtmlBytes?: number;
+  /** A WARC/WAT record (or gzip stream) cut by the end of the file: 'error' (default) or 'skip' (counted as truncated_record). */
+  onTruncated?: OnTruncated;
+  /** Largest uncompressed Parquet page, in bytes. Default 256 MiB. */
+  maxPageBytes?: number;
 }
 
 /**
@@ -93,10 +99,10 @@ export async function* readSource(input: string, opts: SourceOptions = {}): Asyn
     case 'seed':
       throw new UsageError('crawl', `${input} is a seed url for a live crawl, not a file input`);
     case 'warc':
-      yield* readWarc(input, open(), { useTitle: opts.useTitle, onBadItem: opts.onBadItem, signal: opts.signal, maxHtmlBytes: opts.maxHtmlBytes });
+      yield* readWarc(input, open(), { useTitle: opts.useTitle, onBadItem: opts.onBadItem, signal: opts.signal, maxHtmlBytes: opts.maxHtmlBytes, onTruncated: opts.onTruncated });
       return;
     case 'wat':
-      yield* readWat(input, open(), { useTitle: opts.useTitle, onBadItem: opts.onBadItem, signal: opts.signal });
+      yield* readWat(input, open(), { useTitle: opts.useTitle, onBadItem: opts.onBadItem, signal: opts.signal, onTruncated: opts.onTruncated });
       return;
     case 'jsonl':
       yield* readJsonl(input, open(), list);
@@ -108,7 +114,7 @@ export async function* readSource(input: string, opts: SourceOptions = {}): Asyn
       yield* readDelimited(input, open(), '\t', list);
       return;
     case 'parquet':
-      yield* readParquet(input, { ...list, openUrl: opts.openUrl });
+      yield* readParquet(input, { ...list, openUrl: opts.openUrl, maxPageBytes: opts.maxPageBytes });
       return;
   }
 }

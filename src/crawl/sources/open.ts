@@ -35,13 +35,28 @@ export function baseName(input: string): string {
   return name.toLowerCase();
 }
 
+/**
+ * The input ends before its framing says it should: a gzip member cut short, or a WARC record whose
+ * declared Content-Length runs past the end of the file. `--on-truncated skip` counts it instead.
+ */
+export class TruncatedInputError extends InputError {
+  constructor(input: string, readonly detail: string, opts: { cause?: unknown } = {}) {
+    super('crawl', input, detail, opts);
+    this.name = 'TruncatedInputError';
+  }
+}
+
 /** Turns any error met while reading `input` into an InputError naming it (WitErrors pass through). */
-export function inputError(input: string, err: unknown, what = 'cannot read'): WitError {
+export function inputError(input: string, err: unknown, what = 'cannot read', rawBytes?: number): WitError {
   if (err instanceof WitError) return err;
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOENT') return new InputError('crawl', input, 'no such file', { cause: err });
   if (e?.code === 'EISDIR') return new InputError('crawl', input, 'is a directory, not a file', { cause: err });
   if (e?.code === 'EACCES') return new InputError('crawl', input, 'permission denied', { cause: err });
+  if (e?.code === 'Z_BUF_ERROR' && /unexpected end of file/i.test(errorMessage(err))) {
+    const where = rawBytes !== undefined ? ` after ${rawBytes} bytes` : '';
+    return new TruncatedInputError(input, `truncated gzip data: the file ends${where} inside a gzip member`, { cause: err });
+  }
   if (typeof e?.code === 'string' && e.code.startsWith('Z_')) {
     return new InputError('crawl', input, `corrupt or truncated gzip data (${errorMessage(err)})`, { cause: err });
   }
@@ -93,8 +108,15 @@ export async function* openBytes(input: string, opts: OpenOptions = {}): AsyncGe
     throw inputError(input, err);
   }
   const gz = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+  let rawBytes = head.length;
   const rest: AsyncIterable<Uint8Array> = {
-    [Symbol.asyncIterator]: () => it,
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        const r = await it.next();
+        if (!r.done) rawBytes += r.value.byteLength;
+        return r;
+      },
+    }),
   };
   async function* all(): AsyncGenerator<Uint8Array> {
     if (head.length) yield head;
@@ -124,7 +146,7 @@ export async function* openBytes(input: string, opts: OpenOptions = {}): AsyncGe
     }
   } catch (err) {
     if (opts.signal?.aborted && err === opts.signal.reason) throw err;
-    throw inputError(input, err);
+    throw inputError(input, err, 'cannot read', rawBytes);
   } finally {
     // Closes the file (or the response) when the consumer stops early.
     await it.return?.().catch(() => undefined);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { parquetMetadataAsync, parquetReadObjects, snappyUncompress, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
 import { InputError } from '../../util/errors.js';
 import type { Candidate } from '../types.js';
 import { toCandidate } from './candidate.js';
@@ -17,12 +17,50 @@ import { inputError, isUrl, type OpenUrl } from './open.js';
 import type { ListOptions } from './lists.js';
 import { fileAsyncBuffer } from '../../shards/reader.js';
 
-/** Codecs hyparquet leaves to the caller (it does snappy itself), from node:zlib. */
+/**
+ * Codecs for hyparquet, from node:zlib, each told the page's declared uncompressed size as its output
+ * limit, so a page that inflates beyond its header (a decompression bomb) fails once that many bytes
+ * are out instead of after inflating it all. Snappy is hyparquet's own, into a buffer of that size.
+ */
 const COMPRESSORS: Compressors = {
-  GZIP: (input) => gunzipSync(input),
-  BROTLI: (input) => brotliDecompressSync(input),
+  GZIP: (input, outputLength) => gunzipSync(input, { maxOutputLength: Math.max(1, outputLength) }),
+  BROTLI: (input, outputLength) => brotliDecompressSync(input, { maxOutputLength: Math.max(1, outputLength) }),
+  SNAPPY: (input, outputLength) => {
+    const out = new Uint8Array(outputLength);
+    snappyUncompress(input, out);
+    return out;
+  },
   // Parquet's deprecated LZ4 and ZSTD are not in node:zlib (Node 20); such files fail with a clear error.
 };
+
+/** Default of `maxPageBytes`: the largest uncompressed Parquet page read (README.md, crawl: "Limits"). */
+export const DEFAULT_MAX_PAGE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * `codecs` held to `maxPageBytes`: a page whose header declares more is refused before any
+ * allocation, and a codec's output-limit error (the page inflates beyond its declared size) is
+ * named as such.
+ */
+export function cappedCompressors(codecs: Compressors, maxPageBytes: number): Compressors {
+  const capped: Compressors = {};
+  for (const [codec, fn] of Object.entries(codecs) as [keyof Compressors, NonNullable<Compressors[keyof Compressors]>][]) {
+    capped[codec] = (input, outputLength) => {
+      if (outputLength > maxPageBytes) {
+        throw new Error(`a ${codec} page declares ${outputLength} uncompressed bytes, over the limit of ${maxPageBytes} (--max-page-bytes)`);
+      }
+      try {
+        return fn(input, outputLength);
+      } catch (err) {
+        const e = err as NodeJS.ErrnoException;
+        if (e?.code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
+          throw new Error(`a ${codec} page inflates beyond its declared ${outputLength} bytes (a decompression bomb?)`, { cause: err });
+        }
+        throw err;
+      }
+    };
+  }
+  return capped;
+}
 
 
 /**
@@ -32,8 +70,9 @@ const COMPRESSORS: Compressors = {
  */
 export async function* readParquet(
   input: string,
-  opts: ListOptions & { openUrl?: OpenUrl },
+  opts: ListOptions & { openUrl?: OpenUrl; maxPageBytes?: number },
 ): AsyncGenerator<Candidate> {
+  const compressors = cappedCompressors(COMPRESSORS, opts.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES);
   let path = input;
   let tmp: string | null = null;
   if (isUrl(input)) {
@@ -81,7 +120,7 @@ export async function* readParquet(
           columns: [opts.urlColumn, opts.captionColumn],
           rowStart,
           rowEnd,
-          compressors: COMPRESSORS,
+          compressors,
         });
       } catch (err) {
         throw new InputError('crawl', input, `row group ${g}: cannot decode (${(err as Error).message})`, { cause: err });
