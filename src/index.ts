@@ -8,3 +8,4 @@ export { querygen, DEFAULT_MIN_BIGRAM_COUNT, type QuerygenOptions, type Querygen
 export { train, loadClip, type TrainOptions, type TrainSummary, type ClipHandle } from './train/index.js';
 export { evaluate, type EvalOptions, type EvalSummary } from './eval/index.js';
 export { embed, search, serve, Searcher, EmbeddingIndex, type EmbedOptions, type EmbedSummary, type SearchOptions, type SearchSummary, type ServeOptions, type SearchServer } from './search/index.js';
+export { importModel, exportModel, type ImportOptions, type ImportSummary, type ExportOptions, type ExportSummary } from './model/index.js';

@@ -4,7 +4,8 @@ export { loadClip, clipHandle, type ClipHandle, type LoadClipOptions } from './c
 export { clipLoss, siglipLoss } from './loss.js';
 export { ClipModel, parameterSpecs, decays, MAX_LOG_LOGIT_SCALE, type ClipOutput, type LossKind } from './model.js';
 export { ARCHS, ACTIVATIONS, resolveArch, validateConfig, withOverrides, type Activation, type ClipConfig, type VitConfig, type ResNetConfig, type TextConfig } from './config.js';
-export { BpeTokenizer, trainTokenizer, cleanText, preTokenize, PAD_ID, SOS_ID, EOS_ID, type TokenizerJson } from './tokenizer.js';
+export { BpeTokenizer, trainTokenizer, cleanText, preTokenize, PAD_ID, SOS_ID, EOS_ID, type TokenizerJson, type TextTokenizer } from './tokenizer.js';
+export { ClipTokenizer, clipCleanText, type ClipTokenizerJson } from './clip-tokenizer.js';
 export { ImageDecoder, defaultDecodeWorkers, type ImageDecoderOptions } from './decoder.js';
 export { decodeRgb, normalizeInto, sampleCrop, cropRect, CLIP_MEAN, CLIP_STD, DEFAULT_CROP_RANGE, type CropSpec, type CropRange } from './preprocess.js';
 export { BatchLoader, shuffledPairs, countRows, type Batch, type StreamPosition } from './data.js';
