@@ -21,74 +21,9 @@ export interface MatcherOptions {
   caseSensitive?: boolean;
 }
 
-// Character classes come from the shared tokenizer, so the matcher's scan agrees with it by construction.
-import { BMP_CLASS, CLASS_OTHER, CLASS_SPACE, CLASS_WORD, classOfAstral, wordWidthAt } from '../text/tokenize.js';
+// Tokens come from the shared scanner, so the matcher agrees with querygen's counts by construction.
+import { FNV_INIT, FNV_PRIME, nextToken, scanTokens, tokenSpan } from '../text/tokenize.js';
 
-/** Joiners kept inside a word when a word character follows: ' ’ - . (as TOKEN_RE in tokenize.ts). */
-function isJoiner(c: number): boolean {
-  return c === 0x27 || c === 0x2019 || c === 0x2d || c === 0x2e;
-}
-
-/**
- * Calls `fn(start, end)` for each token of `text`, exactly the tokens `wordTokens(text)` returns
- * (verified on random Unicode in test/crawl/match.test.ts), without a regex: the hot loop of matching.
- */
-export function forEachTokenSpan(text: string, fn: (start: number, end: number) => void): void {
-  const n = text.length;
-  let i = 0;
-  while (i < n) {
-    let c = text.charCodeAt(i);
-    let w = 1;
-    let cls: number;
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < n) {
-      const d = text.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        w = 2;
-        c = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
-        cls = classOfAstral(c);
-      } else cls = CLASS_OTHER;
-    } else cls = BMP_CLASS[c]!;
-    if (cls === CLASS_SPACE) {
-      i += w;
-      continue;
-    }
-    const start = i;
-    i += w;
-    if (cls === CLASS_OTHER) {
-      fn(start, i);
-      continue;
-    }
-    i = scanWord(text, i, n);
-    fn(start, i);
-  }
-}
-
-/** End of the word token whose first character ends before `i`: word chars, joiner + word chars. */
-function scanWord(text: string, i: number, n: number): number {
-  for (;;) {
-    while (i < n) {
-      const w = wordWidthAt(text, i, n);
-      if (w === 0) break;
-      i += w;
-    }
-    if (i + 1 < n && isJoiner(text.charCodeAt(i)) && wordWidthAt(text, i + 1, n) > 0) {
-      i += 1;
-      continue;
-    }
-    return i;
-  }
-}
-
-
-/** Tokens of `text` by the fast scanner (same result as `wordTokens`). */
-export function fastTokens(text: string): string[] {
-  const out: string[] = [];
-  forEachTokenSpan(text, (s, e) => out.push(text.slice(s, e)));
-  return out;
-}
-
-const FNV_INIT = 0x811c9dc5 | 0;
-const FNV_PRIME = 0x01000193;
 
 /** Finalises an FNV-1a state (murmur3 fmix) so the low bits index the table well. */
 function fmix(h: number): number {
@@ -103,10 +38,6 @@ function hashSpan(text: string, start: number, end: number): number {
   let h = FNV_INIT;
   for (let k = start; k < end; k++) h = Math.imul(h ^ text.charCodeAt(k), FNV_PRIME);
   return fmix(h);
-}
-
-function isLowSurrogate(c: number): boolean {
-  return c >= 0xdc00 && c <= 0xdfff;
 }
 
 function insertionSort(a: number[]): void {
@@ -205,7 +136,7 @@ export class QueryMatcher {
     for (let q = 0; q < queries.length; q++) {
       qStart[q] = total;
       const text = caseSensitive ? queries[q]! : queries[q]!.toLowerCase();
-      forEachTokenSpan(text, (s, e) => {
+      scanTokens(text, (s, e) => {
         const tok = text.slice(s, e);
         let id = vocab.get(tok);
         if (id === undefined) {
@@ -456,56 +387,11 @@ export class QueryMatcher {
     this.stateSig = 0;
     const hits: number[] = [];
     this.hits = hits;
-    // Tokenising (the rules of forEachTokenSpan) and hashing in one pass over the code units,
-    // with the BMP inline and surrogate pairs on a slower path: this loop is the matcher's cost.
     const n = text.length;
     let i = 0;
-    while (i < n) {
-      const start = i;
-      const c = text.charCodeAt(i);
-      let h = FNV_INIT;
-      if (c < 0xd800 || c > 0xdfff) {
-        const cls = BMP_CLASS[c];
-        if (cls === CLASS_SPACE) {
-          i++;
-          continue;
-        }
-        h = Math.imul(h ^ c, FNV_PRIME);
-        i++;
-        if (cls === CLASS_OTHER) {
-          this.feed(text, start, i, h);
-          continue;
-        }
-      } else {
-        const w = wordWidthAt(text, i, n);
-        h = Math.imul(h ^ c, FNV_PRIME);
-        i++;
-        if (w === 2 || (c <= 0xdbff && i < n && isLowSurrogate(text.charCodeAt(i)))) {
-          h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
-          i++;
-        }
-        if (w === 0) {
-          this.feed(text, start, i, h);
-          continue;
-        }
-      }
-      // Rest of a word: word characters, or a joiner followed by one.
-      while (i < n) {
-        const d = text.charCodeAt(i);
-        if (d < 0xd800 || d > 0xdfff) {
-          if (BMP_CLASS[d] === CLASS_WORD || (isJoiner(d) && i + 1 < n && wordWidthAt(text, i + 1, n) > 0)) {
-            h = Math.imul(h ^ d, FNV_PRIME);
-            i++;
-            continue;
-          }
-          break;
-        }
-        if (wordWidthAt(text, i, n) === 0) break;
-        h = Math.imul(h ^ d, FNV_PRIME);
-        h = Math.imul(h ^ text.charCodeAt(i + 1), FNV_PRIME);
-        i += 2;
-      }
-      this.feed(text, start, i, h);
+    while (nextToken(text, i, n)) {
+      i = tokenSpan[1]!;
+      this.feed(text, tokenSpan[0]!, i, tokenSpan[3]!);
     }
     if (hits.length > 1) {
       if (hits.length <= 32) insertionSort(hits);

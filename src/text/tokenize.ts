@@ -3,16 +3,40 @@
  * every counted word or bigram can match an alt text.
  *
  * A token is a run of letters, marks and digits, with inner apostrophes, hyphens and periods kept
- * ("don't", "e-mail", "U.S", "3.14"), or any single other non-space character ("(", "!", "©").
- * This generalises MetaCLIP's space padding of , . ; : ? ! ` to all punctuation: a query matches a
- * caption when its tokens occur as a contiguous run of the caption's tokens. Case is kept
- * (matching is case-sensitive, as in MetaCLIP).
+ * ("don't", "e-mail", "3.14", "1.000.000"), a comma kept between digit groups of three ("1,000",
+ * "12,345,678"), and a final period kept after a dotted initialism ("U.S.", "e.g.", "i.e.",
+ * "a.m.") or a common abbreviation ("Dr.", "Mr.", "etc.", see ABBREVIATIONS), so none of those
+ * leave fragments ("000", "U.S") that become queries; or any single other non-space character
+ * ("(", "!", "©"). This generalises MetaCLIP's space padding of , . ; : ? ! ` to all punctuation:
+ * a query matches a caption when its tokens occur as a contiguous run of the caption's tokens.
+ * Case is kept (matching is case-sensitive, as in MetaCLIP).
  *
  * TOKEN_RE is the definition; the scanner below produces exactly its matches (pinned on random
- * Unicode by test/querygen/tokenize.test.ts) about 3x faster, which matters when counting a whole
- * Wikipedia.
+ * Unicode by test/querygen/tokenize.test.ts) several times faster, which matters when counting a
+ * whole Wikipedia. The crawl matcher (src/crawl/match.ts) runs this same scanner.
  */
-const TOKEN_RE = /[\p{L}\p{M}\p{N}]+(?:['’\-.][\p{L}\p{M}\p{N}]+)*|[^\s\p{L}\p{M}\p{N}]/gu;
+
+/**
+ * Abbreviations that keep their final period. Only ones that rarely end a sentence: "No." or "Co."
+ * would swallow the period of "The answer is No." (dotted initialisms like "U.S." are found by rule).
+ */
+export const ABBREVIATIONS: readonly string[] = [
+  'Mr', 'Mrs', 'Ms', 'Dr', 'Prof', 'St', 'Jr', 'Sr', 'Mt', 'Ft', 'Gen', 'Col', 'Lt', 'Sgt', 'Capt', 'Rev',
+  'Gov', 'Sen', 'Rep', 'Inc', 'Ltd', 'Corp', 'Bros', 'vs', 'etc', 'cf', 'approx', 'al', 'Ph.D',
+];
+const ABBREVIATION_SET = new Set(ABBREVIATIONS);
+
+const W = '[\\p{L}\\p{M}\\p{N}]';
+const TOKEN_RE = new RegExp(
+  [
+    `(?:\\p{L}\\.)+\\p{L}\\.(?!${W})`, // dotted initialism with its final period
+    `(?:${ABBREVIATIONS.map((a) => a.replace('.', '\\.')).join('|')})\\.(?!${W})`, // listed abbreviation
+    `${W}+(?:(?:['’\\-.]|(?<=[0-9]),(?=[0-9]{3}(?![0-9])))${W}+)*`, // word with inner joiners
+    '[^\\s\\p{L}\\p{M}\\p{N}]', // one other character
+  ].join('|'),
+  'gu',
+);
+const INITIALISM_RE = /^(?:\p{L}\.)+\p{L}$/u;
 
 /** Character classes of the scanner, shared with the crawl matcher's own scan loop. */
 export const CLASS_OTHER = 0;
@@ -59,12 +83,17 @@ export function wordWidthAt(text: string, i: number, n: number): number {
 }
 
 /**
- * Calls `fn(start, end, isWord)` for each token of `text[from, to)` in order: exactly the spans of
- * TOKEN_RE's matches. `isWord` is false for a single punctuation/symbol token. Never throws.
+ * Where nextToken found its token: start, end, 1 for a word (0 for one punctuation/symbol
+ * character), and the FNV-1a hash of its code units (for the crawl matcher's token table). A scratch array read right after the call: the hot loops (counting, matching) then
+ * need no callback per token.
  */
-export function scanTokens(text: string, fn: (start: number, end: number, isWord: boolean) => void, from = 0, to = text.length): void {
-  const n = to;
-  let i = from;
+export const tokenSpan = new Int32Array(4);
+
+/**
+ * Finds the first token of `text[i, n)`: fills tokenSpan and returns true, or returns false when
+ * only spaces are left. Exactly the next match of TOKEN_RE. Never throws.
+ */
+export function nextToken(text: string, i: number, n: number): boolean {
   while (i < n) {
     const c = text.charCodeAt(i);
     let cls: number;
@@ -78,37 +107,112 @@ export function scanTokens(text: string, fn: (start: number, end: number, isWord
       i += w;
       continue;
     }
+    tokenSpan[0] = i;
+    let h = Math.imul(FNV_INIT ^ c, FNV_PRIME);
+    if (w === 2) h = Math.imul(h ^ text.charCodeAt(i + 1), FNV_PRIME);
+    if (cls === CLASS_OTHER) {
+      tokenSpan[1] = i + w;
+      tokenSpan[2] = 0;
+      tokenSpan[3] = h;
+      return true;
+    }
+    // the common case inline: word characters of the BMP up to a space or plain punctuation
     const start = i;
     i += w;
-    if (cls === CLASS_OTHER) {
-      fn(start, i, false);
-      continue;
+    while (i < n) {
+      const cc = text.charCodeAt(i);
+      if (cc >= 0xd800 || BMP_CLASS[cc] !== CLASS_WORD) break;
+      h = Math.imul(h ^ cc, FNV_PRIME);
+      i++;
     }
-    // word chars, then (joiner + at least one word char)*, greedy like the regex
-    for (;;) {
-      while (i < n) {
-        const cc = text.charCodeAt(i);
-        if (cc < 0xd800 || cc > 0xdfff) {
-          if (BMP_CLASS[cc] !== CLASS_WORD) break;
-          i++;
-        } else {
-          const ww = wordWidthAt(text, i, n);
-          if (ww === 0) break;
-          i += ww;
-        }
-      }
-      if (i + 1 < n) {
-        const j = text.charCodeAt(i);
-        if ((j === 0x27 || j === 0x2019 || j === 0x2d || j === 0x2e) && wordWidthAt(text, i + 1, n) > 0) {
-          i += 1;
-          continue;
-        }
-      }
-      break;
-    }
-    fn(start, i, true);
+    const j = i < n ? text.charCodeAt(i) : 0x20;
+    if (j >= 0xd800 || j === 0x2e || j === 0x2c || j === 0x27 || j === 0x2d || j === 0x2019) i = wordEnd(text, start, i, n);
+    else wordHash = h;
+    tokenSpan[1] = i;
+    tokenSpan[2] = 1;
+    tokenSpan[3] = wordHash;
+    return true;
+  }
+  return false;
+}
+
+/**
+ * Calls `fn(start, end, isWord)` for each token of `text[from, to)` in order: exactly the spans of
+ * TOKEN_RE's matches. `isWord` is false for a single punctuation/symbol token. Never throws.
+ */
+export function scanTokens(text: string, fn: (start: number, end: number, isWord: boolean) => void, from = 0, to = text.length): void {
+  let i = from;
+  while (nextToken(text, i, to)) {
+    i = tokenSpan[1]!;
+    fn(tokenSpan[0]!, i, tokenSpan[2] === 1);
   }
 }
+
+/** The joiners kept inside a word when a word character follows: ' ’ - . */
+export function isJoiner(c: number): boolean {
+  return c === 0x27 || c === 0x2019 || c === 0x2d || c === 0x2e;
+}
+
+function isAsciiDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * End of the word token that starts at `start` and whose first character ends before `i` (`n`: end of the text): word
+ * characters, then (joiner + word characters)*, greedy like TOKEN_RE; then the final period of an
+ * initialism or abbreviation.
+ */
+export function wordEnd(text: string, start: number, i: number, n: number): number {
+  let h = FNV_INIT;
+  for (let k = start; k < i; k++) h = Math.imul(h ^ text.charCodeAt(k), FNV_PRIME);
+  for (;;) {
+    while (i < n) {
+      const cc = text.charCodeAt(i);
+      if (cc < 0xd800 || cc > 0xdfff) {
+        if (BMP_CLASS[cc] !== CLASS_WORD) break;
+        h = Math.imul(h ^ cc, FNV_PRIME);
+        i++;
+      } else {
+        const ww = wordWidthAt(text, i, n);
+        if (ww === 0) break;
+        h = Math.imul(Math.imul(h ^ cc, FNV_PRIME) ^ text.charCodeAt(i + 1), FNV_PRIME);
+        i += 2;
+      }
+    }
+    wordHash = h;
+    if (i >= n) return i;
+    const j = text.charCodeAt(i);
+    // the common case: a space or punctuation that joins nothing
+    if (j !== 0x2e && j !== 0x2c && j !== 0x27 && j !== 0x2d && j !== 0x2019) return i;
+    if (i + 1 < n) {
+      if (j !== 0x2c && wordWidthAt(text, i + 1, n) > 0) {
+        h = Math.imul(h ^ j, FNV_PRIME);
+        i += 1;
+        continue;
+      }
+      // a thousands separator: digit , three digits, no fourth
+      if (j === 0x2c && i + 3 < n && isAsciiDigit(text.charCodeAt(i - 1)) && isAsciiDigit(text.charCodeAt(i + 1)) && isAsciiDigit(text.charCodeAt(i + 2)) && isAsciiDigit(text.charCodeAt(i + 3)) && !(i + 4 < n && isAsciiDigit(text.charCodeAt(i + 4)))) {
+        h = Math.imul(h ^ j, FNV_PRIME);
+        i += 1;
+        continue;
+      }
+    }
+    // a period that joins nothing ends a sentence or an abbreviation
+    if (j === 0x2e) {
+      const word = text.slice(start, i);
+      if ((word.length <= 6 && ABBREVIATION_SET.has(word)) || INITIALISM_RE.test(word)) {
+        wordHash = Math.imul(h ^ j, FNV_PRIME);
+        return i + 1;
+      }
+    }
+    return i;
+  }
+}
+
+/** FNV-1a (32-bit) of the UTF-16 code units of a span, as nextToken computes it for its token. */
+export const FNV_INIT = 0x811c9dc5 | 0;
+export const FNV_PRIME = 0x01000193;
+let wordHash = 0;
 
 /** Tokens of `text` in order (see module doc). */
 export function wordTokens(text: string): string[] {

@@ -114,7 +114,7 @@ describe('union and --max-queries', () => {
       ['wordnet', [['dog', 1], ['New  York', 1], [',', 1], ['', 1]]],
       ['unigram', [['dog', 900], ['cat', 500]]],
       ['bigram', [['New York', 5], ['hot dog', 3]]],
-      ['title', [['U.S.', 100], ['U.S .', 90], ['Cat', 80]]],
+      ['title', [['U.S.', 100], [' U.S.\t', 90], ['Cat', 80]]],
     ]);
     expect(u.rows.map((r) => `${r.query}|${r.source}|${r.count}`)).toEqual([
       'dog|wordnet|1', 'New York|wordnet|1', 'cat|unigram|500', 'hot dog|bigram|3', 'U.S.|title|100', 'Cat|title|80',

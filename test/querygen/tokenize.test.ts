@@ -24,7 +24,7 @@ const ALPHABET = [
 describe('tokenizer semantics (pinned: the crawl matches with the same tokens)', () => {
   it('examples', () => {
     expect(wordTokens("Don't e-mail the U.S. (3.14) ©2020 café—naïve")).toEqual([
-      "Don't", 'e-mail', 'the', 'U.S', '.', '(', '3.14', ')', '©', '2020', 'café', '—', 'naïve',
+      "Don't", 'e-mail', 'the', 'U.S.', '(', '3.14', ')', '©', '2020', 'café', '—', 'naïve',
     ]);
     expect(wordTokens('end-  -start a--b x.')).toEqual(['end', '-', '-', 'start', 'a', '-', '-', 'b', 'x', '.']);
     expect(wordTokens('New York 😀!')).toEqual(['New', 'York', '😀', '!']);
@@ -33,6 +33,26 @@ describe('tokenizer semantics (pinned: the crawl matches with the same tokens)',
     expect(isPunctuationToken(',')).toBe(true);
     expect(isPunctuationToken('😀')).toBe(true);
     expect(isPunctuationToken('a')).toBe(false);
+  });
+
+  it('numbers with separators and abbreviations leave no fragments', () => {
+    expect(wordTokens('1,000 people, 1.000.000 Einwohner, 12,345,678 stars')).toEqual(['1,000', 'people', ',', '1.000.000', 'Einwohner', ',', '12,345,678', 'stars']);
+    expect(wordTokens('the U.S. and the U.S.S.R., e.g. this; i.e. that, at 5 p.m.')).toEqual(['the', 'U.S.', 'and', 'the', 'U.S.S.R.', ',', 'e.g.', 'this', ';', 'i.e.', 'that', ',', 'at', '5', 'p.m.']);
+    expect(wordTokens('Dr. Who, Mr. T, Ph.D. thesis, cats etc. and Smith et al. 2020')).toEqual(['Dr.', 'Who', ',', 'Mr.', 'T', ',', 'Ph.D.', 'thesis', ',', 'cats', 'etc.', 'and', 'Smith', 'et', 'al.', '2020']);
+    // not separators or abbreviations: split as before
+    expect(wordTokens('1,00 1,0000 a,000 1, 000 plan B. No. 5 end.')).toEqual(['1', ',', '00', '1', ',', '0000', 'a', ',', '000', '1', ',', '000', 'plan', 'B', '.', 'No', '.', '5', 'end', '.']);
+    expect(wordTokens('U.S.Army')).toEqual(['U.S.Army']);
+  });
+
+  it('scanner == defining regex on strings full of digits, commas, periods and abbreviations', () => {
+    const r = rng(7);
+    const parts = ['1', '0', '9', ',', '.', ' ', 'U', 'S', 'e', 'g', 'Dr', 'Mrs', 'etc', 'Ph', 'D', 'x', '-', "'", '𝐀', 'é', '\u0301'];
+    for (let k = 0; k < 20000; k++) {
+      const len = Math.floor(r() * 16);
+      let s = '';
+      for (let i = 0; i < len; i++) s += parts[Math.floor(r() * parts.length)];
+      expect(wordTokens(s), JSON.stringify(s)).toEqual(regexTokens(s));
+    }
   });
 
   it('scanner == defining regex on random Unicode strings', () => {
