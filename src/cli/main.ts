@@ -1,6 +1,7 @@
 import { formatHelp, parseFlags } from './args.js';
 import type { CommandDef, CommandResult } from './command.js';
-import { UsageError, WitError, errorMessage } from '../util/errors.js';
+import { UsageError, WitError } from '../util/errors.js';
+import { describeFailure } from './failure.js';
 
 /** Subcommands in help order; each module is loaded only when used (tfjs, sharp are heavy). */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef> }> = {
@@ -91,6 +92,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let running = name;
   try {
     let cmd = await entry.load();
     let args = rest;
@@ -102,6 +104,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
         throw new UsageError(name, `needs a subcommand: ${list}`);
       }
       cmd = sub;
+      running = sub.name;
       args = rest.slice(1);
     }
     const flags = parseFlags(cmd.name, args, cmd.flags);
@@ -116,14 +119,10 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     return result.exitCode ?? 0;
   } catch (err) {
     if (statusShown) io.stderr('\n');
-    if (err instanceof WitError) {
-      io.stderr(`wit ${err.message}\n`);
-      if (process.env.WIT_DEBUG && err.stack) io.stderr(err.stack + '\n');
-      return err.exitCode;
-    }
-    io.stderr(`wit ${name}: ${errorMessage(err)}\n`);
-    if (err instanceof Error && err.stack) io.stderr(`${process.env.WIT_DEBUG ? err.stack : err.stack.split('\n').slice(0, 4).join('\n')}\n`);
-    return 1;
+    const failure = describeFailure(running, err);
+    io.stderr(`${failure.line}\n`);
+    if (process.env.WIT_DEBUG && failure.stack) io.stderr(`${failure.stack}\n`);
+    return failure.exitCode;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

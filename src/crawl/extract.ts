@@ -24,7 +24,11 @@ export interface ExtractOptions {
   maxUrlChars?: number;
   /** Charset to decode a Buffer with (e.g. from Content-Type); sniffed from BOM and `<meta>` when absent. */
   charset?: string;
-  /** Called for each `<img>` that was skipped, with the reason (bad_url, long_caption, long_url). */
+  /**
+   * Called for each `<img>` that was skipped, with the reason (bad_url, long_caption, long_url,
+   * long_attribute: an attribute over 64 KiB), and once for a page whose `<img>` past
+   * `maxImagesPerPage` were dropped (too_many_images).
+   */
   onBadItem?: (reason: string, detail: string) => void;
 }
 
@@ -170,12 +174,22 @@ export function extractPage(
   let attrOverlong = false;
   let tagOverlong = false;
   let imagesFull = maxImages <= 0;
+  let imagesDropped = false;
   let linksFull = maxLinks <= 0;
 
+  // Tokenizing stops once nothing more can be learnt: links full, and images full with one more
+  // `<img>` seen past the cap (so that the page's dropped images are known and counted).
+  const stopWhenDone = (): void => {
+    if (linksFull && imagesFull && (imagesDropped || maxImages <= 0)) tokenizer.pause();
+  };
   const tokenizer: Tokenizer = new Tokenizer({ decodeEntities: true }, {
     onopentagname(start, end) {
       tag = text.slice(start, Math.min(end, start + 16)).toLowerCase();
       if (tag === 'image') tag = 'img'; // as browsers parse it
+      if (tag === 'img' && imagesFull && maxImages > 0 && !imagesDropped) {
+        imagesDropped = true;
+        stopWhenDone();
+      }
       wanted = (tag === 'img' && !imagesFull) || tag === 'base' || (tag === 'a' && !linksFull) || tag === 'meta';
       attrs = {};
       tagOverlong = false;
@@ -225,7 +239,7 @@ export function extractPage(
         if (imgs.length >= maxImages) {
           imagesFull = true;
           truncated = true;
-          if (linksFull) tokenizer.pause();
+          stopWhenDone();
         }
       } else if (tag === 'base') {
         if (baseHref === null && attrs.href) baseHref = attrs.href;
@@ -235,7 +249,7 @@ export function extractPage(
         // Keep a margin for duplicates and off-site links, bounded all the same.
         if (hrefs.length >= maxLinks * 4) {
           linksFull = true;
-          if (imagesFull) tokenizer.pause();
+          stopWhenDone();
         }
       } else if (tag === 'meta') {
         const name = (attrs.name ?? '').toLowerCase();
@@ -275,6 +289,7 @@ export function extractPage(
     if (b) base = new URL(b);
   }
 
+  if (imagesDropped) opts.onBadItem?.('too_many_images', pageUrl);
   const images: PageImage[] = [];
   for (const img of imgs) {
     if (img.overlong) {

@@ -279,9 +279,10 @@ export interface SourceCounters {
  */
 export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'inputFormat' | 'useTitle' | 'maxPages' | 'maxDepth'> & Partial<Pick<ResolvedCrawlOptions, 'onTruncated' | 'maxPageBytes'>>, res: CrawlResources, signal: AbortSignal | undefined, counters: SourceCounters): AsyncIterable<Candidate> {
   const format = detectInputFormat(input, r.inputFormat);
+  const onBadItem = (reason: string) => { counters.badItems[reason] = (counters.badItems[reason] ?? 0) + 1; };
   if (format === 'seed') {
     return crawlSite(input, res, {
-      maxPages: r.maxPages, maxDepth: r.maxDepth, useTitle: r.useTitle, signal,
+      maxPages: r.maxPages, maxDepth: r.maxDepth, useTitle: r.useTitle, signal, onBadItem,
       onPage: (_u, outcome) => { counters.pages[outcome] = (counters.pages[outcome] ?? 0) + 1; },
     });
   }
@@ -292,7 +293,7 @@ export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'inputFor
     openUrl: (u: string) => res.fetcher.openStream(u, signal),
     onTruncated: r.onTruncated,
     maxPageBytes: r.maxPageBytes,
-    onBadItem: (reason: string) => { counters.badItems[reason] = (counters.badItems[reason] ?? 0) + 1; },
+    onBadItem,
   });
 }
 

@@ -24,6 +24,8 @@ export interface SiteCrawlOptions {
   /** Links followed from one page at most. Default 1000. */
   maxLinksPerPage?: number;
   signal?: AbortSignal;
+  /** Called for each item of a page that is dropped (long_attribute, long_url, long_caption, bad_url, long_page, too_many_images). */
+  onBadItem?: (reason: string, detail: string) => void;
   /** Called once per page tried: 'ok' or why it was not used. */
   onPage?: (url: string, outcome: 'ok' | FailureReason | 'not_html') => void;
 }
@@ -99,6 +101,7 @@ export async function* crawlSite(seed: string, res: SiteResources, opts: SiteCra
       maxHtmlBytes,
       charset: charsetOf(r.contentType),
       maxLinks: depth < maxDepth ? opts.maxLinksPerPage ?? 1000 : 0,
+      onBadItem: opts.onBadItem,
     });
     const m = page.robots;
     // <meta name="robots"> opt-outs count like X-Robots-Tag: no images from this page

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { UsageError, WitError } from '../util/errors.js';
+import { UsageError, WitError, messageWithoutStage } from '../util/errors.js';
 
 /**
  * Scores a batch of pairs: the cosine similarity of each image's and caption's embeddings,
@@ -92,7 +92,7 @@ export async function loadEncoders(modelDir: string, opts: { backend?: Backend; 
     return await loadClip(modelDir, { backend: opts.backend ?? 'auto', batchSize: opts.batchSize });
   } catch (err) {
     // Re-raised under the filter's name: a user who ran `wit filter` should not read "wit train: …".
-    if (err instanceof WitError && err.exitCode !== 2) throw new WitError('filter', `cannot load the model: ${err.message}`, { cause: err });
-    throw new UsageError('filter', `cannot load the model (${(err as Error).message})`, { cause: err });
+    if (err instanceof WitError && err.exitCode !== 2) throw new WitError('filter', `cannot load the model: ${messageWithoutStage(err)}`, { cause: err });
+    throw new UsageError('filter', `cannot load the model (${messageWithoutStage(err)})`, { cause: err });
   }
 }

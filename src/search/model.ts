@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import type { ClipHandle } from '../train/index.js';
-import { UsageError, WitError, errorMessage } from '../util/errors.js';
+import { UsageError, WitError, messageWithoutStage } from '../util/errors.js';
 
 /** Backends a model can run on (one place picks it: src/train/backend). */
 export const BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -19,8 +19,8 @@ export async function openModel(dir: string, opts: { backend: Backend; batchSize
   try {
     return await loadClip(dir, { backend: opts.backend, batchSize: opts.batchSize });
   } catch (err) {
-    if (err instanceof WitError && err.exitCode !== 2) throw new WitError(stage, `cannot load the model: ${err.message}`, { cause: err });
-    throw new UsageError(stage, `cannot load the model (${errorMessage(err)})`, { file: dir, cause: err });
+    if (err instanceof WitError && err.exitCode !== 2) throw new WitError(stage, `cannot load the model: ${messageWithoutStage(err)}`, { cause: err });
+    throw new UsageError(stage, `cannot load the model (${messageWithoutStage(err)})`, { file: dir, cause: err });
   }
 }
 

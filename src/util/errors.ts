@@ -34,6 +34,15 @@ export class InputError extends WitError {
   }
 }
 
+/**
+ * Message of any thrown value without a WitError's stage prefix ("train: dir: bad" -> "dir: bad"),
+ * for wrapping it in the error of the stage that called (the CLI prefixes the command's name).
+ */
+export function messageWithoutStage(err: unknown): string {
+  if (err instanceof WitError && err.message.startsWith(`${err.stage}: `)) return err.message.slice(err.stage.length + 2);
+  return errorMessage(err);
+}
+
 /** Message of any thrown value, for counting per-item failures. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -67,7 +67,8 @@ export interface SourceOptions {
    * bad_record (unparsable line, row or WAT JSON), bad_url (missing, relative in a list, not
    * http(s)), empty_caption, long_caption, long_url, long_attribute (an `<img>` attribute over
    * 64 KiB), unsupported_encoding (a WARC page with a Content-Encoding other than gzip/deflate),
-   * truncated_record (with `onTruncated: 'skip'`).
+   * long_page (a WARC page parsed only up to maxHtmlBytes), too_many_images (a page whose images
+   * past the per-page cap were dropped), truncated_record (with `onTruncated: 'skip'`).
    */
   onBadItem?: (reason: string, detail: string) => void;
   /** Stops reading; the iteration then throws the signal's reason. */

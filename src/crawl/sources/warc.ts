@@ -236,6 +236,7 @@ async function* warcCandidates(input: string, bytes: AsyncIterable<Uint8Array>, 
       continue;
     }
     const html = read.bytes;
+    if (read.more) opts.onBadItem?.('long_page', `${input}: ${page.pageUrl}: only the first ${maxHtml} bytes parsed`);
     if (!page.contentType && !/<(!doctype\s+html|html|head|body|img)\b/i.test(html.subarray(0, 2048).toString('latin1'))) continue;
     for (const img of extractImages(html, page.pageUrl, {
       useTitle: opts.useTitle,
