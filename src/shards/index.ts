@@ -3,3 +3,5 @@ export * from './record.js';
 export * from './writer.js';
 export * from './reader.js';
 export * from './manifest.js';
+export * from './webdataset.js';
+export { TarWriter, readTar, splitKey, ustarHeader } from './tar.js';

@@ -11,7 +11,7 @@ import type { ColumnDef } from './record.js';
  */
 
 // parquet.thrift enums
-const TYPE = { INT32: 1, FLOAT: 4, BYTE_ARRAY: 6 } as const;
+const TYPE = { BOOLEAN: 0, INT32: 1, INT64: 2, FLOAT: 4, DOUBLE: 5, BYTE_ARRAY: 6 } as const;
 const REP = { REQUIRED: 0, OPTIONAL: 1, REPEATED: 2 } as const;
 const CONVERTED_UTF8 = 0;
 const CONVERTED_LIST = 3;
@@ -21,36 +21,39 @@ const CODEC_UNCOMPRESSED = 0;
 const PAGE_DATA = 0;
 
 interface Leaf {
-  col: ColumnDef;
+  col: ColumnDef<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
   path: string[];
   type: number;
   maxDef: number;
   maxRep: number;
 }
 
-function leafOf(col: ColumnDef): Leaf {
+const SCALAR_TYPE = { int32: TYPE.INT32, int64: TYPE.INT64, float: TYPE.FLOAT, double: TYPE.DOUBLE, boolean: TYPE.BOOLEAN } as const;
+
+function leafOf<R>(col: ColumnDef<R>): Leaf {
   switch (col.kind) {
     case 'string':
     case 'binary':
       return { col, path: [col.name], type: TYPE.BYTE_ARRAY, maxDef: col.optional ? 1 : 0, maxRep: 0 };
     case 'int32':
-      return { col, path: [col.name], type: TYPE.INT32, maxDef: col.optional ? 1 : 0, maxRep: 0 };
+    case 'int64':
     case 'float':
-      return { col, path: [col.name], type: TYPE.FLOAT, maxDef: col.optional ? 1 : 0, maxRep: 0 };
+    case 'double':
+    case 'boolean':
+      return { col, path: [col.name], type: SCALAR_TYPE[col.kind], maxDef: col.optional ? 1 : 0, maxRep: 0 };
     case 'string_list':
       // optional group (LIST) { repeated group list { required binary element (UTF8) } }
       return { col, path: [col.name, 'list', 'element'], type: TYPE.BYTE_ARRAY, maxDef: col.optional ? 2 : 1, maxRep: 1 };
   }
 }
 
-function schemaElements(cols: ColumnDef[]): ThriftStruct[] {
+function schemaElements<R>(cols: ColumnDef<R>[]): ThriftStruct[] {
   const out: ThriftStruct[] = [{ 4: 'schema', 5: cols.length }];
   for (const c of cols) {
     const rep = c.optional ? REP.OPTIONAL : REP.REQUIRED;
     if (c.kind === 'string') out.push({ 1: TYPE.BYTE_ARRAY, 3: rep, 4: c.name, 6: CONVERTED_UTF8, 10: { 1: {} } });
     else if (c.kind === 'binary') out.push({ 1: TYPE.BYTE_ARRAY, 3: rep, 4: c.name });
-    else if (c.kind === 'int32') out.push({ 1: TYPE.INT32, 3: rep, 4: c.name });
-    else if (c.kind === 'float') out.push({ 1: TYPE.FLOAT, 3: rep, 4: c.name });
+    else if (c.kind !== 'string_list') out.push({ 1: SCALAR_TYPE[c.kind], 3: rep, 4: c.name });
     else {
       out.push({ 3: rep, 4: c.name, 5: 1, 6: CONVERTED_LIST, 10: { 3: {} } });
       out.push({ 3: REP.REPEATED, 4: 'list', 5: 1 });
@@ -130,6 +133,19 @@ function encodeColumn(leaf: Leaf, values: unknown[]): { parts: Buffer[]; numValu
       else b.writeFloatLE(v, i * 4);
     }
     parts.push(b);
+  } else if (leaf.type === TYPE.INT64 || leaf.type === TYPE.DOUBLE) {
+    const b = Buffer.allocUnsafe(present.length * 8);
+    for (let i = 0; i < present.length; i++) {
+      const v = present[i];
+      if (leaf.type === TYPE.INT64) b.writeBigInt64LE(typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v))), i * 8);
+      else b.writeDoubleLE(Number(v), i * 8);
+    }
+    parts.push(b);
+  } else if (leaf.type === TYPE.BOOLEAN) {
+    // PLAIN booleans: bit-packed, least significant bit first
+    const b = Buffer.alloc(Math.ceil(present.length / 8));
+    for (let i = 0; i < present.length; i++) if (present[i]) b[i >> 3]! |= 1 << (i & 7);
+    parts.push(b);
   } else {
     // BYTE_ARRAY: small values are packed into one buffer; big ones (images) are referenced as-is
     let packed: Buffer[] = [];
@@ -155,20 +171,20 @@ function encodeColumn(leaf: Leaf, values: unknown[]): { parts: Buffer[]; numValu
 }
 
 /** Streams rows into one Parquet file; call `writeRowGroup` per group, then `finish`. */
-export class ParquetFileWriter {
+export class ParquetFileWriter<R = import('./record.js').PairRecord> {
   private offset = 0;
   private numRows = 0;
   private rowGroups: ThriftStruct[] = [];
   private readonly leaves: Leaf[];
 
-  private constructor(private readonly fh: FileHandle, private readonly cols: ColumnDef[], private readonly kv: Record<string, string>) {
+  private constructor(private readonly fh: FileHandle, private readonly cols: ColumnDef<R>[], private readonly kv: Record<string, string>) {
     this.leaves = cols.map(leafOf);
   }
 
   /** Creates (truncates) `path` and writes the magic. */
-  static async create(path: string, cols: ColumnDef[], kv: Record<string, string> = {}): Promise<ParquetFileWriter> {
+  static async create<R = import('./record.js').PairRecord>(path: string, cols: ColumnDef<R>[], kv: Record<string, string> = {}): Promise<ParquetFileWriter<R>> {
     const fh = await open(path, 'w');
-    const w = new ParquetFileWriter(fh, cols, kv);
+    const w = new ParquetFileWriter<R>(fh, cols, kv);
     await w.write([Buffer.from('PAR1')]);
     return w;
   }
@@ -190,7 +206,7 @@ export class ParquetFileWriter {
   }
 
   /** Writes one row group of `rows` records. */
-  async writeRowGroup(rows: readonly import('./record.js').PairRecord[]): Promise<void> {
+  async writeRowGroup(rows: readonly R[]): Promise<void> {
     if (!rows.length) return;
     const start = this.offset;
     const chunks: ThriftStruct[] = [];

@@ -1,8 +1,10 @@
 import { readdir, stat, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
-import { IMAGE_FORMATS, type ImageFormat, type PairRecord } from './record.js';
+import { IMAGE_FORMATS, RECORD_COLUMNS, type ImageFormat, type PairRecord } from './record.js';
 import { InputError, UsageError } from '../util/errors.js';
+import { readWebDatasetFile, webDatasetInfo } from './webdataset.js';
+import { readShardStats } from './manifest.js';
 
 /** Options for reading shards. */
 export interface ShardReadOptions {
@@ -11,8 +13,9 @@ export interface ShardReadOptions {
 }
 
 /**
- * Expands files and directories into the list of shard files, sorted by name. Directories
- * contribute their `*.parquet` (temporary files start with '.' and are never listed).
+ * Expands files and directories into the list of shard data files, sorted by name. A directory
+ * contributes its `*.tar` (WebDataset: the `.parquet` beside them are metadata) or, without
+ * tars, its `*.parquet`; temporary files start with '.' and are never listed.
  * Throws UsageError for a path that does not exist or holds no shards.
  */
 export async function listShards(paths: string | readonly string[]): Promise<string[]> {
@@ -25,8 +28,10 @@ export async function listShards(paths: string | readonly string[]): Promise<str
       throw new UsageError('shards', `no such file or directory`, { file: p });
     }
     if (st.isDirectory()) {
-      const names = (await readdir(p)).filter((n) => n.endsWith('.parquet') && !n.startsWith('.')).sort();
-      if (!names.length) throw new UsageError('shards', `directory holds no .parquet shards`, { file: p });
+      const all = (await readdir(p)).filter((n) => !n.startsWith('.'));
+      const tars = all.filter((n) => n.endsWith('.tar'));
+      const names = (tars.length ? tars : all.filter((n) => n.endsWith('.parquet'))).sort();
+      if (!names.length) throw new UsageError('shards', `directory holds no shards (.parquet or WebDataset .tar)`, { file: p });
       out.push(...names.map((n) => join(p, n)));
     } else {
       out.push(p);
@@ -73,10 +78,27 @@ function imageColumnOf(meta: FileMetaData): ImageFormat | undefined {
   return IMAGE_FORMATS.find((f) => names.has(f));
 }
 
-function toRecord(row: Record<string, unknown>, fmt: ImageFormat | undefined): PairRecord {
+/** Names of the top-level columns (a nested column's children are not columns of their own). */
+function topLevelColumns(meta: FileMetaData): string[] {
+  const out: string[] = [];
+  const schema = meta.schema;
+  let i = 1;
+  const skip = (at: number): number => {
+    let next = at + 1;
+    for (let c = 0; c < (schema[at]!.num_children ?? 0); c++) next = skip(next);
+    return next;
+  };
+  while (i < schema.length) {
+    out.push(schema[i]!.name);
+    i = skip(i);
+  }
+  return out;
+}
+
+function toRecord(row: Record<string, unknown>, fmt: ImageFormat | undefined, extras: readonly string[] = []): PairRecord {
   const img = fmt ? row[fmt] : undefined;
   const queries = row.queries;
-  return {
+  const rec: PairRecord = {
     key: String(row.key ?? ''),
     url: String(row.url ?? ''),
     page_url: (row.page_url as string | null | undefined) ?? null,
@@ -90,11 +112,42 @@ function toRecord(row: Record<string, unknown>, fmt: ImageFormat | undefined): P
     sha256: String(row.sha256 ?? ''),
     similarity: row.similarity == null ? null : Number(row.similarity),
   };
+  if (extras.length) {
+    rec.extra = {};
+    for (const e of extras) {
+      const v = row[e];
+      rec.extra[e] = v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v ?? null;
+    }
+  }
+  return rec;
 }
 
-/** Image format stored in a shard (its image column), or undefined when none. */
+/** Image format stored in a shard (its image column or members), or undefined when none. */
 export async function shardImageFormat(path: string): Promise<ImageFormat | undefined> {
+  if (path.endsWith('.tar')) return (await webDatasetInfo(path)).imageFormat;
   return imageColumnOf(await readShardMetadata(path));
+}
+
+/** What a shard holds, whatever its format: pairs, column names, image format. */
+export interface ShardInfo {
+  format: 'parquet' | 'webdataset';
+  rows: number;
+  columns: string[];
+  imageFormat?: ImageFormat;
+}
+
+/**
+ * Pairs, columns and image format of one shard without reading images: a Parquet footer, or a
+ * tar's headers (the pair count from its stats file when it has one). InputError when unreadable.
+ */
+export async function readShardInfo(path: string): Promise<ShardInfo> {
+  if (path.endsWith('.tar')) {
+    const info = await webDatasetInfo(path);
+    const stats = await readShardStats(path);
+    return { format: 'webdataset', ...info, rows: typeof stats?.count === 'number' ? stats.count : info.rows };
+  }
+  const meta = await readShardMetadata(path);
+  return { format: 'parquet', rows: Number(meta.num_rows), columns: meta.schema.slice(1).map((s) => s.name), imageFormat: imageColumnOf(meta) };
 }
 
 /**
@@ -107,8 +160,17 @@ export async function* readShards(paths: string | readonly string[], opts: Shard
   for (const file of files) yield* readShardFile(file, opts);
 }
 
-/** Streams the records of one shard file (see readShards). */
+/** Streams the records of one shard file, Parquet or WebDataset tar (see readShards). */
 export async function* readShardFile(file: string, opts: ShardReadOptions = {}): AsyncGenerator<PairRecord> {
+  if (file.endsWith('.tar')) {
+    yield* readWebDatasetFile(file, opts);
+    return;
+  }
+  yield* readParquetShardFile(file, opts);
+}
+
+/** Streams the records of one Parquet shard, one row group at a time. */
+export async function* readParquetShardFile(file: string, opts: ShardReadOptions = {}): AsyncGenerator<PairRecord> {
   const { buf, close } = await fileAsyncBuffer(file);
   try {
     let meta: FileMetaData;
@@ -118,10 +180,10 @@ export async function* readShardFile(file: string, opts: ShardReadOptions = {}):
       throw new InputError('shards', file, `not a readable Parquet shard (truncated or corrupt?): ${(err as Error).message}`, { cause: err });
     }
     const fmt = imageColumnOf(meta);
-    const top = meta.schema.slice(1).filter((_, i, arr) => i === 0 || true).map((s) => s.name);
-    const wanted = new Set(['key', 'url', 'page_url', 'caption', 'queries', 'width', 'height', 'original_width', 'original_height', 'sha256', 'similarity']);
-    if (opts.images !== false && fmt) wanted.add(fmt);
-    const columns = top.filter((n) => wanted.has(n));
+    const top = topLevelColumns(meta);
+    const known = new Set<string>([...RECORD_COLUMNS, ...IMAGE_FORMATS, 'status', 'error_message']);
+    const extras = top.filter((n) => !known.has(n));
+    const columns = top.filter((n) => RECORD_COLUMNS.includes(n) || extras.includes(n) || (n === fmt && opts.images !== false));
     let rowStart = 0;
     for (const rg of meta.row_groups) {
       const n = Number(rg.num_rows);
@@ -132,7 +194,7 @@ export async function* readShardFile(file: string, opts: ShardReadOptions = {}):
         throw new InputError('shards', file, `cannot read rows ${rowStart}-${rowStart + n}: ${(err as Error).message}`, { cause: err });
       }
       rowStart += n;
-      for (const row of rows) yield toRecord(row, fmt);
+      for (const row of rows) yield toRecord(row, fmt, extras);
     }
   } finally {
     await close();

@@ -1,8 +1,13 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ParquetFileWriter } from './parquet-writer.js';
-import { shardColumns, type ImageFormat, type PairRecord } from './record.js';
+import { shardColumns, statusColumns, type ExtraColumn, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { WitError } from '../util/errors.js';
+import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
+
+/** The two on-disk shard formats (README.md, "The shard format"). */
+export type ShardFormat = 'parquet' | 'webdataset';
+export const SHARD_FORMATS: readonly ShardFormat[] = ['parquet', 'webdataset'];
 
 /** Options of one shard file. */
 export interface ShardWriterOptions {
@@ -14,8 +19,30 @@ export interface ShardWriterOptions {
   rowGroupSize?: number;
   /** Also flush a row group once its image bytes reach this many bytes (default 64 MiB). */
   rowGroupBytes?: number;
-  /** Key-value metadata stored in the Parquet footer. */
+  /** Key-value metadata stored in the Parquet footer (of the metadata file for WebDataset). */
   metadata?: Record<string, string>;
+  /** Pass-through input columns (`--save-additional-columns`), after wit's own. */
+  extras?: readonly ExtraColumn[];
+}
+
+/**
+ * One shard being written, whatever its format: records go in, `close` makes it visible
+ * atomically (data file, then metadata, then `NNNNN_stats.json`, the mark of a finished shard).
+ */
+export interface ShardSink {
+  /** Final path of the data file (`NNNNN.parquet` or `NNNNN.tar`). */
+  readonly path: string;
+  /** Records written so far. */
+  readonly count: number;
+  write(rec: PairRecord): Promise<void>;
+  /**
+   * Finishes the shard. `status` (url-list inputs) lists every input row that fell in the shard
+   * with its outcome: written to the shard's metadata file (WebDataset) or `status/NNNNN.parquet`
+   * (Parquet, whose data files hold only pairs with images).
+   */
+  close(extraStats?: Record<string, unknown>, status?: readonly StatusRow[]): Promise<ShardStats>;
+  /** Abandons the shard: its temporary files are deleted, nothing becomes visible. */
+  abort(): Promise<void>;
 }
 
 /** Contents of `NNNNN_stats.json`: the writer's counts plus whatever the stage adds. */
@@ -29,22 +56,68 @@ export interface ShardStats {
   [extra: string]: unknown;
 }
 
-/** `dir/00042.parquet` (prefix, e.g. a job id, goes before the number). */
-export function shardPath(dir: string, index: number, prefix = ''): string {
-  return join(dir, `${prefix}${String(index).padStart(5, '0')}.parquet`);
+/** Extension of a format's data files. */
+export function shardExtension(format: ShardFormat): 'parquet' | 'tar' {
+  return format === 'webdataset' ? 'tar' : 'parquet';
 }
 
-/** `dir/00042_stats.json` for `dir/00042.parquet`. */
+/** The format of a data file, by its name. */
+export function formatOfShard(file: string): ShardFormat {
+  return file.endsWith('.tar') ? 'webdataset' : 'parquet';
+}
+
+/** `dir/00042.parquet` or `dir/00042.tar` (prefix, e.g. a job id, goes before the number). */
+export function shardPath(dir: string, index: number, prefix = '', format: ShardFormat = 'parquet'): string {
+  return join(dir, `${prefix}${String(index).padStart(5, '0')}.${shardExtension(format)}`);
+}
+
+/** `dir/00042_stats.json` for `dir/00042.parquet` or `dir/00042.tar`. */
 export function statsPathFor(shardFile: string): string {
-  return shardFile.replace(/\.parquet$/, '_stats.json');
+  return shardFile.replace(/\.(parquet|tar)$/, '_stats.json');
 }
 
-/** Writes JSON atomically (temp file + rename), so a crash never leaves half a file. */
-export async function writeJsonAtomic(path: string, value: unknown): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
-  await writeFile(tmp, JSON.stringify(value, null, 2) + '\n');
-  await rename(tmp, path);
+/** The metadata file beside a WebDataset shard: `dir/00042.parquet` for `dir/00042.tar`. */
+export function metadataPathFor(tarFile: string): string {
+  return tarFile.replace(/\.tar$/, '.parquet');
 }
+
+/** Where a Parquet shard's url-list status rows go: `dir/status/00042.parquet`. */
+export function statusPathFor(parquetFile: string): string {
+  return join(dirname(parquetFile), 'status', basename(parquetFile));
+}
+
+export { writeJsonAtomic };
+
+/** Writes status rows (or, without them, nothing) to `path` atomically. */
+export async function writeStatusFile(path: string, rows: readonly StatusRow[], opts: ShardWriterOptions): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = tempPathFor(path);
+  const pq = await ParquetFileWriter.create<StatusRow>(tmp, statusColumns(opts.withSimilarity ?? false, opts.extras ?? []), opts.metadata);
+  try {
+    const size = opts.rowGroupSize ?? 1000;
+    for (let i = 0; i < rows.length; i += size) await pq.writeRowGroup(rows.slice(i, i + size));
+    await pq.finish();
+    await rename(tmp, path);
+  } catch (err) {
+    await pq.abort();
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Opens a shard of the format its name says (`.parquet` or `.tar`). */
+export async function openShardWriter(path: string, opts: ShardWriterOptions = {}): Promise<ShardSink> {
+  if (path.endsWith('.tar')) {
+    const { WebDatasetShardWriter } = await import('./webdataset.js');
+    return WebDatasetShardWriter.open(path, opts);
+  }
+  return ParquetShardWriter.open(path, opts);
+}
+
+/** Opens shards of either format: `ShardWriter.open('00000.tar' | '00000.parquet', …)`. */
+export const ShardWriter = { open: openShardWriter };
+/** A shard being written (either format). */
+export type ShardWriter = ShardSink;
 
 /**
  * Streams pair records into one shard. Rows are written under a hidden temporary name
@@ -52,7 +125,7 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
  * the footer is written and synced; then `00042_stats.json` is written beside it. A shard is
  * finished when both exist; a killed writer leaves only the temporary file.
  */
-export class ShardWriter {
+export class ParquetShardWriter implements ShardSink {
   private buffer: PairRecord[] = [];
   private bufferBytes = 0;
   private rows = 0;
@@ -66,21 +139,22 @@ export class ShardWriter {
     private readonly pq: ParquetFileWriter,
     private readonly rowGroupSize: number,
     private readonly rowGroupBytes: number,
+    private readonly opts: ShardWriterOptions,
   ) {}
 
   /** Opens a shard for writing at `path` (its directory is created). Throws WitError if it cannot. */
-  static async open(path: string, opts: ShardWriterOptions = {}): Promise<ShardWriter> {
+  static async open(path: string, opts: ShardWriterOptions = {}): Promise<ParquetShardWriter> {
     if (!path.endsWith('.parquet')) throw new WitError('shards', `shard name must end in .parquet`, { file: path });
     await mkdir(dirname(path), { recursive: true });
     const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-    const cols = shardColumns(opts.imageFormat ?? 'jpg', opts.withSimilarity ?? false);
+    const cols = shardColumns(opts.imageFormat ?? 'jpg', opts.withSimilarity ?? false, opts.extras ?? []);
     let pq: ParquetFileWriter;
     try {
       pq = await ParquetFileWriter.create(tmp, cols, opts.metadata);
     } catch (err) {
       throw new WitError('shards', `cannot create shard: ${(err as Error).message}`, { file: path, cause: err });
     }
-    return new ShardWriter(path, tmp, pq, opts.rowGroupSize ?? 1000, opts.rowGroupBytes ?? 64 * 1024 * 1024);
+    return new ParquetShardWriter(path, tmp, pq, opts.rowGroupSize ?? 1000, opts.rowGroupBytes ?? 64 * 1024 * 1024, opts);
   }
 
   /** Rows written (or buffered) so far. */
@@ -110,11 +184,12 @@ export class ShardWriter {
    * Finishes the shard: footer, fsync, rename to the final name, then the stats file
    * (writer counts merged with `extraStats`). Returns the stats written.
    */
-  async close(extraStats: Record<string, unknown> = {}): Promise<ShardStats> {
+  async close(extraStats: Record<string, unknown> = {}, status?: readonly StatusRow[]): Promise<ShardStats> {
     if (this.closed) throw new WitError('shards', 'closed twice', { file: this.path });
     await this.flush();
     this.closed = true;
     const { bytes } = await this.pq.finish();
+    if (status) await writeStatusFile(statusPathFor(this.path), status, this.opts);
     await rename(this.tmpPath, this.path);
     const end = new Date();
     const stats: ShardStats = {
