@@ -9,3 +9,4 @@ export { train, loadClip, type TrainOptions, type TrainSummary, type ClipHandle 
 export { evaluate, type EvalOptions, type EvalSummary } from './eval/index.js';
 export { embed, search, serve, Searcher, EmbeddingIndex, type EmbedOptions, type EmbedSummary, type SearchOptions, type SearchSummary, type ServeOptions, type SearchServer } from './search/index.js';
 export { importModel, exportModel, type ImportOptions, type ImportSummary, type ExportOptions, type ExportSummary } from './model/index.js';
+export { convert, convertSchema, type ConvertOptions, type ConvertSummary } from './shards/convert.js';

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   serve: { summary: 'a local search page over an index', load: async () => (await import('./commands/serve.js')).command },
   report: { summary: 'one self-contained HTML page with the queries, crawl, shards, training and filtering', load: async () => (await import('./commands/report.js')).command },
   model: { summary: "open_clip models: 'model import' (safetensors -> wit model dir), 'model export'", load: async () => (await import('./commands/model.js')).command },
+  convert: { summary: 'turn Parquet shards into WebDataset tars (for open_clip) or back, without re-encoding images', load: async () => (await import('./commands/convert.js')).command },
   demo: { summary: 'run every stage offline on bundled data (WordNet, emoji images) and open a report', load: async () => (await import('./commands/demo.js')).command },
 };
 

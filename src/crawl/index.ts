@@ -32,7 +32,7 @@ export { processImage, tuneSharpForCrawl } from './image.js';
 export { SafeFetcher, RobotsCache, HostLimiter, DEFAULT_USER_AGENT } from './http/index.js';
 
 /** Input formats `--input-format` accepts. */
-export const INPUT_FORMATS = ['warc', 'wat', 'jsonl', 'csv', 'tsv', 'parquet', 'seed'] as const;
+export const INPUT_FORMATS = ['warc', 'wat', 'jsonl', 'csv', 'tsv', 'txt', 'parquet', 'seed'] as const;
 export type InputFormat = (typeof INPUT_FORMATS)[number];
 
 /** Options of a crawl (every field has a default except queries, inputs and out). */

@@ -8,6 +8,13 @@ export interface Candidate {
   page_url?: string;
   /** The input (file path or url) it came from. */
   source: string;
+  /**
+   * Set for a row of a url list: its outcome is listed in its shard's metadata (status rows),
+   * with these pass-through column values (`--save-additional-columns`).
+   */
+  row?: { extra?: Record<string, unknown> };
+  /** Expected hex sha256 of the downloaded bytes (`--verify-hash-col`); a mismatch is hash_mismatch. */
+  hash?: string;
 }
 
 /**
@@ -17,4 +24,4 @@ export interface Candidate {
 export type FailureReason =
   | 'dns' | 'connect' | 'timeout' | 'http_4xx' | 'http_5xx' | 'too_large' | 'not_image' | 'decode'
   | 'too_small' | 'bad_aspect' | 'robots' | 'noai' | 'blocked_address' | 'bad_url' | 'redirects' | 'truncated'
-  | 'cap_reached' | 'not_sampled' | 'no_match' | 'duplicate' | 'error';
+  | 'cap_reached' | 'not_sampled' | 'no_match' | 'duplicate' | 'hash_mismatch' | 'error';

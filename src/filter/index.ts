@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { readShardFile, readShardStats, shardImageFormat, shardPath, writeManifest, ShardWriter, type PairRecord, type ShardStats } from '../shards/index.js';
+import { formatOfShard, readShardExtras, readShardFile, readShardStats, shardImageFormat, shardPath, writeManifest, ShardWriter, type PairRecord, type ShardStats } from '../shards/index.js';
 import { InputError, WitError } from '../util/errors.js';
 import { Histogram, type ScoreHistogram } from './histogram.js';
 import { screenAndScore } from './pipeline.js';
@@ -65,7 +65,8 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
   const v = await validate(opts);
   const out = opts.out;
   const options = await runOptions(opts, v);
-  const outputs = v.files.map((_, i) => shardPath(out, i));
+  const outputFormat = opts.outputFormat ?? formatOfShard(v.files[0]!);
+  const outputs = v.files.map((_, i) => shardPath(out, i, '', outputFormat));
   const finished = await allFinished(outputs);
   // The model loads before the output is claimed, so a bad model leaves nothing behind; a finished
   // run, rerun, needs no model at all.
@@ -154,7 +155,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
           continue;
         }
         const fmt = (await shardImageFormat(file)) ?? 'jpg';
-        const w = await ShardWriter.open(outputs[i]!, { imageFormat: fmt, withSimilarity, metadata: { 'wit.stage': STAGE } });
+        const w = await ShardWriter.open(outputs[i]!, { imageFormat: fmt, extras: await readShardExtras(file), withSimilarity, metadata: { 'wit.stage': STAGE } });
         const t = new Tally();
         const tLoop = performance.now();
         try {
@@ -252,7 +253,7 @@ export async function filter(opts: FilterOptions): Promise<FilterSummary> {
         }
         const s = await load(i);
         const fmt = (await shardImageFormat(file)) ?? 'jpg';
-        const w = await ShardWriter.open(outputs[i]!, { imageFormat: fmt, withSimilarity: true, metadata: { 'wit.stage': STAGE } });
+        const w = await ShardWriter.open(outputs[i]!, { imageFormat: fmt, extras: await readShardExtras(file), withSimilarity: true, metadata: { 'wit.stage': STAGE } });
         const t = new Tally();
         try {
           let r = 0;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { modelFingerprint } from '../util/model-fingerprint.js';
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { listShards, readManifest, readShardMetadata, readShardStats, shardImageFormat, writeJsonAtomic } from '../shards/index.js';
+import { listShards, readManifest, readShardInfo, readShardStats, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
 import type { BasicFilterOptions } from './screen.js';
 import type { FilterOptions, FilterSummary } from './types.js';
@@ -76,11 +76,11 @@ export async function validate(opts: FilterOptions): Promise<Validated> {
   const rowCounts: number[] = [];
   for (const f of files) {
     if (resolve(f, '..') === out) throw new UsageError(STAGE, 'output directory holds input shards; give another --out', { file: opts.out });
-    const meta = await readShardMetadata(f); // InputError naming the file when it is not Parquet
-    const names = new Set(meta.schema.map((s) => s.name));
+    const info = await readShardInfo(f); // InputError naming the file when it is not a readable shard
+    const names = new Set(info.columns);
     for (const col of ['key', 'caption']) if (!names.has(col)) throw new InputError(STAGE, f, `not a wit shard: no '${col}' column`);
-    if (mode !== 'basic' && !(await shardImageFormat(f))) throw new InputError(STAGE, f, 'shard has no image column (jpg, webp or png) to score');
-    rowCounts.push(Number(meta.num_rows));
+    if (mode !== 'basic' && !info.imageFormat) throw new InputError(STAGE, f, 'shard has no image column (jpg, webp or png) to score');
+    rowCounts.push(info.rows);
   }
   return { files, rowCounts, mode, basic, dedup: opts.dedup ?? true, batchSize };
 }
@@ -123,10 +123,10 @@ export async function claimOutput(out: string, options: Record<string, unknown>)
     }
   } else if (previous !== undefined && !same(previous)) {
     // An unfinished run with other options: take it over only when it has produced nothing yet.
-    const produced = (await readdir(out)).some((n) => n.endsWith('.parquet')) || (await readdir(join(out, WORK_DIR))).some((n) => n.endsWith('.scores'));
+    const produced = (await readdir(out)).some((n) => /\.(parquet|tar)$/.test(n)) || (await readdir(join(out, WORK_DIR))).some((n) => n.endsWith('.scores'));
     if (produced) throw new UsageError(STAGE, 'output directory holds an unfinished filter run with other options; give a new --out or delete it', { file: out });
   } else if (previous === undefined) {
-    if ((await readdir(out)).some((n) => n.endsWith('.parquet'))) throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
+    if ((await readdir(out)).some((n) => /\.(parquet|tar)$/.test(n))) throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
   }
   await writeJsonAtomic(optionsFile, options);
 }

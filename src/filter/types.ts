@@ -8,6 +8,8 @@ export interface FilterOptions extends BasicFilterOptions {
   shards: string[];
   /** Output directory: one output shard per input shard, same number, plus manifest.json. */
   out: string;
+  /** Format of the output shards; default: the format of the input (README.md, "The shard format"). */
+  outputFormat?: 'parquet' | 'webdataset';
   /** Model directory written by `wit train`; needed to score (--min-similarity, --keep-fraction). */
   model?: string;
   /** Keep pairs whose similarity (as stored, float32) is >= this; in [-1, 1]. */

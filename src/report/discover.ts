@@ -33,7 +33,7 @@ export interface RunInventory {
   evals: string[];
 }
 
-const SKIP_DIRS = new Set(['node_modules', '.git']);
+const SKIP_DIRS = new Set(['node_modules', '.git', 'status']); // status/: url-list outcomes of Parquet shards, not shards
 
 async function firstLine(file: string): Promise<string> {
   const fh = await open(file, 'r');
@@ -88,7 +88,7 @@ export async function discoverRuns(paths: readonly string[], depth = 3): Promise
       inv.evals.push(f);
     } else if (name === 'metrics.jsonl') {
       await addDir(dirname(f), 0);
-    } else if (name.endsWith('.parquet')) {
+    } else if (name.endsWith('.parquet') || name.endsWith('.tar')) {
       await addDir(dirname(f), 0);
     }
   };
@@ -107,14 +107,14 @@ export async function discoverRuns(paths: readonly string[], depth = 3): Promise
     if (isModel) {
       inv.models.push({ dir: d, metrics: has.has('metrics.jsonl') ? join(d, 'metrics.jsonl') : undefined, config: has.has('config.json') ? join(d, 'config.json') : undefined });
     }
-    if (has.has('manifest.json') || names.some((n) => n.endsWith('.parquet') && !n.startsWith('.'))) {
+    if (has.has('manifest.json') || names.some((n) => /\.(parquet|tar)$/.test(n) && !n.startsWith('.'))) {
       let manifest: RunManifest | undefined;
       try {
         manifest = await readManifest(d);
       } catch {
         manifest = undefined;
       }
-      if (manifest || names.some((n) => n.endsWith('.parquet') && !n.startsWith('.'))) inv.shards.push({ dir: d, manifest, stage: String(manifest?.stage ?? 'shards') });
+      if (manifest || names.some((n) => /\.(parquet|tar)$/.test(n) && !n.startsWith('.'))) inv.shards.push({ dir: d, manifest, stage: String(manifest?.stage ?? 'shards') });
     }
     for (const n of names) {
       if (n.startsWith('.') || SKIP_DIRS.has(n)) continue;

@@ -1,7 +1,7 @@
 import { readdir, stat, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
-import { IMAGE_FORMATS, RECORD_COLUMNS, type ImageFormat, type PairRecord } from './record.js';
+import { IMAGE_FORMATS, RECORD_COLUMNS, type ExtraColumn, type ExtraKind, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { readWebDatasetFile, webDatasetInfo } from './webdataset.js';
 import { readShardStats } from './manifest.js';
@@ -199,4 +199,78 @@ export async function* readParquetShardFile(file: string, opts: ShardReadOptions
   } finally {
     await close();
   }
+}
+
+/** Kind of a pass-through column from its Parquet schema element (BYTE_ARRAY and the rest: string). */
+export function extraKindOf(el: { type?: string; converted_type?: string; logical_type?: { type: string } }): ExtraKind {
+  switch (el.type) {
+    case 'INT32':
+      return 'int32';
+    case 'INT64':
+      return 'int64';
+    case 'FLOAT':
+      return 'float';
+    case 'DOUBLE':
+      return 'double';
+    case 'BOOLEAN':
+      return 'boolean';
+    default:
+      return 'string';
+  }
+}
+
+/** Pass-through columns of a shard or metadata file: every top-level column wit does not own, typed. */
+export function extraColumnsOf(meta: FileMetaData): ExtraColumn[] {
+  const known = new Set<string>([...RECORD_COLUMNS, ...IMAGE_FORMATS, 'status', 'error_message']);
+  const top = new Set(topLevelColumns(meta));
+  return meta.schema.slice(1).filter((el) => top.has(el.name) && !known.has(el.name) && !el.num_children).map((el) => ({ name: el.name, kind: extraKindOf(el) }));
+}
+
+/**
+ * Rows of a shard's metadata or status file (see statusColumns) as StatusRow, the record (without
+ * image) filled for successes. Reads the whole file: metadata files are small (no images).
+ */
+export async function readStatusRows(file: string): Promise<{ rows: StatusRow[]; extras: ExtraColumn[] }> {
+  const { buf, close } = await fileAsyncBuffer(file);
+  try {
+    let meta: FileMetaData;
+    try {
+      meta = await parquetMetadataAsync(buf);
+    } catch (err) {
+      throw new InputError('shards', file, `not a readable Parquet metadata file: ${(err as Error).message}`, { cause: err });
+    }
+    const extras = extraColumnsOf(meta);
+    const objs = (await parquetReadObjects({ file: buf, metadata: meta })) as Record<string, unknown>[];
+    const rows = objs.map((o): StatusRow => {
+      const rec = toRecord(o, undefined, extras.map((e) => e.name));
+      const status = String(o.status ?? 'success');
+      return {
+        key: o.key == null ? null : String(o.key),
+        url: String(o.url ?? ''),
+        caption: String(o.caption ?? ''),
+        page_url: (o.page_url as string | null | undefined) ?? null,
+        status,
+        error_message: o.error_message == null ? null : String(o.error_message),
+        record: status === 'success' ? rec : undefined,
+        extra: rec.extra,
+      };
+    });
+    return { rows, extras };
+  } finally {
+    await close();
+  }
+}
+
+/**
+ * Pass-through columns of a shard and their kinds: from the Parquet schema, or for a tar from
+ * the typed metadata file beside it (else guessed from the first pair's `.json`).
+ */
+export async function readShardExtras(file: string): Promise<ExtraColumn[]> {
+  if (!file.endsWith('.tar')) return extraColumnsOf(await readShardMetadata(file));
+  const meta = file.replace(/\.tar$/, '.parquet');
+  if (await stat(meta).then(() => true, () => false)) return extraColumnsOf(await readShardMetadata(meta));
+  for await (const r of readWebDatasetFile(file, { images: false })) {
+    return Object.entries(r.extra ?? {}).map(([name, v]) => ({ name, kind: typeof v === 'number' ? 'double' : typeof v === 'boolean' ? 'boolean' : 'string' }));
+  }
+  return [];
 }

@@ -1,4 +1,4 @@
-import { readShardFile, readShardMetadata, type PairRecord } from '../shards/index.js';
+import { readShardFile, readShardInfo, type PairRecord } from '../shards/index.js';
 import { Rng, mixSeed } from './rng.js';
 import { sampleCrop, normalizeInto, type CropRange } from './preprocess.js';
 import type { ImageDecoder } from './decoder.js';
@@ -17,10 +17,10 @@ export interface StreamSample {
   index: number;
 }
 
-/** Total rows of the shards, from their footers (no data read). */
+/** Total rows of the shards, from their footers or tar headers (no image read). */
 export async function countRows(files: readonly string[]): Promise<number> {
   let n = 0;
-  for (const f of files) n += Number((await readShardMetadata(f)).num_rows);
+  for (const f of files) n += (await readShardInfo(f)).rows;
   return n;
 }
 

@@ -54,6 +54,7 @@ export const command: CommandDef = {
     dedup: { type: 'boolean', description: 'drop exact duplicates by image sha256 and by (url, caption), first wins (--no-dedup to keep them)', default: true },
     'batch-size': { type: 'int', description: 'pairs per encoder call', default: 64, min: 1 },
     backend: { type: 'string', description: 'TensorFlow.js backend for the model', default: 'auto', choices: ['auto', 'tensorflow', 'wasm', 'cpu'] },
+    'output-format': { type: 'string', description: 'format of the output shards (default: the format of the input)', choices: ['parquet', 'webdataset'] },
   },
   async run(flags, ctx) {
     const summary = await filter({
@@ -69,6 +70,7 @@ export const command: CommandDef = {
       dedup: flags.dedup as boolean,
       batchSize: flags.batchSize as number,
       backend: flags.backend as Backend,
+      outputFormat: flags.outputFormat as 'parquet' | 'webdataset' | undefined,
       signal: ctx.signal,
       onLog: ctx.log,
       onProgress: (p) =>

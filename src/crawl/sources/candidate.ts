@@ -22,6 +22,7 @@ export function toCandidate(
   where: string,
   onBadItem: OnBadItem | undefined,
   pageUrl?: string,
+  allowEmptyCaption = false,
 ): Candidate | null {
   if (typeof rawUrl !== 'string' || !rawUrl.trim()) {
     onBadItem?.('bad_url', `${where}: missing url`);
@@ -43,7 +44,7 @@ export function toCandidate(
   }
   const caption = typeof rawCaption === 'string' ? normalizeWhitespace(rawCaption)
     : typeof rawCaption === 'number' ? String(rawCaption) : '';
-  if (!caption) {
+  if (!caption && !allowEmptyCaption) {
     onBadItem?.('empty_caption', where);
     return null;
   }

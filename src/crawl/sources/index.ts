@@ -4,9 +4,15 @@
  */
 import { UsageError } from '../../util/errors.js';
 import type { Candidate } from '../types.js';
-import { readDelimited, readJsonl, type ListOptions } from './lists.js';
+import { CsvParser, checkColumns, csvHeader, readDelimited, readJsonl, readTxt, type ListOptions } from './lists.js';
 import { baseName, isUrl, openBytes, type OpenUrl } from './open.js';
-import { readParquet } from './parquet.js';
+import { StringDecoder } from 'node:string_decoder';
+import { InputError } from '../../util/errors.js';
+import { extraKindOf } from '../../shards/reader.js';
+import type { ExtraColumn, ExtraKind } from '../../shards/record.js';
+import { MAX_RECORD_CHARS } from './lists.js';
+import { splitLines } from './open.js';
+import { parquetSchema, readParquet } from './parquet.js';
 import { readWarc, readWat, type OnTruncated } from './warc.js';
 
 export { isUrl, openBytes, splitLines, type OpenUrl } from './open.js';
@@ -15,17 +21,21 @@ export { toCandidate } from './candidate.js';
 export type { OnTruncated } from './warc.js';
 
 /** Kinds of `--input`. */
-export type InputFormat = 'warc' | 'wat' | 'jsonl' | 'csv' | 'tsv' | 'parquet' | 'seed';
+export type InputFormat = 'warc' | 'wat' | 'jsonl' | 'csv' | 'tsv' | 'txt' | 'parquet' | 'seed';
 
 /** Every InputFormat, for `--input-format` choices. */
-export const INPUT_FORMATS: readonly InputFormat[] = ['warc', 'wat', 'jsonl', 'csv', 'tsv', 'parquet', 'seed'];
+export const INPUT_FORMATS: readonly InputFormat[] = ['warc', 'wat', 'jsonl', 'csv', 'tsv', 'txt', 'parquet', 'seed'];
+
+/** Url-list kinds (rows with columns; their outcomes are listed per row in the shards' metadata). */
+export const LIST_FORMATS: ReadonlySet<InputFormat> = new Set<InputFormat>(['jsonl', 'csv', 'tsv', 'txt', 'parquet']);
 
 const SUFFIXES: [RegExp, InputFormat][] = [
   [/\.wat(\.gz)?$/, 'wat'],
   [/\.warc(\.gz)?$/, 'warc'],
-  [/\.(jsonl|ndjson)(\.gz)?$/, 'jsonl'],
-  [/\.csv(\.gz)?$/, 'csv'],
-  [/\.tsv(\.gz)?$/, 'tsv'],
+  [/\.(jsonl|ndjson)(\.gz|\.zst)?$/, 'jsonl'],
+  [/\.csv(\.gz|\.zst)?$/, 'csv'],
+  [/\.tsv(\.gz|\.zst)?$/, 'tsv'],
+  [/\.txt(\.gz|\.zst)?$/, 'txt'],
   [/\.parquet$/, 'parquet'],
 ];
 
@@ -46,7 +56,7 @@ export function detectInputFormat(input: string, override?: InputFormat): InputF
   if (isUrl(input)) return 'seed';
   throw new UsageError(
     'crawl',
-    `cannot tell the kind of input ${JSON.stringify(input)} from its name (expected .warc[.gz], .wat[.gz], .jsonl[.gz], .csv[.gz], .tsv[.gz], .parquet or an http(s) seed url); give --input-format`,
+    `cannot tell the kind of input ${JSON.stringify(input)} from its name (expected .warc[.gz], .wat[.gz], .jsonl, .csv, .tsv, .txt (each optionally .gz or .zst), .parquet or an http(s) seed url); give --input-format`,
   );
 }
 
@@ -60,6 +70,12 @@ export interface SourceOptions {
   urlColumn?: string;
   /** Column (or JSON field) of the caption in url lists. Default "caption". */
   captionColumn?: string;
+  /** Url-list columns carried into the shards (`--save-additional-columns`). */
+  extraColumns?: readonly string[];
+  /** Url-list column with the expected sha256 of the image bytes (`--verify-hash-col`). */
+  hashColumn?: string;
+  /** Keep url-list rows with an empty caption (no queries: a plain downloader). */
+  allowEmptyCaption?: boolean;
   /** Opens an http(s) input file as a byte stream (the pipeline passes its safe fetcher). */
   openUrl?: OpenUrl;
   /**
@@ -89,12 +105,7 @@ export interface SourceOptions {
  */
 export async function* readSource(input: string, opts: SourceOptions = {}): AsyncGenerator<Candidate> {
   const format = detectInputFormat(input, opts.format);
-  const list: ListOptions = {
-    urlColumn: opts.urlColumn ?? 'url',
-    captionColumn: opts.captionColumn ?? 'caption',
-    onBadItem: opts.onBadItem,
-    signal: opts.signal,
-  };
+  const list = listOptions(opts);
   const open = () => openBytes(input, { openUrl: opts.openUrl, signal: opts.signal });
   switch (format) {
     case 'seed':
@@ -114,8 +125,96 @@ export async function* readSource(input: string, opts: SourceOptions = {}): Asyn
     case 'tsv':
       yield* readDelimited(input, open(), '\t', list);
       return;
+    case 'txt':
+      yield* readTxt(input, open(), list);
+      return;
     case 'parquet':
       yield* readParquet(input, { ...list, openUrl: opts.openUrl, maxPageBytes: opts.maxPageBytes });
       return;
   }
+}
+
+function listOptions(opts: SourceOptions): ListOptions {
+  return {
+    urlColumn: opts.urlColumn ?? 'url',
+    captionColumn: opts.captionColumn ?? 'caption',
+    extraColumns: opts.extraColumns,
+    hashColumn: opts.hashColumn,
+    allowEmptyCaption: opts.allowEmptyCaption,
+    onBadItem: opts.onBadItem,
+    signal: opts.signal,
+  };
+}
+
+/** The header (column names, and types where the format has them) of a url list. */
+export interface ListHeader {
+  columns: string[];
+  /** Types of the pass-through columns asked for, as the input types them. */
+  extras: ExtraColumn[];
+}
+
+/** JSON value -> the column kind it suggests. */
+function jsonKind(v: unknown): ExtraKind {
+  return typeof v === 'number' ? (Number.isInteger(v) ? 'int64' : 'double') : typeof v === 'boolean' ? 'boolean' : 'string';
+}
+
+/**
+ * Reads the header of a url-list input (CSV/TSV header row, the first JSON Lines object, the
+ * Parquet schema; a .txt list has one column, the url) and checks that it has every column the
+ * options name, before any download. Throws InputError naming the file, the missing column and
+ * the columns present. Resolves to the columns and the pass-through columns' kinds.
+ */
+export async function inspectList(input: string, opts: SourceOptions = {}): Promise<ListHeader> {
+  const format = detectInputFormat(input, opts.format);
+  const list = listOptions(opts);
+  const extrasAsked = opts.extraColumns ?? [];
+  const open = () => openBytes(input, { openUrl: opts.openUrl, signal: opts.signal });
+  let columns: string[] = [];
+  let kindOf: (col: string) => ExtraKind = () => 'string';
+  if (format === 'txt') {
+    columns = [list.urlColumn];
+    if (extrasAsked.length || list.hashColumn) checkColumns(input, 'plain url list (.txt: one url a line)', columns, { ...list, captionColumn: '' });
+    return { columns, extras: [] };
+  } else if (format === 'csv' || format === 'tsv') {
+    const parser = new CsvParser(format === 'csv' ? ',' : '\t');
+    const decoder = new StringDecoder('utf8');
+    let header: string[] | undefined;
+    for await (const chunk of open()) {
+      const recs = parser.push(decoder.write(chunk));
+      if (recs.length) { header = csvHeader(recs[0]!); break; }
+    }
+    if (!header) {
+      const rest = [...parser.push(decoder.end()), ...parser.end()];
+      if (!rest.length) throw new InputError('crawl', input, 'empty url list (no header row)');
+      header = csvHeader(rest[0]!);
+    }
+    columns = header;
+  } else if (format === 'jsonl') {
+    let first: Record<string, unknown> | undefined;
+    for await (const line of splitLines(open(), MAX_RECORD_CHARS)) {
+      if (!line.text.trim()) continue;
+      try {
+        const v: unknown = JSON.parse(line.text.replace(/^\ufeff/, ''));
+        if (v && typeof v === 'object' && !Array.isArray(v)) first = v as Record<string, unknown>;
+      } catch {
+        // a bad first line is counted when the list is read; the columns come from the next good one
+        continue;
+      }
+      if (first) break;
+    }
+    if (!first) throw new InputError('crawl', input, 'no JSON object in the url list');
+    const obj = first;
+    columns = Object.keys(obj);
+    kindOf = (col) => jsonKind(obj[col]);
+  } else if (format === 'parquet') {
+    const schema = await parquetSchema(input, opts);
+    columns = schema.map((el) => el.name);
+    const byName = new Map(schema.map((el) => [el.name, el]));
+    kindOf = (col) => extraKindOf(byName.get(col) ?? {});
+  } else {
+    return { columns: [], extras: [] };
+  }
+  const kind = format === 'parquet' ? 'Parquet file' : format === 'jsonl' ? 'JSON Lines list (first object)' : `${format.toUpperCase()} header`;
+  checkColumns(input, kind, columns, list);
+  return { columns, extras: extrasAsked.map((name) => ({ name, kind: kindOf(name) })) };
 }

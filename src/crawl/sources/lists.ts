@@ -1,6 +1,8 @@
 /**
  * Url lists in img2dataset's formats: JSON Lines, CSV (RFC 4180: quoted fields with "" escapes and
- * embedded line breaks) and TSV (same quoting, tab separated), with a header naming the columns.
+ * embedded line breaks) and TSV (same quoting, tab separated), with a header naming the columns,
+ * and plain text (one url a line, no caption). Columns are chosen by name (`--url-col`,
+ * `--caption-col`); `--save-additional-columns` carries others into the shards.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { InputError } from '../../util/errors.js';
@@ -14,9 +16,66 @@ export const MAX_RECORD_CHARS = 1024 * 1024;
 /** Column names and callbacks for the url-list readers. */
 export interface ListOptions {
   urlColumn: string;
+  /** Column of the caption; '' for lists without one (rows then have an empty caption). */
   captionColumn: string;
+  /** Input columns carried into the shards with each row. */
+  extraColumns?: readonly string[];
+  /** Column holding the expected hex sha256 of the image bytes (`--verify-hash-col`). */
+  hashColumn?: string;
+  /** Keep rows whose caption is empty (a plain downloader, without queries). Default false. */
+  allowEmptyCaption?: boolean;
   onBadItem?: OnBadItem;
   signal?: AbortSignal;
+}
+
+/** The candidate of one url-list row (`get` reads a column by name), or null when the row is bad. */
+export function listCandidate(get: (column: string) => unknown, input: string, where: string, opts: ListOptions): Candidate | null {
+  const caption = opts.captionColumn ? get(opts.captionColumn) : '';
+  const c = toCandidate(get(opts.urlColumn), caption, input, where, opts.onBadItem, undefined, opts.allowEmptyCaption);
+  if (!c) return null;
+  const extra: Record<string, unknown> = {};
+  for (const col of opts.extraColumns ?? []) extra[col] = get(col) ?? null;
+  c.row = { extra };
+  if (opts.hashColumn) {
+    const h = get(opts.hashColumn);
+    if (typeof h === 'string' && h.trim()) c.hash = h.trim().toLowerCase();
+  }
+  return c;
+}
+
+/** Columns a url list must have: url, caption (unless none), pass-through and hash columns. */
+export function requiredColumns(opts: ListOptions): string[] {
+  const cols = [opts.urlColumn];
+  if (opts.captionColumn) cols.push(opts.captionColumn);
+  for (const c of [...(opts.extraColumns ?? []), ...(opts.hashColumn ? [opts.hashColumn] : [])]) if (!cols.includes(c)) cols.push(c);
+  return cols;
+}
+
+/** Throws InputError naming the first column of `opts` that `present` lacks, and the columns present. */
+export function checkColumns(input: string, kind: string, present: readonly string[], opts: ListOptions): void {
+  const have = new Set(present);
+  for (const col of requiredColumns(opts)) {
+    if (have.has(col)) continue;
+    const role = col === opts.urlColumn ? 'url column (--url-col)' : col === opts.captionColumn ? 'caption column (--caption-col)'
+      : col === opts.hashColumn ? 'hash column (--verify-hash-col)' : 'column (--save-additional-columns)';
+    const shown = present.slice(0, 30).join(', ') + (present.length > 30 ? `, … (${present.length} in all)` : '');
+    throw new InputError('crawl', input, `${kind} has no ${role} "${col}" (columns: ${shown || 'none'})`);
+  }
+}
+
+/** Candidates of a plain text list: one url a line, no caption (blank lines skipped). */
+export async function* readTxt(input: string, bytes: AsyncIterable<Buffer>, opts: ListOptions): AsyncGenerator<Candidate> {
+  for await (const line of splitLines(bytes, MAX_RECORD_CHARS)) {
+    const where = `${input}:${line.no}`;
+    if (line.tooLong) {
+      opts.onBadItem?.('bad_record', `${where}: line longer than ${MAX_RECORD_CHARS} bytes`);
+      continue;
+    }
+    const text = (line.no === 1 ? line.text.replace(/^\ufeff/, '') : line.text).trim();
+    if (!text) continue;
+    const c = listCandidate((col) => (col === opts.urlColumn ? text : undefined), input, where, { ...opts, captionColumn: '', allowEmptyCaption: true, extraColumns: [], hashColumn: undefined });
+    if (c) yield c;
+  }
 }
 
 /**
@@ -45,7 +104,7 @@ export async function* readJsonl(input: string, bytes: AsyncIterable<Buffer>, op
       continue;
     }
     const rec = obj as Record<string, unknown>;
-    const c = toCandidate(rec[opts.urlColumn], rec[opts.captionColumn], input, where, opts.onBadItem);
+    const c = listCandidate((col) => rec[col], input, where, opts);
     if (c) yield c;
   }
 }
@@ -219,6 +278,11 @@ export class CsvParser {
   }
 }
 
+/** Column names of a CSV/TSV header record (BOM and surrounding spaces removed). */
+export function csvHeader(rec: CsvRecord): string[] {
+  return rec.fields.map((f, i) => (i === 0 ? f.replace(/^\ufeff/, '') : f).trim());
+}
+
 /**
  * Candidates of a CSV or TSV url list with a header row naming `urlColumn` and `captionColumn`.
  * Throws InputError naming the file when the header lacks a column; records with too few fields
@@ -232,8 +296,8 @@ export async function* readDelimited(
 ): AsyncGenerator<Candidate> {
   const parser = new CsvParser(delimiter);
   const decoder = new StringDecoder('utf8');
-  let urlIdx = -1;
-  let capIdx = -1;
+  const index = new Map<string, number>();
+  let lastIdx = 0;
   let header: string[] | null = null;
   const handle = function* (recs: CsvRecord[]): Generator<Candidate> {
     for (const rec of recs) {
@@ -243,24 +307,19 @@ export async function* readDelimited(
         continue;
       }
       if (header === null) {
-        header = rec.fields.map((f, i) => (i === 0 ? f.replace(/^\ufeff/, '') : f).trim());
-        urlIdx = header.indexOf(opts.urlColumn);
-        capIdx = header.indexOf(opts.captionColumn);
-        const kind = delimiter === ',' ? 'CSV' : 'TSV';
-        if (urlIdx < 0) {
-          throw new InputError('crawl', input, `${kind} header has no url column "${opts.urlColumn}" (columns: ${header.slice(0, 20).join(', ')})`);
-        }
-        if (capIdx < 0) {
-          throw new InputError('crawl', input, `${kind} header has no caption column "${opts.captionColumn}" (columns: ${header.slice(0, 20).join(', ')})`);
-        }
+        header = csvHeader(rec);
+        checkColumns(input, `${delimiter === ',' ? 'CSV' : 'TSV'} header`, header, opts);
+        for (const col of requiredColumns(opts)) index.set(col, header.indexOf(col));
+        lastIdx = Math.max(...index.values());
         continue;
       }
       if (rec.fields.length === 1 && rec.fields[0] === '') continue; // blank line
-      if (rec.fields.length <= Math.max(urlIdx, capIdx)) {
+      if (rec.fields.length <= lastIdx) {
         opts.onBadItem?.('bad_record', `${where}: ${rec.fields.length} fields, header has ${header.length}`);
         continue;
       }
-      const c = toCandidate(rec.fields[urlIdx], rec.fields[capIdx], input, where, opts.onBadItem);
+      const fields = rec.fields;
+      const c = listCandidate((col) => fields[index.get(col) ?? -1], input, where, opts);
       if (c) yield c;
     }
   };

@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import { Readable, pipeline } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InputError, UsageError, WitError, errorMessage } from '../../util/errors.js';
+import { Decompress as ZstdDecompress } from 'fzstd';
 
 /** Opens an http(s) input file as a byte stream (the pipeline passes its safe fetcher). */
 export type OpenUrl = (url: string) => Promise<NodeJS.ReadableStream | AsyncIterable<Uint8Array>>;
@@ -87,9 +88,34 @@ function toAsyncIterable(s: NodeJS.ReadableStream | AsyncIterable<Uint8Array>): 
   return Readable.from(s as NodeJS.ReadableStream) as AsyncIterable<Uint8Array>;
 }
 
+/** Zstandard frame magic (28 B5 2F FD, little-endian 0xFD2FB528). */
+function isZstd(head: Buffer): boolean {
+  return head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd;
+}
+
+/** Decompresses a zstd byte stream (concatenated frames too) chunk by chunk with fzstd. */
+async function* zstdChunks(src: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncGenerator<Buffer> {
+  let out: Buffer[] = [];
+  const dec = new ZstdDecompress((data) => {
+    out.push(Buffer.from(data)); // a copy: the decoder may reuse its window
+  });
+  for await (const chunk of src) {
+    signal?.throwIfAborted();
+    dec.push(chunk);
+    if (out.length) {
+      const ready = out;
+      out = [];
+      yield* ready;
+    }
+  }
+  dec.push(new Uint8Array(0), true);
+  yield* out;
+}
+
 /**
  * Bytes of `input`, gunzipped on the fly when they start with the gzip magic (whatever the name),
- * concatenated gzip members included (.warc.gz). Yields Buffers in order; throws InputError naming
+ * concatenated gzip members included (.warc.gz), or zstd-decompressed when they start with the
+ * zstd magic (.zst). Yields Buffers in order; throws InputError naming
  * the file for a missing/unreadable file or corrupt/truncated gzip, UsageError for an url without
  * `openUrl`, and the abort reason when `signal` fires.
  */
@@ -99,7 +125,7 @@ export async function* openBytes(input: string, opts: OpenOptions = {}): AsyncGe
   let head: Buffer = Buffer.alloc(0);
   try {
     // Enough bytes to see the magic.
-    while (head.length < 2) {
+    while (head.length < 4) {
       const r = await it.next();
       if (r.done) break;
       head = Buffer.concat([head, Buffer.from(r.value)]);
@@ -123,6 +149,10 @@ export async function* openBytes(input: string, opts: OpenOptions = {}): AsyncGe
     yield* rest;
   }
   try {
+    if (isZstd(head)) {
+      yield* zstdChunks(all(), opts.signal);
+      return;
+    }
     if (!gz) {
       for await (const chunk of all()) {
         opts.signal?.throwIfAborted();

@@ -10,17 +10,20 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { parquetMetadataAsync, parquetReadObjects, snappyUncompress, type AsyncBuffer, type Compressors, type FileMetaData } from 'hyparquet';
+import { decompressLz4, decompressLz4Raw, decompressZstd } from 'hyparquet-compressors';
 import { InputError } from '../../util/errors.js';
 import type { Candidate } from '../types.js';
-import { toCandidate } from './candidate.js';
+
 import { inputError, isUrl, type OpenUrl } from './open.js';
-import type { ListOptions } from './lists.js';
+import { checkColumns, listCandidate, requiredColumns, type ListOptions } from './lists.js';
 import { fileAsyncBuffer } from '../../shards/reader.js';
 
 /**
- * Codecs for hyparquet, from node:zlib, each told the page's declared uncompressed size as its output
- * limit, so a page that inflates beyond its header (a decompression bomb) fails once that many bytes
- * are out instead of after inflating it all. Snappy is hyparquet's own, into a buffer of that size.
+ * Codecs for hyparquet, each told the page's declared uncompressed size as its output limit, so a
+ * page that inflates beyond its header (a decompression bomb) fails once that many bytes are out
+ * instead of after inflating it all: gzip and brotli from node:zlib, snappy hyparquet's own, zstd
+ * (DataComp's and pyarrow's common choice) and LZ4 from hyparquet-compressors (pure JS), each
+ * into a buffer of that size.
  */
 const COMPRESSORS: Compressors = {
   GZIP: (input, outputLength) => gunzipSync(input, { maxOutputLength: Math.max(1, outputLength) }),
@@ -30,7 +33,9 @@ const COMPRESSORS: Compressors = {
     snappyUncompress(input, out);
     return out;
   },
-  // Parquet's deprecated LZ4 and ZSTD are not in node:zlib (Node 20); such files fail with a clear error.
+  ZSTD: (input, outputLength) => decompressZstd(input, new Uint8Array(outputLength)),
+  LZ4: (input, outputLength) => decompressLz4(input, outputLength),
+  LZ4_RAW: (input, outputLength) => decompressLz4Raw(input, outputLength),
 };
 
 /** Default of `maxPageBytes`: the largest uncompressed Parquet page read (README.md, crawl: "Limits"). */
@@ -102,12 +107,8 @@ export async function* readParquet(
     } catch (err) {
       throw new InputError('crawl', input, `not a readable Parquet file: ${(err as Error).message}`, { cause: err });
     }
-    const names = new Set(meta.schema.slice(1).map((s) => s.name));
-    for (const col of [opts.urlColumn, opts.captionColumn]) {
-      if (!names.has(col)) {
-        throw new InputError('crawl', input, `Parquet file has no column "${col}" (columns: ${[...names].slice(0, 20).join(', ')})`);
-      }
-    }
+    checkColumns(input, 'Parquet file', meta.schema.slice(1).map((s) => s.name), opts);
+    const columns = requiredColumns(opts);
     let rowStart = 0;
     for (let g = 0; g < meta.row_groups.length; g++) {
       const rowEnd = rowStart + Number(meta.row_groups[g]!.num_rows);
@@ -117,7 +118,7 @@ export async function* readParquet(
         rows = await parquetReadObjects({
           file: file.buf,
           metadata: meta,
-          columns: [opts.urlColumn, opts.captionColumn],
+          columns,
           rowStart,
           rowEnd,
           compressors,
@@ -127,13 +128,57 @@ export async function* readParquet(
       }
       for (let r = 0; r < rows.length; r++) {
         const row = rows[r]!;
-        const c = toCandidate(row[opts.urlColumn], row[opts.captionColumn], input, `${input}: row ${rowStart + r}`, opts.onBadItem);
+        const c = listCandidate((col) => row[col], input, `${input}: row ${rowStart + r}`, opts);
         if (c) yield c;
       }
       rowStart = rowEnd;
     }
   } finally {
     await file.close();
+    if (tmp) await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Top-level schema elements of a Parquet url list (a url input is fetched to a temporary file first). */
+export async function parquetSchema(input: string, opts: { openUrl?: OpenUrl; signal?: AbortSignal }): Promise<Array<{ name: string; type?: string }>> {
+  let tmp: string | null = null;
+  let path = input;
+  try {
+    if (isUrl(input)) {
+      if (!opts.openUrl) throw new InputError('crawl', input, 'reading an input file over http(s) needs a fetcher (openUrl)');
+      tmp = await mkdtemp(join(tmpdir(), 'wit-parquet-'));
+      path = join(tmp, 'input.parquet');
+      try {
+        const body = await opts.openUrl(input);
+        const src = Symbol.asyncIterator in body ? Readable.from(body as AsyncIterable<Uint8Array>) : (body as NodeJS.ReadableStream);
+        await pipeline(src, createWriteStream(path), { signal: opts.signal });
+      } catch (err) {
+        throw inputError(input, err, 'cannot fetch');
+      }
+    }
+    let file: { buf: AsyncBuffer; close: () => Promise<void> };
+    try {
+      file = await fileAsyncBuffer(path);
+    } catch (err) {
+      throw inputError(input, err);
+    }
+    try {
+      const meta = await parquetMetadataAsync(file.buf).catch((err: unknown) => {
+        throw new InputError('crawl', input, `not a readable Parquet file: ${(err as Error).message}`, { cause: err });
+      });
+      const out: Array<{ name: string; type?: string }> = [];
+      const schema = meta.schema;
+      const skip = (at: number): number => {
+        let next = at + 1;
+        for (let c = 0; c < (schema[at]!.num_children ?? 0); c++) next = skip(next);
+        return next;
+      };
+      for (let i = 1; i < schema.length; i = skip(i)) out.push({ name: schema[i]!.name, type: schema[i]!.num_children ? undefined : schema[i]!.type });
+      return out;
+    } finally {
+      await file.close();
+    }
+  } finally {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   }
 }
