@@ -44,7 +44,9 @@ describe('detectInputFormat', () => {
     expect(detectInputFormat('https://example.com/')).toBe('seed');
     expect(detectInputFormat('https://data.example.com/x.warc.gz?sig=1')).toBe('warc');
     expect(detectInputFormat('whatever.bin', 'csv')).toBe('csv');
-    expect(() => detectInputFormat('notes.txt')).toThrow(UsageError);
+    expect(detectInputFormat('urls.txt.zst')).toBe('txt');
+    expect(detectInputFormat('list.csv.zst')).toBe('csv');
+    expect(() => detectInputFormat('notes.doc')).toThrow(UsageError);
     expect(() => detectInputFormat('x', 'zip' as never)).toThrow(UsageError);
   });
 });
@@ -235,7 +237,7 @@ describe('url lists', () => {
     const tsv = 'URL\tTEXT\n' + rows.map((r) => `${csvCell(r.url)}\t${csvCell(r.caption)}`).join('\n');
     const t = await collect(file('l.tsv.gz', gzipSync(tsv)), { urlColumn: 'URL', captionColumn: 'TEXT' });
     expect(t.cands.map(pair)).toEqual(expected);
-    await expect(collect(file('l2.tsv', tsv))).rejects.toThrow(/l2\.tsv.*no url column "url"/);
+    await expect(collect(file('l2.tsv', tsv))).rejects.toThrow(/l2\.tsv: TSV header has no url column \(--url-col\) "url" \(columns: URL, TEXT\)/);
   });
 
   it('reads Parquet row group by row group', async () => {
@@ -253,10 +255,10 @@ describe('url lists', () => {
     const p = file('l.parquet', new Uint8Array(buf));
     const { cands, bad } = await collect(p);
     expect(cands).toHaveLength(n - 1);
-    expect(cands[0]).toEqual({ url: 'https://img.example.com/0.jpg', caption: 'caption number 0', source: p });
+    expect(cands[0]).toEqual({ url: 'https://img.example.com/0.jpg', caption: 'caption number 0', source: p, row: { extra: {} } });
     expect(cands[n - 2]!.caption).toBe(`caption number ${n - 1}`);
     expect(bad).toEqual([['bad_url', `${p}: row 7: bad url`]]);
-    await expect(collect(p, { captionColumn: 'TEXT' })).rejects.toThrow(/no column "TEXT"/);
+    await expect(collect(p, { captionColumn: 'TEXT' })).rejects.toThrow(/no caption column \(--caption-col\) "TEXT" \(columns: url, caption, width\)/);
     await expect(collect(file('fake.parquet', 'PAR1 not really'))).rejects.toThrow(/fake\.parquet.*not a readable Parquet/);
   });
 
