@@ -1,9 +1,11 @@
 /**
  * bench/shards: write and read throughput (MB/s, rows/s) and peak RSS of each Parquet library
- * candidate for the shard format, on 10,000 rows with ~30 KB unique images (1,000-row groups).
+ * candidate for the shard format, on 10,000 rows with ~30 KB unique images (1,000-row groups),
+ * and of the WebDataset tar writers: wit's own ustar writer (`src/shards/tar.ts`, through the
+ * real shard writer, metadata Parquet included) against tar-stream, the maintained npm package.
  * Each measurement runs in its own child process so peak RSS is its own.
  *
- *   npm run bench:shards [-- --rows 10000 --image-kb 30]
+ *   npm run bench:shards [-- --rows 10000 --image-kb 30 --only WebDataset]
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,8 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { once } from 'node:events';
 
-const LIBS = ['wit (own v1 writer)', 'hyparquet-writer', '@dsnp/parquetjs', 'parquetjs-lite'] as const;
+const LIBS = ['wit (own v1 writer)', 'hyparquet-writer', '@dsnp/parquetjs', 'parquetjs-lite', 'WebDataset: wit (own ustar writer)', 'WebDataset: tar-stream'] as const;
+const isTar = (lib: Lib) => lib.startsWith('WebDataset');
 type Lib = (typeof LIBS)[number];
 
 interface Row { key: string; url: string; caption: string; queries: string[]; jpg: Buffer; width: number; height: number; sha256: string }
@@ -39,7 +43,24 @@ function* rows(n: number, imageBytes: number): Generator<Row> {
 }
 
 async function writeWith(lib: Lib, file: string, n: number, imageBytes: number): Promise<void> {
-  if (lib === 'wit (own v1 writer)') {
+  if (lib === 'WebDataset: tar-stream') {
+    const tar = await import('tar-stream');
+    const { createWriteStream } = await import('node:fs');
+    const pack = tar.pack();
+    const out = createWriteStream(file);
+    pack.pipe(out);
+    const add = async (name: string, data: Buffer) => {
+      if (!pack.entry({ name, size: data.length, mtime: new Date(0) }, data)) await once(pack, 'drain');
+    };
+    for (const r of rows(n, imageBytes)) {
+      const { jpg, ...meta } = r;
+      await add(`${r.key}.jpg`, jpg);
+      await add(`${r.key}.txt`, Buffer.from(r.caption));
+      await add(`${r.key}.json`, Buffer.from(JSON.stringify({ ...meta, original_width: 640, original_height: 480 })));
+    }
+    pack.finalize();
+    await once(out, 'close');
+  } else if (lib === 'wit (own v1 writer)' || lib === 'WebDataset: wit (own ustar writer)') {
     const { ShardWriter } = await import('../src/shards/index.js');
     const w = await ShardWriter.open(file, { rowGroupSize: 1000 });
     for (const r of rows(n, imageBytes)) {
@@ -93,7 +114,20 @@ async function writeWith(lib: Lib, file: string, n: number, imageBytes: number):
 
 async function readWith(lib: Lib, file: string): Promise<number> {
   let count = 0;
-  if (lib === 'wit (own v1 writer)' || lib === 'hyparquet-writer') {
+  if (lib === 'WebDataset: tar-stream') {
+    const tar = await import('tar-stream');
+    const { createReadStream } = await import('node:fs');
+    const extract = tar.extract();
+    createReadStream(file, { highWaterMark: 1 << 22 }).pipe(extract);
+    let last = '';
+    for await (const entry of extract) {
+      const name = entry.header.name;
+      const key = name.slice(0, name.indexOf('.'));
+      const chunks: Buffer[] = [];
+      for await (const c of entry) chunks.push(c as Buffer);
+      if (key !== last) { count++; last = key; }
+    }
+  } else if (lib === 'wit (own v1 writer)' || lib === 'hyparquet-writer' || lib === 'WebDataset: wit (own ustar writer)') {
     // both read back through the shard reader (hyparquet, one row group at a time)
     const { readShardFile } = await import('../src/shards/index.js');
     for await (const r of readShardFile(file)) { if (r.image.length) count++; }
@@ -118,7 +152,7 @@ async function child(mode: 'write' | 'read', lib: Lib, file: string, n: number, 
 }
 
 async function main() {
-  const { values } = parseArgs({ options: { rows: { type: 'string', default: '10000' }, 'image-kb': { type: 'string', default: '30' }, child: { type: 'string' }, lib: { type: 'string' }, file: { type: 'string' } } });
+  const { values } = parseArgs({ options: { rows: { type: 'string', default: '10000' }, 'image-kb': { type: 'string', default: '30' }, only: { type: 'string' }, child: { type: 'string' }, lib: { type: 'string' }, file: { type: 'string' } } });
   const n = Number(values.rows);
   const imageBytes = Number(values['image-kb']) * 1000;
   if (values.child) return child(values.child as 'write' | 'read', values.lib as Lib, values.file!, n, imageBytes);
@@ -131,20 +165,21 @@ async function main() {
     return JSON.parse(r.stdout.trim().split('\n').pop()!) as { seconds: number; count: number; maxRssKb: number };
   };
   const table: string[][] = [];
-  for (const lib of LIBS) {
-    const file = join(dir, `${lib.replace(/[^a-z]/gi, '_')}.parquet`);
+  for (const lib of LIBS.filter((l) => !values.only || l.includes(values.only))) {
+    const file = join(dir, `${lib.replace(/[^a-z]/gi, '_')}.${isTar(lib) ? 'tar' : 'parquet'}`);
     const w = run('write', lib, file);
     const size = statSync(file).size;
     const r = run('read', lib, file);
     const mb = size / 1e6;
     table.push([lib, (mb / w.seconds).toFixed(0), (n / w.seconds).toFixed(0), (w.maxRssKb / 1024).toFixed(0), (mb / r.seconds).toFixed(0), (r.count / r.seconds).toFixed(0), (r.maxRssKb / 1024).toFixed(0), mb.toFixed(0)]);
     rmSync(file, { force: true });
+    rmSync(file.replace(/\.tar$/, '.parquet'), { force: true });
   }
   rmSync(dir, { recursive: true, force: true });
   const head = ['library', 'write MB/s', 'write rows/s', 'write peak RSS MB', 'read MB/s', 'read rows/s', 'read peak RSS MB', 'file MB'];
   const widths = head.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
   const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
-  console.log(`${n} rows, ~${values['image-kb']} KB unique images, 1,000-row groups, node ${process.version}`);
+  console.log(`${n} rows, ~${values['image-kb']} KB unique images, 1,000-row groups (Parquet), node ${process.version}; WebDataset: MB/s of the .tar`);
   console.log(line(head));
   console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
   for (const row of table) console.log(line(row));

@@ -39,6 +39,7 @@ export function sampleJson(rec: PairRecord, withSimilarity: boolean): string {
  */
 export class WebDatasetShardWriter implements ShardSink {
   private rows: PairRecord[] = [];
+  private written = 0;
   private imageBytes = 0;
   private readonly started = new Date();
   private closed = false;
@@ -63,7 +64,7 @@ export class WebDatasetShardWriter implements ShardSink {
   }
 
   get count(): number {
-    return this.rows.length;
+    return this.written;
   }
 
   async write(rec: PairRecord): Promise<void> {
@@ -73,6 +74,7 @@ export class WebDatasetShardWriter implements ShardSink {
     await this.tar.add(`${rec.key}.txt`, Buffer.from(rec.caption, 'utf8'));
     await this.tar.add(`${rec.key}.json`, Buffer.from(sampleJson(rec, this.opts.withSimilarity ?? false), 'utf8'));
     this.imageBytes += rec.image.byteLength;
+    this.written++;
     this.rows.push({ ...rec, image: new Uint8Array(0) });
   }
 
@@ -86,7 +88,7 @@ export class WebDatasetShardWriter implements ShardSink {
     const stats: ShardStats = {
       shard: basename(this.path),
       ...extraStats,
-      count: this.rows.length,
+      count: this.written,
       bytes,
       image_bytes: this.imageBytes,
       start_time: this.started.toISOString(),
