@@ -51,9 +51,9 @@ const VERBS: Record<string, string> = {
   mkdtemp: 'create a temporary folder in',
 };
 
-/** The file a temporary name stands for (util/atomic.ts writes `.NAME.tmp-…` beside NAME). */
+/** The file a temporary name stands for (util/atomic.ts writes `.NAME.tmp-…` beside NAME, some writers `NAME.tmp-…`). */
 function shownPath(path: string): string {
-  return path.replace(/(^|[\\/])\.([^\\/]+)\.tmp-[^\\/]*$/, '$1$2');
+  return path.replace(/(^|[\\/])\.?([^\\/]+)\.tmp-[^\\/]*$/, '$1$2');
 }
 
 /** A Node file-system error (code, syscall, path), as one sentence; undefined for anything else. */

@@ -86,6 +86,20 @@ describe('an --out that cannot be written: one line, no stack trace, for every c
   }
 });
 
+describe('an --out that cannot be written: wit model import', () => {
+  it('names the folder it could not create, not a temporary name', async () => {
+    const exported = join(root, 'exported-ok');
+    const e = await runWit(['model', 'export', '--model', model, '--out', exported], { timeoutMs: 120_000 });
+    expect(e.code, e.stderr).toBe(0);
+    const out = join(blocker, 'imported');
+    const r = await runWit(['model', 'import', '--weights', join(exported, 'open_clip_model.safetensors'), '--config', join(exported, 'open_clip_config.json'),
+      '--vocab', join(exported, 'bpe_vocab.txt.gz'), '--out', out], { timeoutMs: 120_000 });
+    expect(r.code).toBe(2);
+    const line = expectOneLine(r, 'model import', out);
+    expect(line).not.toMatch(/\.tmp-/);
+  }, 150_000);
+});
+
 describe('the prefix names the command that ran, not the library stage', () => {
   it('wit eval and wit filter with a folder that is not a model', async () => {
     const notModel = join(root, 'not-a-model');
