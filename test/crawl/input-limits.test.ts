@@ -47,6 +47,12 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
       return endless(res, 0);
     }
+    if (p === '/endless.warc') {
+      // one record that declares a terabyte of payload, then bytes without end
+      res.writeHead(200, { 'content-type': 'application/warc' });
+      res.write('WARC/1.1\r\nWARC-Type: resource\r\nWARC-Target-URI: http://example.com/\r\nContent-Type: text/html\r\nContent-Length: 1000000000000\r\n\r\n');
+      return endless(res, 0);
+    }
     if (p === '/slow.jsonl') {
       res.writeHead(200, { 'content-type': 'application/jsonl' });
       return endless(res, 100);
@@ -108,6 +114,13 @@ describe('limits on inputs read over http(s)', () => {
     const r = await crawl('endless-parquet', url, '--max-input-bytes', '300000');
     expect(r.code, r.stderr).toBe(2);
     expect(oneLine(r.stderr)).toMatch(/endless\.parquet.*--max-input-bytes/);
+  });
+
+  it('an endless remote WARC stops at --max-input-bytes', async () => {
+    const url = `${origin}/endless.warc`;
+    const r = await crawl('endless-warc', url, '--max-input-bytes', '300000');
+    expect(r.code, r.stderr).toBe(2);
+    expect(oneLine(r.stderr)).toMatch(/endless\.warc.*more than 300000 bytes.*--max-input-bytes/);
   });
 
   it('a declared Content-Length over the limit is refused before the body', async () => {
