@@ -50,7 +50,9 @@ function timed(fn: () => void): number {
 async function wasmSide(): Promise<{ images: number; texts: number; detail: string }> {
   const info = await initBackend('wasm', { threads });
   const cfg = structuredClone(ARCHS['ViT-B/32']!);
+  const t0 = performance.now();
   const model = ClipModel.create(cfg, 'clip', 1);
+  process.stderr.write(`bench/embed: ViT-B/32 built (${model.parameterCount().toLocaleString('en')} parameters, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
   const s = cfg.vision.image_size;
   const l = cfg.text.context_length;
   const images = tf.randomNormal([batch, s, s, 3], 0, 1, 'float32', 2) as tf.Tensor4D;
@@ -59,12 +61,14 @@ async function wasmSide(): Promise<{ images: number; texts: number; detail: stri
   const ids = tf.tensor2d(idsData, [batch, l], 'int32');
   const eos = tf.fill([batch], 20, 'int32') as tf.Tensor1D;
   const img = timed(() => tf.tidy(() => l2Normalize(model.encodeImage(images)).dataSync()));
+  process.stderr.write(`bench/embed: images ${img.toFixed(2)}/s\n`);
   const txt = timed(() => tf.tidy(() => l2Normalize(model.encodeText(ids, eos)).dataSync()));
+  process.stderr.write(`bench/embed: texts ${txt.toFixed(2)}/s\n`);
   model.dispose();
   return { images: img, texts: txt, detail: info.detail };
 }
 
-function torchSide(): { images_per_s: number; texts_per_s: number; torch: string } | string {
+function torchSide(): { images_per_s: number; texts_per_s: number; torch: string; blas: string[] } | string {
   const script = fileURLToPath(new URL('../../bench/embed_torch.py', import.meta.url));
   const r = spawnSync('/usr/bin/python3', [script, '--batch', String(batch), '--threads', String(threads), '--repeat', String(repeat), '--warmup', String(warmup)], { encoding: 'utf8' });
   if (r.status !== 0) return `PyTorch not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
@@ -82,5 +86,6 @@ console.log(`tfjs wasm (wit) ${fmt(wasm.images)} ${fmt(wasm.texts)}`);
 if (typeof torch === 'string') console.log(torch);
 else {
   console.log(`PyTorch ${torch.torch.padEnd(8)}${fmt(torch.images_per_s)} ${fmt(torch.texts_per_s)}`);
+  console.log(`PyTorch BLAS: ${torch.blas.join(', ') || 'none found'}`);
   console.log(`ratio wasm/torch ${fmt(wasm.images / torch.images_per_s)} ${fmt(wasm.texts / torch.texts_per_s)}   (target >= 0.40)`);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch peer of bench/embed.ts: CLIP ViT-B/32 (random weights, open_clip's layers: Conv2d patch
 embedding, LayerNorm, nn.MultiheadAttention, QuickGELU MLP) embedding images at 224 px and 77-token
-texts on the CPU under torch.inference_mode, timed as the TypeScript side (median over --repeat
+texts on the CPU under torch.inference_mode. Debian's torch needs libopenblas0-pthread to be fast
+(else it runs the reference BLAS, ~10x slower); the BLAS loaded is reported, timed as the TypeScript side (median over --repeat
 timed batches after --warmup). Prints one JSON line.
 
   /usr/bin/python3 bench/embed_torch.py [--batch 8 --threads 2 --repeat 5 --warmup 1]
@@ -82,7 +83,9 @@ def main():
     with torch.inference_mode():
         img = timed(lambda: m.image(images))
         txt = timed(lambda: m.texts(ids))
-    print(json.dumps({'images_per_s': img, 'texts_per_s': txt, 'threads': torch.get_num_threads(), 'torch': torch.__version__}))
+    with open('/proc/self/maps') as f:
+        blas = sorted({line.split()[-1] for line in f if 'blas' in line.lower()})
+    print(json.dumps({'images_per_s': img, 'texts_per_s': txt, 'threads': torch.get_num_threads(), 'torch': torch.__version__, 'blas': blas}))
 
 if __name__ == '__main__':
     main()
