@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { needs } from '../helpers/needs.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ClipTokenizer, clipCleanText, htmlUnescape } from '../../src/train/clip-tokenizer.js';
-import { generateCaptions, hasTorch, runRef } from './helpers.js';
+import { generateCaptions, runRef } from './helpers.js';
 
 describe('CLIP tokenizer: pieces', () => {
   test('HTML unescape follows Python html.unescape', () => {
@@ -29,7 +30,7 @@ describe('CLIP tokenizer: pieces', () => {
   });
 });
 
-describe.skipIf(!hasTorch())('CLIP tokenizer against the Python reference (python3-torch)', () => {
+describe.skipIf(!needs('python3-torch'))('CLIP tokenizer against the Python reference (python3-torch)', () => {
   let dir: string;
   let captions: string[];
   let ref: { encode: number[][]; rows: number[][] };

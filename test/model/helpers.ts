@@ -2,18 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../src/util/rng.js';
+import { SYSTEM_PYTHON } from '../helpers/needs.js';
 
 /** The PyTorch reference of CLIP used by these tests. */
 export const CLIP_REF = fileURLToPath(new URL('../fixtures/openclip/clip_ref.py', import.meta.url));
-export const PYTHON = '/usr/bin/python3';
-
-let torchOk: boolean | undefined;
-/** Whether Debian's python3-torch is there (until test/helpers/needs.ts lands; CI=true makes a missing one fail). */
-export function hasTorch(): boolean {
-  if (torchOk === undefined) torchOk = spawnSync(PYTHON, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-  if (!torchOk && process.env.CI === 'true') throw new Error('python3-torch is required under CI=true');
-  return torchOk;
-}
+export const PYTHON = SYSTEM_PYTHON;
 
 /** Runs the reference; throws with its stderr when it fails. */
 export function runRef(args: string[]): void {

@@ -1,9 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { needs } from '../helpers/needs.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadClip, type ClipHandle } from '../../src/train/clip.js';
-import { generateCaptions, hasTorch, runRefBatch } from './helpers.js';
+import { generateCaptions, runRefBatch } from './helpers.js';
 import { makeWitModel, PLAIN_CAPTIONS } from './wit-model.js';
 import { runWit } from '../crawl/run-wit.js';
 
@@ -65,7 +66,7 @@ function pixelsOf(dir: string, size: number): Uint8Array[] {
   return Array.from({ length: all.length / px }, (_, i) => new Uint8Array(all.subarray(i * px, (i + 1) * px)));
 }
 
-describe.skipIf(!hasTorch())('open_clip import/export against the PyTorch reference (python3-torch)', () => {
+describe.skipIf(!needs('python3-torch'))('open_clip import/export against the PyTorch reference (python3-torch)', () => {
   let root: string;
   const wit = new Map<string, { image: Float32Array[]; text: Float32Array[] }>();
   beforeAll(async () => {
