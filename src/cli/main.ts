@@ -2,6 +2,7 @@ import { formatHelp, parseFlags } from './args.js';
 import type { CommandDef, CommandResult } from './command.js';
 import { UsageError, WitError } from '../util/errors.js';
 import { describeFailure } from './failure.js';
+import { requestInterrupt, startSignalWatcher } from '../util/interrupt.js';
 
 /** Subcommands in help order; each module is loaded only when used (tfjs, sharp are heavy). */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef> }> = {
@@ -72,7 +73,8 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   }
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(130);
+    if (controller.signal.aborted) process.exit(sig === 'SIGTERM' ? 143 : 130);
+    requestInterrupt(sig); // long computations (the GEMM pool) stop at their next piece of work
     io.stderr(`\nwit ${name}: ${sig} received, finishing cleanly (again to force)\n`);
     controller.abort(new WitError(name, `interrupted by ${sig}`));
   };
@@ -94,6 +96,8 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let running = name;
+  // Hears signals while the main thread is busy in a long computation (src/util/interrupt.ts).
+  const watcher = await startSignalWatcher(name);
   try {
     let cmd = await entry.load();
     let args = rest;
@@ -127,5 +131,6 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    await watcher?.stop();
   }
 }

@@ -421,8 +421,8 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
     async () => {
       await rm(p.model, { recursive: true, force: true });
       const s = await train({ shards: [p.crawl], out: p.model, arch, steps, batchSize, lr, warmupSteps: warmup, weightDecay: 0.1, seed, onProgress: progress('train'), onLog: (l) => log(`  ${l}`), signal: opts.signal });
-      summary.train = { steps: s.steps, finalLoss: s.finalLoss, samplesPerSec: s.samplesPerSec, backend: s.backend, seconds: s.seconds };
-      log(`  ${s.steps} steps, final loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s on ${s.backend}`);
+      summary.train = { steps: s.steps, finalLoss: s.final_loss, samplesPerSec: s.samples_per_sec, backend: s.backend, seconds: s.seconds };
+      log(`  ${s.steps} steps, final loss ${s.final_loss.toFixed(3)}, ${s.samples_per_sec.toFixed(1)} samples/s on ${s.backend}`);
     });
 
   if (!summary.train) summary.train = await trainedSummary(p.model);

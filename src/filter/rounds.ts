@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { countRows, train, type TrainOptions, type TrainSummary } from '../train/index.js';
+import { countRows, train, trainOptions, type TrainOptions, type TrainSummary } from '../train/index.js';
+import { defaultOf } from '../util/options.js';
 import { listShards } from '../shards/index.js';
 import { UsageError } from '../util/errors.js';
 import { filter, type FilterOptions, type FilterSummary } from './index.js';
@@ -42,7 +43,7 @@ export interface FilterRoundsSummary {
 async function roundSteps(opts: FilterRoundsOptions, shards: string[]): Promise<number> {
   if (opts.steps !== undefined) return opts.steps;
   const rows = await countRows(await listShards(shards));
-  return Math.max(1, Math.ceil(((opts.epochs ?? 1) * rows) / (opts.batchSize ?? 64)));
+  return Math.max(1, Math.ceil(((opts.epochs ?? defaultOf(trainOptions, 'epochs')) * rows) / (opts.batchSize ?? defaultOf(trainOptions, 'batchSize'))));
 }
 
 /** Model directory of round `round` of `k`. */

@@ -1,5 +1,5 @@
 import { readShardFile, readShardInfo, type PairRecord } from '../shards/index.js';
-import { Rng, mixSeed } from './rng.js';
+import { Rng, mixSeed } from '../util/rng.js';
 import { sampleCrop, normalizeInto, type CropRange } from './preprocess.js';
 import type { ImageDecoder } from './decoder.js';
 import type { TextTokenizer } from './tokenizer.js';
@@ -43,7 +43,7 @@ export async function* shuffledPairs(
     const rng = new Rng(mixSeed(seed, 0x5eed, epoch));
     const order = [...files];
     for (let i = order.length - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
+      const j = rng.below(i + 1);
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
     const skipTo = epoch === start.epoch ? start.index : 0;
@@ -61,7 +61,7 @@ export async function* shuffledPairs(
           buffer.push(rec);
           continue;
         }
-        const j = rng.int(bufferSize);
+        const j = rng.below(bufferSize);
         const out = buffer[j]!;
         buffer[j] = rec;
         if (index >= skipTo) yield { record: out, epoch, index };
@@ -69,7 +69,7 @@ export async function* shuffledPairs(
       }
     }
     while (buffer.length) {
-      const j = rng.int(buffer.length);
+      const j = rng.below(buffer.length);
       const out = buffer[j]!;
       buffer[j] = buffer[buffer.length - 1]!;
       buffer.pop();

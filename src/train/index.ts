@@ -1,6 +1,7 @@
 /** The train stage: CLIP in TensorFlow.js (model, tokenizer, losses, data, loop, inference handle). */
-export { train, trainStep, lossOf, type TrainOptions, type TrainSummary, type TrainState, type MetricsLine } from './train.js';
-export { loadClip, clipHandle, type ClipHandle, type LoadClipOptions } from './clip.js';
+export { train, trainStep, lossOf, trainOptions, type TrainOptions, type TrainSummary, type TrainState, type MetricsLine } from './train.js';
+export { stepFlops, forwardFlops, measureGflops } from './cost.js';
+export { loadClip, clipHandle, EMBED_BATCH_SIZE, type ClipHandle, type LoadClipOptions } from './clip.js';
 export { clipLoss, siglipLoss } from './loss.js';
 export { ClipModel, parameterSpecs, decays, MAX_LOG_LOGIT_SCALE, type ClipOutput, type LossKind } from './model.js';
 export { ARCHS, ACTIVATIONS, resolveArch, validateConfig, withOverrides, type Activation, type ClipConfig, type VitConfig, type ResNetConfig, type TextConfig } from './config.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ClipConfig, ResNetConfig, TextConfig, VitConfig } from './config.js';
-import { Rng } from './rng.js';
+import { Rng } from '../util/rng.js';
 import {
   activation, causalMask, conv3x3, dense, embed, groupNorm, groupsFor, l2Normalize, layerNorm, oneHotFloat, param, residualBlock, type Params,
 } from './nn.js';
@@ -65,8 +65,8 @@ function vitSpecs(v: VitConfig, embedDim: number): ParamSpec[] {
   ];
 }
 
-/** Blocks of the ResNet tower: (prefix, in channels, planes, stride). */
-function resnetBlocks(v: ResNetConfig): Array<{ prefix: string; cin: number; planes: number; stride: 1 | 2 }> {
+/** Blocks of the ResNet tower: (prefix, in channels, planes, stride); also used by the cost estimate (cost.ts). */
+export function resnetBlocks(v: ResNetConfig): Array<{ prefix: string; cin: number; planes: number; stride: 1 | 2 }> {
   const out: Array<{ prefix: string; cin: number; planes: number; stride: 1 | 2 }> = [];
   let cin = v.width;
   v.stages.forEach((n, s) => {

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { Rng } from './rng.js';
+import type { Rng } from '../util/rng.js';
 
 /** CLIP's normalisation constants (RGB). */
 export const CLIP_MEAN = [0.48145466, 0.4578275, 0.40821073] as const;

@@ -1,159 +1,54 @@
-import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { appendFile } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs';
-import { listShards, readShards, writeJsonAtomic } from '../shards/index.js';
-import { InputError, UsageError, WitError } from '../util/errors.js';
+import { InputError, WitError } from '../util/errors.js';
+import { Interrupted, requestedSignal } from '../util/interrupt.js';
 import { formatDuration } from '../util/progress.js';
-import { initBackend, type BackendName } from './backend/index.js';
-import { resolveArch, withOverrides } from './config.js';
-import { BatchLoader, countRows, type Batch, type StreamPosition } from './data.js';
+import { flopsCounted, watchCompute } from './backend/meter.js';
+import { Checkpointer, type MetricsLine, type TrainState } from './checkpointer.js';
+import { measureGflops, stepFlops } from './cost.js';
+import { BatchLoader, type Batch, type StreamPosition } from './data.js';
 import { ImageDecoder } from './decoder.js';
 import { clipLoss, siglipLoss } from './loss.js';
 import { ClipModel, decays, type ClipOutput, type LossKind } from './model.js';
-import { checkpointDir, listCheckpoints, loadModelDir, saveModelDir } from './model-dir.js';
+import { saveModelDir } from './model-dir.js';
 import { AdamW, clipByGlobalNorm, learningRate } from './optim.js';
+import type { TrainOptions } from './options.js';
 import { DEFAULT_CROP_RANGE } from './preprocess.js';
-import { trainTokenizer, type TextTokenizer } from './tokenizer.js';
-import { loadWeights, replaceDir, saveWeights } from './weights-io.js';
+import { resolveRun, type ResolvedTrain, type RunPlan } from './run.js';
 
-/** Options of `wit train` (every field has a default except shards and out). */
-export interface TrainOptions {
-  /** Shard files or directories of shards. */
-  shards: string[];
-  /** Model directory to write (created). */
-  out: string;
-  /** Shipped architecture name (vit-micro, vit-tiny, vit-small, ViT-B/32, rn-tiny, RN50) or a JSON config file. Default vit-tiny. */
-  arch?: string;
-  /** Optimizer steps; default: `epochs` passes over the shards. */
-  steps?: number;
-  /** Passes over the shards when `steps` is not given (default 1). */
-  epochs?: number;
-  /** Pairs per step (default 64). */
-  batchSize?: number;
-  /** Peak learning rate (default 5e-4). */
-  lr?: number;
-  /** AdamW decoupled weight decay (default 0.2, CLIP's). */
-  weightDecay?: number;
-  /** Linear warmup steps (default min(500, 10% of the steps)). */
-  warmupSteps?: number;
-  /** clip (symmetric InfoNCE) or siglip (sigmoid). Default clip. */
-  loss?: LossKind;
-  /** Seeds init, shuffling and augmentation (default 0). */
-  seed?: number;
-  /** Backend (default auto). */
-  backend?: BackendName;
-  /** Save a checkpoint every N steps (default 1000; one is always saved at the end). */
-  checkpointEvery?: number;
-  /** Continue from the last checkpoint in `out` (starts fresh when there is none). */
-  resume?: boolean;
-  /**
-   * Start from the weights and tokenizer of this model directory (a finished run or a checkpoint)
-   * instead of a fresh init, with a new optimizer and schedule: fine-tuning, or another round on
-   * filtered shards. Its architecture and loss win over `arch`/`loss`.
-   */
-  initFrom?: string;
-  /** Override the architecture's image size. */
-  imageSize?: number;
-  /** Override the architecture's context length. */
-  contextLength?: number;
-  /** Override the architecture's maximum vocabulary size. */
-  vocabSize?: number;
-  /** Records in the shuffle buffer (default 2000). */
-  shuffleBuffer?: number;
-  /** Global gradient-norm clip (default 1; 0 disables). */
-  gradClip?: number;
-  /** Decode worker threads (default: cores - 1, max 4; 0 = decode inline). */
-  decodeWorkers?: number;
-  /** Captions read to train the tokenizer (default 200000). */
-  tokenizerCaptions?: number;
-  /** Status line sink. */
-  onProgress?: (line: string) => void;
-  /** Log line sink (start, checkpoints). */
-  onLog?: (line: string) => void;
-  /** Aborting saves a checkpoint at the current step and throws. */
-  signal?: AbortSignal;
-}
+export { trainOptions, type TrainOptions } from './options.js';
+export type { TrainState, MetricsLine } from './checkpointer.js';
 
-/** What train() returns. */
+/** What train() returns and `wit train --json` prints (snake_case, as every command's summary). */
 export interface TrainSummary {
   out: string;
   /** Steps done in total (including those before a resume). */
   steps: number;
   /** Mean loss of the last (up to) 10 steps. */
-  finalLoss: number;
+  final_loss: number;
   /** Mean samples/s over the steps of this run. */
-  samplesPerSec: number;
+  samples_per_sec: number;
   backend: string;
-  backendDetail: string;
+  backend_detail: string;
   /** Wall time of this run, seconds. */
   seconds: number;
   arch: string;
   parameters: number;
   loss: LossKind;
-  batchSize: number;
+  batch_size: number;
   /** Samples consumed in total. */
   samples: number;
   /** Passes over the data (fractional). */
   epochs: number;
   /** Images that failed to decode (dropped from their batch). */
-  badImages: number;
+  bad_images: number;
   /** Records without image bytes (skipped). */
-  skippedRecords: number;
-  vocabSize: number;
+  skipped_records: number;
+  vocab_size: number;
   /** Tensors alive at the end beyond those after the first step: 0 unless something leaks. */
-  leakedTensors: number;
-  resumedFrom?: number;
+  leaked_tensors: number;
+  resumed_from?: number;
   checkpoints: string[];
-}
-
-/** What train_state.json holds: everything besides the tensors that an exact resume needs. */
-export interface TrainState {
-  step: number;
-  totalSteps: number;
-  samples: number;
-  position: StreamPosition;
-  optimizer: { t: number; beta1: number; beta2: number; eps: number };
-  hyper: Hyper;
-  badImages: number;
-  rows: number;
-  /** Training seconds before this checkpoint (all runs), for metrics' time axis. */
-  elapsed?: number;
-}
-
-/** Hyperparameters that must not change across a resume. */
-interface Hyper {
-  arch: string;
-  loss: LossKind;
-  batchSize: number;
-  lr: number;
-  weightDecay: number;
-  warmupSteps: number;
-  seed: number;
-  shuffleBuffer: number;
-  gradClip: number;
-  imageSize: number;
-  contextLength: number;
-}
-
-/** One metrics.jsonl line. */
-export interface MetricsLine {
-  step: number;
-  loss: number;
-  lr: number;
-  logit_scale: number;
-  grad_norm: number;
-  samples_per_s: number;
-  time: number;
-  batch: number;
-  /** Time the step waited for its batch (decoding ahead keeps this near 0). */
-  data_wait_ms: number;
-}
-
-function checkPositive(name: string, v: number | undefined, integer: boolean): void {
-  if (v === undefined) return;
-  if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-    throw new UsageError('train', `${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
-  }
 }
 
 /** Loss of a forward pass, by kind. */
@@ -164,6 +59,8 @@ export function lossOf(kind: LossKind, o: ClipOutput): tf.Scalar {
 /**
  * One optimisation step: loss and gradients through tf.variableGrads, global-norm clipping,
  * AdamW, logit-scale clamp. Every intermediate tensor is freed. Returns loss and gradient norm.
+ * A stop request ends it inside the forward or backward pass (Interrupted from the GEMM pool),
+ * before any parameter changes.
  */
 export async function trainStep(model: ClipModel, opt: AdamW, batch: Batch, lr: number, gradClip: number): Promise<{ loss: number; gradNorm: number }> {
   const s = model.config.vision.image_size;
@@ -190,249 +87,219 @@ export async function trainStep(model: ClipModel, opt: AdamW, batch: Batch, lr: 
   return { loss: loss!, gradNorm: gradNorm! };
 }
 
-async function collectCaptions(files: string[], max: number): Promise<string[]> {
-  const out: string[] = [];
-  for await (const r of readShards(files, { images: false })) {
-    out.push(r.caption);
-    if (out.length >= max) break;
+/** Where the run is: what a checkpoint records besides the tensors. */
+interface RunState {
+  step: number;
+  samples: number;
+  badImages: number;
+  position: StreamPosition;
+  /** Training seconds of earlier runs (resumed), for the metrics' time axis. */
+  elapsedBefore: number;
+}
+
+/** What the loop reads: the plan, the objects it drives, its sinks. */
+interface Loop {
+  options: ResolvedTrain;
+  plan: RunPlan;
+  optimizer: AdamW;
+  loader: BatchLoader;
+  checkpointer: Checkpointer;
+  t0: number;
+}
+
+/** What the loop measured. */
+interface LoopResult {
+  recent: number[];
+  runSamples: number;
+  stepTime: number;
+  leaked: number;
+}
+
+const mb = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : `${(bytes / 1e6).toFixed(1)} MB`);
+
+/**
+ * Before the first step: the model's size and what a step will cost here (its FLOPs at the rate this
+ * backend multiplies matrices), so a step of minutes is expected rather than mistaken for a hang.
+ */
+async function announceCost(plan: RunPlan, log: (line: string) => void): Promise<void> {
+  const params = plan.model.parameterCount();
+  const flops = stepFlops(plan.model.config, plan.hyper.batchSize);
+  const rate = await measureGflops();
+  const seconds = flops / 1e9 / rate;
+  log(
+    `train: ${params.toLocaleString('en')} parameters (${mb(4 * params)} of weights, ${mb(16 * params)} with gradients and AdamW moments); ` +
+      `a step of ${plan.hyper.batchSize} is ~${(flops / 1e9).toFixed(1)} GFLOP: at least ${seconds < 10 ? seconds.toFixed(2) : formatDuration(seconds)} a step at the ${rate.toFixed(1)} GFLOP/s this backend multiplies matrices at`,
+  );
+}
+
+/** Restores a resumed run's optimizer and position, or starts a fresh run's files. */
+async function startRun(loop: Omit<Loop, 'loader'>): Promise<RunState> {
+  const { plan, checkpointer, options } = loop;
+  if (plan.resume) {
+    const st = plan.resume.state;
+    await checkpointer.restoreOptimizer(plan.resume.dir, st);
+    await checkpointer.trimMetrics(st.step);
+    return { step: st.step, samples: st.samples, badImages: st.badImages, position: st.position, elapsedBefore: st.elapsed ?? 0 };
   }
-  return out;
+  await checkpointer.resetMetrics();
+  // Config and tokenizer now (they describe the run); weights only at the end, so that a killed run
+  // never leaves an untrained model.json that looks finished. Checkpoints hold the progress.
+  await saveModelDir(options.out, plan.model, plan.tokenizer, false);
+  return { step: 0, samples: 0, badImages: 0, position: { epoch: 0, index: 0 }, elapsedBefore: 0 };
+}
+
+function checkpointState(loop: Loop, run: RunState): Omit<TrainState, 'optimizer'> {
+  const { plan } = loop;
+  return {
+    step: run.step, totalSteps: plan.totalSteps, samples: run.samples, position: run.position, badImages: run.badImages, rows: plan.rows,
+    hyper: plan.hyper, elapsed: run.elapsedBefore + (performance.now() - loop.t0) / 1000,
+  };
+}
+
+/** Saves a checkpoint of the last finished step and throws: the run stops, a rerun with --resume continues. */
+async function stopHere(loop: Loop, run: RunState): Promise<never> {
+  const dir = await loop.checkpointer.save(checkpointState(loop, run));
+  const signal = requestedSignal();
+  const message = `interrupted at step ${run.step}/${loop.plan.totalSteps}; checkpoint saved in ${dir}, continue with --resume`;
+  throw signal ? new Interrupted('train', message, signal) : new WitError('train', message);
+}
+
+/** One step on a batch, with progress inside the step when it runs long (from the GEMM pool's FLOP count). */
+async function timedStep(loop: Loop, run: RunState, batch: Batch, lr: number): Promise<{ loss: number; gradNorm: number }> {
+  const { plan, options } = loop;
+  const estimate = stepFlops(plan.model.config, batch.n);
+  const f0 = flopsCounted();
+  const s0 = performance.now();
+  const unwatch = watchCompute(() => {
+    const done = Math.min(0.99, (flopsCounted() - f0) / estimate);
+    options.onProgress?.(`train step ${run.step + 1}/${plan.totalSteps}: ~${Math.round(100 * done)}% of its ~${(estimate / 1e9).toFixed(0)} GFLOP after ${formatDuration((performance.now() - s0) / 1000)}`);
+  }, 5000, 2000);
+  try {
+    return await trainStep(plan.model, loop.optimizer, batch, lr, plan.hyper.gradClip);
+  } finally {
+    unwatch();
+  }
+}
+
+/**
+ * The training loop: batches in, steps, metrics.jsonl lines, progress, checkpoints every N steps and
+ * at the end. A stop (abort signal between steps, or Interrupted from inside a step) saves a checkpoint
+ * of the last finished step and throws.
+ */
+async function runLoop(loop: Loop, run: RunState): Promise<LoopResult> {
+  const { plan, options, loader, checkpointer } = loop;
+  const { hyper, totalSteps, files, rows, model } = plan;
+  const res: LoopResult = { recent: [], runSamples: 0, stepTime: 0, leaked: 0 };
+  // Tensors alive after this run's first step (variables, moments, cached masks): must not grow.
+  let numTensors0 = -1;
+  let wasted = 0;
+  while (run.step < totalSteps) {
+    if (options.signal?.aborted) await stopHere(loop, run);
+    const tWait = performance.now();
+    const batch = await loader.next();
+    const waitMs = performance.now() - tWait;
+    if (!batch) throw new InputError('train', files[0]!, 'no decodable pairs in the shards');
+    if (batch.n < 2) {
+      // Nothing to contrast; the samples are consumed all the same. A whole pass without a decodable
+      // pair means the data is unusable, not unlucky.
+      Object.assign(run, { badImages: run.badImages + batch.bad, samples: run.samples + batch.n + batch.bad, position: batch.end });
+      wasted += batch.n + batch.bad;
+      if (wasted > rows) throw new InputError('train', files[0]!, `no image in the shards decodes (last error: ${batch.errors[0] ?? 'none'})`);
+      continue;
+    }
+    wasted = 0;
+    if (options.signal?.aborted) await stopHere(loop, run);
+    const lr = learningRate(run.step, totalSteps, hyper.lr, hyper.warmupSteps);
+    let r: { loss: number; gradNorm: number };
+    try {
+      r = await timedStep(loop, run, batch, lr);
+    } catch (err) {
+      if (err instanceof Interrupted) await stopHere(loop, run);
+      throw err;
+    }
+    if (!Number.isFinite(r.loss)) throw new WitError('train', `loss became ${r.loss} at step ${run.step + 1}; lower --lr`);
+    Object.assign(run, { step: run.step + 1, badImages: run.badImages + batch.bad, samples: run.samples + batch.n + batch.bad, position: batch.end });
+    if (numTensors0 < 0) numTensors0 = tf.memory().numTensors;
+    const dt = (performance.now() - tWait) / 1000;
+    res.runSamples += batch.n;
+    res.stepTime += dt;
+    res.recent.push(r.loss);
+    if (res.recent.length > 10) res.recent.shift();
+    const scale = Math.exp((await model.params.get('logit_scale')!.data())[0]!);
+    const line: MetricsLine = {
+      step: run.step, loss: r.loss, lr, logit_scale: scale, grad_norm: r.gradNorm, samples_per_s: batch.n / dt,
+      time: run.elapsedBefore + (performance.now() - loop.t0) / 1000, batch: batch.n, data_wait_ms: Math.round(waitMs * 10) / 10,
+    };
+    await appendFile(checkpointer.metricsFile, JSON.stringify(line) + '\n');
+    const rate = res.runSamples / res.stepTime;
+    const eta = ((totalSteps - run.step) * hyper.batchSize) / rate;
+    options.onProgress?.(`train step ${run.step}/${totalSteps} loss ${r.loss.toFixed(4)} lr ${lr.toExponential(2)} scale ${scale.toFixed(2)} ${rate.toFixed(1)} samples/s ETA ${formatDuration(eta)}`);
+    if (run.step % options.checkpointEvery === 0 || run.step === totalSteps) {
+      const dir = await checkpointer.save(checkpointState(loop, run));
+      options.onLog?.(`train: checkpoint ${dir}`);
+    }
+  }
+  res.leaked = numTensors0 < 0 ? 0 : tf.memory().numTensors - numTensors0;
+  return res;
 }
 
 /**
  * Trains a CLIP on shards and writes the model directory (config.json, tokenizer.json,
  * model.json + weights, metrics.jsonl, train_state.json, checkpoints/step-N/). Resolves to a
- * summary. Throws UsageError for bad options, missing shards or an `out` that already holds a
- * run (without `resume`); InputError for unreadable shards or no decodable pairs; WitError when
- * interrupted (after saving a checkpoint).
+ * summary. Throws UsageError for bad options, missing shards, an `out` that already holds a model or
+ * run (without --resume or --overwrite) or a resume whose settings differ from the run's; InputError
+ * for unreadable shards or no decodable pairs; WitError (Interrupted after a signal) when stopped,
+ * after saving a checkpoint.
  */
-export async function train(opts: TrainOptions): Promise<TrainSummary> {
+export async function train(input: TrainOptions): Promise<TrainSummary> {
   const t0 = performance.now();
-  if (!opts.shards?.length) throw new UsageError('train', 'no shards given (--shards DIR…)');
-  if (!opts.out) throw new UsageError('train', 'no output directory given (--out DIR)');
-  checkPositive('--steps', opts.steps, true);
-  checkPositive('--epochs', opts.epochs, false);
-  checkPositive('--batch-size', opts.batchSize, true);
-  checkPositive('--lr', opts.lr, false);
-  checkPositive('--checkpoint-every', opts.checkpointEvery, true);
-  checkPositive('--shuffle-buffer', opts.shuffleBuffer, true);
-  if (opts.batchSize !== undefined && opts.batchSize < 2) throw new UsageError('train', '--batch-size must be >= 2 (a contrastive loss needs negatives)');
-  if (opts.weightDecay !== undefined && !(opts.weightDecay >= 0)) throw new UsageError('train', `--weight-decay must be >= 0, got ${opts.weightDecay}`);
-  if (opts.warmupSteps !== undefined && !(Number.isInteger(opts.warmupSteps) && opts.warmupSteps >= 0)) throw new UsageError('train', `--warmup-steps must be an integer >= 0, got ${opts.warmupSteps}`);
-  const log = opts.onLog ?? (() => {});
-  const files = await listShards(opts.shards);
-  const rows = await countRows(files);
-  if (!rows) throw new InputError('train', files[0]!, 'the shards hold no pairs');
-
-  const previous = await listCheckpoints(opts.out);
-  const last = previous[previous.length - 1];
-  if (last && !opts.resume) {
-    throw new UsageError('train', `${opts.out} already holds a training run (checkpoint step ${last.step}); pass --resume to continue it or choose another --out`);
-  }
-
-  const backend = await initBackend(opts.backend ?? 'auto');
-  log(`train: backend ${backend.name} (${backend.detail})`);
-
-  let model: ClipModel;
-  let tokenizer: TextTokenizer;
-  let state: TrainState | undefined;
-  let hyper: Hyper;
-  let totalSteps: number;
-  if (last) {
-    const loaded = await loadModelDir(last.dir);
-    model = loaded.model;
-    tokenizer = loaded.tokenizer;
-    try {
-      state = JSON.parse(await readFile(join(last.dir, 'train_state.json'), 'utf8')) as TrainState;
-    } catch (err) {
-      loaded.model.dispose();
-      throw new InputError('train', join(last.dir, 'train_state.json'), `unreadable training state: ${(err as Error).message}`, { cause: err });
-    }
-    hyper = state.hyper;
-    const asked: Partial<Hyper> = {
-      loss: opts.loss, batchSize: opts.batchSize, lr: opts.lr, weightDecay: opts.weightDecay, warmupSteps: opts.warmupSteps, seed: opts.seed,
-      shuffleBuffer: opts.shuffleBuffer, gradClip: opts.gradClip, imageSize: opts.imageSize, contextLength: opts.contextLength,
-    };
-    const clash = Object.entries(asked).filter(([k, v]) => v !== undefined && v !== hyper[k as keyof Hyper]);
-    if (opts.arch !== undefined && opts.arch !== hyper.arch && resolveArch(opts.arch).name !== model.config.name) clash.push(['arch', opts.arch]);
-    if (clash.length) {
-      throw new UsageError('train', `--resume continues the run in ${opts.out} with its own settings; these differ: ${clash.map(([k, v]) => `${k}=${v} (run has ${hyper[k as keyof Hyper]})`).join(', ')}`);
-    }
-    totalSteps = opts.steps ?? (opts.epochs !== undefined ? Math.ceil((opts.epochs * rows) / hyper.batchSize) : state.totalSteps);
-    log(`train: resuming from ${last.dir} at step ${state.step}`);
-  } else {
-    const init = opts.initFrom ? await loadModelDir(opts.initFrom) : undefined;
-    const cfg = init ? init.model.config : withOverrides(resolveArch(opts.arch ?? 'vit-tiny'), { imageSize: opts.imageSize, contextLength: opts.contextLength, vocabSize: opts.vocabSize });
-    const batchSize = opts.batchSize ?? 64;
-    totalSteps = opts.steps ?? Math.max(1, Math.ceil(((opts.epochs ?? 1) * rows) / batchSize));
-    hyper = {
-      arch: init ? cfg.name : opts.arch ?? 'vit-tiny',
-      loss: init ? init.model.loss : opts.loss ?? 'clip',
-      batchSize,
-      lr: opts.lr ?? 5e-4,
-      weightDecay: opts.weightDecay ?? 0.2,
-      warmupSteps: opts.warmupSteps ?? Math.min(500, Math.floor(totalSteps / 10)),
-      seed: opts.seed ?? 0,
-      shuffleBuffer: opts.shuffleBuffer ?? 2000,
-      gradClip: opts.gradClip ?? 1,
-      imageSize: cfg.vision.image_size,
-      contextLength: cfg.text.context_length,
-    };
-    if (init) {
-      model = init.model;
-      tokenizer = init.tokenizer;
-      log(`train: starting from ${opts.initFrom} (${cfg.name}, ${model.parameterCount().toLocaleString('en')} parameters), ${rows} pairs, ${totalSteps} steps of ${batchSize}`);
-    } else {
-      const captions = await collectCaptions(files, opts.tokenizerCaptions ?? 200_000);
-      tokenizer = trainTokenizer(captions, { vocabSize: cfg.text.vocab_size, contextLength: cfg.text.context_length });
-      cfg.text.vocab_size = tokenizer.vocabSize;
-      model = ClipModel.create(cfg, hyper.loss, hyper.seed);
-      log(`train: ${cfg.name}, ${model.parameterCount().toLocaleString('en')} parameters, tokenizer ${tokenizer.vocabSize} ids from ${captions.length} captions, ${rows} pairs, ${totalSteps} steps of ${batchSize}`);
-    }
-    await mkdir(opts.out, { recursive: true });
-    await rm(join(opts.out, 'metrics.jsonl'), { force: true });
-  }
-
-  const opt = new AdamW(model.params, decays, { weightDecay: hyper.weightDecay });
-  let step = 0;
-  let samples = 0;
-  let badImages = 0;
-  let position: StreamPosition = { epoch: 0, index: 0 };
-  let elapsedBefore = 0;
-  if (state) {
-    const { tensors } = await loadWeights(last!.dir, 'optimizer');
-    try {
-      opt.loadState(tensors, state.optimizer.t);
-    } catch (err) {
-      throw new InputError('train', join(last!.dir, 'optimizer.json'), (err as Error).message, { cause: err });
-    } finally {
-      tf.dispose(tensors);
-    }
-    step = state.step;
-    elapsedBefore = state.elapsed ?? 0;
-    samples = state.samples;
-    badImages = state.badImages;
-    position = state.position;
-    // Metrics past the checkpoint belong to the interrupted tail: drop them so the file reads as one run.
-    const metricsPath = join(opts.out, 'metrics.jsonl');
-    const kept = (await readFile(metricsPath, 'utf8').catch(() => ''))
-      .split('\n')
-      .filter((l) => l.trim() && (JSON.parse(l) as MetricsLine).step <= step);
-    await writeFile(metricsPath, kept.map((l) => l + '\n').join(''));
-  } else {
-    // Config and tokenizer now (they describe the run); weights only at the end, so that a killed
-    // run never leaves an untrained model.json that looks finished. Checkpoints hold the progress.
-    await saveModelDir(opts.out, model, tokenizer, false);
-  }
-
-  const decoder = new ImageDecoder({ workers: opts.decodeWorkers });
-  const loader = new BatchLoader({
-    files, batchSize: hyper.batchSize, imageSize: hyper.imageSize, tokenizer, decoder, seed: hyper.seed,
-    mean: model.config.image_mean, std: model.config.image_std,
-    shuffleBuffer: hyper.shuffleBuffer, start: position, augment: DEFAULT_CROP_RANGE,
-  });
-  const checkpoints: string[] = [];
-  const recent: number[] = [];
-  const startStep = step;
-  let runSamples = 0;
-  let stepTime = 0;
-  const runStart = performance.now();
-  // Tensors alive after this run's first step (variables, moments, cached masks): must not grow.
-  let numTensors0 = -1;
-
-  const saveCheckpoint = async (): Promise<string> => {
-    const dir = checkpointDir(opts.out, step);
-    const tmp = `${dir}.tmp-${process.pid}`;
-    await rm(tmp, { recursive: true, force: true });
-    await saveModelDir(tmp, model, tokenizer);
-    await saveWeights(tmp, 'optimizer', opt.stateTensors(), { optimizer: 'adamw' });
-    const st: TrainState = {
-      step, totalSteps, samples, position, badImages, rows, hyper, elapsed: elapsedBefore + (performance.now() - t0) / 1000,
-      optimizer: { t: opt.t, beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps },
-    };
-    // train_state.json last: a checkpoint without it is incomplete and never resumed from.
-    await writeJsonAtomic(join(tmp, 'train_state.json'), st);
-    await replaceDir(tmp, dir);
-    await writeJsonAtomic(join(opts.out, 'train_state.json'), { ...st, checkpoint: dir });
-    checkpoints.push(dir);
-    return dir;
-  };
-
+  const { options, plan, backend } = await resolveRun(input);
+  const log = options.onLog ?? (() => {});
+  const { model, tokenizer } = plan;
+  const optimizer = new AdamW(model.params, decays, { weightDecay: plan.hyper.weightDecay });
+  const checkpointer = new Checkpointer(options.out, model, tokenizer, optimizer);
+  const decoder = new ImageDecoder({ workers: options.decodeWorkers });
+  let loader: BatchLoader | undefined;
   try {
-    const every = opts.checkpointEvery ?? 1000;
-    let wasted = 0;
-    while (step < totalSteps) {
-      const tWait = performance.now();
-      const batch = await loader.next();
-      const waitMs = performance.now() - tWait;
-      if (!batch) throw new InputError('train', files[0]!, 'no decodable pairs in the shards');
-      badImages += batch.bad;
-      samples += batch.n + batch.bad;
-      position = batch.end;
-      if (batch.n < 2) {
-        // Nothing to contrast; the samples are consumed all the same. A whole pass without a
-        // decodable pair means the data is unusable, not unlucky.
-        wasted += batch.n + batch.bad;
-        if (wasted > rows) throw new InputError('train', files[0]!, `no image in the shards decodes (last error: ${batch.errors[0] ?? 'none'})`);
-        continue;
-      }
-      wasted = 0;
-      const lr = learningRate(step, totalSteps, hyper.lr, hyper.warmupSteps);
-      const r = await trainStep(model, opt, batch, lr, hyper.gradClip);
-      if (!Number.isFinite(r.loss)) throw new WitError('train', `loss became ${r.loss} at step ${step + 1}; lower --lr`);
-      step++;
-      if (numTensors0 < 0) numTensors0 = tf.memory().numTensors;
-      runSamples += batch.n;
-      const dt = (performance.now() - tWait) / 1000;
-      stepTime += dt;
-      recent.push(r.loss);
-      if (recent.length > 10) recent.shift();
-      const scale = Math.exp((await model.params.get('logit_scale')!.data())[0]!);
-      const line: MetricsLine = {
-        step, loss: r.loss, lr, logit_scale: scale, grad_norm: r.gradNorm, samples_per_s: batch.n / dt,
-        time: elapsedBefore + (performance.now() - t0) / 1000, batch: batch.n, data_wait_ms: Math.round(waitMs * 10) / 10,
-      };
-      await appendFile(join(opts.out, 'metrics.jsonl'), JSON.stringify(line) + '\n');
-      const rate = runSamples / stepTime;
-      const eta = ((totalSteps - step) * hyper.batchSize) / rate;
-      opts.onProgress?.(`train step ${step}/${totalSteps} loss ${r.loss.toFixed(4)} lr ${lr.toExponential(2)} scale ${scale.toFixed(2)} ${rate.toFixed(1)} samples/s ETA ${formatDuration(eta)}`);
-      if (step % every === 0 || step === totalSteps) {
-        const dir = await saveCheckpoint();
-        log(`train: checkpoint ${dir}`);
-      }
-      if (opts.signal?.aborted) {
-        const dir = checkpoints[checkpoints.length - 1]?.endsWith(String(step).padStart(6, '0')) ? checkpoints[checkpoints.length - 1]! : await saveCheckpoint();
-        throw new WitError('train', `interrupted at step ${step}/${totalSteps}; checkpoint saved in ${dir}, continue with --resume`);
-      }
-    }
-    await saveModelDir(opts.out, model, tokenizer);
-    const leaked = numTensors0 < 0 ? 0 : tf.memory().numTensors - numTensors0;
-    if (leaked > 0) log(`train: warning: ${leaked} tensors not freed`);
+    log(`train: backend ${backend.name} (${backend.detail})`);
+    log(plan.summary);
+    const run = await startRun({ options, plan, optimizer, checkpointer, t0 });
+    const startStep = run.step;
+    await announceCost(plan, log);
+    loader = new BatchLoader({
+      files: plan.files, batchSize: plan.hyper.batchSize, imageSize: plan.hyper.imageSize, tokenizer, decoder, seed: plan.hyper.seed,
+      mean: model.config.image_mean, std: model.config.image_std,
+      shuffleBuffer: plan.hyper.shuffleBuffer, start: run.position, augment: DEFAULT_CROP_RANGE,
+    });
+    const runStart = performance.now();
+    const res = await runLoop({ options, plan, optimizer, loader, checkpointer, t0 }, run);
+    await saveModelDir(options.out, model, tokenizer);
+    if (res.leaked > 0) log(`train: warning: ${res.leaked} tensors not freed`);
     return {
-      out: opts.out,
-      steps: step,
-      finalLoss: recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : NaN,
-      samplesPerSec: stepTime > 0 ? runSamples / stepTime : 0,
+      out: options.out,
+      steps: run.step,
+      final_loss: res.recent.length ? res.recent.reduce((a, b) => a + b, 0) / res.recent.length : NaN,
+      samples_per_sec: res.stepTime > 0 ? res.runSamples / res.stepTime : 0,
       backend: backend.name,
-      backendDetail: backend.detail,
+      backend_detail: backend.detail,
       seconds: (performance.now() - runStart) / 1000,
       arch: model.config.name,
       parameters: model.parameterCount(),
       loss: model.loss,
-      batchSize: hyper.batchSize,
-      samples,
-      epochs: samples / rows,
-      badImages,
-      skippedRecords: loader.streamStats.skipped,
-      vocabSize: tokenizer.vocabSize,
-      leakedTensors: leaked,
-      ...(startStep > 0 ? { resumedFrom: startStep } : {}),
-      checkpoints,
+      batch_size: plan.hyper.batchSize,
+      samples: run.samples,
+      epochs: run.samples / plan.rows,
+      bad_images: run.badImages,
+      skipped_records: loader.streamStats.skipped,
+      vocab_size: tokenizer.vocabSize,
+      leaked_tensors: res.leaked,
+      ...(startStep > 0 ? { resumed_from: startStep } : {}),
+      checkpoints: checkpointer.written,
     };
   } finally {
-    await loader.close().catch(() => undefined);
+    await loader?.close().catch(() => undefined);
     await decoder.close();
-    opt.dispose();
+    optimizer.dispose();
     model.dispose();
   }
 }

@@ -39,12 +39,14 @@ describe('trainWithFilterRounds', () => {
       expect(kept.length).toBe(40);
       expect(s.shards).toEqual([join(out, `round-${round}`, 'shards')]);
       expect((await readManifest(join(out, `round-${round}`, 'shards')))?.stage).toBe('filter');
-      expect(s.train.samples).toBe(3 * 16); // trained on the kept pairs, from the previous round's weights
+      // Trained on the kept pairs, from the previous round's weights: 16 + 16 + the 8 left of the pass
+      // (a batch ends at the pass boundary, so it never holds a pair twice).
+      expect(s.train.samples).toBe(40);
     }
     for (const m of models) expect(await exists(join(m, 'model.weights.bin'))).toBe(true);
     // Rerun with --resume: every round's training is done and its filter shards are finished.
     const again = await trainWithFilterRounds({ ...opts, resume: true });
-    expect(again.rounds.map((x) => x.train.resumedFrom)).toEqual([3, 3, 3]);
+    expect(again.rounds.map((x) => x.train.resumed_from)).toEqual([3, 3, 3]);
     expect(again.rounds.slice(1).map((x) => x.filter!.shards.resumed)).toEqual([2, 2]);
     expect(again.rounds.slice(1).map((x) => x.filter!.kept)).toEqual([40, 40]);
   });

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -35,7 +35,7 @@ describe('wit train / wit eval CLI', () => {
     const s = JSON.parse(r.stdout);
     expect(s.steps).toBe(2);
     expect(s.backend).toBe('wasm');
-    expect(Number.isFinite(s.finalLoss)).toBe(true);
+    expect(Number.isFinite(s.final_loss)).toBe(true);
     expect(existsSync(join(model, 'model.json'))).toBe(true);
 
     const labels = join(root, 'labels.txt');
@@ -71,5 +71,40 @@ describe('wit train / wit eval CLI', () => {
     const noReq = await witInProcess(['eval', '--shards', shards]);
     expect(noReq.status).toBe(2);
     expect(noReq.stderr).toMatch(/--model is required/);
+  });
+
+  test('train never replaces a finished model or another run without --overwrite; --resume names the settings that differ', async () => {
+    const run = join(root, 'run-a');
+    const common = ['--shards', shards, '--arch', 'vit-micro', '--batch-size', '8', '--backend', 'wasm', '--context-length', '8', '--decode-workers', '0'];
+    const first = await witInProcess(['train', '--out', run, '--steps', '2', ...common]);
+    expect(first.status, first.stderr).toBe(0);
+    // A finished model without checkpoints/ (copied elsewhere, or checkpoints cleaned up).
+    const finished = join(root, 'finished');
+    cpSync(run, finished, { recursive: true });
+    rmSync(join(finished, 'checkpoints'), { recursive: true });
+    const weights = readFileSync(join(finished, 'model.weights.bin'));
+    const again = wit(['train', '--out', finished, '--steps', '1', ...common]);
+    expect(again.status).toBe(2);
+    expect(again.stderr).toMatch(/finished already holds a trained model \(model.json\); pass --overwrite/);
+    const resumed = await witInProcess(['train', '--out', finished, '--resume', '--steps', '1', ...common]);
+    expect(resumed.status).toBe(2);
+    expect(resumed.stderr).toMatch(/holds a finished model and no checkpoint to resume from/);
+    expect(readFileSync(join(finished, 'model.weights.bin')).equals(weights)).toBe(true); // untouched
+    const replaced = await witInProcess(['train', '--out', finished, '--overwrite', '--steps', '1', ...common]);
+    expect(replaced.status, replaced.stderr).toBe(0);
+    expect(readdirSync(join(finished, 'checkpoints'))).toEqual(['step-000001']);
+    // --resume over a run with other architecture or data settings: refused, naming each difference.
+    const other = join(root, 'other-shards');
+    await writeShapeShards(other, { perClass: 1, shards: 1 });
+    const clash = await witInProcess(['train', '--out', run, '--resume', '--steps', '3', ...common.map((a) => ({ [shards]: other, '8': '12', 'vit-micro': 'vit-small' })[a] ?? a)]);
+    expect(clash.status).toBe(2);
+    expect(clash.stderr).toContain('--batch-size 12 (run has 8)');
+    expect(clash.stderr).toContain('--arch vit-small (run has vit-micro)');
+    expect(clash.stderr).toMatch(/image tower .* \(run has /);
+    expect(clash.stderr).toMatch(/--shards .*other-shards.*00000.parquet \(run read .*\/shards\/00000.parquet\)/);
+    expect(clash.stderr).toMatch(/text tower .* \(run has /);
+    const ok = await witInProcess(['train', '--out', run, '--resume', '--steps', '3', ...common]);
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(readdirSync(join(run, 'checkpoints'))).toEqual(['step-000002', 'step-000003']);
   });
 });

@@ -7,7 +7,7 @@ import { listShards } from '../../src/shards/index.js';
 import { BatchLoader, countRows, shuffledPairs } from '../../src/train/data.js';
 import { ImageDecoder } from '../../src/train/decoder.js';
 import { cropRect, decodeRgb, normalizeInto, sampleCrop, CLIP_MEAN, CLIP_STD } from '../../src/train/preprocess.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/util/rng.js';
 import { trainTokenizer } from '../../src/train/tokenizer.js';
 import { writeShapeShards } from './synthetic-shards.js';
 
@@ -54,8 +54,8 @@ describe('preprocessing', () => {
   test('random resized crops stay inside the image; CLIP normalisation', () => {
     const rng = new Rng(1);
     for (let i = 0; i < 200; i++) {
-      const w = 1 + rng.int(100);
-      const h = 1 + rng.int(100);
+      const w = 1 + rng.below(100);
+      const h = 1 + rng.below(100);
       const r = cropRect(sampleCrop(rng), w, h);
       expect(r.left).toBeGreaterThanOrEqual(0);
       expect(r.top).toBeGreaterThanOrEqual(0);

@@ -36,7 +36,7 @@ test(`zero-shot on an unseen emoji design is far above chance (${classes} classe
   const chance1 = 1 / classes;
   const chance5 = 5 / classes;
   console.log(
-    `emoji learning: ${arch}, ${classes} classes, ${s.steps} steps, loss ${s.finalLoss.toFixed(3)}, ${s.samplesPerSec.toFixed(1)} samples/s; ` +
+    `emoji learning: ${arch}, ${classes} classes, ${s.steps} steps, loss ${s.final_loss.toFixed(3)}, ${s.samples_per_sec.toFixed(1)} samples/s; ` +
       `twitter zero-shot top-1 ${(100 * e.zero_shot.top1).toFixed(1)}% (chance ${(100 * chance1).toFixed(1)}%), ` +
       `top-5 ${(100 * e.zero_shot.top5).toFixed(1)}% (chance ${(100 * chance5).toFixed(1)}%), ` +
       `i->t R@5 ${(100 * e.retrieval.image_to_text.r5).toFixed(1)}%`,

@@ -12,7 +12,7 @@ import { AdamW, clipByGlobalNorm, learningRate } from '../../src/train/optim.js'
 import { loadModelDir, saveModelDir } from '../../src/train/model-dir.js';
 import { trainTokenizer } from '../../src/train/tokenizer.js';
 import type { Batch } from '../../src/train/data.js';
-import { Rng } from '../../src/train/rng.js';
+import { Rng } from '../../src/util/rng.js';
 
 const text = { context_length: 8, vocab_size: 530, width: 16, heads: 2, layers: 1, mlp_ratio: 2 };
 const vit: ClipConfig = validateConfig({ name: 'grad-vit', embed_dim: 8, act: 'quick_gelu', text, vision: { type: 'vit', image_size: 16, patch_size: 8, width: 16, layers: 1, heads: 2, mlp_ratio: 2 } }, 'test');
@@ -26,9 +26,9 @@ function syntheticBatch(cfg: ClipConfig, n: number, seed: number): Batch {
   const ids = new Int32Array(n * l);
   const eos = new Int32Array(n);
   for (let i = 0; i < n; i++) {
-    const len = 2 + rng.int(l - 3);
+    const len = 2 + rng.below(l - 3);
     ids[i * l] = 1;
-    for (let j = 1; j <= len; j++) ids[i * l + j] = 3 + rng.int(cfg.text.vocab_size - 3);
+    for (let j = 1; j <= len; j++) ids[i * l + j] = 3 + rng.below(cfg.text.vocab_size - 3);
     ids[i * l + len + 1] = 2;
     eos[i] = len + 1;
   }

@@ -32,9 +32,9 @@ describe('train', () => {
     const s = await train({ ...base(out), batchSize: 38, lr: 5e-3, steps: 24, checkpointEvery: 12, onProgress: (l) => lines.push(l) });
     expect(s.steps).toBe(24);
     expect(s.backend).toBe('wasm');
-    expect(s.badImages).toBeGreaterThan(0); // the two corrupt images were counted and dropped
-    expect(s.samplesPerSec).toBeGreaterThan(0);
-    expect(s.leakedTensors).toBe(0); // tf.memory().numTensors flat across the 24 steps
+    expect(s.bad_images).toBeGreaterThan(0); // the two corrupt images were counted and dropped
+    expect(s.samples_per_sec).toBeGreaterThan(0);
+    expect(s.leaked_tensors).toBe(0); // tf.memory().numTensors flat across the 24 steps
     const m = metrics(out);
     expect(m.map((x) => x.step)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
     expect(m.every((x) => x.batch === 36)).toBe(true);
@@ -64,7 +64,7 @@ describe('train', () => {
       .rejects.toThrow(/interrupted at step 5\/9.*--resume/);
     expect(existsSync(join(b, 'checkpoints/step-000005/train_state.json'))).toBe(true);
     const r = await train({ ...base(b), steps: 9, checkpointEvery: 3, resume: true });
-    expect(r.resumedFrom).toBe(5);
+    expect(r.resumed_from).toBe(5);
     expect(r.steps).toBe(9);
     expect(readFileSync(join(b, 'model.weights.bin')).equals(readFileSync(join(a, 'model.weights.bin')))).toBe(true);
     expect(metrics(b).map((x) => [x.step, x.loss, x.lr])).toEqual(metrics(a).map((x) => [x.step, x.loss, x.lr]));
@@ -83,7 +83,7 @@ describe('train', () => {
     const out = join(root, 'siglip');
     const s = await train({ ...base(out), loss: 'siglip', steps: 3 });
     expect(s.loss).toBe('siglip');
-    expect(Number.isFinite(s.finalLoss)).toBe(true);
+    expect(Number.isFinite(s.final_loss)).toBe(true);
     const clip = await loadClip(out, { backend: 'keep', decodeWorkers: 0 });
     expect(clip.logitBias()).toBeCloseTo(-10, 0);
     expect(clip.logitScale()).toBeCloseTo(10, 0);
@@ -96,7 +96,7 @@ describe('train', () => {
     await expect(train({ ...base(join(root, 'x')), arch: 'vit-huge' })).rejects.toThrow(/unknown architecture 'vit-huge'/);
     // An existing run is not overwritten without --resume, and --resume refuses changed settings.
     await expect(train({ ...base(join(root, 'run')), steps: 2 })).rejects.toThrow(/already holds a training run/);
-    await expect(train({ ...base(join(root, 'run')), steps: 17, batchSize: 4, resume: true })).rejects.toThrow(/batchSize=4 \(run has 38\)/);
+    await expect(train({ ...base(join(root, 'run')), steps: 17, batchSize: 4, resume: true })).rejects.toThrow(/--batch-size 4 \(run has 38\)/);
     const badArch = join(root, 'bad-arch.json');
     writeFileSync(badArch, JSON.stringify({ embed_dim: 8, act: 'relu' }));
     await expect(train({ ...base(join(root, 'y')), arch: badArch })).rejects.toThrow(/act must be/);

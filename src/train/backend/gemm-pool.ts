@@ -24,6 +24,8 @@ import { Worker } from 'node:worker_threads';
 import v8 from 'node:v8';
 import { GEMM_FMA_WASM_BASE64, GEMM_WASM_BASE64 } from './gemm-wasm.js';
 import { WebAssemblyApi, type WasmGlobal, type WasmMemory, type WasmModule } from './webassembly.js';
+import { requestedSignal, throwIfInterrupted } from '../../util/interrupt.js';
+import { countFlops } from './meter.js';
 
 /** Rows of one micro-tile (MR in gemm.c): row slices are multiples of this. */
 const MR = 4;
@@ -198,7 +200,10 @@ export class GemmPool {
   run(g: GemmArgs): void {
     if (g.batch === 0 || g.m === 0 || g.n === 0) return;
     if (this.broken) throw new Error('wit gemm: the thread pool stalled earlier; rerun with --threads 1 (or WIT_GEMM_THREADS=1)');
+    // A stop request (SIGINT/SIGTERM, seen by a watcher thread) ends a long step here, between products.
+    throwIfInterrupted();
     const flops = 2 * g.batch * g.m * g.n * g.k;
+    countFlops(flops);
     const useThreads = this.threads > 1 && flops >= PARALLEL_MIN_FLOPS ? this.threads : 1;
     // Split batches when there are enough of them; else rows (every thread then packs all of B) or
     // columns (every thread packs all of A), whichever duplicates less packing.
@@ -240,11 +245,18 @@ export class GemmPool {
     Atomics.notify(c, CLAIM);
     this.stats.parallelRuns++;
     this.stats.chunks += n;
+    let stopped = false;
     try {
       for (;;) {
         const v = Atomics.load(c, CLAIM);
         const t = v & CHUNK_MASK;
         if (t >= n) break;
+        // Between chunks too (one product of a large model is seconds): the finally below cancels the
+        // chunks nobody started and waits for those running, so no thread writes after this returns.
+        if (requestedSignal() !== 0) {
+          stopped = true;
+          break;
+        }
         if (Atomics.compareExchange(c, CLAIM, v, v + 1) !== v) continue;
         const r = ranges[t]!;
         try {
@@ -278,6 +290,7 @@ export class GemmPool {
       }
     }
     if (Atomics.load(c, ERROR)) throw new Error('wit gemm: a worker thread failed');
+    if (stopped) throwIfInterrupted();
   }
 
   /** Work counters since the pool started. */
