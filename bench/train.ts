@@ -5,7 +5,7 @@
  * FLOPs counted analytically, forward + backward) and the ratio to PyTorch; medians over --repeat runs,
  * tfjs and PyTorch alternating so both see the same machine load.
  *
- *   npm run bench:train [-- --steps 5 --repeat 3 --threads 1,2 --batch 64 --model wit|standin --stock --no-torch --profile]
+ *   npm run bench:train [-- --steps 5 --repeat 3 --threads 1,2 --batch 64 --stock --no-torch --profile]
  *
  * Each thread count runs both sides with that many threads; ratios compare equal thread counts.
  *
@@ -66,176 +66,12 @@ export function stepFlops(a: BenchArch, batch: number): number {
   return vision + text + logits;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Stand-in CLIP (used while src/train has no model): the layers of open_clip's VisionTransformer and
-// TextTransformer written with tfjs ops, shaped the way a tfjs model should be for speed: every
-// linear layer a 2-D matmul, transposes of rank 4 at most.
-
-interface Linear { w: tf.Variable; b: tf.Variable }
-interface Norm { g: tf.Variable; b: tf.Variable }
-interface Block { ln1: Norm; qkv: Linear; out: Linear; ln2: Norm; fc1: Linear; fc2: Linear }
-
-/** A stand-in CLIP model: parameters and a loss function of a batch. */
-export interface StandInClip {
-  params: tf.Variable[];
-  loss(images: tf.Tensor4D, tokens: tf.Tensor2D, eos: tf.Tensor1D): tf.Scalar;
-}
-
-/** Builds the stand-in with seeded weights (CLIP's init scales). */
-export function buildStandIn(a: BenchArch, seed = 1): StandInClip {
-  let s = seed;
-  const params: tf.Variable[] = [];
-  const v = (t: tf.Tensor): tf.Variable => {
-    const x = tf.variable(t);
-    t.dispose();
-    params.push(x);
-    return x;
-  };
-  const normal = (shape: number[], std: number): tf.Variable => v(tf.randomNormal(shape, 0, std, 'float32', s++));
-  const zeros = (shape: number[]): tf.Variable => v(tf.zeros(shape));
-  const ones = (shape: number[]): tf.Variable => v(tf.ones(shape));
-  const linear = (din: number, dout: number): Linear => ({ w: normal([din, dout], din ** -0.5), b: zeros([dout]) });
-  const norm = (d: number): Norm => ({ g: ones([d]), b: zeros([d]) });
-  const block = (d: number, ratio: number): Block => ({
-    ln1: norm(d), qkv: linear(d, 3 * d), out: linear(d, d), ln2: norm(d), fc1: linear(d, d * ratio), fc2: linear(d * ratio, d),
-  });
-
-  const vc = a.vision;
-  const tc = a.text;
-  const grid = vc.image_size / vc.patch_size;
-  const patchDim = 3 * vc.patch_size * vc.patch_size;
-  const vis = {
-    patch: normal([patchDim, vc.width], patchDim ** -0.5),
-    cls: normal([1, 1, vc.width], vc.width ** -0.5),
-    pos: normal([grid * grid + 1, vc.width], vc.width ** -0.5),
-    lnPre: norm(vc.width),
-    blocks: Array.from({ length: vc.layers }, () => block(vc.width, vc.mlp_ratio ?? 4)),
-    lnPost: norm(vc.width),
-    proj: normal([vc.width, a.embed_dim], vc.width ** -0.5),
-  };
-  const txt = {
-    embed: normal([tc.vocab_size, tc.width], 0.02),
-    pos: normal([tc.context_length, tc.width], 0.01),
-    blocks: Array.from({ length: tc.layers }, () => block(tc.width, tc.mlp_ratio ?? 4)),
-    lnFinal: norm(tc.width),
-    proj: normal([tc.width, a.embed_dim], tc.width ** -0.5),
-  };
-  const logitScale = v(tf.scalar(Math.log(1 / 0.07)));
-  const causal = tf.keep(tf.linalg.bandPart(tf.ones([tc.context_length, tc.context_length]), -1, 0).sub(1).mul(1e9));
-
-  const layerNorm = (x: tf.Tensor2D, n: Norm): tf.Tensor2D => {
-    const { mean, variance } = tf.moments(x, -1, true);
-    return x.sub(mean).mul(tf.rsqrt(variance.add(1e-5))).mul(n.g).add(n.b);
-  };
-  const lin = (x: tf.Tensor2D, l: Linear): tf.Tensor2D => tf.matMul(x, l.w).add(l.b);
-  const attention = (x: tf.Tensor2D, blk: Block, batch: number, tokens: number, heads: number, mask: tf.Tensor | null): tf.Tensor2D => {
-    const d = x.shape[1];
-    const dh = d / heads;
-    const qkv = lin(x, blk.qkv).reshape([batch, tokens, 3 * heads, dh]).transpose([0, 2, 1, 3]); // [B, 3H, T, dh]
-    const [q, k, vv] = tf.split(qkv, 3, 1).map((t) => t.reshape([batch * heads, tokens, dh]));
-    let scores = tf.matMul(q!, k!, false, true).mul(dh ** -0.5); // [BH, T, T]
-    if (mask) scores = scores.add(mask);
-    const o = tf.matMul(tf.softmax(scores), vv!) // [BH, T, dh]
-      .reshape([batch, heads, tokens, dh])
-      .transpose([0, 2, 1, 3])
-      .reshape([batch * tokens, d]);
-    return lin(o as tf.Tensor2D, blk.out);
-  };
-  const mlp = (x: tf.Tensor2D, blk: Block): tf.Tensor2D => {
-    const h = lin(x, blk.fc1);
-    return lin(h.mul(tf.sigmoid(h.mul(1.702))), blk.fc2); // quick_gelu
-  };
-  const tower = (x: tf.Tensor2D, blocks: Block[], batch: number, tokens: number, heads: number, mask: tf.Tensor | null): tf.Tensor2D => {
-    for (const blk of blocks) {
-      x = x.add(attention(layerNorm(x, blk.ln1), blk, batch, tokens, heads, mask));
-      x = x.add(mlp(layerNorm(x, blk.ln2), blk));
-    }
-    return x;
-  };
-
-  const encodeImage = (images: tf.Tensor4D): tf.Tensor2D => {
-    const batch = images.shape[0];
-    const p = vc.patch_size;
-    // [B, H, W, 3] -> [B·gh, p, gw, p·3] -> [B·gh, gw, p, p·3] -> [B·gh·gw, p·p·3]: the patch conv as a matmul.
-    const patches = images.reshape([batch * grid, p, grid, p * 3]).transpose([0, 2, 1, 3]).reshape([batch * grid * grid, patchDim]);
-    const emb = tf.matMul(patches, vis.patch).reshape([batch, grid * grid, vc.width]);
-    const cls = tf.broadcastTo(vis.cls, [batch, 1, vc.width]);
-    let x = tf.concat([cls, emb], 1).add(vis.pos).reshape([batch * (grid * grid + 1), vc.width]) as tf.Tensor2D;
-    const tokens = grid * grid + 1;
-    x = tower(layerNorm(x, vis.lnPre), vis.blocks, batch, tokens, vc.heads, null);
-    const clsOut = x.reshape([batch, tokens, vc.width]).slice([0, 0, 0], [batch, 1, vc.width]).reshape([batch, vc.width]) as tf.Tensor2D;
-    return tf.matMul(layerNorm(clsOut, vis.lnPost), vis.proj);
-  };
-  const encodeText = (tokens: tf.Tensor2D, eos: tf.Tensor1D): tf.Tensor2D => {
-    const [batch, ctx] = tokens.shape;
-    let x = tf.gather(txt.embed, tokens.reshape([batch * ctx])).reshape([batch, ctx, tc.width]).add(txt.pos).reshape([batch * ctx, tc.width]) as tf.Tensor2D;
-    x = tower(x, txt.blocks, batch, ctx, tc.heads, causal);
-    const rows = tf.range(0, batch, 1, 'int32').mul(tf.scalar(ctx, 'int32')).add(eos);
-    return tf.matMul(layerNorm(tf.gather(x, rows), txt.lnFinal), txt.proj);
-  };
-  const normalize = (x: tf.Tensor2D): tf.Tensor2D => x.div(tf.norm(x, 'euclidean', -1, true));
-
-  return {
-    params,
-    loss(images, tokens, eos) {
-      const img = normalize(encodeImage(images));
-      const txtF = normalize(encodeText(tokens, eos));
-      const logits = tf.matMul(img, txtF, false, true).mul(tf.minimum(tf.exp(logitScale), 100));
-      const labels = tf.oneHot(tf.range(0, img.shape[0], 1, 'int32'), img.shape[0]);
-      const li = tf.losses.softmaxCrossEntropy(labels, logits);
-      const lt = tf.losses.softmaxCrossEntropy(labels, logits.transpose());
-      return li.add(lt).div(2) as tf.Scalar;
-    },
-  };
-}
-
-/** AdamW (decoupled weight decay) over the given variables; state lives in variables it owns. */
-export function adamW(params: tf.Variable[], lr = 5e-4, beta1 = 0.9, beta2 = 0.98, eps = 1e-6, wd = 0.2) {
-  const m = params.map((p) => tf.variable(tf.zerosLike(p), false));
-  const v = params.map((p) => tf.variable(tf.zerosLike(p), false));
-  let t = 0;
-  return {
-    apply(grads: tf.NamedTensorMap): void {
-      t++;
-      const c1 = 1 / (1 - beta1 ** t);
-      const c2 = 1 / (1 - beta2 ** t);
-      tf.tidy(() => {
-        params.forEach((p, i) => {
-          const g = grads[p.name]!;
-          const mi = m[i]!.mul(beta1).add(g.mul(1 - beta1));
-          const vi = v[i]!.mul(beta2).add(g.square().mul(1 - beta2));
-          m[i]!.assign(mi);
-          v[i]!.assign(vi);
-          const decay = p.rank > 1 ? wd : 0;
-          p.assign(p.mul(1 - lr * decay).sub(mi.mul(c1).div(vi.mul(c2).sqrt().add(eps)).mul(lr)));
-        });
-      });
-    },
-    dispose(): void {
-      for (const x of [...m, ...v]) x.dispose();
-    },
-  };
-}
-
-/** A synthetic batch: images in CLIP's normalised range, random tokens with [EOS] at a random position. */
-export function syntheticBatch(a: BenchArch, batch: number, seed = 7): { images: tf.Tensor4D; tokens: tf.Tensor2D; eos: tf.Tensor1D } {
-  const s = a.vision.image_size;
-  const ctx = a.text.context_length;
-  const images = tf.randomNormal([batch, s, s, 3], 0, 1, 'float32', seed) as tf.Tensor4D;
-  const tokens = tf.randomUniform([batch, ctx], 1, a.text.vocab_size - 1, 'int32', seed + 1) as tf.Tensor2D;
-  const eos = tf.randomUniform([batch], ctx / 2, ctx - 1, 'int32', seed + 2) as tf.Tensor1D;
-  return { images, tokens, eos };
-}
-
-/** Which model a run trains: wit's (src/train/model.ts, via its trainStep) or the stand-in above. */
-export type BenchModel = 'wit' | 'standin';
-
 /**
  * Runs `steps` training steps after `warmup` ones; resolves to the medians over the timed steps of
  * wall ms and CPU ms (all threads of the process) per step, and the last loss.
  */
-export async function timeSteps(a: BenchArch, batch: number, steps: number, warmup: number, which: BenchModel = 'wit'): Promise<{ msPerStep: number; cpuMsPerStep: number; loss: number }> {
-  const step = which === 'wit' ? await witStep(batch) : standInStep(a, batch);
+export async function timeSteps(batch: number, steps: number, warmup: number): Promise<{ msPerStep: number; cpuMsPerStep: number; loss: number }> {
+  const step = await witStep(batch);
   const times: number[] = [];
   const cpu: number[] = [];
   let loss = NaN;
@@ -281,25 +117,6 @@ async function witStep(batch: number): Promise<Stepper> {
   };
 }
 
-function standInStep(a: BenchArch, batch: number): Stepper {
-  const model = buildStandIn(a);
-  const opt = adamW(model.params);
-  const data = syntheticBatch(a, batch);
-  return {
-    run: async () => {
-      const { value, grads } = tf.variableGrads(() => model.loss(data.images, data.tokens, data.eos), model.params);
-      opt.apply(grads);
-      const loss = (await value.data())[0]!;
-      tf.dispose([value, ...Object.values(grads)]);
-      return loss;
-    },
-    dispose: () => {
-      opt.dispose();
-      tf.dispose([...model.params, data.images, data.tokens, data.eos]);
-    },
-  };
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((x, y) => x - y);
   const m = s.length >> 1;
@@ -321,9 +138,9 @@ async function startWasm(stock: boolean, threads: number): Promise<string> {
   return (await initBackend('wasm', { threads })).detail;
 }
 
-async function runTfjs(stock: boolean, threads: number, batch: number, steps: number, warmup: number, which: BenchModel): Promise<RunResult> {
+async function runTfjs(stock: boolean, threads: number, batch: number, steps: number, warmup: number): Promise<RunResult> {
   const detail = await startWasm(stock, threads);
-  const r = await timeSteps(VIT_TINY, batch, steps, warmup, which);
+  const r = await timeSteps(batch, steps, warmup);
   return { label: stock ? 'tfjs wasm (as shipped)' : 'tfjs wasm (wit)', msPerStep: r.msPerStep, cpuMsPerStep: r.cpuMsPerStep, loss: r.loss, detail };
 }
 
@@ -363,7 +180,6 @@ async function main(): Promise<void> {
       ops: { type: 'boolean', default: false },
       'child-ops': { type: 'boolean', default: false },
       profile: { type: 'boolean', default: false },
-      model: { type: 'string', default: 'wit' },
     },
   });
   const steps = Number(values.steps);
@@ -371,12 +187,12 @@ async function main(): Promise<void> {
   const batch = Number(values.batch);
   const threads = Number(String(values.threads).split(',')[0]);
   if (values.child) {
-    const r = await runTfjs(values['child-stock'], threads, batch, steps, warmup, values.model as BenchModel);
+    const r = await runTfjs(values['child-stock'], threads, batch, steps, warmup);
     process.stdout.write(JSON.stringify(r) + '\n');
     return;
   }
   if (values.profile) {
-    await profileStep(threads, batch, values.model as BenchModel);
+    await profileStep(threads, batch);
     return;
   }
   if (values['child-ops']) {
@@ -396,15 +212,15 @@ async function main(): Promise<void> {
   const repeat = Number(values.repeat);
   for (let i = 0; i < repeat; i++) {
     for (const t of threadCounts) {
-      const common = ['--batch', String(batch), '--threads', String(t), '--model', String(values.model)];
+      const common = ['--batch', String(batch), '--threads', String(t)];
       add(child([...common, '--steps', String(steps), '--warmup', String(warmup)]), t);
       if (!values['no-torch']) add(torch(batch, steps, warmup, t), t);
     }
     // As shipped is ~40x slower (and single-threaded): one timed step per repeat is plenty.
-    if (values.stock) add(child(['--batch', String(batch), '--threads', '1', '--model', String(values.model), '--child-stock', '--steps', '1', '--warmup', '1']), 1);
+    if (values.stock) add(child(['--batch', String(batch), '--threads', '1', '--child-stock', '--steps', '1', '--warmup', '1']), 1);
   }
   const flops = stepFlops(VIT_TINY, batch);
-  const modelName = values.model === 'wit' ? "wit's model and trainStep (src/train)" : 'the stand-in model in bench/train.ts';
+  const modelName = "wit's model, AdamW and trainStep (src/train)";
   process.stdout.write(`vit-tiny CLIP, batch ${batch}, ${(flops / 1e9).toFixed(1)} GFLOP/step (matmuls, fwd+bwd), ${modelName}; median of ${repeat} runs x ${steps} steps\n\n`);
   const med = (label: string, f: (r: RunResult) => number): number => {
     const rs = runs.get(label);
@@ -503,7 +319,7 @@ function printOps(threads: number): void {
  * Prints the kernels of one step (forward + backward, after a warm-up step) by CPU time of this
  * process (all its threads): wall time is meaningless on a machine shared with other jobs.
  */
-async function profileStep(threads: number, batch: number, which: BenchModel): Promise<void> {
+async function profileStep(threads: number, batch: number): Promise<void> {
   const { initBackend } = await import('../src/train/backend/index.js');
   process.stdout.write(`${(await initBackend('wasm', { threads })).detail}\n`);
   const byName = new Map<string, { us: number; n: number }>();
@@ -529,7 +345,7 @@ async function profileStep(threads: number, batch: number, which: BenchModel): P
       },
     });
   }
-  const stepper = which === 'wit' ? await witStep(batch) : standInStep(VIT_TINY, batch);
+  const stepper = await witStep(batch);
   const step = (): Promise<number> => stepper.run();
   await step();
   byName.clear();
