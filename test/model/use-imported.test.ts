@@ -64,7 +64,7 @@ describe('an imported model in the other stages', () => {
     const ctrl = new AbortController();
     await expect(train({ ...opts(b), signal: ctrl.signal, onProgress: (l) => { if (l.startsWith('train step 3/')) ctrl.abort(); } })).rejects.toThrow(/--resume/);
     const r = await train({ ...opts(b), resume: true });
-    expect(r.resumedFrom).toBeGreaterThanOrEqual(2);
+    expect(r.resumed_from).toBeGreaterThanOrEqual(2);
     expect(readFileSync(join(b, 'model.weights.bin')).equals(readFileSync(join(a, 'model.weights.bin')))).toBe(true);
   }, 240_000);
 });
