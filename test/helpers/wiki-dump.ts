@@ -160,6 +160,12 @@ export function fakeWord(rng: Rng, syllables = 2 + rng.int(2), cap = false): str
   return cap ? w[0]!.toUpperCase() + w.slice(1) : w;
 }
 
+/**
+ * Where the cleaner drops a span inside a line (src/querygen/wikitext.ts): `visible` lines hold it
+ * too, and no bigram is counted across it.
+ */
+export const SPAN_BREAK = '\u2029';
+
 /** Options of {@link syntheticPages}. */
 export interface SyntheticOptions {
   seed: number;
@@ -262,16 +268,27 @@ export function* syntheticPages(opts: SyntheticOptions): Generator<DumpPage> {
             segV.push(a);
           } else if (r === 2) {
             segW.push(`<ref name="r${k}">{{cite web |url=https://example.org/${word()} |title=${word()} refonlyword}}</ref>`);
+            segV.push(SPAN_BREAK);
           } else if (r === 3) {
             segW.push(`<ref name="r${k}" />`);
+            segV.push(SPAN_BREAK);
           } else if (r === 4) {
-            segW.push(`{{lang|fr|${word()} templateonlyword}}`);
+            // a prose template shows its text; any other template is dropped, leaving a break
+            const a = word();
+            if (rng.int(2) === 0) {
+              segW.push(`{{lang|fr|${a}}}`);
+              segV.push(a);
+            } else {
+              segW.push(`{{citation needed|date=${a} templateonlyword}}`);
+              segV.push(SPAN_BREAK);
+            }
           } else if (r === 5) {
             const a = word();
             segW.push(`''${a}''`);
             segV.push(a);
           } else if (r === 6) {
             segW.push(`<!-- ${word()} commentonlyword -->`);
+            segV.push(SPAN_BREAK);
           } else if (r === 7) {
             const a = rng.pick(names);
             segW.push(`[[${a}]]`);

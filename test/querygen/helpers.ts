@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { wordTokens, isPunctuationToken } from '../../src/text/tokenize.js';
-import type { DumpPage } from '../helpers/wiki-dump.js';
+import { SPAN_BREAK, type DumpPage } from '../helpers/wiki-dump.js';
 
 /** Reference counts computed from the generator's `visible` text (what a correct cleaner keeps). */
 export function referenceCounts(pages: DumpPage[]): { uni: Map<string, number>; bi: Map<string, number>; tokens: number; articles: number } {
@@ -11,7 +11,7 @@ export function referenceCounts(pages: DumpPage[]): { uni: Map<string, number>; 
   for (const p of pages) {
     if ((p.ns ?? 0) !== 0 || p.redirect !== undefined) continue;
     articles++;
-    for (const line of p.visible ?? []) {
+    for (const line of (p.visible ?? []).flatMap((l) => l.split(SPAN_BREAK))) {
       let prev: string | null = null;
       for (const t of wordTokens(line)) {
         tokens++;
