@@ -44,12 +44,15 @@ const FORMAT_CHAR_RE = /^\p{Cf}+$/u;
 /** The decoded text of the entity s[i, semi] ('&…;'), undefined when it is not one. */
 function entityAt(s: string, i: number, semi: number): string | undefined {
   const raw = s.slice(i, semi + 1);
-  const dec = decodeHTMLStrict(raw);
-  if (dec === raw) return undefined;
-  if (SPACE_ENTITY_RE.test(dec)) return ' ';
-  if (FORMAT_CHAR_RE.test(dec)) return '';
+  let dec = entityCache.get(raw);
+  if (dec !== undefined || entityCache.has(raw)) return dec;
+  dec = decodeHTMLStrict(raw);
+  dec = dec === raw ? undefined : SPACE_ENTITY_RE.test(dec) ? ' ' : FORMAT_CHAR_RE.test(dec) ? '' : dec;
+  if (entityCache.size < 4096) entityCache.set(raw, dec);
   return dec;
 }
+/** Decoded entities seen so far (articles use a few dozen distinct ones, over and over). */
+const entityCache = new Map<string, string | undefined>();
 
 /** Decodes every entity of `s` (link targets). */
 export function decodeEntities(s: string): string {
@@ -243,7 +246,8 @@ function renderConvert(t: TemplateCall): string | undefined {
     value += ` ${a[k]} ${a[k + 1]}`;
     k += 2;
   }
-  const unit = UNITS[(a[k] ?? '').toLowerCase()];
+  const code = (a[k] ?? '').toLowerCase();
+  const unit = Object.hasOwn(UNITS, code) ? UNITS[code] : undefined;
   if (!unit) return undefined;
   const abbr = (t.named.get('abbr') ?? '').trim() === 'on';
   return `${value} ${abbr ? unit[2] : value === '1' ? unit[0] : unit[1]}`;
@@ -254,7 +258,8 @@ function renderConvert(t: TemplateCall): string | undefined {
  * whether the template shows more than that (a language name, a conversion), in which case a break
  * follows (the counter makes no bigram across what it did not see).
  */
-const RENDERED_TEMPLATES: Record<string, (t: TemplateCall) => { text: string; breakAfter: boolean } | undefined> = {
+type Render = (t: TemplateCall) => { text: string; breakAfter: boolean } | undefined;
+const RENDERED_TEMPLATES = new Map<string, Render>(Object.entries({
   lang: (t) => (t.args[1] !== undefined ? { text: t.args[1], breakAfter: false } : undefined),
   transl: (t) => (t.args.length >= 2 ? { text: t.args[t.args.length - 1]!, breakAfter: false } : undefined),
   nihongo: (t) => {
@@ -274,22 +279,23 @@ const RENDERED_TEMPLATES: Record<string, (t: TemplateCall) => { text: string; br
   mdash: () => ({ text: '—', breakAfter: false }),
   snd: () => ({ text: ' – ', breakAfter: false }),
   nbsp: () => ({ text: ' ', breakAfter: false }),
-};
-for (const alias of ['transliteration']) RENDERED_TEMPLATES[alias] = RENDERED_TEMPLATES.transl!;
-for (const alias of ['cvt']) RENDERED_TEMPLATES[alias] = RENDERED_TEMPLATES.convert!;
+} satisfies Record<string, Render>));
+for (const alias of ['transliteration']) RENDERED_TEMPLATES.set(alias, RENDERED_TEMPLATES.get('transl')!);
+for (const alias of ['cvt']) RENDERED_TEMPLATES.set(alias, RENDERED_TEMPLATES.get('convert')!);
 for (const alias of ['nobr', 'small', 'smaller', 'big', 'larger', 'em', 'strong', 'var', 'sc', 'smallcaps', 'nowrap begin']) {
-  RENDERED_TEMPLATES[alias] = RENDERED_TEMPLATES.nowrap!;
+  RENDERED_TEMPLATES.set(alias, RENDERED_TEMPLATES.get('nowrap')!);
 }
-for (const alias of ['spaced ndash', 'spnd', 'spaced en dash']) RENDERED_TEMPLATES[alias] = RENDERED_TEMPLATES.snd!;
-for (const alias of ['interlanguage link', 'interlanguage link multi']) RENDERED_TEMPLATES[alias] = RENDERED_TEMPLATES.ill!;
+for (const alias of ['spaced ndash', 'spnd', 'spaced en dash']) RENDERED_TEMPLATES.set(alias, RENDERED_TEMPLATES.get('snd')!);
+for (const alias of ['interlanguage link', 'interlanguage link multi']) RENDERED_TEMPLATES.set(alias, RENDERED_TEMPLATES.get('ill')!);
 
 /** Handles `{{…}}` at i (closing at `close`): a prose template's text, or a break for any other. */
 function template(s: string, i: number, close: number, out: string[]): void {
-  const inner = s.slice(i + 2, close - 2);
-  const bar = inner.indexOf('|');
-  const head = (bar < 0 ? inner : inner.slice(0, bar)).trim().toLowerCase().replace(/_/g, ' ');
-  const render = RENDERED_TEMPLATES[head] ?? (/^lang-[a-z-]+$/.test(head) ? langX : undefined);
-  const shown = render?.(parseTemplate(inner));
+  let bar = s.indexOf('|', i + 2);
+  if (bar < 0 || bar > close - 2) bar = close - 2;
+  let head = s.slice(i + 2, bar).trim().toLowerCase();
+  if (head.includes('_')) head = head.replace(/_/g, ' ');
+  const render = RENDERED_TEMPLATES.get(head) ?? (head.startsWith('lang-') && /^lang-[a-z-]+$/.test(head) ? langX : undefined);
+  const shown = render?.(parseTemplate(s.slice(i + 2, close - 2)));
   if (!shown) {
     out.push(SPAN_BREAK);
     return;

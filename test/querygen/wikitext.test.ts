@@ -59,6 +59,8 @@ describe('prose-rendering templates show their text', () => {
     expect(lines('a {{convert|1|km|mi}} walk, {{convert|3|to|5|ft|abbr=on}} tall, {{convert|7|furlongs}} x')).toEqual(['a 1 kilometre ¦ walk , 3 to 5 ft ¦ tall , ¦ x']);
     expect(lines('{{nowrap|New [[York]]}} and {{ill|Foo Bar|de|Foo}} here {{ndash}} there')).toEqual(['New York and Foo Bar ¦ here – there']);
     expect(lines('x {{Infobox person|name=Y}} z')).toEqual(['x ¦ z']);
+    // names that are also properties of every JS object are ordinary unknown templates and units
+    expect(lines('x {{constructor|y}} {{toString}} {{convert|9|constructor}} {{__proto__}} z')).toEqual(['x ¦ z']);
   });
 });
 
