@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   model: { summary: "open_clip models: 'model import' (safetensors -> wit model dir), 'model export'", load: async () => (await import('./commands/model.js')).command },
   convert: { summary: 'turn Parquet shards into WebDataset tars (for open_clip) or back, without re-encoding images', load: async () => (await import('./commands/convert.js')).command },
   demo: { summary: 'run every stage offline on bundled data (WordNet, emoji images) and open a report', load: async () => (await import('./commands/demo.js')).command },
+  doctor: { summary: 'check Node, native packages and the optional system programs; what works without each', load: async () => (await import('./commands/doctor.js')).command },
 };
 
 function topHelp(): string {

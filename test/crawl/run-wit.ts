@@ -10,10 +10,11 @@ if (!existsSync(join(process.cwd(), 'dist', 'src', 'cli', 'main.js'))) {
   throw new Error('dist/ is not built: run `npm run build` first (`npm test` does it), then rerun the CLI tests');
 }
 
-/** Runs `node bin/wit.cjs …` and collects its exit code and output (SIGKILLed after timeoutMs). */
-export function runWit(args: string[], opts: { timeoutMs?: number } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs `node bin/wit.cjs …` (env: variables to set or override) and collects its exit code and output (SIGKILLed after timeoutMs). */
+export function runWit(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [WIT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = opts.env ? { ...process.env, ...opts.env } : process.env;
+    const child = spawn(process.execPath, [WIT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

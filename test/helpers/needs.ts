@@ -13,54 +13,20 @@
  * path on a machine that has them (chromium and python3-torch are looked up at fixed paths too, so
  * hiding them from PATH alone would not do).
  */
-import { spawnSync } from 'node:child_process';
-import { accessSync, appendFileSync, constants, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { delimiter, join, relative } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { SYSTEM_PROGRAMS, aptCommand, brewCommand, findProgram, type SystemProgram } from '../../src/doctor/programs.js';
 
-export type Program = 'redis-server' | 'chromium' | 'wget' | 'bzip2' | 'lbzip2' | 'python3-torch';
+export { SYSTEM_PYTHON, onPath, brewCommand } from '../../src/doctor/programs.js';
 
-/** How to install each program, and what in wit uses it (README.md "Requirements" lists the same). */
-export const PROGRAMS: Record<Program, { apt: string; brew: string; usedBy: string }> = {
-  'redis-server': { apt: 'redis-server', brew: 'redis', usedBy: 'distributed crawl (wit crawl --redis) and its tests' },
-  chromium: { apt: 'chromium', brew: '--cask chromium', usedBy: 'the report test in a real browser' },
-  wget: { apt: 'wget', brew: 'wget', usedBy: 'the test that reads a WARC written by wget --warc-file' },
-  bzip2: { apt: 'bzip2', brew: 'bzip2', usedBy: 'the .bz2 dump of wit demo (plain XML without it) and wit querygen --bz2-decoder bzip2' },
-  lbzip2: { apt: 'lbzip2', brew: 'lbzip2', usedBy: 'fast parallel .bz2 decoding (wit querygen, the default when installed)' },
-  'python3-torch': { apt: 'python3-torch python3-numpy', brew: 'pytorch', usedBy: 'tests that compare with PyTorch references (/usr/bin/python3)' },
-};
-
-/** The Python that Debian's python3-torch installs for (a venv/pyenv python3 on PATH would hide it). */
-export const SYSTEM_PYTHON = '/usr/bin/python3';
-
+/** The programs a test can need: the table of `wit doctor` (src/doctor/programs.ts). */
+export type Program = SystemProgram;
+export const PROGRAMS = SYSTEM_PROGRAMS;
 /** `apt-get install -y …` for the given programs. */
-export function installCommand(programs: readonly Program[]): string {
-  return `apt-get install -y ${programs.map((p) => PROGRAMS[p].apt).join(' ')}`;
-}
-
-/** `brew install …` for the given programs. */
-export function brewCommand(programs: readonly Program[]): string {
-  return `brew install ${programs.map((p) => PROGRAMS[p].brew).join(' ')}`;
-}
+export const installCommand = aptCommand;
 
 function hidden(): Set<string> {
   return new Set((process.env['WIT_NEEDS_HIDE'] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
-}
-
-function isExecutable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return statSync(file).isFile();
-  } catch {
-    return false;
-  }
-}
-
-/** Full path of `name` on PATH, or undefined. */
-export function onPath(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(delimiter)) {
-    if (dir && isExecutable(join(dir, name))) return join(dir, name);
-  }
-  return undefined;
 }
 
 /** Probe results by program and PATH (python3-torch takes a second or two to import). */
@@ -74,15 +40,7 @@ export function programPath(program: Program): string | undefined {
   if (hidden().has(program)) return undefined;
   const key = `${program}\0${process.env['PATH'] ?? ''}`;
   if (found.has(key)) return found.get(key);
-  let path: string | undefined;
-  if (program === 'chromium') {
-    path = onPath('chromium') ?? (isExecutable('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
-  } else if (program === 'python3-torch') {
-    const r = existsSync(SYSTEM_PYTHON) ? spawnSync(SYSTEM_PYTHON, ['-c', 'import torch'], { stdio: 'ignore', timeout: 60_000 }) : undefined;
-    path = r?.status === 0 ? SYSTEM_PYTHON : undefined;
-  } else {
-    path = onPath(program);
-  }
+  const path = findProgram(program);
   found.set(key, path);
   return path;
 }
@@ -126,7 +84,7 @@ export function needs(...programs: Program[]): boolean {
   const log = process.env['WIT_NEEDS_LOG'];
   for (const program of missing) {
     process.stderr.write(
-      `SKIP ${where}: needs ${program} (${PROGRAMS[program].usedBy}), not installed; ` +
+      `SKIP ${where}: needs ${program} (${PROGRAMS[program].usedFor}), not installed; ` +
         `install: ${installCommand([program])} | ${brewCommand([program])}\n`,
     );
     if (log) appendFileSync(log, JSON.stringify({ program, where } satisfies SkipRecord) + '\n');

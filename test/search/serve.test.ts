@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,7 @@ import { readShards } from '../../src/shards/index.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeEmojiShards } from '../helpers/emoji-shards.js';
 import { writeRandomModel } from './helpers.js';
+import { needs, programPath } from '../helpers/needs.js';
 
 let dir: string;
 let shards: string;
@@ -114,13 +114,12 @@ describe('wit serve', () => {
 
 // The page in a real browser: a query returns images, a click shows neighbours, no console errors,
 // no request leaves the server.
-const CHROMIUM = '/usr/bin/chromium';
-describe.skipIf(!existsSync(CHROMIUM))('wit serve in headless Chromium', () => {
+describe.skipIf(!needs('chromium'))('wit serve in headless Chromium', () => {
   it('a query shows a grid of images; a click on one shows its neighbours', async () => {
     const { chromium } = await import('playwright-core');
     const profile = await mkdtemp(join(tmpdir(), 'wit-chromium-'));
     const browser = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
+      executablePath: programPath('chromium')!,
       headless: true,
       viewport: { width: 1280, height: 900 },
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
