@@ -136,35 +136,32 @@ interface RawImg {
   overlong: boolean;
 }
 
+/** What one tokenizer pass over a page collects, before urls are resolved. */
+interface RawPage {
+  imgs: RawImg[];
+  hrefs: string[];
+  baseHref: string | null;
+  robots: MetaRobots;
+  /** Image collection reached `maxImages`. */
+  imagesFull: boolean;
+  /** At least one `<img>` came after the cap and was dropped. */
+  imagesDropped: boolean;
+}
+
 /**
- * Extracts images, links and meta robots of one HTML page in one pass (see {@link extractImages}
- * and {@link extractLinks}). Throws nothing on any input.
+ * One pass of htmlparser2's Tokenizer over `text`, keeping only the attributes of `<img>`, `<base>`,
+ * `<a>` and `<meta>` (each value capped at ATTR_CAP while it is assembled). Stops once nothing more
+ * can be learnt: links full, and images full with one more `<img>` seen past the cap (so that the
+ * page's dropped images are known and counted).
+ * (Over 80 lines because the Tokenizer's callbacks share the per-tag state below as closures; what
+ * each finished tag means is in `endTag`, `rawImg` and `readMetaRobots`.)
  */
-export function extractPage(
-  html: string | Uint8Array,
-  pageUrl: string,
-  opts: ExtractOptions & { maxLinks?: number } = {},
-): PageInfo {
-  const maxBytes = opts.maxHtmlBytes ?? DEFAULT_MAX_BYTES;
-  const maxImages = opts.maxImagesPerPage ?? DEFAULT_MAX_IMAGES;
-  const maxLinks = opts.maxLinks ?? DEFAULT_MAX_LINKS;
-  const maxCaption = opts.maxCaptionChars ?? DEFAULT_MAX_CAPTION;
-  const maxUrl = opts.maxUrlChars ?? DEFAULT_MAX_URL;
-  let truncated = false;
-  let text: string;
-  if (typeof html === 'string') {
-    if (html.length > maxBytes) truncated = true;
-    text = truncated ? html.slice(0, maxBytes) : html;
-  } else {
-    if (html.byteLength > maxBytes) truncated = true;
-    text = decodeHtml(truncated ? html.subarray(0, maxBytes) : html, opts.charset);
-  }
-
-  const robots: MetaRobots = { noindex: false, nofollow: false, noimageindex: false, noai: false, noimageai: false };
-  const imgs: RawImg[] = [];
-  const hrefs: string[] = [];
-  let baseHref: string | null = null;
-
+function collectTags(text: string, maxImages: number, maxLinks: number): RawPage {
+  const page: RawPage = {
+    imgs: [], hrefs: [], baseHref: null, imagesFull: maxImages <= 0, imagesDropped: false,
+    robots: { noindex: false, nofollow: false, noimageindex: false, noai: false, noimageai: false },
+  };
+  let linksFull = maxLinks <= 0;
   // Current tag state.
   let tag = '';
   let wanted = false;
@@ -173,24 +170,40 @@ export function extractPage(
   let attrValue = '';
   let attrOverlong = false;
   let tagOverlong = false;
-  let imagesFull = maxImages <= 0;
-  let imagesDropped = false;
-  let linksFull = maxLinks <= 0;
 
-  // Tokenizing stops once nothing more can be learnt: links full, and images full with one more
-  // `<img>` seen past the cap (so that the page's dropped images are known and counted).
   const stopWhenDone = (): void => {
-    if (linksFull && imagesFull && (imagesDropped || maxImages <= 0)) tokenizer.pause();
+    if (linksFull && page.imagesFull && (page.imagesDropped || maxImages <= 0)) tokenizer.pause();
+  };
+  const endTag = (): void => {
+    if (tag === 'img') {
+      page.imgs.push(rawImg(attrs, tagOverlong));
+      if (page.imgs.length >= maxImages) {
+        page.imagesFull = true;
+        stopWhenDone();
+      }
+    } else if (tag === 'base') {
+      if (page.baseHref === null && attrs.href) page.baseHref = attrs.href;
+    } else if (tag === 'a') {
+      const rel = (attrs.rel ?? '').toLowerCase();
+      if (attrs.href && !/\bnofollow\b/.test(rel)) page.hrefs.push(attrs.href);
+      // Keep a margin for duplicates and off-site links, bounded all the same.
+      if (page.hrefs.length >= maxLinks * 4) {
+        linksFull = true;
+        stopWhenDone();
+      }
+    } else if (tag === 'meta') {
+      readMetaRobots(attrs, page.robots);
+    }
   };
   const tokenizer: Tokenizer = new Tokenizer({ decodeEntities: true }, {
     onopentagname(start, end) {
       tag = text.slice(start, Math.min(end, start + 16)).toLowerCase();
       if (tag === 'image') tag = 'img'; // as browsers parse it
-      if (tag === 'img' && imagesFull && maxImages > 0 && !imagesDropped) {
-        imagesDropped = true;
+      if (tag === 'img' && page.imagesFull && maxImages > 0 && !page.imagesDropped) {
+        page.imagesDropped = true;
         stopWhenDone();
       }
-      wanted = (tag === 'img' && !imagesFull) || tag === 'base' || (tag === 'a' && !linksFull) || tag === 'meta';
+      wanted = (tag === 'img' && !page.imagesFull) || tag === 'base' || (tag === 'a' && !linksFull) || tag === 'meta';
       attrs = {};
       tagOverlong = false;
     },
@@ -221,47 +234,7 @@ export function extractPage(
     onopentagend() {
       if (!wanted) return;
       wanted = false;
-      if (tag === 'img') {
-        imgs.push({
-          src: attrs.src ?? '',
-          alt: attrs.alt ?? '',
-          title: attrs.title ?? '',
-          overlong: tagOverlong,
-        });
-        if (!tagOverlong) {
-          // Lazy-loading pages keep the real url in data-src / srcset with a placeholder src.
-          const last = imgs[imgs.length - 1]!;
-          if (isLazyPlaceholder(last.src)) {
-            last.src = attrs['data-src'] || attrs['data-lazy-src'] || attrs['data-original'] ||
-              firstSrcsetUrl(attrs.srcset || attrs['data-srcset'] || '') || last.src;
-          }
-        }
-        if (imgs.length >= maxImages) {
-          imagesFull = true;
-          truncated = true;
-          stopWhenDone();
-        }
-      } else if (tag === 'base') {
-        if (baseHref === null && attrs.href) baseHref = attrs.href;
-      } else if (tag === 'a') {
-        const rel = (attrs.rel ?? '').toLowerCase();
-        if (attrs.href && !/\bnofollow\b/.test(rel)) hrefs.push(attrs.href);
-        // Keep a margin for duplicates and off-site links, bounded all the same.
-        if (hrefs.length >= maxLinks * 4) {
-          linksFull = true;
-          stopWhenDone();
-        }
-      } else if (tag === 'meta') {
-        const name = (attrs.name ?? '').toLowerCase();
-        if (name === 'robots' || name === 'googlebot' || name === 'bingbot' || name === 'ccbot') {
-          for (const d of (attrs.content ?? '').toLowerCase().split(/[\s,]+/)) {
-            if (d === 'none') {
-              robots.noindex = true;
-              robots.nofollow = true;
-            } else if (d in robots) robots[d as keyof MetaRobots] = true;
-          }
-        }
-      }
+      endTag();
     },
     onselfclosingtag() {
       this.onopentagend(0);
@@ -277,7 +250,33 @@ export function extractPage(
   } satisfies TokenizerCallbacks);
   tokenizer.write(text);
   if (tokenizer.running) tokenizer.end();
+  return page;
+}
 
+/** An `<img>` from its kept attributes; lazy-loading pages keep the real url in data-src / srcset. */
+function rawImg(attrs: Record<string, string>, overlong: boolean): RawImg {
+  const img: RawImg = { src: attrs.src ?? '', alt: attrs.alt ?? '', title: attrs.title ?? '', overlong };
+  if (!overlong && isLazyPlaceholder(img.src)) {
+    img.src = attrs['data-src'] || attrs['data-lazy-src'] || attrs['data-original'] ||
+      firstSrcsetUrl(attrs.srcset || attrs['data-srcset'] || '') || img.src;
+  }
+  return img;
+}
+
+/** Applies a `<meta name="robots|googlebot|bingbot|ccbot" content="…">` tag to `robots`. */
+function readMetaRobots(attrs: Record<string, string>, robots: MetaRobots): void {
+  const name = (attrs.name ?? '').toLowerCase();
+  if (name !== 'robots' && name !== 'googlebot' && name !== 'bingbot' && name !== 'ccbot') return;
+  for (const d of (attrs.content ?? '').toLowerCase().split(/[\s,]+/)) {
+    if (d === 'none') {
+      robots.noindex = true;
+      robots.nofollow = true;
+    } else if (d in robots) robots[d as keyof MetaRobots] = true;
+  }
+}
+
+/** The page's base url: its own url, overridden by a valid http(s) `<base href>`. */
+function baseUrl(pageUrl: string, baseHref: string | null): URL | undefined {
   let base: URL | undefined;
   try {
     base = new URL(pageUrl);
@@ -288,8 +287,13 @@ export function extractPage(
     const b = resolveHttp(baseHref, base);
     if (b) base = new URL(b);
   }
+  return base;
+}
 
-  if (imagesDropped) opts.onBadItem?.('too_many_images', pageUrl);
+/** Candidates of the collected `<img>`, each skipped one reported to `onBadItem` with its reason. */
+function pageImages(imgs: RawImg[], base: URL | undefined, pageUrl: string, opts: ExtractOptions): PageImage[] {
+  const maxCaption = opts.maxCaptionChars ?? DEFAULT_MAX_CAPTION;
+  const maxUrl = opts.maxUrlChars ?? DEFAULT_MAX_URL;
   const images: PageImage[] = [];
   for (const img of imgs) {
     if (img.overlong) {
@@ -318,23 +322,52 @@ export function extractPage(
       images.push({ url, caption });
     }
   }
+  return images;
+}
 
+/** Same-site links of the page, resolved, deduplicated, at most `maxLinks`. */
+function pageLinks(hrefs: string[], base: URL | undefined, maxLinks: number, maxUrl: number): string[] {
   const links: string[] = [];
-  if (base && maxLinks > 0) {
-    const page = base;
-    const seen = new Set<string>();
-    for (const href of hrefs) {
-      if (href.length > maxUrl) continue;
-      const url = resolveHttp(href, page);
-      if (!url || seen.has(url)) continue;
-      const u = new URL(url);
-      if (!sameSite(u, page)) continue;
-      seen.add(url);
-      links.push(url);
-      if (links.length >= maxLinks) break;
-    }
+  if (!base || maxLinks <= 0) return links;
+  const seen = new Set<string>();
+  for (const href of hrefs) {
+    if (href.length > maxUrl) continue;
+    const url = resolveHttp(href, base);
+    if (!url || seen.has(url)) continue;
+    const u = new URL(url);
+    if (!sameSite(u, base)) continue;
+    seen.add(url);
+    links.push(url);
+    if (links.length >= maxLinks) break;
   }
-  return { images, links, robots, truncated };
+  return links;
+}
+
+/**
+ * Extracts images, links and meta robots of one HTML page in one pass (see {@link extractImages}
+ * and {@link extractLinks}). Throws nothing on any input.
+ */
+export function extractPage(
+  html: string | Uint8Array,
+  pageUrl: string,
+  opts: ExtractOptions & { maxLinks?: number } = {},
+): PageInfo {
+  const maxBytes = opts.maxHtmlBytes ?? DEFAULT_MAX_BYTES;
+  const maxLinks = opts.maxLinks ?? DEFAULT_MAX_LINKS;
+  const size = typeof html === 'string' ? html.length : html.byteLength;
+  const cut = size > maxBytes;
+  const text = typeof html === 'string'
+    ? (cut ? html.slice(0, maxBytes) : html)
+    : decodeHtml(cut ? html.subarray(0, maxBytes) : html, opts.charset);
+  const raw = collectTags(text, opts.maxImagesPerPage ?? DEFAULT_MAX_IMAGES, maxLinks);
+  if (raw.imagesDropped) opts.onBadItem?.('too_many_images', pageUrl);
+  const base = baseUrl(pageUrl, raw.baseHref);
+  return {
+    images: pageImages(raw.imgs, base, pageUrl, opts),
+    links: pageLinks(raw.hrefs, base, maxLinks, opts.maxUrlChars ?? DEFAULT_MAX_URL),
+    robots: raw.robots,
+    truncated: cut || (raw.imagesFull && (opts.maxImagesPerPage ?? DEFAULT_MAX_IMAGES) > 0),
+  };
 }
 
 /**
