@@ -47,6 +47,14 @@ describe('an imported model in the other stages', () => {
     expect(s.kept).toBe(12);
   }, 150_000);
 
+  test('wit eval --model evaluates it (zero-shot over the queries, retrieval)', async () => {
+    const r = await runWit(['eval', '--model', imported, '--shards', shards, '--out', join(root, 'eval.json'), '--backend', 'wasm', '--json'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.zero_shot.samples).toBe(24);
+    expect(s.retrieval.samples).toBe(24);
+  }, 150_000);
+
   const opts = (out: string): TrainOptions => ({
     shards: [shards], out, initFrom: imported, batchSize: 6, lr: 1e-3, warmupSteps: 1, backend: 'wasm', seed: 2, shuffleBuffer: 8, decodeWorkers: 1, steps: 4, checkpointEvery: 2,
   });
