@@ -136,6 +136,28 @@ export interface GemmPoolStats {
   chunksOnWorkers: number;
 }
 
+/** One chunk of a product: batch, row and column ranges [b0, b1, i0, i1, j0, j1). */
+type Range = [number, number, number, number, number, number];
+
+/**
+ * Cuts a product into `threads` chunks: batches when there are enough of them; else rows (every
+ * thread then packs all of B) or columns (every thread packs all of A), whichever duplicates less packing.
+ */
+function splitRanges(g: GemmArgs, threads: number): Range[] {
+  const ranges: Range[] = [];
+  if (g.batch >= threads * 2 || (g.m < MR * threads && g.n < NR * threads)) {
+    const per = Math.ceil(g.batch / threads);
+    for (let t = 0; t < threads; t++) ranges.push([Math.min(g.batch, t * per), Math.min(g.batch, (t + 1) * per), 0, g.m, 0, g.n]);
+  } else if (g.m >= g.n ? g.m >= MR * threads : g.n < NR * threads) {
+    const per = Math.ceil(g.m / threads / MR) * MR;
+    for (let t = 0; t < threads; t++) ranges.push([0, g.batch, Math.min(g.m, t * per), Math.min(g.m, (t + 1) * per), 0, g.n]);
+  } else {
+    const per = Math.ceil(g.n / threads / NR) * NR;
+    for (let t = 0; t < threads; t++) ranges.push([0, g.batch, 0, g.m, Math.min(g.n, t * per), Math.min(g.n, (t + 1) * per)]);
+  }
+  return ranges;
+}
+
 /** A pool of GEMM threads bound to one wasm memory. */
 export class GemmPool {
   readonly threads: number;
@@ -196,7 +218,11 @@ export class GemmPool {
     return new GemmPool(heap, exports, ctrl, workers, fma);
   }
 
-  /** C = op(A)·op(B) (+ bias) for every batch entry; blocks until all threads are done. */
+  /**
+   * C = op(A)·op(B) (+ bias) for every batch entry; blocks until all threads are done. One product
+   * from publishing to joining, kept in one piece: the claim protocol reads best whole (comments are
+   * most of its length).
+   */
   run(g: GemmArgs): void {
     if (g.batch === 0 || g.m === 0 || g.n === 0) return;
     if (this.broken) throw new Error('wit gemm: the thread pool stalled earlier; rerun with --threads 1 (or WIT_GEMM_THREADS=1)');
@@ -205,20 +231,7 @@ export class GemmPool {
     const flops = 2 * g.batch * g.m * g.n * g.k;
     countFlops(flops);
     const useThreads = this.threads > 1 && flops >= PARALLEL_MIN_FLOPS ? this.threads : 1;
-    // Split batches when there are enough of them; else rows (every thread then packs all of B) or
-    // columns (every thread packs all of A), whichever duplicates less packing.
-    type Range = [number, number, number, number, number, number];
-    const ranges: Range[] = [];
-    if (g.batch >= useThreads * 2 || (g.m < MR * useThreads && g.n < NR * useThreads)) {
-      const per = Math.ceil(g.batch / useThreads);
-      for (let t = 0; t < useThreads; t++) ranges.push([Math.min(g.batch, t * per), Math.min(g.batch, (t + 1) * per), 0, g.m, 0, g.n]);
-    } else if (g.m >= g.n ? g.m >= MR * useThreads : g.n < NR * useThreads) {
-      const per = Math.ceil(g.m / useThreads / MR) * MR;
-      for (let t = 0; t < useThreads; t++) ranges.push([0, g.batch, Math.min(g.m, t * per), Math.min(g.m, (t + 1) * per), 0, g.n]);
-    } else {
-      const per = Math.ceil(g.n / useThreads / NR) * NR;
-      for (let t = 0; t < useThreads; t++) ranges.push([0, g.batch, 0, g.m, Math.min(g.n, t * per), Math.min(g.n, (t + 1) * per)]);
-    }
+    const ranges = splitRanges(g, useThreads);
     const need = KC * (MR + Math.ceil(g.n / NR) * NR);
     if (useThreads === 1) {
       this.ensureScratch(0, need);
