@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-export type SystemProgram = 'redis-server' | 'lbzip2' | 'bzip2' | 'wget' | 'chromium' | 'python3-torch';
+export type SystemProgram = 'redis-server' | 'lbzip2' | 'bzip2' | 'wget' | 'chromium' | 'python3' | 'python3-torch';
 
 export interface ProgramInfo {
   /** Debian package(s), for `apt-get install -y …`. */
@@ -46,6 +46,11 @@ export const SYSTEM_PROGRAMS: Record<SystemProgram, ProgramInfo> = {
     apt: 'chromium', brew: '--cask chromium', testsOnly: true,
     usedFor: 'tests that open the pages of wit report and wit serve in a real browser',
     withoutIt: 'wit does not need it; those tests are skipped',
+  },
+  python3: {
+    apt: 'python3', brew: 'python', testsOnly: true,
+    usedFor: 'tests that read wit\'s WebDataset tars with Python\'s tarfile (run by the system python)',
+    withoutIt: 'wit does not need it; those checks are skipped',
   },
   'python3-torch': {
     apt: 'python3-torch python3-numpy', brew: 'pytorch', testsOnly: true,
@@ -92,6 +97,7 @@ export function onPath(name: string, path = process.env['PATH'] ?? ''): string |
  */
 export function findProgram(program: SystemProgram, opts: { python?: string } = {}): string | undefined {
   if (program === 'chromium') return onPath('chromium') ?? (isExecutable('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
+  if (program === 'python3') return isExecutable(opts.python ?? SYSTEM_PYTHON) ? (opts.python ?? SYSTEM_PYTHON) : onPath('python3');
   if (program === 'python3-torch') {
     const python = opts.python ?? SYSTEM_PYTHON;
     if (!isExecutable(python) && !onPath(python)) return undefined;

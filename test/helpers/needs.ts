@@ -11,7 +11,7 @@
  *
  * WIT_NEEDS_HIDE=prog,prog (a comma list) makes those programs count as missing, to try the skip
  * path on a machine that has them (chromium and python3-torch are looked up at fixed paths too, so
- * hiding them from PATH alone would not do).
+ * hiding them from PATH alone would not do; python3 too).
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';

@@ -10,6 +10,7 @@ import {
   successRow, type PairRecord, type StatusRow,
 } from '../../src/shards/index.js';
 import { InputError } from '../../src/util/errors.js';
+import { needs, programPath } from '../helpers/needs.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -76,11 +77,11 @@ print(json.dumps(out))
 `;
 
 function pythonSamples(tar: string): Array<Record<string, string>> {
-  return JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY_READER, tar], { encoding: 'utf8' })) as Array<Record<string, string>>;
+  return JSON.parse(execFileSync(programPath('python3')!, ['-c', PY_READER, tar], { encoding: 'utf8' })) as Array<Record<string, string>>;
 }
 
 describe('WebDataset shards', () => {
-  it('hold, per pair and consecutive, KEY.jpg, KEY.txt and KEY.json, read identically by Python tarfile and equal to the Parquet shard', async () => {
+  it.skipIf(!needs('python3'))('hold, per pair and consecutive, KEY.jpg, KEY.txt and KEY.json, read identically by Python tarfile and equal to the Parquet shard', async () => {
     const recs = makeRecords(23, 1);
     const d = join(dir, 'same');
     const tar = shardPath(d, 0, '', 'webdataset');
@@ -154,7 +155,7 @@ describe('WebDataset shards', () => {
     expect(rows[1]).toMatchObject({ error_message: 'HTTP 404', width: null, n: '7' });
     expect(rows[0]).toMatchObject({ width: recs[0]!.width, n: String(recs[0]!.extra!.n) });
     // the tar holds only the pairs with images
-    expect(pythonSamples(tar).length).toBe(4);
+    if (needs('python3')) expect(pythonSamples(tar).length).toBe(4);
   });
 
   it('Parquet shards put url-list status rows in status/NNNNN.parquet, never in the data file', async () => {
