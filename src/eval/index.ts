@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listShards, readShards, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
+import { Interrupted } from '../util/interrupt.js';
 import { Throttle } from '../util/progress.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { EMBED_BATCH_SIZE, loadClip, type ClipHandle } from '../train/clip.js';
@@ -50,6 +51,8 @@ export const evalOptions = defineOptions({
 /** What evaluate() takes: the options above plus a progress sink. */
 export type EvalOptions = OptionsInput<typeof evalOptions> & {
   onProgress?: (line: string) => void;
+  /** Aborting stops between batches (nothing is written); SIGINT inside a batch stops it too (src/util/interrupt.ts). */
+  signal?: AbortSignal;
 };
 
 /** What evaluate() resolves to and writes as JSON (snake_case, as every command's summary). */
@@ -173,6 +176,7 @@ async function embedPairs(clip: ClipHandle, files: string[], o: ResolvedEval, la
   const limit = o.limit ?? Infinity;
   for await (const rec of readShards(files)) {
     if (acc.pairs >= limit) break;
+    if (o.signal?.aborted) throw new Interrupted('eval', `interrupted after ${acc.images.length} images; nothing written`);
     acc.pairs++;
     const label = labelSet ? rec.queries.find((q) => labelSet.has(q)) ?? (labelSet.has(rec.caption) ? rec.caption : undefined) : rec.queries[0] ?? rec.caption;
     pending.push({ image: rec.image, caption: rec.caption, label });

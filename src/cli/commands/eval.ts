@@ -10,7 +10,7 @@ export const command: CommandDef = {
   usage: 'wit eval --model MODEL_DIR --shards DIR… [--labels FILE] [--out eval.json]',
   flags: flagSpecs(evalOptions),
   async run(flags, ctx) {
-    const s = await evaluate({ ...optionsFromFlags(evalOptions, flags), onProgress: ctx.progress });
+    const s = await evaluate({ ...optionsFromFlags(evalOptions, flags), onProgress: ctx.progress, signal: ctx.signal });
     const z = s.zero_shot;
     const r = s.retrieval;
     const text =
