@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { makeWarc, makeWat, type WarcPage } from '../helpers/warc.js';
 import { runWit } from './run-wit.js';
 
@@ -96,6 +97,22 @@ describe('truncated .warc.gz and .wat on the CLI', () => {
     expect(s.code, s.stderr).toBe(0);
     expect(s.summary.bad_items).toMatchObject({ truncated_record: 1 });
     expect(s.summary.candidates).toBe(3);
+  });
+
+  it('a .jsonl.gz url list cut mid-member: an error, or with skip the lines before the cut and one truncated_record', async () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => JSON.stringify({ url: `http://127.0.0.1:9/${i}.jpg`, caption: `cat number ${i}` })).join('\n');
+    const gz = gzipSync(lines);
+    const cut = gz.subarray(0, Math.floor(gz.length / 2));
+    const r = await crawl('cut.jsonl.gz', cut);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('wit '))).toEqual([expect.stringMatching(/cut\.jsonl\.gz: truncated gzip data/)]);
+    const s = await crawl('cut-skip.jsonl.gz', cut, '--on-truncated', 'skip');
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.summary.bad_items).toMatchObject({ truncated_record: 1 });
+    // whole lines only: no bad_record from a half line
+    expect(s.summary.bad_items.bad_record).toBeUndefined();
+    expect(s.summary.candidates).toBeGreaterThan(100);
+    expect(s.summary.candidates).toBeLessThan(2000);
   });
 
   it('a WAT cut mid-record is an error naming the file and offset', async () => {

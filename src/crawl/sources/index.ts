@@ -5,7 +5,7 @@
 import { UsageError } from '../../util/errors.js';
 import type { Candidate } from '../types.js';
 import { CsvParser, checkColumns, csvHeader, readDelimited, readJsonl, readTxt, type ListOptions } from './lists.js';
-import { baseName, isUrl, openBytes, type OpenUrl } from './open.js';
+import { TruncatedInputError, baseName, isUrl, openBytes, type OpenUrl } from './open.js';
 import { StringDecoder } from 'node:string_decoder';
 import { InputError } from '../../util/errors.js';
 import { extraKindOf } from '../../shards/reader.js';
@@ -117,20 +117,34 @@ export async function* readSource(input: string, opts: SourceOptions = {}): Asyn
       yield* readWat(input, open(), { useTitle: opts.useTitle, onBadItem: opts.onBadItem, signal: opts.signal, onTruncated: opts.onTruncated });
       return;
     case 'jsonl':
-      yield* readJsonl(input, open(), list);
+      yield* endAtCut(input, opts, readJsonl(input, open(), list));
       return;
     case 'csv':
-      yield* readDelimited(input, open(), ',', list);
+      yield* endAtCut(input, opts, readDelimited(input, open(), ',', list));
       return;
     case 'tsv':
-      yield* readDelimited(input, open(), '\t', list);
+      yield* endAtCut(input, opts, readDelimited(input, open(), '\t', list));
       return;
     case 'txt':
-      yield* readTxt(input, open(), list);
+      yield* endAtCut(input, opts, readTxt(input, open(), list));
       return;
     case 'parquet':
       yield* readParquet(input, { ...list, openUrl: opts.openUrl, maxPageBytes: opts.maxPageBytes });
       return;
+  }
+}
+
+/**
+ * A url list whose compressed stream is cut (the file ends inside a gzip member): with
+ * `onTruncated: 'skip'` the lines before the cut are kept and one `truncated_record` is counted;
+ * otherwise the TruncatedInputError stands (exit 2). The cut line itself is never yielded.
+ */
+async function* endAtCut(input: string, opts: SourceOptions, lines: AsyncGenerator<Candidate>): AsyncGenerator<Candidate> {
+  try {
+    yield* lines;
+  } catch (err) {
+    if (!(err instanceof TruncatedInputError) || opts.onTruncated !== 'skip') throw err;
+    opts.onBadItem?.('truncated_record', `${input}: ${err.detail}`);
   }
 }
 
