@@ -37,7 +37,7 @@ describe('step cost estimate', () => {
   test.each([
     ['vit-tiny', withOverrides(resolveArch('vit-tiny'), { vocabSize: 600 })],
     ['resnet', validateConfig({ name: 'rn', embed_dim: 32, act: 'gelu', vision: { type: 'resnet', image_size: 32, width: 16, stages: [1, 1], heads: 2 }, text: { context_length: 8, vocab_size: 600, width: 32, heads: 2, layers: 1 } }, 'test')],
-  ])('%s: within 30 %% of the FLOPs a real step multiplies', async (_name, cfg) => {
+  ])('%s: within 10 percent of the FLOPs a real step multiplies', async (_name, cfg) => {
     const model = ClipModel.create(cfg, 'clip', 1);
     const opt = new AdamW(model.params, decays);
     const batch = batchFor(cfg, 16);
