@@ -7,6 +7,8 @@
  *   query id), so the decision does not depend on the order, the worker or the machine.
  */
 import { createHash } from 'node:crypto';
+import { checkOption } from '../util/options.js';
+import { crawlOptionsSchema } from './options.js';
 
 /** Per-query slots; async so that a Redis-backed store can implement it later (distributed crawl). */
 export interface CapStore {
@@ -27,12 +29,12 @@ export class MemoryCapStore implements CapStore {
   private readonly taken: Map<number, number>;
 
   /**
-   * `cap`: most pairs per query (>= 0). `initial`: counts already taken, e.g. from the finished shards
-   * of a resumed run. Throws RangeError for a negative or non-integer cap.
+   * `cap`: most pairs per query, checked against the crawl's option schema (options.ts, the one place
+   * that bounds --cap). `initial`: counts already taken, e.g. from the finished shards of a resumed run.
+   * Throws UsageError for a cap the schema refuses.
    */
   constructor(cap: number, initial?: Map<number, number>) {
-    if (!Number.isInteger(cap) || cap < 0) throw new RangeError(`crawl: cap must be a non-negative integer, got ${cap}`);
-    this.cap = cap;
+    this.cap = checkOption('crawl', crawlOptionsSchema, 'cap', cap);
     this.taken = new Map(initial ?? []);
   }
 
@@ -80,7 +82,12 @@ export class MemoryCapStore implements CapStore {
  * urls by sha224(url)[:24]; the caption is part of the key because one image can carry several alts).
  */
 export function pairKey(url: string, caption: string): string {
-  return createHash('sha224').update(url).update('\0').update(caption).digest('hex').slice(0, 24);
+  return pairDigest(url, caption).slice(0, 24);
+}
+
+/** Full hex sha224 of a pair; its first 24 digits are the {@link pairKey}, its first 32 the dedupe key. */
+export function pairDigest(url: string, caption: string): string {
+  return createHash('sha224').update(url).update('\0').update(caption).digest('hex');
 }
 
 /** Per-query match counts from the first pass of `--balance sample`. */

@@ -1,32 +1,10 @@
 import sharp, { type Metadata } from 'sharp';
 import { createHash } from 'node:crypto';
 import type { FailureReason } from './types.js';
+import { resolveOptions } from '../util/options.js';
+import { imageOptionsSchema, type ImageOptions } from './image-options.js';
 
-/** How an image is fitted into `imageSize`, as img2dataset names the modes. */
-export type ResizeMode = 'center_crop' | 'keep_ratio' | 'border';
-export const RESIZE_MODES: readonly ResizeMode[] = ['center_crop', 'keep_ratio', 'border'];
-/** Stored encodings. */
-export type ImageEncoding = 'jpg' | 'webp';
-export const IMAGE_ENCODINGS: readonly ImageEncoding[] = ['jpg', 'webp'];
-
-/** Options of image validation and resizing. */
-export interface ImageOptions {
-  /** Target size in pixels. Default 256. */
-  imageSize?: number;
-  /** center_crop: smaller side to size, then centre crop to size x size; keep_ratio: smaller side to size;
-   *  border: larger side to size, padded with white to size x size. Default border (img2dataset's default). */
-  resizeMode?: ResizeMode;
-  /** Stored encoding. Default jpg. */
-  encode?: ImageEncoding;
-  /** Encoder quality 1-100. Default 95 (img2dataset's jpg default). */
-  quality?: number;
-  /** Smallest accepted side of the original image. Default 0 (none). */
-  minSize?: number;
-  /** Largest accepted ratio of long to short side. Default Infinity. */
-  maxAspect?: number;
-  /** Largest accepted width x height (decompression bombs). Default 8192 x 8192. */
-  maxPixels?: number;
-}
+export { imageOptionsSchema, RESIZE_MODES, IMAGE_ENCODINGS, type ImageOptions, type ResolvedImageOptions, type ResizeMode, type ImageEncoding } from './image-options.js';
 
 /** A processed image or why it was refused. */
 export type ImageResult =
@@ -151,11 +129,8 @@ export function tuneSharpForCrawl(): void {
  * too_small, bad_aspect.
  */
 export async function processImage(bytes: Buffer, opts: ImageOptions = {}): Promise<ImageResult> {
-  const size = opts.imageSize ?? 256;
-  const mode = opts.resizeMode ?? 'border';
-  const encode = opts.encode ?? 'jpg';
-  const quality = opts.quality ?? 95;
-  const maxPixels = opts.maxPixels ?? 8192 * 8192;
+  const settings = resolveOptions('crawl', imageOptionsSchema, opts);
+  const { imageSize: size, resizeMode: mode, encode, quality, maxPixels, minSize, maxAspect } = settings;
   const sniffed = sniffImage(bytes);
   if (!sniffed) return { ok: false, reason: 'not_image', detail: 'bytes are not a known image format' };
   let header = readImageHeader(bytes);
@@ -175,9 +150,9 @@ export async function processImage(bytes: Buffer, opts: ImageOptions = {}): Prom
   const oh = swap ? header.width : header.height;
   if (!ow || !oh) return { ok: false, reason: 'decode', detail: 'image has no size' };
   if (ow * oh > maxPixels) return { ok: false, reason: 'too_large', detail: `${ow}x${oh} pixels is over the ${maxPixels} limit` };
-  if (opts.minSize && Math.min(ow, oh) < opts.minSize) return { ok: false, reason: 'too_small', detail: `${ow}x${oh} under ${opts.minSize}` };
+  if (minSize && Math.min(ow, oh) < minSize) return { ok: false, reason: 'too_small', detail: `${ow}x${oh} under ${minSize}` };
   const aspect = Math.max(ow, oh) / Math.min(ow, oh);
-  if (opts.maxAspect !== undefined && aspect > opts.maxAspect) return { ok: false, reason: 'bad_aspect', detail: `aspect ${aspect.toFixed(2)} over ${opts.maxAspect}` };
+  if (maxAspect !== undefined && aspect > maxAspect) return { ok: false, reason: 'bad_aspect', detail: `aspect ${aspect.toFixed(2)} over ${maxAspect}` };
 
   try {
     let img = sharp(bytes, { limitInputPixels: maxPixels, failOn: 'error', pages: 1 }).rotate();

@@ -1,10 +1,11 @@
 /**
- * The crawl's streaming pipeline: candidates (in input order) -> dedupe -> match -> balance ->
- * download -> validate/resize -> shards. Memory is bounded by the in-flight window, whatever the
+ * The crawl's streaming pipeline: candidates (in input order) -> match -> balance -> dedupe ->
+ * download -> validate/resize -> shards (docs/ARCHITECTURE.md, "Crawl"). Memory is bounded by the in-flight window, whatever the
  * input size; every candidate ends in exactly one outcome, counted in its shard's stats.
  *
  * Shards and determinism. A shard is the output of one *block*: `shardSize` consecutive admitted
- * candidates (those that passed dedupe, matching and balancing), in input order; skipped candidates
+ * candidates (those that passed matching, balancing and dedupe), in input order, each shard's rows in
+ * that order too (block.ts); skipped candidates
  * are counted in the block that is admitting when they are read. Under `--balance cap` a download
  * failure gives its reservation back, but only at a fixed point: when admission of block k+1 starts,
  * the failures of block k-1 (which must be complete by then) are released. So admission decisions
@@ -13,95 +14,31 @@
  * finished shards, taking their outcomes from the shard itself (the key holds the index within the
  * block), and downloads only the unfinished blocks: the final set of pairs equals an uninterrupted run's.
  */
-import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { readdir, rm, writeFile, rename } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type PQueue from 'p-queue';
 import type { Candidate, FailureReason } from './types.js';
 import type { QueryMatcher } from './match.js';
-import { MemoryCapStore, pairKey, sampleKeep, sampledQueries, type CapStore } from './balance.js';
-import { processImage, type ImageOptions } from './image.js';
+import { pairDigest, sampledQueries, type CapStore } from './balance.js';
+import { processImage, imageOptionsSchema, type ImageOptions, type ResolvedImageOptions } from './image.js';
 import type { SafeFetcher } from './http/fetch.js';
 import type { RobotsCache } from './http/robots.js';
 import type { HostLimiter } from './http/host-limiter.js';
-import { ShardWriter, readShardFile, readShardStats, shardPath, statsPathFor, type PairRecord, type ShardStats } from '../shards/index.js';
+import { readShardFile, readShardStats, type ShardStats } from '../shards/index.js';
+import { Block, newCounters, type CrawlCounters, type DownloadOutcome, type FinishedShard } from './block.js';
+import { crawlShardFile } from './shard-output.js';
+import { dedupeKey, type PairDedupe, type DedupeStats } from './dedupe.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { WitError } from '../util/errors.js';
+import { resolveOptions } from '../util/options.js';
+import { addOutcomes, newOutcomes, sumCounts, type Outcomes, type ReasonCounts } from '../util/outcomes.js';
+
+export { newCounters, sumCounts, type CrawlCounters, type ReasonCounts };
+export { PairDeduper, type PairDedupe } from './dedupe.js';
 
 /** Reasons counted as "skipped" (decided before any download); the others are "failed". */
 export const SKIP_REASONS: ReadonlySet<FailureReason> = new Set<FailureReason>(['duplicate', 'no_match', 'cap_reached', 'not_sampled', 'bad_url']);
-
-/** Counts by reason. */
-export type ReasonCounts = Partial<Record<FailureReason, number>>;
-
-/** Live totals of a run (shared by all parts, read by the progress line). */
-export interface CrawlCounters {
-  candidates: number;
-  matched: number;
-  admitted: number;
-  kept: number;
-  failed: ReasonCounts;
-  skipped: ReasonCounts;
-  /** Admitted candidates whose outcome is known (kept or failed). */
-  done: number;
-  bytes: number;
-  shards: number;
-  resumedShards: number;
-}
-
-/** Fresh zeroed counters. */
-export function newCounters(): CrawlCounters {
-  return { candidates: 0, matched: 0, admitted: 0, kept: 0, failed: {}, skipped: {}, done: 0, bytes: 0, shards: 0, resumedShards: 0 };
-}
-
-function inc(c: ReasonCounts, r: FailureReason, n = 1): void {
-  c[r] = (c[r] ?? 0) + n;
-}
-
-/** Sum of a ReasonCounts. */
-export function sumCounts(c: ReasonCounts): number {
-  let s = 0;
-  for (const v of Object.values(c)) s += v ?? 0;
-  return s;
-}
-
-/**
- * Exact-or-approximate "seen before" over (url, caption) pairs in bounded memory: a Bloom filter
- * of `bits` bits (default 2^28 = 32 MiB) with 7 hash functions from one MD5 (double hashing).
- * Chosen over an exact set because a WIT-scale crawl sees billions of candidates: at 20 M distinct
- * pairs the false-positive rate is ~0.2 % (such a pair is counted as `duplicate`), memory never
- * grows, and the answer depends only on the input so reruns and resumes decide the same.
- */
-export class PairDeduper {
-  private readonly bits: Uint32Array;
-  private readonly mask: number;
-  private readonly k: number;
-
-  constructor(bitsLog2 = 28, k = 7) {
-    if (bitsLog2 < 10 || bitsLog2 > 32) throw new WitError('crawl', `dedupe filter size 2^${bitsLog2} out of range`);
-    this.bits = new Uint32Array(2 ** (bitsLog2 - 5));
-    this.mask = 2 ** bitsLog2 - 1;
-    this.k = k;
-  }
-
-  /** Records the pair; true when it was (probably) seen before. */
-  seen(url: string, caption: string): boolean {
-    const d = createHash('md5').update(url).update('\n').update(caption).digest();
-    const h1 = d.readUInt32LE(0);
-    const h2 = d.readUInt32LE(4) | 1;
-    let present = true;
-    for (let i = 0; i < this.k; i++) {
-      const bit = (h1 + Math.imul(i, h2)) >>> 0 & this.mask;
-      const w = bit >>> 5;
-      const m = 1 << (bit & 31);
-      if (!(this.bits[w]! & m)) {
-        present = false;
-        this.bits[w]! |= m;
-      }
-    }
-    return present;
-  }
-}
 
 /** The network and CPU resources one process shares between all its parts (and jobs). */
 export interface CrawlResources {
@@ -130,12 +67,12 @@ export interface PartOptions {
   shardSize: number;
   matcher: QueryMatcher;
   balance: Balance;
-  /** Dedupe filter (shared across the parts of a run). */
-  dedupe: PairDeduper;
-  image: ImageOptions & { encode: 'jpg' | 'webp' };
+  /** Duplicate filter over admitted pairs (shared across the parts of a run). */
+  dedupe: PairDedupe;
+  image: ImageOptions;
   /** Skip finished shards of this prefix (their outcomes are replayed, not downloaded). */
   resume: boolean;
-  /** Admitted candidates in flight at most (bounds memory). */
+  /** Admitted candidates not yet written at most (bounds memory). */
   window: number;
   counters: CrawlCounters;
   signal?: AbortSignal;
@@ -146,44 +83,15 @@ export interface PartOptions {
 }
 
 /** What one part produced. */
-export interface PartResult {
+export interface PartResult extends Outcomes<FailureReason> {
   /** Finished shard files of this part, in order. */
   shards: string[];
   /** Pairs kept per query id (query id -> pairs listing it). */
   queryCounts: Map<number, number>;
-  candidates: number;
-  matched: number;
-  admitted: number;
-  kept: number;
-  failed: ReasonCounts;
-  skipped: ReasonCounts;
   /** True when the signal stopped the part before the input ended (unfinished shards discarded). */
   interrupted: boolean;
-}
-
-interface Block {
-  index: number;
-  file: string;
-  candidates: number;
-  matched: number;
-  admitted: number;
-  kept: number;
-  failed: ReasonCounts;
-  skipped: ReasonCounts;
-  /** Query ids of admitted candidates that failed (cap mode), released two blocks later. */
-  toRelease: number[][];
-  keptQueries: Map<number, number>;
-  pending: number;
-  admissionClosed: boolean;
-  writer?: ShardWriter;
-  writeChain: Promise<void>;
-  done: Promise<void>;
-  resolveDone: () => void;
-  rejectDone: (err: unknown) => void;
-  /** Set for a shard finished by an earlier run: the admitted indices that were kept, and its stats. */
-  resumed?: { kept: Set<number>; stats: ShardStats };
-  poisoned: boolean;
-  started: number;
+  /** Estimated false duplicates among this part's candidates (see dedupe.ts). */
+  estimatedFalseDuplicates: number;
 }
 
 /** Digits of the within-shard index in a key. */
@@ -196,7 +104,7 @@ export function pairRecordKey(prefix: string, shard: number, idx: number, shardS
   return `${prefix}${String(shard).padStart(5, '0')}${String(idx).padStart(indexDigits(shardSize), '0')}`;
 }
 
-/** A counting semaphore: bounds admitted-but-unfinished candidates (the pipeline's backpressure). */
+/** A counting semaphore: bounds admitted-but-unwritten candidates (the pipeline's backpressure). */
 class Window {
   private active = 0;
   private waiters: Array<() => void> = [];
@@ -215,63 +123,214 @@ class Window {
   }
 }
 
+/** True for an http(s) url the pipeline can try. */
+function isHttpUrl(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
 /** Result of admitting one candidate. */
 type Admission = { skip: FailureReason; matched: boolean } | { ids: number[] };
 
+/**
+ * Decides one candidate: url, match, balance, then dedupe. Dedupe comes after balancing so that the
+ * filter holds admitted pairs only (its size follows what the run keeps); a duplicate still never
+ * takes a slot, because its reservation is given back at once (README, "Duplicates").
+ */
 async function admit(c: Candidate, o: PartOptions): Promise<Admission> {
-  let u: URL;
-  try {
-    u = new URL(c.url);
-  } catch {
-    return { skip: 'bad_url', matched: false };
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') return { skip: 'bad_url', matched: false };
-  if (o.dedupe.seen(c.url, c.caption)) return { skip: 'duplicate', matched: false };
+  if (!isHttpUrl(c.url)) return { skip: 'bad_url', matched: false };
   const ids = o.matcher.match(c.caption);
   if (!ids.length) return { skip: 'no_match', matched: false };
   const b = o.balance;
+  const digest = pairDigest(c.url, c.caption);
+  const key = digest.slice(0, 32); // the dedupe key (dedupe.ts)
   if (b.mode === 'cap') {
     const got = await b.store.reserve(ids);
-    return got.length ? { ids: got } : { skip: 'cap_reached', matched: true };
+    if (!got.length) return { skip: 'cap_reached', matched: true };
+    if (await o.dedupe.seen(key)) {
+      await b.store.release(got);
+      return { skip: 'duplicate', matched: true };
+    }
+    return { ids: got };
   }
-  const key = pairKey(c.url, c.caption);
-  if (!sampleKeep(ids, b.counts, b.t, b.seed, key)) return { skip: 'not_sampled', matched: true };
-  return { ids: sampledQueries(ids, b.counts, b.t, b.seed, key) };
+  const sampled = sampledQueries(ids, b.counts, b.t, b.seed, digest.slice(0, 24)); // the pairKey
+  if (!sampled.length) return { skip: 'not_sampled', matched: true };
+  if (await o.dedupe.seen(key)) return { skip: 'duplicate', matched: true };
+  return { ids: sampled };
 }
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /**
  * Reads the finished shards of `prefix` in `out`: index -> kept admitted indices and stats.
  * Also deletes temporary files a killed writer of this prefix left behind.
  */
-async function finishedShards(out: string, prefix: string, shardSize: number): Promise<Map<number, { kept: Set<number>; stats: ShardStats }>> {
-  const found = new Map<number, { kept: Set<number>; stats: ShardStats }>();
-  let names: string[];
-  try {
-    names = await readdir(out);
-  } catch {
-    return found;
-  }
-  const re = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(\\d{5})\\.parquet$`);
-  const tmpRe = new RegExp(`^\\.${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d{5}\\.parquet\\.tmp-`);
-  for (const n of names) {
-    if (tmpRe.test(n)) {
-      await rm(join(out, n), { force: true });
+export async function finishedShards(out: string, prefix: string, shardSize: number): Promise<Map<number, FinishedShard>> {
+  const found = new Map<number, FinishedShard>();
+  const names = await readdir(out).catch(() => [] as string[]);
+  const shardName = new RegExp(`^${escapeRe(prefix)}(\\d{5})\\.parquet$`);
+  const tempName = new RegExp(`^\\.${escapeRe(prefix)}\\d{5}\\.parquet\\.tmp-`);
+  const digits = indexDigits(shardSize);
+  for (const name of names) {
+    if (tempName.test(name)) {
+      await rm(join(out, name), { force: true });
       continue;
     }
-    const m = re.exec(n);
+    const m = shardName.exec(name);
     if (!m) continue;
-    const file = join(out, n);
+    const file = join(out, name);
     const stats = await readShardStats(file);
     if (!stats) continue; // renamed but stats not written: not finished, it will be redone
-    const idx = Number(m[1]);
     const kept = new Set<number>();
-    const digits = indexDigits(shardSize);
     for await (const rec of readShardFile(file, { images: false })) {
       kept.add(Number(rec.key.slice(prefix.length + 5, prefix.length + 5 + digits)));
     }
-    found.set(idx, { kept, stats });
+    found.set(Number(m[1]), { kept, stats });
   }
   return found;
+}
+
+/** Finished shards of a resumed part, checked against the shard size. */
+async function resumable(o: PartOptions): Promise<Map<number, FinishedShard>> {
+  const finished = o.resume ? await finishedShards(o.out, o.prefix, o.shardSize) : new Map<number, FinishedShard>();
+  for (const [i, f] of finished) {
+    if (typeof f.stats.admitted === 'number' && f.stats.admitted > o.shardSize) {
+      throw new WitError('crawl', `shard ${basename(crawlShardFile(o.out, i, o.prefix))} holds ${f.stats.admitted} admitted candidates, more than --shard-size ${o.shardSize}: resume with the original --shard-size`, { file: o.out, exitCode: 2 });
+    }
+  }
+  return finished;
+}
+
+/**
+ * One part in progress: the blocks, the window, and the first fatal error. The loop in
+ * `processCandidates` feeds it candidates in order.
+ */
+class PartRun {
+  readonly blocks: Block[] = [];
+  readonly window: Window;
+  fatal: unknown;
+  current: Block;
+  private readonly falseAtOpen: number[] = [];
+  private readonly image: ResolvedImageOptions;
+
+  constructor(private readonly o: PartOptions, private readonly res: CrawlResources, private readonly finished: Map<number, FinishedShard>) {
+    this.window = new Window(o.window);
+    this.image = resolveOptions('crawl', imageOptionsSchema, o.image);
+    this.current = this.openBlock(0);
+  }
+
+  private openBlock(index: number): Block {
+    const o = this.o;
+    const block = new Block(index, crawlShardFile(o.out, index, o.prefix), {
+      output: { encode: this.image.encode, metadata: o.metadata },
+      prefix: o.prefix,
+      counters: o.counters,
+      releaseFailures: o.balance.mode === 'cap',
+      onDrained: () => this.window.release(),
+      onFinished: o.onShard,
+      signal: o.signal,
+    }, this.finished.get(index));
+    block.done.catch((err) => { this.fatal ??= err; });
+    this.falseAtOpen[index] = o.dedupe.stats().estimated_false_duplicates;
+    this.blocks.push(block);
+    return block;
+  }
+
+  /** Admits, skips or replays one candidate; starts its download when admitted. */
+  async take(c: Candidate): Promise<void> {
+    const block = this.current;
+    block.countCandidate();
+    const a = await admit(c, this.o);
+    if ('skip' in a) {
+      block.skip(a.skip, a.matched);
+      return;
+    }
+    const idx = block.admit();
+    if (block.resumed) block.replay(idx, a.ids);
+    else {
+      await this.window.acquire();
+      void this.download(block, idx, c, a.ids);
+    }
+    if (block.outcomes.admitted >= this.o.shardSize) await this.nextBlock();
+  }
+
+  private async download(block: Block, idx: number, c: Candidate, ids: number[]): Promise<void> {
+    let outcome: DownloadOutcome;
+    try {
+      outcome = await downloadOne(c, { ...this.o, image: this.image }, this.res, pairRecordKey(this.o.prefix, block.index, idx, this.o.shardSize), ids);
+    } catch (err) {
+      // a bug or resource error in one item must not kill the run: count it
+      outcome = { ok: false, reason: 'error' };
+      if (!(err instanceof Error)) this.fatal ??= err;
+    }
+    if (this.o.signal?.aborted) block.poisoned = true;
+    block.settle(idx, outcome, ids);
+  }
+
+  /** Closes the current block's admission and opens the next; releases failures two blocks back. */
+  private async nextBlock(): Promise<void> {
+    const block = this.current;
+    this.closeAdmission(block);
+    const prev = this.blocks[block.index - 1];
+    if (prev) {
+      await prev.done;
+      await this.releaseFailures(prev);
+    }
+    this.current = this.openBlock(block.index + 1);
+  }
+
+  closeAdmission(block: Block): void {
+    if (block.admissionClosed) return;
+    block.falseDuplicates = this.o.dedupe.stats().estimated_false_duplicates - (this.falseAtOpen[block.index] ?? 0);
+    block.closeAdmission();
+  }
+
+  private async releaseFailures(block: Block): Promise<void> {
+    if (this.o.balance.mode !== 'cap' || !block.toRelease.length) return;
+    const flat = block.toRelease.flat();
+    block.toRelease = [];
+    await this.o.balance.store.release(flat);
+  }
+
+  /** The input ended (or stopped): closes the last block and waits for every block. */
+  async finish(interrupted: boolean): Promise<void> {
+    if (interrupted) this.poisonUnfinished();
+    if (!interrupted && this.current.outcomes.candidates === 0 && this.current.index > 0) {
+      this.blocks.pop(); // the input ended exactly at a shard boundary: no trailing empty shard
+    } else {
+      this.closeAdmission(this.current);
+    }
+    await Promise.all(this.blocks.map((b) => b.done.catch((e) => { this.fatal ??= e; })));
+    if (this.fatal) throw this.fatal;
+  }
+
+  /** Stops cleanly after an error: in-flight downloads end, every unfinished shard is discarded. */
+  async abandon(): Promise<void> {
+    this.poisonUnfinished();
+    this.closeAdmission(this.current);
+    await Promise.allSettled(this.blocks.map((b) => b.done));
+  }
+
+  private poisonUnfinished(): void {
+    for (const b of this.blocks) if (!b.resumed) b.poisoned = true;
+  }
+
+  /** Sums the finished blocks. */
+  result(interrupted: boolean): PartResult {
+    const result: PartResult = { ...newOutcomes<FailureReason>(), shards: [], queryCounts: new Map(), interrupted, estimatedFalseDuplicates: 0 };
+    for (const b of this.blocks) {
+      if (b.poisoned && !b.resumed) continue;
+      addOutcomes(result, b.outcomes);
+      result.shards.push(b.file);
+      result.estimatedFalseDuplicates += b.falseDuplicates;
+      for (const [q, n] of b.keptQueries) result.queryCounts.set(q, (result.queryCounts.get(q) ?? 0) + n);
+    }
+    return result;
+  }
 }
 
 /**
@@ -282,208 +341,29 @@ async function finishedShards(out: string, prefix: string, shardSize: number): P
  * disagree with finished shards (a shard size change) or a shard cannot be written.
  */
 export async function processCandidates(candidates: AsyncIterable<Candidate>, opts: PartOptions, res: CrawlResources): Promise<PartResult> {
-  const o = opts;
-  const counters = o.counters;
   // every request in flight listens on the run's signal (and removes its listener when done)
-  if (o.signal) setMaxListeners(0, o.signal);
-  const finished = o.resume ? await finishedShards(o.out, o.prefix, o.shardSize) : new Map<number, { kept: Set<number>; stats: ShardStats }>();
-  for (const [i, f] of finished) {
-    if (typeof f.stats.admitted === 'number' && f.stats.admitted > o.shardSize) {
-      throw new WitError('crawl', `shard ${basename(shardPath(o.out, i, o.prefix))} holds ${f.stats.admitted} admitted candidates, more than --shard-size ${o.shardSize}: resume with the original --shard-size`, { file: o.out, exitCode: 2 });
-    }
-  }
-  const window = new Window(o.window);
-  const blocks: Block[] = [];
-  const result: PartResult = { shards: [], queryCounts: new Map(), candidates: 0, matched: 0, admitted: 0, kept: 0, failed: {}, skipped: {}, interrupted: false };
-  let fatal: unknown;
-
-  const openBlock = (index: number): Block => {
-    let resolveDone!: () => void;
-    let rejectDone!: (e: unknown) => void;
-    const done = new Promise<void>((r, j) => { resolveDone = r; rejectDone = j; });
-    done.catch(() => undefined);
-    const b: Block = {
-      index, file: shardPath(o.out, index, o.prefix), candidates: 0, matched: 0, admitted: 0, kept: 0, failed: {}, skipped: {},
-      toRelease: [], keptQueries: new Map(), pending: 0, admissionClosed: false, writeChain: Promise.resolve(),
-      done, resolveDone, rejectDone, resumed: finished.get(index), poisoned: false, started: Date.now(),
-    };
-    blocks.push(b);
-    return b;
-  };
-
-  const addKept = (b: Block, ids: number[]) => {
-    for (const id of ids) b.keptQueries.set(id, (b.keptQueries.get(id) ?? 0) + 1);
-  };
-
-  const finalize = async (b: Block): Promise<void> => {
-    if (b.resumed) {
-      for (const [r, n] of Object.entries((b.resumed.stats.failed ?? {}) as ReasonCounts)) {
-        inc(b.failed, r as FailureReason, n ?? 0);
-        inc(counters.failed, r as FailureReason, n ?? 0);
-      }
-      b.kept = b.resumed.kept.size;
-      counters.kept += b.kept;
-      counters.done += b.admitted;
-      counters.resumedShards++;
-      counters.shards++;
-      result.shards.push(b.file);
-      await o.onShard?.(b.resumed.stats, b.file);
-      return;
-    }
-    await b.writeChain;
-    if (b.poisoned || o.signal?.aborted) {
-      b.poisoned = true;
-      await b.writer?.abort();
-      return;
-    }
-    const writer = b.writer ?? (b.writer = await ShardWriter.open(b.file, { imageFormat: o.image.encode, metadata: o.metadata }));
-    const stats = await writer.close({
-      prefix: o.prefix,
-      block: b.index,
-      candidates: b.candidates,
-      matched: b.matched,
-      admitted: b.admitted,
-      successes: b.kept,
-      failed: b.failed,
-      skipped: b.skipped,
-      failed_total: sumCounts(b.failed),
-      skipped_total: sumCounts(b.skipped),
-      queries_listed: [...b.keptQueries.values()].reduce((s, v) => s + v, 0),
-    });
-    b.writer = undefined; // closed: let its buffers go
-    counters.shards++;
-    result.shards.push(b.file);
-    await o.onShard?.(stats, b.file);
-  };
-
-  const maybeFinalize = (b: Block) => {
-    if (!b.admissionClosed || b.pending > 0) return;
-    finalize(b).then(b.resolveDone, b.rejectDone);
-  };
-
-  const runTask = async (b: Block, idx: number, c: Candidate, ids: number[]): Promise<void> => {
-    let outcome: { ok: true; rec: PairRecord } | { ok: false; reason: FailureReason };
-    try {
-      outcome = await downloadOne(c, o, res, pairRecordKey(o.prefix, b.index, idx, o.shardSize), ids, counters);
-    } catch (err) {
-      // a bug or resource error in one item must not kill the run: count it
-      outcome = { ok: false, reason: 'error' };
-      if (!(err instanceof Error)) throw err;
-    }
-    if (o.signal?.aborted) b.poisoned = true;
-    if (outcome.ok) {
-      const rec = outcome.rec;
-      b.writeChain = b.writeChain.then(async () => {
-        if (b.poisoned) return;
-        b.writer ??= await ShardWriter.open(b.file, { imageFormat: o.image.encode, metadata: o.metadata });
-        await b.writer.write(rec);
-      });
-      await b.writeChain;
-      b.kept++;
-      counters.kept++;
-      addKept(b, ids);
-    } else {
-      inc(b.failed, outcome.reason);
-      inc(counters.failed, outcome.reason);
-      if (o.balance.mode === 'cap') b.toRelease.push(ids);
-    }
-    counters.done++;
-  };
-
-  const closeAdmission = (b: Block) => {
-    b.admissionClosed = true;
-    maybeFinalize(b);
-  };
-
-  const releaseBlock = async (b: Block) => {
-    if (o.balance.mode !== 'cap' || !b.toRelease.length) return;
-    const flat = b.toRelease.flat();
-    b.toRelease = [];
-    await o.balance.store.release(flat);
-  };
-
-  let cur = openBlock(0);
+  if (opts.signal) setMaxListeners(0, opts.signal);
+  const run = new PartRun(opts, res, await resumable(opts));
+  let interrupted = false;
   try {
     for await (const c of candidates) {
-      if (o.signal?.aborted) {
-        result.interrupted = true;
-        break;
-      }
-      if (fatal) throw fatal;
-      cur.candidates++;
-      counters.candidates++;
-      const a = await admit(c, o);
-      if ('skip' in a) {
-        inc(cur.skipped, a.skip);
-        inc(counters.skipped, a.skip);
-        if (a.matched) { cur.matched++; counters.matched++; }
-        continue;
-      }
-      cur.matched++;
-      counters.matched++;
-      const idx = cur.admitted++;
-      counters.admitted++;
-      if (cur.resumed) {
-        if (cur.resumed.kept.has(idx)) addKept(cur, a.ids);
-        else if (o.balance.mode === 'cap') cur.toRelease.push(a.ids);
-      } else {
-        await window.acquire();
-        const b = cur;
-        b.pending++;
-        runTask(b, idx, c, a.ids)
-          .catch((err) => { fatal ??= err; })
-          .finally(() => {
-            b.pending--;
-            window.release();
-            maybeFinalize(b);
-          });
-      }
-      if (cur.admitted >= o.shardSize) {
-        closeAdmission(cur);
-        const prev = blocks[cur.index - 1];
-        if (prev) {
-          await prev.done;
-          await releaseBlock(prev);
-        }
-        cur = openBlock(cur.index + 1);
-      }
+      if (opts.signal?.aborted) break;
+      if (run.fatal) throw run.fatal;
+      await run.take(c);
     }
-    if (o.signal?.aborted) result.interrupted = true;
-    if (result.interrupted) {
-      for (const b of blocks) if (!b.resumed) b.poisoned = true;
-      closeAdmission(cur);
-    } else if (cur.candidates === 0 && cur.index > 0) {
-      // the input ended exactly at a shard boundary: no trailing empty shard
-      blocks.pop();
-    } else {
-      closeAdmission(cur);
-    }
-    await Promise.all(blocks.map((b) => b.done.catch((e) => { fatal ??= e; })));
-    if (fatal) throw fatal;
-    // a stop that came after the input ended still loses the blocks it cut short
-    if (blocks.some((b) => b.poisoned && !b.resumed)) result.interrupted = true;
+    interrupted = Boolean(opts.signal?.aborted);
+    await run.finish(interrupted);
   } catch (err) {
-    // stop cleanly: let in-flight tasks end, discard every unfinished shard, then report the error
-    for (const b of blocks) if (!b.resumed) b.poisoned = true;
-    if (!cur.admissionClosed) closeAdmission(cur);
-    await Promise.allSettled(blocks.map((b) => b.done));
+    await run.abandon();
     throw err;
   }
-  for (const b of blocks) {
-    if (b.poisoned && !b.resumed) continue;
-    result.candidates += b.candidates;
-    result.matched += b.matched;
-    result.admitted += b.admitted;
-    result.kept += b.kept;
-    for (const [r, n] of Object.entries(b.failed)) inc(result.failed, r as FailureReason, n ?? 0);
-    for (const [r, n] of Object.entries(b.skipped)) inc(result.skipped, r as FailureReason, n ?? 0);
-    for (const [q, n] of b.keptQueries) result.queryCounts.set(q, (result.queryCounts.get(q) ?? 0) + n);
-  }
-  return result;
+  // a stop that came after the input ended still loses the blocks it cut short
+  if (run.blocks.some((b) => b.poisoned && !b.resumed)) interrupted = true;
+  return run.result(interrupted);
 }
 
 /** Downloads, validates and resizes one admitted candidate into a record, or gives the reason it failed. */
-async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, key: string, ids: number[], counters: CrawlCounters): Promise<{ ok: true; rec: PairRecord } | { ok: false; reason: FailureReason }> {
+async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, key: string, ids: number[]): Promise<DownloadOutcome> {
   const url = new URL(c.url);
   let crawlDelayMs = 0;
   if (res.robots) {
@@ -503,7 +383,7 @@ async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, ke
     ) as Promise<Awaited<ReturnType<SafeFetcher['fetch']>>>,
   o.signal);
   if (!fetched.ok) return { ok: false, reason: fetched.reason };
-  counters.bytes += fetched.body.length;
+  o.counters.bytes += fetched.body.length;
   const img = await res.images.add(() => processImage(fetched.body, o.image)) as Awaited<ReturnType<typeof processImage>>;
   if (!img.ok) return { ok: false, reason: img.reason };
   return {
@@ -524,26 +404,36 @@ async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, ke
   };
 }
 
+/** A batch "seen before?" for the count pass (a distributed run asks Redis once per batch). */
+export type DedupeBatch = (keys: string[]) => Promise<boolean[]> | boolean[];
+
 /**
- * First pass of `--balance sample`: matches per query over the deduplicated candidates (the
- * MetaCLIP counts). A distributed crawl runs it per job and sums the maps. Resolves with
- * query id -> number of distinct (url, caption) pairs matching it.
+ * First pass of `--balance sample`: matches per query over the distinct matched pairs (the MetaCLIP
+ * counts); `dedupe` answers, per batch of matched pairs, which were seen before. A distributed crawl
+ * runs it per job and sums the maps. Resolves with query id -> number of distinct (url, caption)
+ * pairs matching it.
  */
-export async function countMatches(candidates: AsyncIterable<Candidate>, matcher: QueryMatcher, dedupe: PairDeduper, signal?: AbortSignal, onCandidate?: () => void): Promise<Map<number, number>> {
+export async function countMatches(candidates: AsyncIterable<Candidate>, matcher: QueryMatcher, dedupe: PairDedupe | DedupeBatch, signal?: AbortSignal, onCandidate?: () => void): Promise<Map<number, number>> {
+  const seenBatch: DedupeBatch = typeof dedupe === 'function' ? dedupe : (keys) => keys.map((k) => dedupe.seen(k) as boolean);
   const counts = new Map<number, number>();
+  let batch: { key: string; ids: number[] }[] = [];
+  const flush = async () => {
+    const seen = await seenBatch(batch.map((b) => b.key));
+    batch.forEach((b, i) => {
+      if (!seen[i]) for (const id of b.ids) counts.set(id, (counts.get(id) ?? 0) + 1);
+    });
+    batch = [];
+  };
   for await (const c of candidates) {
     if (signal?.aborted) throw new WitError('crawl', 'interrupted while counting matches');
     onCandidate?.();
-    let u: URL;
-    try {
-      u = new URL(c.url);
-    } catch {
-      continue;
-    }
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') continue;
-    if (dedupe.seen(c.url, c.caption)) continue;
-    for (const id of matcher.match(c.caption)) counts.set(id, (counts.get(id) ?? 0) + 1);
+    if (!isHttpUrl(c.url)) continue;
+    const ids = matcher.match(c.caption);
+    if (!ids.length) continue;
+    batch.push({ key: dedupeKey(c.url, c.caption), ids });
+    if (batch.length >= 256) await flush();
   }
+  if (batch.length) await flush();
   return counts;
 }
 
@@ -551,15 +441,7 @@ export async function countMatches(candidates: AsyncIterable<Candidate>, matcher
 export async function writeQueryCounts(out: string, counts: Map<number, number>, matcher: QueryMatcher): Promise<void> {
   const rows = [...counts.entries()].filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1] || a[0] - b[0]);
   const lines = ['query\tcount', ...rows.map(([id, n]) => `${matcher.query(id).replace(/[\t\n\r]/g, ' ')}\t${n}`)];
-  const path = join(out, 'query_counts.tsv');
-  const tmp = join(out, `.query_counts.tsv.tmp-${process.pid}`);
-  await writeFile(tmp, lines.join('\n') + '\n');
-  await rename(tmp, path);
+  await writeFileAtomic(join(out, 'query_counts.tsv'), lines.join('\n') + '\n');
 }
 
-/** Default cap store of a local run. */
-export function memoryCapStore(cap: number): CapStore {
-  return new MemoryCapStore(cap);
-}
-
-export { statsPathFor };
+export type { DedupeStats };

@@ -173,6 +173,14 @@ export function optionsFromFlags<T extends OptionsSchema>(schema: T, flags: Pars
   return out as OptionsInput<T>;
 }
 
+/**
+ * Validates one option's value against its schema entry (for a class that takes the value directly,
+ * so the bound stays the schema's). Throws UsageError as resolveOptions does.
+ */
+export function checkOption<T extends OptionsSchema, K extends keyof T & string>(stage: string, schema: T, key: K, value: unknown): OptionValue<T[K]> {
+  return checkOne(stage, key, schema[key]!, value) as OptionValue<T[K]>;
+}
+
 /** The default of one option, typed (for code that needs it outside resolveOptions, e.g. the demo). */
 export function defaultOf<T extends OptionsSchema, K extends keyof T & string>(schema: T, key: K): OptionValue<T[K]> {
   const d = schema[key]!.default;

@@ -57,10 +57,10 @@ describe('MemoryCapStore', () => {
   it('starts from initial counts (resume) and rejects a bad cap', async () => {
     const s = new MemoryCapStore(3, new Map([[1, 3], [2, 1]]));
     expect(await s.reserve([1, 2])).toEqual([2]);
-    expect(() => new MemoryCapStore(-1)).toThrow(RangeError);
-    expect(() => new MemoryCapStore(1.5)).toThrow(RangeError);
-    const zero = new MemoryCapStore(0);
-    expect(await zero.reserve([1])).toEqual([]);
+    // the bound is the option schema's (--cap >= 1), the one place that decides it
+    expect(() => new MemoryCapStore(-1)).toThrow(/crawl: --cap must be >= 1, got -1/);
+    expect(() => new MemoryCapStore(1.5)).toThrow(/crawl: --cap expects an integer, got 1.5/);
+    expect(() => new MemoryCapStore(0)).toThrow(/crawl: --cap must be >= 1, got 0/);
   });
 
   it('never lets a query over cap under concurrent reserve/release', async () => {

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 import { needs } from '../helpers/needs.js';
-import { RedisCapStore, StaleAttemptError, addMatchCounts, claimPairs, readCounts, withScripts } from '../../src/crawl/distributed/cap-store.js';
+import { RedisCapStore, StaleAttemptError, addMatchCounts, readCounts, withScripts } from '../../src/crawl/distributed/cap-store.js';
+import { RedisPairDedupe, claimInFilter, dropFilter, readFilterStats } from '../../src/crawl/distributed/dedupe.js';
+import { dedupeKey as pairKey } from '../../src/crawl/dedupe.js';
 import { RunKeys } from '../../src/crawl/distributed/keys.js';
 import { connectRedis } from '../../src/crawl/distributed/connection.js';
 
@@ -160,8 +162,38 @@ describe.skipIf(!needs('redis-server'))('RedisCapStore', () => {
     expect(await addMatchCounts(r, 'cnt', 'a', counts, 10)).toBe(false);
     expect(await addMatchCounts(r, 'cnt', 'b', new Map([[2, 1]]), 4)).toBe(true);
     expect(await readCounts(r, new RunKeys('cnt').matchCounts)).toEqual(new Map([[1, 3], [2, 6]]));
-    expect(await claimPairs(r, 'cnt', 'a', ['k1', 'k2'])).toEqual([true, true]);
-    expect(await claimPairs(r, 'cnt', 'b', ['k2', 'k3'])).toEqual([false, true]);
-    expect(await claimPairs(r, 'cnt', 'a', ['k1', 'k2', 'k3'])).toEqual([true, true, false]);
+    // a pair is the first job's; the same job redone finds its own pairs again
+    const k = (s: string) => pairKey(`http://x/${s}.jpg`, s);
+    const claim = async (job: string, keys: string[]) => (await claimInFilter(r, 'cnt', 'crawl', job, { capacity: 1024, errorRate: 0.01 }, keys)).seen.map((s) => !s);
+    expect(await claim('a', [k('1'), k('2')])).toEqual([true, true]);
+    expect(await claim('b', [k('2'), k('3')])).toEqual([false, true]);
+    expect(await claim('a', [k('1'), k('2'), k('3')])).toEqual([true, true, false]);
+  });
+
+  it('keeps the run-wide duplicate filter under its error bound as it grows, across jobs', async () => {
+    const r = conn();
+    const settings = { capacity: 1024, errorRate: 0.01 };
+    const jobs = [new RedisPairDedupe(r, 'grow', 'crawl', 'j1', settings), new RedisPairDedupe(r, 'grow', 'crawl', 'j2', settings)];
+    const n = 40_000; // 40x the first level: six levels
+    let falseDup = 0;
+    for (let i = 0; i < n; i += 500) {
+      const keys = Array.from({ length: 500 }, (_, j) => pairKey(`http://x/${i + j}.jpg`, 'a caption'));
+      const seen = await jobs[(i / 500) % 2]!.seenMany(keys);
+      falseDup += seen.filter(Boolean).length;
+    }
+    // every key is new: whatever was answered "seen" is a false duplicate
+    const stats = await readFilterStats(r, 'grow', 'crawl');
+    expect(stats.levels).toBeGreaterThanOrEqual(5);
+    expect(stats.keys + falseDup).toBe(n);
+    expect(falseDup / n).toBeLessThan(0.01);
+    // the estimate follows the measured count (both are about 0.3 % here)
+    expect(Math.abs(stats.estimated_false_duplicates - falseDup)).toBeLessThan(Math.max(30, falseDup * 0.5));
+    // every key again, from the other job: all duplicates (no false negatives)
+    const again = await new RedisPairDedupe(r, 'grow', 'crawl', 'j3', settings).seenMany(Array.from({ length: 2000 }, (_, j) => pairKey(`http://x/${j * 20}.jpg`, 'a caption')));
+    expect(again.every(Boolean)).toBe(true);
+    await jobs[0]!.forget();
+    expect(await r.exists('wit:{grow}:claimed:crawl:j1')).toBe(0);
+    await dropFilter(r, 'grow', 'crawl');
+    expect(await r.keys('wit:{grow}:bloom*')).toEqual([]);
   });
 });

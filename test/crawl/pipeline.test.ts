@@ -34,7 +34,7 @@ async function* list(cands: Candidate[]): AsyncGenerator<Candidate> {
 
 function partOpts(out: string, matcher: QueryMatcher, cap: number, extra: Partial<PartOptions> = {}): PartOptions {
   return {
-    out, prefix: '', shardSize: 100, matcher, balance: { mode: 'cap', cap, store: new MemoryCapStore(cap) }, dedupe: new PairDeduper(16),
+    out, prefix: '', shardSize: 100, matcher, balance: { mode: 'cap', cap, store: new MemoryCapStore(cap) }, dedupe: new PairDeduper(),
     image: { imageSize: 32, resizeMode: 'center_crop', encode: 'jpg', quality: 80 }, resume: false, window: 32, counters: newCounters(), ...extra,
   };
 }
@@ -109,7 +109,7 @@ describe('processCandidates', () => {
     const cands: Candidate[] = [];
     for (let i = 0; i < 40; i++) cands.push({ url: srv.url(`/img/s${i}.jpg?seed=${i}`), caption: i % 10 === 0 ? `rare dog ${i}` : `dog ${i}`, source: 't' });
     cands.push({ ...cands[0]! }); // duplicate is not counted twice
-    const counts = await countMatches(list(cands), matcher, new PairDeduper(16));
+    const counts = await countMatches(list(cands), matcher, new PairDeduper());
     expect(counts.get(0)).toBe(40);
     expect(counts.get(1)).toBe(4);
     const run = async (name: string, order: Candidate[]) => {
@@ -171,7 +171,7 @@ describe('crawl()', () => {
 
   it('validates options with errors that name the option', async () => {
     const { crawl, resolveCrawlOptions } = await import('../../src/crawl/index.js');
-    expect(() => resolveCrawlOptions({ queries: ['a'], inputs: [], out: dir })).toThrow(/no inputs/);
+    expect(() => resolveCrawlOptions({ queries: ['a'], inputs: [], out: dir })).toThrow(/--input is required/);
     expect(() => resolveCrawlOptions({ queries: ['a'], inputs: ['x.jsonl'], out: dir, shardSize: 0 })).toThrow(/shard-size/);
     expect(() => resolveCrawlOptions({ queries: ['a'], inputs: ['x.jsonl'], out: dir, maxAspect: 0.5 })).toThrow(/max-aspect/);
     await expect(crawl({ queries: [], inputs: ['x.jsonl'], out: join(dir, 'empty') })).rejects.toThrow(/query list is empty/);

@@ -128,6 +128,11 @@ export async function startTestServer(): Promise<TestServer> {
         }
         return sendImage(res, q);
       }
+      if (p.startsWith('/jitter/')) {
+        // a random delay in [0, max) ms per request: downloads finish in a different order every run
+        await new Promise((r) => setTimeout(r, Math.random() * Number(q.get('max') ?? 50)));
+        return sendImage(res, q);
+      }
       if (p.startsWith('/slow/')) {
         await new Promise((r) => setTimeout(r, Number(q.get('ms') ?? 500)));
         return sendImage(res, q);

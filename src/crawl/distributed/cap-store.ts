@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RunKeys } from './keys.js';
 import { WitError } from '../../util/errors.js';
+import { checkOption } from '../../util/options.js';
+import { crawlOptionsSchema } from '../options.js';
 import type { CapStore } from '../balance.js';
 
 /**
@@ -131,26 +133,6 @@ for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 `;
 
-/**
- * Claims pair keys for a job: a key first claimed by another job is a duplicate (0), one that is
- * new or already this job's (a retry) is the job's (1).
- */
-const CLAIM = `
-local out = {}
-for i = 2, #ARGV do
-  local v = redis.call('HGET', KEYS[1], ARGV[i])
-  if not v then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[1])
-    out[#out + 1] = 1
-  elseif v == ARGV[1] then
-    out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
-  end
-end
-return out
-`;
-
 interface ScriptedRedis extends Redis {
   witBegin(...args: (string | number)[]): Promise<number>;
   witReserve(...args: (string | number)[]): Promise<string>;
@@ -158,7 +140,6 @@ interface ScriptedRedis extends Redis {
   witCommit(...args: (string | number)[]): Promise<number>;
   witAbandon(...args: (string | number)[]): Promise<number>;
   witAddCounts(...args: (string | number)[]): Promise<number>;
-  witClaim(...args: (string | number)[]): Promise<number[]>;
 }
 
 /**
@@ -174,7 +155,6 @@ export function withScripts(redis: Redis): ScriptedRedis {
   redis.defineCommand('witCommit', { numberOfKeys: 6, lua: COMMIT });
   redis.defineCommand('witAbandon', { numberOfKeys: 4, lua: ABANDON });
   redis.defineCommand('witAddCounts', { numberOfKeys: 2, lua: ADD_COUNTS });
-  redis.defineCommand('witClaim', { numberOfKeys: 1, lua: CLAIM });
   return r;
 }
 
@@ -218,7 +198,7 @@ export class RedisCapStore implements CapStore {
   private readonly fullUntil = new Map<number, number>();
 
   constructor(redis: Redis, private readonly opts: RedisCapStoreOptions) {
-    if (!Number.isInteger(opts.cap) || opts.cap < 0) throw new WitError('crawl', `cap must be a non-negative integer, got ${opts.cap}`);
+    checkOption('crawl', crawlOptionsSchema, 'cap', opts.cap);
     this.redis = withScripts(redis);
     this.keys = new RunKeys(opts.runId);
   }
@@ -327,14 +307,4 @@ export async function addMatchCounts(redis: Redis, runId: string, job: string, c
   const args: (string | number)[] = [];
   for (const [id, n] of counts) if (n) args.push(id, n);
   return (await withScripts(redis).witAddCounts(k.matchCounts, k.counted, job, candidates, ...args)) === 1;
-}
-
-/**
- * Claims pair keys (url + caption digests) for a job across the run; resolves to one boolean per
- * key: true when the pair is this job's to keep, false when another job found it first.
- */
-export async function claimPairs(redis: Redis, runId: string, job: string, pairKeys: readonly string[]): Promise<boolean[]> {
-  if (!pairKeys.length) return [];
-  const out = await withScripts(redis).witClaim(new RunKeys(runId).seen, job, ...pairKeys);
-  return out.map((v) => v === 1);
 }

@@ -1,5 +1,10 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { UsageError } from '../../util/errors.js';
+import { UsageError, WitError } from '../../util/errors.js';
+import { defaultOf } from '../../util/options.js';
+import { distributedOptionsSchema } from '../options.js';
+
+/** How long a coordinator or worker waits for Redis at start (the --redis-timeout default), ms. */
+export const DEFAULT_REDIS_TIMEOUT_MS = defaultOf(distributedOptionsSchema, 'redisTimeout') * 1000;
 
 /** Options of {@link connectRedis}. */
 export interface RedisConnectOptions {
@@ -61,4 +66,40 @@ export function connectRedis(url: string, opts: RedisConnectOptions = {}): Redis
     down = false;
   });
   return redis;
+}
+
+/** The url as it may be printed: a password is masked. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.href;
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Waits until `redis` is connected, at most `timeoutMs`. Throws WitError (exit 1) naming the url when
+ * it is not reachable by then, or when `signal` aborts first. Used at start only: a connection lost
+ * later is waited out (see {@link redisOptions}).
+ */
+export async function waitForRedis(redis: Redis, url: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  if (redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const cleanup = () => {
+      clearTimeout(timer);
+      redis.off('ready', onReady);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const onReady = () => { cleanup(); resolve(); };
+    const onAbort = () => { cleanup(); reject(new WitError('crawl', `stopped while waiting for Redis at ${displayUrl(url)}`)); };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new WitError('crawl', `cannot reach Redis at ${displayUrl(url)} within ${timeoutMs / 1000} s (--redis-timeout): is redis-server running and reachable there?`));
+    }, timeoutMs);
+    redis.on('ready', onReady);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal?.aborted) onAbort();
+  });
 }

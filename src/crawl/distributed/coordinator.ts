@@ -4,11 +4,17 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueryMatcher } from '../match.js';
 import { loadQueries } from '../queries.js';
-import { createResources, resolveCrawlOptions, type CrawlOptions, type CrawlSummary } from '../index.js';
+import { createResources, type CrawlSummary } from '../index.js';
+import { resolveCrawlOptions, resolveDistributedOptions, type CrawlOptions } from '../options.js';
+import { VERSION } from '../../util/version.js';
+import { addReasons, checkOutcomes, newOutcomes, outcomeTotals } from '../../util/outcomes.js';
 import { detectInputFormat, readSource, isUrl } from '../sources/index.js';
 import { writeQueryCounts } from '../pipeline.js';
 import { readManifest, writeManifest } from '../../shards/index.js';
-import { connectRedis } from './connection.js';
+import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
+import { dropFilter, readFilterStats } from './dedupe.js';
+import { checkInputs, hasFinishedShard } from '../run-dir.js';
+import type { DedupeStats } from '../dedupe.js';
 import { RunKeys, deriveRunId, queueName, ACTIVE_RUNS_KEY } from './keys.js';
 import { planJobs, type JobSpec, type RunPlan } from './plan.js';
 import { portableOptions } from './env.js';
@@ -27,6 +33,8 @@ export interface CoordinatorOptions {
   log?: (line: string) => void;
   progress?: (line: string) => void;
   signal?: AbortSignal;
+  /** How long to wait for Redis at start before giving up, ms (default 60 s, the --redis-timeout default). */
+  redisTimeoutMs?: number;
   /** Poll interval of the run's state, ms (default 500). */
   pollMs?: number;
 }
@@ -47,12 +55,12 @@ export function runConfigOf(opts: CrawlOptions, chunkRows: number, runId?: strin
   const r = resolveCrawlOptions(opts);
   const out = resolvePath(r.out);
   const inputs = r.inputs.map((i) => (isUrl(i) ? i : resolvePath(i)));
-  const queries = typeof r.queries === 'string' ? resolvePath(r.queries) : r.queries;
-  const options = portableOptions({ ...opts, inputs, out, queries });
+  const options = portableOptions({ ...opts, inputs, out, queries: r.queryList ?? resolvePath(r.queries!) });
   // what workers started with the same flags can derive too (chunkRows is not: the saved plan holds it)
-  const id = runId ?? deriveRunId({ out, inputs, queries, balance: r.balance, cap: r.cap, seed: String(r.seed), shardSize: r.shardSize, caseSensitive: r.caseSensitive });
+  const queries = r.queryList ?? resolvePath(r.queries!);
+  const id = runId ?? deriveRunId({ out, inputs, queries, balance: r.balance, cap: r.cap, seed: r.seed, shardSize: r.shardSize, caseSensitive: !r.caseInsensitive });
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new UsageError('crawl', `run id must be 1-64 letters, digits, _ or -, got '${id}'`);
-  return { runId: id, out, inputs, balance: r.balance, cap: r.cap, t: r.cap, seed: String(r.seed), chunkRows, options, created: new Date().toISOString() };
+  return { runId: id, out, inputs, balance: r.balance, cap: r.cap, t: r.cap, seed: r.seed, chunkRows, options, created: new Date().toISOString() };
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -100,13 +108,19 @@ export async function removeOrphans(out: string, committed: ReadonlySet<string>)
 export async function runCoordinator(opts: CoordinatorOptions): Promise<DistributedSummary> {
   const t0 = Date.now();
   const log = opts.log ?? (() => undefined);
-  const chunkRows = opts.chunkRows ?? 10_000;
-  if (!Number.isInteger(chunkRows) || chunkRows < 1) throw new UsageError('crawl', `chunk rows must be a positive integer, got ${chunkRows}`);
+  const { chunkRows } = resolveDistributedOptions({ chunkRows: opts.chunkRows });
   const config = runConfigOf(opts.crawl, chunkRows, opts.runId);
   const r = resolveCrawlOptions(opts.crawl);
   for (const i of config.inputs) detectInputFormat(i, r.inputFormat);
+  await checkInputs(config.inputs);
   const keys = new RunKeys(config.runId);
   const redis = connectRedis(opts.redisUrl, { log, name: 'wit-coordinator' });
+  try {
+    await waitForRedis(redis, opts.redisUrl, opts.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, opts.signal);
+  } catch (err) {
+    redis.disconnect();
+    throw err;
+  }
   const queueConn = redis.duplicate();
   queueConn.on('error', () => undefined);
   const queue = new Queue<QueueJobData>(queueName(config.runId), { connection: queueConn });
@@ -129,7 +143,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     if (!existing) {
       // claims the directory for this run (complete: false until the end), as a one-process crawl does
       await writeManifest(config.out, {
-        stage: 'crawl', version: '0.1.0', created: config.created, options: config.options, inputs: config.inputs,
+        stage: 'crawl', version: VERSION, created: config.created, options: config.options, inputs: config.inputs,
         shards: [], totals: {}, complete: false, run_id: config.runId,
       });
     }
@@ -163,12 +177,14 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     }
     await enqueue(queue, redis, config.runId, plan.jobs, 'crawl', keys.done);
     await waitPhase(redis, keys, plan, 'crawl', opts, t0);
-    const summary = await finalize(redis, keys, config, plan, r.queries, r.caseSensitive, t0);
+    const summary = await finalize(redis, keys, config, plan, r.queryList ?? r.queries!, !r.caseInsensitive, t0);
     await redis.set(keys.finished, new Date().toISOString());
     await redis.srem(ACTIVE_RUNS_KEY, config.runId);
-    // the dedupe claims are the big part (one field per pair): gone once the run is done; the rest
-    // (config, results, counters) stays a week, so a rerun of this coordinator just reports the run
-    await redis.del(keys.seen, keys.progress);
+    // the duplicate filters are the big part: gone once the run is done; the rest (config, results,
+    // counters) stays a week, so a rerun of this coordinator just reports the run
+    await dropFilter(redis, config.runId, 'count');
+    await dropFilter(redis, config.runId, 'crawl');
+    await redis.del(keys.progress);
     for (const k of [keys.config, keys.caps, keys.matchCounts, keys.counted, keys.done, keys.attempts, keys.finished]) await redis.expire(k, 7 * 24 * 3600);
     await rm(planDir, { recursive: true, force: true });
     await rmdir(join(config.out, '.wit-jobs')).catch(() => undefined);
@@ -196,7 +212,8 @@ async function checkFreshOut(out: string, runId: string, log: (line: string) => 
     log(`coordinator: run ${runId} has no state in Redis: redoing it (${gone.length} files of the earlier start removed)`);
     return undefined;
   }
-  if (m || names.some((n) => n.endsWith('.parquet'))) {
+  // a folder without a finished shard is fresh, whatever a failed start left in it
+  if (await hasFinishedShard(out, names)) {
     throw new UsageError('crawl', 'output directory already holds another crawl: choose a new --out', { file: out });
   }
   return undefined;
@@ -274,6 +291,41 @@ async function waitPhase(redis: Redis, keys: RunKeys, plan: RunPlan, phase: 'cou
   }
 }
 
+/** The run-wide filter: its size and its estimated false duplicates. */
+function dedupeSummary(redis: Redis, keys: RunKeys): Promise<DedupeStats> {
+  return readFilterStats(redis, keys.runId, 'crawl');
+}
+
+/** The run's totals over its committed jobs, and where its shards are. */
+function sumResults(results: JobResult[], plan: RunPlan) {
+  const outcomes = newOutcomes();
+  const pages: Record<string, number> = {};
+  const badItems: Record<string, number> = { ...plan.badItems };
+  const queryCounts = new Map<number, number>();
+  const shards: string[] = [];
+  const workers = new Set<string>();
+  let retried = 0, firstStart = Infinity, lastEnd = 0, falseDuplicates = 0;
+  for (const res of results) {
+    outcomes.candidates += res.candidates;
+    outcomes.matched += res.matched;
+    outcomes.admitted += res.admitted;
+    outcomes.kept += res.kept;
+    addReasons(outcomes.failed, res.failed);
+    addReasons(outcomes.skipped, res.skipped);
+    addReasons(pages, res.pages);
+    addReasons(badItems, res.badItems);
+    for (const [id, n] of Object.entries(res.queryCounts)) queryCounts.set(Number(id), (queryCounts.get(Number(id)) ?? 0) + n);
+    shards.push(...res.shards);
+    workers.add(res.worker);
+    retried += res.attempt - 1;
+    falseDuplicates += res.estimatedFalseDuplicates ?? 0;
+    firstStart = Math.min(firstStart, res.startedAt);
+    lastEnd = Math.max(lastEnd, res.finishedAt);
+  }
+  shards.sort();
+  return { outcomes, pages, badItems, queryCounts, shards, workers: [...workers].sort(), retried, falseDuplicates, workSeconds: lastEnd > firstStart ? (lastEnd - firstStart) / 1000 : 0 };
+}
+
 async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: RunPlan, queries: string | string[], caseSensitive: boolean, t0: number): Promise<DistributedSummary> {
   const raw = await redis.hgetall(keys.done);
   const results = plan.jobs.map((j) => {
@@ -281,65 +333,41 @@ async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: Ru
     if (!v) throw new WitError('crawl', `job ${j.job} has no result`);
     return JSON.parse(v) as JobResult;
   });
-  const failed: Record<string, number> = {};
-  const skipped: Record<string, number> = {};
-  const pages: Record<string, number> = {};
-  const badItems: Record<string, number> = { ...plan.badItems };
-  const qc = new Map<number, number>();
-  const shards: string[] = [];
-  const workers = new Set<string>();
-  let candidates = 0, matched = 0, admitted = 0, kept = 0, retried = 0;
-  let firstStart = Infinity, lastEnd = 0;
-  for (const res of results) {
-    candidates += res.candidates;
-    matched += res.matched;
-    admitted += res.admitted;
-    kept += res.kept;
-    add(failed, res.failed);
-    add(skipped, res.skipped);
-    add(pages, res.pages);
-    add(badItems, res.badItems);
-    for (const [id, n] of Object.entries(res.queryCounts)) qc.set(Number(id), (qc.get(Number(id)) ?? 0) + n);
-    shards.push(...res.shards);
-    workers.add(res.worker);
-    retried += res.attempt - 1;
-    firstStart = Math.min(firstStart, res.startedAt);
-    lastEnd = Math.max(lastEnd, res.finishedAt);
-  }
-  shards.sort();
-  const removed = await removeOrphans(config.out, new Set(shards));
+  const sum = sumResults(results, plan);
+  const { outcomes } = sum;
+  checkOutcomes('crawl', outcomes);
+  const removed = await removeOrphans(config.out, new Set(sum.shards));
   const list = Array.isArray(queries) ? queries : await loadQueries(queries);
-  await writeQueryCounts(config.out, qc, QueryMatcher.build(list, { caseSensitive }));
+  await writeQueryCounts(config.out, sum.queryCounts, QueryMatcher.build(list, { caseSensitive }));
   const seconds = (Date.now() - t0) / 1000;
-  const failedTotal = Object.values(failed).reduce((s, v) => s + v, 0);
-  const skippedTotal = Object.values(skipped).reduce((s, v) => s + v, 0);
+  const perSec = (n: number) => n / Math.max(seconds, 1e-3);
   const summary: DistributedSummary = {
     out: config.out,
     inputs: config.inputs.length,
-    candidates, matched, admitted, kept, failed, skipped,
-    failed_total: failedTotal,
-    skipped_total: skippedTotal,
-    shards: shards.length,
+    ...outcomes,
+    failed: outcomes.failed as Record<string, number>,
+    skipped: outcomes.skipped as Record<string, number>,
+    ...outcomeTotals(outcomes),
+    shards: sum.shards.length,
     resumed_shards: 0,
-    queries_with_pairs: [...qc.values()].filter((n) => n > 0).length,
-    success_rate: admitted ? kept / admitted : 0,
+    queries_with_pairs: [...sum.queryCounts.values()].filter((n) => n > 0).length,
+    success_rate: outcomes.admitted ? outcomes.kept / outcomes.admitted : 0,
     seconds,
-    candidatesPerSec: candidates / Math.max(seconds, 1e-3),
-    imagesPerSec: kept / Math.max(seconds, 1e-3),
+    candidates_per_sec: perSec(outcomes.candidates),
+    images_per_sec: perSec(outcomes.kept),
+    dedupe: await dedupeSummary(redis, keys),
     run_id: config.runId,
     jobs: plan.jobs.length,
-    work_seconds: lastEnd > firstStart ? (lastEnd - firstStart) / 1000 : 0,
-    retried_attempts: retried,
-    workers: [...workers].sort(),
+    work_seconds: sum.workSeconds,
+    retried_attempts: sum.retried,
+    workers: sum.workers,
   };
-  if (Object.keys(pages).length) summary.pages = pages;
-  if (Object.keys(badItems).length) summary.bad_items = badItems;
-  if (candidates !== kept + failedTotal + skippedTotal) {
-    throw new WitError('crawl', `accounting error: ${candidates} candidates but ${kept} kept + ${failedTotal} failed + ${skippedTotal} skipped`);
-  }
+  if (Object.keys(sum.pages).length) summary.pages = sum.pages;
+  if (Object.keys(sum.badItems).length) summary.bad_items = sum.badItems;
+  const shards = sum.shards;
   await writeManifest(config.out, {
     stage: 'crawl',
-    version: '0.1.0',
+    version: VERSION,
     created: config.created,
     options: { ...config.options, balance: config.balance, cap: config.cap, seed: config.seed },
     inputs: config.inputs,

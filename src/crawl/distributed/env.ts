@@ -1,7 +1,8 @@
 import { QueryMatcher } from '../match.js';
 import { loadQueries } from '../queries.js';
-import { createResources, openInput, resolveCrawlOptions, type CrawlOptions, type SourceCounters } from '../index.js';
-import type { InputFormat } from '../sources/index.js';
+import { createResources, openInput, pipelineWindow, type SourceCounters } from '../index.js';
+import { resolveCrawlOptions, type CrawlOptions } from '../options.js';
+import { VERSION } from '../../util/version.js';
 import type { JobEnv, RunConfig } from './types.js';
 
 /**
@@ -20,19 +21,20 @@ export function portableOptions(opts: CrawlOptions): Record<string, unknown> {
  */
 export async function createJobEnv(config: RunConfig): Promise<JobEnv> {
   const r = resolveCrawlOptions({ ...(config.options as unknown as CrawlOptions), out: config.out });
-  const queries = Array.isArray(r.queries) ? r.queries : await loadQueries(r.queries);
-  const matcher = QueryMatcher.build(queries, { caseSensitive: r.caseSensitive });
+  const queries = r.queryList ?? (await loadQueries(r.queries!));
+  const matcher = QueryMatcher.build(queries, { caseSensitive: !r.caseInsensitive });
   const res = createResources(r);
   return {
     matcher,
     resources: res,
     part: {
       shardSize: r.shardSize,
-      image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect },
-      window: Math.max(16, r.concurrency * 2),
-      metadata: { 'wit.stage': 'crawl', 'wit.version': '0.1.0', 'wit.run': config.runId },
+      image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
+      window: pipelineWindow(r.concurrency),
+      metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION, 'wit.run': config.runId },
     },
-    read: (input, inputFormat, signal, counters: SourceCounters) => openInput(input, { ...r, inputFormat: (inputFormat as InputFormat | undefined) ?? r.inputFormat }, res, signal, counters),
+    dedupe: { capacity: r.dedupeCapacity, errorRate: r.dedupeErrorRate },
+    read: (input, inputFormat, signal, counters: SourceCounters) => openInput(input, { ...r, inputFormat: inputFormat ?? r.inputFormat }, res, signal, counters),
     close: () => res.close(),
   };
 }

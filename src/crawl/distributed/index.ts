@@ -1,6 +1,6 @@
 /**
  * `wit crawl --redis URL --role coordinator|worker`: the crawl distributed through BullMQ on Redis
- * (DESIGN.md, "Scale past one machine").
+ * (README.md, "Distributed crawl").
  *
  * The coordinator splits the inputs into jobs (a WARC/WAT file or seed site per job, url lists in
  * chunks), enqueues them and waits, printing the whole run's progress; workers on any machines that
@@ -16,30 +16,22 @@ import { runCoordinator, runConfigOf, type DistributedSummary } from './coordina
 import { runWorker, type WorkerSummary } from './worker.js';
 import { createJobEnv } from './env.js';
 import { checkRedisUrl } from './connection.js';
-import type { CrawlOptions } from '../index.js';
+import type { DistributedCrawlOptions } from '../options.js';
 import type { JobEnvFactory, QueueJobData } from './types.js';
 import { UsageError } from '../../util/errors.js';
+import { resolveDistributedOptions } from '../options.js';
 
-export { RedisCapStore, StaleAttemptError, addMatchCounts, claimPairs, readCounts } from './cap-store.js';
+export { RedisCapStore, StaleAttemptError, addMatchCounts, readCounts } from './cap-store.js';
+export { RedisPairDedupe, claimInFilter, readFilterStats, dropFilter } from './dedupe.js';
 export { runCoordinator, runConfigOf, removeOrphans, type DistributedSummary, type CoordinatorOptions } from './coordinator.js';
 export { runWorker, removeJobFiles, WORKER_LOCKS, type WorkerSummary, type WorkerOptions } from './worker.js';
 export { planJobs, jobName, type JobSpec, type RunPlan } from './plan.js';
-export { connectRedis, redisOptions, checkRedisUrl } from './connection.js';
+export { connectRedis, redisOptions, checkRedisUrl, waitForRedis } from './connection.js';
 export { RunKeys, deriveRunId, queueName } from './keys.js';
 export { createJobEnv, portableOptions } from './env.js';
 export type { RunConfig, JobEnv, JobEnvFactory, JobResult, QueueJobData } from './types.js';
 
-/** Crawl options plus the distributed ones. */
-export interface DistributedCrawlOptions extends CrawlOptions {
-  /** redis://HOST:PORT of the run's Redis. */
-  redis: string;
-  /** Candidates per url-list job. Default 10000. */
-  chunkRows?: number;
-  /** Run id (default derived from the output directory, inputs, queries and balancing options). */
-  runId?: string;
-  /** Jobs a worker runs at once (they share its download and image pools). Default 2. */
-  workerConcurrency?: number;
-}
+export type { DistributedCrawlOptions };
 
 /** Hooks for embedding and tests. */
 export interface DistributedHooks {
@@ -63,20 +55,22 @@ export interface WorkerRunSummary extends WorkerSummary {
  * run) resolves with what it did once the run is finished or `opts.signal` aborts.
  * Throws UsageError for a bad role, url or options; see runCoordinator/runWorker for the rest.
  */
-export async function runDistributed(opts: DistributedCrawlOptions, role: string, hooks: DistributedHooks = {}): Promise<DistributedSummary | WorkerRunSummary> {
+export async function runDistributed(opts: DistributedCrawlOptions & { redis: string }, role: string, hooks: DistributedHooks = {}): Promise<DistributedSummary | WorkerRunSummary> {
   checkRedisUrl(opts.redis);
+  const { chunkRows, workerConcurrency, redisTimeout } = resolveDistributedOptions(opts);
+  const redisTimeoutMs = redisTimeout * 1000;
   const log = hooks.log ?? opts.onProgress;
   if (role === 'coordinator') {
     return runCoordinator({
-      redisUrl: opts.redis, crawl: opts, chunkRows: opts.chunkRows, runId: opts.runId,
+      redisUrl: opts.redis, crawl: opts, chunkRows, runId: opts.runId, redisTimeoutMs,
       log, progress: opts.onProgress, signal: opts.signal,
     });
   }
   if (role === 'worker') {
-    const runId = runConfigOf(opts, opts.chunkRows ?? 10_000, opts.runId).runId;
+    const runId = runConfigOf(opts, chunkRows, opts.runId).runId;
     log?.(`worker: waiting for jobs of run ${runId}`);
     const s = await runWorker({
-      redisUrl: opts.redis, envFactory: hooks.envFactory ?? createJobEnv, runId, concurrency: opts.workerConcurrency,
+      redisUrl: opts.redis, envFactory: hooks.envFactory ?? createJobEnv, runId, concurrency: workerConcurrency, redisTimeoutMs,
       signal: opts.signal, log, progress: opts.onProgress, onJobStart: hooks.onJobStart,
     });
     return { role: 'worker', run_id: runId, ...s };

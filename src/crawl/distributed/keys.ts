@@ -28,8 +28,6 @@ export class RunKeys {
   get failed(): string { return `${this.base}failed`; }
   /** Live progress of running attempts: job -> candidates handled so far. */
   get progress(): string { return `${this.base}progress`; }
-  /** Which image url + caption pairs were claimed by which job (cross-job dedupe). */
-  get seen(): string { return `${this.base}seen`; }
   /** Reservations taken by the current attempt of a job: query -> count. */
   reservations(job: string): string { return `${this.base}res:${job}`; }
   /** Results of the current attempt's reserve/release calls by sequence number (resend safety). */

@@ -1,6 +1,7 @@
 import type { Candidate } from '../types.js';
 import type { QueryMatcher } from '../match.js';
 import type { CrawlResources, PartOptions } from '../pipeline.js';
+import type { FilterSettings } from './dedupe.js';
 
 /** A distributed run's settings, written to Redis by the coordinator and read by every worker. */
 export interface RunConfig {
@@ -30,6 +31,8 @@ export interface JobEnv {
   part: Pick<PartOptions, 'shardSize' | 'image' | 'window' | 'metadata'>;
   /** Candidates of an input (a file, url, or a chunk file) in order; bad items and pages are counted in `counters`. */
   read(input: string, inputFormat: string | undefined, signal: AbortSignal, counters: SourceTally): AsyncIterable<Candidate>;
+  /** Settings of the run's duplicate filter. */
+  dedupe: FilterSettings;
   /** Frees the env's resources (connections, pools). */
   close(): Promise<void>;
 }
@@ -60,6 +63,8 @@ export interface JobResult {
   /** Seed-site pages by outcome, and unusable items of the input by reason. */
   pages: Record<string, number>;
   badItems: Record<string, number>;
+  /** Estimated false duplicates among the job's candidates (absent in results of older versions). */
+  estimatedFalseDuplicates?: number;
   attempt: number;
   worker: string;
   seconds: number;

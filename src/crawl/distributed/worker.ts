@@ -3,11 +3,10 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker, UnrecoverableError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Candidate } from '../types.js';
-import { countMatches, newCounters, processCandidates, PairDeduper, type Balance } from '../pipeline.js';
-import { pairKey } from '../balance.js';
-import { RedisCapStore, StaleAttemptError, addMatchCounts, claimPairs, readCounts } from './cap-store.js';
-import { connectRedis } from './connection.js';
+import { countMatches, newCounters, processCandidates, type Balance, type CrawlCounters, type PartResult } from '../pipeline.js';
+import { RedisCapStore, StaleAttemptError, addMatchCounts, readCounts } from './cap-store.js';
+import { RedisPairDedupe } from './dedupe.js';
+import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
 import { RunKeys, ACTIVE_RUNS_KEY, queueName } from './keys.js';
 import type { JobEnv, JobEnvFactory, JobResult, QueueJobData, RunConfig, SourceTally } from './types.js';
 import { WitError, errorMessage } from '../../util/errors.js';
@@ -29,6 +28,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Serve only this run, and return once it is finished. Undefined: serve every run until stopped. */
   runId?: string;
+  /** How long to wait for Redis at start before giving up, ms (default 60 s, the --redis-timeout default). */
+  redisTimeoutMs?: number;
   /** Output directory override (when this machine mounts the shared output elsewhere). */
   out?: string;
   /** Stops the worker: running jobs are interrupted (their partial shards removed) and left to others. */
@@ -66,178 +67,145 @@ export async function removeJobFiles(out: string, job: string, exceptPrefix?: st
   return n;
 }
 
-/**
- * Drops candidates another job of the run found first (the run-wide dedupe a single process gets
- * from its one filter), in batches of `batch`. `dups` counts them.
- */
-async function* claimed(redis: Redis, runId: string, job: string, source: AsyncIterable<Candidate>, dups: { n: number }, batch = 256): AsyncGenerator<Candidate> {
-  let buf: Candidate[] = [];
-  const flush = async function* (): AsyncGenerator<Candidate> {
-    const keys: string[] = [];
-    const idx: number[] = [];
-    for (let i = 0; i < buf.length; i++) {
-      const c = buf[i]!;
-      // the pipeline counts a bad url as such: only pairs it could keep take part in the dedupe
-      if (!/^https?:\/\//i.test(c.url)) continue;
-      keys.push(pairKey(c.url, c.caption).slice(0, 16));
-      idx.push(i);
-    }
-    const ok = await claimPairs(redis, runId, job, keys);
-    const drop = new Set<number>();
-    for (let k = 0; k < ok.length; k++) if (!ok[k]) drop.add(idx[k]!);
-    for (let i = 0; i < buf.length; i++) {
-      if (drop.has(i)) dups.n++;
-      else yield buf[i]!;
-    }
-    buf = [];
-  };
-  for await (const c of source) {
-    buf.push(c);
-    if (buf.length >= batch) yield* flush();
-  }
-  if (buf.length) yield* flush();
+/** The worker's bookkeeping of one run: its pipeline env and (sample mode) the run's match counts. */
+interface RunState {
+  env: Promise<{ config: RunConfig; env: JobEnv }>;
+  matchCounts?: Promise<Map<number, number>>;
+}
+
+/** A crawl job attempt's live state, for its heartbeat. */
+interface Attempt {
+  data: QueueJobData;
+  store: RedisCapStore;
+  counters: CrawlCounters;
+  ctl: AbortController;
+  stale: boolean;
+  committed: boolean;
 }
 
 /**
- * Runs a crawl worker: takes jobs of the crawl queue (any run, or `opts.runId` only) and processes
- * them, until `opts.signal` aborts or (with `runId`) the run is finished. Resolves with what it did.
- * Redis outages make it wait and retry; a job whose input is bad fails for good (the coordinator
- * reports it); other errors are retried by BullMQ.
+ * A crawl worker process: BullMQ workers for the runs in progress (one queue per run), the pipeline
+ * env of each run, and the jobs running now. `runWorker` composes it.
  */
-export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
-  const name = `${hostname()}:${process.pid}`;
-  const log = opts.log ?? (() => undefined);
-  const redis = connectRedis(opts.redisUrl, { log, name: `wit-worker ${name}` });
-  const envs = new Map<string, Promise<{ config: RunConfig; env: JobEnv }>>();
-  const matchCounts = new Map<string, Promise<Map<number, number>>>();
-  const summary: WorkerSummary = { worker: name, jobs: 0, candidates: 0, kept: 0 };
-  const live = new Map<string, AbortController>();
+class CrawlWorker {
+  readonly name = `${hostname()}:${process.pid}`;
+  readonly summary: WorkerSummary = { worker: this.name, jobs: 0, candidates: 0, kept: 0 };
+  readonly redis: Redis;
+  private readonly log: (line: string) => void;
+  private readonly runs = new Map<string, RunState>();
+  private readonly live = new Map<string, AbortController>();
+  private readonly workers = new Map<string, Worker<QueueJobData>>();
+  private readonly connections = new Map<string, Redis>();
+  private stopping = false;
 
-  const envOf = (runId: string): Promise<{ config: RunConfig; env: JobEnv }> => {
-    let p = envs.get(runId);
-    if (!p) {
-      p = (async () => {
-        const raw = await redis.get(new RunKeys(runId).config);
+  constructor(private readonly opts: WorkerOptions) {
+    this.log = opts.log ?? (() => undefined);
+    this.redis = connectRedis(opts.redisUrl, { log: this.log, name: `wit-worker ${this.name}` });
+  }
+
+  /** The run's config from Redis and the pipeline env built from it (once per run). */
+  private envOf(runId: string): Promise<{ config: RunConfig; env: JobEnv }> {
+    let state = this.runs.get(runId);
+    if (!state) {
+      const env = (async () => {
+        const raw = await this.redis.get(new RunKeys(runId).config);
         if (!raw) throw new UnrecoverableError(`crawl: run ${runId} has no config in Redis`);
         const config = JSON.parse(raw) as RunConfig;
-        if (opts.out) config.out = opts.out;
-        return { config, env: await opts.envFactory(config) };
+        if (this.opts.out) config.out = this.opts.out;
+        return { config, env: await this.opts.envFactory(config) };
       })();
-      p.catch(() => envs.delete(runId));
-      envs.set(runId, p);
+      env.catch(() => this.runs.delete(runId));
+      state = { env };
+      this.runs.set(runId, state);
     }
-    return p;
-  };
+    return state.env;
+  }
 
-  const countJob = async (data: QueueJobData, signal: AbortSignal): Promise<unknown> => {
+  /** Count phase of `--balance sample`: the job's matches per query over the run's distinct matched pairs. */
+  private async countJob(data: QueueJobData, signal: AbortSignal): Promise<unknown> {
     const keys = new RunKeys(data.runId);
-    if (await redis.hexists(keys.counted, data.job)) return { skipped: true };
-    const { env } = await envOf(data.runId);
-    const dups = { n: 0 };
+    if (await this.redis.hexists(keys.counted, data.job)) return { skipped: true };
+    const { env } = await this.envOf(data.runId);
+    const dedupe = new RedisPairDedupe(this.redis, data.runId, 'count', data.job, env.dedupe);
     let seen = 0;
     const beat = setInterval(() => {
-      redis.hset(keys.progress, data.job, String(seen + dups.n)).catch(() => undefined);
-      opts.progress?.(`worker ${name}: counting job ${data.job}: ${seen + dups.n} candidates`);
+      this.redis.hset(keys.progress, data.job, String(seen)).catch(() => undefined);
+      this.opts.progress?.(`worker ${this.name}: counting job ${data.job}: ${seen} candidates`);
     }, 1000);
     try {
-      const counts = await countMatches(
-        claimed(redis, data.runId, data.job, env.read(data.input, data.inputFormat, signal, { pages: {}, badItems: {} }), dups),
-        env.matcher, new PairDeduper(24), signal, () => { seen++; },
-      );
-      await addMatchCounts(redis, data.runId, data.job, counts, seen + dups.n);
+      const counts = await countMatches(env.read(data.input, data.inputFormat, signal, { pages: {}, badItems: {} }), env.matcher, (k) => dedupe.seenMany(k), signal, () => { seen++; });
+      await addMatchCounts(this.redis, data.runId, data.job, counts, seen);
     } finally {
       clearInterval(beat);
     }
-    await redis.hdel(keys.progress, data.job);
-    return { candidates: seen + dups.n };
-  };
+    await dedupe.forget();
+    await this.redis.hdel(keys.progress, data.job);
+    return { candidates: seen };
+  }
 
-  const crawlJob = async (data: QueueJobData, signal: AbortSignal): Promise<unknown> => {
-    const keys = new RunKeys(data.runId);
-    const started = Date.now();
-    const { config, env } = await envOf(data.runId);
-    const store = new RedisCapStore(redis, { runId: data.runId, job: data.job, cap: config.balance === 'cap' ? config.cap : 0 });
-    const attempt = await store.begin();
-    if (attempt === 0) return { skipped: true };
-    opts.onJobStart?.(data, attempt);
-    // a redone job starts from scratch: whatever earlier attempts wrote goes
-    await removeJobFiles(config.out, data.job);
-    const prefix = `${data.job}-a${attempt}-`;
-    let balance: Balance;
-    if (config.balance === 'cap') {
-      balance = { mode: 'cap', cap: config.cap, store };
-    } else {
-      let mc = matchCounts.get(data.runId);
-      if (!mc) {
-        mc = readCounts(redis, keys.matchCounts);
-        matchCounts.set(data.runId, mc);
-      }
-      balance = { mode: 'sample', t: config.t, seed: config.seed, counts: await mc };
-    }
-    const counters = newCounters();
-    const tally: SourceTally = { pages: {}, badItems: {} };
-    const dups = { n: 0 };
-    const ctl = new AbortController();
-    const onAbort = () => ctl.abort();
-    signal.addEventListener('abort', onAbort);
-    // heartbeat: live progress for the coordinator, and a check that this attempt still owns the job
-    let stale = false;
-    let committed = false;
-    const beat = setInterval(() => {
-      redis
+  /** How a job balances: the run's Redis cap store, or the run's match counts (read once per run). */
+  private async balanceOf(config: RunConfig, store: RedisCapStore): Promise<Balance> {
+    if (config.balance === 'cap') return { mode: 'cap', cap: config.cap, store };
+    const state = this.runs.get(config.runId)!;
+    state.matchCounts ??= readCounts(this.redis, new RunKeys(config.runId).matchCounts);
+    return { mode: 'sample', t: config.t, seed: config.seed, counts: await state.matchCounts };
+  }
+
+  /** Every second: live progress for the coordinator, and a check that this attempt still owns the job. */
+  private heartbeat(attempt: Attempt): NodeJS.Timeout {
+    const keys = new RunKeys(attempt.data.runId);
+    const job = attempt.data.job;
+    return setInterval(() => {
+      this.redis
         .multi()
-        .hset(keys.progress, data.job, String(counters.candidates + dups.n))
-        .get(keys.owner(data.job))
+        .hset(keys.progress, job, String(attempt.counters.candidates))
+        .get(keys.owner(job))
         .exec()
         .then((r) => {
-          if (r && !r[1]?.[0] && r[1]?.[1] !== store.attemptToken && !committed) {
-            stale = true;
-            ctl.abort();
+          if (r && !r[1]?.[0] && r[1]?.[1] !== attempt.store.attemptToken && !attempt.committed) {
+            attempt.stale = true;
+            attempt.ctl.abort();
           }
         })
         .catch(() => undefined);
-      opts.progress?.(`worker ${name}: job ${data.job} ${counters.candidates + dups.n} candidates, ${counters.kept} kept`);
+      this.opts.progress?.(`worker ${this.name}: job ${job} ${attempt.counters.candidates} candidates, ${attempt.counters.kept} kept`);
     }, 1000);
+  }
+
+  /** Crawl phase: one job's candidates through the pipeline into its attempt's shards, then the commit. */
+  private async crawlJob(data: QueueJobData, signal: AbortSignal): Promise<unknown> {
+    const started = Date.now();
+    const { config, env } = await this.envOf(data.runId);
+    const store = new RedisCapStore(this.redis, { runId: data.runId, job: data.job, cap: config.cap });
+    const attemptNo = await store.begin();
+    if (attemptNo === 0) return { skipped: true };
+    this.opts.onJobStart?.(data, attemptNo);
+    // a redone job starts from scratch: whatever earlier attempts wrote goes
+    await removeJobFiles(config.out, data.job);
+    const prefix = `${data.job}-a${attemptNo}-`;
+    const attempt: Attempt = { data, store, counters: newCounters(), ctl: new AbortController(), stale: false, committed: false };
+    const onAbort = () => attempt.ctl.abort();
+    signal.addEventListener('abort', onAbort);
+    const beat = this.heartbeat(attempt);
+    const dedupe = new RedisPairDedupe(this.redis, data.runId, 'crawl', data.job, env.dedupe);
     try {
-      const part = await processCandidates(
-        claimed(redis, data.runId, data.job, env.read(data.input, data.inputFormat, ctl.signal, tally), dups),
-        {
-          out: config.out, prefix, ...env.part, matcher: env.matcher, balance, dedupe: new PairDeduper(24),
-          resume: false, counters, signal: ctl.signal,
-        },
-        env.resources,
-      );
-      if (part.interrupted || ctl.signal.aborted) {
-        if (stale) throw new StaleAttemptError(data.job);
+      const tally: SourceTally = { pages: {}, badItems: {} };
+      const part = await processCandidates(env.read(data.input, data.inputFormat, attempt.ctl.signal, tally), {
+        out: config.out, prefix, ...env.part, matcher: env.matcher, balance: await this.balanceOf(config, store), dedupe,
+        resume: false, counters: attempt.counters, signal: attempt.ctl.signal,
+      }, env.resources);
+      if (part.interrupted || attempt.ctl.signal.aborted) {
+        if (attempt.stale) throw new StaleAttemptError(data.job);
         throw new WitError('crawl', `job ${data.job} interrupted (worker stopping)`);
       }
-      const skipped = { ...(part.skipped as Record<string, number>) };
-      if (dups.n) skipped.duplicate = (skipped.duplicate ?? 0) + dups.n;
-      const result: JobResult = {
-        job: data.job,
-        source: data.source,
-        shards: part.shards.map((f) => f.slice(f.lastIndexOf('/') + 1)),
-        candidates: part.candidates + dups.n,
-        matched: part.matched,
-        admitted: part.admitted,
-        kept: part.kept,
-        failed: part.failed as Record<string, number>,
-        skipped,
-        queryCounts: Object.fromEntries(part.queryCounts),
-        pages: tally.pages,
-        badItems: tally.badItems,
-        attempt,
-        worker: name,
-        seconds: (Date.now() - started) / 1000,
-        startedAt: started,
-        finishedAt: Date.now(),
-      };
-      committed = await store.commit(result, part.queryCounts);
+      const result = jobResult(data, part, tally, attemptNo, this.name, started);
+      attempt.committed = await store.commit(result, part.queryCounts);
       // committed meanwhile by another attempt: ours is surplus
-      if (!committed) throw new StaleAttemptError(data.job);
-      summary.jobs++;
-      summary.candidates += result.candidates;
-      summary.kept += result.kept;
+      if (!attempt.committed) throw new StaleAttemptError(data.job);
+      await dedupe.forget();
+      this.summary.jobs++;
+      this.summary.candidates += result.candidates;
+      this.summary.kept += result.kept;
       return { kept: result.kept, shards: result.shards.length };
     } catch (err) {
       // whatever stopped this attempt, its files go; an attempt that still owns the job also gives
@@ -249,109 +217,166 @@ export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
       clearInterval(beat);
       signal.removeEventListener('abort', onAbort);
     }
-  };
+  }
 
-  const processor = async (job: Job<QueueJobData>, _token?: string, signal?: AbortSignal): Promise<unknown> => {
+  /** BullMQ's processor: runs a job of either phase; a job whose input is bad fails for good. */
+  readonly processor = async (job: Job<QueueJobData>, _token?: string, signal?: AbortSignal): Promise<unknown> => {
     const data = job.data;
     const ctl = new AbortController();
-    live.set(job.id!, ctl);
+    this.live.set(job.id!, ctl);
     const sig = signal ? AbortSignal.any([signal, ctl.signal]) : ctl.signal;
     try {
-      return data.phase === 'count' ? await countJob(data, sig) : await crawlJob(data, sig);
+      return data.phase === 'count' ? await this.countJob(data, sig) : await this.crawlJob(data, sig);
     } catch (err) {
       const why = JSON.stringify({ message: errorMessage(err), exitCode: err instanceof WitError ? err.exitCode : 1 });
       if (err instanceof WitError && err.exitCode === 2) {
         // bad input or options: retrying cannot help; the coordinator reports it and stops
-        await redis.hset(new RunKeys(data.runId).failed, data.job, why);
+        await this.redis.hset(new RunKeys(data.runId).failed, data.job, why);
         throw new UnrecoverableError(errorMessage(err));
       }
-      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await redis.hset(new RunKeys(data.runId).failed, data.job, why);
-      log(`job ${data.job}: ${errorMessage(err)}`);
+      if (job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) await this.redis.hset(new RunKeys(data.runId).failed, data.job, why);
+      this.log(`job ${data.job}: ${errorMessage(err)}`);
       throw err;
     } finally {
-      live.delete(job.id!);
+      this.live.delete(job.id!);
     }
   };
 
-  const workers = new Map<string, Worker<QueueJobData>>();
-  const connections = new Map<string, Redis>();
-  const startWorker = (runId: string): void => {
-    if (workers.has(runId)) return;
-    const connection = redis.duplicate();
+  /** Starts serving a run's queue. */
+  startRun(runId: string): void {
+    if (this.workers.has(runId)) return;
+    const connection = this.redis.duplicate();
     connection.on('error', () => undefined);
-    connections.set(runId, connection);
-    const worker = new Worker<QueueJobData>(queueName(runId), processor, {
+    this.connections.set(runId, connection);
+    const worker = new Worker<QueueJobData>(queueName(runId), this.processor, {
       connection,
-      concurrency: opts.concurrency ?? 2,
+      concurrency: this.opts.concurrency ?? 2,
       ...WORKER_LOCKS,
     });
-    worker.on('error', (err) => log(`worker: ${errorMessage(err)}`));
+    worker.on('error', (err) => this.log(`worker: ${errorMessage(err)}`));
     // A failed lock renewal (Redis away for a moment) is not a takeover: the heartbeat, which
     // compares the job's owner token with this attempt's, stops an attempt that really lost its job.
-    worker.on('lockRenewalFailed', (ids: string[]) => log(`worker: lock renewal failed for ${ids.join(', ')}`));
-    workers.set(runId, worker);
-    log(`worker ${name}: serving run ${runId}`);
-  };
-  const stopWorker = async (runId: string): Promise<void> => {
-    const w = workers.get(runId);
+    worker.on('lockRenewalFailed', (ids: string[]) => this.log(`worker: lock renewal failed for ${ids.join(', ')}`));
+    this.workers.set(runId, worker);
+    this.log(`worker ${this.name}: serving run ${runId}`);
+  }
+
+  /** Stops serving a run: its queue worker, connection and env. */
+  async stopRun(runId: string): Promise<void> {
+    const w = this.workers.get(runId);
     if (!w) return;
-    workers.delete(runId);
+    this.workers.delete(runId);
     // a forced close leaves an interrupted job to the stall check: another worker takes it over
     await w.close(true).catch(() => undefined);
     // BullMQ leaves a connection it was given open
-    connections.get(runId)?.disconnect();
-    connections.delete(runId);
-    const e = envs.get(runId);
-    envs.delete(runId);
-    matchCounts.delete(runId);
-    await e?.then((x) => x.env.close()).catch(() => undefined);
-  };
-
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    for (const c of live.values()) c.abort();
-  };
-  opts.signal?.addEventListener('abort', stop);
-  let timer: NodeJS.Timeout | undefined;
-  const done = new Promise<void>((resolve) => {
-    if (opts.signal?.aborted) return resolve();
-    opts.signal?.addEventListener('abort', () => resolve());
-    let busy = false;
-    const poll = async (): Promise<void> => {
-      if (busy || stopping) return;
-      busy = true;
-      try {
-        const runs = opts.runId ? [opts.runId] : await redis.smembers(ACTIVE_RUNS_KEY);
-        for (const runId of runs) {
-          if (await redis.exists(new RunKeys(runId).finished)) {
-            await stopWorker(runId);
-            if (opts.runId) resolve();
-          } else if (await redis.exists(new RunKeys(runId).config)) {
-            startWorker(runId);
-          }
-        }
-        for (const runId of [...workers.keys()]) if (!runs.includes(runId)) await stopWorker(runId);
-      } catch (err) {
-        log(`worker: ${errorMessage(err)}`);
-      } finally {
-        busy = false;
-      }
-    };
-    timer = setInterval(() => void poll(), 500);
-    void poll();
-  });
-  try {
-    await done;
-  } finally {
-    if (timer) clearInterval(timer);
-    stop();
-    for (const runId of [...workers.keys()]) await stopWorker(runId);
-    for (const p of envs.values()) await p.then((e) => e.env.close()).catch(() => undefined);
-    redis.disconnect();
+    this.connections.get(runId)?.disconnect();
+    this.connections.delete(runId);
+    const state = this.runs.get(runId);
+    this.runs.delete(runId);
+    await state?.env.then((x) => x.env.close()).catch(() => undefined);
   }
-  return summary;
+
+  /** Interrupts the running jobs (they are left to other workers). */
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const c of this.live.values()) c.abort();
+  }
+
+  /** Starts and stops serving runs as they appear and finish; true when `opts.runId` is finished. */
+  async poll(): Promise<boolean> {
+    const runs = this.opts.runId ? [this.opts.runId] : await this.redis.smembers(ACTIVE_RUNS_KEY);
+    let finished = false;
+    for (const runId of runs) {
+      if (await this.redis.exists(new RunKeys(runId).finished)) {
+        await this.stopRun(runId);
+        if (this.opts.runId) finished = true;
+      } else if (await this.redis.exists(new RunKeys(runId).config)) {
+        this.startRun(runId);
+      }
+    }
+    for (const runId of [...this.workers.keys()]) if (!runs.includes(runId)) await this.stopRun(runId);
+    return finished;
+  }
+
+  /** Polls every 500 ms until the signal aborts or (with `runId`) the run is finished. */
+  async serve(): Promise<void> {
+    const signal = this.opts.signal;
+    signal?.addEventListener('abort', () => this.stop());
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await new Promise<void>((resolve) => {
+        if (signal?.aborted) return resolve();
+        signal?.addEventListener('abort', () => resolve());
+        let busy = false;
+        const tick = async (): Promise<void> => {
+          if (busy || this.stopping) return;
+          busy = true;
+          try {
+            if (await this.poll()) resolve();
+          } catch (err) {
+            this.log(`worker: ${errorMessage(err)}`);
+          } finally {
+            busy = false;
+          }
+        };
+        timer = setInterval(() => void tick(), 500);
+        void tick();
+      });
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+  }
+
+  /** Stops everything and closes the connections. */
+  async close(): Promise<void> {
+    this.stop();
+    for (const runId of [...this.workers.keys()]) await this.stopRun(runId);
+    for (const state of this.runs.values()) await state.env.then((e) => e.env.close()).catch(() => undefined);
+    this.redis.disconnect();
+  }
+}
+
+/** The committed outcome of a job attempt. */
+function jobResult(data: QueueJobData, part: PartResult, tally: SourceTally, attempt: number, worker: string, started: number): JobResult {
+  return {
+    job: data.job,
+    source: data.source,
+    shards: part.shards.map((f) => f.slice(f.lastIndexOf('/') + 1)),
+    candidates: part.candidates,
+    matched: part.matched,
+    admitted: part.admitted,
+    kept: part.kept,
+    failed: part.failed as Record<string, number>,
+    skipped: part.skipped as Record<string, number>,
+    queryCounts: Object.fromEntries(part.queryCounts),
+    pages: tally.pages,
+    badItems: tally.badItems,
+    estimatedFalseDuplicates: part.estimatedFalseDuplicates,
+    attempt,
+    worker,
+    seconds: (Date.now() - started) / 1000,
+    startedAt: started,
+    finishedAt: Date.now(),
+  };
+}
+
+/**
+ * Runs a crawl worker: takes jobs of the crawl queue (any run, or `opts.runId` only) and processes
+ * them, until `opts.signal` aborts or (with `runId`) the run is finished. Resolves with what it did.
+ * Throws WitError (exit 1) naming the url when Redis cannot be reached within `opts.redisTimeoutMs`
+ * at start; Redis outages later make it wait and retry. A job whose input is bad fails for good (the
+ * coordinator reports it); other errors are retried by BullMQ.
+ */
+export async function runWorker(opts: WorkerOptions): Promise<WorkerSummary> {
+  const worker = new CrawlWorker(opts);
+  try {
+    await waitForRedis(worker.redis, opts.redisUrl, opts.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, opts.signal);
+    await worker.serve();
+  } finally {
+    await worker.close();
+  }
+  return worker.summary;
 }
 
 /** Removes the files of one attempt (its prefix) only. */

@@ -1,0 +1,145 @@
+/**
+ * The crawl's options, declared once (docs/ARCHITECTURE.md, "Options"): the `wit crawl` flags, its
+ * --help, the library's `CrawlOptions` and the validation all come from these two schemas. A
+ * default or a bound (e.g. `--cap` >= 1) lives here and nowhere else.
+ */
+import { availableParallelism } from 'node:os';
+import { defineOptions, resolveOptions, type OptionsInput, type ResolvedOptions } from '../util/options.js';
+import { DEFAULT_USER_AGENT } from '../util/version.js';
+import { UsageError } from '../util/errors.js';
+import type { ProgressSink } from '../util/progress.js';
+import { imageOptionsSchema } from './image-options.js';
+import { DEFAULT_INPUT_TIMEOUT_MS, DEFAULT_MAX_INPUT_BYTES } from './http/fetch.js';
+import { DEFAULT_MAX_PAGE_BYTES } from './sources/parquet.js';
+import type { CapStore } from './balance.js';
+import type { Resolver } from './http/address-guard.js';
+
+/** Input formats `--input-format` accepts. */
+export const INPUT_FORMATS = ['warc', 'wat', 'jsonl', 'csv', 'tsv', 'txt', 'parquet', 'seed'] as const;
+
+/** Options of a crawl in one process (and of each worker of a distributed one). */
+export const crawlOptionsSchema = defineOptions({
+  queries: { type: 'string', metavar: 'FILE', help: 'queries.tsv from wit querygen, or a text file with one query a line (required)' },
+  queryList: { type: 'string[]', cli: false, help: 'the queries themselves, instead of a file' },
+  inputs: {
+    type: 'string[]', flag: 'input', required: true, metavar: 'SOURCE…',
+    help: 'WARC/WAT files, url lists (.jsonl .csv .tsv .parquet), local or http(s), or http(s) seed urls to crawl live (repeatable)',
+  },
+  inputFormat: { type: 'string', choices: INPUT_FORMATS, help: 'kind of every input (default: from the name; http(s) urls without a known extension are seed sites)' },
+  out: { type: 'string', required: true, metavar: 'DIR', help: 'output directory for shards, stats, manifest.json, query_counts.tsv' },
+  balance: { type: 'string', choices: ['cap', 'sample'], default: 'cap', help: 'cap: at most --cap pairs per query in input order; sample: MetaCLIP two-pass sampling with t = --cap' },
+  cap: { type: 'int', min: 1, default: 20000, help: 'pairs per query (cap) or the threshold t (sample)' },
+  seed: { type: 'string', default: '0', help: 'seed of the sampling draw' },
+  caseInsensitive: { type: 'boolean', default: false, help: 'match queries ignoring case (MetaCLIP matches case-sensitively)' },
+  useTitle: { type: 'boolean', default: false, help: 'also use the title attribute when alt is missing' },
+  concurrency: { type: 'int', min: 1, max: 4096, default: 32, help: 'downloads in flight' },
+  perHostConcurrency: { type: 'int', min: 1, max: 1024, default: 4, help: 'downloads in flight per host' },
+  perHostDelayMs: { type: 'int', min: 0, max: 3_600_000, default: 0, help: 'least delay between two requests to one host (robots.txt Crawl-delay may raise it)' },
+  timeoutMs: { type: 'int', min: 1, max: 3_600_000, default: 10_000, help: 'limit per attempt: connect, headers and the whole body' },
+  retries: { type: 'int', min: 0, max: 20, default: 2, help: 'retries with exponential backoff after timeouts, 5xx and 429 (Retry-After honoured)' },
+  maxBytes: { type: 'int', min: 1, default: 10 * 1024 * 1024, help: 'largest image download in bytes' },
+  userAgent: { type: 'string', default: DEFAULT_USER_AGENT, help: 'User-Agent header; its first word is the robots.txt token' },
+  respectRobots: { type: 'boolean', flag: 'robots', default: true, help: 'obey robots.txt for pages and images (--no-robots to ignore it)' },
+  allowPrivateNetwork: { type: 'boolean', default: false, help: 'allow loopback/private/link-local addresses (tests, intranets)' },
+  onTruncated: {
+    type: 'string', choices: ['error', 'skip'], default: 'error',
+    help: 'a WARC/WAT record or gzip stream cut by the end of the file: error (exit 2, names file and offset) or skip (counted as truncated_record)',
+  },
+  maxInputBytes: { type: 'int', min: 1, default: DEFAULT_MAX_INPUT_BYTES, help: 'largest input file read over http(s) (url list, Parquet, WARC), in bytes' },
+  inputTimeoutMs: { type: 'int', min: 1, max: 2_147_483_647, default: DEFAULT_INPUT_TIMEOUT_MS, help: 'whole-transfer limit for an input file read over http(s)' },
+  maxPageBytes: { type: 'int', min: 1, max: 2 ** 32, default: DEFAULT_MAX_PAGE_BYTES, help: 'largest uncompressed Parquet page of a url list (decompression bombs fail at their declared size)' },
+  maxPages: { type: 'int', min: 1, default: 100, help: 'pages fetched per seed site' },
+  maxDepth: { type: 'int', min: 0, max: 100, default: 2, help: 'link depth from a seed url' },
+  ...imageOptionsSchema,
+  shardSize: { type: 'int', min: 1, max: 10_000_000, default: 10_000, help: 'admitted candidates (downloads tried) per shard' },
+  resume: { type: 'boolean', default: false, help: 'continue an interrupted crawl in --out (finished shards are kept)' },
+  imageConcurrency: {
+    type: 'int', min: 1, max: 256,
+    help: 'images decoded and resized at once (default: the core count, at most UV_THREADPOOL_SIZE - 1)',
+  },
+  dedupeCapacity: {
+    type: 'int', min: 1024, max: 2 ** 31, default: 2 ** 20,
+    help: 'pairs the duplicate filter holds before it grows (it grows by doubling, keeping its error bound)',
+  },
+  dedupeErrorRate: {
+    type: 'number', min: 1e-9, max: 0.5, default: 0.01,
+    help: 'bound on the chance that a new pair is taken for a duplicate, at any size (README, "Duplicates")',
+  },
+});
+
+/** The distributed crawl's options (`--redis`), on top of the crawl's. */
+export const distributedOptionsSchema = defineOptions({
+  redis: { type: 'string', metavar: 'URL', help: 'distribute the crawl through BullMQ on this Redis (redis://HOST:PORT)' },
+  role: { type: 'string', choices: ['coordinator', 'worker'], help: 'with --redis: coordinator splits inputs into jobs and waits; worker takes jobs' },
+  chunkRows: { type: 'int', min: 1, default: 10_000, help: 'with --redis: url-list rows per job' },
+  runId: { type: 'string', help: 'with --redis: name of the run (default: derived from --out, inputs, queries and balancing options)' },
+  workerConcurrency: { type: 'int', min: 1, max: 64, default: 2, help: 'with --role worker: jobs this worker runs at once' },
+  redisTimeout: {
+    type: 'number', min: 0.1, max: 86_400, default: 60, metavar: 'SECONDS',
+    help: 'with --redis: give up (exit 1) when Redis cannot be reached at start for this long; a Redis restart mid-run is waited out',
+  },
+});
+
+/** Library-only hooks of a crawl (not options: they are not declared, validated or stored). */
+export interface CrawlHooks {
+  /** Status line sink (the CLI shows it on stderr). */
+  onProgress?: ProgressSink;
+  /** Stops the run cleanly (finished shards stay; --resume continues). */
+  signal?: AbortSignal;
+  /** Per-query counters (a distributed crawl injects a Redis one). Default in memory. */
+  capStore?: CapStore;
+  /** Tests: name resolution override. */
+  resolver?: Resolver;
+}
+
+/**
+ * Options of a crawl as a library caller gives them: every option of the schema (queries, inputs and
+ * out are needed), `queries` also as the list itself, `seed` also as a number.
+ */
+export type CrawlOptions = Omit<OptionsInput<typeof crawlOptionsSchema>, 'queries' | 'seed'> & {
+  /** Path of queries.tsv (or a one-query-a-line text file), or the queries themselves. */
+  queries: string | string[];
+  seed?: string | number;
+} & CrawlHooks;
+
+/** A distributed crawl's options. */
+export type DistributedCrawlOptions = CrawlOptions & OptionsInput<typeof distributedOptionsSchema>;
+
+/** Crawl options after defaults and validation (what manifest.json stores). */
+export type ResolvedCrawlOptions = ResolvedOptions<typeof crawlOptionsSchema> & { imageConcurrency: number };
+
+/**
+ * Images resized at once: one per core, but at most libuv's threadpool size minus one, because the
+ * same pool also runs DNS lookups (getaddrinfo can block a thread for seconds) and file writes.
+ */
+export function defaultImageConcurrency(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism(), pool - 1));
+}
+
+/** Splits the library's conveniences (queries as a list, a numeric seed) into the schema's fields. */
+function schemaInput(opts: CrawlOptions): OptionsInput<typeof crawlOptionsSchema> {
+  const { onProgress: _p, signal: _s, capStore: _c, resolver: _r, queries, seed, ...rest } = opts;
+  const input: OptionsInput<typeof crawlOptionsSchema> = { ...rest };
+  if (Array.isArray(queries)) input.queryList = queries;
+  else if (queries !== undefined) input.queries = queries;
+  if (seed !== undefined) input.seed = String(seed);
+  return input;
+}
+
+/**
+ * Fills defaults and validates every crawl option (the one place that does); throws UsageError
+ * naming the flag. Hooks are dropped: the result is what manifest.json stores.
+ */
+export function resolveCrawlOptions(opts: CrawlOptions): ResolvedCrawlOptions {
+  const resolved = resolveOptions('crawl', crawlOptionsSchema, schemaInput(opts));
+  if (resolved.queries === undefined && resolved.queryList === undefined) throw new UsageError('crawl', '--queries is required; see wit crawl --help');
+  if (!resolved.userAgent.trim()) throw new UsageError('crawl', '--user-agent must not be empty');
+  for (const input of resolved.inputs) if (!input) throw new UsageError('crawl', 'empty --input');
+  return { ...resolved, imageConcurrency: resolved.imageConcurrency ?? defaultImageConcurrency() };
+}
+
+/** Validates the distributed options (with defaults filled in). */
+export function resolveDistributedOptions(opts: OptionsInput<typeof distributedOptionsSchema>): ResolvedOptions<typeof distributedOptionsSchema> {
+  return resolveOptions('crawl', distributedOptionsSchema, opts);
+}

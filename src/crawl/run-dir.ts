@@ -1,0 +1,107 @@
+/**
+ * The output folder of a one-process crawl: whether a run may start in it, what a resume must agree
+ * with, and its manifest (docs/ARCHITECTURE.md, "Crash safety"). Nothing is written to the folder
+ * before the queries and inputs are checked, and a folder holding no finished shard is fresh, so a
+ * start that fails on bad input never blocks the corrected rerun.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, open, readdir } from 'node:fs/promises';
+import { isUrl } from './sources/index.js';
+import { readManifest, readShardStats, writeManifest, type RunManifest } from '../shards/index.js';
+import { InputError, UsageError, errorMessage } from '../util/errors.js';
+import { VERSION } from '../util/version.js';
+import type { ResolvedCrawlOptions } from './options.js';
+import { join } from 'node:path';
+
+/** The options that decide which pairs a run yields: a resume must use the same. */
+export function runFingerprint(r: ResolvedCrawlOptions, queries: readonly string[]): Record<string, unknown> {
+  const qh = createHash('sha256');
+  for (const q of queries) qh.update(q).update('\n');
+  return {
+    queries_sha256: qh.digest('hex'), inputs: r.inputs, inputFormat: r.inputFormat ?? null, balance: r.balance, cap: r.cap, seed: r.seed,
+    caseSensitive: !r.caseInsensitive, useTitle: r.useTitle, shardSize: r.shardSize, imageSize: r.imageSize, resizeMode: r.resizeMode,
+    encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect ?? null, maxBytes: r.maxBytes,
+    respectRobots: r.respectRobots, maxPages: r.maxPages, maxDepth: r.maxDepth,
+    dedupeCapacity: r.dedupeCapacity, dedupeErrorRate: r.dedupeErrorRate,
+  };
+}
+
+/**
+ * Opens every local input once, so that a missing or unreadable file is reported (InputError, exit 2)
+ * before anything is written. Remote inputs are read when the crawl reaches them.
+ */
+export async function checkInputs(inputs: readonly string[]): Promise<void> {
+  for (const input of inputs) {
+    if (isUrl(input)) continue;
+    let handle;
+    try {
+      handle = await open(input, 'r');
+      if (!(await handle.stat()).isFile()) throw new InputError('crawl', input, 'is not a file');
+    } catch (err) {
+      if (err instanceof InputError) throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new InputError('crawl', input, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot read: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      await handle?.close();
+    }
+  }
+}
+
+/** Whether `out` holds at least one finished shard (a data file with its stats). */
+export async function hasFinishedShard(out: string, names: readonly string[]): Promise<boolean> {
+  for (const name of names) {
+    if (!name.endsWith('.parquet') || name.startsWith('.')) continue;
+    if (await readShardStats(join(out, name))) return true;
+  }
+  return false;
+}
+
+/** What the output folder held when the run started. */
+export interface OutDirState {
+  /** The manifest of a finished run with the same fingerprint (a --resume of a complete run). */
+  complete: boolean;
+}
+
+/**
+ * Decides whether the run may start in `r.out`. A folder without a finished shard is fresh (whatever
+ * manifest a failed start left there). Otherwise a new run is refused (use --resume) and a resume must
+ * have the same fingerprint. Throws UsageError naming the folder.
+ */
+export async function checkOutDir(r: ResolvedCrawlOptions, fingerprint: Record<string, unknown>): Promise<OutDirState> {
+  const names = await readdir(r.out).catch(() => [] as string[]);
+  if (!(await hasFinishedShard(r.out, names))) return { complete: false };
+  if (!r.resume) throw new UsageError('crawl', 'output directory already holds a crawl: use --resume to continue it, or choose a new --out', { file: r.out });
+  const manifest = await readManifest(r.out);
+  const prev = manifest?.fingerprint as Record<string, unknown> | undefined;
+  if (!prev) throw new UsageError('crawl', 'cannot resume: shards without a crawl manifest.json', { file: r.out });
+  for (const [k, v] of Object.entries(fingerprint)) {
+    if (JSON.stringify(prev[k]) !== JSON.stringify(v)) {
+      throw new UsageError('crawl', `cannot resume: option '${k}' differs from the interrupted run (${JSON.stringify(prev[k])} then, ${JSON.stringify(v)} now)`, { file: r.out });
+    }
+  }
+  return { complete: manifest?.complete === true };
+}
+
+/** Writes the run's manifest: `complete: false` while it runs, the totals and shards at the end. */
+export class ManifestWriter {
+  private readonly created = new Date().toISOString();
+  constructor(private readonly out: string, private readonly options: Record<string, unknown>, private readonly inputs: string[], private readonly fingerprint: Record<string, unknown>) {}
+
+  private base(): RunManifest {
+    return {
+      stage: 'crawl', version: VERSION, created: this.created, options: this.options, inputs: this.inputs,
+      shards: [], totals: {}, fingerprint: this.fingerprint, complete: false,
+    };
+  }
+
+  /** Marks the folder as holding this run, unfinished (kept as is when it holds this run complete). */
+  async started(state: OutDirState): Promise<void> {
+    await mkdir(this.out, { recursive: true });
+    if (!state.complete) await writeManifest(this.out, this.base());
+  }
+
+  /** The run finished: its shards (names relative to the folder) and totals. */
+  async finished(shards: string[], totals: Record<string, unknown>): Promise<void> {
+    await writeManifest(this.out, { ...this.base(), shards, totals, complete: true, finished: new Date().toISOString() });
+  }
+}
