@@ -25,7 +25,7 @@ import { createJobEnv } from '../../src/crawl/distributed/env.js';
 
 const ROOT = resolve(__dirname, '../..');
 const BIN = join(ROOT, 'bin', 'wit.cjs');
-const QUERIES = ['cat', 'dog', 'bird', 'red fox', 'zebra', 'owl'];
+const QUERIES = ['cat', 'dog', 'bird', 'red fox', 'zebra', 'owl', 'heron'];
 const CAP = 6;
 
 let redis: RedisServer;
@@ -37,9 +37,10 @@ let queriesFile: string;
 const clients: Redis[] = [];
 
 /**
- * 130 url-list rows: captions naming one or two queries (cat and dog far over the cap), rows that
- * match nothing, a duplicate inside a chunk and one across chunks, and 404s that only the rare
- * "zebra" query holds (so failures never decide a cap).
+ * 129 url-list rows: captions naming one or two queries (cat and dog far over the cap), rows that
+ * match nothing, a pair of the rare "heron" (admitted, so its copies are duplicates, not cap_reached)
+ * repeated inside a chunk and across chunks, and 404s that only the rare "zebra" query holds (so
+ * failures never decide a cap).
  */
 function rows(base: (i: number) => string): string {
   const out: string[] = [];
@@ -53,8 +54,10 @@ function rows(base: (i: number) => string): string {
   for (let i = 0; i < 4; i++) out.push(JSON.stringify({ url: srv.url(`/status/404?z=${i}`), caption: `zebra ${i}` }));
   out.push(JSON.stringify({ url: base(120), caption: 'a zebra and an owl' }));
   out.push(JSON.stringify({ url: 'not a url', caption: 'a cat' })); // a bad item, counted apart
-  out.splice(10, 0, out[5]!); // duplicate inside the first chunk
-  out.push(out[30]!); // duplicate across chunks
+  const heron = JSON.stringify({ url: base(121), caption: 'a grey heron' });
+  out.splice(3, 0, heron);
+  out.splice(10, 0, heron); // duplicate inside the first chunk
+  out.push(heron); // duplicate across chunks
   return out.join('\n') + '\n';
 }
 
@@ -182,6 +185,7 @@ describe.skipIf(!needs('redis-server'))('distributed crawl (BullMQ on Redis)', (
     expect(summary.workers.length).toBe(2);
     expect(summary.candidates).toBe(localSummary.candidates);
     expect(summary.skipped.duplicate).toBe(2);
+    expect(localSummary.skipped.duplicate).toBe(2);
     expect(summary.failed).toEqual(localSummary.failed);
     expect(summary.bad_items).toEqual({ bad_url: 1 });
     expect(summary.bad_items).toEqual(localSummary.bad_items);

@@ -6,11 +6,13 @@
  *
  * A job that is redone (its worker died) must find its own pairs again, not take them for another
  * job's: each job's new pairs are also listed in a set of its own (`claimed:PHASE:JOB`, bounded by
- * one job's pairs, dropped at the job's commit), and a pair in that set is the job's to keep.
+ * one job's pairs, dropped at the job's commit), and a pair in that set is the job's to keep. So that
+ * set does not let a pair through twice within one attempt, each attempt first asks a filter of its
+ * own, in memory.
  */
 import type { Redis } from 'ioredis';
 import { RunKeys } from './keys.js';
-import { DEDUPE_MAX_LEVEL_CAPACITY, DEDUPE_TIGHTENING, falseDuplicateRate, type DedupeStats, type PairDedupe } from '../dedupe.js';
+import { DEDUPE_MAX_LEVEL_CAPACITY, DEDUPE_TIGHTENING, PairDeduper, falseDuplicateRate, type DedupeStats, type PairDedupe } from '../dedupe.js';
 
 /** Which filter: the count pass of `--balance sample` (matched pairs) or the crawl (admitted pairs). */
 export type DedupePhase = 'count' | 'crawl';
@@ -117,35 +119,53 @@ export async function claimInFilter(redis: Redis, runId: string, phase: DedupePh
   return { seen: out.slice(0, -1).map((v) => Number(v) === 0), falsePositive };
 }
 
-/** A job's {@link PairDedupe} on the run's filter (one Redis call per admitted pair). */
+/** First capacity of an attempt's own filter (it grows with the job). */
+const ATTEMPT_FILTER_CAPACITY = 2 ** 14;
+
+/**
+ * A job attempt's {@link PairDedupe}: its own in-memory filter (pairs seen earlier in this attempt),
+ * then the run's filter in Redis (one call per admitted pair, or per batch in the count pass).
+ */
 export class RedisPairDedupe implements PairDedupe {
+  private readonly own: PairDeduper;
   private keys = 0;
   private duplicates = 0;
   private expectedFalse = 0;
-  constructor(private readonly redis: Redis, private readonly runId: string, private readonly phase: DedupePhase, private readonly job: string, private readonly settings: FilterSettings) {}
+  constructor(private readonly redis: Redis, private readonly runId: string, private readonly phase: DedupePhase, private readonly job: string, private readonly settings: FilterSettings) {
+    this.own = new PairDeduper(ATTEMPT_FILTER_CAPACITY, settings.errorRate);
+  }
 
   async seen(key: string): Promise<boolean> {
     return (await this.seenMany([key]))[0]!;
   }
 
-  /** The batch form (the count pass). */
+  /** The batch form (the count pass): one answer per key, in order. */
   async seenMany(pairKeys: string[]): Promise<boolean[]> {
-    const { seen, falsePositive } = await claimInFilter(this.redis, this.runId, this.phase, this.job, this.settings, pairKeys);
-    for (const s of seen) {
-      if (s) this.duplicates++;
+    const answers = pairKeys.map((k) => this.own.seen(k));
+    const ask = pairKeys.filter((_, i) => !answers[i]);
+    const { seen, falsePositive } = await claimInFilter(this.redis, this.runId, this.phase, this.job, this.settings, ask);
+    let next = 0;
+    for (let i = 0; i < answers.length; i++) {
+      if (answers[i]) {
+        this.duplicates++;
+        continue;
+      }
+      answers[i] = seen[next++]!;
+      if (answers[i]) this.duplicates++;
       else {
         this.keys++;
         this.expectedFalse += falsePositive / (1 - falsePositive);
       }
     }
-    return seen;
+    return answers;
   }
 
-  /** What this job asked (the run's filter as a whole: {@link readFilterStats}). */
+  /** What this attempt asked, with both filters' estimated false duplicates (the run's filter as a whole: {@link readFilterStats}). */
   stats(): DedupeStats {
+    const expectedFalse = this.expectedFalse + this.own.stats().estimated_false_duplicates;
     return {
-      keys: this.keys, duplicates: this.duplicates, levels: 0, bytes: 0,
-      estimated_false_duplicates: this.expectedFalse, estimated_false_duplicate_rate: falseDuplicateRate(this.keys, this.expectedFalse),
+      keys: this.keys, duplicates: this.duplicates, levels: 0, bytes: this.own.stats().bytes,
+      estimated_false_duplicates: expectedFalse, estimated_false_duplicate_rate: falseDuplicateRate(this.keys, expectedFalse),
     };
   }
 
