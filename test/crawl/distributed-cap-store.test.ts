@@ -176,21 +176,25 @@ describe.skipIf(!needs('redis-server'))('RedisCapStore', () => {
     const jobs = [new RedisPairDedupe(r, 'grow', 'crawl', 'j1', settings), new RedisPairDedupe(r, 'grow', 'crawl', 'j2', settings)];
     const n = 40_000; // 40x the first level: six levels
     let falseDup = 0;
+    const kept: string[] = [];
     for (let i = 0; i < n; i += 500) {
       const keys = Array.from({ length: 500 }, (_, j) => pairKey(`http://x/${i + j}.jpg`, 'a caption'));
       const seen = await jobs[(i / 500) % 2]!.seenMany(keys);
       falseDup += seen.filter(Boolean).length;
+      keys.forEach((k, j) => { if (!seen[j] && j % 10 === 0) kept.push(k); });
     }
     // every key is new: whatever was answered "seen" is a false duplicate
     const stats = await readFilterStats(r, 'grow', 'crawl');
     expect(stats.levels).toBeGreaterThanOrEqual(5);
+    // a job's own filter answers first (pairs twice within an attempt), so a few false duplicates never reach Redis
     expect(stats.keys + falseDup).toBe(n);
     expect(falseDup / n).toBeLessThan(0.01);
     // the estimate follows the measured count (both are about 0.3 % here)
     expect(Math.abs(stats.estimated_false_duplicates - falseDup)).toBeLessThan(Math.max(30, falseDup * 0.5));
-    // every key again, from the other job: all duplicates (no false negatives)
-    const again = await new RedisPairDedupe(r, 'grow', 'crawl', 'j3', settings).seenMany(Array.from({ length: 2000 }, (_, j) => pairKey(`http://x/${j * 20}.jpg`, 'a caption')));
-    expect(again.every(Boolean)).toBe(true);
+    // pairs the jobs kept, asked by another job: all duplicates (no false negatives)
+    const again = await new RedisPairDedupe(r, 'grow', 'crawl', 'j3', settings).seenMany(kept);
+    expect(kept.length).toBeGreaterThan(3900);
+    expect(again.filter((s) => !s).length).toBe(0);
     await jobs[0]!.forget();
     expect(await r.exists('wit:{grow}:claimed:crawl:j1')).toBe(0);
     await dropFilter(r, 'grow', 'crawl');

@@ -132,7 +132,8 @@ export class RedisPairDedupe implements PairDedupe {
   private duplicates = 0;
   private expectedFalse = 0;
   constructor(private readonly redis: Redis, private readonly runId: string, private readonly phase: DedupePhase, private readonly job: string, private readonly settings: FilterSettings) {
-    this.own = new PairDeduper(ATTEMPT_FILTER_CAPACITY, settings.errorRate);
+    // a tenth of the run's bound: the two filters' errors add up, and this one is small (one job's pairs)
+    this.own = new PairDeduper(ATTEMPT_FILTER_CAPACITY, settings.errorRate / 10);
   }
 
   async seen(key: string): Promise<boolean> {
