@@ -1,5 +1,5 @@
 import { readdir, rm, rmdir, mkdir } from 'node:fs/promises';
-import { join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueryMatcher } from '../match.js';
@@ -98,6 +98,64 @@ export async function removeOrphans(out: string, committed: ReadonlySet<string>)
 }
 
 /**
+ * Claims the output folder and Redis for this run, or finds it done: resolves to the summary of a
+ * finished run, or undefined when the run is to be (re)started or resumed.
+ */
+async function claimRun(redis: Redis, keys: RunKeys, config: RunConfig, log: (line: string) => void): Promise<DistributedSummary | undefined> {
+  const existing = await redis.get(keys.config);
+  if (!existing) {
+    const before = await checkFreshOut(config.out, config.runId, log);
+    if (before) return before;
+  } else if (await redis.exists(keys.finished)) {
+    const m = await readManifest(config.out).catch(() => undefined);
+    if (m?.complete && m.run_id === config.runId) return m.totals as unknown as DistributedSummary;
+  } else {
+    log(`coordinator: resuming run ${config.runId}`);
+  }
+  await mkdir(config.out, { recursive: true });
+  // the first coordinator's config is the run's: a restart keeps its creation time
+  await redis.set(keys.config, existing ?? JSON.stringify(config), 'NX');
+  if (!existing) {
+    // claims the directory for this run (complete: false until the end), as a one-process crawl does
+    await writeManifest(config.out, {
+      stage: 'crawl', version: VERSION, created: config.created, options: config.options, inputs: config.inputs,
+      shards: [], totals: {}, complete: false, run_id: config.runId,
+    });
+  }
+  await redis.sadd(ACTIVE_RUNS_KEY, config.runId);
+  return undefined;
+}
+
+/** A restarted coordinator gives jobs that failed for good another chance. */
+async function retryFailedJobs(queue: Queue<QueueJobData>, redis: Redis, keys: RunKeys): Promise<void> {
+  const failedBefore = await redis.hkeys(keys.failed);
+  if (failedBefore.length) {
+    await redis.del(keys.failed);
+    for (const j of failedBefore) {
+      for (const phase of ['count', 'crawl'] as const) {
+        const job = await queue.getJob(`${keys.runId}.${phase}.${j}`);
+        if (job && (await job.isFailed())) await job.retry().catch(() => undefined);
+      }
+    }
+  }
+}
+
+/**
+ * Marks the run finished. The duplicate filters are the big part: gone once the run is done; the rest
+ * (config, results, counters) stays a week, so a rerun of this coordinator just reports the run.
+ */
+async function closeRun(redis: Redis, keys: RunKeys, planDir: string): Promise<void> {
+  await redis.set(keys.finished, new Date().toISOString());
+  await redis.srem(ACTIVE_RUNS_KEY, keys.runId);
+  await dropFilter(redis, keys.runId, 'count');
+  await dropFilter(redis, keys.runId, 'crawl');
+  await redis.del(keys.progress);
+  for (const k of [keys.config, keys.caps, keys.matchCounts, keys.counted, keys.done, keys.attempts, keys.finished]) await redis.expire(k, 7 * 24 * 3600);
+  await rm(planDir, { recursive: true, force: true });
+  await rmdir(dirname(planDir)).catch(() => undefined);
+}
+
+/**
  * The coordinator of a distributed crawl: splits the inputs into jobs, enqueues them (for
  * `--balance sample` a count phase, then the crawl), waits for the workers while reporting the
  * whole run's progress, and writes the run's manifest and query_counts.tsv when every job is
@@ -127,50 +185,19 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
   queue.on('error', () => undefined);
   let fetchRes: ReturnType<typeof createResources> | undefined;
   try {
-    const existing = await redis.get(keys.config);
-    if (!existing) {
-      const before = await checkFreshOut(config.out, config.runId, log);
-      if (before) return before;
-    } else if (await redis.exists(keys.finished)) {
-      const m = await readManifest(config.out).catch(() => undefined);
-      if (m?.complete && m.run_id === config.runId) return m.totals as unknown as DistributedSummary;
-    } else {
-      log(`coordinator: resuming run ${config.runId}`);
-    }
-    await mkdir(config.out, { recursive: true });
-    // the first coordinator's config is the run's: a restart keeps its creation time
-    await redis.set(keys.config, existing ?? JSON.stringify(config), 'NX');
-    if (!existing) {
-      // claims the directory for this run (complete: false until the end), as a one-process crawl does
-      await writeManifest(config.out, {
-        stage: 'crawl', version: VERSION, created: config.created, options: config.options, inputs: config.inputs,
-        shards: [], totals: {}, complete: false, run_id: config.runId,
-      });
-    }
-    await redis.sadd(ACTIVE_RUNS_KEY, config.runId);
-
+    const done = await claimRun(redis, keys, config, log);
+    if (done) return done;
     const planDir = join(config.out, '.wit-jobs', config.runId);
     // url lists given as http(s) urls are read through the crawl's safe fetcher
     fetchRes = config.inputs.some(isUrl) ? createResources(r) : undefined;
     const plan = await planJobs({
       runId: config.runId, inputs: config.inputs, chunkRows, planDir,
-      isUrlList: (i) => ['jsonl', 'csv', 'tsv', 'parquet'].includes(detectInputFormat(i, r.inputFormat)),
+      isUrlList: (i) => ['jsonl', 'csv', 'tsv', 'txt', 'parquet'].includes(detectInputFormat(i, r.inputFormat)),
       readList: (i, onBadItem) => readSource(i, { format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined }),
       log: (l) => opts.progress?.(l),
     });
     log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);
-    // a restarted coordinator gives failed jobs another chance
-    const failedBefore = await redis.hkeys(keys.failed);
-    if (failedBefore.length) {
-      await redis.del(keys.failed);
-      for (const j of failedBefore) {
-        for (const phase of ['count', 'crawl'] as const) {
-          const job = await queue.getJob(`${config.runId}.${phase}.${j}`);
-          if (job && (await job.isFailed())) await job.retry().catch(() => undefined);
-        }
-      }
-    }
-
+    await retryFailedJobs(queue, redis, keys);
     if (config.balance === 'sample') {
       await enqueue(queue, redis, config.runId, plan.jobs, 'count', keys.counted);
       await waitPhase(redis, keys, plan, 'count', opts, t0);
@@ -178,16 +205,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     await enqueue(queue, redis, config.runId, plan.jobs, 'crawl', keys.done);
     await waitPhase(redis, keys, plan, 'crawl', opts, t0);
     const summary = await finalize(redis, keys, config, plan, r.queryList ?? r.queries!, !r.caseInsensitive, t0);
-    await redis.set(keys.finished, new Date().toISOString());
-    await redis.srem(ACTIVE_RUNS_KEY, config.runId);
-    // the duplicate filters are the big part: gone once the run is done; the rest (config, results,
-    // counters) stays a week, so a rerun of this coordinator just reports the run
-    await dropFilter(redis, config.runId, 'count');
-    await dropFilter(redis, config.runId, 'crawl');
-    await redis.del(keys.progress);
-    for (const k of [keys.config, keys.caps, keys.matchCounts, keys.counted, keys.done, keys.attempts, keys.finished]) await redis.expire(k, 7 * 24 * 3600);
-    await rm(planDir, { recursive: true, force: true });
-    await rmdir(join(config.out, '.wit-jobs')).catch(() => undefined);
+    await closeRun(redis, keys, planDir);
     return summary;
   } finally {
     await fetchRes?.close().catch(() => undefined);

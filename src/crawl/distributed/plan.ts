@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import type { Candidate } from '../types.js';
 import { writeJsonAtomic } from '../../shards/index.js';
 import { InputError } from '../../util/errors.js';
+import { tempPathFor } from '../../util/atomic.js';
 
 /** One unit of work: a WARC/WAT file or seed, or one chunk of a url list. */
 export interface JobSpec {
@@ -53,7 +54,7 @@ export function jobName(inputIndex: number, chunk?: number): string {
 }
 
 async function writeChunk(path: string, rows: readonly Candidate[]): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
+  const tmp = tempPathFor(path);
   const out = createWriteStream(tmp);
   for (const c of rows) {
     const line = JSON.stringify(c.page_url ? { url: c.url, caption: c.caption, page_url: c.page_url } : { url: c.url, caption: c.caption }) + '\n';

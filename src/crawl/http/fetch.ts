@@ -5,8 +5,9 @@ import type { FailureReason } from '../types.js';
 import { checkUrlTarget, guardedLookup, systemResolver, type Resolver } from './address-guard.js';
 import { robotToken, xRobotsOptOut } from './x-robots-tag.js';
 
-/** Default user agent: names the tool and where to read about it. */
-export const DEFAULT_USER_AGENT = 'wit/0.1 (+https://github.com/wit-corpus/wit)';
+/** Default user agent: names the tool and where to read about it (one definition, src/util/version.ts). */
+export { DEFAULT_USER_AGENT } from '../../util/version.js';
+import { DEFAULT_USER_AGENT } from '../../util/version.js';
 
 /** Options of a SafeFetcher (one per run; it owns the connection pool). */
 export interface FetcherOptions {
