@@ -127,135 +127,18 @@ export class QueryMatcher {
     this.size = queries.length;
     this.queries = queries;
     this.caseSensitive = caseSensitive;
-
-    // Tokenise every query once into one flat id array; the Map is only needed while building.
-    const vocab = new Map<string, number>();
-    const qStart = new Int32Array(queries.length + 1);
-    let flat = new Int32Array(Math.max(16, queries.length * 2));
-    let total = 0;
-    for (let q = 0; q < queries.length; q++) {
-      qStart[q] = total;
-      const text = caseSensitive ? queries[q]! : queries[q]!.toLowerCase();
-      scanTokens(text, (s, e) => {
-        const tok = text.slice(s, e);
-        let id = vocab.get(tok);
-        if (id === undefined) {
-          id = vocab.size;
-          vocab.set(tok, id);
-        }
-        if (total === flat.length) {
-          const bigger = new Int32Array(flat.length * 2);
-          bigger.set(flat);
-          flat = bigger;
-        }
-        flat[total++] = id;
-      });
-    }
-    qStart[queries.length] = total;
-    const vocabSize = vocab.size;
-    this.vocabularySize = vocabSize;
-
-    // Trie, with temporary per-field arrays (nodes are at most total + 1).
-    const maxNodes = total + 1;
-    const parent = new Int32Array(maxNodes);
-    const depth = new Int32Array(maxNodes);
-    const tokenOf = new Int32Array(maxNodes);
-    const sig = new Int32Array(maxNodes);
-    const firstQuery = new Int32Array(maxNodes).fill(-1);
-    const lastQuery = new Int32Array(maxNodes).fill(-1);
-    const rootNext = new Int32Array(vocabSize).fill(-1);
-    this.nextQuery = new Int32Array(queries.length).fill(-1);
-    // Each query's first token is a root edge, so at most sum(len - 1) edges live in the table.
-    let deeper = 0;
-    for (let q = 0; q < queries.length; q++) deeper += Math.max(0, qStart[q + 1]! - qStart[q]! - 1);
-    this.edgeMask = nextPow2(Math.max(16, Math.ceil(deeper * 1.5))) - 1;
-    this.edges = new Int32Array((this.edgeMask + 1) * ES);
-    for (let k = 0; k < this.edges.length; k += ES) this.edges[k] = -1;
-    const step = (v: number, t: number): number => (v === 0 ? rootNext[t]! : this.edgeChild(v, t));
-    let nodeCount = 1;
-    for (let q = 0; q < queries.length; q++) {
-      const s = qStart[q]!;
-      const e = qStart[q + 1]!;
-      if (s === e) continue; // no tokens: can never match
-      let v = 0;
-      for (let k = s; k < e; k++) {
-        const t = flat[k]!;
-        let child = step(v, t);
-        if (child < 0) {
-          child = nodeCount++;
-          parent[child] = v;
-          depth[child] = depth[v]! + 1;
-          tokenOf[child] = t;
-          sig[v]! |= sigBit(t);
-          if (v === 0) rootNext[t] = child;
-          else this.insertEdge(v, t, child);
-        }
-        v = child;
-      }
-      // Ids ascend along each node's chain.
-      if (firstQuery[v] === -1) firstQuery[v] = q;
-      else this.nextQuery[lastQuery[v]!] = q;
-      lastQuery[v] = q;
-    }
-    this.nodeCount = nodeCount;
-
-    // Failure and output links, breadth first (nodes ordered by depth with a counting sort).
-    const nodes = new Int32Array(nodeCount * NS);
-    let maxDepth = 0;
-    for (let v = 1; v < nodeCount; v++) if (depth[v]! > maxDepth) maxDepth = depth[v]!;
-    const fillPos = new Int32Array(maxDepth + 2);
-    for (let v = 1; v < nodeCount; v++) fillPos[depth[v]! + 1]!++;
-    for (let d = 1; d <= maxDepth + 1; d++) fillPos[d]! += fillPos[d - 1]!;
-    const order = new Int32Array(Math.max(0, nodeCount - 1));
-    for (let v = 1; v < nodeCount; v++) order[fillPos[depth[v]!]!++] = v;
-    for (let v = 0; v < nodeCount; v++) {
-      nodes[v * NS + N_QUERY] = firstQuery[v]!;
-      nodes[v * NS + N_SIG] = sig[v]!;
-    }
-    for (let k = 0; k < order.length; k++) {
-      const v = order[k]!;
-      if (depth[v] === 1) continue; // fail = root, out = 0
-      const t = tokenOf[v]!;
-      let f = nodes[parent[v]! * NS + N_FAIL]!;
-      let g = step(f, t);
-      while (g < 0 && f !== 0) {
-        f = nodes[f * NS + N_FAIL]!;
-        g = step(f, t);
-      }
-      const fv = g < 0 ? 0 : g;
-      nodes[v * NS + N_FAIL] = fv;
-      nodes[v * NS + N_OUT] = firstQuery[fv]! >= 0 ? fv : nodes[fv * NS + N_OUT]!;
-    }
-    this.nodes = nodes;
-
-    // Token table.
-    let poolLen = 0;
-    for (const tok of vocab.keys()) poolLen += tok.length;
-    this.pool = new Uint16Array(poolLen);
-    this.tokMask = nextPow2(Math.max(16, Math.ceil(vocabSize * 1.5))) - 1;
-    const tab = new Int32Array((this.tokMask + 1) * TS);
-    for (let k = 0; k < tab.length; k += TS) tab[k + T_ID] = -1;
-    let at = 0;
-    for (const [tok, id] of vocab) {
-      const h = hashSpan(tok, 0, tok.length);
-      let slot = h & this.tokMask;
-      while (tab[slot * TS + T_ID] !== -1) slot = (slot + 1) & this.tokMask;
-      const b = slot * TS;
-      tab[b + T_HASH] = h;
-      tab[b + T_ID] = id;
-      tab[b + T_START] = at;
-      tab[b + T_LEN] = tok.length;
-      const r = rootNext[id]!;
-      tab[b + T_ROOT] = r;
-      // Depth-1 nodes have no output link: their own queries and children are all a transition needs.
-      tab[b + T_ROOT_QUERY] = r < 0 ? 0 : firstQuery[r]! + 1;
-      tab[b + T_ROOT_SIG] = r < 0 ? 0 : sig[r]!;
-      for (let k = 0; k < Math.min(tok.length, INLINE_CHARS); k++) {
-        tab[b + T_CHARS + (k >> 1)]! |= tok.charCodeAt(k) << ((k & 1) * 16);
-      }
-      for (let k = 0; k < tok.length; k++) this.pool[at++] = tok.charCodeAt(k);
-    }
-    this.tok = tab;
+    const seqs = tokenizeQueries(queries, caseSensitive);
+    this.vocabularySize = seqs.vocab.size;
+    const trie = buildTrie(seqs, queries.length);
+    this.nodeCount = trie.nodeCount;
+    this.nextQuery = trie.nextQuery;
+    this.edgeMask = trie.edges.mask;
+    this.edges = trie.edges.slots;
+    this.nodes = linkFailures(trie);
+    const table = buildTokenTable(seqs.vocab, trie);
+    this.tokMask = table.mask;
+    this.tok = table.slots;
+    this.pool = table.pool;
   }
 
   /**
@@ -275,26 +158,7 @@ export class QueryMatcher {
 
   /** Child of node `v` (not the root) by token `t`, -1 when none. */
   private edgeChild(v: number, t: number): number {
-    const mask = this.edgeMask;
-    const edges = this.edges;
-    let h = (Math.imul(v, 0x9e3779b1) ^ Math.imul(t, 0x85ebca77)) & mask;
-    for (;;) {
-      const b = h * ES;
-      const n = edges[b]!;
-      if (n === -1) return -1;
-      if (n === v && edges[b + 1] === t) return edges[b + 2]!;
-      h = (h + 1) & mask;
-    }
-  }
-
-  private insertEdge(v: number, t: number, child: number): void {
-    const mask = this.edgeMask;
-    const edges = this.edges;
-    let h = (Math.imul(v, 0x9e3779b1) ^ Math.imul(t, 0x85ebca77)) & mask;
-    while (edges[h * ES] !== -1) h = (h + 1) & mask;
-    edges[h * ES] = v;
-    edges[h * ES + 1] = t;
-    edges[h * ES + 2] = child;
+    return edgeChild(this.edges, this.edgeMask, v, t);
   }
 
   /** Slot offset of the token text[start, end) whose FNV state is `fnv`, -1 when no query has it. */
@@ -402,4 +266,194 @@ export class QueryMatcher {
     }
     return hits;
   }
+}
+
+/** Every query's tokens as ids into one flat array (query q is flat[start[q], start[q + 1])). */
+interface QuerySequences {
+  vocab: Map<string, number>;
+  start: Int32Array;
+  flat: Int32Array;
+  total: number;
+}
+
+function tokenizeQueries(queries: readonly string[], caseSensitive: boolean): QuerySequences {
+  const vocab = new Map<string, number>();
+  const start = new Int32Array(queries.length + 1);
+  let flat = new Int32Array(Math.max(16, queries.length * 2));
+  let total = 0;
+  for (let q = 0; q < queries.length; q++) {
+    start[q] = total;
+    const text = caseSensitive ? queries[q]! : queries[q]!.toLowerCase();
+    scanTokens(text, (s, e) => {
+      const tok = text.slice(s, e);
+      let id = vocab.get(tok);
+      if (id === undefined) {
+        id = vocab.size;
+        vocab.set(tok, id);
+      }
+      if (total === flat.length) {
+        const bigger = new Int32Array(flat.length * 2);
+        bigger.set(flat);
+        flat = bigger;
+      }
+      flat[total++] = id;
+    });
+  }
+  start[queries.length] = total;
+  return { vocab, start, flat, total };
+}
+
+/** Open-addressing table of the edges below depth 1: (parent, token) -> child. */
+interface EdgeTable {
+  mask: number;
+  slots: Int32Array;
+}
+
+/** Child of node `v` by token `t` in the edge table, -1 when none. */
+function edgeChild(edges: Int32Array, mask: number, v: number, t: number): number {
+  let h = (Math.imul(v, 0x9e3779b1) ^ Math.imul(t, 0x85ebca77)) & mask;
+  for (;;) {
+    const b = h * ES;
+    const n = edges[b]!;
+    if (n === -1) return -1;
+    if (n === v && edges[b + 1] === t) return edges[b + 2]!;
+    h = (h + 1) & mask;
+  }
+}
+
+function insertEdge(table: EdgeTable, v: number, t: number, child: number): void {
+  const { mask, slots } = table;
+  let h = (Math.imul(v, 0x9e3779b1) ^ Math.imul(t, 0x85ebca77)) & mask;
+  while (slots[h * ES] !== -1) h = (h + 1) & mask;
+  slots[h * ES] = v;
+  slots[h * ES + 1] = t;
+  slots[h * ES + 2] = child;
+}
+
+/** The trie of the query sequences, in temporary per-field arrays (nodes are at most total + 1). */
+interface Trie {
+  nodeCount: number;
+  parent: Int32Array;
+  depth: Int32Array;
+  tokenOf: Int32Array;
+  sig: Int32Array;
+  firstQuery: Int32Array;
+  rootNext: Int32Array;
+  nextQuery: Int32Array;
+  edges: EdgeTable;
+}
+
+function buildTrie(seqs: QuerySequences, nQueries: number): Trie {
+  const { start, flat, total } = seqs;
+  const maxNodes = total + 1;
+  const trie: Trie = {
+    nodeCount: 1,
+    parent: new Int32Array(maxNodes),
+    depth: new Int32Array(maxNodes),
+    tokenOf: new Int32Array(maxNodes),
+    sig: new Int32Array(maxNodes),
+    firstQuery: new Int32Array(maxNodes).fill(-1),
+    rootNext: new Int32Array(seqs.vocab.size).fill(-1),
+    nextQuery: new Int32Array(nQueries).fill(-1),
+    edges: { mask: 0, slots: new Int32Array(0) },
+  };
+  const lastQuery = new Int32Array(maxNodes).fill(-1);
+  // Each query's first token is a root edge, so at most sum(len - 1) edges live in the table.
+  let deeper = 0;
+  for (let q = 0; q < nQueries; q++) deeper += Math.max(0, start[q + 1]! - start[q]! - 1);
+  const mask = nextPow2(Math.max(16, Math.ceil(deeper * 1.5))) - 1;
+  trie.edges = { mask, slots: new Int32Array((mask + 1) * ES) };
+  for (let k = 0; k < trie.edges.slots.length; k += ES) trie.edges.slots[k] = -1;
+  for (let q = 0; q < nQueries; q++) {
+    const s = start[q]!;
+    const e = start[q + 1]!;
+    if (s === e) continue; // no tokens: can never match
+    let v = 0;
+    for (let k = s; k < e; k++) {
+      const t = flat[k]!;
+      let child = trieStep(trie, v, t);
+      if (child < 0) {
+        child = trie.nodeCount++;
+        trie.parent[child] = v;
+        trie.depth[child] = trie.depth[v]! + 1;
+        trie.tokenOf[child] = t;
+        trie.sig[v]! |= sigBit(t);
+        if (v === 0) trie.rootNext[t] = child;
+        else insertEdge(trie.edges, v, t, child);
+      }
+      v = child;
+    }
+    // Ids ascend along each node's chain.
+    if (trie.firstQuery[v] === -1) trie.firstQuery[v] = q;
+    else trie.nextQuery[lastQuery[v]!] = q;
+    lastQuery[v] = q;
+  }
+  return trie;
+}
+
+function trieStep(trie: Trie, v: number, t: number): number {
+  return v === 0 ? trie.rootNext[t]! : edgeChild(trie.edges.slots, trie.edges.mask, v, t);
+}
+
+/** The node table: failure and output links, breadth first (nodes ordered by depth with a counting sort). */
+function linkFailures(trie: Trie): Int32Array {
+  const { nodeCount, depth, parent, tokenOf, firstQuery, sig } = trie;
+  const nodes = new Int32Array(nodeCount * NS);
+  let maxDepth = 0;
+  for (let v = 1; v < nodeCount; v++) if (depth[v]! > maxDepth) maxDepth = depth[v]!;
+  const fillPos = new Int32Array(maxDepth + 2);
+  for (let v = 1; v < nodeCount; v++) fillPos[depth[v]! + 1]!++;
+  for (let d = 1; d <= maxDepth + 1; d++) fillPos[d]! += fillPos[d - 1]!;
+  const order = new Int32Array(Math.max(0, nodeCount - 1));
+  for (let v = 1; v < nodeCount; v++) order[fillPos[depth[v]!]!++] = v;
+  for (let v = 0; v < nodeCount; v++) {
+    nodes[v * NS + N_QUERY] = firstQuery[v]!;
+    nodes[v * NS + N_SIG] = sig[v]!;
+  }
+  for (let k = 0; k < order.length; k++) {
+    const v = order[k]!;
+    if (depth[v] === 1) continue; // fail = root, out = 0
+    const t = tokenOf[v]!;
+    let f = nodes[parent[v]! * NS + N_FAIL]!;
+    let g = trieStep(trie, f, t);
+    while (g < 0 && f !== 0) {
+      f = nodes[f * NS + N_FAIL]!;
+      g = trieStep(trie, f, t);
+    }
+    const fv = g < 0 ? 0 : g;
+    nodes[v * NS + N_FAIL] = fv;
+    nodes[v * NS + N_OUT] = firstQuery[fv]! >= 0 ? fv : nodes[fv * NS + N_OUT]!;
+  }
+  return nodes;
+}
+
+/** The token slots (see TS) and the pool of token characters. */
+function buildTokenTable(vocab: Map<string, number>, trie: Trie): { mask: number; slots: Int32Array; pool: Uint16Array } {
+  let poolLen = 0;
+  for (const tok of vocab.keys()) poolLen += tok.length;
+  const pool = new Uint16Array(poolLen);
+  const mask = nextPow2(Math.max(16, Math.ceil(vocab.size * 1.5))) - 1;
+  const tab = new Int32Array((mask + 1) * TS);
+  for (let k = 0; k < tab.length; k += TS) tab[k + T_ID] = -1;
+  let at = 0;
+  for (const [tok, id] of vocab) {
+    const h = hashSpan(tok, 0, tok.length);
+    let slot = h & mask;
+    while (tab[slot * TS + T_ID] !== -1) slot = (slot + 1) & mask;
+    const b = slot * TS;
+    tab[b + T_HASH] = h;
+    tab[b + T_ID] = id;
+    tab[b + T_START] = at;
+    tab[b + T_LEN] = tok.length;
+    const r = trie.rootNext[id]!;
+    tab[b + T_ROOT] = r;
+    // Depth-1 nodes have no output link: their own queries and children are all a transition needs.
+    tab[b + T_ROOT_QUERY] = r < 0 ? 0 : trie.firstQuery[r]! + 1;
+    tab[b + T_ROOT_SIG] = r < 0 ? 0 : trie.sig[r]!;
+    for (let k = 0; k < Math.min(tok.length, INLINE_CHARS); k++) {
+      tab[b + T_CHARS + (k >> 1)]! |= tok.charCodeAt(k) << ((k & 1) * 16);
+    }
+    for (let k = 0; k < tok.length; k++) pool[at++] = tok.charCodeAt(k);
+  }
+  return { mask, slots: tab, pool };
 }

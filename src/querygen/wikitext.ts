@@ -327,7 +327,12 @@ function externalLinkEnd(s: string, i: number, end: number): number {
   return -1;
 }
 
-/** Appends the plain text of s[start, end) to out. */
+/**
+ * Appends the plain text of s[start, end) to out.
+ * Long on purpose: one pass over the text with one switch on the character that may start markup, the
+ * loop every byte of the dump goes through; each case is a few lines and the larger constructs (links,
+ * templates, tables, external links) are functions of their own.
+ */
 function clean(s: string, start: number, end: number, out: string[]): void {
   let run = start; // start of the pending run of plain text
   let i = start;
