@@ -60,7 +60,7 @@ function run(label: string, dump: string, out: string, workers: number, extra: s
   const args = ['-v', process.execPath, 'bin/wit.cjs', 'querygen', '--wiki', dump, '--out', out, '--workers', String(workers), '--json', ...extra];
   const r = spawnSync('/usr/bin/time', args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`querygen failed (${r.status}): ${r.stderr.slice(-2000)}`);
-  const s = JSON.parse(r.stdout) as { xmlBytes: number; spills: number; articles: number; tokens: number; queries: number; seconds: number };
+  const s = JSON.parse(r.stdout) as { xml_bytes: number; spills: number; articles: number; tokens: number; queries: number; seconds: number };
   const num = (re: RegExp) => Number(re.exec(r.stderr)?.[1] ?? NaN);
   const user = num(/User time \(seconds\): ([\d.]+)/);
   const sys = num(/System time \(seconds\): ([\d.]+)/);
@@ -68,7 +68,7 @@ function run(label: string, dump: string, out: string, workers: number, extra: s
   return {
     label,
     workers,
-    xmlMB: s.xmlBytes / 1e6,
+    xmlMB: s.xml_bytes / 1e6,
     wallS: s.seconds,
     cpuS: user + sys,
     rssMB: rssKb / 1024,
