@@ -8,7 +8,7 @@
  * the filter over the shards at several batch sizes, with the pipeline on (depth 2: the next batch
  * is read and decoded while one is encoded) and off (depth 1). Prints a table:
  *   pairs/s      scored pairs per second of wall time of the scoring pass (read, decode, both
- *                encoders, cosine, write), as FilterSummary.pairsPerSecond
+ *                encoders, cosine, write), as FilterSummary.pairs_per_second
  *   incl. load   the same over the whole filter() call, with backend init and model loading
  *   pairs/CPU-s  scored pairs per second of CPU time of the process (all threads) over the whole
  *                call: the rate on an otherwise idle machine, when timings are noisy (shared cores)
@@ -95,8 +95,8 @@ async function main(): Promise<void> {
         const wall = performance.now() - t0;
         const cpu = process.cpuUsage(cpu0);
         const cpuSec = (cpu.user + cpu.system) / 1e6;
-        const scoringMs = (1000 * s.scored) / s.pairsPerSecond;
-        rows.push([String(batchSize), String(depth), s.pairsPerSecond.toFixed(1), (s.scored / (wall / 1000)).toFixed(1), (s.scored / cpuSec).toFixed(1), `${((100 * decodeMs) / scoringMs).toFixed(1)}%`]);
+        const scoringMs = (1000 * s.scored) / s.pairs_per_second;
+        rows.push([String(batchSize), String(depth), s.pairs_per_second.toFixed(1), (s.scored / (wall / 1000)).toFixed(1), (s.scored / cpuSec).toFixed(1), `${((100 * decodeMs) / scoringMs).toFixed(1)}%`]);
         await rm(out, { recursive: true, force: true });
       }
     }

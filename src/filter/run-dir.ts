@@ -5,7 +5,9 @@ import { join, resolve } from 'node:path';
 import { listShards, readManifest, readShardInfo, readShardStats, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
 import type { BasicFilterOptions } from './screen.js';
-import type { FilterOptions, FilterSummary } from './types.js';
+import type { FilterMode, FilterOptions } from './types.js';
+import type { FILTER_OPTIONS } from './options.js';
+import type { ResolvedOptions } from '../util/options.js';
 
 /** The output directory of a run: validation, the options that identify a run, resume checks. */
 
@@ -14,57 +16,37 @@ export const STAGE = 'filter';
 /** Hidden work directory in the output (options of an unfinished run, temporary score files). */
 export const WORK_DIR = '.filter-work';
 
-/** wit's version, from package.json (sources and dist/ sit at different depths). */
-export function packageVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const p = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (p.name === 'wit' && p.version) return p.version;
-    } catch {
-      // try the next location: src/ and dist/src/ sit at different depths
-    }
-  }
-  return '0.0.0';
-}
-
 /** Options after validation, with what was learnt about the input shards. */
 export interface Validated {
   files: string[];
   rowCounts: number[];
-  mode: FilterSummary['mode'];
+  mode: FilterMode;
   basic: BasicFilterOptions;
-  dedup: boolean;
-  batchSize: number;
 }
+
+/** Resolved filter options (defaults filled) with the callbacks. */
+export type ResolvedFilterOptions = ResolvedOptions<typeof FILTER_OPTIONS> & Omit<FilterOptions, keyof typeof FILTER_OPTIONS>;
 
 /**
  * Checks options and input before anything is written: resolves to the shard files, their row
  * counts and the run's mode. Throws UsageError for bad options or a missing path, InputError
  * naming the file for a shard that is not Parquet or not a wit shard.
  */
-export async function validate(opts: FilterOptions): Promise<Validated> {
-  if (!opts.shards?.length) throw new UsageError(STAGE, 'no input shards given (--shards)');
-  if (!opts.out) throw new UsageError(STAGE, 'no output directory given (--out)');
+export async function validate(opts: ResolvedFilterOptions): Promise<Validated> {
   const { minSimilarity: ms, keepFraction: kf } = opts;
   if (ms !== undefined && kf !== undefined) throw new UsageError(STAGE, 'give either --min-similarity or --keep-fraction, not both');
-  if (kf !== undefined && !(Number.isFinite(kf) && kf > 0 && kf <= 1)) throw new UsageError(STAGE, `--keep-fraction must be in (0, 1], got ${kf}`);
-  if (ms !== undefined && !(Number.isFinite(ms) && ms >= -1 && ms <= 1)) throw new UsageError(STAGE, `--min-similarity must be in [-1, 1], got ${ms}`);
+  if (kf !== undefined && !(kf > 0 && kf <= 1)) throw new UsageError(STAGE, `--keep-fraction must be in (0, 1], got ${kf}`);
+  if (ms !== undefined && !(ms >= -1 && ms <= 1)) throw new UsageError(STAGE, `--min-similarity must be in [-1, 1], got ${ms}`);
   const basic: BasicFilterOptions = {
     minCaptionWords: opts.minCaptionWords,
     minCaptionChars: opts.minCaptionChars,
     minImageSide: opts.minImageSide,
     maxAspect: opts.maxAspect,
   };
-  for (const [name, v] of Object.entries(basic)) {
-    if (v !== undefined && !(Number.isFinite(v) && v >= 0)) throw new UsageError(STAGE, `${name} must be a number >= 0, got ${v}`);
-  }
-  if (basic.maxAspect !== undefined && basic.maxAspect < 1) throw new UsageError(STAGE, `maxAspect must be >= 1, got ${basic.maxAspect}`);
-  const batchSize = opts.batchSize ?? 64;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UsageError(STAGE, `batch size must be an integer >= 1, got ${batchSize}`);
-  if (opts.depth !== undefined && !(Number.isInteger(opts.depth) && opts.depth >= 1)) throw new UsageError(STAGE, `depth must be an integer >= 1, got ${opts.depth}`);
   const scoring = ms !== undefined || kf !== undefined;
   if (scoring && !opts.model && !opts.scorer) throw new UsageError(STAGE, '--min-similarity and --keep-fraction need a model (--model DIR)');
-  const mode: FilterSummary['mode'] = kf !== undefined ? 'keep-fraction' : ms !== undefined ? 'min-similarity' : opts.model || opts.scorer ? 'score-only' : 'basic';
+  if (opts.dedupSemantic !== undefined && !opts.model) throw new UsageError(STAGE, '--dedup-semantic needs a model (--model DIR) for the image embeddings');
+  const mode: FilterMode = kf !== undefined ? 'keep-fraction' : ms !== undefined ? 'min-similarity' : opts.model || opts.scorer ? 'score-only' : 'basic';
 
   if (opts.model) {
     const st = await stat(opts.model).catch(() => undefined);
@@ -82,12 +64,12 @@ export async function validate(opts: FilterOptions): Promise<Validated> {
     if (mode !== 'basic' && !info.imageFormat) throw new InputError(STAGE, f, 'shard has no image column (jpg, webp or png) to score');
     rowCounts.push(info.rows);
   }
-  return { files, rowCounts, mode, basic, dedup: opts.dedup ?? true, batchSize };
+  return { files, rowCounts, mode, basic };
 }
 
 /** The options that decide the output: a rerun with the same ones resumes, with others is refused. */
-export async function runOptions(opts: FilterOptions, v: Validated): Promise<Record<string, unknown>> {
-  return {
+export async function runOptions(opts: ResolvedFilterOptions, v: Validated): Promise<Record<string, unknown>> {
+  const options: Record<string, unknown> = {
     shards: v.files.map((f) => resolve(f)),
     model: opts.model ? resolve(opts.model) : null,
     model_fingerprint: opts.model ? await modelFingerprint(opts.model) : null,
@@ -98,8 +80,11 @@ export async function runOptions(opts: FilterOptions, v: Validated): Promise<Rec
     min_caption_chars: v.basic.minCaptionChars ?? null,
     min_image_side: v.basic.minImageSide ?? null,
     max_aspect: v.basic.maxAspect ?? null,
-    dedup: v.dedup,
+    dedup: opts.dedup,
   };
+  // Only when set, so that runs made before the option existed still resume.
+  if (opts.dedupSemantic !== undefined) options.dedup_semantic = opts.dedupSemantic;
+  return options;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { UsageError, WitError, messageWithoutStage } from '../util/errors.js';
+import type { ClipHandle } from '../train/index.js';
 
 /**
  * Scores a batch of pairs: the cosine similarity of each image's and caption's embeddings,
@@ -78,7 +79,7 @@ export type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
  * forwarding `batchSize` pairs at a time. Throws UsageError when the directory does not exist or
  * is not a model, InputError when its files are malformed.
  */
-export async function loadEncoders(modelDir: string, opts: { backend?: Backend; batchSize?: number } = {}): Promise<ClipEncoders> {
+export async function loadEncoders(modelDir: string, opts: { backend?: Backend; batchSize?: number } = {}): Promise<ClipHandle> {
   let st;
   try {
     st = await stat(modelDir);

@@ -16,6 +16,8 @@ export const DROP_REASONS = [
   'duplicate_url_caption',
   'undecodable',
   'low_similarity',
+  // Appended last: codes are stored in score files, earlier ones keep their numbers.
+  'near_duplicate',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 

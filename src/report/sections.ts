@@ -281,7 +281,10 @@ export async function renderFilter(found: FoundShards, scan: ShardScan): Promise
   for (const [k, label] of [['input', 'input pairs'], ['scored', 'scored'], ['kept', 'kept']] as const) if (num(t[k]) !== undefined) items.push([label, fmtNum(t[k])]);
   if (num(t.input) && num(t.kept) !== undefined) items.push(['kept / input', fmtPct(num(t.kept)! / num(t.input)!)]);
   if (threshold !== undefined) items.push(['threshold', fmtNum(threshold)]);
-  if (num(t.keepFraction) !== undefined) items.push(['keep fraction', fmtNum(t.keepFraction)]);
+  // keep_fraction since the summaries went snake_case; keepFraction in runs made before.
+  const keepFraction = t.keep_fraction ?? t.keepFraction;
+  if (num(keepFraction) !== undefined) items.push(['keep fraction', fmtNum(keepFraction)]);
+  if (num(t.dedup_semantic) !== undefined) items.push(['semantic dedup', `cosine ≥ ${fmtNum(t.dedup_semantic)}`]);
   let charts = 0;
   const figs: string[] = [];
   const h = obj(t.histogram) ?? obj(found.manifest?.similarity_histogram);

@@ -3,9 +3,9 @@ import type { ClipHandle } from '../train/index.js';
 import { listShards, readShardFile, type PairRecord } from '../shards/index.js';
 import { WitError } from '../util/errors.js';
 import { modelFingerprint } from '../util/model-fingerprint.js';
-import { defineOptions, resolveOptions, type OptionsInput, type ResolvedOptions } from '../util/options.js';
+import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { BACKENDS, embedDim, openModel } from './model.js';
-import { EmbeddingIndex, shardId, type AnnKind, type EmbeddedRow } from './store.js';
+import { EmbeddingIndex, shardId, type AnnKind, type Dtype, type EmbeddedRow } from './store.js';
 
 const STAGE = 'embed';
 
@@ -68,37 +68,69 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
   const files = await listShards(opts.shards);
   const clip = await openModel(opts.model, { backend: opts.backend, batchSize: opts.batchSize }, STAGE);
   try {
-    const index = await EmbeddingIndex.create(
-      opts.out,
-      { model: resolve(opts.model), model_fingerprint: await modelFingerprint(opts.model), embed_dim: embedDim(clip), dtype: opts.dtype, shards: files.map(shardId) },
-      STAGE,
-    );
-    try {
-      const run = await embedShards(index, clip, files, opts, t0);
-      const ann = await finishIndex(index, opts.ann as AnnKind | 'auto', opts.onLog);
-      const rows = await index.count();
-      return {
-        index: opts.out,
-        model: opts.model,
-        embed_dim: index.meta.embed_dim,
-        dtype: index.meta.dtype,
-        rows,
-        skipped: { undecodable: Object.values(index.meta.finished).reduce((a, f) => a + f.skipped, 0) },
-        shards: { input: files.length, embedded: run.embedded, resumed: files.length - run.embedded },
-        ann,
-        pairs_per_second: run.seconds > 0 ? run.pairs / run.seconds : 0,
-        duration: (performance.now() - t0) / 1000,
-      };
-    } finally {
-      index.close();
-    }
+    const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);
+    return {
+      index: opts.out,
+      model: opts.model,
+      embed_dim: built.embed_dim,
+      dtype: built.dtype,
+      rows: built.rows,
+      skipped: { undecodable: built.skipped },
+      shards: { input: files.length, embedded: built.embedded, resumed: files.length - built.embedded },
+      ann: built.ann,
+      pairs_per_second: built.seconds > 0 ? built.pairs / built.seconds : 0,
+      duration: (performance.now() - t0) / 1000,
+    };
   } finally {
     await clip.dispose();
   }
 }
 
+/** What {@link buildEmbeddingIndex} needs: the index, the shards, a loaded model and the settings. */
+export interface IndexBuild {
+  out: string;
+  files: string[];
+  clip: ClipHandle;
+  /** The model directory (recorded in the index, fingerprinted for resume checks). */
+  model: string;
+  dtype: Dtype;
+  ann: AnnKind | 'auto';
+  batchSize: number;
+  appendRows: number;
+  signal?: AbortSignal;
+  onProgress?: (p: EmbedProgress) => void;
+  onLog?: (line: string) => void;
+}
+
+/**
+ * Creates or resumes the index at `out` with an already loaded model (wit embed, and the filter's
+ * semantic dedup), embeds the unfinished shards and builds the ANN index. Resolves to what the
+ * index holds and what this run did.
+ */
+export async function buildEmbeddingIndex(b: IndexBuild, t0 = performance.now()) {
+  const index = await EmbeddingIndex.create(
+    b.out,
+    { model: resolve(b.model), model_fingerprint: await modelFingerprint(b.model), embed_dim: embedDim(b.clip), dtype: b.dtype, shards: b.files.map(shardId) },
+    STAGE,
+  );
+  try {
+    const run = await embedShards(index, b.clip, b.files, b, t0);
+    const ann = await finishIndex(index, b.ann, b.onLog);
+    return {
+      ...run,
+      ann,
+      rows: await index.count(),
+      skipped: Object.values(index.meta.finished).reduce((a, f) => a + f.skipped, 0),
+      embed_dim: index.meta.embed_dim,
+      dtype: index.meta.dtype,
+    };
+  } finally {
+    index.close();
+  }
+}
+
 /** Embeds the shards the index does not list as finished; returns what this run did. */
-async function embedShards(index: EmbeddingIndex, clip: ClipHandle, files: string[], opts: ResolvedOptions<typeof EMBED_OPTIONS> & EmbedOptions, t0: number) {
+async function embedShards(index: EmbeddingIndex, clip: ClipHandle, files: string[], opts: IndexBuild, t0: number) {
   let pairs = 0;
   let embedded = 0;
   let last = 0;

@@ -191,7 +191,7 @@ describe('resume', () => {
       if (mode === 'keep-fraction' && phase === 'write') expect(scorer.pairs).toBe(0); // every shard was already scored
       else expect(scorer.pairs).toBe(elig.filter((r) => !r.key.startsWith('k00')).length); // shard 0 not scored again
       expect(s.shards.resumed).toBe(mode === 'keep-fraction' && phase === 'score' ? 0 : 1);
-      expect({ ...s, duration: 0, pairsPerSecond: 0, out: '', shards: null }).toEqual({ ...ref, duration: 0, pairsPerSecond: 0, out: '', shards: null });
+      expect({ ...s, duration: 0, pairs_per_second: 0, out: '', shards: null }).toEqual({ ...ref, duration: 0, pairs_per_second: 0, out: '', shards: null });
       expect((await readOut(out)).map((r) => [r.key, r.similarity])).toEqual((await readOut(join(dir, `ref-${mode}`))).map((r) => [r.key, r.similarity]));
       // a finished run reruns as a no-op
       const scorer2 = hashScorer(8);

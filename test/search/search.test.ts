@@ -82,6 +82,25 @@ describe('wit embed', () => {
     expect(json<{ shards: unknown; rows: number }>(resumed.stdout)).toMatchObject({ shards: { input: 3, embedded: 1, resumed: 2 }, rows: pairs });
   }, 240_000);
 
+  it('--dtype float16 stores half-precision vectors that still search like the float32 ones', async () => {
+    const half = join(dir, 'index16');
+    const r = await runWit(['embed', '--model', model, '--shards', shards, '--out', half, '--dtype', 'float16', '--json'], { timeoutMs: 120_000 });
+    expect(r.code).toBe(0);
+    expect(json<{ dtype: string; rows: number }>(r.stdout)).toMatchObject({ dtype: 'float16', rows: pairs });
+    const [a, b] = [await EmbeddingIndex.open(index, 'test'), await EmbeddingIndex.open(half, 'test')];
+    try {
+      const key = 'google-1f600';
+      const [full, h] = [(await a.byKey(key))!, (await b.byKey(key))!];
+      for (let i = 0; i < 64; i++) expect(Math.abs(h.image_vector[i]! - full.image_vector[i]!)).toBeLessThan(1e-3);
+      const [ra, rb] = [await a.search(full.image_vector, { k: 5 }), await b.search(full.image_vector, { k: 5 })];
+      expect(rb.map((x) => x.key)).toEqual(ra.map((x) => x.key));
+      expect((await b.stats()).bytes).toBeLessThan((await a.stats()).bytes);
+    } finally {
+      a.close();
+      b.close();
+    }
+  }, 120_000);
+
   it('refuses an index directory made with another model', async () => {
     const other = join(dir, 'model-other');
     await writeRandomModel(other, ['a', 'b'], { seed: 99 });
