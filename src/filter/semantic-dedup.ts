@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildEmbeddingIndex } from '../search/embed.js';
-import { EmbeddingIndex, IMAGE_COLUMN, arrowRows, tableSchema, type EmbeddedRow } from '../search/store.js';
+import { DISTANCE, EmbeddingIndex, IMAGE_COLUMN, arrowRows, similarityOfDistance, tableSchema, type EmbeddedRow } from '../search/store.js';
 import { readShardFile } from '../shards/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { InputError, WitError } from '../util/errors.js';
@@ -103,8 +103,9 @@ async function decide(run: FilterRun, candidates: Candidate[], embeddingsDir: st
       for (const p of block) {
         let best: { key: string; sim: number } | undefined;
         if (keptRows > 0) {
-          const hits = (await keptTable.vectorSearch(Array.from(p.vec)).column(IMAGE_COLUMN).distanceType('dot').limit(1).select(['key', '_distance']).toArray()) as { key: string; _distance: number }[];
-          if (hits[0] && -hits[0]._distance >= t) best = { key: hits[0].key, sim: -hits[0]._distance };
+          const hits = (await keptTable.vectorSearch(Array.from(p.vec)).column(IMAGE_COLUMN).distanceType(DISTANCE).limit(1).select(['key', '_distance']).toArray()) as { key: string; _distance: number }[];
+          const sim = hits[0] ? similarityOfDistance(hits[0]._distance) : -Infinity;
+          if (hits[0] && sim >= t) best = { key: hits[0].key, sim };
         }
         for (const q of keptNow) {
           const sim = dot(p.vec, q.image_vector);
