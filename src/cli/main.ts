@@ -21,6 +21,11 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   doctor: { summary: 'check Node, native packages and the optional system programs; what works without each', load: async () => (await import('./commands/doctor.js')).command },
 };
 
+/** A subcommand's definition by name, or undefined (the demo runs its stages through the same flags). */
+export async function loadCommand(name: string): Promise<CommandDef | undefined> {
+  return COMMANDS[name]?.load();
+}
+
 function topHelp(): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 2;
   const rows = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(w)}${v.summary}`);

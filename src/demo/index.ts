@@ -3,18 +3,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { EMOJI_SETS, commonEmoji, type Emoji, type EmojiSet } from '../data/emoji.js';
 import { readManifest, readShards } from '../shards/index.js';
+import { parseFlags } from '../cli/args.js';
+import type { CommandContext } from '../cli/command.js';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
 import { formatDuration } from '../util/progress.js';
-import { querygen } from '../querygen/index.js';
-import { crawl } from '../crawl/index.js';
-import { train } from '../train/index.js';
-import { filter } from '../filter/index.js';
-import { evaluate } from '../eval/index.js';
-import { report } from '../report/index.js';
 import { bzip2File, findBzip2 } from './compress.js';
 import { writeHeldout } from './heldout.js';
 import { writePageviews } from './pageviews.js';
-import { Rng } from './random.js';
+import { Rng } from '../util/rng.js';
 import { ImageCache, planSite, serveSite, type SitePlan, type SiteServer } from './site.js';
 import { writeSiteWarc } from './warc.js';
 import { planWikiDump, writeWikiXml } from './wiki-dump.js';
@@ -29,7 +25,7 @@ export { readSynsets, parseSynsetLine, bundledWordnetDir, type Synset } from './
 export { bzip2File, findBzip2 } from './compress.js';
 
 /** The demo's stages, in the order they run. */
-export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'report'] as const;
+export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'index', 'report'] as const;
 /** A stage name for --skip. */
 export type DemoStage = (typeof DEMO_STAGES)[number];
 
@@ -91,6 +87,8 @@ export interface DemoSummary {
   filter: { input: number; kept: number; threshold: number | null; noisyPairs: number; noisyDropped: number; cleanPairs: number; cleanDropped: number } | null;
   eval: { top1: number; top5: number; classes: number; chanceTop1: number; chanceTop5: number; imageToTextR1: number | null } | null;
   siteUrl: string | null;
+  /** The command that serves the search page over the demo's index. */
+  serve: string | null;
   /** The emoji set held out of training. */
   heldout: EmojiSet;
 }
@@ -116,6 +114,7 @@ export function demoPaths(out: string) {
     model: join(out, 'model'),
     filtered: join(out, 'filtered'),
     eval: join(out, 'model', 'eval.json'),
+    index: join(out, 'index'),
     report: join(out, 'report.html'),
   };
 }
@@ -141,6 +140,22 @@ function sh(arg: string): string {
 
 function cmd(parts: (string | number)[]): string {
   return ['wit', ...parts.map((p) => sh(String(p)))].join(' ');
+}
+
+/**
+ * A stage's settings, written once as its command line: `paths` maps each path, relative for the
+ * printed command, absolute for the run. The demo prints `wit ARGS` and runs the same ARGS through the
+ * command's own flag parsing and `run` (src/cli/commands), so the two cannot drift.
+ */
+type StageArgs = (paths: (p: string) => string) => (string | number)[];
+
+/** Runs `wit ARGS` in this process; resolves to the command's summary. */
+async function runStageArgs(args: StageArgs, ctx: CommandContext): Promise<Record<string, unknown>> {
+  const [name, ...argv] = args((x) => x).map(String);
+  const { loadCommand } = await import('../cli/main.js');
+  const command = await loadCommand(name!);
+  if (!command) throw new WitError('demo', `no command ${name}`);
+  return (await command.run(parseFlags(name!, argv, command.flags), ctx)).summary;
 }
 
 async function readJson<T>(file: string): Promise<T | undefined> {
@@ -281,7 +296,7 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   const stages: DemoStageResult[] = [];
   const summary: DemoSummary = {
     out, report: p.report, seconds: 0, stages, emoji: 0, queries: null, queriesBySource: null, emojiNamesInQueries: null,
-    crawl: null, train: null, filter: null, eval: null, siteUrl: null, heldout,
+    crawl: null, train: null, filter: null, eval: null, siteUrl: null, serve: null, heldout,
   };
   const checkAbort = () => {
     if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new WitError('demo', 'interrupted');
@@ -304,6 +319,10 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
     log(`[${n}/${DEMO_STAGES.length}] ${name}: done in ${formatDuration(seconds)}`);
   };
   const progress = (name: DemoStage) => (line: string) => opts.onProgress?.(`[${name}] ${line}`);
+  const signal = opts.signal ?? new AbortController().signal;
+  /** Runs a stage's command line (see StageArgs). */
+  const runArgs = (name: DemoStage, args: StageArgs) => runStageArgs(args, { progress: progress(name), log: (l) => log(`  ${l}`), json: true, signal });
+  const field = (s: Record<string, unknown>, ...names: string[]): number => Number(names.map((n) => s[n]).find((v) => v !== undefined) ?? 0);
 
   const lr = opts.lr ?? 3e-3;
   const { emoji, plan, sets } = await demoSite(scale, seed, heldout);
@@ -336,13 +355,11 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   });
 
   // 2. Queries. Thresholds scaled to a corpus ~10^4 times smaller than Wikipedia.
-  const qg = { minCount: 8, minPmi: 10, minBigramCount: 3, minViews: 70 };
-  await stage('querygen', () => existsSync(p.queries),
-    cmd(['querygen', '--wiki', rel(dump), '--pageviews', ...pageviewFiles.map(rel), '--out', rel(p.queries), '--min-count', qg.minCount, '--min-pmi', qg.minPmi, '--min-bigram-count', qg.minBigramCount, '--min-views', qg.minViews]),
-    async () => {
-      const s = await querygen({ wiki: [dump], pageviews: pageviewFiles, out: p.queries, ...qg, workers: opts.workers, onProgress: progress('querygen'), signal: opts.signal });
-      log(`  ${s.queries} queries (${Object.entries(s.by_source).map(([k, v]) => `${k} ${v}`).join(', ')}) from ${s.articles} articles, ${s.tokens} tokens`);
-    });
+  const querygenArgs: StageArgs = (path) => ['querygen', '--wiki', path(dump), '--pageviews', ...pageviewFiles.map(path), '--out', path(p.queries), '--min-count', 8, '--min-pmi', 10, '--min-bigram-count', 3, '--min-views', 70, ...(opts.workers ? ['--workers', opts.workers] : [])];
+  await stage('querygen', () => existsSync(p.queries), cmd(querygenArgs(rel)), async () => {
+    const s = await runArgs('querygen', querygenArgs);
+    log(`  ${field(s, 'queries')} queries (${Object.entries((s.by_source ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}) from ${field(s, 'articles')} articles, ${field(s, 'tokens')} tokens`);
+  });
   if (existsSync(p.queries)) {
     const lines = (await readFile(p.queries, 'utf8')).split('\n').slice(1).filter(Boolean);
     const bySource: Record<string, number> = {};
@@ -372,7 +389,8 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   const crawlCap = Math.max(10, Math.round(30 * scale));
   try {
     let seedUrl = previous?.url ?? 'http://127.0.0.1:PORT';
-    const crawlCommand = () => cmd(['crawl', '--queries', rel(p.queries), '--input', `${seedUrl}/`, rel(p.warc), '--out', rel(p.crawl), '--cap', crawlCap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--timeout-ms', 5000, '--retries', 1, '--allow-private-network']);
+    const crawlArgs: StageArgs = (path) => ['crawl', '--queries', path(p.queries), '--input', `${seedUrl}/`, path(p.warc), '--out', path(p.crawl), '--cap', crawlCap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--timeout-ms', 5000, '--retries', 1, '--allow-private-network'];
+    const crawlCommand = () => cmd(crawlArgs(rel));
     await stage('crawl', crawlDone, null, async () => {
       server = await serveSite(plan, { cache, port: previous?.port }).catch(() => serveSite(plan, { cache }));
       seedUrl = server.url;
@@ -383,21 +401,8 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
       const records = await writeSiteWarc(plan, cache, server.url, p.warc);
       log(`  site ${server.url}/ : ${plan.pages.size} pages, ${plan.images.size} images; WARC of ${plan.archivePaths.length} unlinked pages (${records} responses): ${rel(p.warc)}`);
       await rm(p.crawl, { recursive: true, force: true });
-      const s = await crawl({
-        queries: p.queries,
-        inputs: [`${server.url}/`, p.warc],
-        out: p.crawl,
-        cap: crawlCap,
-        imageSize: 64,
-        maxPages: 2000,
-        maxDepth: 4,
-        allowPrivateNetwork: true,
-        timeoutMs: 5000,
-        retries: 1,
-        onProgress: progress('crawl'),
-        signal: opts.signal,
-      });
-      log(`  ${s.candidates} candidates, ${s.kept} pairs kept, failed ${JSON.stringify(s.failed)}, skipped ${JSON.stringify(s.skipped)}`);
+      const s = await runArgs('crawl', crawlArgs);
+      log(`  ${field(s, 'candidates')} candidates, ${field(s, 'kept')} pairs kept, failed ${JSON.stringify(s.failed)}, skipped ${JSON.stringify(s.skipped)}`);
     });
     stages[stages.length - 1]!.command = `${cmd(['demo', '--out', rel(out), '--serve'])} &   # serves the site again on ${seedUrl}\n  ${crawlCommand()}`;
   } finally {
@@ -416,27 +421,24 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
   });
 
   // 5. Train.
-  await stage('train', () => existsSync(join(p.model, 'config.json')) && existsSync(join(p.model, 'metrics.jsonl')),
-    cmd(['train', '--shards', rel(p.crawl), '--out', rel(p.model), '--arch', arch, '--steps', steps, '--batch-size', batchSize, '--lr', lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', seed]),
-    async () => {
-      await rm(p.model, { recursive: true, force: true });
-      const s = await train({ shards: [p.crawl], out: p.model, arch, steps, batchSize, lr, warmupSteps: warmup, weightDecay: 0.1, seed, onProgress: progress('train'), onLog: (l) => log(`  ${l}`), signal: opts.signal });
-      summary.train = { steps: s.steps, finalLoss: s.final_loss, samplesPerSec: s.samples_per_sec, backend: s.backend, seconds: s.seconds };
-      log(`  ${s.steps} steps, final loss ${s.final_loss.toFixed(3)}, ${s.samples_per_sec.toFixed(1)} samples/s on ${s.backend}`);
-    });
+  const trainArgs: StageArgs = (path) => ['train', '--shards', path(p.crawl), '--out', path(p.model), '--arch', arch, '--steps', steps, '--batch-size', batchSize, '--lr', lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', seed];
+  await stage('train', () => existsSync(join(p.model, 'config.json')) && existsSync(join(p.model, 'metrics.jsonl')), cmd(trainArgs(rel)), async () => {
+    await rm(p.model, { recursive: true, force: true });
+    const s = await runArgs('train', trainArgs);
+    summary.train = { steps: field(s, 'steps'), finalLoss: field(s, 'final_loss', 'finalLoss'), samplesPerSec: field(s, 'samples_per_sec', 'samplesPerSec'), backend: String(s.backend ?? ''), seconds: field(s, 'seconds') };
+    log(`  ${summary.train.steps} steps, final loss ${summary.train.finalLoss.toFixed(3)}, ${summary.train.samplesPerSec.toFixed(1)} samples/s on ${summary.train.backend}`);
+  });
 
   if (!summary.train) summary.train = await trainedSummary(p.model);
 
   // 6. Filter the crawl with the model.
-  const keepFraction = 0.85;
-  await stage('filter', () => existsSync(join(p.filtered, 'manifest.json')),
-    cmd(['filter', '--model', rel(p.model), '--shards', rel(p.crawl), '--out', rel(p.filtered), '--keep-fraction', keepFraction, '--no-dedup']),
-    async () => {
-      await rm(p.filtered, { recursive: true, force: true });
-      // No dedup by image: the site shows each image under two captions on purpose (two pairs).
-      const s = await filter({ model: p.model, shards: [p.crawl], out: p.filtered, keepFraction, dedup: false, onProgress: (f) => progress('filter')(`${f.phase}: ${f.rows}/${f.rowsTotal} rows, ${f.kept} kept, ${f.pairsPerSecond.toFixed(0)} pairs/s`), onLog: (l) => log(`  ${l}`), signal: opts.signal });
-      log(`  kept ${s.kept} of ${s.input} pairs (threshold ${s.threshold?.toFixed(3) ?? '–'})`);
-    });
+  // No dedup by image: the site shows each image under two captions on purpose (two pairs).
+  const filterArgs: StageArgs = (path) => ['filter', '--model', path(p.model), '--shards', path(p.crawl), '--out', path(p.filtered), '--keep-fraction', 0.85, '--no-dedup'];
+  await stage('filter', () => existsSync(join(p.filtered, 'manifest.json')), cmd(filterArgs(rel)), async () => {
+    await rm(p.filtered, { recursive: true, force: true });
+    const s = await runArgs('filter', filterArgs);
+    log(`  kept ${field(s, 'kept')} of ${field(s, 'input')} pairs (threshold ${typeof s.threshold === 'number' ? s.threshold.toFixed(3) : '–'})`);
+  });
   const fm = await readManifest(p.filtered).catch(() => undefined);
   if (fm?.totals) {
     const t = fm.totals as Record<string, unknown>;
@@ -445,21 +447,30 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
 
   // 7. Zero-shot on the held-out designs.
   const labels = join(p.heldout, 'labels.txt');
-  await stage('eval', () => existsSync(p.eval),
-    cmd(['eval', '--model', rel(p.model), '--shards', rel(p.heldout), '--labels', rel(labels), ...TEMPLATES.flatMap((t) => ['--template', t]), '--out', rel(p.eval)]),
-    async () => {
-      await evaluate({ model: p.model, shards: [p.heldout], labels, templates: [...TEMPLATES], out: p.eval, onProgress: progress('eval') });
-    });
+  const evalArgs: StageArgs = (path) => ['eval', '--model', path(p.model), '--shards', path(p.heldout), '--labels', path(labels), ...TEMPLATES.flatMap((t) => ['--template', t]), '--out', path(p.eval)];
+  await stage('eval', () => existsSync(p.eval), cmd(evalArgs(rel)), async () => {
+    await runArgs('eval', evalArgs);
+  });
   const ev = await readJson<{ zero_shot?: { top1: number; top5: number; classes: number }; retrieval?: { image_to_text?: { r1?: number } } }>(p.eval);
   if (ev?.zero_shot) {
     const c = ev.zero_shot.classes;
     summary.eval = { top1: ev.zero_shot.top1, top5: ev.zero_shot.top5, classes: c, chanceTop1: c ? 1 / c : 0, chanceTop5: c ? Math.min(1, 5 / c) : 0, imageToTextR1: ev.retrieval?.image_to_text?.r1 ?? null };
   }
 
-  // 8. The report.
-  await stage('report', () => existsSync(p.report), cmd(['report', '--run', rel(out), '--out', rel(p.report)]), async () => {
-    const r = await report({ runs: [out], out: p.report, title: 'wit demo', onProgress: progress('report') });
-    const missing = Object.entries(r.sections).filter(([, v]) => v !== 'ok').map(([k]) => k);
+  // 8. The search index of the crawl, and the command that serves its page.
+  const embedArgs: StageArgs = (path) => ['embed', '--model', path(p.model), '--shards', path(p.crawl), '--out', path(p.index)];
+  await stage('index', () => existsSync(join(p.index, 'wit-index.json')), cmd(embedArgs(rel)), async () => {
+    await rm(p.index, { recursive: true, force: true });
+    const s = await runArgs('index', embedArgs);
+    log(`  ${field(s, 'rows')} pairs embedded; search them: ${cmd(['serve', '--index', rel(p.index)])}`);
+  });
+  summary.serve = cmd(['serve', '--index', rel(p.index)]);
+
+  // 9. The report.
+  const reportArgs: StageArgs = (path) => ['report', '--run', path(out), '--out', path(p.report), '--title', 'wit demo'];
+  await stage('report', () => existsSync(p.report), cmd(reportArgs(rel)), async () => {
+    const r = await runArgs('report', reportArgs);
+    const missing = Object.entries((r.sections ?? {}) as Record<string, string>).filter(([, v]) => v !== 'ok').map(([k]) => k);
     if (missing.length) log(`  report sections without data: ${missing.join(', ')}`);
   });
   summary.seconds = (performance.now() - t0) / 1000;

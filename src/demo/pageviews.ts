@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Rng } from './random.js';
+import { Rng } from '../util/rng.js';
 
 /** What goes into the generated hourly pageview files. */
 export interface PageviewOptions {
@@ -46,18 +46,18 @@ export async function writePageviews(dir: string, opts: PageviewOptions): Promis
     const lines: string[] = [];
     const add = (domain: string, title: string, views: number) => lines.push(`${domain} ${pageviewTitle(title)} ${views} 0`);
     for (const t of opts.popular) {
-      add('en', t, floor + rng.int(0, 400));
-      add('en.m', t, rng.int(1, 900));
+      add('en', t, floor + rng.between(0, 400));
+      add('en.m', t, rng.between(1, 900));
     }
     for (const t of opts.others) {
       // A Zipf-like tail: a few articles are popular, most are read a handful of times an hour.
-      const v = Math.floor(2000 / (1 + rng.int(0, 400)) ** 1.2);
+      const v = Math.floor(2000 / (1 + rng.between(0, 400)) ** 1.2);
       if (v > 0) add('en', t, v);
-      if (rng.chance(0.3)) add('de', t, rng.int(1, 80));
+      if (rng.chance(0.3)) add('de', t, rng.between(1, 80));
     }
-    add('en', 'Main_Page', 250_000 + rng.int(0, 10_000));
-    add('en', 'Special:Search', 90_000 + rng.int(0, 1000));
-    add('en', 'Wikipedia:About', 300 + rng.int(0, 50));
+    add('en', 'Main_Page', 250_000 + rng.between(0, 10_000));
+    add('en', 'Special:Search', 90_000 + rng.between(0, 1000));
+    add('en', 'Wikipedia:About', 300 + rng.between(0, 50));
     add('en', '-', 5000);
     add('commons.m', 'File:Example.jpg', 120);
     add('en.d', 'face', 77);

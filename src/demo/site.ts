@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { emojiImage, type Emoji, type EmojiSet } from '../data/emoji.js';
-import { Rng } from './random.js';
+import { Rng } from '../util/rng.js';
 
 /** What the demo website shows. */
 export interface SiteOptions {

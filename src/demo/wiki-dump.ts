@@ -5,7 +5,7 @@ import { basename, dirname, join } from 'node:path';
 import { once } from 'node:events';
 import type { Emoji } from '../data/emoji.js';
 import type { Synset } from './wordnet.js';
-import { Rng } from './random.js';
+import { Rng } from '../util/rng.js';
 
 /** What the generated dump should hold. */
 export interface WikiDumpOptions {

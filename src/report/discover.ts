@@ -31,6 +31,8 @@ export interface RunInventory {
   models: FoundModel[];
   /** Evaluation results (JSON with a zero_shot or retrieval object). */
   evals: string[];
+  /** Embedding indexes made by wit embed (directories holding wit-index.json). */
+  indexes: string[];
 }
 
 const SKIP_DIRS = new Set(['node_modules', '.git', 'status']); // status/: url-list outcomes of Parquet shards, not shards
@@ -74,7 +76,7 @@ async function isEvalJson(file: string): Promise<boolean> {
  * Throws UsageError when a path does not exist.
  */
 export async function discoverRuns(paths: readonly string[], depth = 3): Promise<RunInventory> {
-  const inv: RunInventory = { queries: [], shards: [], models: [], evals: [] };
+  const inv: RunInventory = { queries: [], shards: [], models: [], evals: [], indexes: [] };
   const seen = new Set<string>();
   const addFile = async (file: string) => {
     const f = resolve(file);
@@ -103,6 +105,11 @@ export async function discoverRuns(paths: readonly string[], depth = 3): Promise
       return;
     }
     const has = new Set(names);
+    if (has.has('wit-index.json')) {
+      // LanceDB's files inside are not runs.
+      inv.indexes.push(d);
+      return;
+    }
     const isModel = has.has('metrics.jsonl') || (has.has('config.json') && has.has('tokenizer.json'));
     if (isModel) {
       inv.models.push({ dir: d, metrics: has.has('metrics.jsonl') ? join(d, 'metrics.jsonl') : undefined, config: has.has('config.json') ? join(d, 'config.json') : undefined });

@@ -1,4 +1,6 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { SERVE_OPTIONS } from '../search/serve.js';
+import { defaultOf } from '../util/options.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { discoverRuns, type RunInventory } from './discover.js';
 import { esc, STYLE } from './html.js';
@@ -45,6 +47,24 @@ interface Section {
   title: string;
   html: string;
   state: 'ok' | 'empty' | 'error';
+}
+
+/**
+ * The embedding indexes of the runs: what each holds, the command that serves its search page and a
+ * link to that page (live only while `wit serve` runs: the report itself stays static and offline).
+ */
+async function renderIndexes(dirs: string[]): Promise<string> {
+  const parts: string[] = [];
+  for (const dir of dirs) {
+    const meta = JSON.parse(await readFile(join(dir, 'wit-index.json'), 'utf8')) as { model?: string; embed_dim?: number; dtype?: string; ann?: { kind?: string; rows?: number } | null; finished?: Record<string, { rows: number }> };
+    const rows = Object.values(meta.finished ?? {}).reduce((a, f) => a + f.rows, 0);
+    const url = `http://127.0.0.1:${defaultOf(SERVE_OPTIONS, 'port')}/`;
+    parts.push(
+      `<p>${rows} pairs embedded by <code>${esc(meta.model ?? '?')}</code> (${meta.embed_dim}-d ${esc(meta.dtype ?? '')}, ${meta.ann?.kind === 'none' || !meta.ann ? 'exact search' : esc(meta.ann.kind ?? '')}) in <code>${esc(dir)}</code>.</p>` +
+        `<p>Search them by text or by image: run <code>wit serve --index ${esc(dir)}</code>, then open <a href="${url}">${url}</a>; or <code>wit search --index ${esc(dir)} "a red apple"</code> in a terminal.</p>`,
+    );
+  }
+  return parts.join('<hr>');
 }
 
 function empty(what: string): string {
@@ -153,6 +173,8 @@ export async function report(opts: ReportOptions): Promise<ReportSummary> {
     }
     return { html: parts.join('<hr>') };
   });
+
+  if (inv.indexes.length) await guard('search', 'Search', async () => ({ html: await renderIndexes(inv.indexes) }));
 
   const title = opts.title ?? 'wit report';
   const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');

@@ -1,7 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { listShards, readAllShardStats, readShardFile, type PairRecord, type ShardStats } from '../shards/index.js';
-import { Rng } from '../demo/random.js';
+import { Rng } from '../util/rng.js';
 
 /** One shard file's size and rows. */
 export interface ShardFileInfo {

@@ -24,6 +24,7 @@ export function demoText(s: DemoSummary): string {
     lines.push(`  zero-shot       top-1 ${pct(s.eval.top1)} (chance ${pct(s.eval.chanceTop1)}), top-5 ${pct(s.eval.top5)} (chance ${pct(s.eval.chanceTop5)})`);
     lines.push(`                  over ${s.eval.classes} emoji names, on the ${s.heldout} designs, held out of training`);
   }
+  if (s.serve) lines.push(`  search page     ${s.serve}   (then open the printed url)`);
   lines.push('');
   lines.push('Each stage by hand (outputs stay in the demo folder):');
   for (const st of s.stages) {
