@@ -7,7 +7,6 @@ import { embed, serve, type SearchServer } from '../../src/search/index.js';
 import { readShards } from '../../src/shards/index.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeEmojiShards } from '../helpers/emoji-shards.js';
-import { needs } from '../helpers/needs.js';
 import { writeRandomModel } from './helpers.js';
 import { needs, programPath } from '../helpers/needs.js';
 
@@ -115,10 +114,6 @@ describe('wit serve', () => {
 
 // The page in a real browser: a query returns images, a click shows neighbours, no console errors,
 // no request leaves the server.
-<<<<<<< HEAD
-=======
-const CHROMIUM = '/usr/bin/chromium';
->>>>>>> 7d4f04d (demo: each stage's settings written once as its command line, run through the command itself; an index stage and the wit serve command; report links to the search page; one Rng (demo/random.ts gone); README and ARCHITECTURE for filter strategies, semantic dedup, embed/search/serve)
 describe.skipIf(!needs('chromium'))('wit serve in headless Chromium', () => {
   it('a query shows a grid of images; a click on one shows its neighbours', async () => {
     const { chromium } = await import('playwright-core');
