@@ -1,7 +1,7 @@
 import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { InputError } from '../util/errors.js';
-import { tempPathFor } from '../util/atomic.js';
+import { renameIntoPlace, tempPathFor } from '../util/atomic.js';
 
 /**
  * The safetensors format (docs/ARCHITECTURE.md, "Models in open_clip's format"): an 8-byte
@@ -186,7 +186,7 @@ export async function writeSafetensors(file: string, tensors: TensorToWrite[], m
     throw err;
   }
   await fh.close();
-  await rename(tmp, file);
+  await renameIntoPlace(tmp, file);
 }
 
 /** Size in bytes of a file, or -1 when missing. */

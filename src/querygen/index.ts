@@ -20,7 +20,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { InputError } from '../util/errors.js';
-import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
+import { renameIntoPlace, tempPathFor, writeJsonAtomic } from '../util/atomic.js';
 import { WorkerPool } from './pool.js';
 import { readWordnet, WordnetFormatError } from './wordnet.js';
 import { byCountDesc, unionQueries, zeroBySource, SOURCES, type BySource, type QuerySource, type UnionResult } from './select.js';
@@ -222,7 +222,7 @@ async function writeTsvAtomic(out: string, rows: Array<{ query: string; source: 
     }
     ws.end(buf);
     await once(ws, 'finish');
-    await rename(tmp, out);
+    await renameIntoPlace(tmp, out);
   } catch (err) {
     ws.destroy();
     await rm(tmp, { force: true });

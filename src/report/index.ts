@@ -1,6 +1,7 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { SERVE_OPTIONS } from '../search/serve.js';
 import { defaultOf } from '../util/options.js';
+import { writeFileAtomic } from '../util/atomic.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { discoverRuns, type RunInventory } from './discover.js';
 import { esc, STYLE } from './html.js';
@@ -195,13 +196,11 @@ ${body}
 </body></html>
 `;
   const out = resolve(opts.out);
-  const tmp = join(dirname(out), `.${basename(out)}.tmp-${process.pid}`);
   try {
     await mkdir(dirname(out), { recursive: true });
-    await writeFile(tmp, html);
-    await rename(tmp, out);
+    await writeFileAtomic(out, html);
   } catch (err) {
-    await rm(tmp, { force: true });
+    if (err instanceof WitError) throw err;
     throw new WitError('report', `cannot write the report: ${errorMessage(err)}`, { file: out, cause: err });
   }
   const images = (html.match(/<img src="data:/g) ?? []).length;

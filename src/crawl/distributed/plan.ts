@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import type { Candidate } from '../types.js';
 import { writeJsonAtomic } from '../../shards/index.js';
 import { InputError } from '../../util/errors.js';
-import { tempPathFor } from '../../util/atomic.js';
+import { renameIntoPlace, tempPathFor } from '../../util/atomic.js';
 
 /** One unit of work: a WARC/WAT file or seed, or one chunk of a url list. */
 export interface JobSpec {
@@ -62,7 +62,7 @@ async function writeChunk(path: string, rows: readonly Candidate[]): Promise<voi
   }
   out.end();
   await once(out, 'close');
-  await rename(tmp, path);
+  await renameIntoPlace(tmp, path);
 }
 
 /**
