@@ -7,13 +7,13 @@
  * files differ only in their times). The window that bounds memory (pipeline.ts) counts a candidate
  * until it is drained, so held outcomes are bounded too.
  */
-import type { ShardWriter, ShardStats, PairRecord } from '../shards/index.js';
-import type { FailureReason } from './types.js';
+import type { ShardWriter, ShardStats, PairRecord, StatusRow } from '../shards/index.js';
+import type { Candidate, FailureReason } from './types.js';
 import { countReason, newOutcomes, outcomeTotals, type Outcomes, type ReasonCounts } from '../util/outcomes.js';
 import { openCrawlShard, type ShardOutputOptions } from './shard-output.js';
 
 /** How one admitted candidate ended. */
-export type DownloadOutcome = { ok: true; rec: PairRecord } | { ok: false; reason: FailureReason };
+export type DownloadOutcome = { ok: true; rec: PairRecord } | { ok: false; reason: FailureReason; detail?: string };
 
 /** A shard finished by an earlier run: the admitted indices that were kept, and its stats. */
 export interface FinishedShard {
@@ -70,6 +70,13 @@ export class Block {
   private writer?: ShardWriter;
   private writes: Promise<void> = Promise.resolve();
   private finalizing = false;
+  /**
+   * Url-list rows of this block in input order with their outcome (README.md, "The shard format"):
+   * skipped rows at once, admitted rows filled in when drained. Only kept when a row came from a list.
+   */
+  private readonly status: StatusRow[] = [];
+  private readonly statusOf = new Map<number, StatusRow>();
+  private listRows = false;
 
   constructor(readonly index: number, readonly file: string, private readonly ctx: BlockContext, readonly resumed?: FinishedShard) {
     this.done = new Promise<void>((resolve, reject) => { this.resolveDone = resolve; this.rejectDone = reject; });
@@ -77,7 +84,8 @@ export class Block {
   }
 
   /** Counts a candidate skipped before download. */
-  skip(reason: FailureReason, matched: boolean): void {
+  skip(reason: FailureReason, matched: boolean, c?: Candidate): void {
+    if (c?.row) this.addStatus(c, null, reason);
     countReason(this.outcomes.skipped, reason);
     countReason(this.ctx.counters.skipped, reason);
     if (matched) this.countMatched();
@@ -96,6 +104,18 @@ export class Block {
     return this.outcomes.admitted++;
   }
 
+  /** Notes the url-list row of admitted candidate `idx` (its outcome is filled in when drained). */
+  noteRow(idx: number, c: Candidate, key: string): void {
+    if (c.row) this.statusOf.set(idx, this.addStatus(c, key, 'pending'));
+  }
+
+  private addStatus(c: Candidate, key: string | null, status: string): StatusRow {
+    this.listRows = true;
+    const row: StatusRow = { key, url: c.url, caption: c.caption, page_url: c.page_url ?? null, status, error_message: null, extra: c.row?.extra };
+    this.status.push(row);
+    return row;
+  }
+
   /** A candidate of a shard finished by an earlier run: its outcome comes from that shard. */
   replay(idx: number, ids: number[]): void {
     if (this.resumed!.kept.has(idx)) this.addKept(ids);
@@ -107,8 +127,8 @@ export class Block {
   settle(idx: number, outcome: DownloadOutcome, ids: number[]): void {
     this.held.set(idx, { outcome, ids });
     for (let item = this.held.get(this.next); item; item = this.held.get(this.next)) {
-      this.held.delete(this.next++);
-      this.drain(item.outcome, item.ids);
+      this.held.delete(this.next);
+      this.drain(item.outcome, item.ids, this.next++);
       this.ctx.onDrained();
     }
     this.maybeFinalize();
@@ -129,8 +149,15 @@ export class Block {
     for (const id of ids) this.keptQueries.set(id, (this.keptQueries.get(id) ?? 0) + 1);
   }
 
-  private drain(outcome: DownloadOutcome, ids: number[]): void {
+  private drain(outcome: DownloadOutcome, ids: number[], idx: number): void {
     const counters = this.ctx.counters;
+    const row = this.statusOf.get(idx);
+    if (row) {
+      this.statusOf.delete(idx);
+      row.status = outcome.ok ? 'success' : outcome.reason;
+      row.error_message = outcome.ok ? null : outcome.detail ?? null;
+      if (outcome.ok) row.record = { ...outcome.rec, image: new Uint8Array(0) }; // the metadata holds no image
+    }
     if (outcome.ok) {
       const rec = outcome.rec;
       this.writes = this.writes.then(async () => {
@@ -178,7 +205,7 @@ export class Block {
       ...outcomeTotals(o),
       queries_listed: [...this.keptQueries.values()].reduce((s, v) => s + v, 0),
       estimated_false_duplicates: this.falseDuplicates,
-    });
+    }, this.listRows ? this.status : undefined);
     this.writer = undefined; // closed: let its buffers go
     this.ctx.counters.shards++;
     await this.ctx.onFinished?.(this.stats, this.file);

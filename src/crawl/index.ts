@@ -8,7 +8,8 @@ import type { Candidate, FailureReason } from './types.js';
 import { loadQueries } from './queries.js';
 import { QueryMatcher } from './match.js';
 import { MemoryCapStore } from './balance.js';
-import { detectInputFormat, readSource } from './sources/index.js';
+import { LIST_FORMATS, detectInputFormat, inspectList, readSource } from './sources/index.js';
+import type { ExtraColumn } from '../shards/index.js';
 import { crawlSite } from './site.js';
 import { SafeFetcher } from './http/fetch.js';
 import { RobotsCache } from './http/robots.js';
@@ -93,7 +94,7 @@ export interface SourceCounters {
  * format (detected from the name unless `format` is given). Throws UsageError/InputError for an
  * input that cannot be read.
  */
-export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'useTitle' | 'maxPages' | 'maxDepth'> & Partial<Pick<ResolvedCrawlOptions, 'onTruncated' | 'maxPageBytes'>> & { inputFormat?: string }, res: CrawlResources, signal: AbortSignal | undefined, counters: SourceCounters): AsyncIterable<Candidate> {
+export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'useTitle' | 'maxPages' | 'maxDepth'> & Partial<Pick<ResolvedCrawlOptions, 'onTruncated' | 'maxPageBytes' | 'urlCol' | 'captionCol' | 'saveAdditionalColumns' | 'verifyHashCol' | 'queries' | 'queryList'>> & { inputFormat?: string }, res: CrawlResources, signal: AbortSignal | undefined, counters: SourceCounters): AsyncIterable<Candidate> {
   const format = detectInputFormat(input, r.inputFormat as Parameters<typeof detectInputFormat>[1]);
   const onBadItem = (reason: string) => { counters.badItems[reason] = (counters.badItems[reason] ?? 0) + 1; };
   if (format === 'seed') {
@@ -109,8 +110,46 @@ export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'useTitle
     openUrl: (u: string) => res.fetcher.openStream(u, signal),
     onTruncated: r.onTruncated,
     maxPageBytes: r.maxPageBytes,
+    ...listColumns(r),
     onBadItem,
   });
+}
+
+/** How url lists are read: the columns by name, and whether rows without a caption are kept (no queries). */
+function listColumns(r: Partial<Pick<ResolvedCrawlOptions, 'urlCol' | 'captionCol' | 'saveAdditionalColumns' | 'verifyHashCol' | 'queries' | 'queryList'>>) {
+  return {
+    urlColumn: r.urlCol, captionColumn: r.captionCol, extraColumns: r.saveAdditionalColumns, hashColumn: r.verifyHashCol,
+    allowEmptyCaption: r.queries === undefined && r.queryList === undefined,
+  };
+}
+
+/**
+ * Reads the header of every url-list input and checks the columns the options name, before any
+ * download; resolves to the pass-through columns with their types (as the first input that has
+ * them types them). Throws InputError naming the file and the columns it has, UsageError when two
+ * inputs type a pass-through column differently.
+ */
+export async function listExtras(r: ResolvedCrawlOptions, res: CrawlResources, signal?: AbortSignal): Promise<ExtraColumn[]> {
+  const kinds = new Map<string, { kind: ExtraColumn['kind']; input: string }>();
+  for (const input of r.inputs) {
+    const format = detectInputFormat(input, r.inputFormat);
+    if (!LIST_FORMATS.has(format)) continue;
+    const header = await inspectList(input, { format, ...listColumns(r), openUrl: (u: string) => res.fetcher.openStream(u, signal), signal });
+    for (const e of header.extras) {
+      const seen = kinds.get(e.name);
+      if (seen && seen.kind !== e.kind) throw new UsageError('crawl', `column ${e.name} is ${seen.kind} in ${seen.input} but ${e.kind} in ${input}; pass-through columns keep their type`);
+      if (!seen) kinds.set(e.name, { kind: e.kind, input });
+    }
+  }
+  if (r.saveAdditionalColumns.length && !r.inputs.some((i) => LIST_FORMATS.has(detectInputFormat(i, r.inputFormat)))) {
+    throw new UsageError('crawl', '--save-additional-columns needs url-list inputs (.parquet, .csv, .tsv, .jsonl)');
+  }
+  return r.saveAdditionalColumns.map((name) => ({ name, kind: kinds.get(name)?.kind ?? 'string' }));
+}
+
+/** True when the run has no queries (url lists only): every row is admitted, no matching or balancing. */
+export function admitsAll(r: Pick<ResolvedCrawlOptions, 'queries' | 'queryList'>): boolean {
+  return r.queries === undefined && r.queryList === undefined;
 }
 
 async function* allInputs(r: ResolvedCrawlOptions, res: CrawlResources, signal: AbortSignal | undefined, counters: SourceCounters): AsyncGenerator<Candidate> {
@@ -137,6 +176,7 @@ export function progressLine(c: CrawlCounters, seconds: number, phase = 'crawl')
 
 /** The query list of a run: the given list, or the file read and checked. */
 async function loadRunQueries(r: ResolvedCrawlOptions): Promise<string[]> {
+  if (admitsAll(r)) return [];
   const queries = r.queryList ?? (await loadQueries(r.queries!));
   if (!queries.length) throw new UsageError('crawl', 'the query list is empty', { file: r.queries });
   return queries;
@@ -155,7 +195,7 @@ export function pipelineWindow(concurrency: number): number {
 
 /** How a local run balances: a cap store, or (sample) the counts of a first pass over the inputs. */
 async function localBalance(r: ResolvedCrawlOptions, opts: CrawlOptions, res: CrawlResources, matcher: QueryMatcher, counters: CrawlCounters, progress: { phase: string }): Promise<Balance> {
-  if (r.balance === 'cap') return { mode: 'cap', cap: r.cap, store: opts.capStore ?? new MemoryCapStore(r.cap) };
+  if (r.balance === 'cap' || admitsAll(r)) return { mode: 'cap', cap: r.cap, store: opts.capStore ?? new MemoryCapStore(r.cap) };
   progress.phase = 'count matches';
   const counts = await countMatches(allInputs(r, res, opts.signal, { pages: {}, badItems: {} }), matcher, new PairDeduper(r.dedupeCapacity, r.dedupeErrorRate), opts.signal, () => { counters.candidates++; });
   counters.candidates = 0;
@@ -209,6 +249,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
   const matcher = QueryMatcher.build(queries, { caseSensitive: !r.caseInsensitive });
   tuneSharpForCrawl();
   const res = createResources(r, opts.resolver);
+  const extras = await listExtras(r, res, opts.signal).catch(async (err: unknown) => { await res.close(); throw err; });
   const counters = newCounters();
   const sources: SourceCounters = { pages: {}, badItems: {} };
   const progress = { phase: 'crawl' };
@@ -223,6 +264,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
       image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
       resume: r.resume, window: pipelineWindow(r.concurrency), counters, signal: opts.signal,
       metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION },
+      format: r.outputFormat, extras, admitAll: admitsAll(r),
       onShard: () => throttle.tick(),
     }, res);
     if (result.interrupted || opts.signal?.aborted) {

@@ -12,6 +12,9 @@ import { imageOptionsSchema } from './image-options.js';
 import { DEFAULT_INPUT_TIMEOUT_MS, DEFAULT_MAX_INPUT_BYTES } from './http/fetch.js';
 import { DEFAULT_MAX_PAGE_BYTES } from './sources/parquet.js';
 import type { CapStore } from './balance.js';
+import { SHARD_FORMATS } from '../shards/writer.js';
+import { RESERVED_COLUMNS } from '../shards/record.js';
+import { LIST_FORMATS, detectInputFormat } from './sources/index.js';
 import type { Resolver } from './http/address-guard.js';
 
 /** Input formats `--input-format` accepts. */
@@ -19,11 +22,25 @@ export const INPUT_FORMATS = ['warc', 'wat', 'jsonl', 'csv', 'tsv', 'txt', 'parq
 
 /** Options of a crawl in one process (and of each worker of a distributed one). */
 export const crawlOptionsSchema = defineOptions({
-  queries: { type: 'string', metavar: 'FILE', help: 'queries.tsv from wit querygen, or a text file with one query a line (required)' },
+  queries: {
+    type: 'string', metavar: 'FILE',
+    help: 'queries.tsv from wit querygen, or a text file with one query a line; required unless every input is a url list: without it every row of a list is admitted (a plain downloader, as img2dataset: no matching, no balancing)',
+  },
   queryList: { type: 'string[]', cli: false, help: 'the queries themselves, instead of a file' },
   inputs: {
     type: 'string[]', flag: 'input', required: true, metavar: 'SOURCE…',
-    help: 'WARC/WAT files, url lists (.jsonl .csv .tsv .parquet), local or http(s), or http(s) seed urls to crawl live (repeatable)',
+    help: 'WARC/WAT files, url lists (.parquet; .jsonl .csv .tsv .txt, each optionally .gz or .zst), local or http(s), or http(s) seed urls to crawl live (repeatable)',
+  },
+  urlCol: { type: 'string', default: 'url', metavar: 'NAME', help: "url lists: column (or JSON field) of the image url (LAION: URL)" },
+  captionCol: { type: 'string', default: 'caption', metavar: 'NAME', help: "url lists: column of the caption (DataComp: text, LAION: TEXT)" },
+  saveAdditionalColumns: {
+    type: 'string[]', default: [], metavar: 'NAME…',
+    help: 'url lists: input columns carried into the shards (Parquet columns and each pair\'s .json), typed as they came, e.g. uid (comma-separated or repeated)',
+  },
+  verifyHashCol: { type: 'string', metavar: 'NAME', help: 'url lists: column with the sha256 of the image bytes; a download that differs is dropped as hash_mismatch' },
+  outputFormat: {
+    type: 'string', choices: SHARD_FORMATS, default: 'parquet',
+    help: 'shard format: parquet, or webdataset (NNNNN.tar of KEY.jpg/.txt/.json, as open_clip reads, with NNNNN.parquet metadata beside)',
   },
   inputFormat: { type: 'string', choices: INPUT_FORMATS, help: 'kind of every input (default: from the name; http(s) urls without a known extension are seed sites)' },
   out: { type: 'string', required: true, metavar: 'DIR', help: 'output directory for shards, stats, manifest.json, query_counts.tsv' },
@@ -133,7 +150,13 @@ function schemaInput(opts: CrawlOptions): OptionsInput<typeof crawlOptionsSchema
  */
 export function resolveCrawlOptions(opts: CrawlOptions): ResolvedCrawlOptions {
   const resolved = resolveOptions('crawl', crawlOptionsSchema, schemaInput(opts));
-  if (resolved.queries === undefined && resolved.queryList === undefined) throw new UsageError('crawl', '--queries is required; see wit crawl --help');
+  resolved.saveAdditionalColumns = [...new Set(resolved.saveAdditionalColumns.flatMap((c) => c.split(',')).map((c) => c.trim()).filter(Boolean))];
+  if (resolved.queries === undefined && resolved.queryList === undefined && !resolved.inputs.every((i) => LIST_FORMATS.has(detectInputFormat(i, resolved.inputFormat)))) {
+    throw new UsageError('crawl', '--queries is required unless every input is a url list; see wit crawl --help');
+  }
+  for (const col of resolved.saveAdditionalColumns) {
+    if (RESERVED_COLUMNS.has(col)) throw new UsageError('crawl', `--save-additional-columns ${col}: a shard column of wit has that name; rename it in the list`);
+  }
   if (!resolved.userAgent.trim()) throw new UsageError('crawl', '--user-agent must not be empty');
   for (const input of resolved.inputs) if (!input) throw new UsageError('crawl', 'empty --input');
   return { ...resolved, imageConcurrency: resolved.imageConcurrency ?? defaultImageConcurrency() };

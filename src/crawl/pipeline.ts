@@ -14,6 +14,7 @@
  * finished shards, taking their outcomes from the shard itself (the key holds the index within the
  * block), and downloads only the unfinished blocks: the final set of pairs equals an uninterrupted run's.
  */
+import { createHash } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { readdir, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -25,7 +26,7 @@ import { processImage, imageOptionsSchema, type ImageOptions, type ResolvedImage
 import type { SafeFetcher } from './http/fetch.js';
 import type { RobotsCache } from './http/robots.js';
 import type { HostLimiter } from './http/host-limiter.js';
-import { readShardFile, readShardStats, type ShardStats } from '../shards/index.js';
+import { readShardFile, readShardStats, type ExtraColumn, type ShardFormat, type ShardStats } from '../shards/index.js';
 import { Block, newCounters, type CrawlCounters, type DownloadOutcome, type FinishedShard } from './block.js';
 import { crawlShardFile } from './shard-output.js';
 import { dedupeKey, type PairDedupe, type DedupeStats } from './dedupe.js';
@@ -80,6 +81,12 @@ export interface PartOptions {
   onShard?: (stats: ShardStats, file: string) => void | Promise<void>;
   /** Parquet footer metadata. */
   metadata?: Record<string, string>;
+  /** Shard format (default parquet). */
+  format?: ShardFormat;
+  /** Url-list columns carried into the shards. */
+  extras?: readonly ExtraColumn[];
+  /** No queries (url lists only): every candidate is admitted, unmatched and unbalanced; dedupe still applies. */
+  admitAll?: boolean;
 }
 
 /** What one part produced. */
@@ -143,6 +150,7 @@ type Admission = { skip: FailureReason; matched: boolean } | { ids: number[] };
  */
 async function admit(c: Candidate, o: PartOptions): Promise<Admission> {
   if (!isHttpUrl(c.url)) return { skip: 'bad_url', matched: false };
+  if (o.admitAll) return (await o.dedupe.seen(dedupeKey(c.url, c.caption))) ? { skip: 'duplicate', matched: true } : { ids: [] };
   const ids = o.matcher.match(c.caption);
   if (!ids.length) return { skip: 'no_match', matched: false };
   const b = o.balance;
@@ -169,11 +177,13 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
  * Reads the finished shards of `prefix` in `out`: index -> kept admitted indices and stats.
  * Also deletes temporary files a killed writer of this prefix left behind.
  */
-export async function finishedShards(out: string, prefix: string, shardSize: number): Promise<Map<number, FinishedShard>> {
+export async function finishedShards(out: string, prefix: string, shardSize: number, format: ShardFormat = 'parquet'): Promise<Map<number, FinishedShard>> {
   const found = new Map<number, FinishedShard>();
   const names = await readdir(out).catch(() => [] as string[]);
-  const shardName = new RegExp(`^${escapeRe(prefix)}(\\d{5})\\.parquet$`);
-  const tempName = new RegExp(`^\\.${escapeRe(prefix)}\\d{5}\\.parquet\\.tmp-`);
+  const ext = format === 'webdataset' ? 'tar' : 'parquet';
+  const shardName = new RegExp(`^${escapeRe(prefix)}(\\d{5})\\.${ext}$`);
+  // temporary files of both the data file and (WebDataset) the metadata file beside it
+  const tempName = new RegExp(`^\\.${escapeRe(prefix)}\\d{5}\\.(parquet|tar)\\.tmp-`);
   const digits = indexDigits(shardSize);
   for (const name of names) {
     if (tempName.test(name)) {
@@ -196,10 +206,10 @@ export async function finishedShards(out: string, prefix: string, shardSize: num
 
 /** Finished shards of a resumed part, checked against the shard size. */
 async function resumable(o: PartOptions): Promise<Map<number, FinishedShard>> {
-  const finished = o.resume ? await finishedShards(o.out, o.prefix, o.shardSize) : new Map<number, FinishedShard>();
+  const finished = o.resume ? await finishedShards(o.out, o.prefix, o.shardSize, o.format) : new Map<number, FinishedShard>();
   for (const [i, f] of finished) {
     if (typeof f.stats.admitted === 'number' && f.stats.admitted > o.shardSize) {
-      throw new WitError('crawl', `shard ${basename(crawlShardFile(o.out, i, o.prefix))} holds ${f.stats.admitted} admitted candidates, more than --shard-size ${o.shardSize}: resume with the original --shard-size`, { file: o.out, exitCode: 2 });
+      throw new WitError('crawl', `shard ${basename(crawlShardFile(o.out, i, o.prefix, o.format))} holds ${f.stats.admitted} admitted candidates, more than --shard-size ${o.shardSize}: resume with the original --shard-size`, { file: o.out, exitCode: 2 });
     }
   }
   return finished;
@@ -225,8 +235,8 @@ class PartRun {
 
   private openBlock(index: number): Block {
     const o = this.o;
-    const block = new Block(index, crawlShardFile(o.out, index, o.prefix), {
-      output: { encode: this.image.encode, metadata: o.metadata },
+    const block = new Block(index, crawlShardFile(o.out, index, o.prefix, o.format), {
+      output: { encode: this.image.encode, metadata: o.metadata, format: o.format, extras: o.extras },
       prefix: o.prefix,
       counters: o.counters,
       releaseFailures: o.balance.mode === 'cap',
@@ -246,12 +256,13 @@ class PartRun {
     block.countCandidate();
     const a = await admit(c, this.o);
     if ('skip' in a) {
-      block.skip(a.skip, a.matched);
+      block.skip(a.skip, a.matched, c);
       return;
     }
     const idx = block.admit();
     if (block.resumed) block.replay(idx, a.ids);
     else {
+      block.noteRow(idx, c, pairRecordKey(this.o.prefix, block.index, idx, this.o.shardSize));
       await this.window.acquire();
       void this.download(block, idx, c, a.ids);
     }
@@ -368,7 +379,7 @@ async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, ke
   let crawlDelayMs = 0;
   if (res.robots) {
     const v = await res.robots.check(url, o.signal);
-    if (v.refused) return { ok: false, reason: v.refused };
+    if (v.refused) return { ok: false, reason: v.refused, detail: `refused by robots.txt of ${url.host}` };
     crawlDelayMs = v.crawlDelayMs;
   }
   const robots = res.robots;
@@ -382,10 +393,13 @@ async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, ke
       }),
     ) as Promise<Awaited<ReturnType<SafeFetcher['fetch']>>>,
   o.signal);
-  if (!fetched.ok) return { ok: false, reason: fetched.reason };
+  if (!fetched.ok) return { ok: false, reason: fetched.reason, detail: fetched.detail };
   o.counters.bytes += fetched.body.length;
+  // the digest of the bytes as downloaded (img2dataset's compute_hash, DataComp's sha256)
+  const sha256 = createHash('sha256').update(fetched.body).digest('hex');
+  if (c.hash !== undefined && c.hash !== sha256) return { ok: false, reason: 'hash_mismatch', detail: `sha256 ${sha256}, the list says ${c.hash}` };
   const img = await res.images.add(() => processImage(fetched.body, o.image)) as Awaited<ReturnType<typeof processImage>>;
-  if (!img.ok) return { ok: false, reason: img.reason };
+  if (!img.ok) return { ok: false, reason: img.reason, detail: img.detail };
   return {
     ok: true,
     rec: {
@@ -399,7 +413,8 @@ async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, ke
       height: img.height,
       original_width: img.originalWidth,
       original_height: img.originalHeight,
-      sha256: img.sha256,
+      sha256,
+      ...(c.row?.extra ? { extra: c.row.extra } : {}),
     },
   };
 }

@@ -50,7 +50,7 @@ export async function checkInputs(inputs: readonly string[]): Promise<void> {
 /** Whether `out` holds at least one finished shard (a data file with its stats). */
 export async function hasFinishedShard(out: string, names: readonly string[]): Promise<boolean> {
   for (const name of names) {
-    if (!name.endsWith('.parquet') || name.startsWith('.')) continue;
+    if (!/\.(parquet|tar)$/.test(name) || name.startsWith('.')) continue;
     if (await readShardStats(join(out, name))) return true;
   }
   return false;

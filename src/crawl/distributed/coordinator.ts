@@ -4,11 +4,11 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueryMatcher } from '../match.js';
 import { loadQueries } from '../queries.js';
-import { createResources, type CrawlSummary } from '../index.js';
+import { admitsAll, createResources, type CrawlSummary } from '../index.js';
 import { resolveCrawlOptions, resolveDistributedOptions, type CrawlOptions } from '../options.js';
 import { VERSION } from '../../util/version.js';
 import { addReasons, checkOutcomes, newOutcomes, outcomeTotals } from '../../util/outcomes.js';
-import { detectInputFormat, readSource, isUrl } from '../sources/index.js';
+import { LIST_FORMATS, detectInputFormat, readSource, isUrl } from '../sources/index.js';
 import { writeQueryCounts } from '../pipeline.js';
 import { readManifest, writeManifest } from '../../shards/index.js';
 import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
@@ -55,9 +55,10 @@ export function runConfigOf(opts: CrawlOptions, chunkRows: number, runId?: strin
   const r = resolveCrawlOptions(opts);
   const out = resolvePath(r.out);
   const inputs = r.inputs.map((i) => (isUrl(i) ? i : resolvePath(i)));
-  const options = portableOptions({ ...opts, inputs, out, queries: r.queryList ?? resolvePath(r.queries!) });
+  // no queries (url lists only): stays absent, so every worker admits every row too
+  const options = portableOptions({ ...opts, inputs, out, queries: (r.queryList ?? (r.queries === undefined ? undefined : resolvePath(r.queries))) as string });
   // what workers started with the same flags can derive too (chunkRows is not: the saved plan holds it)
-  const queries = r.queryList ?? resolvePath(r.queries!);
+  const queries = r.queryList ?? (r.queries === undefined ? [] : resolvePath(r.queries));
   const id = runId ?? deriveRunId({ out, inputs, queries, balance: r.balance, cap: r.cap, seed: r.seed, shardSize: r.shardSize, caseSensitive: !r.caseInsensitive });
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new UsageError('crawl', `run id must be 1-64 letters, digits, _ or -, got '${id}'`);
   return { runId: id, out, inputs, balance: r.balance, cap: r.cap, t: r.cap, seed: r.seed, chunkRows, options, created: new Date().toISOString() };
@@ -79,7 +80,7 @@ function add(into: Record<string, number>, from: Record<string, number> | undefi
 }
 
 /** Shard and stats names of this run's jobs (`i0003-c00012-a1-00000.parquet`), temporary ones too. */
-const JOB_FILE = /^\.?i\d{4}(-c\d{5})?-a\d+-\d{5}(\.parquet|_stats\.json)/;
+const JOB_FILE = /^\.?i\d{4}(-c\d{5})?-a\d+-\d{5}(\.parquet|\.tar|_stats\.json)/;
 
 /**
  * Removes job files that no committed job claims: shards of attempts that died or were taken over
@@ -89,8 +90,9 @@ export async function removeOrphans(out: string, committed: ReadonlySet<string>)
   const gone: string[] = [];
   for (const n of await readdir(out).catch(() => [] as string[])) {
     if (!JOB_FILE.test(n)) continue;
-    const shard = n.replace(/_stats\.json$/, '.parquet');
-    if (!n.startsWith('.') && committed.has(shard)) continue;
+    // a WebDataset shard's metadata (.parquet) and stats belong to its .tar
+    const base = n.replace(/(_stats\.json|\.parquet|\.tar)$/, '');
+    if (!n.startsWith('.') && (committed.has(`${base}.parquet`) || committed.has(`${base}.tar`))) continue;
     await rm(join(out, n), { force: true });
     gone.push(n);
   }
@@ -192,8 +194,12 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     fetchRes = config.inputs.some(isUrl) ? createResources(r) : undefined;
     const plan = await planJobs({
       runId: config.runId, inputs: config.inputs, chunkRows, planDir,
-      isUrlList: (i) => ['jsonl', 'csv', 'tsv', 'txt', 'parquet'].includes(detectInputFormat(i, r.inputFormat)),
-      readList: (i, onBadItem) => readSource(i, { format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined }),
+      isUrlList: (i) => LIST_FORMATS.has(detectInputFormat(i, r.inputFormat)),
+      readList: (i, onBadItem) => readSource(i, {
+        format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined,
+        urlColumn: r.urlCol, captionColumn: r.captionCol, extraColumns: r.saveAdditionalColumns, hashColumn: r.verifyHashCol, allowEmptyCaption: admitsAll(r),
+      }),
+      columns: { url: r.urlCol, caption: r.captionCol, hash: r.verifyHashCol },
       log: (l) => opts.progress?.(l),
     });
     log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);
@@ -204,7 +210,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     }
     await enqueue(queue, redis, config.runId, plan.jobs, 'crawl', keys.done);
     await waitPhase(redis, keys, plan, 'crawl', opts, t0);
-    const summary = await finalize(redis, keys, config, plan, r.queryList ?? r.queries!, !r.caseInsensitive, t0);
+    const summary = await finalize(redis, keys, config, plan, r.queryList ?? r.queries ?? [], !r.caseInsensitive, t0);
     await closeRun(redis, keys, planDir);
     return summary;
   } finally {

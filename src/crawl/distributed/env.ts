@@ -1,6 +1,6 @@
 import { QueryMatcher } from '../match.js';
 import { loadQueries } from '../queries.js';
-import { createResources, openInput, pipelineWindow, type SourceCounters } from '../index.js';
+import { admitsAll, createResources, listExtras, openInput, pipelineWindow, type SourceCounters } from '../index.js';
 import { resolveCrawlOptions, type CrawlOptions } from '../options.js';
 import { VERSION } from '../../util/version.js';
 import type { JobEnv, RunConfig } from './types.js';
@@ -21,9 +21,10 @@ export function portableOptions(opts: CrawlOptions): Record<string, unknown> {
  */
 export async function createJobEnv(config: RunConfig): Promise<JobEnv> {
   const r = resolveCrawlOptions({ ...(config.options as unknown as CrawlOptions), out: config.out });
-  const queries = r.queryList ?? (await loadQueries(r.queries!));
+  const queries = admitsAll(r) ? [] : r.queryList ?? (await loadQueries(r.queries!));
   const matcher = QueryMatcher.build(queries, { caseSensitive: !r.caseInsensitive });
   const res = createResources(r);
+  const extras = await listExtras(r, res);
   return {
     matcher,
     resources: res,
@@ -32,6 +33,7 @@ export async function createJobEnv(config: RunConfig): Promise<JobEnv> {
       image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
       window: pipelineWindow(r.concurrency),
       metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION, 'wit.run': config.runId },
+      format: r.outputFormat, extras, admitAll: admitsAll(r),
     },
     dedupe: { capacity: r.dedupeCapacity, errorRate: r.dedupeErrorRate },
     read: (input, inputFormat, signal, counters: SourceCounters) => openInput(input, { ...r, inputFormat: inputFormat ?? r.inputFormat }, res, signal, counters),

@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import type { Candidate } from '../types.js';
-import { writeJsonAtomic } from '../../shards/index.js';
+import { jsonSafe, writeJsonAtomic } from '../../shards/index.js';
 import { InputError } from '../../util/errors.js';
 import { renameIntoPlace, tempPathFor } from '../../util/atomic.js';
 
@@ -45,6 +45,11 @@ export interface PlanOptions {
   readList: (input: string, onBadItem: (reason: string) => void) => AsyncIterable<Candidate>;
   /** Progress line sink (planning a big list takes a while). */
   log?: (line: string) => void;
+  /**
+   * Column names the workers read chunks with (`--url-col`, `--caption-col`, `--verify-hash-col`):
+   * chunk rows are written under them, pass-through columns under their own names. Default url, caption.
+   */
+  columns?: { url: string; caption: string; hash?: string };
 }
 
 /** Job name of input `i`, chunk `c`. */
@@ -53,11 +58,14 @@ export function jobName(inputIndex: number, chunk?: number): string {
   return chunk === undefined ? i : `${i}-c${String(chunk).padStart(5, '0')}`;
 }
 
-async function writeChunk(path: string, rows: readonly Candidate[]): Promise<void> {
+async function writeChunk(path: string, rows: readonly Candidate[], columns: NonNullable<PlanOptions['columns']>): Promise<void> {
   const tmp = tempPathFor(path);
   const out = createWriteStream(tmp);
   for (const c of rows) {
-    const line = JSON.stringify(c.page_url ? { url: c.url, caption: c.caption, page_url: c.page_url } : { url: c.url, caption: c.caption }) + '\n';
+    const row: Record<string, unknown> = { ...c.row?.extra, [columns.url]: c.url, [columns.caption]: c.caption };
+    if (c.page_url) row.page_url = c.page_url;
+    if (columns.hash && c.hash !== undefined) row[columns.hash] = c.hash;
+    const line = JSON.stringify(row, jsonSafe) + '\n';
     if (!out.write(line)) await once(out, 'drain');
   }
   out.end();
@@ -97,7 +105,7 @@ export async function planJobs(opts: PlanOptions): Promise<RunPlan> {
     const flush = async (): Promise<void> => {
       const job = jobName(i, chunk);
       const path = join(opts.planDir, `${job}.jsonl`);
-      await writeChunk(path, rows);
+      await writeChunk(path, rows, opts.columns ?? { url: 'url', caption: 'caption' });
       jobs.push({ job, input: path, inputFormat: 'jsonl', source: input, chunk: { index: chunk, firstRow: first, rows: rows.length } });
       first += rows.length;
       chunk++;

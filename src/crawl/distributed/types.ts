@@ -28,7 +28,7 @@ export interface JobEnv {
   matcher: QueryMatcher;
   resources: CrawlResources;
   /** Pipeline settings shared by the run's jobs. */
-  part: Pick<PartOptions, 'shardSize' | 'image' | 'window' | 'metadata'>;
+  part: Pick<PartOptions, 'shardSize' | 'image' | 'window' | 'metadata' | 'format' | 'extras' | 'admitAll'>;
   /** Candidates of an input (a file, url, or a chunk file) in order; bad items and pages are counted in `counters`. */
   read(input: string, inputFormat: string | undefined, signal: AbortSignal, counters: SourceTally): AsyncIterable<Candidate>;
   /** Settings of the run's duplicate filter. */
