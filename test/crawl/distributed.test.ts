@@ -369,4 +369,22 @@ describe.skipIf(!needs('redis-server'))('distributed crawl (BullMQ on Redis)', (
     expect(pairs).toEqual(local);
     await checkRun(o.out, summary, pairs);
   });
+  it('--output-format webdataset: workers write tars (with their metadata) holding the same pairs as a local Parquet crawl', async () => {
+    const o: CrawlOptions = { ...options(listFile, join(dir, 'dist-wds'), 'cap'), outputFormat: 'webdataset' };
+    const workers = [startWorker(o, ['--output-format', 'webdataset']), startWorker(o, ['--output-format', 'webdataset'])];
+    try {
+      const summary = await runCoordinator({ redisUrl: redis.url, crawl: o, chunkRows: 25, pollMs: 200 });
+      await Promise.all(workers.map((w) => Promise.race([w.exit, new Promise((r) => setTimeout(r, 15_000))])));
+      const names = await readdir(o.out);
+      const tars = names.filter((n) => n.endsWith('.tar')).sort();
+      expect(tars.length).toBe(summary.shards);
+      expect([...((await readManifest(o.out))!.shards as string[])].sort()).toEqual(tars);
+      expect(summary.kept).toBe((await pairsOf(o.out)).length);
+      for (const t of tars) expect(names).toContain(t.replace(/\.tar$/, '.parquet'));
+      expect(names.filter((n) => n.startsWith('.'))).toEqual([]);
+      expect(perQuery(await pairsOf(o.out))).toEqual(perQuery(localCap));
+    } finally {
+      for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+    }
+  });
 });
