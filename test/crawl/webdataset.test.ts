@@ -173,7 +173,7 @@ describe('url lists into WebDataset and Parquet shards', () => {
     expect(noQueries.stderr).toMatch(/--queries is required unless every input is a url list/);
   });
 
-  it('kill -9 mid-crawl, then --resume, gives the same tars as an uninterrupted run', async () => {
+  it('kill -9 mid-crawl, then --resume, gives the same tars as an uninterrupted run; train, eval, filter and report read the tars', async () => {
     const lines = Array.from({ length: 30 }, (_, i) => JSON.stringify({ url: srv.url(`/slow/k${i}.jpg?ms=150&seed=${i}`), caption: `kite ${i}`, uid: `k-${i}` }));
     const list = join(dir, 'slow.jsonl');
     writeFileSync(list, lines.join('\n') + '\n');
@@ -208,5 +208,19 @@ describe('url lists into WebDataset and Parquet shards', () => {
     const t = await runWit(['train', '--shards', whole, '--out', model, '--arch', 'vit-micro', '--steps', '2', '--batch-size', '8', '--backend', 'wasm', '--context-length', '8', '--json'], { timeoutMs: 120_000 });
     expect(t.code, t.stderr).toBe(0);
     expect(JSON.parse(t.stdout)).toMatchObject({ steps: 2 });
-  }, 120_000);
+    // eval, filter and report read the tars too; filter writes the format it reads, uid kept
+    const e = await runWit(['eval', '--model', model, '--shards', whole, '--backend', 'wasm', '--json'], { timeoutMs: 120_000 });
+    expect(e.code, e.stderr).toBe(0);
+    expect(JSON.parse(e.stdout)).toMatchObject({ retrieval: { samples: 30 } });
+    const filtered = join(dir, 'filtered');
+    const f = await runWit(['filter', '--shards', whole, '--out', filtered, '--min-caption-words', '2', '--json']);
+    expect(f.code, f.stderr).toBe(0);
+    const kept = await tarSamples(filtered);
+    expect(kept.length).toBe(30);
+    expect(kept.map((s) => (JSON.parse(s.json!) as { uid: string }).uid)).toEqual(Array.from({ length: 30 }, (_, i) => `k-${i}`));
+    const rep = await runWit(['report', '--run', whole, '--out', join(dir, 'report.html'), '--json']);
+    expect(rep.code, rep.stderr).toBe(0);
+    expect(JSON.parse(rep.stdout)).toMatchObject({ images: expect.any(Number) });
+    expect((JSON.parse(rep.stdout) as { images: number }).images).toBeGreaterThan(0);
+  }, 240_000);
 });
