@@ -200,7 +200,9 @@ ${body}
     await mkdir(dirname(out), { recursive: true });
     await writeFileAtomic(out, html);
   } catch (err) {
-    if (err instanceof WitError) throw err;
+    // A wit error or a file-system error (with code and path) already says what is wrong; the CLI
+    // prints either as one line with exit 2 (README.md, "Exit codes and errors").
+    if (err instanceof WitError || typeof (err as NodeJS.ErrnoException).code === 'string') throw err;
     throw new WitError('report', `cannot write the report: ${errorMessage(err)}`, { file: out, cause: err });
   }
   const images = (html.match(/<img src="data:/g) ?? []).length;
