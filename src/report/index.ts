@@ -1,6 +1,5 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { SERVE_OPTIONS } from '../search/serve.js';
-import { defaultOf } from '../util/options.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { discoverRuns, type RunInventory } from './discover.js';
@@ -9,27 +8,20 @@ import { queryStats, renderQueries } from './queries.js';
 import { scanShards } from './scan.js';
 import { renderCrawl, renderEval, renderFilter, renderShards, renderTraining } from './sections.js';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
+import { defaultOf, resolveOptions, type OptionsInput } from '../util/options.js';
+import { REPORT_OPTIONS } from './options.js';
 
 export { discoverRuns, type RunInventory } from './discover.js';
 export { esc } from './html.js';
+export { REPORT_OPTIONS } from './options.js';
 
-/** Options of `wit report`. */
-export interface ReportOptions {
-  /** Run directories (or files): a demo folder, a crawl output, a model dir, queries.tsv, … */
-  runs: string[];
-  /** The HTML file to write. */
-  out: string;
-  /** Sample pairs shown per shard set (default 24). */
-  samples?: number;
-  /** Highest/lowest-similarity pairs shown for a filter run (default 12). */
-  extremes?: number;
-  /** Page title (default "wit report"). */
-  title?: string;
+/** Options of {@link report}: the schema's options, plus a progress line per section. */
+export type ReportOptions = OptionsInput<typeof REPORT_OPTIONS> & {
   /** A line per section as it is built. */
   onProgress?: (line: string) => void;
-}
+};
 
-/** What was written. */
+/** What was written (`wit report --json`; README.md, "The report"). */
 export interface ReportSummary {
   out: string;
   bytes: number;
@@ -39,9 +31,12 @@ export interface ReportSummary {
   charts: number;
   /** Sample images embedded. */
   images: number;
-  zeroShot?: { top1: number; top5: number; classes: number };
+  /** The first evaluation's zero-shot numbers, when a run has one. */
+  zero_shot?: ZeroShot;
   seconds: number;
 }
+
+type ZeroShot = { top1: number; top5: number; classes: number };
 
 interface Section {
   id: string;
@@ -72,130 +67,133 @@ function empty(what: string): string {
   return `<p class="empty">No ${what} found in the runs given.</p>`;
 }
 
-/**
- * Writes one self-contained HTML report of the runs: the query list, the crawl, the shards,
- * training, evaluation and filtering, each found by looking at what the run paths hold. Charts are
- * inline SVG, images are downscaled data: URIs, styles are inline: the file needs no network and
- * no script. Sections without data say so; a section whose files are unreadable says why and the
- * rest is still written. Written to a temporary name and renamed when complete.
- * Yields a ReportSummary; throws UsageError when a run path does not exist or nothing at all is
- * found, WitError when the output cannot be written.
- */
-export async function report(opts: ReportOptions): Promise<ReportSummary> {
-  const t0 = performance.now();
-  if (!opts.runs?.length) throw new UsageError('report', 'no run directories given (--run DIR…)');
-  if (!opts.out) throw new UsageError('report', 'no output file given (--out report.html)');
-  const inv = await discoverRuns(opts.runs);
+/** What one section made: its HTML, whether it had data, and the zero-shot numbers of an evaluation. */
+type SectionBody = { html: string; state?: Section['state']; zeroShot?: ZeroShot };
+
+/** What the sections are built from: the inventory, and each shard set scanned once. */
+interface ReportInputs {
+  inv: RunInventory;
+  crawls: ShardRun[];
+  filters: ShardRun[];
+  scan: (dir: string, isFilter: boolean) => ReturnType<typeof scanShards>;
+}
+
+type ShardRun = RunInventory['shards'][number];
+
+/** Renders each item with `render` and joins them; the "no data" text when there is none. */
+async function eachOf<T>(items: readonly T[], none: string, render: (item: T) => Promise<string>): Promise<SectionBody> {
+  if (!items.length) return { html: empty(none), state: 'empty' };
+  const parts: string[] = [];
+  for (const item of items) parts.push(await render(item));
+  return { html: parts.join('<hr>') };
+}
+
+/** The sections of a report, in page order; `when` leaves a section out entirely (no "none" entry). */
+const SECTIONS: { id: string; title: string; when?: (inputs: ReportInputs) => boolean; build: (inputs: ReportInputs) => Promise<SectionBody> }[] = [
+  {
+    id: 'queries', title: 'Queries',
+    build: ({ inv }) => eachOf(inv.queries, 'query list (queries.tsv)', async (q) => renderQueries(await queryStats(q))),
+  },
+  {
+    id: 'crawl', title: 'Crawl',
+    build: ({ crawls, scan }) => eachOf(crawls, 'crawl run (a shard directory whose manifest.json says stage "crawl")', async (c) => (await renderCrawl(c, await scan(c.dir, false))).html),
+  },
+  {
+    id: 'shards', title: 'Shards',
+    build: ({ inv, scan }) =>
+      eachOf(inv.shards, 'shards', async (s) => {
+        const r = await renderShards(s, await scan(s.dir, s.stage === 'filter'));
+        return `<h3>${esc(basename(s.dir))} <span class="note">(${esc(s.stage)})</span></h3>${r.html}`;
+      }),
+  },
+  {
+    id: 'training', title: 'Training',
+    build: ({ inv }) => eachOf(inv.models, 'model directory (metrics.jsonl)', async (m) => (await renderTraining(m)).html),
+  },
+  {
+    id: 'eval', title: 'Evaluation',
+    build: async ({ inv }) => {
+      let zeroShot: ZeroShot | undefined;
+      const body = await eachOf(inv.evals, 'evaluation results (eval.json)', async (e) => {
+        const r = await renderEval(e);
+        zeroShot ??= r.zeroShot;
+        return r.html;
+      });
+      return { ...body, zeroShot };
+    },
+  },
+  {
+    id: 'filter', title: 'Filtering',
+    build: ({ filters, scan }) => eachOf(filters, 'filter run (a shard directory whose manifest.json says stage "filter")', async (f) => (await renderFilter(f, await scan(f.dir, true))).html),
+  },
+  { id: 'search', title: 'Search', when: ({ inv }) => inv.indexes.length > 0, build: async ({ inv }) => ({ html: await renderIndexes(inv.indexes) }) },
+];
+
+/** The runs' inventory; UsageError when a path is missing or holds nothing to report. */
+async function findRuns(runs: string[]): Promise<RunInventory> {
+  const inv = await discoverRuns(runs);
   if (!inv.queries.length && !inv.shards.length && !inv.models.length && !inv.evals.length) {
-    throw new UsageError('report', `nothing to report in ${opts.runs.join(', ')}: no queries.tsv, shards, model or eval results found`);
+    throw new UsageError('report', `nothing to report in ${runs.join(', ')}: no queries.tsv, shards, model or eval results found`);
   }
-  const progress = opts.onProgress ?? (() => undefined);
+  return inv;
+}
+
+/** Builds every section; one whose files are unreadable says why and the others are still built. */
+async function buildSections(inv: RunInventory, opts: { samples: number; extremes: number }, progress: (line: string) => void): Promise<{ sections: Section[]; zeroShot?: ZeroShot }> {
+  const scans = new Map<string, ReturnType<typeof scanShards>>();
+  const inputs: ReportInputs = {
+    inv,
+    crawls: inv.shards.filter((s) => s.stage === 'crawl'),
+    filters: inv.shards.filter((s) => s.stage === 'filter'),
+    scan: (dir, isFilter) => {
+      let scanned = scans.get(dir);
+      if (!scanned) {
+        scanned = scanShards(dir, { samples: opts.samples, extremes: isFilter ? opts.extremes : 0 });
+        scans.set(dir, scanned);
+      }
+      return scanned;
+    },
+  };
   const sections: Section[] = [];
-  let zeroShot: ReportSummary['zeroShot'];
-  const guard = async (id: string, title: string, build: () => Promise<{ html: string; state?: Section['state'] }>) => {
+  let zeroShot: ZeroShot | undefined;
+  for (const { id, title, when, build } of SECTIONS) {
+    if (when && !when(inputs)) continue;
     progress(`report: ${title.toLowerCase()}`);
     try {
-      const r = await build();
-      sections.push({ id, title, html: r.html, state: r.state ?? 'ok' });
+      const body = await build(inputs);
+      zeroShot ??= body.zeroShot;
+      sections.push({ id, title, html: body.html, state: body.state ?? 'ok' });
     } catch (err) {
       sections.push({ id, title, html: `<p class="empty">Could not read this part of the run: ${esc(errorMessage(err))}</p>`, state: 'error' });
     }
-  };
+  }
+  return { sections, zeroShot };
+}
 
-  await guard('queries', 'Queries', async () => {
-    if (!inv.queries.length) return { html: empty('query list (queries.tsv)'), state: 'empty' };
-    const parts: string[] = [];
-    for (const q of inv.queries) {
-      const s = await queryStats(q);
-      parts.push(renderQueries(s));
-    }
-    return { html: parts.join('<hr>') };
-  });
-
-  const crawls = inv.shards.filter((s) => s.stage === 'crawl');
-  const filters = inv.shards.filter((s) => s.stage === 'filter');
-  const scans = new Map<string, Awaited<ReturnType<typeof scanShards>>>();
-  const scanOf = async (dir: string, isFilter: boolean) => {
-    let s = scans.get(dir);
-    if (!s) {
-      s = await scanShards(dir, { samples: opts.samples ?? 24, extremes: isFilter ? opts.extremes ?? 12 : 0 });
-      scans.set(dir, s);
-    }
-    return s;
-  };
-
-  await guard('crawl', 'Crawl', async () => {
-    if (!crawls.length) return { html: empty('crawl run (a shard directory whose manifest.json says stage "crawl")'), state: 'empty' };
-    const parts: string[] = [];
-    for (const c of crawls) {
-      const r = await renderCrawl(c, await scanOf(c.dir, false));
-      parts.push(r.html);
-    }
-    return { html: parts.join('<hr>') };
-  });
-
-  await guard('shards', 'Shards', async () => {
-    if (!inv.shards.length) return { html: empty('shards'), state: 'empty' };
-    const parts: string[] = [];
-    for (const s of inv.shards) {
-      const r = await renderShards(s, await scanOf(s.dir, s.stage === 'filter'));
-      parts.push(`<h3>${esc(basename(s.dir))} <span class="note">(${esc(s.stage)})</span></h3>${r.html}`);
-    }
-    return { html: parts.join('<hr>') };
-  });
-
-  await guard('training', 'Training', async () => {
-    if (!inv.models.length) return { html: empty('model directory (metrics.jsonl)'), state: 'empty' };
-    const parts: string[] = [];
-    for (const m of inv.models) {
-      const r = await renderTraining(m);
-      parts.push(r.html);
-    }
-    return { html: parts.join('<hr>') };
-  });
-
-  await guard('eval', 'Evaluation', async () => {
-    if (!inv.evals.length) return { html: empty('evaluation results (eval.json)'), state: 'empty' };
-    const parts: string[] = [];
-    for (const e of inv.evals) {
-      const r = await renderEval(e);
-      zeroShot ??= r.zeroShot;
-      parts.push(r.html);
-    }
-    return { html: parts.join('<hr>') };
-  });
-
-  await guard('filter', 'Filtering', async () => {
-    if (!filters.length) return { html: empty('filter run (a shard directory whose manifest.json says stage "filter")'), state: 'empty' };
-    const parts: string[] = [];
-    for (const f of filters) {
-      const r = await renderFilter(f, await scanOf(f.dir, true));
-      parts.push(r.html);
-    }
-    return { html: parts.join('<hr>') };
-  });
-
-  if (inv.indexes.length) await guard('search', 'Search', async () => ({ html: await renderIndexes(inv.indexes) }));
-
-  const title = opts.title ?? 'wit report';
+/** The whole page: header, table of contents, sections. */
+function renderPage(title: string, runs: string[], sections: Section[]): string {
   const created = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   const toc = sections.map((s) => `<a href="#${s.id}">${esc(s.title)}${s.state === 'ok' ? '' : ' (none)'}</a>`).join('');
   const body = sections.map((s) => `<section id="${s.id}"><h2>${esc(s.title)}</h2>\n${s.html}\n</section>`).join('\n');
-  const html = `<!doctype html>
+  return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>${esc(title)}</title>
 <style>${STYLE}</style></head>
 <body>
-<header class="top"><h1>${esc(title)}</h1><p>${esc(opts.runs.map((r) => resolve(r)).join(', '))} · ${esc(created)}</p></header>
+<header class="top"><h1>${esc(title)}</h1><p>${esc(runs.map((r) => resolve(r)).join(', '))} · ${esc(created)}</p></header>
 <nav class="toc">${toc}</nav>
 <main>
 ${body}
 </main>
 </body></html>
 `;
-  const out = resolve(opts.out);
+}
+
+/** Writes the page to a temporary name and renames it when complete; returns the absolute path. */
+async function writeReport(file: string, html: string): Promise<string> {
+  const out = resolve(file);
   try {
     await mkdir(dirname(out), { recursive: true });
     await writeFileAtomic(out, html);
@@ -205,14 +203,32 @@ ${body}
     if (err instanceof WitError || typeof (err as NodeJS.ErrnoException).code === 'string') throw err;
     throw new WitError('report', `cannot write the report: ${errorMessage(err)}`, { file: out, cause: err });
   }
-  const images = (html.match(/<img src="data:/g) ?? []).length;
+  return out;
+}
+
+/**
+ * Writes one self-contained HTML report of the runs: the query list, the crawl, the shards,
+ * training, evaluation and filtering, each found by looking at what the run paths hold. Charts are
+ * inline SVG, images are downscaled data: URIs, styles are inline: the file needs no network and
+ * no script. Sections without data say so; a section whose files are unreadable says why and the
+ * rest is still written. Written to a temporary name and renamed when complete.
+ * Yields a ReportSummary; throws UsageError for bad options, when a run path does not exist or nothing
+ * at all is found, WitError when the output cannot be written.
+ */
+export async function report(input: ReportOptions): Promise<ReportSummary> {
+  const t0 = performance.now();
+  const opts = resolveOptions('report', REPORT_OPTIONS, input);
+  const inv = await findRuns(opts.runs);
+  const { sections, zeroShot } = await buildSections(inv, opts, opts.onProgress ?? (() => undefined));
+  const html = renderPage(opts.title, opts.runs, sections);
+  const out = await writeReport(opts.out, html);
   return {
     out,
     bytes: Buffer.byteLength(html),
     sections: Object.fromEntries(sections.map((s) => [s.id, s.state])),
     charts: (html.match(/<svg class="chart"/g) ?? []).length,
-    images,
-    zeroShot,
+    images: (html.match(/<img src="data:/g) ?? []).length,
+    zero_shot: zeroShot,
     seconds: (performance.now() - t0) / 1000,
   };
 }

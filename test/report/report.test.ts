@@ -75,7 +75,7 @@ describe('report', () => {
     expect(html).toContain('Dropped by the filter');
     expect(s.charts).toBeGreaterThanOrEqual(10);
     expect(s.images).toBeGreaterThanOrEqual(12 + 12 + 8);
-    expect(s.zeroShot).toEqual({ top1: 0.31, top5: 0.62, classes: 30 });
+    expect(s.zero_shot).toEqual({ top1: 0.31, top5: 0.62, classes: 30 });
   });
 
   it('runs as `wit report` with several run paths', () => {
