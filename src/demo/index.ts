@@ -15,6 +15,8 @@ import { ImageCache, planSite, serveSite, type SitePlan, type SiteServer } from 
 import { writeSiteWarc } from './warc.js';
 import { planWikiDump, writeWikiXml } from './wiki-dump.js';
 import { readSynsets } from './wordnet.js';
+import { DEMO_OPTIONS, DEMO_STAGES } from './options.js';
+import { resolveOptions, type OptionsInput } from '../util/options.js';
 
 export { planWikiDump, writeWikiXml, pageXml, dumpHeader, wikiTitle, type WikiPage, type WikiDumpPlan } from './wiki-dump.js';
 export { writePageviews, pageviewFileName } from './pageviews.js';
@@ -24,39 +26,18 @@ export { writeHeldout } from './heldout.js';
 export { readSynsets, parseSynsetLine, bundledWordnetDir, type Synset } from './wordnet.js';
 export { bzip2File, findBzip2 } from './compress.js';
 
-/** The demo's stages, in the order they run. */
-export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'index', 'report'] as const;
+export { DEMO_STAGES, DEMO_OPTIONS, DEMO_SERVE_OPTIONS } from './options.js';
 /** A stage name for --skip. */
 export type DemoStage = (typeof DEMO_STAGES)[number];
 
-/** Options of {@link demo}. */
-export interface DemoOptions {
-  /** Folder for everything the demo writes (default data/demo). */
-  out: string;
-  /** Size multiplier: emoji shown (100 x scale), articles (1500 x scale), training steps. Default 1. */
-  scale?: number;
-  /** Stages to skip when their output is already there (a stage whose output is missing still runs). */
-  skip?: DemoStage[];
-  /** Training steps (default 300 x sqrt(scale)). */
-  steps?: number;
-  /** Architecture (default vit-micro: 32 px, trains in a few minutes on 2 cores). */
-  arch?: string;
-  /** Pairs per training step (default 64). */
-  batchSize?: number;
-  /** Seeds every generator and the training. Default 0. */
-  seed?: number;
-  /** The emoji design held out of training for zero-shot evaluation; the site shows the other two (default twitter). */
-  heldout?: EmojiSet;
-  /** Peak learning rate (default 3e-3: a tiny model on a few hundred pairs). */
-  lr?: number;
-  /** querygen worker threads (default: querygen's own default). */
-  workers?: number;
+/** Options of {@link demo}: the schema's options, plus progress, log lines and a stop signal. */
+export type DemoOptions = OptionsInput<typeof DEMO_OPTIONS> & {
   /** Status line of the stage in progress. */
   onProgress?: (line: string) => void;
   /** A line per stage start/end and notable event. */
   onLog?: (line: string) => void;
   signal?: AbortSignal;
-}
+};
 
 /** One stage as it ran. */
 export interface DemoStageResult {
@@ -67,7 +48,7 @@ export interface DemoStageResult {
   command: string | null;
 }
 
-/** What the demo did, with the headline numbers. */
+/** What the demo did, with the headline numbers (`demo.summary.json`, `wit demo --json`; README.md, "The demo"). */
 export interface DemoSummary {
   out: string;
   report: string;
@@ -75,18 +56,18 @@ export interface DemoSummary {
   stages: DemoStageResult[];
   emoji: number;
   queries: number | null;
-  queriesBySource: Record<string, number> | null;
+  queries_by_source: Record<string, number> | null;
   /** Emoji names present in queries.tsv (the crawl's captions match them). */
-  emojiNamesInQueries: number | null;
+  emoji_names_in_queries: number | null;
   crawl: { candidates: number; kept: number; failed: number; skipped: number } | null;
-  train: { steps: number; finalLoss: number; samplesPerSec: number; backend: string; seconds: number } | null;
+  train: { steps: number; final_loss: number; samples_per_sec: number; backend: string; seconds: number } | null;
   /**
    * Filter totals, and how it treated the pairs the site made noisy on purpose (another emoji's name,
    * useless alt text) against the rest: the fraction of each that it dropped.
    */
-  filter: { input: number; kept: number; threshold: number | null; noisyPairs: number; noisyDropped: number; cleanPairs: number; cleanDropped: number } | null;
-  eval: { top1: number; top5: number; classes: number; chanceTop1: number; chanceTop5: number; imageToTextR1: number | null } | null;
-  siteUrl: string | null;
+  filter: ({ input: number; kept: number; threshold: number | null } & NoiseOutcome) | null;
+  eval: { top1: number; top5: number; classes: number; chance_top1: number; chance_top5: number; image_to_text_r1: number | null } | null;
+  site_url: string | null;
   /** The command that serves the search page over the demo's index. */
   serve: string | null;
   /** The emoji set held out of training. */
@@ -166,16 +147,19 @@ async function readJson<T>(file: string): Promise<T | undefined> {
   }
 }
 
+/** The crawled pairs the site captioned wrongly on purpose and the others, and how many of each the filter dropped. */
+type NoiseOutcome = { noisy_pairs: number; noisy_dropped: number; clean_pairs: number; clean_dropped: number };
+
 /**
  * Counts, among the crawled pairs, those the site captioned wrongly on purpose (swapped names, junk
  * alt text) and the rest, and how many of each the filter dropped.
  */
-async function noiseOutcome(plan: SitePlan, crawlDir: string, filteredDir: string): Promise<{ noisyPairs: number; noisyDropped: number; cleanPairs: number; cleanDropped: number }> {
+async function noiseOutcome(plan: SitePlan, crawlDir: string, filteredDir: string): Promise<NoiseOutcome> {
   const noisy = new Set<string>();
   for (const page of plan.pages.values()) for (const img of page.images) if ((img.kind === 'swapped' || img.kind === 'junk') && img.alt) noisy.add(`${img.src}\t${img.alt}`);
   const kept = new Set<string>();
   for await (const r of readShards(filteredDir, { images: false })) kept.add(r.key);
-  const out = { noisyPairs: 0, noisyDropped: 0, cleanPairs: 0, cleanDropped: 0 };
+  const out: NoiseOutcome = { noisy_pairs: 0, noisy_dropped: 0, clean_pairs: 0, clean_dropped: 0 };
   for await (const r of readShards(crawlDir, { images: false })) {
     let path = r.url;
     try {
@@ -186,11 +170,11 @@ async function noiseOutcome(plan: SitePlan, crawlDir: string, filteredDir: strin
     const isNoisy = noisy.has(`${path}\t${r.caption}`);
     const dropped = !kept.has(r.key);
     if (isNoisy) {
-      out.noisyPairs++;
-      if (dropped) out.noisyDropped++;
+      out.noisy_pairs++;
+      if (dropped) out.noisy_dropped++;
     } else {
-      out.cleanPairs++;
-      if (dropped) out.cleanDropped++;
+      out.clean_pairs++;
+      if (dropped) out.clean_dropped++;
     }
   }
   return out;
@@ -219,8 +203,8 @@ async function trainedSummary(model: string): Promise<DemoSummary['train']> {
   const state = await readJson<{ elapsed?: number }>(join(model, 'train_state.json'));
   return {
     steps: lines[lines.length - 1]!.step,
-    finalLoss: last.reduce((a, l) => a + l.loss, 0) / last.length,
-    samplesPerSec: sps.length ? sps.reduce((a, b) => a + b, 0) / sps.length : 0,
+    final_loss: last.reduce((a, l) => a + l.loss, 0) / last.length,
+    samples_per_sec: sps.length ? sps.reduce((a, b) => a + b, 0) / sps.length : 0,
     backend: 'earlier run',
     seconds: state?.elapsed ?? lines[lines.length - 1]!.time ?? 0,
   };
@@ -256,89 +240,115 @@ export async function serveDemoSite(out: string, port?: number): Promise<SiteSer
   return serveSite(plan, { port: port ?? state.port });
 }
 
-/**
- * Runs every stage offline on generated data: a MediaWiki dump and pageview files made from the
- * bundled WordNet and the emoji names, querygen on them, a local website of emoji images (two of the
- * three designs: Google, Twitter, OpenMoji) with alt text and noise, served on 127.0.0.1 and partly
- * archived as a WARC, crawl of both, a held-out set of the third design (Twitter's by default), train,
- * filter, eval (zero-shot over the emoji names) and the HTML report. Each stage writes under `out`; skipped stages reuse what is there.
- * Yields a DemoSummary with the headline numbers and the command that reruns each stage.
- * Throws UsageError for bad options, and what a stage throws when it fails.
- */
-export async function demo(opts: DemoOptions): Promise<DemoSummary> {
-  const t0 = performance.now();
-  const scale = opts.scale ?? 1;
-  if (!(scale > 0 && scale <= 50)) throw new UsageError('demo', `--scale must be in (0, 50], got ${scale}`);
-  const seed = opts.seed ?? 0;
-  const skip = new Set(opts.skip ?? []);
-  for (const s of skip) if (!DEMO_STAGES.includes(s)) throw new UsageError('demo', `unknown stage '${s}' (${DEMO_STAGES.join(', ')})`);
-  const heldout = opts.heldout ?? 'twitter';
-  if (!EMOJI_SETS.includes(heldout)) throw new UsageError('demo', `unknown emoji set '${heldout}' (${EMOJI_SETS.join(', ')})`);
-  const out = resolve(opts.out);
-  // Paths in the printed commands: relative when under the working directory, else absolute.
-  const rel = (p: string) => {
-    const r = relative(process.cwd(), p);
-    return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
-  };
-  const p = demoPaths(out);
-  // Stages replace their output folders; never do that in a folder the demo did not make.
+
+/** One demo run: its settings, where it writes, the data it made, and the summary it fills as stages run. */
+interface DemoRun {
+  opts: ReturnType<typeof resolveOptions<typeof DEMO_OPTIONS, DemoOptions>>;
+  out: string;
+  paths: ReturnType<typeof demoPaths>;
+  /** Paths in the printed commands: relative when under the working directory, else absolute. */
+  rel: (p: string) => string;
+  skip: Set<DemoStage>;
+  steps: number;
+  log: (line: string) => void;
+  signal: AbortSignal;
+  /** The dump the data stage writes (.bz2 when this machine has bzip2, else plain XML) and its pageview files. */
+  wiki: { dump: string; hasBzip2: boolean; pageviewFiles: string[] };
+  emoji: Emoji[];
+  plan: SitePlan;
+  sets: EmojiSet[];
+  summary: DemoSummary;
+}
+
+/** Options with defaults; UsageError for an unknown --skip stage (before anything is written). */
+function resolveDemo(input: DemoOptions) {
+  const opts = resolveOptions('demo', DEMO_OPTIONS, input);
+  for (const s of opts.skip ?? []) if (!(DEMO_STAGES as readonly string[]).includes(s)) throw new UsageError('demo', `--skip: unknown stage '${s}' (${DEMO_STAGES.join(', ')})`);
+  return opts;
+}
+
+/** Makes the demo folder; stages replace their output folders, so never in a folder the demo did not make. */
+async function claimFolder(out: string): Promise<void> {
   const marker = join(out, '.wit-demo');
   if (existsSync(out) && !existsSync(marker) && readdirSync(out).length > 0) {
     throw new UsageError('demo', 'the folder exists and is not a demo folder (no .wit-demo marker); give a new or empty --out', { file: out });
   }
   await mkdir(out, { recursive: true });
   await writeFile(marker, 'made by wit demo; stages may replace the folders in here\n');
-  const log = opts.onLog ?? (() => undefined);
-  const steps = opts.steps ?? Math.round(300 * Math.sqrt(scale));
-  const arch = opts.arch ?? 'vit-micro';
-  const batchSize = opts.batchSize ?? 64;
-  const warmup = Math.min(10, Math.max(1, Math.round(steps / 20)));
-  const stages: DemoStageResult[] = [];
-  const summary: DemoSummary = {
-    out, report: p.report, seconds: 0, stages, emoji: 0, queries: null, queriesBySource: null, emojiNamesInQueries: null,
-    crawl: null, train: null, filter: null, eval: null, siteUrl: null, serve: null, heldout,
-  };
-  const checkAbort = () => {
-    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new WitError('demo', 'interrupted');
-  };
-  /** Runs one stage unless it is skipped and its output is there. */
-  const stage = async (name: DemoStage, done: () => boolean, command: string | null, run: () => Promise<void>) => {
-    checkAbort();
-    const n = DEMO_STAGES.indexOf(name) + 1;
-    if (skip.has(name) && done()) {
-      log(`[${n}/${DEMO_STAGES.length}] ${name}: skipped (output exists)`);
-      stages.push({ stage: name, status: 'skipped', seconds: 0, command });
-      return;
-    }
-    if (skip.has(name)) log(`[${n}/${DEMO_STAGES.length}] ${name}: asked to skip, but its output is missing: running it`);
-    const ts = performance.now();
-    log(`[${n}/${DEMO_STAGES.length}] ${name}…`);
-    await run();
-    const seconds = (performance.now() - ts) / 1000;
-    stages.push({ stage: name, status: 'done', seconds, command });
-    log(`[${n}/${DEMO_STAGES.length}] ${name}: done in ${formatDuration(seconds)}`);
-  };
-  const progress = (name: DemoStage) => (line: string) => opts.onProgress?.(`[${name}] ${line}`);
-  const signal = opts.signal ?? new AbortController().signal;
-  /** Runs a stage's command line (see StageArgs). */
-  const runArgs = (name: DemoStage, args: StageArgs) => runStageArgs(args, { progress: progress(name), log: (l) => log(`  ${l}`), json: true, signal });
-  const field = (s: Record<string, unknown>, ...names: string[]): number => Number(names.map((n) => s[n]).find((v) => v !== undefined) ?? 0);
+}
 
-  const lr = opts.lr ?? 3e-3;
-  const { emoji, plan, sets } = await demoSite(scale, seed, heldout);
+/** The dump the data stage writes (.bz2 when this machine has bzip2, else plain XML) and its pageview files. */
+function wikiFiles(paths: ReturnType<typeof demoPaths>): DemoRun['wiki'] {
+  const hasBzip2 = Boolean(findBzip2());
+  const pageviewFiles = [0, 1, 2].map((h) => join(paths.wikiDir, `pageviews-20240101-0${h}0000.gz`));
+  return { dump: hasBzip2 ? paths.dump : paths.dumpPlain, hasBzip2, pageviewFiles };
+}
+
+/** Resolves the options, claims the folder and plans the data (emoji, site) the stages share. */
+async function startDemo(input: DemoOptions): Promise<DemoRun> {
+  const opts = resolveDemo(input);
+  const out = resolve(opts.out);
+  const paths = demoPaths(out);
+  await claimFolder(out);
+  const { emoji, plan, sets } = await demoSite(opts.scale, opts.seed, opts.heldout);
   // Reused outputs must come from the same data: the emoji, the site and the held-out set follow
   // from scale, seed and heldout.
-  const made = await readJson<SiteState>(p.siteJson);
-  if (skip.size && made && (made.scale !== scale || made.seed !== seed || (made.heldout ?? 'twitter') !== heldout)) {
+  const skip = new Set((opts.skip ?? []) as DemoStage[]);
+  const made = await readJson<SiteState>(paths.siteJson);
+  if (skip.size && made && (made.scale !== opts.scale || made.seed !== opts.seed || (made.heldout ?? 'twitter') !== opts.heldout)) {
     throw new UsageError('demo', `this folder was made with --scale ${made.scale} --seed ${made.seed} --heldout ${made.heldout ?? 'twitter'}; use the same options with --skip, or run without --skip`, { file: out });
   }
-  summary.emoji = emoji.length;
+  const rel = (p: string) => {
+    const r = relative(process.cwd(), p);
+    return r === '' ? '.' : r.startsWith('..') || isAbsolute(r) ? p : r;
+  };
+  const summary: DemoSummary = {
+    out, report: paths.report, seconds: 0, stages: [], emoji: emoji.length, queries: null, queries_by_source: null, emoji_names_in_queries: null,
+    crawl: null, train: null, filter: null, eval: null, site_url: null, serve: null, heldout: opts.heldout,
+  };
+  return {
+    opts, out, paths, rel, skip, emoji, plan, sets, summary,
+    steps: opts.steps ?? Math.round(300 * Math.sqrt(opts.scale)),
+    wiki: wikiFiles(paths),
+    log: opts.onLog ?? (() => undefined),
+    signal: opts.signal ?? new AbortController().signal,
+  };
+}
 
-  // 1. A small Wikipedia and pageview files.
-  const hasBzip2 = Boolean(findBzip2());
-  const dump = hasBzip2 ? p.dump : p.dumpPlain;
-  const pageviewFiles = [0, 1, 2].map((h) => join(p.wikiDir, `pageviews-20240101-0${h}0000.gz`));
-  await stage('data', () => existsSync(dump) && pageviewFiles.every((f) => existsSync(f)), null, async () => {
+/** Runs one stage unless it is skipped and its output is there (`done`); records it in the summary. */
+async function runStage(run: DemoRun, name: DemoStage, done: () => boolean, command: string | null, body: () => Promise<void>): Promise<void> {
+  if (run.signal.aborted) throw run.signal.reason instanceof Error ? run.signal.reason : new WitError('demo', 'interrupted');
+  const tag = `[${DEMO_STAGES.indexOf(name) + 1}/${DEMO_STAGES.length}] ${name}`;
+  if (run.skip.has(name) && done()) {
+    run.log(`${tag}: skipped (output exists)`);
+    run.summary.stages.push({ stage: name, status: 'skipped', seconds: 0, command });
+    return;
+  }
+  if (run.skip.has(name)) run.log(`${tag}: asked to skip, but its output is missing: running it`);
+  const started = performance.now();
+  run.log(`${tag}…`);
+  await body();
+  const seconds = (performance.now() - started) / 1000;
+  run.summary.stages.push({ stage: name, status: 'done', seconds, command });
+  run.log(`${tag}: done in ${formatDuration(seconds)}`);
+}
+
+/** Runs a stage's command line (see StageArgs) with its progress and log lines tagged. */
+function runArgs(run: DemoRun, name: DemoStage, args: StageArgs): Promise<Record<string, unknown>> {
+  return runStageArgs(args, { progress: (line) => run.opts.onProgress?.(`[${name}] ${line}`), log: (l) => run.log(`  ${l}`), json: true, signal: run.signal });
+}
+
+/** A number of a stage's summary (0 when absent). */
+function field(s: Record<string, unknown>, name: string): number {
+  return Number(s[name] ?? 0);
+}
+
+/** 1. A small Wikipedia and pageview files. */
+async function dataStage(run: DemoRun): Promise<void> {
+  const { paths: p, emoji, log } = run;
+  const { scale, seed } = run.opts;
+  const { dump, hasBzip2, pageviewFiles } = run.wiki;
+  await runStage(run, 'data', () => existsSync(dump) && pageviewFiles.every((f) => existsSync(f)), null, async () => {
     await rm(p.wikiDir, { recursive: true, force: true });
     const synsets = await readSynsets();
     const wiki = planWikiDump({ synsets, emoji, articles: Math.round(1500 * scale), seed: seed + 1 });
@@ -353,127 +363,175 @@ export async function demo(opts: DemoOptions): Promise<DemoSummary> {
     if (files.join() !== pageviewFiles.join()) throw new WitError('demo', `unexpected pageview file names: ${files.join(', ')}`);
     log(`  ${wiki.pages.length} pages (${wiki.articleTitles.length} articles, ${wiki.redirects} redirects, ${wiki.otherNamespaces} in other namespaces), ${(bytes / 1e6).toFixed(1)} MB of XML; ${files.length} pageview files`);
   });
+}
 
-  // 2. Queries. Thresholds scaled to a corpus ~10^4 times smaller than Wikipedia.
-  const querygenArgs: StageArgs = (path) => ['querygen', '--wiki', path(dump), '--pageviews', ...pageviewFiles.map(path), '--out', path(p.queries), '--min-count', 8, '--min-pmi', 10, '--min-bigram-count', 3, '--min-views', 70, ...(opts.workers ? ['--workers', opts.workers] : [])];
-  await stage('querygen', () => existsSync(p.queries), cmd(querygenArgs(rel)), async () => {
-    const s = await runArgs('querygen', querygenArgs);
-    log(`  ${field(s, 'queries')} queries (${Object.entries((s.by_source ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}) from ${field(s, 'articles')} articles, ${field(s, 'tokens')} tokens`);
+/** 2. Queries. Thresholds scaled to a corpus ~10^4 times smaller than Wikipedia. */
+async function querygenStage(run: DemoRun): Promise<void> {
+  const { paths: p, rel } = run;
+  const { dump, pageviewFiles } = run.wiki;
+  const workers = run.opts.workers;
+  const args: StageArgs = (path) => ['querygen', '--wiki', path(dump), '--pageviews', ...pageviewFiles.map(path), '--out', path(p.queries), '--min-count', 8, '--min-pmi', 10, '--min-bigram-count', 3, '--min-views', 70, ...(workers ? ['--workers', workers] : [])];
+  await runStage(run, 'querygen', () => existsSync(p.queries), cmd(args(rel)), async () => {
+    const s = await runArgs(run, 'querygen', args);
+    run.log(`  ${field(s, 'queries')} queries (${Object.entries((s.by_source ?? {}) as Record<string, number>).map(([k, v]) => `${k} ${v}`).join(', ')}) from ${field(s, 'articles')} articles, ${field(s, 'tokens')} tokens`);
   });
-  if (existsSync(p.queries)) {
-    const lines = (await readFile(p.queries, 'utf8')).split('\n').slice(1).filter(Boolean);
-    const bySource: Record<string, number> = {};
-    const names = new Set<string>();
-    for (const l of lines) {
-      const [q, src] = l.split('\t');
-      bySource[src!] = (bySource[src!] ?? 0) + 1;
-      names.add(q!);
-    }
-    summary.queries = lines.length;
-    summary.queriesBySource = bySource;
-    summary.emojiNamesInQueries = emoji.filter((e) => names.has(e.name) || names.has(e.name.charAt(0).toUpperCase() + e.name.slice(1))).length;
-  }
+  if (existsSync(p.queries)) await summarizeQueries(run);
+}
 
-  // 3. The site, its WARC, and the crawl of both.
+/** The query list's size, its sources, and how many emoji names made it in. */
+async function summarizeQueries(run: DemoRun): Promise<void> {
+  const lines = (await readFile(run.paths.queries, 'utf8')).split('\n').slice(1).filter(Boolean);
+  const bySource: Record<string, number> = {};
+  const names = new Set<string>();
+  for (const l of lines) {
+    const [q, src] = l.split('\t');
+    bySource[src!] = (bySource[src!] ?? 0) + 1;
+    names.add(q!);
+  }
+  run.summary.queries = lines.length;
+  run.summary.queries_by_source = bySource;
+  run.summary.emoji_names_in_queries = run.emoji.filter((e) => names.has(e.name) || names.has(e.name.charAt(0).toUpperCase() + e.name.slice(1))).length;
+}
+
+/** A crawl is done when its manifest says so (an interrupted one has complete: false). */
+function crawlDone(dir: string): boolean {
+  try {
+    return Boolean((JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')) as { complete?: boolean }).complete);
+  } catch {
+    return false;
+  }
+}
+
+/** 3. The site, its WARC, and the crawl of both. */
+async function crawlStage(run: DemoRun): Promise<void> {
+  const { paths: p, plan, rel, opts } = run;
   const cache = new ImageCache(plan.imageSize);
   let server: SiteServer | undefined;
   const previous = await readJson<SiteState>(p.siteJson);
-  // A crawl is done when its manifest says so (an interrupted one has complete: false).
-  const crawlDone = () => {
-    try {
-      return Boolean((JSON.parse(readFileSync(join(p.crawl, 'manifest.json'), 'utf8')) as { complete?: boolean }).complete);
-    } catch {
-      return false;
-    }
-  };
-  const crawlCap = Math.max(10, Math.round(30 * scale));
+  const cap = Math.max(10, Math.round(30 * opts.scale));
   try {
     let seedUrl = previous?.url ?? 'http://127.0.0.1:PORT';
-    const crawlArgs: StageArgs = (path) => ['crawl', '--queries', path(p.queries), '--input', `${seedUrl}/`, path(p.warc), '--out', path(p.crawl), '--cap', crawlCap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--timeout-ms', 5000, '--retries', 1, '--allow-private-network'];
-    const crawlCommand = () => cmd(crawlArgs(rel));
-    await stage('crawl', crawlDone, null, async () => {
+    const args: StageArgs = (path) => ['crawl', '--queries', path(p.queries), '--input', `${seedUrl}/`, path(p.warc), '--out', path(p.crawl), '--cap', cap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--timeout-ms', 5000, '--retries', 1, '--allow-private-network'];
+    await runStage(run, 'crawl', () => crawlDone(p.crawl), null, async () => {
       server = await serveSite(plan, { cache, port: previous?.port }).catch(() => serveSite(plan, { cache }));
       seedUrl = server.url;
-      summary.siteUrl = server.url;
+      run.summary.site_url = server.url;
       await mkdir(p.siteDir, { recursive: true });
-      const state: SiteState = { scale, seed, heldout, port: server.port, url: server.url, emoji: emoji.length, pages: plan.pages.size, images: plan.images.size };
+      const state: SiteState = { scale: opts.scale, seed: opts.seed, heldout: opts.heldout, port: server.port, url: server.url, emoji: run.emoji.length, pages: plan.pages.size, images: plan.images.size };
       await writeFile(p.siteJson, JSON.stringify(state, null, 2) + '\n');
       const records = await writeSiteWarc(plan, cache, server.url, p.warc);
-      log(`  site ${server.url}/ : ${plan.pages.size} pages, ${plan.images.size} images; WARC of ${plan.archivePaths.length} unlinked pages (${records} responses): ${rel(p.warc)}`);
+      run.log(`  site ${server.url}/ : ${plan.pages.size} pages, ${plan.images.size} images; WARC of ${plan.archivePaths.length} unlinked pages (${records} responses): ${rel(p.warc)}`);
       await rm(p.crawl, { recursive: true, force: true });
-      const s = await runArgs('crawl', crawlArgs);
-      log(`  ${field(s, 'candidates')} candidates, ${field(s, 'kept')} pairs kept, failed ${JSON.stringify(s.failed)}, skipped ${JSON.stringify(s.skipped)}`);
+      const s = await runArgs(run, 'crawl', args);
+      run.log(`  ${field(s, 'candidates')} candidates, ${field(s, 'kept')} pairs kept, failed ${JSON.stringify(s.failed)}, skipped ${JSON.stringify(s.skipped)}`);
     });
-    stages[stages.length - 1]!.command = `${cmd(['demo', '--out', rel(out), '--serve'])} &   # serves the site again on ${seedUrl}\n  ${crawlCommand()}`;
+    // The seed url is known only once the site is up: the command is written after the stage.
+    const stages = run.summary.stages;
+    stages[stages.length - 1]!.command = `${cmd(['demo', '--out', rel(run.out), '--serve'])} &   # serves the site again on ${seedUrl}\n  ${cmd(args(rel))}`;
   } finally {
     await server?.close();
   }
-  const cm = await readManifest(p.crawl).catch(() => undefined);
-  if (cm?.totals) {
-    const t = cm.totals as Record<string, unknown>;
-    summary.crawl = { candidates: Number(t.candidates ?? 0), kept: Number(t.kept ?? 0), failed: Number(t.failed_total ?? 0), skipped: Number(t.skipped_total ?? 0) };
+  const manifest = await readManifest(p.crawl).catch(() => undefined);
+  if (manifest?.totals) {
+    const t = manifest.totals as Record<string, unknown>;
+    run.summary.crawl = { candidates: Number(t.candidates ?? 0), kept: Number(t.kept ?? 0), failed: Number(t.failed_total ?? 0), skipped: Number(t.skipped_total ?? 0) };
   }
+}
 
-  // 4. The held-out set: the third design of the same emoji, which the site never shows.
-  await stage('heldout', () => existsSync(join(p.heldout, 'manifest.json')), null, async () => {
-    const h = await writeHeldout(p.heldout, emoji, { set: heldout, size: 64 });
-    log(`  ${h.pairs} ${heldout} images of the emoji the site shows in the ${sets.join(' and ')} designs; labels in ${rel(h.labels)}`);
+/** 4. The held-out set: the third design of the same emoji, which the site never shows. */
+async function heldoutStage(run: DemoRun): Promise<void> {
+  const { paths: p, opts } = run;
+  await runStage(run, 'heldout', () => existsSync(join(p.heldout, 'manifest.json')), null, async () => {
+    const written = await writeHeldout(p.heldout, run.emoji, { set: opts.heldout, size: 64 });
+    run.log(`  ${written.pairs} ${opts.heldout} images of the emoji the site shows in the ${run.sets.join(' and ')} designs; labels in ${run.rel(written.labels)}`);
   });
+}
 
-  // 5. Train.
-  const trainArgs: StageArgs = (path) => ['train', '--shards', path(p.crawl), '--out', path(p.model), '--arch', arch, '--steps', steps, '--batch-size', batchSize, '--lr', lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', seed];
-  await stage('train', () => existsSync(join(p.model, 'config.json')) && existsSync(join(p.model, 'metrics.jsonl')), cmd(trainArgs(rel)), async () => {
+/** 5. Train. */
+async function trainStage(run: DemoRun): Promise<void> {
+  const { paths: p, opts, steps } = run;
+  const warmup = Math.min(10, Math.max(1, Math.round(steps / 20)));
+  const args: StageArgs = (path) => ['train', '--shards', path(p.crawl), '--out', path(p.model), '--arch', opts.arch, '--steps', steps, '--batch-size', opts.batchSize, '--lr', opts.lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', opts.seed];
+  await runStage(run, 'train', () => existsSync(join(p.model, 'config.json')) && existsSync(join(p.model, 'metrics.jsonl')), cmd(args(run.rel)), async () => {
     await rm(p.model, { recursive: true, force: true });
-    const s = await runArgs('train', trainArgs);
-    summary.train = { steps: field(s, 'steps'), finalLoss: field(s, 'final_loss', 'finalLoss'), samplesPerSec: field(s, 'samples_per_sec', 'samplesPerSec'), backend: String(s.backend ?? ''), seconds: field(s, 'seconds') };
-    log(`  ${summary.train.steps} steps, final loss ${summary.train.finalLoss.toFixed(3)}, ${summary.train.samplesPerSec.toFixed(1)} samples/s on ${summary.train.backend}`);
+    const s = await runArgs(run, 'train', args);
+    const train = { steps: field(s, 'steps'), final_loss: field(s, 'final_loss'), samples_per_sec: field(s, 'samples_per_sec'), backend: String(s.backend ?? ''), seconds: field(s, 'seconds') };
+    run.summary.train = train;
+    run.log(`  ${train.steps} steps, final loss ${train.final_loss.toFixed(3)}, ${train.samples_per_sec.toFixed(1)} samples/s on ${train.backend}`);
   });
+  if (!run.summary.train) run.summary.train = await trainedSummary(p.model);
+}
 
-  if (!summary.train) summary.train = await trainedSummary(p.model);
-
-  // 6. Filter the crawl with the model.
+/** 6. Filter the crawl with the model. */
+async function filterStage(run: DemoRun): Promise<void> {
+  const { paths: p } = run;
   // No dedup by image: the site shows each image under two captions on purpose (two pairs).
-  const filterArgs: StageArgs = (path) => ['filter', '--model', path(p.model), '--shards', path(p.crawl), '--out', path(p.filtered), '--keep-fraction', 0.85, '--no-dedup'];
-  await stage('filter', () => existsSync(join(p.filtered, 'manifest.json')), cmd(filterArgs(rel)), async () => {
+  const args: StageArgs = (path) => ['filter', '--model', path(p.model), '--shards', path(p.crawl), '--out', path(p.filtered), '--keep-fraction', 0.85, '--no-dedup'];
+  await runStage(run, 'filter', () => existsSync(join(p.filtered, 'manifest.json')), cmd(args(run.rel)), async () => {
     await rm(p.filtered, { recursive: true, force: true });
-    const s = await runArgs('filter', filterArgs);
-    log(`  kept ${field(s, 'kept')} of ${field(s, 'input')} pairs (threshold ${typeof s.threshold === 'number' ? s.threshold.toFixed(3) : '–'})`);
+    const s = await runArgs(run, 'filter', args);
+    run.log(`  kept ${field(s, 'kept')} of ${field(s, 'input')} pairs (threshold ${typeof s.threshold === 'number' ? s.threshold.toFixed(3) : '–'})`);
   });
-  const fm = await readManifest(p.filtered).catch(() => undefined);
-  if (fm?.totals) {
-    const t = fm.totals as Record<string, unknown>;
-    summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null, ...(await noiseOutcome(plan, p.crawl, p.filtered)) };
+  const manifest = await readManifest(p.filtered).catch(() => undefined);
+  if (manifest?.totals) {
+    const t = manifest.totals as Record<string, unknown>;
+    run.summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null, ...(await noiseOutcome(run.plan, p.crawl, p.filtered)) };
   }
+}
 
-  // 7. Zero-shot on the held-out designs.
+/** 7. Zero-shot on the held-out designs. */
+async function evalStage(run: DemoRun): Promise<void> {
+  const { paths: p } = run;
   const labels = join(p.heldout, 'labels.txt');
-  const evalArgs: StageArgs = (path) => ['eval', '--model', path(p.model), '--shards', path(p.heldout), '--labels', path(labels), ...TEMPLATES.flatMap((t) => ['--template', t]), '--out', path(p.eval)];
-  await stage('eval', () => existsSync(p.eval), cmd(evalArgs(rel)), async () => {
-    await runArgs('eval', evalArgs);
+  const args: StageArgs = (path) => ['eval', '--model', path(p.model), '--shards', path(p.heldout), '--labels', path(labels), ...TEMPLATES.flatMap((t) => ['--template', t]), '--out', path(p.eval)];
+  await runStage(run, 'eval', () => existsSync(p.eval), cmd(args(run.rel)), async () => {
+    await runArgs(run, 'eval', args);
   });
   const ev = await readJson<{ zero_shot?: { top1: number; top5: number; classes: number }; retrieval?: { image_to_text?: { r1?: number } } }>(p.eval);
   if (ev?.zero_shot) {
     const c = ev.zero_shot.classes;
-    summary.eval = { top1: ev.zero_shot.top1, top5: ev.zero_shot.top5, classes: c, chanceTop1: c ? 1 / c : 0, chanceTop5: c ? Math.min(1, 5 / c) : 0, imageToTextR1: ev.retrieval?.image_to_text?.r1 ?? null };
+    run.summary.eval = { top1: ev.zero_shot.top1, top5: ev.zero_shot.top5, classes: c, chance_top1: c ? 1 / c : 0, chance_top5: c ? Math.min(1, 5 / c) : 0, image_to_text_r1: ev.retrieval?.image_to_text?.r1 ?? null };
   }
+}
 
-  // 8. The search index of the crawl, and the command that serves its page.
-  const embedArgs: StageArgs = (path) => ['embed', '--model', path(p.model), '--shards', path(p.crawl), '--out', path(p.index)];
-  await stage('index', () => existsSync(join(p.index, 'wit-index.json')), cmd(embedArgs(rel)), async () => {
+/** 8. The search index of the crawl, and the command that serves its page. */
+async function indexStage(run: DemoRun): Promise<void> {
+  const { paths: p, rel } = run;
+  const args: StageArgs = (path) => ['embed', '--model', path(p.model), '--shards', path(p.crawl), '--out', path(p.index)];
+  await runStage(run, 'index', () => existsSync(join(p.index, 'wit-index.json')), cmd(args(rel)), async () => {
     await rm(p.index, { recursive: true, force: true });
-    const s = await runArgs('index', embedArgs);
-    log(`  ${field(s, 'rows')} pairs embedded; search them: ${cmd(['serve', '--index', rel(p.index)])}`);
+    const s = await runArgs(run, 'index', args);
+    run.log(`  ${field(s, 'rows')} pairs embedded; search them: ${cmd(['serve', '--index', rel(p.index)])}`);
   });
-  summary.serve = cmd(['serve', '--index', rel(p.index)]);
+  run.summary.serve = cmd(['serve', '--index', rel(p.index)]);
+}
 
-  // 9. The report.
-  const reportArgs: StageArgs = (path) => ['report', '--run', path(out), '--out', path(p.report), '--title', 'wit demo'];
-  await stage('report', () => existsSync(p.report), cmd(reportArgs(rel)), async () => {
-    const r = await runArgs('report', reportArgs);
-    const missing = Object.entries((r.sections ?? {}) as Record<string, string>).filter(([, v]) => v !== 'ok').map(([k]) => k);
-    if (missing.length) log(`  report sections without data: ${missing.join(', ')}`);
+/** 9. The report. */
+async function reportStage(run: DemoRun): Promise<void> {
+  const { paths: p } = run;
+  const args: StageArgs = (path) => ['report', '--run', path(run.out), '--out', path(p.report), '--title', 'wit demo'];
+  await runStage(run, 'report', () => existsSync(p.report), cmd(args(run.rel)), async () => {
+    const s = await runArgs(run, 'report', args);
+    const missing = Object.entries((s.sections ?? {}) as Record<string, string>).filter(([, v]) => v !== 'ok').map(([k]) => k);
+    if (missing.length) run.log(`  report sections without data: ${missing.join(', ')}`);
   });
-  summary.seconds = (performance.now() - t0) / 1000;
-  await writeFile(join(out, 'demo.summary.json'), JSON.stringify(summary, null, 2) + '\n').catch((err: unknown) => log(`demo: cannot write the summary: ${errorMessage(err)}`));
-  return summary;
+}
+
+/**
+ * Runs every stage offline on generated data: a MediaWiki dump and pageview files made from the
+ * bundled WordNet and the emoji names, querygen on them, a local website of emoji images (two of the
+ * three designs: Google, Twitter, OpenMoji) with alt texts and noise, served on 127.0.0.1 and partly
+ * archived as a WARC, crawl of both, a held-out set of the third design (Twitter's by default), train,
+ * filter, eval (zero-shot over the emoji names), a search index and the HTML report. Each stage writes
+ * under `out`; skipped stages reuse what is there.
+ * Yields a DemoSummary with the headline numbers and the command that reruns each stage.
+ * Throws UsageError for bad options, and what a stage throws when it fails.
+ */
+export async function demo(input: DemoOptions): Promise<DemoSummary> {
+  const started = performance.now();
+  const run = await startDemo(input);
+  for (const stage of [dataStage, querygenStage, crawlStage, heldoutStage, trainStage, filterStage, evalStage, indexStage, reportStage]) await stage(run);
+  run.summary.seconds = (performance.now() - started) / 1000;
+  await writeFile(join(run.out, 'demo.summary.json'), JSON.stringify(run.summary, null, 2) + '\n').catch((err: unknown) => run.log(`demo: cannot write the summary: ${errorMessage(err)}`));
+  return run.summary;
 }

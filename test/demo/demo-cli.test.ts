@@ -46,8 +46,8 @@ describe('wit demo', () => {
     expect(r.stdout).toMatch(/pairs kept      \d+ of \d+ candidates/);
     const s = JSON.parse(readFileSync(join(out, 'demo.summary.json'), 'utf8'));
     // The emoji names became queries the real way: article titles with pageviews.
-    expect(s.emojiNamesInQueries).toBe(s.emoji);
-    expect(s.queriesBySource.title).toBeGreaterThanOrEqual(s.emoji);
+    expect(s.emoji_names_in_queries).toBe(s.emoji);
+    expect(s.queries_by_source.title).toBeGreaterThanOrEqual(s.emoji);
     // The crawl met the site's noise: robots, noai, 404, a fake image, no-match captions.
     const crawl = JSON.parse(readFileSync(join(out, 'crawl', 'manifest.json'), 'utf8'));
     expect(crawl.complete).toBe(true);
@@ -56,9 +56,9 @@ describe('wit demo', () => {
     expect(crawl.inputs.some((i: string) => i.endsWith('.warc.gz'))).toBe(true);
     expect(s.eval.classes).toBe(s.emoji);
     // The site's mis-captioned pairs were crawled, and the summary says what the filter did with them.
-    expect(s.filter.noisyPairs).toBeGreaterThan(0);
-    expect(s.filter.noisyPairs + s.filter.cleanPairs).toBe(crawl.totals.kept);
-    expect(s.filter.noisyDropped + s.filter.cleanDropped).toBe(s.filter.input - s.filter.kept);
+    expect(s.filter.noisy_pairs).toBeGreaterThan(0);
+    expect(s.filter.noisy_pairs + s.filter.clean_pairs).toBe(crawl.totals.kept);
+    expect(s.filter.noisy_dropped + s.filter.clean_dropped).toBe(s.filter.input - s.filter.kept);
     expect(r.stdout).toMatch(/dropped \d+ of \d+ mis-captioned pairs/);
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     for (const id of ['queries', 'crawl', 'shards', 'training', 'eval', 'filter', 'search']) expect(html).toContain(`<section id="${id}">`);

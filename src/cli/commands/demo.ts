@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.js';
-import { UsageError } from '../../util/errors.js';
-import { DEMO_STAGES, demo, serveDemoSite, type DemoStage, type DemoSummary } from '../../demo/index.js';
+import { defaultOf, flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { DEMO_OPTIONS, DEMO_SERVE_OPTIONS, demo, serveDemoSite, type DemoSummary } from '../../demo/index.js';
 
 function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
@@ -12,16 +12,16 @@ export function demoText(s: DemoSummary): string {
   lines.push(`wit demo finished in ${s.seconds.toFixed(0)} s: ${s.out}`);
   lines.push('');
   lines.push(`  report          ${s.report}`);
-  if (s.queries !== null) lines.push(`  queries         ${s.queries} (${Object.entries(s.queriesBySource ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}); ${s.emojiNamesInQueries}/${s.emoji} emoji names among them`);
+  if (s.queries !== null) lines.push(`  queries         ${s.queries} (${Object.entries(s.queries_by_source ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}); ${s.emoji_names_in_queries}/${s.emoji} emoji names among them`);
   if (s.crawl) lines.push(`  pairs kept      ${s.crawl.kept} of ${s.crawl.candidates} candidates (${s.crawl.failed} failed, ${s.crawl.skipped} skipped)`);
-  if (s.train) lines.push(`  training        ${s.train.steps} steps, final loss ${s.train.finalLoss.toFixed(3)}, ${s.train.samplesPerSec.toFixed(1)} samples/s (${s.train.backend})`);
+  if (s.train) lines.push(`  training        ${s.train.steps} steps, final loss ${s.train.final_loss.toFixed(3)}, ${s.train.samples_per_sec.toFixed(1)} samples/s (${s.train.backend})`);
   if (s.filter) {
     const f = s.filter;
     lines.push(`  filter          kept ${f.kept} of ${f.input} pairs${f.threshold !== null ? ` (similarity >= ${f.threshold.toFixed(3)})` : ''}`);
-    if (f.noisyPairs) lines.push(`                  dropped ${f.noisyDropped} of ${f.noisyPairs} mis-captioned pairs (${pct(f.noisyDropped / f.noisyPairs)}) and ${pct(f.cleanPairs ? f.cleanDropped / f.cleanPairs : 0)} of the others`);
+    if (f.noisy_pairs) lines.push(`                  dropped ${f.noisy_dropped} of ${f.noisy_pairs} mis-captioned pairs (${pct(f.noisy_dropped / f.noisy_pairs)}) and ${pct(f.clean_pairs ? f.clean_dropped / f.clean_pairs : 0)} of the others`);
   }
   if (s.eval) {
-    lines.push(`  zero-shot       top-1 ${pct(s.eval.top1)} (chance ${pct(s.eval.chanceTop1)}), top-5 ${pct(s.eval.top5)} (chance ${pct(s.eval.chanceTop5)})`);
+    lines.push(`  zero-shot       top-1 ${pct(s.eval.top1)} (chance ${pct(s.eval.chance_top1)}), top-5 ${pct(s.eval.top5)} (chance ${pct(s.eval.chance_top5)})`);
     lines.push(`                  over ${s.eval.classes} emoji names, on the ${s.heldout} designs, held out of training`);
   }
   if (s.serve) lines.push(`  search page     ${s.serve}   (then open the printed url)`);
@@ -38,50 +38,20 @@ export const command: CommandDef = {
   name: 'demo',
   summary: 'run every stage offline on generated data (WordNet, emoji images on a local site) and write a report',
   usage: 'wit demo [--out data/demo] [--scale N] [--skip STAGE…] [--steps N]',
-  flags: {
-    out: { type: 'string', description: 'folder for everything the demo writes', default: 'data/demo', metavar: 'DIR' },
-    scale: { type: 'number', description: 'size multiplier: emoji (100 x N), Wikipedia articles (1500 x N), training steps', default: 1, min: 0.1, max: 50 },
-    skip: { type: 'string[]', description: `stages to skip when their output exists (${DEMO_STAGES.join(', ')})`, metavar: 'STAGE…' },
-    steps: { type: 'int', description: 'training steps (default 300 x sqrt(scale))', min: 1 },
-    arch: { type: 'string', description: 'model architecture (vit-tiny: 64 px, about 10x slower)', default: 'vit-micro' },
-    'batch-size': { type: 'int', description: 'pairs per training step', default: 64, min: 2 },
-    heldout: { type: 'string', description: 'emoji design held out of training for the zero-shot test (the site shows the other two)', default: 'twitter', choices: ['google', 'twitter', 'openmoji'] },
-    lr: { type: 'number', description: 'peak learning rate of the training', default: 3e-3, min: 0 },
-    seed: { type: 'int', description: 'seed of the generated data and the training', default: 0 },
-    workers: { type: 'int', description: 'querygen worker threads', min: 1 },
-    serve: { type: 'boolean', description: 'only serve the demo site of --out again (for rerunning wit crawl by hand) until interrupted', default: false },
-    port: { type: 'int', description: 'port for --serve (default: the one the demo used)', min: 0, max: 65535 },
-  },
+  flags: { ...flagSpecs(DEMO_OPTIONS), ...flagSpecs(DEMO_SERVE_OPTIONS) },
   async run(flags, ctx) {
-    const out = flags.out as string;
-    if (flags.serve) {
-      const server = await serveDemoSite(out, flags.port as number | undefined);
+    const opts = optionsFromFlags(DEMO_OPTIONS, flags);
+    const { serve, port } = optionsFromFlags(DEMO_SERVE_OPTIONS, flags);
+    if (serve) {
+      const out = opts.out ?? defaultOf(DEMO_OPTIONS, 'out');
+      const server = await serveDemoSite(out, port);
       ctx.log(`serving the demo site of ${out} on ${server.url}/ (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => ctx.signal.addEventListener('abort', () => resolve(), { once: true }));
       await server.close();
       const served = Object.fromEntries(server.requests);
       return { summary: { url: server.url, requests: served }, text: `served ${server.url}: ${JSON.stringify(served)}\n` };
     }
-    for (const s of (flags.skip as string[] | undefined) ?? []) {
-      if (!(DEMO_STAGES as readonly string[]).includes(s)) {
-        throw new UsageError('demo', `--skip: unknown stage '${s}' (${DEMO_STAGES.join(', ')})`);
-      }
-    }
-    const s = await demo({
-      out,
-      scale: flags.scale as number,
-      skip: flags.skip as DemoStage[] | undefined,
-      steps: flags.steps as number | undefined,
-      arch: flags.arch as string,
-      batchSize: flags.batchSize as number,
-      seed: flags.seed as number,
-      heldout: flags.heldout as 'google' | 'twitter' | 'openmoji',
-      lr: flags.lr as number,
-      workers: flags.workers as number | undefined,
-      onProgress: ctx.progress,
-      onLog: ctx.log,
-      signal: ctx.signal,
-    });
+    const s = await demo({ ...opts, onProgress: ctx.progress, onLog: ctx.log, signal: ctx.signal });
     return { summary: { ...s }, text: demoText(s) };
   },
 };
