@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { checkOption } from '../util/options.js';
+import { fmix32 } from '../util/rng.js';
 import { crawlOptionsSchema } from './options.js';
 
 /** Per-query slots; async so that a Redis-backed store can implement it later (distributed crawl). */
@@ -119,15 +120,6 @@ function pairState(seed: string | number, key: string): [number, number] {
   return lastState;
 }
 
-/** murmur3 fmix32. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /**
  * Uniform draw in [0, 1) of query `id` for one pair, from 53 bits that depend on (seed, pair key, id).

@@ -1,4 +1,5 @@
 import { defineOptions } from '../util/options.js';
+import { EMBED_BATCH_SIZE } from '../train/clip.js';
 
 /** Backends a model can run on. */
 export const FILTER_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -19,7 +20,7 @@ export const FILTER_OPTIONS = defineOptions({
   maxAspect: { type: 'number', min: 1, metavar: 'R', help: 'drop images whose side ratio is larger (DataComp basic: 3)' },
   dedup: { type: 'boolean', default: true, help: 'drop exact duplicates by image sha256 and by (url, caption), first wins (--no-dedup to keep them)' },
   dedupSemantic: { type: 'number', min: -1, max: 1, metavar: 'T', help: 'drop pairs whose image embedding has cosine >= T to an earlier-kept pair by key (SemDeDup-style; needs --model)' },
-  batchSize: { type: 'int', min: 1, default: 64, help: 'pairs per encoder call' },
+  batchSize: { type: 'int', min: 1, default: EMBED_BATCH_SIZE, help: 'pairs per encoder call' },
   depth: { type: 'int', min: 1, default: 2, cli: false, help: 'batches in flight (2: the next is read and decoded while one is encoded)' },
   backend: { type: 'string', choices: FILTER_BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
   outputFormat: { type: 'string', choices: ['parquet', 'webdataset'], help: 'format of the output shards (default: the format of the input; README.md, "The shard format")' },

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { ClipHandle } from '../train/index.js';
+import { EMBED_BATCH_SIZE } from '../train/clip.js';
 import { listShards, readShardFile, type PairRecord } from '../shards/index.js';
 import { WitError } from '../util/errors.js';
 import { modelFingerprint } from '../util/model-fingerprint.js';
@@ -16,7 +17,7 @@ export const EMBED_OPTIONS = defineOptions({
   out: { type: 'string', required: true, metavar: 'INDEX', help: 'index directory (LanceDB); rerun to resume' },
   dtype: { type: 'string', choices: ['float32', 'float16'], default: 'float32', help: 'stored vector type (float16 halves the index)' },
   ann: { type: 'string', choices: ['auto', 'none', 'hnsw', 'ivf-pq'], default: 'auto', help: 'ANN index on the image vectors: auto picks by size (exact scan under 50,000 rows)' },
-  batchSize: { type: 'int', min: 1, default: 64, help: 'pairs per encoder call' },
+  batchSize: { type: 'int', min: 1, default: EMBED_BATCH_SIZE, help: 'pairs per encoder call' },
   backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
   appendRows: { type: 'int', min: 1, default: 4096, cli: false, help: 'rows per LanceDB commit' },
 });

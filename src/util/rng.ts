@@ -94,6 +94,11 @@ export function mixSeed(...parts: number[]): number {
     h ^= k;
     h = Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64;
   }
+  return fmix32(h);
+}
+
+/** murmur3's finaliser (fmix32): spreads every input bit over the 32-bit result. */
+export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

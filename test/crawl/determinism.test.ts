@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, rm, writeFile, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 import { runWit } from './run-wit.js';
 
@@ -20,7 +20,11 @@ afterAll(async () => {
 /** Every file of a crawl folder; stats and manifest without their times. */
 async function contents(out: string): Promise<Map<string, string>> {
   const files = new Map<string, string>();
-  for (const name of (await readdir(out)).sort()) {
+  const names = (await readdir(out, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile())
+    .map((e) => relative(out, join(e.parentPath, e.name)))
+    .sort();
+  for (const name of names) {
     const bytes = await readFile(join(out, name));
     if (name.endsWith('_stats.json')) {
       const { start_time: _a, end_time: _b, duration: _c, ...rest } = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
@@ -55,7 +59,7 @@ describe('two identical crawls', () => {
     expect(JSON.parse(a.stdout).kept).toBe(55); // 60 less the five 404s
     const ca = await contents(join(dir, 'a'));
     const cb = await contents(join(dir, 'b'));
-    expect([...ca.keys()]).toEqual(['00000.parquet', '00000_stats.json', '00001.parquet', '00001_stats.json', '00002.parquet', '00002_stats.json', 'manifest.json', 'query_counts.tsv']);
+    expect([...ca.keys()]).toEqual(['00000.parquet', '00000_stats.json', '00001.parquet', '00001_stats.json', '00002.parquet', '00002_stats.json', 'manifest.json', 'query_counts.tsv', 'status/00000.parquet', 'status/00001.parquet', 'status/00002.parquet']);
     for (const [name, content] of ca) expect(cb.get(name), name).toBe(content);
   });
 });

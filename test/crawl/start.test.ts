@@ -45,7 +45,8 @@ describe('a failed start does not poison the output folder', () => {
     const bad = await runWit(crawlArgs(badList, out));
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/bad\.csv: CSV header has no url column/);
-    expect((await manifestOf(out)).complete).toBe(false); // it had started: the manifest says so
+    // the list's header is checked before anything is written: no manifest, nothing to poison
+    await expect(manifestOf(out)).rejects.toMatchObject({ code: 'ENOENT' });
     const fixed = await runWit(crawlArgs(good, out));
     expect(fixed.code, fixed.stderr).toBe(0);
     expect((await manifestOf(out)).inputs).toEqual([good]);
