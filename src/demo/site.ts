@@ -94,23 +94,51 @@ export function planSite(opts: SiteOptions): SitePlan {
   const rng = new Rng(opts.seed ?? 3);
   const sets = opts.sets ?? ['google', 'openmoji'];
   const perPage = opts.perPage ?? 12;
-  const pages = new Map<string, SitePage>();
   const images = new Map<string, SiteImage>();
   const emoji = [...opts.emoji];
-  const imgPath = (set: EmojiSet, code: string) => {
-    const p = `/img/${set}/${code}.png`;
-    images.set(p, { kind: 'emoji', set, code });
-    return p;
-  };
+  const { gallery, byCategory, archive } = captionedImages(emoji, sets, images, rng);
+  const galleryPages = chunk(rng.shuffle(gallery), perPage).map((imgs, i) => ({ path: `/gallery/${i + 1}.html`, imgs }));
+  const categoryPages = [...byCategory.entries()].flatMap(([cat, imgs]) =>
+    chunk(imgs, perPage * 2).map((part, i) => ({ path: `/category/${slug(cat)}${i ? `-${i + 1}` : ''}.html`, title: cat.replace(/-/g, ' '), imgs: part })),
+  );
+  const archivePages = chunk(rng.shuffle(archive), perPage).map((imgs, i) => ({ path: `/archive/${i + 1}.html`, imgs }));
+  // At least one page of each kind of breakage (i % 5), however small the site.
+  const blogCount = Math.max(6, Math.ceil(emoji.length / 12));
+  const blogPages = Array.from({ length: blogCount }, (_, i) => ({ path: `/blog/${i + 1}.html`, imgs: blogPost(i, emoji, sets, images, rng) }));
 
-  // Every (emoji, set) image appears twice with two different phrasings: once in a gallery, once
-  // on its category page or (a quarter of them) on an archive page that only the WARC holds.
+  const pages = new Map<string, SitePage>();
+  const nav = ['/', '/about.html'];
+  const linkTargets = [...galleryPages.map((p) => p.path), ...categoryPages.map((p) => p.path), ...blogPages.map((p) => p.path)];
+  const add = (path: string, title: string, imgs: SiteImg[], links: string[], archived = false) => pages.set(path, { path, title, images: imgs, links, archived });
+  add('/', 'Emoji gallery', [], [...linkTargets, '/private/index.html', '/gallery/999.html', 'https://example.org/elsewhere', 'mailto:owner@example.org']);
+  add('/about.html', 'About this site', [], ['/', '/gallery/1.html', '/no-such-page.html']);
+  galleryPages.forEach((p, i) => add(p.path, `Gallery, page ${i + 1}`, p.imgs, [...nav, galleryPages[i + 1]?.path ?? '/gallery/1.html', galleryPages[i - 1]?.path ?? '/']));
+  for (const p of categoryPages) add(p.path, `Category: ${p.title}`, p.imgs, [...nav, rng.pick(linkTargets)]);
+  blogPages.forEach((p, i) => add(p.path, `Blog post ${i + 1}`, p.imgs, [...nav, blogPages[i + 1]?.path ?? '/blog/1.html', `/blog/${blogCount + 10 + i}.html`]));
+  add('/private/index.html', 'Private', emoji.slice(0, 4).map((e) => ({ src: registerEmojiImage(images, sets[0]!, e.code), alt: cap(e.name), kind: 'broken' as const })), ['/']);
+  archivePages.forEach((p, i) => add(p.path, `Archive, page ${i + 1}`, p.imgs, ['/', archivePages[i + 1]?.path ?? '/archive/1.html'], true));
+  const robotsTxt = 'User-agent: *\nDisallow: /private/\n\nUser-agent: GPTBot\nDisallow: /\n';
+  return { pages, images, robotsTxt, archivePaths: archivePages.map((p) => p.path), imageSize: opts.imageSize ?? 72 };
+}
+
+/** Registers the image of an emoji in a design; returns its path. */
+function registerEmojiImage(images: Map<string, SiteImage>, set: EmojiSet, code: string): string {
+  const path = `/img/${set}/${code}.png`;
+  images.set(path, { kind: 'emoji', set, code });
+  return path;
+}
+
+/**
+ * Every (emoji, set) image appears twice with two different phrasings: once in a gallery, once
+ * on its category page or (a quarter of them) on an archive page that only the WARC holds.
+ */
+function captionedImages(emoji: readonly Emoji[], sets: readonly EmojiSet[], images: Map<string, SiteImage>, rng: Rng) {
   const gallery: SiteImg[] = [];
   const byCategory = new Map<string, SiteImg[]>();
   const archive: SiteImg[] = [];
   for (const e of emoji) {
     for (const set of sets) {
-      const src = imgPath(set, e.code);
+      const src = registerEmojiImage(images, set, e.code);
       const [a, b] = rng.shuffle(CAPTIONS.map((_, i) => i)).slice(0, 2) as [number, number];
       gallery.push({ src, alt: CAPTIONS[a]!(e, set), kind: 'true', code: e.code });
       const second: SiteImg = { src, alt: CAPTIONS[b]!(e, set), kind: 'true', code: e.code };
@@ -122,71 +150,53 @@ export function planSite(opts: SiteOptions): SitePlan {
       }
     }
   }
-  const galleryPages = chunk(rng.shuffle(gallery), perPage).map((imgs, i) => ({ path: `/gallery/${i + 1}.html`, imgs }));
-  const categoryPages = [...byCategory.entries()].flatMap(([cat, imgs]) =>
-    chunk(imgs, perPage * 2).map((part, i) => ({ path: `/category/${slug(cat)}${i ? `-${i + 1}` : ''}.html`, title: cat.replace(/-/g, ' '), imgs: part })),
-  );
-  const archivePages = chunk(rng.shuffle(archive), perPage).map((imgs, i) => ({ path: `/archive/${i + 1}.html`, imgs }));
+  return { gallery, byCategory, archive };
+}
 
-  // The blog: noise of every kind a real crawl meets.
-  // At least one page of each kind of breakage (i % 5), however small the site.
-  const blogCount = Math.max(6, Math.ceil(emoji.length / 12));
-  const blogPages: { path: string; imgs: SiteImg[] }[] = [];
-  for (let i = 0; i < blogCount; i++) {
-    const imgs: SiteImg[] = [];
-    const e1 = rng.pick(emoji);
-    const e2 = rng.pick(emoji.filter((x) => x.code !== e1.code).length ? emoji.filter((x) => x.code !== e1.code) : emoji);
-    const set = rng.pick(sets);
-    imgs.push({ src: imgPath(set, e1.code), alt: rng.pick(JUNK), kind: 'junk', code: e1.code });
-    imgs.push({ src: imgPath(rng.pick(sets), e2.code), alt: cap(e1.name), kind: 'swapped', code: e2.code });
-    imgs.push({ src: imgPath(rng.pick(sets), e1.code), alt: `${e2.name} emoji`, kind: 'swapped', code: e1.code });
-    imgs.push({ src: imgPath(set, e2.code), alt: '', kind: 'none', code: e2.code });
-    imgs.push({ src: imgPath(set, e2.code), kind: 'none', code: e2.code });
-    imgs.push({ src: 'data:image/gif;base64,R0lGODlhAQABAAAAACw=', alt: cap(e1.name), kind: 'none' });
-    const e3 = rng.pick(emoji);
-    switch (i % 5) {
-      case 0:
-        imgs.push({ src: `/img/${set}/dead-${i}.png`, alt: cap(e3.name), kind: 'broken' });
-        break;
-      case 1:
-        imgs.push({ src: `/img/fake/${i}.png`, alt: cap(e3.name), kind: 'broken' });
-        images.set(`/img/fake/${i}.png`, { kind: 'fake' });
-        break;
-      case 2: {
-        const p = `/img/noai/${set}/${e3.code}.png`;
-        images.set(p, { kind: 'emoji', set, code: e3.code, noai: true });
-        imgs.push({ src: p, alt: cap(e3.name), kind: 'broken', code: e3.code });
-        break;
-      }
-      case 3: {
-        const p = `/private/img/${set}/${e3.code}.png`;
-        images.set(p, { kind: 'emoji', set, code: e3.code });
-        imgs.push({ src: p, alt: cap(e3.name), kind: 'broken', code: e3.code });
-        break;
-      }
-      default:
-        if (i === 4) {
-          images.set(`/img/error/${i}.png`, { kind: 'status', status: 500 });
-          imgs.push({ src: `/img/error/${i}.png`, alt: cap(e3.name), kind: 'broken' });
-        } else {
-          imgs.push({ src: `/img/${set}/missing-${i}.png`, alt: `${e3.name} emoji`, kind: 'broken' });
-        }
+/**
+ * The images of blog post `i`: noise of every kind a real crawl meets (junk alt text, swapped names,
+ * empty and missing alt, a data: URI) and one broken image of kind `i % 5`.
+ */
+function blogPost(i: number, emoji: readonly Emoji[], sets: readonly EmojiSet[], images: Map<string, SiteImage>, rng: Rng): SiteImg[] {
+  const imgs: SiteImg[] = [];
+  const e1 = rng.pick(emoji);
+  const e2 = rng.pick(emoji.filter((x) => x.code !== e1.code).length ? emoji.filter((x) => x.code !== e1.code) : emoji);
+  const set = rng.pick(sets);
+  imgs.push({ src: registerEmojiImage(images, set, e1.code), alt: rng.pick(JUNK), kind: 'junk', code: e1.code });
+  imgs.push({ src: registerEmojiImage(images, rng.pick(sets), e2.code), alt: cap(e1.name), kind: 'swapped', code: e2.code });
+  imgs.push({ src: registerEmojiImage(images, rng.pick(sets), e1.code), alt: `${e2.name} emoji`, kind: 'swapped', code: e1.code });
+  imgs.push({ src: registerEmojiImage(images, set, e2.code), alt: '', kind: 'none', code: e2.code });
+  imgs.push({ src: registerEmojiImage(images, set, e2.code), kind: 'none', code: e2.code });
+  imgs.push({ src: 'data:image/gif;base64,R0lGODlhAQABAAAAACw=', alt: cap(e1.name), kind: 'none' });
+  imgs.push(brokenImage(i, set, rng.pick(emoji), images));
+  return rng.shuffle(imgs);
+}
+
+/** A broken image of kind `i % 5`: dead link, fake image, noai, robots-disallowed, server error or missing. */
+function brokenImage(i: number, set: EmojiSet, e3: Emoji, images: Map<string, SiteImage>): SiteImg {
+  switch (i % 5) {
+    case 0:
+      return { src: `/img/${set}/dead-${i}.png`, alt: cap(e3.name), kind: 'broken' };
+    case 1:
+      images.set(`/img/fake/${i}.png`, { kind: 'fake' });
+      return { src: `/img/fake/${i}.png`, alt: cap(e3.name), kind: 'broken' };
+    case 2: {
+      const p = `/img/noai/${set}/${e3.code}.png`;
+      images.set(p, { kind: 'emoji', set, code: e3.code, noai: true });
+      return { src: p, alt: cap(e3.name), kind: 'broken', code: e3.code };
     }
-    blogPages.push({ path: `/blog/${i + 1}.html`, imgs: rng.shuffle(imgs) });
+    case 3: {
+      const p = `/private/img/${set}/${e3.code}.png`;
+      images.set(p, { kind: 'emoji', set, code: e3.code });
+      return { src: p, alt: cap(e3.name), kind: 'broken', code: e3.code };
+    }
+    default:
+      if (i === 4) {
+        images.set(`/img/error/${i}.png`, { kind: 'status', status: 500 });
+        return { src: `/img/error/${i}.png`, alt: cap(e3.name), kind: 'broken' };
+      }
+      return { src: `/img/${set}/missing-${i}.png`, alt: `${e3.name} emoji`, kind: 'broken' };
   }
-
-  const nav = ['/', '/about.html'];
-  const linkTargets = [...galleryPages.map((p) => p.path), ...categoryPages.map((p) => p.path), ...blogPages.map((p) => p.path)];
-  const add = (path: string, title: string, imgs: SiteImg[], links: string[], archived = false) => pages.set(path, { path, title, images: imgs, links, archived });
-  add('/', 'Emoji gallery', [], [...linkTargets, '/private/index.html', '/gallery/999.html', 'https://example.org/elsewhere', 'mailto:owner@example.org']);
-  add('/about.html', 'About this site', [], ['/', '/gallery/1.html', '/no-such-page.html']);
-  galleryPages.forEach((p, i) => add(p.path, `Gallery, page ${i + 1}`, p.imgs, [...nav, galleryPages[i + 1]?.path ?? '/gallery/1.html', galleryPages[i - 1]?.path ?? '/']));
-  for (const p of categoryPages) add(p.path, `Category: ${p.title}`, p.imgs, [...nav, rng.pick(linkTargets)]);
-  blogPages.forEach((p, i) => add(p.path, `Blog post ${i + 1}`, p.imgs, [...nav, blogPages[i + 1]?.path ?? '/blog/1.html', `/blog/${blogCount + 10 + i}.html`]));
-  add('/private/index.html', 'Private', emoji.slice(0, 4).map((e) => ({ src: imgPath(sets[0]!, e.code), alt: cap(e.name), kind: 'broken' as const })), ['/']);
-  archivePages.forEach((p, i) => add(p.path, `Archive, page ${i + 1}`, p.imgs, ['/', archivePages[i + 1]?.path ?? '/archive/1.html'], true));
-  const robotsTxt = 'User-agent: *\nDisallow: /private/\n\nUser-agent: GPTBot\nDisallow: /\n';
-  return { pages, images, robotsTxt, archivePaths: archivePages.map((p) => p.path), imageSize: opts.imageSize ?? 72 };
 }
 
 function attr(s: string): string {

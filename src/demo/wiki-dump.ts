@@ -63,117 +63,153 @@ function lexTopic(lexFile: string): string {
  */
 export function planWikiDump(opts: WikiDumpOptions): WikiDumpPlan {
   const rng = new Rng(opts.seed ?? 1);
-  const byOffset = new Map(opts.synsets.map((s) => [s.offset, s]));
-  // Synsets whose head word occurs in an emoji name or tag come first, so the words of the
-  // captions the crawl will see are real Wikipedia words; the rest are a seeded sample.
+  const chosen = chooseSynsets(opts, rng);
+  const titles = new ArticleTitles(opts.emoji);
+  for (const s of chosen) titles.of(s);
+  const plan: WikiDumpPlan = { pages: [], articleTitles: [], emojiTitles: [], redirects: 0, otherNamespaces: 0 };
+  addSynsetArticles(plan, chosen, new Map(opts.synsets.map((s) => [s.offset, s])), titles, rng);
+  addEmojiArticles(plan, opts.emoji, rng);
+  const extra = otherNamespacePages(plan.articleTitles);
+  plan.pages.push(...extra);
+  plan.otherNamespaces = extra.length;
+  // Interleave as a real dump does (ordered by page id, namespaces mixed).
+  plan.pages = rng.shuffle(plan.pages);
+  return plan;
+}
+
+/**
+ * The synsets that get an article: those whose head word occurs in an emoji name or tag come first,
+ * so the words of the captions the crawl will see are real Wikipedia words; the rest are a seeded sample.
+ */
+function chooseSynsets(opts: WikiDumpOptions, rng: Rng): Synset[] {
   const emojiWords = new Set<string>();
   for (const e of opts.emoji) for (const w of [...e.name.split(/\s+/), ...e.tags]) emojiWords.add(w.toLowerCase());
   const related = opts.synsets.filter((s) => s.definition && emojiWords.has(s.words[0]!.toLowerCase()));
   const others = rng.shuffle(opts.synsets.filter((s) => s.definition && !emojiWords.has(s.words[0]!.toLowerCase())));
-  const chosen = [...rng.shuffle(related).slice(0, Math.ceil(opts.articles / 2)), ...others].slice(0, opts.articles);
+  return [...rng.shuffle(related).slice(0, Math.ceil(opts.articles / 2)), ...others].slice(0, opts.articles);
+}
 
-  const titleOf = new Map<string, string>();
-  const used = new Set<string>();
-  for (const e of opts.emoji) used.add(wikiTitle(e.name));
-  const titleFor = (s: Synset): string => {
-    let t = titleOf.get(s.offset);
+/** Unique article titles: a synset's head word, then with its topic, then with its offset; emoji names are taken first. */
+class ArticleTitles {
+  private readonly bySynset = new Map<string, string>();
+  readonly used = new Set<string>();
+
+  constructor(emoji: readonly Emoji[]) {
+    for (const e of emoji) this.used.add(wikiTitle(e.name));
+  }
+
+  /** The title of a synset's article, given on first call. */
+  of(s: Synset): string {
+    let t = this.bySynset.get(s.offset);
     if (t) return t;
     t = wikiTitle(s.words[0]!);
-    if (used.has(t)) t = `${t} (${lexTopic(s.lexFile)})`;
-    if (used.has(t)) t = `${t} ${s.offset}`;
-    used.add(t);
-    titleOf.set(s.offset, t);
+    if (this.used.has(t)) t = `${t} (${lexTopic(s.lexFile)})`;
+    if (this.used.has(t)) t = `${t} ${s.offset}`;
+    this.used.add(t);
+    this.bySynset.set(s.offset, t);
     return t;
-  };
-  for (const s of chosen) titleFor(s);
+  }
 
-  const pages: WikiPage[] = [];
-  const articleTitles: string[] = [];
-  const emojiTitles: string[] = [];
-  let redirects = 0;
-  let otherNamespaces = 0;
-  const link = (s: Synset | undefined): string | undefined => {
+  /** A wiki link to a synset: its article when it has one, its head word's title otherwise. */
+  link(s: Synset | undefined): string | undefined {
     if (!s) return undefined;
-    const title = titleOf.get(s.offset) ?? wikiTitle(s.words[0]!);
+    const title = this.bySynset.get(s.offset) ?? wikiTitle(s.words[0]!);
     const label = s.words[0]!;
     return title === wikiTitle(label) ? `[[${title}]]` : `[[${title}|${label}]]`;
-  };
+  }
+}
 
+/** One article per chosen synset, and some redirects from its other lemmas. */
+function addSynsetArticles(plan: WikiDumpPlan, chosen: readonly Synset[], byOffset: Map<string, Synset>, titles: ArticleTitles, rng: Rng): void {
   for (const s of chosen) {
-    const title = titleFor(s);
-    const head = s.words[0]!;
-    const syn = s.words.slice(1, 4);
-    const lines: string[] = [];
-    lines.push(`{{Short description|${s.definition.slice(0, 60)}}}`);
-    lines.push(`{{Infobox concept\n| name = ${head}\n| synset = ${s.offset}-n\n| lexname = ${s.lexFile}\n}}`);
-    const also = syn.length ? ` (also ${syn.map((w) => `''${w}''`).join(', ')})` : '';
-    lines.push(`'''${wikiTitle(head)}'''${also} is ${s.definition}.<ref>{{cite book |title=WordNet 3.1 |publisher=Princeton University |year=2011 |id=${s.offset}}}</ref>`);
-    const hyper = s.hypernyms.map((o) => link(byOffset.get(o))).filter(Boolean);
-    if (hyper.length) lines.push(`A ${head} is a kind of ${hyper.join(' and ')}.`);
-    if (s.examples.length) {
-      lines.push('\n== Usage ==');
-      for (const ex of s.examples) lines.push(`* ''"${ex}"''`);
-    }
-    const hypo = s.hyponyms.slice(0, 8).map((o) => byOffset.get(o)).filter((x): x is Synset => Boolean(x));
-    if (hypo.length) {
-      lines.push('\n== Types ==');
-      for (const h of hypo) lines.push(`* ${link(h)}: ${h.definition}`);
-    }
-    if (s.words.length > 1 && rng.chance(0.3)) {
-      lines.push('\n{| class="wikitable"\n! Lemma !! Sense\n|-');
-      for (const w of s.words) lines.push(`| ${w} || ${s.lexFile}\n|-`);
-      lines.push('|}');
-    }
-    lines.push('\n== References ==\n<references />');
-    lines.push(`\n[[Category:${wikiTitle(lexTopic(s.lexFile))}]]`);
-    pages.push({ title, ns: 0, text: lines.join('\n') });
-    articleTitles.push(title);
+    const title = titles.of(s);
+    plan.pages.push({ title, ns: 0, text: synsetArticle(s, byOffset, titles, rng) });
+    plan.articleTitles.push(title);
     // Some lemmas redirect to their synset's article, as on Wikipedia.
     const alias = s.words[1];
-    if (alias && !used.has(wikiTitle(alias)) && rng.chance(0.15)) {
-      used.add(wikiTitle(alias));
-      pages.push({ title: wikiTitle(alias), ns: 0, redirect: title, text: `#REDIRECT [[${title}]]\n\n{{R from synonym}}` });
-      redirects++;
+    if (alias && !titles.used.has(wikiTitle(alias)) && rng.chance(0.15)) {
+      titles.used.add(wikiTitle(alias));
+      plan.pages.push({ title: wikiTitle(alias), ns: 0, redirect: title, text: `#REDIRECT [[${title}]]\n\n{{R from synonym}}` });
+      plan.redirects++;
     }
   }
+}
 
-  const names = opts.emoji.map((e) => e.name);
-  for (const e of opts.emoji) {
+/** The wikitext of a synset's article: gloss, hypernyms, examples, hyponyms, sometimes a lemma table. */
+function synsetArticle(s: Synset, byOffset: Map<string, Synset>, titles: ArticleTitles, rng: Rng): string {
+  const head = s.words[0]!;
+  const syn = s.words.slice(1, 4);
+  const lines: string[] = [];
+  lines.push(`{{Short description|${s.definition.slice(0, 60)}}}`);
+  lines.push(`{{Infobox concept\n| name = ${head}\n| synset = ${s.offset}-n\n| lexname = ${s.lexFile}\n}}`);
+  const also = syn.length ? ` (also ${syn.map((w) => `''${w}''`).join(', ')})` : '';
+  lines.push(`'''${wikiTitle(head)}'''${also} is ${s.definition}.<ref>{{cite book |title=WordNet 3.1 |publisher=Princeton University |year=2011 |id=${s.offset}}}</ref>`);
+  const hyper = s.hypernyms.map((o) => titles.link(byOffset.get(o))).filter(Boolean);
+  if (hyper.length) lines.push(`A ${head} is a kind of ${hyper.join(' and ')}.`);
+  if (s.examples.length) {
+    lines.push('\n== Usage ==');
+    for (const ex of s.examples) lines.push(`* ''"${ex}"''`);
+  }
+  const hypo = s.hyponyms.slice(0, 8).map((o) => byOffset.get(o)).filter((x): x is Synset => Boolean(x));
+  if (hypo.length) {
+    lines.push('\n== Types ==');
+    for (const h of hypo) lines.push(`* ${titles.link(h)}: ${h.definition}`);
+  }
+  if (s.words.length > 1 && rng.chance(0.3)) {
+    lines.push('\n{| class="wikitable"\n! Lemma !! Sense\n|-');
+    for (const w of s.words) lines.push(`| ${w} || ${s.lexFile}\n|-`);
+    lines.push('|}');
+  }
+  lines.push('\n== References ==\n<references />');
+  lines.push(`\n[[Category:${wikiTitle(lexTopic(s.lexFile))}]]`);
+  return lines.join('\n');
+}
+
+/** One article per emoji (some with an "… emoji" redirect), and the list of all of them. */
+function addEmojiArticles(plan: WikiDumpPlan, emoji: readonly Emoji[], rng: Rng): void {
+  const names = emoji.map((e) => e.name);
+  for (const e of emoji) {
     const title = wikiTitle(e.name);
-    const group = e.category.replace(/-/g, ' ');
-    const tags = e.tags.filter((t) => t !== e.name).slice(0, 6);
-    const other = rng.pick(names);
-    const cp = e.code.split('-').map((c) => `U+${c.toUpperCase()}`).join(' ');
-    const text = [
-      `{{Short description|Emoji}}`,
-      `{{Infobox emoji\n| name = ${e.name}\n| codepoint = ${cp}\n| group = ${e.category}\n}}`,
-      `The '''${e.name}''' (${cp}) is an [[emoji]] of the ''${group}'' group in [[Unicode]]. The ${e.name} emoji is used for ${tags.length ? tags.join(', ') : e.name}.`,
-      `\n== Design ==`,
-      `Vendors draw the ${e.name} differently: the [[Noto Color Emoji|Google]] design, the [[Twemoji|Twitter]] design and the [[OpenMoji]] design of the ${e.name} share its meaning but not its look.<ref>{{cite web |url=https://unicode.org/emoji/charts/full-emoji-list.html |title=Full Emoji List |publisher=Unicode}}</ref>`,
-      `\n== Usage ==`,
-      `A ${e.name} is often sent together with a ${other}. ${tags.length ? `Related keywords: ${tags.map((t) => `[[${wikiTitle(t)}|${t}]]`).join(', ')}.` : ''}`,
-      `{| class="wikitable"\n! Code point !! Name\n|-\n| ${cp} || ${e.name}\n|}`,
-      `\n== References ==\n<references />`,
-      `\n[[Category:Emoji]]\n[[Category:${wikiTitle(group)} emoji]]`,
-    ].join('\n');
-    pages.push({ title, ns: 0, text });
-    articleTitles.push(title);
-    emojiTitles.push(title);
+    plan.pages.push({ title, ns: 0, text: emojiArticle(e, rng.pick(names)) });
+    plan.articleTitles.push(title);
+    plan.emojiTitles.push(title);
     if (rng.chance(0.1)) {
-      pages.push({ title: `${title} emoji`, ns: 0, redirect: title, text: `#REDIRECT [[${title}]]` });
-      redirects++;
+      plan.pages.push({ title: `${title} emoji`, ns: 0, redirect: title, text: `#REDIRECT [[${title}]]` });
+      plan.redirects++;
     }
   }
-  if (opts.emoji.length) {
-    const rows = opts.emoji.map((e) => `|-\n| ${e.code} || [[${wikiTitle(e.name)}|${e.name}]] || ${e.category}`);
-    pages.push({
+  if (emoji.length) {
+    const rows = emoji.map((e) => `|-\n| ${e.code} || [[${wikiTitle(e.name)}|${e.name}]] || ${e.category}`);
+    plan.pages.push({
       title: 'List of emoji',
       ns: 0,
       text: `This is a '''list of emoji''' in [[Unicode]].\n\n{| class="wikitable sortable"\n! Code !! Name !! Group\n${rows.join('\n')}\n|}\n\n[[Category:Emoji]]`,
     });
-    articleTitles.push('List of emoji');
+    plan.articleTitles.push('List of emoji');
   }
-  // Pages outside the main namespace: a dump reader keeps none of them.
+}
+
+/** The wikitext of an emoji's article; `other` is the emoji it is "often sent together with". */
+function emojiArticle(e: Emoji, other: string): string {
+  const group = e.category.replace(/-/g, ' ');
+  const tags = e.tags.filter((t) => t !== e.name).slice(0, 6);
+  const cp = e.code.split('-').map((c) => `U+${c.toUpperCase()}`).join(' ');
+  return [
+    `{{Short description|Emoji}}`,
+    `{{Infobox emoji\n| name = ${e.name}\n| codepoint = ${cp}\n| group = ${e.category}\n}}`,
+    `The '''${e.name}''' (${cp}) is an [[emoji]] of the ''${group}'' group in [[Unicode]]. The ${e.name} emoji is used for ${tags.length ? tags.join(', ') : e.name}.`,
+    `\n== Design ==`,
+    `Vendors draw the ${e.name} differently: the [[Noto Color Emoji|Google]] design, the [[Twemoji|Twitter]] design and the [[OpenMoji]] design of the ${e.name} share its meaning but not its look.<ref>{{cite web |url=https://unicode.org/emoji/charts/full-emoji-list.html |title=Full Emoji List |publisher=Unicode}}</ref>`,
+    `\n== Usage ==`,
+    `A ${e.name} is often sent together with a ${other}. ${tags.length ? `Related keywords: ${tags.map((t) => `[[${wikiTitle(t)}|${t}]]`).join(', ')}.` : ''}`,
+    `{| class="wikitable"\n! Code point !! Name\n|-\n| ${cp} || ${e.name}\n|}`,
+    `\n== References ==\n<references />`,
+    `\n[[Category:Emoji]]\n[[Category:${wikiTitle(group)} emoji]]`,
+  ].join('\n');
+}
+
+/** Pages outside the main namespace: a dump reader keeps none of them. */
+function otherNamespacePages(articleTitles: readonly string[]): WikiPage[] {
   const extra: WikiPage[] = [
     { title: 'Template:Infobox concept', ns: 10, text: '{| class="infobox"\n! {{{name}}}\n|-\n| Synset || {{{synset}}}\n|}<noinclude>[[Category:Infobox templates]]</noinclude>' },
     { title: 'Template:Infobox emoji', ns: 10, text: '{| class="infobox"\n! {{{name}}}\n|-\n| Code point || {{{codepoint}}}\n|}' },
@@ -182,11 +218,7 @@ export function planWikiDump(opts: WikiDumpOptions): WikiDumpPlan {
     { title: 'File:Example emoji.png', ns: 6, text: '== Summary ==\nAn example emoji image. {{Information|description=placeholder}}' },
   ];
   for (const t of articleTitles.slice(0, 5)) extra.push({ title: `Talk:${t}`, ns: 1, text: `== Merge proposal ==\nShould ${t} be merged? ~~~~` });
-  pages.push(...extra);
-  otherNamespaces = extra.length;
-  // Interleave as a real dump does (ordered by page id, namespaces mixed).
-  const shuffled = rng.shuffle(pages);
-  return { pages: shuffled, articleTitles, emojiTitles, redirects, otherNamespaces };
+  return extra;
 }
 
 function xmlEscape(s: string): string {
