@@ -74,17 +74,19 @@ function editDistance(a: string, b: string): number {
   return dp[b.length]!;
 }
 
-/**
- * Parses argv for one command against its flag specs (node's util.parseArgs underneath).
- * Returns camelCase keys with defaults filled in, plus `help` and `json`.
- * Throws UsageError (exit 2) on an unknown flag, a missing value, a bad number or choice.
- */
-export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): ParsedFlags {
-  const all: FlagSpecs = {
+/** The flags every command has besides its own. */
+function withCommonFlags(specs: FlagSpecs): FlagSpecs {
+  return {
     ...specs,
     json: { type: 'boolean', description: 'print the summary as JSON on stdout', default: false },
     help: { type: 'boolean', description: 'show this help', default: false, short: 'h' },
   };
+}
+
+type ArgTokens = NonNullable<ReturnType<typeof parseArgs>['tokens']>;
+
+/** node's parseArgs over argv, its errors turned into UsageErrors that say what to do. */
+function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const [name, s] of Object.entries(all)) {
     options[name] = { type: s.type === 'boolean' ? 'boolean' : 'string', multiple: s.type.endsWith('[]') };
@@ -92,9 +94,8 @@ export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): Parse
     // --no-foo for booleans that default to true
     if (s.type === 'boolean') options[`no-${name}`] = { type: 'boolean' };
   }
-  let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true, allowNegative: false } as Parameters<typeof parseArgs>[0]);
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true, allowNegative: false } as Parameters<typeof parseArgs>[0]).tokens ?? [];
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     const m = /Unknown option '(--?[^']+)'/.exec(msg);
@@ -109,11 +110,17 @@ export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): Parse
     if (m3) throw new UsageError(cmd, `${m3[1]} takes no value`);
     throw new UsageError(cmd, msg.replace(/\. To specify.*$/s, ''));
   }
-  const out: ParsedFlags = {};
+}
+
+/**
+ * Walks the tokens: booleans go straight into `out`, valued flags into raw strings per flag. List
+ * flags take the positionals that follow them (`--f a b`); a command's `positional` flag takes a bare
+ * argument.
+ */
+function collectValues(cmd: string, tokens: ArgTokens, specs: FlagSpecs, all: FlagSpecs, out: ParsedFlags): Map<string, string[]> {
   const rawValues = new Map<string, string[]>();
-  // Re-walk tokens so that list flags take the positionals that follow them (`--f a b`).
   let lastList: string | undefined;
-  for (const tok of parsed.tokens ?? []) {
+  for (const tok of tokens) {
     if (tok.kind === 'option') {
       const spec = all[tok.name];
       if (tok.name.startsWith('no-') && !spec) {
@@ -147,6 +154,18 @@ export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): Parse
       lastList = undefined; // '--' terminator
     }
   }
+  return rawValues;
+}
+
+/**
+ * Parses argv for one command against its flag specs (node's util.parseArgs underneath).
+ * Returns camelCase keys with defaults filled in, plus `help` and `json`.
+ * Throws UsageError (exit 2) on an unknown flag, a missing value, a bad number or choice.
+ */
+export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): ParsedFlags {
+  const all = withCommonFlags(specs);
+  const out: ParsedFlags = {};
+  const rawValues = collectValues(cmd, tokenize(cmd, argv, all), specs, all, out);
   for (const [name, spec] of Object.entries(all)) {
     const key = camel(name);
     const raw = rawValues.get(name);
@@ -170,11 +189,7 @@ export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): Parse
 
 /** The --help text of one command: usage line, then every flag with its default. */
 export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage?: string): string {
-  const all: FlagSpecs = {
-    ...specs,
-    json: { type: 'boolean', description: 'print the summary as JSON on stdout', default: false },
-    help: { type: 'boolean', description: 'show this help', default: false, short: 'h' },
-  };
+  const all = withCommonFlags(specs);
   const rows = Object.entries(all).map(([name, s]) => {
     const meta = s.type === 'boolean' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type.replace('[]', '…').toUpperCase())}`;
     const left = `${s.short ? `-${s.short}, ` : '    '}--${name}${meta}`;

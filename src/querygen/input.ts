@@ -92,53 +92,67 @@ function rawStream(file: string, opts: OpenOptions): Readable {
  */
 export async function* openDecompressed(file: string, opts: OpenOptions = {}): AsyncGenerator<Buffer> {
   const compression = opts.compression ?? detectCompression(file);
-  let out = 0;
   if (compression === 'none') {
     for await (const chunk of rawStream(file, opts)) yield chunk as Buffer;
     return;
   }
   if (compression === 'gzip') {
-    const gz = createGunzip();
-    const raw = rawStream(file, opts);
-    raw.on('error', (e) => gz.destroy(e));
-    raw.pipe(gz);
-    try {
-      for await (const chunk of gz) {
-        out += (chunk as Buffer).length;
-        yield chunk as Buffer;
-      }
-    } catch (err) {
-      throw new DecodeError(`gzip data is corrupt or truncated (${(err as Error).message})`, out);
-    } finally {
-      raw.destroy();
-    }
+    yield* gunzipStream(file, opts);
     return;
   }
   const decoder = opts.bz2Decoder ?? resolveBz2Decoder('auto');
-  if (decoder === 'js') {
-    const require = createRequire(import.meta.url);
-    const unbzip2 = require('unbzip2-stream') as () => NodeJS.ReadWriteStream;
-    const dec = unbzip2();
-    const pt = new PassThrough({ highWaterMark: 1 << 20 });
-    const raw = rawStream(file, opts);
-    raw.on('error', (e) => pt.destroy(e));
-    dec.on('error', (e: Error) => pt.destroy(e));
-    raw.pipe(dec as unknown as NodeJS.WritableStream);
-    (dec as unknown as Readable).pipe(pt);
-    try {
-      for await (const chunk of pt) {
-        out += (chunk as Buffer).length;
-        yield chunk as Buffer;
-      }
-    } catch (err) {
-      // the JS decoder reports running out of data as a TypeError deep inside
-      const why = err instanceof TypeError ? 'the data ends or is damaged' : (err as Error).message;
-      throw new DecodeError(`bzip2 data is corrupt or truncated (unbzip2-stream: ${why})`, out);
-    } finally {
-      raw.destroy();
+  if (decoder === 'js') yield* bunzip2InProcess(file, opts);
+  else yield* bunzip2WithProgram(decoder, file, opts);
+}
+
+/** gzip through zlib. */
+async function* gunzipStream(file: string, opts: OpenOptions): AsyncGenerator<Buffer> {
+  let out = 0;
+  const gz = createGunzip();
+  const raw = rawStream(file, opts);
+  raw.on('error', (e) => gz.destroy(e));
+  raw.pipe(gz);
+  try {
+    for await (const chunk of gz) {
+      out += (chunk as Buffer).length;
+      yield chunk as Buffer;
     }
-    return;
+  } catch (err) {
+    throw new DecodeError(`gzip data is corrupt or truncated (${(err as Error).message})`, out);
+  } finally {
+    raw.destroy();
   }
+}
+
+/** bzip2 in JavaScript (unbzip2-stream), the fallback when no bzip2 program is installed. */
+async function* bunzip2InProcess(file: string, opts: OpenOptions): AsyncGenerator<Buffer> {
+  let out = 0;
+  const require = createRequire(import.meta.url);
+  const unbzip2 = require('unbzip2-stream') as () => NodeJS.ReadWriteStream;
+  const dec = unbzip2();
+  const pt = new PassThrough({ highWaterMark: 1 << 20 });
+  const raw = rawStream(file, opts);
+  raw.on('error', (e) => pt.destroy(e));
+  dec.on('error', (e: Error) => pt.destroy(e));
+  raw.pipe(dec as unknown as NodeJS.WritableStream);
+  (dec as unknown as Readable).pipe(pt);
+  try {
+    for await (const chunk of pt) {
+      out += (chunk as Buffer).length;
+      yield chunk as Buffer;
+    }
+  } catch (err) {
+    // the JS decoder reports running out of data as a TypeError deep inside
+    const why = err instanceof TypeError ? 'the data ends or is damaged' : (err as Error).message;
+    throw new DecodeError(`bzip2 data is corrupt or truncated (unbzip2-stream: ${why})`, out);
+  } finally {
+    raw.destroy();
+  }
+}
+
+/** bzip2 through lbzip2 (parallel) or bzip2 as a child process; its exit status tells corrupt data. */
+async function* bunzip2WithProgram(decoder: string, file: string, opts: OpenOptions): AsyncGenerator<Buffer> {
+  let out = 0;
   const args = decoder === 'lbzip2' ? ['-d', '-c', '-n', String(Math.max(1, opts.threads ?? 1))] : ['-d', '-c'];
   const child = spawn(decoder, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';

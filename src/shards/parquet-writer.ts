@@ -87,7 +87,10 @@ function encodeLevels(levels: Uint8Array, n: number, maxLevel: number): Buffer {
   return out.subarray(0, pos);
 }
 
-/** Encodes one column chunk (one v1 data page) for `rows` rows; returns its buffers. */
+/**
+ * Encodes one column chunk (one v1 data page) for `rows` rows; returns its buffers. One switch over
+ * the physical types, kept together so each type's levels and PLAIN encoding read side by side.
+ */
 function encodeColumn(leaf: Leaf, values: unknown[]): { parts: Buffer[]; numValues: number } {
   const parts: Buffer[] = [];
   const n = values.length;

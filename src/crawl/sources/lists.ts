@@ -143,7 +143,11 @@ export class CsvParser {
     this.maxChars = maxChars;
   }
 
-  /** Records completed by `text`. */
+  /**
+   * Records completed by `text`. One character-level state machine (RFC 4180 quotes, CR/LF, the
+   * record limit) kept in one loop on purpose: it runs per character over multi-GB lists, and
+   * splitting it per state would add a call per character (docs/ARCHITECTURE.md, "Shape").
+   */
   push(text: string): CsvRecord[] {
     const out: CsvRecord[] = [];
     const n = text.length;
