@@ -1,5 +1,6 @@
 import { EMOJI_SETS } from '../data/emoji.js';
-import { defineOptions } from '../util/options.js';
+import { defaultOf, defineOptions } from '../util/options.js';
+import { trainOptions } from '../train/options.js';
 
 /** The demo's stages, in the order they run. */
 export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'index', 'report'] as const;
@@ -14,7 +15,7 @@ export const DEMO_OPTIONS = defineOptions({
   skip: { type: 'string[]', metavar: 'STAGE…', help: `stages to skip when their output exists (${DEMO_STAGES.join(', ')})` },
   steps: { type: 'int', min: 1, help: 'training steps (default 300 x sqrt(scale))' },
   arch: { type: 'string', default: 'vit-micro', help: 'model architecture (vit-tiny: 64 px, about 10x slower)' },
-  batchSize: { type: 'int', default: 64, min: 2, help: 'pairs per training step' },
+  batchSize: { type: 'int', default: defaultOf(trainOptions, 'batchSize'), min: 2, help: 'pairs per training step' },
   heldout: { type: 'string', default: 'twitter', choices: EMOJI_SETS, help: 'emoji design held out of training for the zero-shot test (the site shows the other two)' },
   lr: { type: 'number', default: 3e-3, min: 0, help: 'peak learning rate of the training' },
   seed: { type: 'int', default: 0, help: 'seed of the generated data and the training' },
