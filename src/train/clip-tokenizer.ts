@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { decodeHTML } from 'entities';
 import { InputError, UsageError } from '../util/errors.js';
-import type { TextTokenizer } from './tokenizer.js';
+import { encodeRows, type TextTokenizer } from './tokenizer.js';
 
 /**
  * CLIP's byte-level BPE (OpenAI's SimpleTokenizer, which open_clip uses), for models imported from
@@ -207,14 +207,7 @@ export class ClipTokenizer implements TextTokenizer {
   }
 
   encodeBatch(texts: readonly string[]): { ids: Int32Array; eos: Int32Array } {
-    const ids = new Int32Array(texts.length * this.contextLength);
-    const eos = new Int32Array(texts.length);
-    texts.forEach((t, i) => {
-      const r = this.encode(t);
-      ids.set(r.ids, i * this.contextLength);
-      eos[i] = r.eos;
-    });
-    return { ids, eos };
+    return encodeRows(this, texts);
   }
 
   toJSON(): ClipTokenizerJson {

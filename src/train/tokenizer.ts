@@ -36,6 +36,18 @@ export interface TextTokenizer {
   toJSON(): object;
 }
 
+/** A batch through `tok.encode`: ids [n, contextLength] flattened, eos positions [n]. */
+export function encodeRows(tok: Pick<TextTokenizer, 'contextLength' | 'encode'>, texts: readonly string[]): { ids: Int32Array; eos: Int32Array } {
+  const ids = new Int32Array(texts.length * tok.contextLength);
+  const eos = new Int32Array(texts.length);
+  texts.forEach((t, i) => {
+    const r = tok.encode(t);
+    ids.set(r.ids, i * tok.contextLength);
+    eos[i] = r.eos;
+  });
+  return { ids, eos };
+}
+
 /** What tokenizer.json holds. */
 export interface TokenizerJson {
   type: 'wit-byte-bpe';
@@ -131,14 +143,7 @@ export class BpeTokenizer implements TextTokenizer {
 
   /** Batch of rows: ids [n, contextLength] flattened, eos positions [n]. */
   encodeBatch(texts: readonly string[]): { ids: Int32Array; eos: Int32Array } {
-    const ids = new Int32Array(texts.length * this.contextLength);
-    const eos = new Int32Array(texts.length);
-    texts.forEach((t, i) => {
-      const r = this.encode(t);
-      ids.set(r.ids, i * this.contextLength);
-      eos[i] = r.eos;
-    });
-    return { ids, eos };
+    return encodeRows(this, texts);
   }
 
   /** Text of ids (lossless up to cleanText for ids that encode whole words). */

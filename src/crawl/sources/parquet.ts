@@ -69,6 +69,27 @@ export function cappedCompressors(codecs: Compressors, maxPageBytes: number): Co
 
 
 /**
+ * A local path for a Parquet input: the file itself, or for an http(s) url a copy downloaded through
+ * `openUrl` into a temporary folder (Parquet needs random access), which the caller removes (`tmp`).
+ * Throws InputError naming the input when it cannot be fetched; leaves nothing behind then.
+ */
+async function localCopy(input: string, opts: { openUrl?: OpenUrl; signal?: AbortSignal }): Promise<{ path: string; tmp: string | null }> {
+  if (!isUrl(input)) return { path: input, tmp: null };
+  if (!opts.openUrl) throw new InputError('crawl', input, 'reading an input file over http(s) needs a fetcher (openUrl)');
+  const tmp = await mkdtemp(join(tmpdir(), 'wit-parquet-'));
+  const path = join(tmp, 'input.parquet');
+  try {
+    const body = await opts.openUrl(input);
+    const src = Symbol.asyncIterator in body ? Readable.from(body as AsyncIterable<Uint8Array>) : (body as NodeJS.ReadableStream);
+    await pipeline(src, createWriteStream(path), { signal: opts.signal });
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw inputError(input, err, 'cannot fetch');
+  }
+  return { path, tmp };
+}
+
+/**
  * Candidates of a Parquet url list, in row order, one row group in memory at a time. An http(s)
  * input is first downloaded through `openUrl` to a temporary file (Parquet needs random access),
  * removed afterwards. Throws InputError naming the file when it is not Parquet or lacks a column.
@@ -78,21 +99,7 @@ export async function* readParquet(
   opts: ListOptions & { openUrl?: OpenUrl; maxPageBytes?: number },
 ): AsyncGenerator<Candidate> {
   const compressors = cappedCompressors(COMPRESSORS, opts.maxPageBytes ?? DEFAULT_MAX_PAGE_BYTES);
-  let path = input;
-  let tmp: string | null = null;
-  if (isUrl(input)) {
-    if (!opts.openUrl) throw new InputError('crawl', input, 'reading an input file over http(s) needs a fetcher (openUrl)');
-    tmp = await mkdtemp(join(tmpdir(), 'wit-parquet-'));
-    path = join(tmp, 'input.parquet');
-    try {
-      const body = await opts.openUrl(input);
-      const src = Symbol.asyncIterator in body ? Readable.from(body as AsyncIterable<Uint8Array>) : (body as NodeJS.ReadableStream);
-      await pipeline(src, createWriteStream(path), { signal: opts.signal });
-    } catch (err) {
-      await rm(tmp, { recursive: true, force: true });
-      throw inputError(input, err, 'cannot fetch');
-    }
-  }
+  const { path, tmp } = await localCopy(input, opts);
   let file: { buf: AsyncBuffer; close: () => Promise<void> };
   try {
     file = await fileAsyncBuffer(path);
@@ -141,21 +148,8 @@ export async function* readParquet(
 
 /** Top-level schema elements of a Parquet url list (a url input is fetched to a temporary file first). */
 export async function parquetSchema(input: string, opts: { openUrl?: OpenUrl; signal?: AbortSignal }): Promise<Array<{ name: string; type?: string }>> {
-  let tmp: string | null = null;
-  let path = input;
+  const { path, tmp } = await localCopy(input, opts);
   try {
-    if (isUrl(input)) {
-      if (!opts.openUrl) throw new InputError('crawl', input, 'reading an input file over http(s) needs a fetcher (openUrl)');
-      tmp = await mkdtemp(join(tmpdir(), 'wit-parquet-'));
-      path = join(tmp, 'input.parquet');
-      try {
-        const body = await opts.openUrl(input);
-        const src = Symbol.asyncIterator in body ? Readable.from(body as AsyncIterable<Uint8Array>) : (body as NodeJS.ReadableStream);
-        await pipeline(src, createWriteStream(path), { signal: opts.signal });
-      } catch (err) {
-        throw inputError(input, err, 'cannot fetch');
-      }
-    }
     let file: { buf: AsyncBuffer; close: () => Promise<void> };
     try {
       file = await fileAsyncBuffer(path);
