@@ -128,7 +128,7 @@ async function announceCost(plan: RunPlan, log: (line: string) => void): Promise
   const seconds = flops / 1e9 / rate;
   log(
     `train: ${params.toLocaleString('en')} parameters (${mb(4 * params)} of weights, ${mb(16 * params)} with gradients and AdamW moments); ` +
-      `a step of ${plan.hyper.batchSize} is ~${(flops / 1e9).toFixed(1)} GFLOP: at least ${seconds < 10 ? seconds.toFixed(2) : formatDuration(seconds)} a step at the ${rate.toFixed(1)} GFLOP/s this backend multiplies matrices at`,
+      `a step of ${plan.hyper.batchSize} is ~${(flops / 1e9).toFixed(1)} GFLOP: at least ${seconds < 10 ? `${seconds.toFixed(2)} s` : formatDuration(seconds)} a step at the ${rate.toFixed(1)} GFLOP/s this backend multiplies matrices at`,
   );
 }
 
