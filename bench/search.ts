@@ -1,7 +1,8 @@
 /**
  * bench/search: the embedding index (LanceDB, as `wit embed` builds it) and `wit embed` throughput.
  *
- *   npm run bench:search -- [--sizes 100000,1000000] [--queries 100] [--dim 512] [--embed-pairs 512] [--skip-embed]
+ *   npm run bench:search -- [--sizes 100000,1000000] [--queries 100] [--dim 512] [--embed-pairs 512]
+ *                           [--embed-arch vit-tiny,ViT-B/32] [--skip-embed] [--skip-index]
  *
  * Index part, one child process per size (so that peak memory is that size's alone): synthetic unit
  * vectors of dimension `dim`, with `queries` planted groups: a random centre and 10 neighbours near it
@@ -15,9 +16,10 @@
  *   recall@10           overlap of the ANN top 10 with the exact top 10
  *   planted@10          share of the planted neighbours in the exact top 10 (checks the data)
  *
- * Embed part: pairs of real images (emoji PNGs, 64 px) through `embed()` with an untrained vit-tiny
- * (the rate does not depend on the weights) on the wasm backend: pairs per second of wall time and
- * per CPU-second.
+ * Embed part: pairs of real images (emoji PNGs, 64 px, resized by the model's preprocessing to its
+ * input size) through `embed()` with each untrained architecture of `--embed-arch` (the rate does not
+ * depend on the weights; ViT-B/32 is open_clip's shape, as `wit model import` brings it) on the wasm
+ * backend: pairs per second of the embedding pass, of wall time, and per CPU-second.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -39,6 +41,7 @@ const { values } = parseArgs({
     dim: { type: 'string', default: '512' },
     'embed-pairs': { type: 'string', default: '512' },
     'skip-embed': { type: 'boolean', default: false },
+    'embed-arch': { type: 'string', default: 'vit-tiny' },
     'skip-index': { type: 'boolean', default: false },
     one: { type: 'string' },
   },
@@ -153,37 +156,46 @@ function runChild(n: number): Promise<Record<string, number | string>> {
   });
 }
 
-async function benchEmbed(pairs: number): Promise<void> {
+/** Writes `pairs` emoji pairs into one shard under `dir`; returns their captions. */
+async function writeEmojiShard(dir: string, pairs: number): Promise<string[]> {
+  const emoji = await listEmoji('google');
+  const w = await ShardWriter.open(shardPath(join(dir, 'shards'), 0), { imageFormat: 'png' });
+  const captions: string[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const e = emoji[(i * 7) % emoji.length]!;
+    const image = new Uint8Array(await emojiImage('google', e.code, { size: 64 }));
+    const rec: PairRecord = { key: `b${i}`, url: `https://emoji.example/${i}.png`, page_url: null, caption: `${e.name} ${i}`, queries: [e.name], image, width: 64, height: 64, original_width: 64, original_height: 64, sha256: createHash('sha256').update(image).digest('hex') };
+    captions.push(rec.caption);
+    await w.write(rec);
+  }
+  await w.close();
+  return captions;
+}
+
+async function benchEmbed(pairs: number, archs: string[]): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'wit-bench-embed-'));
   try {
-    const emoji = await listEmoji('google');
-    const w = await ShardWriter.open(shardPath(join(dir, 'shards'), 0), { imageFormat: 'png' });
-    const captions: string[] = [];
-    for (let i = 0; i < pairs; i++) {
-      const e = emoji[(i * 7) % emoji.length]!;
-      const image = new Uint8Array(await emojiImage('google', e.code, { size: 64 }));
-      const rec: PairRecord = { key: `b${i}`, url: `https://emoji.example/${i}.png`, page_url: null, caption: `${e.name} ${i}`, queries: [e.name], image, width: 64, height: 64, original_width: 64, original_height: 64, sha256: createHash('sha256').update(image).digest('hex') };
-      captions.push(rec.caption);
-      await w.write(rec);
-    }
-    await w.close();
+    const captions = await writeEmojiShard(dir, pairs);
     await initBackend('wasm');
-    const cfg = structuredClone(resolveArch('vit-tiny'));
-    const tok = trainTokenizer(captions, { vocabSize: 2048, contextLength: cfg.text.context_length });
-    cfg.text.vocab_size = tok.vocabSize;
-    const model = ClipModel.create(cfg, 'clip', 1);
-    await saveModelDir(join(dir, 'model'), model, tok);
-    model.dispose();
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const s = await embed({ model: join(dir, 'model'), shards: [join(dir, 'shards')], out: join(dir, 'index'), backend: 'wasm' });
-    const wall = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const cpuS = (cpu.user + cpu.system) / 1e6;
-    console.log('\nwit embed, vit-tiny (untrained), wasm, 64 px PNGs');
-    console.log('| pairs | pairs/s (embedding pass) | pairs/s incl. load | pairs/CPU-s |');
-    console.log('|---|---|---|---|');
-    console.log(`| ${s.rows} | ${s.pairs_per_second.toFixed(1)} | ${(s.rows / wall).toFixed(1)} | ${(s.rows / cpuS).toFixed(1)} |`);
+    console.log('\nwit embed, untrained models, wasm backend, 64 px PNGs resized to the model input');
+    console.log('| model | image px | pairs | pairs/s (embedding pass) | pairs/s incl. load | pairs/CPU-s |');
+    console.log('|---|---|---|---|---|---|');
+    for (const arch of archs) {
+      const cfg = structuredClone(resolveArch(arch));
+      const tok = trainTokenizer(captions, { vocabSize: 2048, contextLength: cfg.text.context_length });
+      cfg.text.vocab_size = tok.vocabSize;
+      const model = ClipModel.create(cfg, 'clip', 1);
+      const modelDir = join(dir, `model-${arch.replace(/\W/g, '_')}`);
+      await saveModelDir(modelDir, model, tok);
+      model.dispose();
+      const cpu0 = process.cpuUsage();
+      const t0 = performance.now();
+      const s = await embed({ model: modelDir, shards: [join(dir, 'shards')], out: join(dir, `index-${arch.replace(/\W/g, '_')}`), backend: 'wasm' });
+      const wall = (performance.now() - t0) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const cpuS = (cpu.user + cpu.system) / 1e6;
+      console.log(`| ${arch} | ${cfg.vision.image_size} | ${s.rows} | ${s.pairs_per_second.toFixed(2)} | ${(s.rows / wall).toFixed(2)} | ${(s.rows / cpuS).toFixed(2)} |`);
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -201,7 +213,7 @@ async function main(): Promise<void> {
       console.log(`| ${n} | ${r.ann} | ${f('writeS')} | ${f('writeRss', 0)} | ${f('indexS')} | ${f('indexRss', 0)} | ${f('p50')} | ${f('p99')} | ${f('exactP50')} | ${f('recall', 3)} | ${f('planted', 3)} |`);
     }
   }
-  if (!values['skip-embed']) await benchEmbed(Number(values['embed-pairs']));
+  if (!values['skip-embed']) await benchEmbed(Number(values['embed-pairs']), values['embed-arch']!.split(','));
 }
 
 main().catch((err: unknown) => {

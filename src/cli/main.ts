@@ -107,7 +107,10 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   try {
     let cmd = await entry.load();
     let args = rest;
-    if (cmd.subcommands) {
+    // A command with subcommands and flags of its own (wit embed, wit embed merge) runs itself unless
+    // the first argument names a subcommand; one without flags (wit model) needs a subcommand.
+    const ownFlags = Object.keys(cmd.flags).length > 0;
+    if (cmd.subcommands && (!ownFlags || cmd.subcommands[rest[0] ?? ''])) {
       const sub = cmd.subcommands[rest[0] ?? ''];
       if (!sub) {
         const list = Object.keys(cmd.subcommands).join(', ');

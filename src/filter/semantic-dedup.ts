@@ -1,10 +1,11 @@
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildEmbeddingIndex } from '../search/embed.js';
-import { DISTANCE, EmbeddingIndex, IMAGE_COLUMN, arrowRows, similarityOfDistance, tableSchema, type EmbeddedRow } from '../search/store.js';
+import { EmbeddingIndex, shardId } from '../search/store.js';
 import { readShardFile } from '../shards/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { InputError, WitError } from '../util/errors.js';
+import { WitError } from '../util/errors.js';
+import { findNearDuplicates, type VectorBatch } from './near-duplicates.js';
 import { STAGE, WORK_DIR } from './run-dir.js';
 import type { FilterRun } from './run.js';
 import { writeScoreFile, type ShardScores } from './score-file.js';
@@ -15,19 +16,16 @@ import { ELIGIBLE, reasonCode } from './screen.js';
  * screen, a pair is dropped as `near_duplicate` when its image embedding has cosine >= T to a pair
  * kept before it in key order; so in every group of near-duplicates the pair with the smallest key
  * survives, whatever the shard order. Runs between the filter's two passes:
- *   1. every input shard is embedded into a LanceDB index in the work directory (wit embed's code,
+ *   1. every input shard is embedded into a LanceDB table in the work directory (wit embed's code,
  *      resumable per shard);
- *   2. eligible rows are taken in key order, a block at a time: each is compared with the pairs
- *      kept so far (a second LanceDB table, searched through the index) and with the block's earlier
- *      kept rows; the block's kept rows are then appended to that table (one commit per block);
+ *   2. the eligible rows are numbered in key order and their image vectors streamed from that table
+ *      into findNearDuplicates (near-duplicates.ts): all pairs for small corpora, k-means clusters
+ *      with spill files above, so the work grows linearly with the corpus;
  *   3. the decisions (key -> key it duplicates) are saved atomically, then marked in the score files.
  * A rerun after a kill reuses saved decisions, or redoes step 2 from the embeddings already made.
  * Cost: each image is embedded again (the scorer's embeddings are not kept); memory: the eligible
- * keys, one block of vectors.
+ * keys and one cluster of vectors.
  */
-
-/** Rows compared with each other in memory before their kept ones join the kept table. */
-const BLOCK = 1024;
 
 interface Candidate {
   key: string;
@@ -44,8 +42,9 @@ export async function semanticDedup(run: FilterRun, loadScores: (i: number) => P
   if (!decisions) {
     const clip = run.clip;
     if (!clip) throw new WitError(STAGE, '--dedup-semantic needs the model loaded');
-    await buildEmbeddingIndex({ out: join(work, 'embeddings'), files: run.v.files, clip, model: run.opts.model!, dtype: 'float32', ann: 'auto', batchSize: run.opts.batchSize, appendRows: 4096, signal: run.opts.signal, onLog: run.log });
-    decisions = await decide(run, candidates, join(work, 'embeddings'), join(work, 'kept'));
+    // No ANN index: the decisions read every vector once or twice, in clusters (near-duplicates.ts).
+    await buildEmbeddingIndex({ out: join(work, 'embeddings'), files: run.v.files, clip, model: run.opts.model!, dtype: 'float32', ann: 'none', batchSize: run.opts.batchSize, appendRows: 4096, signal: run.opts.signal, onLog: run.log });
+    decisions = await decide(run, candidates, join(work, 'embeddings'));
     await writeJsonAtomic(decisionsFile, Object.fromEntries(decisions));
   }
   await markScoreFiles(run, candidates, decisions, loadScores, scorePath);
@@ -78,60 +77,57 @@ async function eligibleInKeyOrder(run: FilterRun, loadScores: (i: number) => Pro
   return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.shard - b.shard || a.row - b.row));
 }
 
-/** Greedy decisions in key order, a block at a time (see the file comment). */
-async function decide(run: FilterRun, candidates: Candidate[], embeddingsDir: string, keptDir: string): Promise<Map<string, string>> {
-  const t = run.opts.dedupSemantic!;
+/**
+ * Decisions in key order (see the file comment): the image vectors are streamed from the
+ * embeddings table, each eligible row numbered by its place in key order.
+ */
+async function decide(run: FilterRun, candidates: Candidate[], embeddingsDir: string): Promise<Map<string, string>> {
   const embeddings = await EmbeddingIndex.open(embeddingsDir, STAGE);
-  await rm(keptDir, { recursive: true, force: true });
-  const { connect, Index } = await import('@lancedb/lancedb');
-  const db = await connect(keptDir);
-  const dim = embeddings.meta.embed_dim;
-  const keptTable = await db.createEmptyTable('kept', tableSchema(dim, 'float32'));
-  const decisions = new Map<string, string>();
   try {
-    if (candidates.length > 10_000) await embeddings.table.createIndex('key', { config: Index.btree() });
-    let keptRows = 0;
-    for (let start = 0; start < candidates.length; start += BLOCK) {
-      run.checkAbort();
-      const block: { key: string; vec: Float32Array }[] = [];
-      for (const c of candidates.slice(start, start + BLOCK)) {
-        const row = await embeddings.byKey(c.key);
-        if (!row) throw new InputError(STAGE, run.v.files[c.shard]!, `pair ${c.key} is missing from the embeddings`);
-        block.push({ key: c.key, vec: row.image_vector });
+    // (shard path, row) -> place in key order, -1 for rows that are not candidates.
+    const shardOf = new Map(run.v.files.map((f, i) => [shardId(f), i]));
+    const rankOf = new Map<number, Int32Array>();
+    candidates.forEach((c, rank) => {
+      let ranks = rankOf.get(c.shard);
+      if (!ranks || ranks.length <= c.row) {
+        const grown = new Int32Array(Math.max(c.row + 1, (ranks?.length ?? 0) * 2)).fill(-1);
+        if (ranks) grown.set(ranks);
+        rankOf.set(c.shard, (ranks = grown));
       }
-      const keptNow: EmbeddedRow[] = [];
-      for (const p of block) {
-        let best: { key: string; sim: number } | undefined;
-        if (keptRows > 0) {
-          const hits = (await keptTable.vectorSearch(Array.from(p.vec)).column(IMAGE_COLUMN).distanceType(DISTANCE).limit(1).select(['key', '_distance']).toArray()) as { key: string; _distance: number }[];
-          const sim = hits[0] ? similarityOfDistance(hits[0]._distance) : -Infinity;
-          if (hits[0] && sim >= t) best = { key: hits[0].key, sim };
+      ranks[c.row] = rank;
+    });
+    const dim = embeddings.meta.embed_dim;
+    async function* scan(): AsyncIterable<VectorBatch> {
+      for await (const b of embeddings.scanImageVectors()) {
+        const items: number[] = [];
+        const keep: number[] = [];
+        for (let i = 0; i < b.rows.length; i++) {
+          const shard = shardOf.get(b.shards[i]!);
+          const rank = shard === undefined ? -1 : (rankOf.get(shard)?.[b.rows[i]!] ?? -1);
+          if (rank >= 0) items.push(rank), keep.push(i);
         }
-        for (const q of keptNow) {
-          const sim = dot(p.vec, q.image_vector);
-          if (sim >= t && (!best || sim > best.sim)) best = { key: q.key, sim };
-        }
-        if (best) decisions.set(p.key, best.key);
-        else keptNow.push({ key: p.key, url: '', caption: '', queries: [], shard: '', row: 0, image_vector: p.vec, text_vector: p.vec });
+        const vectors = new Float32Array(keep.length * dim);
+        keep.forEach((i, j) => vectors.set(b.vectors.subarray(i * dim, (i + 1) * dim), j * dim));
+        yield { items: Int32Array.from(items), vectors };
       }
-      if (keptNow.length) {
-        await keptTable.add(arrowRows(keptNow, dim, 'float32'));
-        keptRows += keptNow.length;
-      }
-      run.progress('dedup', 0, Math.min(candidates.length, start + BLOCK), 0, keptRows, true);
     }
+    const found = await findNearDuplicates({
+      n: candidates.length,
+      dim,
+      threshold: run.opts.dedupSemantic!,
+      scan,
+      workDir: join(run.opts.out, WORK_DIR, 'clusters'),
+      checkAbort: run.checkAbort,
+      onLog: run.log,
+    });
+    if (found.vectors < candidates.length) run.log(`filter: semantic dedup: ${candidates.length - found.vectors} pairs have no image embedding (undecodable) and are kept as they are`);
+    run.log(`filter: semantic dedup compared ${found.comparisons} pairs in ${found.clusters} cluster${found.clusters === 1 ? '' : 's'}`);
+    const decisions = new Map<string, string>();
+    for (const [item, of] of found.duplicateOf) decisions.set(candidates[item]!.key, candidates[of]!.key);
+    return decisions;
   } finally {
-    keptTable.close();
-    db.close();
     embeddings.close();
   }
-  return decisions;
-}
-
-function dot(a: Float32Array, b: Float32Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
 }
 
 /** Marks the decided near-duplicates in the score files (idempotent: a rerun marks the same rows). */

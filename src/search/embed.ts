@@ -217,7 +217,7 @@ async function embedBatch(clip: ClipHandle, batch: { rec: PairRecord; row: numbe
 }
 
 /** Builds the ANN index (when none is there yet) and marks the index complete. */
-async function finishIndex(index: EmbeddingIndex, kind: AnnKind | 'auto', log?: (line: string) => void): Promise<{ kind: AnnKind; rows: number }> {
+export async function finishIndex(index: EmbeddingIndex, kind: AnnKind | 'auto', log?: (line: string) => void): Promise<{ kind: AnnKind; rows: number }> {
   if (index.meta.complete && index.meta.ann) return index.meta.ann;
   const ann = await index.buildAnn({ kind });
   if (ann.kind !== 'none') log?.(`embed: ${ann.kind} index built over ${ann.rows} image vectors`);

@@ -292,6 +292,40 @@ export class EmbeddingIndex {
     return { ...hitOf(r), similarity: 1, image_vector: vectorOf(r[IMAGE_COLUMN]), text_vector: vectorOf(r[TEXT_COLUMN]) };
   }
 
+  /**
+   * Streams every row's shard, row number and image vector, a record batch at a time, the vectors
+   * as one row-major Float32Array per batch (float16 ones converted).
+   */
+  async *scanImageVectors(): AsyncGenerator<{ shards: string[]; rows: Int32Array; vectors: Float32Array }> {
+    const dim = this.meta.embed_dim;
+    for await (const batch of this.table.query().select(['shard', 'row', IMAGE_COLUMN])) {
+      const n = batch.numRows;
+      const shardCol = batch.getChild('shard')!;
+      const rowCol = batch.getChild('row')!;
+      const vecCol = batch.getChild(IMAGE_COLUMN)!;
+      const shards = new Array<string>(n);
+      const rows = new Int32Array(n);
+      const vectors = new Float32Array(n * dim);
+      for (let i = 0; i < n; i++) {
+        shards[i] = String(shardCol.get(i));
+        rows[i] = Number(rowCol.get(i));
+      }
+      let at = 0;
+      for (const data of vecCol.data) {
+        const child = data.children[0]!;
+        const values = child.values as Float32Array | Uint16Array;
+        // As Arrow reads a fixed-size list: row i of this data is child element i * dim, and the
+        // child's own offset says where its elements start in the values buffer.
+        const from = child.offset;
+        const count = data.length * dim;
+        if (values instanceof Float32Array) vectors.set(values.subarray(from, from + count), at);
+        else for (let j = 0; j < count; j++) vectors[at + j] = arrow.util.uint16ToFloat64(values[from + j]!);
+        at += count;
+      }
+      yield { shards, rows, vectors };
+    }
+  }
+
   /** Closes the table and the connection. */
   close(): void {
     this.table.close();

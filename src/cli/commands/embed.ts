@@ -1,5 +1,5 @@
 import type { CommandDef } from '../command.js';
-import { embed, EMBED_OPTIONS, type EmbedSummary } from '../../search/index.js';
+import { embed, EMBED_OPTIONS, mergeIndexes, MERGE_OPTIONS, type EmbedSummary, type MergeSummary } from '../../search/index.js';
 import { flagSpecs, optionsFromFlags } from '../../util/options.js';
 import { formatCount, formatDuration } from '../../util/progress.js';
 
@@ -14,10 +14,32 @@ export function renderEmbedSummary(s: EmbedSummary): string {
   ].join('\n') + '\n';
 }
 
+/** One screen about a merge. */
+export function renderMergeSummary(s: MergeSummary): string {
+  const ann = s.ann.kind === 'none' ? 'exact scan (small table)' : `${s.ann.kind} index`;
+  return [
+    `embed merge: ${formatCount(s.rows)} pairs of ${s.shards} shards in ${s.index} (${ann})`,
+    `  parts: ${s.parts.copied} copied, ${s.parts.resumed} already done; ${s.rows_per_second ? `${Math.round(s.rows_per_second)} rows/s, ` : ''}${formatDuration(s.duration)}`,
+    `  search it: wit search --index ${s.index} "a red apple"   or   wit serve --index ${s.index}`,
+  ].join('\n') + '\n';
+}
+
+const mergeCommand: CommandDef = {
+  name: 'embed merge',
+  summary: 'append indexes that machines made of their own shards into one, then build its ANN index once',
+  usage: 'wit embed merge --parts INDEX… --out INDEX [--ann auto|none|hnsw|ivf-pq]',
+  flags: flagSpecs(MERGE_OPTIONS),
+  async run(flags, ctx) {
+    const summary = await mergeIndexes({ ...optionsFromFlags(MERGE_OPTIONS, flags), signal: ctx.signal, onLog: ctx.log });
+    return { summary: summary as unknown as Record<string, unknown>, text: renderMergeSummary(summary) };
+  },
+};
+
 export const command: CommandDef = {
   name: 'embed',
+  subcommands: { merge: mergeCommand },
   summary: 'normalised image and text embeddings of every pair into a LanceDB vector index',
-  usage: 'wit embed --model DIR --shards DIR… --out INDEX [--dtype float16|float32]',
+  usage: 'wit embed --model DIR --shards DIR… --out INDEX [--dtype float16|float32]\n       wit embed merge --parts INDEX… --out INDEX   (indexes made on several machines, into one)',
   flags: flagSpecs(EMBED_OPTIONS),
   async run(flags, ctx) {
     const summary = await embed({

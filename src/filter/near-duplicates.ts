@@ -1,0 +1,404 @@
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { Rng, fmix32 } from '../util/rng.js';
+
+/**
+ * Near-duplicates among unit vectors, SemDeDup-style (docs/ARCHITECTURE.md, "filter: semantic
+ * dedup"). Items are numbered 0..n-1 in the order that decides which one survives (key order): an
+ * item is a near-duplicate when its cosine to an earlier item that is itself kept is >= T.
+ *
+ * Up to EXACT_UP_TO items, every pair is compared (one cluster). Above, the work is linear in n:
+ *   1. spherical k-means on a sample (about SAMPLE_PER_CLUSTER vectors per cluster, clusters of
+ *      about `clusterSize` items);
+ *   2. every vector goes to its nearest centroid's cluster (its home) and, as a guest, to the next
+ *      `probes - 1` nearest ones (so a near-duplicate pair split by a cluster border still meets in
+ *      the home of one of them), written to one spill file per cluster: memory holds one cluster,
+ *      not the corpus;
+ *   3. per cluster, homes are compared with homes and guests with homes (blocks of a tf.matMul), and
+ *      each item's neighbours at cosine >= T are kept as edges (at most MAX_EDGES per item and
+ *      cluster, the earliest);
+ *   4. a greedy pass over the edges in item order: an item is dropped when one of its earlier
+ *      neighbours was kept, and duplicates the closest kept one.
+ * A pair is missed only when neither item's home is among the other's `probes` nearest centroids;
+ * bench/semantic-dedup.ts measures the share against the all-pairs answer.
+ */
+
+/** A batch of vectors from a scan: item numbers and their vectors, row-major. */
+export interface VectorBatch {
+  items: Int32Array;
+  vectors: Float32Array;
+}
+
+export interface NearDuplicateOptions {
+  /** Items are 0..n-1. */
+  n: number;
+  dim: number;
+  /** Cosine threshold. */
+  threshold: number;
+  /** Streams the items' vectors (any order, each item at most once); called once or twice. */
+  scan: () => AsyncIterable<VectorBatch>;
+  /** Directory for the spill files (created, and removed at the end). */
+  workDir: string;
+  /** Average items per cluster (CLUSTER_SIZE). */
+  clusterSize?: number;
+  /** Clusters each vector joins (PROBES). */
+  probes?: number;
+  /** Compare all pairs up to this many items (EXACT_UP_TO). */
+  exactUpTo?: number;
+  seed?: number;
+  checkAbort?: () => void;
+  onLog?: (line: string) => void;
+}
+
+export interface NearDuplicateResult {
+  /** Item -> the earlier kept item it duplicates. */
+  duplicateOf: Map<number, number>;
+  clusters: number;
+  /** Vectors scanned (items without a vector are never duplicates). */
+  vectors: number;
+  /** Pairs compared, summed over clusters. */
+  comparisons: number;
+  /** Distinct near-duplicate edges found. */
+  edges: number;
+}
+
+export const CLUSTER_SIZE = 512;
+export const PROBES = 6;
+export const EXACT_UP_TO = 8192;
+const SAMPLE_PER_CLUSTER = 48;
+const KMEANS_ITERATIONS = 12;
+const MAX_EDGES = 64;
+/** Similarities computed by one matMul block (rows x earlier members), 64 MB. */
+const BLOCK_CELLS = 16 << 20;
+/** Bytes buffered for all spill files together before the biggest buffers are written. */
+const SPILL_BUFFER = 64 << 20;
+
+export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearDuplicateResult> {
+  const exactUpTo = o.exactUpTo ?? EXACT_UP_TO;
+  const edges = new EdgeList();
+  let comparisons = 0;
+  let vectors = 0;
+  let clusters = 1;
+  if (o.n <= exactUpTo) {
+    const all = await collect(o.scan(), o.dim);
+    vectors = all.items.length;
+    comparisons += clusterEdges(all, o.dim, o.threshold, edges, o.checkAbort);
+  } else {
+    clusters = Math.max(2, Math.ceil(o.n / (o.clusterSize ?? CLUSTER_SIZE)));
+    const probes = Math.min(clusters, o.probes ?? PROBES);
+    const sample = await sampleVectors(o, clusters);
+    const centroids = sphericalKMeans(sample, o.dim, clusters, o.seed ?? 1);
+    o.onLog?.(`filter: semantic dedup: ${clusters} clusters from a sample of ${sample.items.length}; each vector joins its ${probes} nearest`);
+    await rm(o.workDir, { recursive: true, force: true });
+    await mkdir(o.workDir, { recursive: true });
+    try {
+      const spill = new Spill(o.workDir, clusters, o.dim);
+      vectors = await assign(o, centroids, probes, spill);
+      await spill.close();
+      for (let c = 0; c < clusters; c++) {
+        o.checkAbort?.();
+        const members = await spill.read(c);
+        comparisons += clusterEdges(members, o.dim, o.threshold, edges, o.checkAbort);
+        if (c % 64 === 63) o.onLog?.(`filter: semantic dedup: ${c + 1}/${clusters} clusters compared`);
+      }
+      centroids.dispose();
+    } finally {
+      await rm(o.workDir, { recursive: true, force: true });
+    }
+  }
+  const unique = edges.sortedUnique();
+  return { duplicateOf: greedy(unique), clusters, vectors, comparisons, edges: unique.from.length };
+}
+
+async function collect(batches: AsyncIterable<VectorBatch>, dim: number): Promise<VectorBatch> {
+  const items: number[] = [];
+  const chunks: Float32Array[] = [];
+  for await (const b of batches) {
+    for (const i of b.items) items.push(i);
+    chunks.push(b.vectors.slice(0, b.items.length * dim));
+  }
+  const vectors = new Float32Array(items.length * dim);
+  let at = 0;
+  for (const c of chunks) {
+    vectors.set(c, at);
+    at += c.length;
+  }
+  return { items: Int32Array.from(items), vectors };
+}
+
+/** A deterministic sample (by a hash of the item number) of about SAMPLE_PER_CLUSTER per cluster. */
+async function sampleVectors(o: NearDuplicateOptions, clusters: number): Promise<VectorBatch> {
+  const p = Math.min(1, (SAMPLE_PER_CLUSTER * clusters) / o.n);
+  const cut = p * 2 ** 32;
+  async function* sampled(): AsyncIterable<VectorBatch> {
+    for await (const b of o.scan()) {
+      const keep: number[] = [];
+      for (let i = 0; i < b.items.length; i++) if (fmix32(b.items[i]! ^ 0x5bd1e995) < cut) keep.push(i);
+      const vectors = new Float32Array(keep.length * o.dim);
+      keep.forEach((i, j) => vectors.set(b.vectors.subarray(i * o.dim, (i + 1) * o.dim), j * o.dim));
+      yield { items: Int32Array.from(keep, (i) => b.items[i]!), vectors };
+    }
+  }
+  return collect(sampled(), o.dim);
+}
+
+/** Spherical k-means (cosine): centroids are normalised means. Empty clusters keep their centroid. */
+function sphericalKMeans(sample: VectorBatch, dim: number, k: number, seed: number): tf.Tensor2D {
+  const m = sample.items.length;
+  const rng = new Rng(seed);
+  // Distinct starting points, chosen by a seeded shuffle of the sample (in item order, so the
+  // result does not depend on the order the scan delivered them).
+  const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => sample.items[a]! - sample.items[b]!);
+  for (let i = m - 1; i > 0; i--) {
+    const j = rng.below(i + 1);
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const init = new Float32Array(k * dim);
+  for (let c = 0; c < k; c++) {
+    const from = order[c % Math.max(1, m)];
+    if (from !== undefined) init.set(sample.vectors.subarray(from * dim, (from + 1) * dim), c * dim);
+    else init[c * dim + (c % dim)] = 1;
+  }
+  if (m === 0) return tf.tensor2d(init, [k, dim]);
+  const x = tf.tensor2d(sample.vectors, [m, dim]);
+  let centroids = tf.tensor2d(init, [k, dim]);
+  for (let it = 0; it < KMEANS_ITERATIONS; it++) {
+    const next = tf.tidy(() => {
+      const nearest = tf.argMax(tf.matMul(x, centroids, false, true), 1);
+      const sums = tf.unsortedSegmentSum(x, nearest.toInt() as tf.Tensor1D, k);
+      const norms = tf.norm(sums, 2, 1, true);
+      // An empty cluster (norm 0) keeps its centroid.
+      return tf.where(tf.greater(norms, 0).tile([1, dim]), tf.div(sums, tf.maximum(norms, 1e-12)), centroids) as tf.Tensor2D;
+    });
+    centroids.dispose();
+    centroids = next;
+  }
+  x.dispose();
+  return centroids;
+}
+
+/** Second scan: each vector to its `probes` nearest centroids' spill files. */
+async function assign(o: NearDuplicateOptions, centroids: tf.Tensor2D, probes: number, spill: Spill): Promise<number> {
+  let vectors = 0;
+  for await (const b of o.scan()) {
+    o.checkAbort?.();
+    const rows = b.items.length;
+    if (!rows) continue;
+    vectors += rows;
+    const top = tf.tidy(() => tf.topk(tf.matMul(tf.tensor2d(b.vectors.subarray(0, rows * o.dim), [rows, o.dim]), centroids, false, true), probes).indices);
+    const indices = top.dataSync();
+    top.dispose();
+    for (let i = 0; i < rows; i++) {
+      // The nearest centroid is the vector's home; the next ones get it as a guest (-item - 1).
+      for (let p = 0; p < probes; p++) await spill.add(indices[i * probes + p]!, p === 0 ? b.items[i]! : -b.items[i]! - 1, b.vectors.subarray(i * o.dim, (i + 1) * o.dim));
+    }
+  }
+  return vectors;
+}
+
+/**
+ * The near-duplicate edges of one cluster. Members are homes (item >= 0: the cluster is their
+ * nearest centroid) or guests (stored as -item - 1: one of their next nearest). Homes are compared
+ * with each other (each pair once) and guests with every home, never guests with guests: a pair
+ * is found in the home cluster of either of its items when the other probes it. For each row, its
+ * neighbours at cosine >= threshold become edges (later item -> earlier item), at most MAX_EDGES,
+ * the earliest. Returns the number of pairs compared.
+ */
+function clusterEdges(members: VectorBatch, dim: number, threshold: number, edges: EdgeList, checkAbort?: () => void): number {
+  const homeIdx: number[] = [];
+  const guestIdx: number[] = [];
+  members.items.forEach((it, i) => (it >= 0 ? homeIdx : guestIdx).push(i));
+  const itemOf = (i: number) => {
+    const it = members.items[i]!;
+    return it >= 0 ? it : -it - 1;
+  };
+  const byItem = (a: number, b: number) => itemOf(a) - itemOf(b);
+  homeIdx.sort(byItem);
+  guestIdx.sort(byItem);
+  const h = homeIdx.length;
+  if (!h) return 0;
+  const pack = (idx: number[]) => {
+    const v = new Float32Array(idx.length * dim);
+    idx.forEach((from, to) => v.set(members.vectors.subarray(from * dim, (from + 1) * dim), to * dim));
+    return { items: Int32Array.from(idx, itemOf), t: tf.tensor2d(v, [idx.length, dim]) };
+  };
+  const homes = pack(homeIdx);
+  const guests = guestIdx.length ? pack(guestIdx) : undefined;
+  let comparisons = 0;
+  try {
+    // Homes against earlier homes (the lower triangle), then guests against all homes.
+    comparisons += edgeBlocks(homes.t, homes.items, homes, true, threshold, edges, checkAbort);
+    if (guests) comparisons += edgeBlocks(guests.t, guests.items, homes, false, threshold, edges, checkAbort);
+  } finally {
+    homes.t.dispose();
+    guests?.t.dispose();
+  }
+  return comparisons;
+}
+
+/**
+ * Rows (sorted by item) against the homes (sorted by item), in blocks of one tf.matMul each. With
+ * `triangle` the rows are the homes themselves and only earlier columns are compared.
+ */
+function edgeBlocks(rowsT: tf.Tensor2D, rowItems: Int32Array, homes: { items: Int32Array; t: tf.Tensor2D }, triangle: boolean, threshold: number, edges: EdgeList, checkAbort?: () => void): number {
+  const n = rowItems.length;
+  const h = homes.items.length;
+  const dim = rowsT.shape[1];
+  const rowsPerBlock = Math.max(1, Math.min(1024, Math.floor(BLOCK_CELLS / h)));
+  let comparisons = 0;
+  for (let start = triangle ? 1 : 0; start < n; start += rowsPerBlock) {
+    checkAbort?.();
+    const end = Math.min(n, start + rowsPerBlock);
+    const cols = triangle ? end - 1 : h;
+    // (tf.tidy returns the tensor, not its data: tidy walks what it returns, element by element.)
+    const simsT = tf.tidy(() => tf.matMul(rowsT.slice([start, 0], [end - start, dim]), homes.t.slice([0, 0], [cols, dim]), false, true));
+    const sims = simsT.dataSync() as Float32Array;
+    simsT.dispose();
+    for (let r = start; r < end; r++) {
+      const row = (r - start) * cols;
+      const a = rowItems[r]!;
+      const upTo = triangle ? r : cols;
+      let found = 0;
+      for (let c = 0; c < upTo && found < MAX_EDGES; c++) {
+        const sim = sims[row + c]!;
+        if (sim < threshold) continue;
+        const b = homes.items[c]!;
+        if (a > b) edges.add(a, b, sim);
+        else if (b > a) edges.add(b, a, sim);
+        else continue;
+        found++;
+      }
+      comparisons += upTo;
+    }
+  }
+  return comparisons;
+}
+
+/** Greedy in item order over edges sorted by (from, to), each from a later to an earlier item. */
+function greedy(e: { from: Int32Array; to: Int32Array; sim: Float32Array }): Map<number, number> {
+  const out = new Map<number, number>();
+  let i = 0;
+  while (i < e.from.length) {
+    const from = e.from[i]!;
+    let best = -1;
+    let bestSim = -Infinity;
+    for (; i < e.from.length && e.from[i] === from; i++) {
+      const to = e.to[i]!;
+      if (!out.has(to) && e.sim[i]! > bestSim) {
+        best = to;
+        bestSim = e.sim[i]!;
+      }
+    }
+    if (best >= 0) out.set(from, best);
+  }
+  return out;
+}
+
+/** Growable (from, to, similarity) triples. */
+class EdgeList {
+  from = new Int32Array(1024);
+  to = new Int32Array(1024);
+  sim = new Float32Array(1024);
+  length = 0;
+
+  add(from: number, to: number, sim: number): void {
+    if (this.length === this.from.length) {
+      const grow = <T extends Int32Array | Float32Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.from = grow(this.from);
+      this.to = grow(this.to);
+      this.sim = grow(this.sim);
+    }
+    this.from[this.length] = from;
+    this.to[this.length] = to;
+    this.sim[this.length] = sim;
+    this.length++;
+  }
+
+  /** Sorted by (from, to), each pair once (the same pair may come from several clusters). */
+  sortedUnique(): { from: Int32Array; to: Int32Array; sim: Float32Array } {
+    const idx = Array.from({ length: this.length }, (_, i) => i).sort((a, b) => this.from[a]! - this.from[b]! || this.to[a]! - this.to[b]!);
+    const keep = idx.filter((k, j) => j === 0 || this.from[k] !== this.from[idx[j - 1]!] || this.to[k] !== this.to[idx[j - 1]!]);
+    return { from: Int32Array.from(keep, (k) => this.from[k]!), to: Int32Array.from(keep, (k) => this.to[k]!), sim: Float32Array.from(keep, (k) => this.sim[k]!) };
+  }
+}
+
+/** One spill file per cluster of (item int32, vector float32 x dim) records, buffered in memory. */
+class Spill {
+  private readonly buffers: Float32Array[];
+  private readonly fill: number[];
+  private readonly files: (FileHandle | undefined)[];
+  private readonly record: number;
+  private readonly perCluster: number;
+
+  constructor(
+    private readonly dir: string,
+    clusters: number,
+    private readonly dim: number,
+  ) {
+    this.record = dim + 1;
+    // Records buffered per cluster, so that all buffers together stay within SPILL_BUFFER.
+    this.perCluster = Math.max(16, Math.floor(SPILL_BUFFER / 4 / this.record / clusters));
+    this.buffers = Array.from({ length: clusters }, () => new Float32Array(0));
+    this.fill = new Array<number>(clusters).fill(0);
+    this.files = new Array<FileHandle | undefined>(clusters).fill(undefined);
+  }
+
+  async add(cluster: number, item: number, vector: Float32Array): Promise<void> {
+    let buf = this.buffers[cluster]!;
+    if (buf.length === 0) buf = this.buffers[cluster] = new Float32Array(this.perCluster * this.record);
+    const at = this.fill[cluster]! * this.record;
+    new Int32Array(buf.buffer, at * 4, 1)[0] = item;
+    buf.set(vector, at + 1);
+    if (++this.fill[cluster]! === this.perCluster) await this.flush(cluster);
+  }
+
+  private async flush(cluster: number): Promise<void> {
+    const n = this.fill[cluster]!;
+    if (!n) return;
+    const f = (this.files[cluster] ??= await open(join(this.dir, `c${cluster}.bin`), 'w'));
+    const buf = this.buffers[cluster]!;
+    await f.write(new Uint8Array(buf.buffer, 0, n * this.record * 4));
+    this.fill[cluster] = 0;
+  }
+
+  async close(): Promise<void> {
+    for (let c = 0; c < this.buffers.length; c++) {
+      await this.flush(c);
+      await this.files[c]?.close();
+      this.files[c] = undefined;
+      this.buffers[c] = new Float32Array(0);
+    }
+  }
+
+  async read(cluster: number): Promise<VectorBatch> {
+    let bytes: Buffer;
+    try {
+      const f = await open(join(this.dir, `c${cluster}.bin`), 'r');
+      try {
+        bytes = await f.readFile();
+      } finally {
+        await f.close();
+      }
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { items: new Int32Array(0), vectors: new Float32Array(0) };
+      throw err;
+    }
+    // A typed view needs a 4-byte aligned offset; small reads may come from Node's shared pool.
+    const raw = bytes.byteOffset % 4 === 0 ? bytes : Buffer.from(bytes);
+    const floats = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+    const ints = new Int32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+    const n = floats.length / this.record;
+    const items = new Int32Array(n);
+    const vectors = new Float32Array(n * this.dim);
+    for (let i = 0; i < n; i++) {
+      items[i] = ints[i * this.record]!;
+      vectors.set(floats.subarray(i * this.record + 1, (i + 1) * this.record), i * this.dim);
+    }
+    return { items, vectors };
+  }
+}
