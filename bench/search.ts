@@ -3,6 +3,7 @@
  *
  *   npm run bench:search -- [--sizes 100000,1000000] [--queries 100] [--dim 512] [--embed-pairs 512]
  *                           [--embed-arch vit-tiny,ViT-B/32] [--skip-embed] [--skip-index]
+ *   npm run bench:search -- --merge 200000      (wit embed merge of 4 parts holding that many rows in all)
  *
  * Index part, one child process per size (so that peak memory is that size's alone): synthetic unit
  * vectors of dimension `dim`, with `queries` planted groups: a random centre and 10 neighbours near it
@@ -28,7 +29,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EmbeddingIndex, embed, type EmbeddedRow } from '../src/search/index.js';
+import { EmbeddingIndex, embed, mergeIndexes, type EmbeddedRow } from '../src/search/index.js';
 import { ShardWriter, shardPath, type PairRecord } from '../src/shards/index.js';
 import { emojiImage, listEmoji } from '../src/data/emoji.js';
 import { ClipModel, initBackend, resolveArch, saveModelDir, trainTokenizer } from '../src/train/index.js';
@@ -44,6 +45,7 @@ const { values } = parseArgs({
     'embed-arch': { type: 'string', default: 'vit-tiny' },
     'skip-index': { type: 'boolean', default: false },
     one: { type: 'string' },
+    merge: { type: 'string' },
   },
 });
 const dim = Number(values.dim);
@@ -201,8 +203,47 @@ async function benchEmbed(pairs: number, archs: string[]): Promise<void> {
   }
 }
 
+/** `wit embed merge` of 4 finished parts of n/4 synthetic rows each: rows/s and peak RSS of the copy. */
+async function benchMerge(n: number): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'wit-bench-merge-'));
+  try {
+    const rng = new Rng(99);
+    const parts: string[] = [];
+    for (let p = 0; p < 4; p++) {
+      const out = join(dir, `part-${p}`);
+      const shard = `/machine-${p}/shards/00000.parquet`;
+      const index = await EmbeddingIndex.create(out, { model: 'synthetic', model_fingerprint: 'synthetic', embed_dim: dim, dtype: 'float32', shards: [shard] }, 'bench');
+      for (let start = 0; start < n / 4; start += BATCH) {
+        const rows: EmbeddedRow[] = [];
+        for (let i = start; i < Math.min(n / 4, start + BATCH); i++) {
+          const v = randomUnit(rng);
+          rows.push({ key: `p${p}-${i}`, url: '', caption: `caption ${i}`, queries: ['q'], shard, row: i, image_vector: v, text_vector: v });
+        }
+        await index.append(rows);
+      }
+      await index.markFinished(shard, n / 4, 0);
+      index.meta.ann = { kind: 'none', rows: n / 4 };
+      index.meta.complete = true;
+      await index.saveMeta();
+      index.close();
+      parts.push(out);
+    }
+    const mem = rssPeak();
+    const t0 = performance.now();
+    const s = await mergeIndexes({ parts, out: join(dir, 'merged'), ann: 'none' });
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(`wit embed merge: 4 parts, ${dim}-d float32, no ANN index`);
+    console.log('| rows | s (copy + compaction) | rows/s (copy) | peak RSS MB |');
+    console.log('|---|---|---|---|');
+    console.log(`| ${s.rows} | ${seconds.toFixed(1)} | ${Math.round(s.rows_per_second)} | ${mem.stop().toFixed(0)} |`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   if (values.one) return benchOne(Number(values.one));
+  if (values.merge) return benchMerge(Number(values.merge));
   if (!values['skip-index']) {
     console.log(`index: ${dim}-d unit vectors, ${nQueries} queries with ${PLANTED} planted neighbours each`);
     console.log('| vectors | ANN | write s | write peak RSS MB | index s | index peak RSS MB | p50 ms | p99 ms | exact p50 ms | recall@10 | planted@10 |');

@@ -61,6 +61,8 @@ export interface NearDuplicateResult {
   comparisons: number;
   /** Distinct near-duplicate edges found. */
   edges: number;
+  /** Wall seconds by phase: sample and k-means, assignment to clusters (with the spill), comparisons. */
+  seconds: { cluster: number; assign: number; compare: number };
 }
 
 export const CLUSTER_SIZE = 512;
@@ -68,6 +70,8 @@ export const PROBES = 6;
 export const EXACT_UP_TO = 8192;
 const SAMPLE_PER_CLUSTER = 48;
 const KMEANS_ITERATIONS = 12;
+/** Sample rows per k-means assignment block. */
+const KMEANS_ROWS = 4096;
 const MAX_EDGES = 64;
 /** Similarities computed by one matMul block (rows x earlier members), 64 MB. */
 const BLOCK_CELLS = 16 << 20;
@@ -80,15 +84,24 @@ export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearD
   let comparisons = 0;
   let vectors = 0;
   let clusters = 1;
+  const seconds = { cluster: 0, assign: 0, compare: 0 };
+  let t = performance.now();
+  const lap = (phase: keyof typeof seconds) => {
+    const now = performance.now();
+    seconds[phase] += (now - t) / 1000;
+    t = now;
+  };
   if (o.n <= exactUpTo) {
     const all = await collect(o.scan(), o.dim);
     vectors = all.items.length;
     comparisons += clusterEdges(all, o.dim, o.threshold, edges, o.checkAbort);
+    lap('compare');
   } else {
     clusters = Math.max(2, Math.ceil(o.n / (o.clusterSize ?? CLUSTER_SIZE)));
     const probes = Math.min(clusters, o.probes ?? PROBES);
     const sample = await sampleVectors(o, clusters);
     const centroids = sphericalKMeans(sample, o.dim, clusters, o.seed ?? 1);
+    lap('cluster');
     o.onLog?.(`filter: semantic dedup: ${clusters} clusters from a sample of ${sample.items.length}; each vector joins its ${probes} nearest`);
     await rm(o.workDir, { recursive: true, force: true });
     await mkdir(o.workDir, { recursive: true });
@@ -96,6 +109,7 @@ export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearD
       const spill = new Spill(o.workDir, clusters, o.dim);
       vectors = await assign(o, centroids, probes, spill);
       await spill.close();
+      lap('assign');
       for (let c = 0; c < clusters; c++) {
         o.checkAbort?.();
         const members = await spill.read(c);
@@ -103,12 +117,15 @@ export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearD
         if (c % 64 === 63) o.onLog?.(`filter: semantic dedup: ${c + 1}/${clusters} clusters compared`);
       }
       centroids.dispose();
+      lap('compare');
     } finally {
       await rm(o.workDir, { recursive: true, force: true });
     }
   }
   const unique = edges.sortedUnique();
-  return { duplicateOf: greedy(unique), clusters, vectors, comparisons, edges: unique.from.length };
+  const duplicateOf = greedy(unique);
+  lap('compare');
+  return { duplicateOf, clusters, vectors, comparisons, edges: unique.from.length, seconds };
 }
 
 async function collect(batches: AsyncIterable<VectorBatch>, dim: number): Promise<VectorBatch> {
@@ -165,7 +182,15 @@ function sphericalKMeans(sample: VectorBatch, dim: number, k: number, seed: numb
   let centroids = tf.tensor2d(init, [k, dim]);
   for (let it = 0; it < KMEANS_ITERATIONS; it++) {
     const next = tf.tidy(() => {
-      const nearest = tf.argMax(tf.matMul(x, centroids, false, true), 1);
+      // Nearest centroids a block of rows at a time: the whole sample x centroids matrix would be
+      // ~48 k^2 floats (700 MB at 2,000 clusters).
+      const parts: tf.Tensor1D[] = [];
+      for (let start = 0; start < m; start += KMEANS_ROWS) {
+        const rows = Math.min(KMEANS_ROWS, m - start);
+        // Its own tidy, so that each block's similarities are freed before the next one.
+        parts.push(tf.tidy(() => tf.argMax(tf.matMul(x.slice([start, 0], [rows, dim]), centroids, false, true), 1) as tf.Tensor1D));
+      }
+      const nearest = parts.length === 1 ? parts[0]! : tf.concat(parts);
       const sums = tf.unsortedSegmentSum(x, nearest.toInt() as tf.Tensor1D, k);
       const norms = tf.norm(sums, 2, 1, true);
       // An empty cluster (norm 0) keeps its centroid.
