@@ -75,7 +75,7 @@ const KMEANS_ROWS = 4096;
 const MAX_EDGES = 64;
 /** Similarities computed by one matMul block (rows x earlier members), 64 MB. */
 const BLOCK_CELLS = 16 << 20;
-/** Bytes buffered for all spill files together before the biggest buffers are written. */
+/** Bytes of spill buffers in all (each cluster writes its share when full; at least 16 records each). */
 const SPILL_BUFFER = 64 << 20;
 
 export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearDuplicateResult> {
