@@ -24,6 +24,13 @@ export interface FlagSpec {
   short?: string;
   /** Takes a bare argument not consumed by a list flag (`wit search "a red apple"`); one per command. */
   positional?: boolean;
+  /** Heading this flag is listed under in --help (input, matching, download, output, …). */
+  group?: string;
+  /**
+   * A deprecated name of the flag named here: hidden from --help, still parsed (as that flag), and a
+   * deprecation line goes to stderr (docs/ARCHITECTURE.md, "One vocabulary").
+   */
+  aliasOf?: string;
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -101,7 +108,7 @@ function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
     const m = /Unknown option '(--?[^']+)'/.exec(msg);
     if (m) {
       const name = m[1]!.replace(/^-+/, '').split('=')[0]!;
-      const s = suggest(name, Object.keys(all));
+      const s = suggest(name, Object.keys(all).filter((k) => !all[k]!.aliasOf));
       throw new UsageError(cmd, `unknown flag '${m[1]}'${s ? ` (did you mean --${s}?)` : ''}; see wit ${cmd} --help`);
     }
     const m2 = /Option '(?:-\w, )?(--[^ ]+) <value>' argument missing/.exec(msg);
@@ -117,12 +124,17 @@ function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
  * flags take the positionals that follow them (`--f a b`); a command's `positional` flag takes a bare
  * argument.
  */
-function collectValues(cmd: string, tokens: ArgTokens, specs: FlagSpecs, all: FlagSpecs, out: ParsedFlags): Map<string, string[]> {
+function collectValues(cmd: string, tokens: ArgTokens, specs: FlagSpecs, all: FlagSpecs, out: ParsedFlags, onDeprecated?: (line: string) => void): Map<string, string[]> {
   const rawValues = new Map<string, string[]>();
   let lastList: string | undefined;
   for (const tok of tokens) {
     if (tok.kind === 'option') {
-      const spec = all[tok.name];
+      let spec = all[tok.name];
+      if (spec?.aliasOf) {
+        onDeprecated?.(`wit ${cmd}: --${tok.name} is deprecated, use --${spec.aliasOf} (same meaning)`);
+        (tok as { name: string }).name = spec.aliasOf;
+        spec = all[spec.aliasOf];
+      }
       if (tok.name.startsWith('no-') && !spec) {
         out[camel(tok.name.slice(3))] = false;
         lastList = undefined;
@@ -159,14 +171,16 @@ function collectValues(cmd: string, tokens: ArgTokens, specs: FlagSpecs, all: Fl
 
 /**
  * Parses argv for one command against its flag specs (node's util.parseArgs underneath).
- * Returns camelCase keys with defaults filled in, plus `help` and `json`.
+ * Returns camelCase keys with defaults filled in, plus `help` and `json`. A deprecated flag name
+ * (`aliasOf`) counts as the flag it names; `onDeprecated` gets one line for each use.
  * Throws UsageError (exit 2) on an unknown flag, a missing value, a bad number or choice.
  */
-export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): ParsedFlags {
+export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs, onDeprecated?: (line: string) => void): ParsedFlags {
   const all = withCommonFlags(specs);
   const out: ParsedFlags = {};
-  const rawValues = collectValues(cmd, tokenize(cmd, argv, all), specs, all, out);
+  const rawValues = collectValues(cmd, tokenize(cmd, argv, all), specs, all, out, onDeprecated);
   for (const [name, spec] of Object.entries(all)) {
+    if (spec.aliasOf) continue;
     const key = camel(name);
     const raw = rawValues.get(name);
     if (raw) {
@@ -187,16 +201,120 @@ export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs): Parse
   return out;
 }
 
-/** The --help text of one command: usage line, then every flag with its default. */
-export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage?: string): string {
+/** One example of a command's --help: what it does, and the command line (which a test parses). */
+export interface HelpExample {
+  what: string;
+  cmd: string;
+}
+
+/** Layout of --help. */
+export interface HelpOptions {
+  /** Line width (the terminal's columns; 100 when stdout is not a terminal). */
+  width?: number;
+  examples?: readonly HelpExample[];
+  /** Order of the flag groups; groups not named here follow in first-seen order, "other" last. */
+  groupOrder?: readonly string[];
+}
+
+/** The width --help wraps to: the terminal's columns, 100 when stdout is not a terminal (a pipe, a file). */
+export function helpWidth(): number {
+  const c = process.stdout.isTTY ? process.stdout.columns : undefined;
+  return c && c >= 40 ? Math.min(c, 160) : 100;
+}
+
+/**
+ * Word-wraps `text` to `width` columns: the first line starts after `first` characters already on it,
+ * the following ones are indented by `indent`. A word longer than a line (a url) is broken.
+ */
+export function wrap(text: string, width: number, indent: number, first = indent): string[] {
+  const lines: string[] = [];
+  let line = '';
+  let room = width - first;
+  const push = () => {
+    lines.push(line);
+    line = '';
+    room = width - indent;
+  };
+  for (let word of text.split(/\s+/).filter(Boolean)) {
+    if (line && line.length + 1 + word.length > room) push();
+    while (word.length > room) {
+      if (line) push();
+      lines.push(word.slice(0, room));
+      word = word.slice(room);
+      room = width - indent;
+    }
+    line = line ? `${line} ${word}` : word;
+  }
+  if (line || !lines.length) lines.push(line);
+  return lines.map((l, i) => (i === 0 ? l : ' '.repeat(indent) + l));
+}
+
+/** Paragraphs (split at blank lines) of `text`, each word-wrapped to `width`. */
+function paragraphs(text: string, width: number, indent = 0): string {
+  return text.split(/\n\s*\n/).map((p) => wrap(p, width, indent, indent).map((l, i) => (i === 0 ? ' '.repeat(indent) + l : l)).join('\n')).join('\n\n');
+}
+
+/** The left column of a flag in --help: `-h, --help`, `    --out DIR`. */
+function flagLabel(name: string, s: FlagSpec): string {
+  const meta = s.type === 'boolean' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type.replace('[]', '…').toUpperCase())}`;
+  return `${s.short ? `-${s.short}, ` : '    '}--${name}${meta}`;
+}
+
+/** The description of a flag in --help, with its default (or "required"). */
+function flagText(s: FlagSpec): string {
+  const hasDefault = s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0) && !(s.type === 'boolean' && s.default === false);
+  const def = s.required ? ' (required)' : hasDefault ? ` (default: ${Array.isArray(s.default) ? s.default.join(' ') : String(s.default)})` : '';
+  return `${s.description}${def}`;
+}
+
+/**
+ * The --help text of one command: usage, summary, the flags under their group headings (deprecated
+ * names hidden), and examples; every line fits `width` (docs/ARCHITECTURE.md, "Help").
+ */
+export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage?: string, opts: HelpOptions = {}): string {
+  const width = Math.max(40, opts.width ?? helpWidth());
   const all = withCommonFlags(specs);
-  const rows = Object.entries(all).map(([name, s]) => {
-    const meta = s.type === 'boolean' ? '' : ` ${s.metavar ?? (s.choices ? s.choices.join('|') : s.type.replace('[]', '…').toUpperCase())}`;
-    const left = `${s.short ? `-${s.short}, ` : '    '}--${name}${meta}`;
-    const def = s.required ? ' (required)' : s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0) ? ` (default: ${Array.isArray(s.default) ? s.default.join(' ') : String(s.default)})` : '';
-    return [left, `${s.description}${def}`] as const;
-  });
-  const w = Math.min(40, Math.max(...rows.map(([l]) => l.length)) + 2);
-  const lines = rows.map(([l, r]) => (l.length + 2 > w ? `  ${l}\n  ${' '.repeat(w)}${r}` : `  ${l.padEnd(w)}${r}`));
-  return `${usage ?? `wit ${cmd} [flags]`}\n\n${summary}\n\nFlags:\n${lines.join('\n')}\n`;
+  const groups = new Map<string, [string, FlagSpec][]>();
+  for (const g of opts.groupOrder ?? []) groups.set(g, []);
+  const common = new Set(['json', 'help']);
+  for (const [name, s] of Object.entries(all)) {
+    if (s.aliasOf) continue;
+    const g = common.has(name) ? 'common' : s.group ?? 'other';
+    if (!groups.has(g)) groups.set(g, []);
+    groups.get(g)!.push([name, s]);
+  }
+  for (const last of ['other', 'common']) {
+    const rows = groups.get(last);
+    if (rows) { groups.delete(last); groups.set(last, rows); }
+  }
+  const labels = Object.entries(all).filter(([, s]) => !s.aliasOf).map(([n, s]) => flagLabel(n, s).length);
+  // the description column: after the longest label, within reason for narrow terminals
+  const col = Math.min(Math.max(...labels) + 4, Math.max(24, Math.floor(width * 0.4)));
+  const out: string[] = [];
+  const usageLines = (usage ?? `wit ${cmd} [flags]`).split('\n').flatMap((u) => wrap(u.trim(), width, 6, 7).map((l, i) => (i === 0 ? `Usage: ${l}` : l)));
+  out.push(...usageLines.map((l, i) => (i > 0 && !l.startsWith(' ') ? `       ${l}` : l)), '', paragraphs(summary, width), '');
+  for (const [group, rows] of groups) {
+    if (!rows.length) continue;
+    out.push(`${group[0]!.toUpperCase()}${group.slice(1)}${group === 'common' ? ' flags' : ''}:`);
+    for (const [name, s] of rows) {
+      const label = `  ${flagLabel(name, s)}`;
+      if (label.length + 2 > col) {
+        out.push(...(label.length <= width ? [label] : wrap(label.trim(), width, 6, 2).map((l, i) => (i === 0 ? `  ${l}` : l))));
+        out.push(...wrap(flagText(s), width, col, col).map((l, i) => (i === 0 ? ' '.repeat(col) + l : l)));
+      } else {
+        out.push(...wrap(flagText(s), width, col, col).map((l, i) => (i === 0 ? label.padEnd(col) + l : l)));
+      }
+    }
+    out.push('');
+  }
+  if (opts.examples?.length) {
+    out.push('Examples:');
+    for (const e of opts.examples) {
+      out.push(...wrap(`# ${e.what}`, width, 4, 2).map((l, i) => (i === 0 ? `  ${l}` : l.replace(/^ {4}/, '  # '))));
+      // a long command continues on the next line after ' \\', so that it still pastes into a shell
+      out.push(...wrap(e.cmd, width - 2, 6, 2).map((l, i, a) => (i === 0 ? `  ${l}` : l) + (i < a.length - 1 ? ' \\' : '')));
+    }
+    out.push('');
+  }
+  return out.join('\n').replace(/\n+$/, '') + '\n';
 }

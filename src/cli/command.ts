@@ -1,4 +1,4 @@
-import type { FlagSpecs, ParsedFlags } from './args.js';
+import type { FlagSpecs, HelpExample, ParsedFlags } from './args.js';
 import type { ProgressSink } from '../util/progress.js';
 
 /** What a command's `run` gets besides its flags. */
@@ -30,6 +30,10 @@ export interface CommandDef {
   /** Usage line for `wit <cmd> --help`. */
   usage?: string;
   flags: FlagSpecs;
+  /** 2–4 real command lines that end --help (test/cli/help.test.ts parses each with `flags`). */
+  examples?: readonly HelpExample[];
+  /** Order of the flag groups in --help (docs/ARCHITECTURE.md, "Help"). */
+  groupOrder?: readonly string[];
   /** `wit NAME SUB …`: the subcommand named by the first argument runs instead (e.g. `wit model import`). */
   subcommands?: Record<string, CommandDef>;
   run(flags: ParsedFlags, ctx: CommandContext): Promise<CommandResult>;

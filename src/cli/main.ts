@@ -1,4 +1,5 @@
-import { formatHelp, parseFlags } from './args.js';
+import { formatHelp, helpWidth, parseFlags, wrap } from './args.js';
+import { VERSION } from '../util/version.js';
 import type { CommandDef, CommandResult } from './command.js';
 import { UsageError, WitError } from '../util/errors.js';
 import { describeFailure } from './failure.js';
@@ -17,7 +18,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   report: { summary: 'one self-contained HTML page with the queries, crawl, shards, training and filtering', load: async () => (await import('./commands/report.js')).command },
   model: { summary: "open_clip models: 'model import' (safetensors -> wit model dir), 'model export'", load: async () => (await import('./commands/model.js')).command },
   convert: { summary: 'turn Parquet shards into WebDataset tars (for open_clip) or back, without re-encoding images', load: async () => (await import('./commands/convert.js')).command },
-  demo: { summary: 'run every stage offline on bundled data (WordNet, emoji images) and open a report', load: async () => (await import('./commands/demo.js')).command },
+  demo: { summary: 'run every stage offline on bundled data (WordNet, emoji images) and write a report', load: async () => (await import('./commands/demo.js')).command },
   doctor: { summary: 'check Node, native packages and the optional system programs; what works without each', load: async () => (await import('./commands/doctor.js')).command },
 };
 
@@ -26,10 +27,38 @@ export async function loadCommand(name: string): Promise<CommandDef | undefined>
   return COMMANDS[name]?.load();
 }
 
-function topHelp(): string {
-  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 2;
-  const rows = Object.entries(COMMANDS).map(([k, v]) => `  ${k.padEnd(w)}${v.summary}`);
-  return `wit: build WIT-like image-text corpora and train CLIP on them\n\nUsage: wit <command> [flags]\n\nCommands:\n${rows.join('\n')}\n\nRun 'wit <command> --help' for its flags. Exit codes: 0 ok, 2 bad usage or input, 1 failure.\n`;
+/** `wit --help`: the commands, one line each, wrapped to the terminal. */
+export function topHelp(width = helpWidth()): string {
+  const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 4;
+  const rows = Object.entries(COMMANDS).flatMap(([k, v]) => wrap(v.summary, width, w, w).map((l, i) => (i === 0 ? `  ${k.padEnd(w - 2)}${l}` : l)));
+  const tail = wrap("Run 'wit help COMMAND' (or 'wit COMMAND --help') for its flags and examples. Start with 'wit demo' (about 2 minutes, offline). Exit codes: 0 ok, 2 bad usage or input, 1 failure.", width, 0);
+  return `wit ${VERSION}: build WIT-like image-text corpora and train CLIP on them\n\nUsage: wit COMMAND [flags]\n\nCommands:\n${rows.join('\n')}\n\n${tail.join('\n')}\n`;
+}
+
+/** The --help text of a command definition (a command, or a subcommand such as `embed merge`). */
+export function commandHelp(cmd: CommandDef, width = helpWidth()): string {
+  if (Object.keys(cmd.flags).length === 0 && cmd.subcommands) {
+    const w = Math.max(...Object.keys(cmd.subcommands).map((k) => k.length)) + 4;
+    const rows = Object.entries(cmd.subcommands).flatMap(([k, v]) => wrap(v.summary, width, w, w).map((l, i) => (i === 0 ? `  ${k.padEnd(w - 2)}${l}` : l)));
+    return `Usage: ${cmd.usage ?? `wit ${cmd.name} SUBCOMMAND [flags]`}\n\n${wrap(cmd.summary, width, 0).join('\n')}\n\nSubcommands:\n${rows.join('\n')}\n\n${wrap(`Run 'wit help ${cmd.name} SUBCOMMAND' for its flags and examples.`, width, 0).join('\n')}\n`;
+  }
+  const subs = cmd.subcommands ? `\n\nSubcommands: ${Object.keys(cmd.subcommands).map((k) => `wit ${cmd.name} ${k}`).join(', ')} (wit help ${cmd.name} SUBCOMMAND)` : '';
+  return formatHelp(cmd.name, `${cmd.summary}${subs}`, cmd.flags, cmd.usage, { width, examples: cmd.examples, groupOrder: cmd.groupOrder });
+}
+
+/** `wit help [COMMAND [SUBCOMMAND]]`: the same text as --help; exit 2 for an unknown name. */
+async function helpFor(names: string[], io: CliIO): Promise<number> {
+  if (!names.length) { io.stdout(topHelp()); return 0; }
+  const entry = COMMANDS[names[0]!];
+  if (!entry) { io.stderr(`wit: unknown command '${names[0]}'\n\n${topHelp()}`); return 2; }
+  let cmd = await entry.load();
+  if (names[1] !== undefined) {
+    const sub = cmd.subcommands?.[names[1]];
+    if (!sub) { io.stderr(`wit help: ${names[0]} has no subcommand '${names[1]}'${cmd.subcommands ? ` (it has: ${Object.keys(cmd.subcommands).join(', ')})` : ''}\n`); return 2; }
+    cmd = sub;
+  }
+  io.stdout(commandHelp(cmd));
+  return 0;
 }
 
 /** Renders a summary object as aligned "key: value" lines (nested objects flattened one level). */
@@ -64,12 +93,13 @@ const defaultIO: CliIO = {
  */
 export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
+  if (!name || name === '--help' || name === '-h') {
     io.stdout(topHelp());
     return name ? 0 : 2;
   }
-  if (name === '--version') {
-    io.stdout('wit 0.1.0\n');
+  if (name === 'help') return helpFor(rest.filter((a) => !a.startsWith('-')), io);
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`wit ${VERSION}\n`);
     return 0;
   }
   const entry = COMMANDS[name];
@@ -114,16 +144,16 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
       const sub = cmd.subcommands[rest[0] ?? ''];
       if (!sub) {
         const list = Object.keys(cmd.subcommands).join(', ');
-        if (rest[0] === '--help' || rest[0] === '-h') { io.stdout(`${cmd.usage ?? ''}\n${cmd.summary}\nSubcommands: ${list}\n`); return 0; }
+        if (rest[0] === '--help' || rest[0] === '-h') { io.stdout(commandHelp(cmd)); return 0; }
         throw new UsageError(name, `needs a subcommand: ${list}`);
       }
       cmd = sub;
       running = sub.name;
       args = rest.slice(1);
     }
-    const flags = parseFlags(cmd.name, args, cmd.flags);
+    const flags = parseFlags(cmd.name, args, cmd.flags, (line) => io.stderr(`${line}\n`));
     if (flags.help) {
-      io.stdout(formatHelp(cmd.name, cmd.summary, cmd.flags, cmd.usage));
+      io.stdout(commandHelp(cmd));
       return 0;
     }
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });

@@ -20,7 +20,7 @@ export const imageOptionsSchema = defineOptions({
   },
   encode: { type: 'string', choices: IMAGE_ENCODINGS, default: 'jpg', help: 'stored image encoding' },
   quality: { type: 'int', min: 1, max: 100, default: 95, help: 'encoder quality' },
-  minSize: { type: 'int', min: 0, default: 0, help: 'smallest accepted side of the original image' },
+  minSize: { type: 'int', min: 0, default: 0, flag: 'min-image-side', aliases: ['min-size'], metavar: 'PX', help: 'drop images whose shorter original side is smaller, in pixels (0: any)' },
   maxAspect: { type: 'number', min: 1, help: 'largest accepted ratio of long to short side (default: any)' },
   maxPixels: { type: 'int', min: 1, default: 8192 * 8192, cli: false, help: 'largest accepted width x height (decompression bombs)' },
 });

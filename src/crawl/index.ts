@@ -9,6 +9,7 @@ import { loadQueries } from './queries.js';
 import { QueryMatcher } from './match.js';
 import { MemoryCapStore } from './balance.js';
 import { LIST_FORMATS, detectInputFormat, inspectList, readSource } from './sources/index.js';
+import { extraColumnSpec } from './sources/lists.js';
 import type { ExtraColumn } from '../shards/index.js';
 import { crawlSite } from './site.js';
 import { SafeFetcher } from './http/fetch.js';
@@ -144,7 +145,7 @@ export async function listExtras(r: ResolvedCrawlOptions, res: CrawlResources, s
   if (r.saveAdditionalColumns.length && !r.inputs.some((i) => LIST_FORMATS.has(detectInputFormat(i, r.inputFormat)))) {
     throw new UsageError('crawl', '--save-additional-columns needs url-list inputs (.parquet, .csv, .tsv, .jsonl)');
   }
-  return r.saveAdditionalColumns.map((name) => ({ name, kind: kinds.get(name)?.kind ?? 'string' }));
+  return r.saveAdditionalColumns.map((entry) => extraColumnSpec(entry).name).map((name) => ({ name, kind: kinds.get(name)?.kind ?? 'string' }));
 }
 
 /** True when the run has no queries (url lists only): every row is admitted, no matching or balancing. */

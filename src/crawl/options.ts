@@ -15,6 +15,7 @@ import type { CapStore } from './balance.js';
 import { SHARD_FORMATS } from '../shards/writer.js';
 import { RESERVED_COLUMNS } from '../shards/record.js';
 import { LIST_FORMATS, detectInputFormat } from './sources/index.js';
+import { extraColumnSpec } from './sources/lists.js';
 import type { Resolver } from './http/address-guard.js';
 
 /** Input formats `--input-format` accepts. */
@@ -35,7 +36,7 @@ export const crawlOptionsSchema = defineOptions({
   captionCol: { type: 'string', default: 'caption', metavar: 'NAME', help: "url lists: column of the caption (DataComp: text, LAION: TEXT)" },
   saveAdditionalColumns: {
     type: 'string[]', default: [], metavar: 'NAME…',
-    help: 'url lists: input columns carried into the shards (Parquet columns and each pair\'s .json), typed as they came, e.g. uid (comma-separated or repeated)',
+    help: 'url lists: input columns carried into the shards (Parquet columns and each pair\'s .json), typed as they came, e.g. uid; SRC:DEST stores column SRC as DEST (LAION: similarity:laion_similarity) (comma-separated or repeated)',
   },
   verifyHashCol: { type: 'string', metavar: 'NAME', help: 'url lists: column with the sha256 of the image bytes; a download that differs is dropped as hash_mismatch' },
   outputFormat: {
@@ -75,11 +76,11 @@ export const crawlOptionsSchema = defineOptions({
     help: 'images decoded and resized at once (default: the core count, at most UV_THREADPOOL_SIZE - 1)',
   },
   dedupeCapacity: {
-    type: 'int', min: 1024, max: 2 ** 31, default: 2 ** 20,
+    type: 'int', flag: 'dedup-capacity', aliases: ['dedupe-capacity'], min: 1024, max: 2 ** 31, default: 2 ** 20,
     help: 'pairs the duplicate filter holds before it grows (it grows by doubling, keeping its error bound)',
   },
   dedupeErrorRate: {
-    type: 'number', min: 1e-9, max: 0.5, default: 0.01,
+    type: 'number', flag: 'dedup-error-rate', aliases: ['dedupe-error-rate'], min: 1e-9, max: 0.5, default: 0.01,
     help: 'bound on the chance that a new pair is taken for a duplicate, at any size (README, "Duplicates")',
   },
 });
@@ -154,8 +155,12 @@ export function resolveCrawlOptions(opts: CrawlOptions): ResolvedCrawlOptions {
   if (resolved.queries === undefined && resolved.queryList === undefined && !resolved.inputs.every((i) => LIST_FORMATS.has(detectInputFormat(i, resolved.inputFormat)))) {
     throw new UsageError('crawl', '--queries is required unless every input is a url list; see wit crawl --help');
   }
+  const stored = new Set<string>();
   for (const col of resolved.saveAdditionalColumns) {
-    if (RESERVED_COLUMNS.has(col)) throw new UsageError('crawl', `--save-additional-columns ${col}: a shard column of wit has that name; rename it in the list`);
+    const { source, name } = extraColumnSpec(col);
+    if (RESERVED_COLUMNS.has(name)) throw new UsageError('crawl', `--save-additional-columns ${col}: a shard column of wit has the name ${name}; store it under another name with ${source}:NEW_NAME (e.g. ${source}:${source}_src)`);
+    if (stored.has(name)) throw new UsageError('crawl', `--save-additional-columns: two columns would be stored as ${name}`);
+    stored.add(name);
   }
   if (!resolved.userAgent.trim()) throw new UsageError('crawl', '--user-agent must not be empty');
   for (const input of resolved.inputs) if (!input) throw new UsageError('crawl', 'empty --input');

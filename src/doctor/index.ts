@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { PROGRAM_NAMES, SYSTEM_PROGRAMS, aptCommand, brewCommand, findProgram } from './programs.js';
+import { PACKAGE_NAME } from '../util/version.js';
 
 export { SYSTEM_PROGRAMS, PROGRAM_NAMES, SYSTEM_PYTHON, aptCommand, brewCommand, findProgram, onPath, type SystemProgram, type ProgramInfo } from './programs.js';
 
@@ -18,16 +19,16 @@ export const DOCTOR_OPTIONS = defineOptions({
 
 export type DoctorOptions = OptionsInput<typeof DOCTOR_OPTIONS>;
 
-/** The oldest Node wit runs on: package.json's "engines" (">=20.18" -> "20.18.0"). */
+/** The oldest Node wit runs on: package.json's "engines" (">=20.19" -> "20.19.0"). */
 export const MIN_NODE: string = (() => {
   for (const rel of ['../../package.json', '../../../package.json']) {
     try {
       const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; engines?: { node?: string } };
-      const m = pkg.name === 'wit' ? /(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(pkg.engines?.node ?? '') : null;
+      const m = pkg.name === PACKAGE_NAME ? /(\d+)(?:\.(\d+))?(?:\.(\d+))?/.exec(pkg.engines?.node ?? '') : null;
       if (m) return `${m[1]}.${m[2] ?? 0}.${m[3] ?? 0}`;
     } catch { /* try the next */ }
   }
-  return '20.18.0';
+  return '20.19.0';
 })();
 
 /** One thing checked. */

@@ -18,7 +18,7 @@ const STAGE = 'convert';
 
 export const convertSchema = defineOptions({
   shards: { type: 'string', required: true, help: 'run directory (or one shard file) to convert', metavar: 'DIR' },
-  to: { type: 'string', required: true, choices: SHARD_FORMATS, help: 'format to write: webdataset (tars + metadata Parquet) or parquet', metavar: 'FORMAT' },
+  to: { type: 'string', required: true, choices: SHARD_FORMATS, flag: 'output-format', aliases: ['to'], help: 'format to write: webdataset (tars + metadata Parquet) or parquet', metavar: 'FORMAT' },
   out: { type: 'string', required: true, help: 'output directory (a rerun skips shards already converted)', metavar: 'DIR' },
 });
 

@@ -35,6 +35,13 @@ export interface OptionSpec {
   cli?: false;
   /** The CLI also takes it as a bare argument (`wit search "a red apple"`). */
   positional?: boolean;
+  /** Heading of the flag in --help (input, matching, download, output, …); a command may also group its flags. */
+  group?: string;
+  /**
+   * Earlier CLI names of the flag: still accepted, hidden from --help, each use prints a deprecation
+   * line (docs/ARCHITECTURE.md, "One vocabulary").
+   */
+  aliases?: readonly string[];
 }
 
 export type OptionsSchema = Record<string, OptionSpec>;
@@ -157,9 +164,29 @@ export function flagSpecs(schema: OptionsSchema): FlagSpecs {
     if (spec.metavar) f.metavar = spec.metavar;
     if (spec.short) f.short = spec.short;
     if (spec.positional) f.positional = true;
-    flags[flagName(key, spec)] = f;
+    if (spec.group) f.group = spec.group;
+    const name = flagName(key, spec);
+    flags[name] = f;
+    for (const alias of spec.aliases ?? []) flags[alias] = { type: spec.type, description: `deprecated name of --${name}`, aliasOf: name };
   }
   return flags;
+}
+
+/**
+ * Sets the --help group of a command's flags: `groups` maps a heading to its flag names, in display
+ * order. Throws on a name the command does not have, so that a renamed flag cannot drop out of its group.
+ */
+export function groupFlags(flags: FlagSpecs, groups: Record<string, readonly string[]>): FlagSpecs {
+  const out: FlagSpecs = {};
+  for (const [group, names] of Object.entries(groups)) {
+    for (const name of names) {
+      const f = flags[name];
+      if (!f || f.aliasOf) throw new Error(`groupFlags: no flag --${name}`);
+      out[name] = { ...f, group };
+    }
+  }
+  for (const [name, f] of Object.entries(flags)) if (!out[name]) out[name] = f;
+  return out;
 }
 
 /** Parsed flags (camelCase of the flag names) back to the schema's keys; undeclared flags are dropped. */

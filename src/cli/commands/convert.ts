@@ -1,12 +1,16 @@
 import type { CommandDef } from '../command.js';
 import { convert, convertSchema } from '../../shards/convert.js';
-import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 
 export const command: CommandDef = {
   name: 'convert',
   summary: 'turn Parquet shards into WebDataset tars (for open_clip) or back, without re-encoding images',
-  usage: 'wit convert --shards DIR --to webdataset|parquet --out DIR',
-  flags: flagSpecs(convertSchema),
+  usage: 'wit convert --shards DIR --output-format webdataset|parquet --out DIR',
+  flags: groupFlags(flagSpecs(convertSchema), { input: ['shards'], output: ['out', 'output-format'] }),
+  examples: [
+    { what: 'Parquet shards to WebDataset tars for open_clip', cmd: 'wit convert --shards shards/ --output-format webdataset --out tars/' },
+    { what: 'and back', cmd: 'wit convert --shards tars/ --output-format parquet --out parquet/' },
+  ],
   async run(flags, ctx) {
     const s = await convert({ ...optionsFromFlags(convertSchema, flags), onProgress: ctx.progress, signal: ctx.signal });
     return {

@@ -1,5 +1,5 @@
 import type { CommandDef, CommandResult } from '../command.js';
-import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { UsageError, WitError } from '../../util/errors.js';
 import { crawlOptionsSchema, distributedOptionsSchema, type CrawlOptions, type DistributedCrawlOptions } from '../../crawl/options.js';
 import type { CrawlSummary } from '../../crawl/index.js';
@@ -44,7 +44,20 @@ export const command: CommandDef = {
   name: 'crawl',
   summary: 'find <img> alt texts that contain a query, download, resize and write Parquet shards',
   usage: 'wit crawl --queries queries.tsv --input SOURCE… --out DIR [--balance cap|sample] [--cap N] [--redis URL --role coordinator|worker]',
-  flags: flagSpecs({ ...crawlOptionsSchema, ...distributedOptionsSchema }),
+  flags: groupFlags(flagSpecs({ ...crawlOptionsSchema, ...distributedOptionsSchema }), {
+    input: ['queries', 'input', 'input-format', 'url-col', 'caption-col', 'save-additional-columns', 'verify-hash-col', 'on-truncated', 'max-input-bytes', 'input-timeout-ms', 'max-page-bytes'],
+    matching: ['balance', 'cap', 'seed', 'case-insensitive', 'use-title', 'dedup-capacity', 'dedup-error-rate'],
+    download: ['concurrency', 'per-host-concurrency', 'per-host-delay-ms', 'timeout-ms', 'retries', 'max-bytes', 'user-agent', 'robots', 'allow-private-network', 'max-pages', 'max-depth'],
+    images: ['image-size', 'resize-mode', 'encode', 'quality', 'min-image-side', 'max-aspect', 'image-concurrency'],
+    output: ['out', 'output-format', 'shard-size', 'resume'],
+    distributed: ['redis', 'role', 'chunk-rows', 'run-id', 'worker-concurrency', 'redis-timeout'],
+  }),
+  examples: [
+    { what: 'the WIT way: alt texts in Common Crawl WAT files that contain a query', cmd: 'wit crawl --queries queries.tsv --input CC-MAIN-20240101-00000.warc.wat.gz --out shards/' },
+    { what: 'a DataComp url list as img2dataset downloads it (no queries: every row), as WebDataset tars', cmd: 'wit crawl --input datacomp_shard.parquet --url-col url --caption-col text --save-additional-columns uid --output-format webdataset --out shards/' },
+    { what: "LAION's list, its similarity column stored as laion_similarity (wit has a similarity column)", cmd: 'wit crawl --input laion_part.parquet --url-col URL --caption-col TEXT --save-additional-columns similarity:laion_similarity --out shards/' },
+    { what: 'one crawl on several machines: this machine works for the coordinator started with --role coordinator', cmd: 'wit crawl --queries queries.tsv --input CC-MAIN-20240101-00000.warc.wat.gz --out shards/ --redis redis://10.0.0.5:6379 --role worker' },
+  ],
   async run(flags, ctx): Promise<CommandResult> {
     const opts = { ...optionsFromFlags(crawlOptionsSchema, flags), onProgress: ctx.progress, signal: ctx.signal } as CrawlOptions;
     const distributed = optionsFromFlags(distributedOptionsSchema, flags);

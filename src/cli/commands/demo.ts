@@ -1,5 +1,5 @@
 import type { CommandDef } from '../command.js';
-import { defaultOf, flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { defaultOf, flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { DEMO_OPTIONS, DEMO_SERVE_OPTIONS, demo, serveDemoSite, type DemoSummary } from '../../demo/index.js';
 
 function pct(x: number): string {
@@ -38,7 +38,19 @@ export const command: CommandDef = {
   name: 'demo',
   summary: 'run every stage offline on generated data (WordNet, emoji images on a local site) and write a report',
   usage: 'wit demo [--out data/demo] [--scale N] [--skip STAGE…] [--steps N]',
-  flags: { ...flagSpecs(DEMO_OPTIONS), ...flagSpecs(DEMO_SERVE_OPTIONS) },
+  flags: groupFlags({ ...flagSpecs(DEMO_OPTIONS), ...flagSpecs(DEMO_SERVE_OPTIONS) }, {
+    output: ['out', 'skip'],
+    data: ['scale', 'heldout', 'seed'],
+    training: ['steps', 'arch', 'batch-size', 'lr'],
+    performance: ['workers'],
+    site: ['serve', 'port'],
+  }),
+  examples: [
+    { what: 'every stage, offline, into data/demo (about 2 minutes on 2 cores)', cmd: 'wit demo' },
+    { what: 'three times the data, in another folder', cmd: 'wit demo --scale 3 --out data/demo-3' },
+    { what: 'train again, longer, on the data and crawl already there', cmd: 'wit demo --skip data querygen crawl heldout --steps 600' },
+    { what: 'bring the demo site back, to rerun the crawl by hand', cmd: 'wit demo --serve' },
+  ],
   async run(flags, ctx) {
     const opts = optionsFromFlags(DEMO_OPTIONS, flags);
     const { serve, port } = optionsFromFlags(DEMO_SERVE_OPTIONS, flags);

@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.js';
 import { embed, EMBED_OPTIONS, mergeIndexes, MERGE_OPTIONS, type EmbedSummary, type MergeSummary } from '../../search/index.js';
-import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { formatCount, formatDuration } from '../../util/progress.js';
 
 /** One screen about the run. */
@@ -28,7 +28,11 @@ const mergeCommand: CommandDef = {
   name: 'embed merge',
   summary: 'append indexes that machines made of their own shards into one, then build its ANN index once',
   usage: 'wit embed merge --parts INDEX… --out INDEX [--ann auto|none|hnsw|ivf-pq]',
-  flags: flagSpecs(MERGE_OPTIONS),
+  flags: groupFlags(flagSpecs(MERGE_OPTIONS), { input: ['parts'], output: ['out', 'ann'] }),
+  examples: [
+    { what: 'one index of the indexes two machines made of their shards', cmd: 'wit embed merge --parts index-0/ index-1/ --out index/' },
+    { what: 'the same with an IVF-PQ index for a large table', cmd: 'wit embed merge --parts index-0/ index-1/ index-2/ --out index/ --ann ivf-pq' },
+  ],
   async run(flags, ctx) {
     const summary = await mergeIndexes({ ...optionsFromFlags(MERGE_OPTIONS, flags), signal: ctx.signal, onLog: ctx.log });
     return { summary: summary as unknown as Record<string, unknown>, text: renderMergeSummary(summary) };
@@ -40,7 +44,15 @@ export const command: CommandDef = {
   subcommands: { merge: mergeCommand },
   summary: 'normalised image and text embeddings of every pair into a LanceDB vector index',
   usage: 'wit embed --model DIR --shards DIR… --out INDEX [--dtype float16|float32]\n       wit embed merge --parts INDEX… --out INDEX   (indexes made on several machines, into one)',
-  flags: flagSpecs(EMBED_OPTIONS),
+  flags: groupFlags(flagSpecs(EMBED_OPTIONS), {
+    input: ['model', 'shards'],
+    output: ['out', 'dtype', 'ann'],
+    performance: ['batch-size', 'backend'],
+  }),
+  examples: [
+    { what: 'an index of every pair of a crawl (rerun to resume)', cmd: 'wit embed --model model/ --shards shards/ --out index/' },
+    { what: 'an imported ViT-B/32, half-size vectors and an HNSW index', cmd: 'wit embed --model vit-b-32/ --shards shards/ --out index/ --dtype float16 --ann hnsw' },
+  ],
   async run(flags, ctx) {
     const summary = await embed({
       ...optionsFromFlags(EMBED_OPTIONS, flags),

@@ -1,5 +1,5 @@
 import type { CommandDef } from '../command.js';
-import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { evalOptions, evaluate } from '../../eval/index.js';
 
 const pct = (x: number): string => `${(100 * x).toFixed(2)}%`;
@@ -8,7 +8,17 @@ export const command: CommandDef = {
   name: 'eval',
   summary: 'zero-shot top-1/top-5 and image<->text recall@1/5/10 of a trained model on held-out shards',
   usage: 'wit eval --model MODEL_DIR --shards DIR… [--labels FILE] [--out eval.json]',
-  flags: flagSpecs(evalOptions),
+  flags: groupFlags(flagSpecs(evalOptions), {
+    input: ['model', 'shards', 'labels'],
+    evaluation: ['template', 'limit', 'retrieval-samples'],
+    output: ['out'],
+    performance: ['batch-size', 'backend', 'decode-workers'],
+  }),
+  examples: [
+    { what: 'zero-shot accuracy and recall of a model on held-out shards (writes model/eval.json)', cmd: 'wit eval --model model/ --shards heldout/' },
+    { what: 'your own class names and one prompt, the result elsewhere', cmd: "wit eval --model model/ --shards heldout/ --labels classes.txt --template 'a photo of a {}.' --out eval-heldout.json" },
+    { what: 'a quick look at the first 500 pairs', cmd: 'wit eval --model model/ --shards heldout/ --limit 500' },
+  ],
   async run(flags, ctx) {
     const s = await evaluate({ ...optionsFromFlags(evalOptions, flags), onProgress: ctx.progress, signal: ctx.signal });
     const z = s.zero_shot;

@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.js';
 import { filter, DROP_REASONS, FILTER_OPTIONS, type FilterSummary } from '../../filter/index.js';
-import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { formatCount, formatDuration } from '../../util/progress.js';
 
 /** Text rendering of a run's summary: fits one screen. */
@@ -43,7 +43,20 @@ export const command: CommandDef = {
   name: 'filter',
   summary: 'score pairs with a trained CLIP and keep the good ones (plus DataComp basic filters and exact dedup)',
   usage: 'wit filter --shards DIR… --out DIR [--model DIR (--min-similarity X | --keep-fraction F) [--dedup-semantic T]] [--min-caption-words N] [--min-caption-chars N] [--min-image-side PX] [--max-aspect R] [--no-dedup]',
-  flags: flagSpecs(FILTER_OPTIONS),
+  flags: groupFlags(flagSpecs(FILTER_OPTIONS), {
+    input: ['shards', 'model'],
+    similarity: ['min-similarity', 'keep-fraction'],
+    'basic filters': ['min-caption-words', 'min-caption-chars', 'min-image-side', 'max-aspect'],
+    dedup: ['dedup', 'dedup-semantic'],
+    output: ['out', 'output-format'],
+    performance: ['batch-size', 'backend'],
+  }),
+  examples: [
+    { what: "DataComp's CLIP score filter: the top 30 % of the pairs by similarity", cmd: 'wit filter --shards shards/ --model model/ --keep-fraction 0.3 --out filtered/' },
+    { what: "LAION's threshold with ViT-B/32, plus DataComp's basic filters", cmd: 'wit filter --shards shards/ --model vit-b-32/ --min-similarity 0.28 --min-caption-words 3 --min-image-side 200 --max-aspect 3 --out filtered/' },
+    { what: 'without a model: basic filters and exact dedup only', cmd: 'wit filter --shards shards/ --min-caption-chars 6 --out filtered/' },
+    { what: 'drop near-duplicate images too (image cosine >= 0.95 to a kept pair)', cmd: 'wit filter --shards shards/ --model model/ --dedup-semantic 0.95 --out deduped/' },
+  ],
   async run(flags, ctx) {
     const summary = await filter({
       ...optionsFromFlags(FILTER_OPTIONS, flags),

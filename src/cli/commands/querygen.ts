@@ -1,5 +1,5 @@
 import type { CommandDef } from '../command.js';
-import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { querygen, QUERYGEN_OPTIONS, type QuerygenOptions, type QuerygenSummary } from '../../querygen/index.js';
 
 export const command: CommandDef = {
@@ -17,7 +17,17 @@ export const command: CommandDef = {
     'the lowest-PMI bigrams, then the least frequent unigrams. Output: TSV `query<TAB>source<TAB>count` (a header row)\n' +
     'and a JSON summary beside it (queries.tsv -> queries.summary.json).',
   usage: 'wit querygen [--wiki DUMP…] [--pageviews FILE…] [--wordnet DIR|none] --out queries.tsv',
-  flags: flagSpecs(QUERYGEN_OPTIONS),
+  flags: groupFlags(flagSpecs(QUERYGEN_OPTIONS), {
+    input: ['wiki', 'wiki-index', 'pageviews', 'wordnet'],
+    selection: ['min-count', 'min-pmi', 'min-bigram-count', 'min-views', 'min-hourly-views', 'pageview-domains', 'wordnet-lemmas', 'max-queries'],
+    output: ['out'],
+    performance: ['workers', 'max-memory', 'bz2-decoder', 'tmp-dir'],
+  }),
+  examples: [
+    { what: 'the query list of a Wikipedia dump, its hourly pageviews and WordNet', cmd: 'wit querygen --wiki enwiki-20240101-pages-articles-multistream.xml.bz2 --pageviews pageviews-20240101-*.gz --out queries.tsv' },
+    { what: 'a small dump: lower the frequency and PMI thresholds', cmd: 'wit querygen --wiki simplewiki-20240101-pages-articles.xml.bz2 --min-count 20 --min-pmi 12 --out queries.tsv' },
+    { what: 'popular titles and WordNet only, no dump', cmd: 'wit querygen --pageviews pageviews-20240101-*.gz --min-views 200 --out queries.tsv' },
+  ],
   async run(flags, ctx) {
     const opts: QuerygenOptions = { ...optionsFromFlags(QUERYGEN_OPTIONS, flags), onProgress: ctx.progress, signal: ctx.signal };
     const s: QuerygenSummary = await querygen(opts);

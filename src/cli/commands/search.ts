@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.js';
 import { search, SEARCH_OPTIONS, type SearchSummary } from '../../search/index.js';
-import { flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 
 function cut(s: string, n: number): string {
   return s.length > n ? `${s.slice(0, n - 1)}…` : s;
@@ -17,7 +17,16 @@ export const command: CommandDef = {
   name: 'search',
   summary: 'the pairs of an index closest to a text (text to image) or to an image (--image FILE)',
   usage: 'wit search --index INDEX "a red apple" | --image FILE [--k N]',
-  flags: flagSpecs(SEARCH_OPTIONS),
+  flags: groupFlags(flagSpecs(SEARCH_OPTIONS), {
+    query: ['text', 'image', 'k'],
+    input: ['index', 'model'],
+    performance: ['backend'],
+  }),
+  examples: [
+    { what: 'the ten pairs whose images are closest to a text', cmd: 'wit search --index index/ "a red apple"' },
+    { what: 'the twenty closest to an image', cmd: 'wit search --index index/ --image cat.jpg --k 20' },
+    { what: 'as JSON, for a script', cmd: 'wit search --index index/ --json "a dog on a beach"' },
+  ],
   async run(flags) {
     const summary = await search(optionsFromFlags(SEARCH_OPTIONS, flags));
     return { summary: summary as unknown as Record<string, unknown>, text: renderSearchResults(summary) };

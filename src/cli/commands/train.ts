@@ -1,6 +1,6 @@
 import type { CommandDef } from '../command.js';
 import { UsageError } from '../../util/errors.js';
-import { defineOptions, flagSpecs, optionsFromFlags } from '../../util/options.js';
+import { defineOptions, flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { train, trainOptions } from '../../train/index.js';
 
 /** The two flags of `wit train --filter-rounds` (src/filter/rounds.ts), declared as every option is. */
@@ -13,7 +13,20 @@ export const command: CommandDef = {
   name: 'train',
   summary: 'train a CLIP (ViT or ResNet image tower + causal text Transformer) in TensorFlow.js on shards',
   usage: 'wit train --shards DIR… --out MODEL_DIR [--arch NAME|FILE.json] [--steps N | --epochs E] [--batch-size N] [--loss clip|siglip]',
-  flags: { ...flagSpecs(trainOptions), ...flagSpecs(roundsOptions) },
+  flags: groupFlags({ ...flagSpecs(trainOptions), ...flagSpecs(roundsOptions) }, {
+    input: ['shards'],
+    model: ['arch', 'init-from', 'image-size', 'context-length', 'vocab-size'],
+    training: ['steps', 'epochs', 'batch-size', 'lr', 'weight-decay', 'warmup-steps', 'loss', 'seed', 'shuffle-buffer', 'grad-clip'],
+    output: ['out', 'checkpoint-every', 'resume', 'overwrite'],
+    'filter rounds': ['filter-rounds', 'keep-fraction'],
+    performance: ['backend', 'threads', 'decode-workers'],
+  }),
+  examples: [
+    { what: 'a tiny CLIP on a laptop', cmd: 'wit train --shards shards/ --out model/ --arch vit-tiny --steps 2000 --batch-size 64' },
+    { what: 'continue a run stopped with Ctrl-C (same result as an uninterrupted run)', cmd: 'wit train --shards shards/ --out model/ --resume' },
+    { what: 'fine-tune a model brought in with wit model import', cmd: 'wit train --shards shards/ --out tuned/ --init-from vit-b-32/ --lr 0.00001 --epochs 1' },
+    { what: 'train, then two rounds of: keep the better half of the training pairs, train on', cmd: 'wit train --shards shards/ --out model/ --filter-rounds 2 --keep-fraction 0.5' },
+  ],
   async run(flags, ctx) {
     const opts = { ...optionsFromFlags(trainOptions, flags), onProgress: ctx.progress, onLog: ctx.log, signal: ctx.signal };
     const rounds = optionsFromFlags(roundsOptions, flags);

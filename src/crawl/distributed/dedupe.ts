@@ -101,7 +101,7 @@ function filterKeys(runId: string, phase: DedupePhase) {
   return { meta: `${base}bloom:${phase}`, bits: `${base}bloom:${phase}:`, claimed: (job: string) => `${base}claimed:${phase}:${job}` };
 }
 
-/** Settings of the filter (the crawl's --dedupe-capacity and --dedupe-error-rate). */
+/** Settings of the filter (the crawl's --dedup-capacity and --dedup-error-rate). */
 export interface FilterSettings {
   capacity: number;
   errorRate: number;

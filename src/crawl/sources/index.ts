@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../../util/errors.js';
 import type { Candidate } from '../types.js';
-import { CsvParser, checkColumns, csvHeader, readDelimited, readJsonl, readTxt, type ListOptions } from './lists.js';
+import { CsvParser, checkColumns, csvHeader, extraColumnSpec, readDelimited, readJsonl, readTxt, type ListOptions } from './lists.js';
 import { TruncatedInputError, baseName, isUrl, openBytes, type OpenUrl } from './open.js';
 import { StringDecoder } from 'node:string_decoder';
 import { InputError } from '../../util/errors.js';
@@ -230,5 +230,5 @@ export async function inspectList(input: string, opts: SourceOptions = {}): Prom
   }
   const kind = format === 'parquet' ? 'Parquet file' : format === 'jsonl' ? 'JSON Lines list (first object)' : `${format.toUpperCase()} header`;
   checkColumns(input, kind, columns, list);
-  return { columns, extras: extrasAsked.map((name) => ({ name, kind: kindOf(name) })) };
+  return { columns, extras: extrasAsked.map(extraColumnSpec).map(({ source, name }) => ({ name, kind: kindOf(source) })) };
 }

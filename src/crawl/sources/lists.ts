@@ -18,7 +18,7 @@ export interface ListOptions {
   urlColumn: string;
   /** Column of the caption; '' for lists without one (rows then have an empty caption). */
   captionColumn: string;
-  /** Input columns carried into the shards with each row. */
+  /** Input columns carried into the shards with each row: `NAME`, or `SRC:DEST` to store column SRC as DEST. */
   extraColumns?: readonly string[];
   /** Column holding the expected hex sha256 of the image bytes (`--verify-hash-col`). */
   hashColumn?: string;
@@ -28,13 +28,27 @@ export interface ListOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * One `--save-additional-columns` entry: `NAME` keeps the column's name, `SRC:DEST` stores input column
+ * SRC as shard column DEST (LAION's `similarity` clashes with wit's own column of that name). A name
+ * that itself contains ':' cannot be renamed; the last ':' splits.
+ */
+export function extraColumnSpec(entry: string): { source: string; name: string } {
+  const i = entry.lastIndexOf(':');
+  if (i <= 0 || i === entry.length - 1) return { source: entry, name: entry };
+  return { source: entry.slice(0, i), name: entry.slice(i + 1) };
+}
+
 /** The candidate of one url-list row (`get` reads a column by name), or null when the row is bad. */
 export function listCandidate(get: (column: string) => unknown, input: string, where: string, opts: ListOptions): Candidate | null {
   const caption = opts.captionColumn ? get(opts.captionColumn) : '';
   const c = toCandidate(get(opts.urlColumn), caption, input, where, opts.onBadItem, undefined, opts.allowEmptyCaption);
   if (!c) return null;
   const extra: Record<string, unknown> = {};
-  for (const col of opts.extraColumns ?? []) extra[col] = get(col) ?? null;
+  for (const col of opts.extraColumns ?? []) {
+    const { source, name } = extraColumnSpec(col);
+    extra[name] = get(source) ?? null;
+  }
   c.row = { extra };
   if (opts.hashColumn) {
     const h = get(opts.hashColumn);
@@ -47,7 +61,8 @@ export function listCandidate(get: (column: string) => unknown, input: string, w
 export function requiredColumns(opts: ListOptions): string[] {
   const cols = [opts.urlColumn];
   if (opts.captionColumn) cols.push(opts.captionColumn);
-  for (const c of [...(opts.extraColumns ?? []), ...(opts.hashColumn ? [opts.hashColumn] : [])]) if (!cols.includes(c)) cols.push(c);
+  const extras = (opts.extraColumns ?? []).map((c) => extraColumnSpec(c).source);
+  for (const c of [...extras, ...(opts.hashColumn ? [opts.hashColumn] : [])]) if (!cols.includes(c)) cols.push(c);
   return cols;
 }
 
