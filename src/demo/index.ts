@@ -17,6 +17,7 @@ import { planWikiDump, writeWikiXml } from './wiki-dump.js';
 import { readSynsets } from './wordnet.js';
 import { DEMO_OPTIONS, DEMO_STAGES } from './options.js';
 import { resolveOptions, type OptionsInput } from '../util/options.js';
+import { witCommand } from '../util/invocation.js';
 
 export { planWikiDump, writeWikiXml, pageXml, dumpHeader, wikiTitle, type WikiPage, type WikiDumpPlan } from './wiki-dump.js';
 export { writePageviews, pageviewFileName } from './pageviews.js';
@@ -120,7 +121,7 @@ function sh(arg: string): string {
 }
 
 function cmd(parts: (string | number)[]): string {
-  return ['wit', ...parts.map((p) => sh(String(p)))].join(' ');
+  return [witCommand(), ...parts.map((p) => sh(String(p)))].join(' ');
 }
 
 /**

@@ -63,7 +63,7 @@ describe('wit demo', () => {
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     for (const id of ['queries', 'crawl', 'shards', 'training', 'eval', 'filter', 'search']) expect(html).toContain(`<section id="${id}">`);
     // The demo indexes its crawl and prints the command that serves the search page; the report links to it.
-    expect(r.stdout).toMatch(/search page\s+wit serve --index \S+index/);
+    expect(r.stdout).toMatch(/search page\s+(?:npx )?wit serve --index \S+index/);
     expect(html).toContain('http://127.0.0.1:8765/');
     expect(html).not.toContain('(none)</a>');
 

@@ -2,6 +2,7 @@ import type { CommandDef } from '../command.js';
 import { embed, EMBED_OPTIONS, mergeIndexes, MERGE_OPTIONS, type EmbedSummary, type MergeSummary } from '../../search/index.js';
 import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { formatCount, formatDuration } from '../../util/progress.js';
+import { witCommand } from '../../util/invocation.js';
 
 /** One screen about the run. */
 export function renderEmbedSummary(s: EmbedSummary): string {
@@ -10,7 +11,7 @@ export function renderEmbedSummary(s: EmbedSummary): string {
     `embed: ${formatCount(s.rows)} pairs in ${s.index} (${s.embed_dim}-d ${s.dtype}, ${ann})`,
     `  skipped: ${s.skipped.undecodable} undecodable images`,
     `  shards: ${s.shards.embedded} embedded, ${s.shards.resumed} already done; ${s.pairs_per_second ? `${s.pairs_per_second.toFixed(1)} pairs/s, ` : ''}${formatDuration(s.duration)}`,
-    `  search it: wit search --index ${s.index} "a red apple"   or   wit serve --index ${s.index}`,
+    `  search it: ${witCommand()} search --index ${s.index} "a red apple"   or   ${witCommand()} serve --index ${s.index}`,
   ].join('\n') + '\n';
 }
 
@@ -20,7 +21,7 @@ export function renderMergeSummary(s: MergeSummary): string {
   return [
     `embed merge: ${formatCount(s.rows)} pairs of ${s.shards} shards in ${s.index} (${ann})`,
     `  parts: ${s.parts.copied} copied, ${s.parts.resumed} already done; ${s.rows_per_second ? `${Math.round(s.rows_per_second)} rows/s, ` : ''}${formatDuration(s.duration)}`,
-    `  search it: wit search --index ${s.index} "a red apple"   or   wit serve --index ${s.index}`,
+    `  search it: ${witCommand()} search --index ${s.index} "a red apple"   or   ${witCommand()} serve --index ${s.index}`,
   ].join('\n') + '\n';
 }
 
