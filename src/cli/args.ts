@@ -291,8 +291,9 @@ export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage
   // the description column: after the longest label, within reason for narrow terminals
   const col = Math.min(Math.max(...labels) + 4, Math.max(24, Math.floor(width * 0.4)));
   const out: string[] = [];
-  const usageLines = (usage ?? `wit ${cmd} [flags]`).split('\n').flatMap((u) => wrap(u.trim(), width, 6, 7).map((l, i) => (i === 0 ? `Usage: ${l}` : l)));
-  out.push(...usageLines.map((l, i) => (i > 0 && !l.startsWith(' ') ? `       ${l}` : l)), '', paragraphs(summary, width), '');
+  // each usage form on its own line after 'Usage: ', continuations indented below it
+  const usageLines = (usage ?? `wit ${cmd} [flags]`).split('\n').flatMap((u, k) => wrap(u.trim(), width, 11, 7).map((l, i) => (i === 0 ? `${k === 0 ? 'Usage: ' : '       '}${l}` : l)));
+  out.push(...usageLines, '', paragraphs(summary, width), '');
   for (const [group, rows] of groups) {
     if (!rows.length) continue;
     out.push(`${group[0]!.toUpperCase()}${group.slice(1)}${group === 'common' ? ' flags' : ''}:`);

@@ -22,6 +22,9 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   doctor: { summary: 'check Node, native packages and the optional system programs; what works without each', load: async () => (await import('./commands/doctor.js')).command },
 };
 
+/** The command names, in help order. */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 /** A subcommand's definition by name, or undefined (the demo runs its stages through the same flags). */
 export async function loadCommand(name: string): Promise<CommandDef | undefined> {
   return COMMANDS[name]?.load();
@@ -32,7 +35,8 @@ export function topHelp(width = helpWidth()): string {
   const w = Math.max(...Object.keys(COMMANDS).map((k) => k.length)) + 4;
   const rows = Object.entries(COMMANDS).flatMap(([k, v]) => wrap(v.summary, width, w, w).map((l, i) => (i === 0 ? `  ${k.padEnd(w - 2)}${l}` : l)));
   const tail = wrap("Run 'wit help COMMAND' (or 'wit COMMAND --help') for its flags and examples. Start with 'wit demo' (about 2 minutes, offline). Exit codes: 0 ok, 2 bad usage or input, 1 failure.", width, 0);
-  return `wit ${VERSION}: build WIT-like image-text corpora and train CLIP on them\n\nUsage: wit COMMAND [flags]\n\nCommands:\n${rows.join('\n')}\n\n${tail.join('\n')}\n`;
+  const head = wrap(`wit ${VERSION}: build WIT-like image-text corpora and train CLIP on them`, width, 0).join('\n');
+  return `${head}\n\nUsage: wit COMMAND [flags]\n\nCommands:\n${rows.join('\n')}\n\n${tail.join('\n')}\n`;
 }
 
 /** The --help text of a command definition (a command, or a subcommand such as `embed merge`). */

@@ -158,7 +158,7 @@ export function resolveCrawlOptions(opts: CrawlOptions): ResolvedCrawlOptions {
   const stored = new Set<string>();
   for (const col of resolved.saveAdditionalColumns) {
     const { source, name } = extraColumnSpec(col);
-    if (RESERVED_COLUMNS.has(name)) throw new UsageError('crawl', `--save-additional-columns ${col}: a shard column of wit has the name ${name}; store it under another name with ${source}:NEW_NAME (e.g. ${source}:${source}_src)`);
+    if (RESERVED_COLUMNS.has(name)) throw new UsageError('crawl', `--save-additional-columns ${col}: a shard column of wit has that name${col !== name ? ` (${name})` : ''}; store it under another name with ${source}:NEW_NAME (e.g. ${source}:${source}_src)`);
     if (stored.has(name)) throw new UsageError('crawl', `--save-additional-columns: two columns would be stored as ${name}`);
     stored.add(name);
   }

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectList, readSource, type SourceOptions } from '../../src/crawl/sources/index.js';
 import type { Candidate } from '../../src/crawl/types.js';
 import { InputError } from '../../src/util/errors.js';
+import { resolveCrawlOptions } from '../../src/crawl/options.js';
 import { delimitedList, parquetList, zstdCompress, type Codec } from '../helpers/url-lists.js';
 
 let dir: string;
@@ -31,6 +32,30 @@ const N = 1300;
 const uids = Array.from({ length: N }, (_, i) => (BigInt(i) * 0x9e3779b97f4a7c15n % (1n << 128n)).toString(16).padStart(32, '0'));
 const urls = Array.from({ length: N }, (_, i) => `https://img.example.com/${i}.jpg`);
 const texts = Array.from({ length: N }, (_, i) => `a photo of item ${i}, "quoted", ünïcödé`);
+
+describe('--save-additional-columns SRC:DEST', () => {
+  it('stores input column SRC under the name DEST (LAION: similarity, a name wit uses), typed as SRC came', async () => {
+    const n = 4;
+    const p = file('laion-sim.parquet', parquetList({ URL: urls.slice(0, n), TEXT: texts.slice(0, n), similarity: [0.31, 0.32, 0.33, 0.34] }, { URL: 'STRING', TEXT: 'STRING', similarity: 'DOUBLE' }, 'UNCOMPRESSED', 10));
+    const opts = { urlColumn: 'URL', captionColumn: 'TEXT', extraColumns: ['similarity:laion_similarity'] };
+    const header = await inspectList(p, opts);
+    expect(header.extras).toEqual([{ name: 'laion_similarity', kind: (await inspectList(p, { ...opts, extraColumns: ['similarity'] })).extras[0]!.kind }]);
+    const { cands } = await collect(p, opts);
+    expect(cands.map((c) => c.row?.extra)).toEqual([0.31, 0.32, 0.33, 0.34].map((x) => ({ laion_similarity: x })));
+    const csv = file('laion-sim.csv', `URL,TEXT,similarity\n${urls[0]},a cat,0.5\n`);
+    expect((await collect(csv, opts)).cands[0]!.row?.extra).toEqual({ laion_similarity: '0.5' });
+    // the source column must exist; the message names it as the list has it
+    await expect(inspectList(csv, { ...opts, extraColumns: ['score:laion_score'] })).rejects.toThrow(/no column \(--save-additional-columns\) "score"/);
+  });
+
+  it('refuses a DEST that is a wit column (with the renaming hint) or two entries stored under one name', () => {
+    const base = { inputs: ['list.parquet'], out: 'out' };
+    expect(resolveCrawlOptions({ ...base, saveAdditionalColumns: ['similarity:laion_similarity', 'uid'] }).saveAdditionalColumns).toEqual(['similarity:laion_similarity', 'uid']);
+    expect(() => resolveCrawlOptions({ ...base, saveAdditionalColumns: ['similarity'] })).toThrow(/similarity: a shard column of wit has that name; store it under another name with similarity:NEW_NAME/);
+    expect(() => resolveCrawlOptions({ ...base, saveAdditionalColumns: ['score:caption'] })).toThrow(/score:caption: a shard column of wit has that name \(caption\)/);
+    expect(() => resolveCrawlOptions({ ...base, saveAdditionalColumns: ['a:x', 'b:x'] })).toThrow(/two columns would be stored as x/);
+  });
+});
 
 describe('url lists as img2dataset users bring them', () => {
   it.each(['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI', 'ZSTD'] as Codec[])('DataComp-style Parquet (uid,url,text), %s pages: chosen columns, pass-through columns typed as they came', async (codec) => {

@@ -138,17 +138,20 @@ describe('url lists into WebDataset and Parquet shards', () => {
     expect((await readdir(outs.webdataset)).filter((n) => n.startsWith('.'))).toEqual([]);
   });
 
-  it('a LAION-style URL,TEXT csv.gz list with SAMPLE_ID, and queries: matching and caps work as before, into tars', async () => {
-    const rows = Array.from({ length: 12 }, (_, i) => ({ uid: String(1000 + i), url: srv.url(`/img/la${i}.jpg?seed=${50 + i}`), text: i % 2 ? `a red fox number ${i}` : `a blue whale number ${i}` }));
+  it('a LAION-style URL,TEXT csv.gz list with SAMPLE_ID, and queries: matching and caps work as before, into tars; its similarity column stored renamed (SRC:DEST)', async () => {
+    const rows = Array.from({ length: 12 }, (_, i) => ({ uid: String(1000 + i), url: srv.url(`/img/la${i}.jpg?seed=${50 + i}`), text: i % 2 ? `a red fox number ${i}` : `a blue whale number ${i}`, sim: `0.3${i}` }));
     const list = join(dir, 'laion.csv.gz');
-    writeFileSync(list, gzipSync(delimitedList(rows, { SAMPLE_ID: 'uid', URL: 'url', TEXT: 'text' })));
+    writeFileSync(list, gzipSync(delimitedList(rows, { SAMPLE_ID: 'uid', URL: 'url', TEXT: 'text', similarity: 'sim' })));
     const queries = join(dir, 'q.txt');
     writeFileSync(queries, 'fox\nwhale\n');
     const out = join(dir, 'laion');
-    const r = await runWit(crawlArgs(list, out, 'webdataset', ['--queries', queries, '--cap', '4', '--url-col', 'URL', '--caption-col', 'TEXT', '--save-additional-columns', 'SAMPLE_ID']));
+    const r = await runWit(crawlArgs(list, out, 'webdataset', ['--queries', queries, '--cap', '4', '--url-col', 'URL', '--caption-col', 'TEXT', '--save-additional-columns', 'SAMPLE_ID,similarity:laion_similarity']));
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ candidates: 12, kept: 8, skipped: { cap_reached: 4 } });
     const samples = await tarSamples(out);
+    // LAION's similarity under the name given, beside wit's own columns (wit has a similarity column)
+    expect(samples.map((s) => (JSON.parse(s.json!) as { laion_similarity: string }).laion_similarity)).toEqual(rows.slice(0, 8).map((x) => x.sim));
+    expect((await statusRows(out, 'webdataset')).map((x) => x.extra?.laion_similarity)).toEqual(rows.map((x) => x.sim));
     expect(samples.map((s) => (JSON.parse(s.json!) as { SAMPLE_ID: string }).SAMPLE_ID)).toEqual(['1000', '1001', '1002', '1003', '1004', '1005', '1006', '1007']);
     expect(samples.map((s) => JSON.parse(s.json!).queries)).toEqual(rows.slice(0, 8).map((x) => [x.text.includes('fox') ? 'fox' : 'whale']));
     const status = await statusRows(out, 'webdataset');
