@@ -34,9 +34,12 @@ const SUMMARY_TYPES: Record<string, [string, string][]> = {
   doctor: [['src/doctor/index.ts', 'DoctorSummary']],
 };
 
+/** What wit answers itself, without a command. */
+const BUILTIN = new Set(['--version', '-V', 'version', '--help', '-h']);
+
 /** The code blocks of the README that hold shell commands. */
 function shellBlocks(md: string): string[] {
-  return [...md.matchAll(/^```(sh|bash|shell|console)?\n([\s\S]*?)^```/gm)].map((m) => m[2]!);
+  return [...md.matchAll(/^```(\w*)\n([\s\S]*?)^```/gm)].filter((m) => ['', 'sh', 'bash', 'shell', 'console'].includes(m[1]!)).map((m) => m[2]!);
 }
 
 /** Command lines of a shell block, continuations joined, `$ ` prompts and leading `VAR=x` dropped. */
@@ -110,6 +113,8 @@ describe('README.md', () => {
     expect(lines.length).toBeGreaterThanOrEqual(20);
     const seen = new Set<string>();
     for (const [line, args] of lines) {
+      if (BUILTIN.has(args[0]!)) continue;
+      if (args[0] === 'help') { await resolveCommand(args.slice(1)); continue; }
       const { def, name, rest } = await resolveCommand(args);
       seen.add(name);
       expect(() => parseFlags(def.name, rest, def.flags, (l) => { throw new Error(l); }), line).not.toThrow();
@@ -124,7 +129,8 @@ describe('README.md', () => {
     expect(spans.length).toBeGreaterThan(10);
     for (const span of spans) {
       const args = witArgs(span.replace(/…/g, ''))!;
-      if (args[0] === 'COMMAND' || args[0]?.startsWith('-')) continue; // `wit COMMAND --help`, `wit --version`
+      if (!args.length || /^[A-Z]/.test(args[0]!) || BUILTIN.has(args[0]!)) continue; // `wit`, `wit COMMAND --help`, `wit --version`
+      if (args[0] === 'help') { if (args[1] && args[1] !== 'COMMAND') await resolveCommand(args.slice(1)); continue; }
       const { def } = await resolveCommand(args.filter((a) => !/^[A-Z_]+$/.test(a)));
       for (const a of args.filter((x) => x.startsWith('--'))) {
         const flag = a.slice(2).split('=')[0]!.replace(/^no-/, '');
@@ -144,7 +150,7 @@ describe('README.md', () => {
       const cmd = m[1]!;
       const known = fields.get(cmd);
       expect(known, `README names the summary of wit ${cmd}: add its type to SUMMARY_TYPES`).toBeDefined();
-      const named = [...m[2]!.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((x) => x[1]!);
+      const named = [...m[2]!.matchAll(/`([a-z][a-z0-9_]*)`/g)].map((x) => x[1]!).filter((x) => !['null', 'true', 'false'].includes(x));
       expect(named.length, cmd).toBeGreaterThan(0);
       for (const f of named) expect(known!.has(f), `wit ${cmd} summary has no field ${f}`).toBe(true);
     }
