@@ -111,12 +111,16 @@ export interface CrawlHooks {
 }
 
 /**
- * Options of a crawl as a library caller gives them: every option of the schema (queries, inputs and
- * out are needed), `queries` also as the list itself, `seed` also as a number.
+ * Options of a crawl as a library caller gives them: every option of the schema (inputs and out are
+ * needed; queries unless every input is a url list), `queries` also as the list itself, `seed` also as
+ * a number.
  */
 export type CrawlOptions = Omit<OptionsInput<typeof crawlOptionsSchema>, 'queries' | 'seed'> & {
-  /** Path of queries.tsv (or a one-query-a-line text file), or the queries themselves. */
-  queries: string | string[];
+  /**
+   * Path of queries.tsv (or a one-query-a-line text file), or the queries themselves. Needed unless
+   * every input is a url list: without it every row of a list is admitted (resolveCrawlOptions checks).
+   */
+  queries?: string | string[];
   seed?: string | number;
 } & CrawlHooks;
 

@@ -63,6 +63,8 @@ export interface ListRow {
   url: string;
   text: string;
   sha256?: string;
+  /** Another column of the list (LAION's similarity, …). */
+  sim?: string;
 }
 
 /** A CSV (or TSV) with the given header names mapped from row fields. */
