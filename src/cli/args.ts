@@ -235,7 +235,7 @@ export function wrap(text: string, width: number, indent: number, first = indent
     line = '';
     room = width - indent;
   };
-  for (let word of text.split(/\s+/).filter(Boolean)) {
+  for (let word of text.split(/[ \t\n\r]+/).filter(Boolean)) {
     if (line && line.length + 1 + word.length > room) push();
     while (word.length > room) {
       if (line) push();
@@ -246,7 +246,7 @@ export function wrap(text: string, width: number, indent: number, first = indent
     line = line ? `${line} ${word}` : word;
   }
   if (line || !lines.length) lines.push(line);
-  return lines.map((l, i) => (i === 0 ? l : ' '.repeat(indent) + l));
+  return lines.map((l, i) => (i === 0 ? l : ' '.repeat(indent) + l).replace(/\u00a0/g, ' '));
 }
 
 /** Paragraphs (split at blank lines) of `text`, each word-wrapped to `width`. */
@@ -263,7 +263,8 @@ function flagLabel(name: string, s: FlagSpec): string {
 /** The description of a flag in --help, with its default (or "required"). */
 function flagText(s: FlagSpec): string {
   const hasDefault = s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0) && !(s.type === 'boolean' && s.default === false);
-  const def = s.required ? ' (required)' : hasDefault ? ` (default: ${Array.isArray(s.default) ? s.default.join(' ') : String(s.default)})` : '';
+  // a no-break space keeps "(default: X)" on one line when wrapped (wrap turns it back into a space)
+  const def = s.required ? ' (required)' : hasDefault ? ` (default:\u00a0${Array.isArray(s.default) ? s.default.join(' ') : String(s.default)})` : '';
   return `${s.description}${def}`;
 }
 

@@ -1,5 +1,5 @@
 /**
- * Duplicate (url, caption) pairs, in bounded memory at any scale (README, "Duplicates").
+ * Duplicate (url, caption) pairs, in bounded memory at any scale (docs/DESIGN-NOTES.md, "Duplicates").
  *
  * A scalable Bloom filter (Almeida et al., "Scalable Bloom Filters", 2007): a series of partitioned
  * Bloom filters. Level i holds `capacity * 2^i` keys with error p_i = P (1 - r) r^i, so the chance that

@@ -59,7 +59,7 @@ export interface CrawlSummary {
   seconds: number;
   candidates_per_sec: number;
   images_per_sec: number;
-  /** The duplicate filter over admitted pairs: its size and estimated false duplicates (README, "Duplicates"). */
+  /** The duplicate filter over admitted pairs: its size and estimated false duplicates (docs/DESIGN-NOTES.md, "Duplicates"). */
   dedupe: DedupeStats;
   /** Live crawl pages: fetched ok, and failures by reason. */
   pages?: Record<string, number>;

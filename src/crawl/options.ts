@@ -81,7 +81,7 @@ export const crawlOptionsSchema = defineOptions({
   },
   dedupeErrorRate: {
     type: 'number', flag: 'dedup-error-rate', aliases: ['dedupe-error-rate'], min: 1e-9, max: 0.5, default: 0.01,
-    help: 'bound on the chance that a new pair is taken for a duplicate, at any size (README, "Duplicates")',
+    help: 'bound on the chance that a new pair is taken for a duplicate, at any size (docs/DESIGN-NOTES.md, "Duplicates")',
   },
 });
 

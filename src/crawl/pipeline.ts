@@ -146,7 +146,7 @@ type Admission = { skip: FailureReason; matched: boolean } | { ids: number[] };
 /**
  * Decides one candidate: url, match, balance, then dedupe. Dedupe comes after balancing so that the
  * filter holds admitted pairs only (its size follows what the run keeps); a duplicate still never
- * takes a slot, because its reservation is given back at once (README, "Duplicates").
+ * takes a slot, because its reservation is given back at once (docs/DESIGN-NOTES.md, "Duplicates").
  */
 async function admit(c: Candidate, o: PartOptions): Promise<Admission> {
   if (!isHttpUrl(c.url)) return { skip: 'bad_url', matched: false };

@@ -21,7 +21,7 @@ export type ReportOptions = OptionsInput<typeof REPORT_OPTIONS> & {
   onProgress?: (line: string) => void;
 };
 
-/** What was written (`wit report --json`; README.md, "The report"). */
+/** What was written (`wit report --json`; README.md, "report"). */
 export interface ReportSummary {
   out: string;
   bytes: number;

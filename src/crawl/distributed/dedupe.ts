@@ -1,6 +1,6 @@
 /**
  * The run-wide duplicate filter of a distributed crawl: the scalable Bloom filter of ../dedupe.ts,
- * kept in Redis so that every worker checks the same one (README, "Duplicates"). Level i, slice j is
+ * kept in Redis so that every worker checks the same one (docs/DESIGN-NOTES.md, "Duplicates"). Level i, slice j is
  * the bitmap `wit:{RUN}:bloom:PHASE:i:j`; `wit:{RUN}:bloom:PHASE` holds the levels' sizes and counts.
  * All keys carry the run's hash tag, so a Redis Cluster keeps them in the run's one slot.
  *

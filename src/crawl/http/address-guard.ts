@@ -3,7 +3,7 @@ import { lookup as dnsLookup } from 'node:dns';
 import ipaddr from 'ipaddr.js';
 
 /**
- * Which addresses a crawl may reach unless `allowPrivateNetwork` is set (README.md, "Safety").
+ * Which addresses a crawl may reach unless `allowPrivateNetwork` is set (docs/DESIGN-NOTES.md, "Safety").
  * Ranges come from ipaddr.js (IANA special-purpose registries): only its `unicast` range is public.
  * Loopback, private, carrier-grade NAT, link-local (the cloud metadata endpoint 169.254.169.254),
  * unique-local, site-local, multicast, documentation, benchmarking and reserved ranges are refused.
