@@ -40,7 +40,7 @@ describe('wit demo', () => {
     const out = join(dir, 'demo');
     const r = await wit(['demo', '--out', out, '--scale', '0.2', '--steps', '3', '--arch', 'vit-micro', '--workers', '1']);
     expect(r.code, r.stderr).toBe(0);
-    for (const st of ['querygen', 'crawl', 'train', 'filter', 'eval', 'report']) expect(r.stdout).toMatch(new RegExp(`\\n  wit ${st} `));
+    for (const st of ['querygen', 'crawl', 'train', 'filter', 'eval', 'report']) expect(r.stdout).toMatch(new RegExp(`\\n  (?:npx )?wit ${st} `));
     expect(r.stdout).toContain(`report          ${join(out, 'report.html')}`);
     expect(r.stdout).toMatch(/zero-shot       top-1 [\d.]+% \(chance 5\.0%\), top-5 [\d.]+% \(chance 25\.0%\)/);
     expect(r.stdout).toMatch(/pairs kept      \d+ of \d+ candidates/);
