@@ -7,6 +7,9 @@ import { parseFlags } from '../cli/args.js';
 import type { CommandContext } from '../cli/command.js';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
 import { formatDuration } from '../util/progress.js';
+import { writeJsonAtomic } from '../util/atomic.js';
+import { finalLoss } from '../train/final-loss.js';
+import { PLANTED_NOISE_FILE, type PlantedNoise } from '../report/planted-noise.js';
 import { bzip2File, findBzip2 } from './compress.js';
 import { writeHeldout } from './heldout.js';
 import { writePageviews } from './pageviews.js';
@@ -149,7 +152,7 @@ async function readJson<T>(file: string): Promise<T | undefined> {
 }
 
 /** The crawled pairs the site captioned wrongly on purpose and the others, and how many of each the filter dropped. */
-type NoiseOutcome = { noisy_pairs: number; noisy_dropped: number; clean_pairs: number; clean_dropped: number };
+type NoiseOutcome = PlantedNoise;
 
 /**
  * Counts, among the crawled pairs, those the site captioned wrongly on purpose (swapped names, junk
@@ -199,12 +202,11 @@ async function trainedSummary(model: string): Promise<DemoSummary['train']> {
     }
   }
   if (!lines.length) return null;
-  const last = lines.slice(-10);
   const sps = lines.map((l) => l.samples_per_s).filter((v): v is number => typeof v === 'number');
   const state = await readJson<{ elapsed?: number }>(join(model, 'train_state.json'));
   return {
     steps: lines[lines.length - 1]!.step,
-    final_loss: last.reduce((a, l) => a + l.loss, 0) / last.length,
+    final_loss: finalLoss(lines.map((l) => l.loss)),
     samples_per_sec: sps.length ? sps.reduce((a, b) => a + b, 0) / sps.length : 0,
     backend: 'earlier run',
     seconds: state?.elapsed ?? lines[lines.length - 1]!.time ?? 0,
@@ -476,7 +478,10 @@ async function filterStage(run: DemoRun): Promise<void> {
   const manifest = await readManifest(p.filtered).catch(() => undefined);
   if (manifest?.totals) {
     const t = manifest.totals as Record<string, unknown>;
-    run.summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null, ...(await noiseOutcome(run.plan, p.crawl, p.filtered)) };
+    const noise = await noiseOutcome(run.plan, p.crawl, p.filtered);
+    run.summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null, ...noise };
+    // What the report shows beside the filter: how many of the wrong captions the site planted it caught.
+    await writeJsonAtomic(join(p.filtered, PLANTED_NOISE_FILE), noise);
   }
 }
 

@@ -8,7 +8,7 @@ import { VERSION } from '../util/version.js';
 import { FILTER_OPTIONS } from './options.js';
 import { allFinished, claimOutput, runOptions, validate, STAGE, WORK_DIR, type ResolvedFilterOptions, type Validated } from './run-dir.js';
 import { newRun, type FilterRun } from './run.js';
-import { Screen } from './screen.js';
+import { filterSteps, Screen } from './screen.js';
 import { clipScorer, loadEncoders, type Scorer } from './scorer.js';
 import type { Selection } from './select.js';
 import { onePass, twoPass } from './strategies.js';
@@ -97,6 +97,7 @@ function summarise(run: FilterRun, t0: number): FilterSummary {
     kept: total.kept,
     scored: total.scored,
     dropped: total.dropped,
+    steps: filterSteps(total.input, total.dropped),
     threshold: run.threshold,
     keep_fraction: opts.keepFraction ?? null,
     dedup_semantic: opts.dedupSemantic ?? null,

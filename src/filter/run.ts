@@ -151,6 +151,8 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
   const w = await ShardWriter.open(run.outputs[i]!, { imageFormat: fmt, extras: await readShardExtras(file), withSimilarity, metadata: { 'wit.stage': STAGE } });
   const t = new Tally();
   const nearDuplicates: Record<string, string> = {};
+  // Every dropped pair with its reason and score (null when not scored): the report shows why (docs/ARCHITECTURE.md, "Filter").
+  const droppedPairs: Record<string, [DropReason, number | null]> = {};
   let rowsDone = rowsBefore;
   try {
     for await (const row of rows) {
@@ -159,6 +161,7 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
       if (row.code !== ELIGIBLE) {
         const reason = reasonOf(row.code);
         t.drop(reason);
+        droppedPairs[row.rec.key] = [reason, Number.isFinite(row.score) ? row.score : null];
         if (reason === 'near_duplicate' && row.duplicateOf !== undefined) nearDuplicates[row.rec.key] = row.duplicateOf;
       } else {
         if (!Number.isNaN(row.score)) {
@@ -168,7 +171,10 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
         if (row.keep) {
           t.kept++;
           await w.write({ ...row.rec, similarity: withSimilarity && !Number.isNaN(row.score) ? row.score : null });
-        } else t.drop('low_similarity');
+        } else {
+          t.drop('low_similarity');
+          droppedPairs[row.rec.key] = ['low_similarity', Number.isFinite(row.score) ? row.score : null];
+        }
       }
       run.progress(phase, i, rowsDone, run.total.scored + t.scored, run.total.kept + t.kept);
     }
@@ -181,6 +187,7 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
       threshold: run.threshold,
       ...(run.opts.dedupSemantic !== undefined ? { near_duplicates: nearDuplicates } : {}),
       similarity_histogram: t.hist.toJSON(),
+      dropped_pairs: droppedPairs,
     });
   } catch (err) {
     await w.abort();

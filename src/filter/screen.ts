@@ -37,6 +37,37 @@ export function reasonOf(code: RowCode): DropReason {
   return r;
 }
 
+/**
+ * The filter's steps in the order they see a pair (docs/ARCHITECTURE.md, "Filter"): a pair dropped by
+ * one step never reaches the next, so --keep-fraction is a fraction of what the earlier steps left.
+ */
+export const FILTER_STEPS: ReadonlyArray<{ step: string; reasons: readonly DropReason[] }> = [
+  { step: 'basic filters', reasons: ['caption_chars', 'caption_words', 'image_side', 'aspect'] },
+  { step: 'exact dedup', reasons: ['duplicate_image', 'duplicate_url_caption'] },
+  { step: 'decode', reasons: ['undecodable'] },
+  { step: 'semantic dedup', reasons: ['near_duplicate'] },
+  { step: 'similarity', reasons: ['low_similarity'] },
+];
+
+/** One step of the waterfall: pairs that reached it, that it dropped, that it passed on. */
+export interface FilterStepCount {
+  step: string;
+  pairs_in: number;
+  dropped: number;
+  pairs_out: number;
+}
+
+/** The waterfall of a run from its drop counts (each pair has at most one reason: the first step that dropped it). */
+export function filterSteps(input: number, dropped: Record<DropReason, number>): FilterStepCount[] {
+  let left = input;
+  return FILTER_STEPS.map(({ step, reasons }) => {
+    const d = reasons.reduce((a, r) => a + (dropped[r] ?? 0), 0);
+    const row = { step, pairs_in: left, dropped: d, pairs_out: left - d };
+    left -= d;
+    return row;
+  });
+}
+
 /** A zeroed count per reason (every reason present, so summaries have a stable shape). */
 export function emptyReasonCounts(): Record<DropReason, number> {
   return Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;

@@ -1,7 +1,7 @@
 import type { OptionsInput } from '../util/options.js';
 import type { ScoreHistogram } from './histogram.js';
 import type { FILTER_OPTIONS } from './options.js';
-import type { DropReason } from './screen.js';
+import type { DropReason, FilterStepCount } from './screen.js';
 import type { Scorer } from './scorer.js';
 
 /** Options of one filter run: the schema's (src/filter/options.ts) and the callbacks. */
@@ -44,6 +44,8 @@ export interface FilterSummary {
   /** Input rows that passed the screen (and semantic dedup) and were scored (the base of --keep-fraction). */
   scored: number;
   dropped: Record<DropReason, number>;
+  /** The same drops as a waterfall, in the order the steps run (screen.ts FILTER_STEPS). */
+  steps: FilterStepCount[];
   /** Similarity a pair needed: --min-similarity, or the k-th largest score for --keep-fraction. */
   threshold: number | null;
   keep_fraction: number | null;

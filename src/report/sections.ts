@@ -8,7 +8,9 @@ import { barChart, color, figure, histogramChart, lineChart } from './svg.js';
 import { sampleGrid } from './images.js';
 import { SIDE_BINS, droppedRecords, sideEdges, simEdges, type ShardScan } from './scan.js';
 import type { ShardStats } from '../shards/index.js';
-import { listShards } from '../shards/index.js';
+import { listShards, readShardStats } from '../shards/index.js';
+import { PLANTED_NOISE_FILE } from './planted-noise.js';
+import { FINAL_LOSS_STEPS, finalLoss } from '../train/final-loss.js';
 
 type Obj = Record<string, unknown>;
 
@@ -201,7 +203,7 @@ export async function renderTraining(m: FoundModel): Promise<{ html: string; cha
   if (text) items.push(['text tower', esc(`width ${text.width ?? '?'}, ${text.layers ?? '?'} layers, context ${text.context_length ?? '?'}`)]);
   const last = lines[lines.length - 1];
   items.push(['steps', fmtNum(last?.step ?? 0)]);
-  if (last?.loss !== undefined) items.push(['final loss', fmtNum(last.loss)]);
+  if (last?.loss !== undefined) items.push([`final loss (mean of the last ${FINAL_LOSS_STEPS} steps)`, fmtNum(finalLoss(lines.map((l) => l.loss).filter((v): v is number => typeof v === 'number')))]);
   const sps = lines.map((l) => l.samples_per_s).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   if (sps.length) items.push(['samples/s (median)', fmtNum(sps.slice().sort((a, b) => a - b)[Math.floor(sps.length / 2)]!)]);
   if (last?.logit_scale !== undefined) items.push(['logit scale', fmtNum(last.logit_scale)]);
@@ -285,6 +287,12 @@ export async function renderFilter(found: FoundShards, scan: ShardScan): Promise
   const keepFraction = t.keep_fraction ?? t.keepFraction;
   if (num(keepFraction) !== undefined) items.push(['keep fraction', fmtNum(keepFraction)]);
   if (num(t.dedup_semantic) !== undefined) items.push(['semantic dedup', `cosine ≥ ${fmtNum(t.dedup_semantic)}`]);
+  const noise = obj(JSON.parse(await readFile(join(found.dir, PLANTED_NOISE_FILE), 'utf8').catch(() => 'null')));
+  if (noise && num(noise.noisy_pairs) !== undefined && num(noise.noisy_dropped) !== undefined) {
+    const caught = num(noise.noisy_pairs)! ? ` (${fmtPct(num(noise.noisy_dropped)! / num(noise.noisy_pairs)!)})` : '';
+    items.push(['planted wrong captions caught', `${fmtNum(noise.noisy_dropped)} of ${fmtNum(noise.noisy_pairs)}${caught}`]);
+    if (num(noise.clean_pairs)) items.push(['other pairs dropped', `${fmtNum(noise.clean_dropped)} of ${fmtNum(noise.clean_pairs)} (${fmtPct(num(noise.clean_dropped)! / num(noise.clean_pairs)!)})`]);
+  }
   let charts = 0;
   const figs: string[] = [];
   const h = obj(t.histogram) ?? obj(found.manifest?.similarity_histogram);
@@ -335,7 +343,15 @@ export async function renderFilter(found: FoundShards, scan: ShardScan): Promise
       const inFiles = (await listShards(inputs)).slice(0, 8);
       const outFiles = (await listShards(found.dir)).slice(0, 8);
       const recs = await droppedRecords(inFiles, outFiles, 12);
-      droppedGrid = `<h3>Dropped by the filter (first ${recs.length})</h3>${await sampleGrid(recs.map((rec) => ({ rec })))}`;
+      // Why each was dropped and its score, from the output shards' stats (runs made before have none).
+      const why = new Map<string, unknown>();
+      for (const o of outFiles) for (const [k, v] of Object.entries(obj((await readShardStats(o)))?.dropped_pairs ?? {})) why.set(k, v);
+      const label = (key: string) => {
+        const v = why.get(key);
+        if (!Array.isArray(v)) return undefined;
+        return `${String(v[0]).replace(/_/g, ' ')}${typeof v[1] === 'number' ? `, score ${fmtNum(v[1])}` : ''}`;
+      };
+      droppedGrid = `<h3>Dropped by the filter (first ${recs.length})</h3>${await sampleGrid(recs.map((rec) => ({ rec, label: label(rec.key) })))}`;
     } catch {
       droppedGrid = '<p class="note">(the filter\u2019s input shards are no longer readable)</p>';
     }

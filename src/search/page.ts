@@ -30,6 +30,8 @@ export const PAGE_HTML = `<!doctype html>
 
 export const PAGE_CSS = `
 * { box-sizing: border-box; }
+/* An element's own display rule (#anchor's flex) must not override the hidden attribute. */
+[hidden] { display: none !important; }
 body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #222; background: #fafafa; }
 header { position: sticky; top: 0; background: #fff; border-bottom: 1px solid #ddd; padding: 12px 16px; z-index: 1; }
 form { display: flex; gap: 8px; max-width: 720px; }
@@ -39,11 +41,14 @@ button { font-size: 15px; padding: 6px 14px; }
 #anchor { display: flex; gap: 12px; align-items: center; padding: 12px 16px; background: #eef3ff; border-bottom: 1px solid #ccd; }
 #anchor img { width: 96px; height: 96px; object-fit: contain; background: #fff; }
 #grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 12px; padding: 16px; }
-.card { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px; display: flex; flex-direction: column; gap: 4px; }
+.card { background: #fff; border: 1px solid #ddd; border-radius: 6px; padding: 8px; display: flex; flex-direction: column; gap: 4px; min-width: 0; }
 .card img { width: 100%; aspect-ratio: 1; object-fit: contain; background: #f0f0f0; cursor: pointer; }
 .sim { font-weight: 600; }
-.caption { word-break: break-word; }
-.url, .queries { color: #666; font-size: 12px; word-break: break-all; }
+/* Words wrap whole; only a word longer than the card (a url, a long token) breaks inside. */
+.caption, .queries { overflow-wrap: break-word; word-break: normal; hyphens: none; }
+.captions { margin: 0; padding-left: 1.1em; }
+.url { color: #666; font-size: 12px; overflow-wrap: anywhere; }
+.queries { color: #666; font-size: 12px; }
 `;
 
 export const PAGE_JS = `'use strict';
@@ -60,22 +65,49 @@ function el(tag, cls, text) {
   return e;
 }
 
-function card(hit) {
+// One card per image: the pairs of one url (the same picture under several alt texts) are one
+// group, shown once with each caption, at the rank of its best pair.
+function groupByImage(results) {
+  const groups = new Map();
+  for (const hit of results) {
+    const id = hit.url || hit.key;
+    const g = groups.get(id);
+    if (!g) groups.set(id, { best: hit, captions: [hit.caption], queries: [...hit.queries], keys: [hit.key] });
+    else {
+      if (!g.captions.includes(hit.caption)) g.captions.push(hit.caption);
+      for (const q of hit.queries) if (!g.queries.includes(q)) g.queries.push(q);
+      g.keys.push(hit.key);
+    }
+  }
+  return [...groups.values()];
+}
+
+function card(g) {
+  const hit = g.best;
   const c = el('article', 'card');
   c.dataset.key = hit.key;
+  c.dataset.pairs = String(g.keys.length);
   const img = el('img');
   img.src = '/image/' + encodeURIComponent(hit.key);
   img.alt = hit.caption;
   img.title = 'click: images like this one';
-  img.addEventListener('click', () => neighbours(hit.key));
-  c.append(img, el('div', 'sim', 'similarity ' + hit.similarity.toFixed(3)), el('div', 'caption', hit.caption), el('div', 'url', hit.url));
-  if (hit.queries.length) c.append(el('div', 'queries', 'queries: ' + hit.queries.join(', ')));
+  img.addEventListener('click', () => go({ like: hit.key }));
+  c.append(img, el('div', 'sim', 'similarity ' + hit.similarity.toFixed(3)));
+  if (g.captions.length === 1) c.append(el('div', 'caption', hit.caption));
+  else {
+    const list = el('ul', 'captions');
+    for (const t of g.captions) list.append(el('li', 'caption', t));
+    c.append(el('div', 'note', g.captions.length + ' captions of this image'), list);
+  }
+  c.append(el('div', 'url', hit.url));
+  if (g.queries.length) c.append(el('div', 'queries', 'queries: ' + g.queries.join(', ')));
   return c;
 }
 
 function show(results, what) {
-  grid.replaceChildren(...results.map(card));
-  statusLine.textContent = results.length + ' results ' + what;
+  const groups = groupByImage(results);
+  grid.replaceChildren(...groups.map(card));
+  statusLine.textContent = groups.length + ' images (' + results.length + ' pairs) ' + what;
 }
 
 async function getJson(url) {
@@ -87,6 +119,7 @@ async function getJson(url) {
 
 async function textSearch(q) {
   anchor.hidden = true;
+  input.value = q;
   statusLine.textContent = 'searching…';
   try {
     const body = await getJson('/api/search?q=' + encodeURIComponent(q));
@@ -105,18 +138,45 @@ async function neighbours(key) {
     img.alt = body.pair.caption;
     anchor.replaceChildren(img, el('div', 'caption', 'images like: ' + body.pair.caption));
     anchor.hidden = false;
-    show(body.results, 'like ' + body.pair.key);
+    // The anchor's own image (under its other captions) is not its own neighbour.
+    show(body.results.filter((h) => !body.pair.url || h.url !== body.pair.url), 'like ' + body.pair.key);
   } catch (e) {
     statusLine.textContent = 'error: ' + e.message;
   }
 }
 
+// The search lives in the address (?q=TEXT or ?like=KEY): bookmarks, reloads and the back button work.
+function stateFromLocation() {
+  const p = new URLSearchParams(location.search);
+  if (p.get('like')) return { like: p.get('like') };
+  if (p.get('q')) return { q: p.get('q') };
+  return {};
+}
+
+function run(state) {
+  if (state.like) return neighbours(state.like);
+  if (state.q) return textSearch(state.q);
+  anchor.hidden = true;
+  grid.replaceChildren();
+  input.value = '';
+}
+
+function go(state) {
+  const p = new URLSearchParams(state);
+  const url = location.pathname + '?' + p.toString();
+  if (url !== location.pathname + location.search) history.pushState(state, '', url);
+  run(state);
+}
+
 form.addEventListener('submit', (ev) => {
   ev.preventDefault();
   const q = input.value.trim();
-  if (q) textSearch(q);
+  if (q) go({ q });
 });
+window.addEventListener('popstate', () => run(stateFromLocation()));
 getJson('/api/info').then((info) => {
+  const initial = stateFromLocation();
+  if (initial.q || initial.like) return run(initial);
   statusLine.textContent = info.rows + ' pairs indexed (' + info.embed_dim + '-d, ' + (info.ann === 'none' ? 'exact search' : info.ann + ' index') + ')';
-}, () => undefined);
+}, () => run(stateFromLocation()));
 `;

@@ -1,4 +1,5 @@
 import { appendFile } from 'node:fs/promises';
+import { FINAL_LOSS_STEPS, finalLoss } from './final-loss.js';
 import * as tf from '@tensorflow/tfjs';
 import { InputError, WitError } from '../util/errors.js';
 import { Interrupted, requestedSignal } from '../util/interrupt.js';
@@ -224,7 +225,7 @@ async function runLoop(loop: Loop, run: RunState): Promise<LoopResult> {
     res.runSamples += batch.n;
     res.stepTime += dt;
     res.recent.push(r.loss);
-    if (res.recent.length > 10) res.recent.shift();
+    if (res.recent.length > FINAL_LOSS_STEPS) res.recent.shift();
     const scale = Math.exp((await model.params.get('logit_scale')!.data())[0]!);
     const line: MetricsLine = {
       step: run.step, loss: r.loss, lr, logit_scale: scale, grad_norm: r.gradNorm, samples_per_s: batch.n / dt,
@@ -278,7 +279,7 @@ export async function train(input: TrainOptions): Promise<TrainSummary> {
     return {
       out: options.out,
       steps: run.step,
-      final_loss: res.recent.length ? res.recent.reduce((a, b) => a + b, 0) / res.recent.length : NaN,
+      final_loss: finalLoss(res.recent),
       samples_per_sec: res.stepTime > 0 ? res.runSamples / res.stepTime : 0,
       backend: backend.name,
       backend_detail: backend.detail,

@@ -18,6 +18,12 @@ export function renderFilterSummary(s: FilterSummary): string {
   lines.push(`filter: ${formatCount(s.input)} pairs in, ${formatCount(s.kept)} kept (${pct(s.kept)}): ${how}`);
   const drops = DROP_REASONS.filter((r) => s.dropped[r] > 0).map((r) => `${r} ${formatCount(s.dropped[r])} (${pct(s.dropped[r])})`);
   lines.push(`dropped: ${drops.length ? drops.join(', ') : 'none'}`);
+  // The steps in the order they run: each sees only what the earlier ones passed on.
+  const steps = (s.steps ?? []).filter((st) => st.dropped > 0);
+  if (steps.length) lines.push(`steps, in order: ${steps.map((st) => `${st.step} ${formatCount(st.pairs_in)} -> ${formatCount(st.pairs_out)}`).join(', ')}`);
+  if (s.mode === 'keep-fraction' && s.keep_fraction !== null && s.scored < s.input) {
+    lines.push(`--keep-fraction ${s.keep_fraction} is a fraction of the ${formatCount(s.scored)} pairs the earlier steps left (${pct(s.scored)} of the input), so ${pct(s.kept)} of the input is kept`);
+  }
   if (s.dedup_semantic !== null) lines.push(`semantic dedup: image cosine >= ${s.dedup_semantic} to an earlier-kept pair; ${formatCount(s.dropped.near_duplicate)} near-duplicates (listed in each shard's stats)`);
   if (s.mode !== 'basic') {
     const h = s.histogram;
