@@ -82,8 +82,11 @@ const LEGACY: ReadonlyArray<readonly [string, (names: Set<string>, manifest: Rec
   ['model export', (n) => n.has('open_clip_config.json') && n.has('open_clip_model.safetensors') && n.has('bpe_vocab.txt.gz')],
 ];
 
-/** Older runs another command's legacy files stand for (an index made by `wit embed merge` looks like `wit embed`'s). */
-const LEGACY_ALIASES: Record<string, readonly string[]> = { 'embed merge': ['embed'] };
+/**
+ * Older runs whose files another command's legacy files look like: an index made by `wit embed merge`
+ * looks like `wit embed`'s, a model directory without training metrics like an import's.
+ */
+const LEGACY_ALIASES: Record<string, readonly string[]> = { 'embed merge': ['embed'], train: ['model import'] };
 
 async function readJsonObject(file: string): Promise<Record<string, unknown> | undefined> {
   try {
@@ -246,6 +249,7 @@ async function claimFile(path: string, o: ClaimOptions, stage: string): Promise<
 }
 
 async function claimFolder(given: string, o: ClaimOptions, stage: string): Promise<OutputClaim> {
+  await checkInputs(given, o, stage);
   let path = given;
   const lst = await lstat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined;
@@ -279,7 +283,6 @@ async function claimFolder(given: string, o: ClaimOptions, stage: string): Promi
       found = 'empty';
     }
   }
-  await checkInputs(path, o, stage);
   const claim: OutputClaim = {
     path, command: o.command, kind: 'folder', found,
     create: async () => {
