@@ -142,7 +142,7 @@ export async function resolveRun(input: TrainOptions): Promise<{ options: Resolv
   const files = await listShards(options.shards);
   const rows = await countRows(files);
   if (!rows) throw new InputError('train', files[0]!, 'the shards hold no pairs');
-  const claim = await claimOutput(options.out, { command: 'train', inputs: [options.initFrom] });
+  const claim = await claimOutput(options.out, { command: 'train' });
   const last = await checkOut(options);
   const backend = await initBackend(options.backend, { threads: options.threads });
   const plan = last ? await planResume(options, files, rows, last) : await planFresh(options, files, rows);
