@@ -226,7 +226,7 @@ export async function refuseNonRegularFile(path: string, stage = 'output'): Prom
     if (!target) throw new UsageError(stage, 'is a broken symbolic link; give the path of a file to write', { file: path });
     throw new UsageError(stage, `is a symbolic link to ${kindOf(target)}; wit replaces a file by renaming, which would replace the link: give the target's own path`, { file: path });
   }
-  if (lst && !lst.isFile()) throw new UsageError(stage, `is ${kindOf(lst)}, not a regular file; refusing to replace it`, { file: path });
+  if (lst && !lst.isFile()) throw new UsageError(stage, `is not a regular file (${kindOf(lst)}); refusing to replace it`, { file: path });
   return lst;
 }
 

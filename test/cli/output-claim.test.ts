@@ -206,7 +206,7 @@ describe('eval --out (MODEL/eval.json is what the report shows)', () => {
     execFileSync('mkfifo', [fifo]);
     const r = await runWit(['eval', '--model', model, '--shards', shards, '--out', fifo]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/eval-fifo: is a FIFO \(named pipe\), not a regular file/);
+    expect(r.stderr).toMatch(/eval-fifo: is not a regular file \(a FIFO \(named pipe\)\)/);
     expect(statSync(fifo).isFIFO()).toBe(true);
   });
 });

@@ -170,8 +170,8 @@ describe('claimOutput: files', () => {
   test('a folder, device, FIFO or link is refused', async () => {
     const dir = fresh();
     mkdirSync(dir);
-    expect(await refusal(dir, { command: 'report', kind: 'file' })).toMatch(/is a folder, not a regular file/);
-    expect(await refusal('/dev/null', { command: 'report', kind: 'file' })).toMatch(/is a device, not a regular file/);
+    expect(await refusal(dir, { command: 'report', kind: 'file' })).toMatch(/is not a regular file \(a folder\)/);
+    expect(await refusal('/dev/null', { command: 'report', kind: 'file' })).toMatch(/is not a regular file \(a device\)/);
     const fifo = fresh('fifo');
     execFileSync('mkfifo', [fifo]);
     expect(await refusal(fifo, { command: 'report', kind: 'file' })).toMatch(/is a FIFO/);
