@@ -174,7 +174,7 @@ describe('claimOutput: files', () => {
     expect(await refusal('/dev/null', { command: 'report', kind: 'file' })).toMatch(/is not a regular file \(a device\)/);
     const fifo = fresh('fifo');
     execFileSync('mkfifo', [fifo]);
-    expect(await refusal(fifo, { command: 'report', kind: 'file' })).toMatch(/is a FIFO/);
+    expect(await refusal(fifo, { command: 'report', kind: 'file' })).toMatch(/is not a regular file \(a FIFO/);
     const target = fresh('t');
     writeFileSync(target, 'x');
     const link = fresh('link');
