@@ -8,8 +8,8 @@ import type { Candidate, FailureReason } from './types.js';
 import { loadQueries } from './queries.js';
 import { QueryMatcher } from './match.js';
 import { MemoryCapStore } from './balance.js';
-import { LIST_FORMATS, detectInputFormat, inspectList, readSource } from './sources/index.js';
 import { extraColumnSpec } from './sources/lists.js';
+import { LIST_FORMATS, detectInputFormat, inspectList, isUrl, readSource } from './sources/index.js';
 import type { ExtraColumn } from '../shards/index.js';
 import { crawlSite } from './site.js';
 import { SafeFetcher } from './http/fetch.js';
@@ -21,6 +21,7 @@ import { PairDeduper, falseDuplicateRate, type DedupeStats } from './dedupe.js';
 import { resolveCrawlOptions, type CrawlOptions, type ResolvedCrawlOptions } from './options.js';
 import { checkInputs, checkOutDir, ManifestWriter, runFingerprint } from './run-dir.js';
 import { UsageError, WitError } from '../util/errors.js';
+import { claimOutput } from '../util/output.js';
 import { VERSION } from '../util/version.js';
 import { checkOutcomes, outcomeTotals, type ReasonCounts } from '../util/outcomes.js';
 import { Throttle, formatCount } from '../util/progress.js';
@@ -244,6 +245,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
   const queries = await loadRunQueries(r);
   for (const input of r.inputs) detectInputFormat(input, r.inputFormat); // fail fast on an unknown kind
   await checkInputs(r.inputs);
+  const claim = await claimOutput(r.out, { command: 'crawl', inputs: [r.queries, ...r.inputs.filter((i) => !isUrl(i))] });
   const fingerprint = runFingerprint(r, queries);
   const outState = await checkOutDir(r, fingerprint);
   const manifest = new ManifestWriter(r.out, optionsRecord(r, queries), r.inputs, fingerprint);
@@ -257,6 +259,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
   const throttle = new Throttle(opts.onProgress, () => progressLine(counters, (Date.now() - started) / 1000, progress.phase), 1000);
   const timer = opts.onProgress ? setInterval(() => throttle.tick(), 1000) : undefined;
   try {
+    await claim.create();
     await manifest.started(outState);
     const balance = await localBalance(r, opts, res, matcher, counters, progress);
     const dedupe = new PairDeduper(r.dedupeCapacity, r.dedupeErrorRate);

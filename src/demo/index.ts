@@ -10,6 +10,7 @@ import { formatDuration } from '../util/progress.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { finalLoss } from '../train/final-loss.js';
 import { PLANTED_NOISE_FILE, type PlantedNoise } from '../report/planted-noise.js';
+import { claimOutput } from '../util/output.js';
 import { bzip2File, findBzip2 } from './compress.js';
 import { writeHeldout } from './heldout.js';
 import { writePageviews } from './pageviews.js';
@@ -272,12 +273,8 @@ function resolveDemo(input: DemoOptions) {
 
 /** Makes the demo folder; stages replace their output folders, so never in a folder the demo did not make. */
 async function claimFolder(out: string): Promise<void> {
-  const marker = join(out, '.wit-demo');
-  if (existsSync(out) && !existsSync(marker) && readdirSync(out).length > 0) {
-    throw new UsageError('demo', 'the folder exists and is not a demo folder (no .wit-demo marker); give a new or empty --out', { file: out });
-  }
-  await mkdir(out, { recursive: true });
-  await writeFile(marker, 'made by wit demo; stages may replace the folders in here\n');
+  // Folders of older demos carry .wit-demo, which claimOutput recognises (docs/ARCHITECTURE.md, "Claiming an output").
+  await (await claimOutput(out, { command: 'demo' })).create();
 }
 
 /** The dump the data stage writes (.bz2 when this machine has bzip2, else plain XML) and its pageview files. */

@@ -1,5 +1,6 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { claimOutput } from '../util/output.js';
 import { listShards, readShards, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { Interrupted } from '../util/interrupt.js';
@@ -39,7 +40,8 @@ export const evalOptions = defineOptions({
     type: 'string', metavar: 'FILE',
     help: "class names, one a line (default: each pair's first query, else its caption); labels the tokenizer sees as the same text (case, spacing) are merged",
   },
-  out: { type: 'string', metavar: 'FILE', help: 'summary JSON (default: MODEL_DIR/eval.json)' },
+  out: { type: 'string', metavar: 'FILE', help: 'summary JSON (default: MODEL_DIR/eval.json, which wit report shows); an existing one is replaced only by an evaluation of the same shards and labels' },
+  overwrite: { type: 'boolean', default: false, help: 'replace --out even when it holds the evaluation of other shards or labels, or is not an eval summary' },
   templates: { type: 'string[]', flag: 'template', metavar: 'TEXT…', help: "prompt templates with {} for the label, averaged (default: 12 of CLIP's, 'a photo of a {}.' …)" },
   batchSize: { type: 'int', default: EMBED_BATCH_SIZE, min: 1, help: 'rows per forward pass' },
   limit: { type: 'int', min: 1, help: 'evaluate at most N pairs' },
@@ -59,6 +61,10 @@ export type EvalOptions = OptionsInput<typeof evalOptions> & {
 export interface EvalSummary {
   model: string;
   shards: string[];
+  /** The shard files read (resolved): an existing summary is replaced only by one of the same files. */
+  shard_files: string[];
+  /** The labels file (resolved), or null for labels from the pairs. */
+  labels: string | null;
   zero_shot: {
     top1: number;
     top5: number;
@@ -190,6 +196,36 @@ async function embedPairs(clip: ClipHandle, files: string[], o: ResolvedEval, la
 
 type ResolvedEval = ReturnType<typeof resolveEval>;
 
+/**
+ * Why an existing --out must not be replaced by this evaluation (undefined: it may): it is not an
+ * eval summary, or it evaluated other shard files or labels. wit report shows MODEL_DIR/eval.json,
+ * so a run on other held-out shards never silently replaces it (README.md, "eval").
+ */
+async function otherEvaluation(path: string, given: string[], files: string[], labels: string | undefined): Promise<string | undefined> {
+  const hint = 'pass another --out to keep both, or --overwrite to replace it';
+  let old: Partial<EvalSummary> | undefined;
+  try {
+    if ((await stat(path)).size <= 64 * 2 ** 20) old = JSON.parse(await readFile(path, 'utf8')) as Partial<EvalSummary>;
+  } catch {
+    old = undefined;
+  }
+  if (!old || typeof old !== 'object' || !old.zero_shot || !Array.isArray(old.shards)) return `exists and is not a wit eval summary; ${hint}`;
+  const list = (xs: string[]) => `${xs.slice(0, 2).join(', ')}${xs.length > 2 ? `, … (${xs.length} files)` : ''}`;
+  const now = files.map((f) => resolve(f));
+  // Summaries written before shard_files existed name the shards as given: compared as given.
+  const legacy = !Array.isArray(old.shard_files);
+  const then = legacy ? old.shards.map((s) => resolve(String(s))) : old.shard_files!;
+  if (then.join('\n') !== (legacy ? given.map((s) => resolve(s)) : now).join('\n')) {
+    return `holds the evaluation on other shards (${list(then)}); ${hint}`;
+  }
+  const oldLabels = old.labels !== undefined ? old.labels : old.zero_shot.label_source === 'file' ? 'a labels file' : null;
+  const newLabels = labels ? resolve(labels) : null;
+  if (old.labels !== undefined ? oldLabels !== newLabels : (oldLabels === null) !== (newLabels === null)) {
+    return `holds an evaluation with ${oldLabels === null ? "the pairs' own labels" : `labels from ${oldLabels}`}; ${hint}`;
+  }
+  return undefined;
+}
+
 function resolveEval(input: EvalOptions) {
   const o = resolveOptions('eval', evalOptions, input);
   const templates = o.templates?.length ? o.templates : [...DEFAULT_TEMPLATES];
@@ -243,6 +279,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   const fileLabels = o.labels ? await readLabels(o.labels) : undefined;
   // Fail on bad shard paths before loading the model.
   const files = await listShards(o.shards);
+  const claim = await claimOutput(o.out, { command: 'eval', kind: 'file', inputs: [...files, o.labels], replaces: o.overwrite ? undefined : (p) => otherEvaluation(p, o.shards, files, o.labels) });
   const clip = await loadClip(o.model, { backend: o.backend, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
   try {
     const data = await embedPairs(clip, files, o, fileLabels ? new Set(fileLabels) : undefined);
@@ -251,6 +288,8 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
     const summary: EvalSummary = {
       model: o.model,
       shards: o.shards,
+      shard_files: files.map((f) => resolve(f)),
+      labels: o.labels ? resolve(o.labels) : null,
       zero_shot,
       retrieval: await retrieval(clip, o, data),
       pairs: data.pairs,
@@ -260,6 +299,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
       seconds: (performance.now() - t0) / 1000,
       out: o.out,
     };
+    await claim.create();
     await writeJsonAtomic(o.out, summary);
     return summary;
   } finally {

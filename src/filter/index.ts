@@ -6,6 +6,7 @@ import { WitError } from '../util/errors.js';
 import { resolveOptions } from '../util/options.js';
 import { VERSION } from '../util/version.js';
 import { FILTER_OPTIONS } from './options.js';
+import { claimOutput as claimOutputPath } from '../util/output.js';
 import { allFinished, claimOutput, runOptions, validate, STAGE, WORK_DIR, type ResolvedFilterOptions, type Validated } from './run-dir.js';
 import { newRun, type FilterRun } from './run.js';
 import { filterSteps, Screen } from './screen.js';
@@ -38,6 +39,7 @@ export async function filter(input: FilterOptions): Promise<FilterSummary> {
   const t0 = performance.now();
   const opts = resolveOptions(STAGE, FILTER_OPTIONS, input);
   const v = await validate(opts);
+  const claim = await claimOutputPath(opts.out, { command: 'filter', inputs: [...opts.shards, opts.model] });
   const options = await runOptions(opts, v);
   const outputFormat = opts.outputFormat ?? formatOfShard(v.files[0]!);
   const outputs = v.files.map((_, i) => shardPath(opts.out, i, '', outputFormat));
@@ -48,6 +50,7 @@ export async function filter(input: FilterOptions): Promise<FilterSummary> {
   let selection: Selection | undefined;
   let run: FilterRun;
   try {
+    await claim.create();
     await claimOutput(opts.out, options);
     run = newRun(opts, v, outputs, new Screen(v.basic, opts.dedup), model, t0);
     if (finished) await totalsFromStats(run);

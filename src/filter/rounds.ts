@@ -3,6 +3,7 @@ import { countRows, train, trainOptions, type TrainOptions, type TrainSummary } 
 import { defaultOf } from '../util/options.js';
 import { listShards } from '../shards/index.js';
 import { UsageError } from '../util/errors.js';
+import { claimOutput } from '../util/output.js';
 import { filter, type FilterOptions, type FilterSummary } from './index.js';
 
 /** Options of `wit train --filter-rounds K --keep-fraction F`. */
@@ -79,6 +80,10 @@ export async function trainWithFilterRounds(opts: FilterRoundsOptions): Promise<
   if (!(Number.isFinite(f) && f > 0 && f <= 1)) throw new UsageError('train', `--keep-fraction must be in (0, 1], got ${f}`);
   if (!opts.out) throw new UsageError('train', 'no output directory given (--out DIR)');
   if (opts.initFrom && opts.resume) throw new UsageError('train', '--init-from and --resume do not go together');
+  // `out` is the final model and holds every round: claimed as train's once the shards are found.
+  const claim = await claimOutput(opts.out, { command: 'train' });
+  await listShards(opts.shards);
+  await claim.create();
   const { filterRounds: _k, keepFraction: _f, filter: filterOpts, epochs: _e, ...base } = opts;
   const log = opts.onLog ?? (() => undefined);
   const rounds: FilterRoundSummary[] = [];

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, rename, rm, open } from 'node:fs/promises';
+import { readFile, open } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { endianness } from 'node:os';
@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { InputError, UsageError } from '../util/errors.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';
+import { claimOutput, isPartialSet, testHook } from '../util/output.js';
 import { parameterSpecs } from '../train/model.js';
 import { modelDirConfigOf, readModelConfig, loadTokenizer } from '../train/model-dir.js';
 import { ClipTokenizer } from '../train/clip-tokenizer.js';
@@ -64,11 +65,6 @@ async function findVocab(given: string | undefined, weights: string, config: str
   throw new UsageError(STAGE, `no CLIP vocabulary: pass --vocab ${CLIP_VOCAB_FILE} (open_clip ships it in src/open_clip/)`);
 }
 
-async function claimOut(out: string): Promise<void> {
-  const entries = await readdir(out).catch(() => undefined);
-  if (entries && entries.length) throw new UsageError(STAGE, `--out ${out} exists and is not empty; choose a new directory`);
-}
-
 async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
@@ -106,54 +102,51 @@ function checkKeys(reader: SafetensorsReader, specs: ReturnType<typeof parameter
  */
 export async function importModel(options: ImportOptions): Promise<ImportSummary> {
   const o = resolveOptions(STAGE, importSchema, options);
-  const out = resolve(o.out);
-  await claimOut(out);
+  const claim = await claimOutput(o.out, { command: 'model import', reuse: false, inputs: [o.weights, o.config, o.vocab] });
+  const out = claim.path;
+  if (await isPartialSet(dirname(resolve(o.weights)))) throw new InputError(STAGE, o.weights, 'is in a partial export (wit model export was stopped before its files were complete); export again');
   const parsed = parseOpenClipConfig(await readJson(o.config), o.config, { name: o.name, forceQuickGelu: o.forceQuickGelu });
   const { arch, loss, customText } = parsed;
   const tokenizer = await ClipTokenizer.fromMergesFile(await findVocab(o.vocab, o.weights, o.config), arch.text.vocab_size, arch.text.context_length);
   const reader = await SafetensorsReader.open(o.weights);
-  const tmp = `${out}.tmp-${process.pid}`;
   try {
     const specs = parameterSpecs(arch, loss);
     checkKeys(reader, specs, arch, customText);
-    await rm(tmp, { recursive: true, force: true });
-    await mkdir(tmp, { recursive: true });
     const dtypes: Record<string, number> = {};
     let parameters = 0;
-    const fh = await open(join(tmp, 'model.weights.bin'), 'w');
-    try {
-      for (const s of specs) {
-        const key = torchKey(s.name, customText);
-        const entry = reader.entries.get(key)!;
-        dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + 1;
-        const data = fromTorch(s.name, await reader.read(key), entry.shape);
-        parameters += data.length;
-        await fh.write(littleEndian(data));
+    // The model directory appears complete or not at all (docs/ARCHITECTURE.md, "Claiming an output").
+    await claim.publish(async (tmp) => {
+      const fh = await open(join(tmp, 'model.weights.bin'), 'w');
+      try {
+        for (const s of specs) {
+          const key = torchKey(s.name, customText);
+          const entry = reader.entries.get(key)!;
+          dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + 1;
+          const data = fromTorch(s.name, await reader.read(key), entry.shape);
+          parameters += data.length;
+          await fh.write(littleEndian(data));
+        }
+        await fh.sync();
+      } finally {
+        await fh.close();
       }
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await writeJsonAtomic(join(tmp, 'config.json'), modelDirConfigOf(arch, loss, tokenizer));
-    await writeJsonAtomic(join(tmp, 'tokenizer.json'), tokenizer.toJSON());
-    const manifest = {
-      format: 'wit-clip',
-      generatedBy: `wit model import (TensorFlow.js tfjs-core v${tf.version_core} weights manifest)`,
-      convertedBy: null,
-      modelTopology: { class_name: 'WitClip', config: arch, loss },
-      weightsManifest: [{ paths: ['model.weights.bin'], weights: specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }],
-    };
-    await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest));
-    await rm(out, { recursive: true, force: true });
-    await mkdir(dirname(out), { recursive: true });
-    await rename(tmp, out);
+      await writeJsonAtomic(join(tmp, 'config.json'), modelDirConfigOf(arch, loss, tokenizer));
+      await writeJsonAtomic(join(tmp, 'tokenizer.json'), tokenizer.toJSON());
+      const manifest = {
+        format: 'wit-clip',
+        generatedBy: `wit model import (TensorFlow.js tfjs-core v${tf.version_core} weights manifest)`,
+        convertedBy: null,
+        modelTopology: { class_name: 'WitClip', config: arch, loss },
+        weightsManifest: [{ paths: ['model.weights.bin'], weights: specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }],
+      };
+      await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest));
+    });
     return {
       out, arch: arch.name, activation: arch.act, parameters, tensors: specs.length, source_dtypes: dtypes,
       vocab_size: tokenizer.vocabSize, context_length: arch.text.context_length, image_size: arch.vision.image_size,
     };
   } finally {
     await reader.close();
-    await rm(tmp, { recursive: true, force: true });
   }
 }
 
@@ -170,6 +163,9 @@ export const exportSchema = defineOptions({
 });
 
 export type ExportOptions = OptionsInput<typeof exportSchema>;
+
+/** The files of an export, published as one set. */
+export const EXPORT_FILES = ['open_clip_config.json', 'open_clip_model.safetensors', 'bpe_vocab.txt.gz'] as const;
 
 export interface ExportSummary {
   out: string;
@@ -197,6 +193,7 @@ function exportedTokenizer(tokenizer: TextTokenizer, where: string): { merges: s
  */
 export async function exportModel(options: ExportOptions): Promise<ExportSummary> {
   const o = resolveOptions(STAGE, exportSchema, options);
+  const claim = await claimOutput(o.out, { command: 'model export', inputs: [o.model], files: EXPORT_FILES });
   const config = await readModelConfig(o.model);
   const openclip = toOpenClipConfig(config.arch, config.loss, o.model);
   const tokenizer = await loadTokenizer(join(o.model, 'tokenizer.json'), config.tokenizer?.type ?? 'wit-byte-bpe');
@@ -205,35 +202,39 @@ export async function exportModel(options: ExportOptions): Promise<ExportSummary
   const vocabRows = tok.rowOf ? tok.rowOf.length : arch.text.vocab_size;
   (openclip.model_cfg as { text_cfg: { vocab_size: number } }).text_cfg.vocab_size = vocabRows;
   const { tensors } = await loadWeights(o.model, 'model');
-  const out = resolve(o.out);
-  await mkdir(out, { recursive: true });
+  const out = claim.path;
   let parameters = 0;
-  try {
-    const items: TensorToWrite[] = parameterSpecs(arch, config.loss).map((s) => {
-      const t = tensors[s.name];
-      if (!t) throw new InputError(STAGE, join(o.model, 'model.json'), `weights lack parameter ${s.name}`);
-      const tshape = torchShape(s.name, s.shape, arch);
-      const shape = s.name === 'token_embedding.weight' ? [vocabRows, arch.text.width] : tshape;
-      return {
-        name: s.name,
-        shape,
-        data: () => {
-          const data = t.dataSync() as Float32Array;
-          parameters += data.length;
-          if (s.name === 'token_embedding.weight' && tok.rowOf) return permuteRows(data, tok.rowOf, arch.text.width);
-          return toTorch(s.name, data, tshape);
-        },
-      };
-    });
-    await writeSafetensors(join(out, 'open_clip_model.safetensors'), items, { format: 'pt', exported_by: 'wit model export' });
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
-  await writeFileAtomic(join(out, 'bpe_vocab.txt.gz'), gzipSync(tok.merges));
-  await writeJsonAtomic(join(out, 'open_clip_config.json'), openclip);
+  // The three files are published as one set: a crash between them leaves no folder that import
+  // accepts, and a rerun sweeps what the killed run left (docs/ARCHITECTURE.md, "Claiming an output").
+  await claim.publish(async (dir) => {
+    try {
+      const items: TensorToWrite[] = parameterSpecs(arch, config.loss).map((s) => {
+        const t = tensors[s.name];
+        if (!t) throw new InputError(STAGE, join(o.model, 'model.json'), `weights lack parameter ${s.name}`);
+        const tshape = torchShape(s.name, s.shape, arch);
+        const shape = s.name === 'token_embedding.weight' ? [vocabRows, arch.text.width] : tshape;
+        return {
+          name: s.name,
+          shape,
+          data: () => {
+            const data = t.dataSync() as Float32Array;
+            parameters += data.length;
+            if (s.name === 'token_embedding.weight' && tok.rowOf) return permuteRows(data, tok.rowOf, arch.text.width);
+            return toTorch(s.name, data, tshape);
+          },
+        };
+      });
+      await writeSafetensors(join(dir, 'open_clip_model.safetensors'), items, { format: 'pt', exported_by: 'wit model export' });
+    } finally {
+      tf.dispose(Object.values(tensors));
+    }
+    testHook('model-export:weights-written');
+    await writeFileAtomic(join(dir, 'bpe_vocab.txt.gz'), gzipSync(tok.merges));
+    await writeJsonAtomic(join(dir, 'open_clip_config.json'), openclip);
+  });
   return {
     out,
-    files: ['open_clip_config.json', 'open_clip_model.safetensors', 'bpe_vocab.txt.gz'],
+    files: [...EXPORT_FILES],
     arch: arch.name,
     quick_gelu: arch.act === 'quick_gelu',
     parameters,

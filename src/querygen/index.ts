@@ -21,6 +21,7 @@ import { once } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { InputError } from '../util/errors.js';
 import { renameIntoPlace, tempPathFor, writeJsonAtomic } from '../util/atomic.js';
+import { claimOutput } from '../util/output.js';
 import { WorkerPool } from './pool.js';
 import { readWordnet, WordnetFormatError } from './wordnet.js';
 import { byCountDesc, unionQueries, zeroBySource, SOURCES, type BySource, type QuerySource, type UnionResult } from './select.js';
@@ -97,8 +98,9 @@ const MB = 1024 * 1024;
 export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> {
   const t0 = Date.now();
   const run = resolveQuerygen(opts);
+  const claim = await claimOutput(run.out, { command: 'querygen', kind: 'file', inputs: [...run.wiki, ...run.pageviews, ...run.wikiIndex] });
   const plans = await planWiki(run);
-  mkdirSync(dirname(run.out), { recursive: true });
+  await claim.create();
   const tmpDir = run.tmpDir
     ? (mkdirSync(run.tmpDir, { recursive: true }), mkdtempSync(join(resolve(run.tmpDir), 'querygen-')))
     : mkdtempSync(join(dirname(run.out), `.${basename(run.out)}.tmp-`));

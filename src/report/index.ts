@@ -8,6 +8,7 @@ import { queryStats, renderQueries } from './queries.js';
 import { scanShards } from './scan.js';
 import { renderCrawl, renderEval, renderFilter, renderShards, renderTraining } from './sections.js';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
+import { claimOutput } from '../util/output.js';
 import { defaultOf, resolveOptions, type OptionsInput } from '../util/options.js';
 import { REPORT_OPTIONS } from './options.js';
 
@@ -218,6 +219,7 @@ async function writeReport(file: string, html: string): Promise<string> {
 export async function report(input: ReportOptions): Promise<ReportSummary> {
   const t0 = performance.now();
   const opts = resolveOptions('report', REPORT_OPTIONS, input);
+  await claimOutput(opts.out, { command: 'report', kind: 'file', inputs: opts.runs });
   const inv = await findRuns(opts.runs);
   const { sections, zeroShot } = await buildSections(inv, opts, opts.onProgress ?? (() => undefined));
   const html = renderPage(opts.title, opts.runs, sections);

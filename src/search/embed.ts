@@ -3,6 +3,7 @@ import type { ClipHandle } from '../train/index.js';
 import { EMBED_BATCH_SIZE } from '../train/clip.js';
 import { listShards, readShardFile, type PairRecord } from '../shards/index.js';
 import { WitError } from '../util/errors.js';
+import { claimOutput } from '../util/output.js';
 import { modelFingerprint } from '../util/model-fingerprint.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { BACKENDS, embedDim, openModel } from './model.js';
@@ -67,8 +68,10 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
   const t0 = performance.now();
   const opts = resolveOptions(STAGE, EMBED_OPTIONS, input);
   const files = await listShards(opts.shards);
+  const claim = await claimOutput(opts.out, { command: 'embed', inputs: opts.shards });
   const clip = await openModel(opts.model, { backend: opts.backend, batchSize: opts.batchSize }, STAGE);
   try {
+    await claim.create();
     const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);
     return {
       index: opts.out,

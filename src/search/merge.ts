@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { UsageError } from '../util/errors.js';
+import { claimOutput } from '../util/output.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { finishIndex } from './embed.js';
 import { EmbeddingIndex, type AnnKind } from './store.js';
@@ -39,6 +40,7 @@ const APPEND_ROWS = 20_000;
 export async function mergeIndexes(input: MergeOptions): Promise<MergeSummary> {
   const t0 = performance.now();
   const opts = resolveOptions(STAGE, MERGE_OPTIONS, input);
+  const claim = await claimOutput(opts.out, { command: 'embed merge', stage: STAGE, inputs: opts.parts });
   const parts: EmbeddingIndex[] = [];
   try {
     for (const dir of opts.parts) parts.push(await EmbeddingIndex.open(dir, STAGE));
@@ -55,6 +57,7 @@ export async function mergeIndexes(input: MergeOptions): Promise<MergeSummary> {
         seen.set(s, p.dir);
       }
     }
+    await claim.create();
     const out = await EmbeddingIndex.create(
       opts.out,
       { model: first.meta.model, model_fingerprint: first.meta.model_fingerprint, embed_dim: first.meta.embed_dim, dtype: first.meta.dtype, shards: parts.flatMap((p) => p.meta.shards) },

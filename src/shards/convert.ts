@@ -3,10 +3,11 @@
  * as stored (never re-encoded), keys, order, pass-through columns, stats, url-list status rows and
  * the manifest carried over. See README.md, "convert".
  */
-import { access, mkdir, readdir } from 'node:fs/promises';
+import { access, readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { UsageError } from '../util/errors.js';
+import { claimOutput } from '../util/output.js';
 import { VERSION } from '../util/version.js';
 import type { ProgressSink } from '../util/progress.js';
 import { listShards, readShardExtras, readShardFile, readShardInfo, readStatusRows } from './reader.js';
@@ -90,12 +91,13 @@ async function convertShard(file: string, from: ShardFormat, to: ShardFormat, ta
  */
 export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
   const opts = resolveOptions(STAGE, convertSchema, input);
+  const claim = await claimOutput(opts.out, { command: 'convert', inputs: [opts.shards] });
   const t0 = performance.now();
   const to = opts.to as ShardFormat;
   const files = await listShards(opts.shards);
   const from: ShardFormat = files[0]!.endsWith('.tar') ? 'webdataset' : 'parquet';
   if (from === to) throw new UsageError(STAGE, `${opts.shards} already holds ${to} shards`);
-  await mkdir(opts.out, { recursive: true });
+  await claim.create();
   const present = new Set(await readdir(opts.out));
   const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, image_bytes: 0, seconds: 0 };
   const written: string[] = [];

@@ -1,7 +1,8 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listShards, readShards } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
+import { claimOutput } from '../util/output.js';
 import { resolveOptions, type ResolvedOptions } from '../util/options.js';
 import { initBackend, type BackendInfo } from './backend/index.js';
 import { readTrainState, type Hyper, type TrainState } from './checkpointer.js';
@@ -141,9 +142,10 @@ export async function resolveRun(input: TrainOptions): Promise<{ options: Resolv
   const files = await listShards(options.shards);
   const rows = await countRows(files);
   if (!rows) throw new InputError('train', files[0]!, 'the shards hold no pairs');
+  const claim = await claimOutput(options.out, { command: 'train' });
   const last = await checkOut(options);
   const backend = await initBackend(options.backend, { threads: options.threads });
   const plan = last ? await planResume(options, files, rows, last) : await planFresh(options, files, rows);
-  await mkdir(options.out, { recursive: true });
+  await claim.create();
   return { options, plan, backend };
 }

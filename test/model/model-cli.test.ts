@@ -73,7 +73,7 @@ describe('wit model export/import round trip (Node only)', () => {
   test('import refuses a non-empty --out', async () => {
     const r = await importWith({}, join(root, 'wit'));
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/exists and is not empty/);
+    expect(r.stderr).toMatch(/already holds a model import run/);
   });
 });
 

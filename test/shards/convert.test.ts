@@ -54,7 +54,7 @@ describe('wit convert', () => {
     const r1 = await runWit(['convert', '--shards', src, '--to', 'webdataset', '--out', wds, '--json']);
     expect(r1.code, r1.stderr).toBe(0);
     expect(JSON.parse(r1.stdout)).toMatchObject({ from: 'parquet', to: 'webdataset', shards: 2, pairs: all.length, skipped_shards: 0 });
-    expect((await readdir(wds)).sort()).toEqual(['00000.parquet', '00000.tar', '00000_stats.json', '00001.parquet', '00001.tar', '00001_stats.json', 'manifest.json']);
+    expect((await readdir(wds)).sort()).toEqual(['.wit-output.json', '00000.parquet', '00000.tar', '00000_stats.json', '00001.parquet', '00001.tar', '00001_stats.json', 'manifest.json']);
     // Python's tarfile sees the same image bytes (webp members, not re-encoded)
     // Python's tarfile is a second reader (skipped with a line, or a failure under CI, without python3)
     const listed = !needs('python3') ? undefined : execFileSync(programPath('python3')!, ['-c', `

@@ -14,6 +14,7 @@ import { readManifest, writeManifest } from '../../shards/index.js';
 import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
 import { dropFilter, readFilterStats } from './dedupe.js';
 import { checkInputs, hasFinishedShard } from '../run-dir.js';
+import { claimOutput } from '../../util/output.js';
 import type { DedupeStats } from '../dedupe.js';
 import { RunKeys, deriveRunId, queueName, ACTIVE_RUNS_KEY } from './keys.js';
 import { planJobs, type JobSpec, type RunPlan } from './plan.js';
@@ -173,6 +174,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
   const r = resolveCrawlOptions(opts.crawl);
   for (const i of config.inputs) detectInputFormat(i, r.inputFormat);
   await checkInputs(config.inputs);
+  await claimOutput(config.out, { command: 'crawl' }); // refused before Redis is touched (docs/ARCHITECTURE.md, "Claiming an output")
   const keys = new RunKeys(config.runId);
   const redis = connectRedis(opts.redisUrl, { log, name: 'wit-coordinator' });
   try {
