@@ -1,0 +1,161 @@
+/**
+ * The hostile-input suite (docs/ARCHITECTURE.md, "The hostile-input suite"): every command of
+ * commands.ts through the same classes of bad input (inputs.ts). Each case runs the real CLI and
+ * asserts: the documented exit code, one line `wit COMMAND: …` naming the file or flag, no stack
+ * trace, no raw control character on the terminal, bounded memory (peak RSS of the child), and
+ * nothing changed outside the case's own folder (the fixtures, and whatever was at --out).
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { WIT } from '../crawl/run-wit.js';
+import { COMMANDS, type HostileCommand } from './commands.js';
+import { makeFixtures, type Fixtures } from './fixtures.js';
+import { INPUT_CLASSES, NON_FINITE, OUTPUT_CLASSES } from './inputs.js';
+
+/** Peak resident memory a refused input may cost (the bombs of issue 20 reached 4-12 GB). */
+const MAX_RSS_MB = 1024;
+const CASE_TIMEOUT_MS = 90_000;
+
+let root: string;
+let fx: Fixtures;
+let fxSnapshot: string;
+let caseNo = 0;
+
+/** A listing of every entry under `dir` with its type, size, mtime and (for small files) content hash. */
+function snapshot(dir: string): string {
+  const rows: string[] = [];
+  const visit = (d: string) => {
+    for (const e of readdirSync(d).sort()) {
+      const p = join(d, e);
+      const st = lstatSync(p);
+      if (st.isDirectory()) { rows.push(`${p}/`); visit(p); continue; }
+      const kind = st.isFile() ? 'f' : st.isSymbolicLink() ? 'l' : 'o';
+      const hash = st.isFile() && st.size < 1 << 20 ? createHash('sha1').update(readFileSync(p)).digest('hex') : '';
+      rows.push(`${p} ${kind} ${st.size} ${st.mtimeMs} ${hash}`);
+    }
+  };
+  if (existsSync(dir)) {
+    if (lstatSync(dir).isDirectory()) visit(dir);
+    else rows.push(`${dir} ${lstatSync(dir).size} ${lstatSync(dir).mtimeMs} ${createHash('sha1').update(readFileSync(dir)).digest('hex')}`);
+  }
+  return rows.join('\n');
+}
+
+interface Run { code: number | null; stdout: string; stderr: string; rssMb: number; killed: boolean }
+
+/** Runs the CLI under GNU time for the child's peak RSS; killed after CASE_TIMEOUT_MS. */
+function runMeasured(args: string[], dir: string): Promise<Run> {
+  const rssFile = join(dir, '.rss');
+  return new Promise((resolve) => {
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', rssFile, process.execPath, WIT, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WIT_DEBUG: '' } });
+    let stdout = '';
+    let stderr = '';
+    let killed = false;
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => { killed = true; child.kill('SIGKILL'); }, CASE_TIMEOUT_MS);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      const rss = existsSync(rssFile) ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) / 1024 : NaN;
+      resolve({ code, stdout, stderr, rssMb: rss, killed });
+    });
+  });
+}
+
+/** Replaces the value after `flag` in `args` (the flag's first value; extra values of a list flag are dropped). */
+function withValue(args: string[], flag: string, value: string): string[] {
+  const i = args.indexOf(flag);
+  if (i < 0) return [...args, flag, value];
+  let j = i + 1;
+  while (j + 1 < args.length && !args[j + 1]!.startsWith('--')) j++;
+  return [...args.slice(0, i + 1), value, ...args.slice(j + 1)];
+}
+
+/** The assertions every case shares; `names` is what the error line must mention (a path or a flag). */
+function expectRefused(c: HostileCommand, r: Run, accepted: number[], names: string[]): void {
+  const where = `stderr:\n${r.stderr.slice(-2000)}`;
+  expect(r.killed, `killed after ${CASE_TIMEOUT_MS} ms: ${where}`).toBe(false);
+  expect(accepted, `exit ${r.code}; ${where}`).toContain(r.code);
+  expect(r.stderr, 'a stack trace').not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+  expect(r.stderr, 'raw control characters reach the terminal').not.toMatch(/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x9f]/);
+  expect(r.rssMb, `peak RSS ${r.rssMb} MB`).toBeLessThan(MAX_RSS_MB);
+  if (r.code === 0) return;
+  const lines = r.stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const errors = lines.filter((l) => l.startsWith('wit '));
+  expect(errors, where).toHaveLength(1);
+  expect(errors[0]!.startsWith(`wit ${c.cmd.join(' ')}: `), where).toBe(true);
+  expect(errors[0]!.length, 'one short line').toBeLessThan(600);
+  const visible = names.map((n) => n.replace(/[\x00-\x1f\x7f]/g, ''));
+  expect(visible.some((n) => errors[0]!.includes(n) || errors[0]!.includes(n.split('/').pop()!.replace(/\[2J.*$/, ''))), `the line names one of ${names.join(', ')}: ${errors[0]}`).toBe(true);
+}
+
+function newCaseDir(): string {
+  const d = join(root, 'cases', String(caseNo++));
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'wit-hostile-'));
+  fx = await makeFixtures(root);
+  fxSnapshot = snapshot(fx.root);
+}, 600_000);
+
+afterAll(() => {
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+for (const c of COMMANDS) {
+  const name = c.cmd.join(' ');
+  describe.concurrent(`wit ${name}`, () => {
+    for (const [flag, kind] of Object.entries(c.slots)) {
+      for (const cls of INPUT_CLASSES.filter((k) => k.kinds.includes(kind))) {
+        test(`${flag} ${cls.name}`, async () => {
+          const dir = newCaseDir();
+          const valid = c.args(fx, join(dir, 'out')).at(c.args(fx, join(dir, 'out')).indexOf(flag) + 1)!;
+          const bad = cls.make(dir, valid, fx);
+          const args = withValue(c.args(fx, join(dir, 'out')), flag, bad);
+          const r = await runMeasured([...c.cmd, ...args], dir);
+          // Half of a text file (labels, queries) is a shorter valid file: refused or used, never a crash.
+          const fallback = cls.name === 'truncated' && kind === 'text' ? [0, 2] : [2];
+          expectRefused(c, r, c.accept?.[`${flag}:${cls.name}`] ?? c.accept?.[cls.name] ?? fallback, [bad, flag]);
+          expect(snapshot(fx.root), 'the fixtures changed').toBe(fxSnapshot);
+        }, CASE_TIMEOUT_MS + 30_000);
+      }
+    }
+    if (c.out) {
+      const out = c.out;
+      for (const cls of OUTPUT_CLASSES.filter((k) => k.kinds.includes(out.kind))) {
+        test(`${out.flag} ${cls.name}`, async () => {
+          const dir = newCaseDir();
+          const made = cls.make(dir, fx, c.cmd);
+          const before = made.precious ? snapshot(made.precious) : '';
+          const kindBefore = lstatSync(made.out, { throwIfNoEntry: false });
+          const args = withValue(c.args(fx, join(dir, 'out')), out.flag, made.out);
+          const r = await runMeasured([...c.cmd, ...args], dir);
+          expectRefused(c, r, c.accept?.[cls.name] ?? [2], [made.out, out.flag]);
+          if (made.precious) expect(snapshot(made.precious), 'what was at --out changed').toBe(before);
+          const kindAfter = lstatSync(made.out, { throwIfNoEntry: false });
+          expect(kindAfter?.mode, '--out was replaced').toBe(kindBefore?.mode);
+          if (made.out.startsWith('/dev/')) expect(statSync(made.out).isCharacterDevice()).toBe(true);
+          expect(snapshot(fx.root), 'the fixtures changed').toBe(fxSnapshot);
+        }, CASE_TIMEOUT_MS + 30_000);
+      }
+    }
+    if (c.numeric) {
+      const flag = c.numeric;
+      for (const v of NON_FINITE) {
+        test(`${flag} ${v}`, async () => {
+          const dir = newCaseDir();
+          const r = await runMeasured([...c.cmd, ...withValue(c.args(fx, join(dir, 'out')), flag, v)], dir);
+          expectRefused(c, r, [2], [flag]);
+          expect(existsSync(join(dir, 'out')), 'a refused run created --out').toBe(false);
+        }, CASE_TIMEOUT_MS + 30_000);
+      }
+    }
+  });
+}

@@ -1,0 +1,205 @@
+/**
+ * The classes of hostile input (docs/ARCHITECTURE.md, "The hostile-input suite"), generated per case:
+ * each `make` writes what it needs into the case's own folder and returns the path to pass.
+ */
+import { execFileSync } from 'node:child_process';
+import { closeSync, copyFileSync, cpSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, ftruncateSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import type { Fixtures } from './fixtures.js';
+import type { SlotKind } from './commands.js';
+
+export interface InputClass {
+  name: string;
+  /** The kinds of slot it applies to. */
+  kinds: SlotKind[];
+  /** Writes the hostile input into `dir` from the valid one and returns its path. */
+  make: (dir: string, valid: string, fx: Fixtures) => string;
+}
+
+const FILE_KINDS: SlotKind[] = ['text', 'json', 'binary', 'stream'];
+const DIR_KINDS: SlotKind[] = ['shards', 'model', 'index'];
+const ALL: SlotKind[] = [...FILE_KINDS, ...DIR_KINDS];
+
+/** A name like the valid one's (same extensions), so that format detection by name still applies. */
+function like(dir: string, valid: string, stem: string): string {
+  const b = basename(valid);
+  const dot = b.indexOf('.');
+  return join(dir, stem + (dot > 0 ? b.slice(dot) : ''));
+}
+
+function mkfifo(path: string): string {
+  execFileSync('mkfifo', [path]);
+  return path;
+}
+
+/** A sparse file of `bytes` (nothing written to disk). */
+function sparse(path: string, bytes: number): string {
+  const fd = openSync(path, 'w');
+  ftruncateSync(fd, bytes);
+  closeSync(fd);
+  return path;
+}
+
+let bombCache: Buffer | undefined;
+/** 4 GiB of one repeated byte as a 4 MB multi-member gzip file (every gzip reader must read all members). */
+function gzipBomb(): Buffer {
+  if (!bombCache) {
+    const member = gzipSync(Buffer.alloc(64 << 20, 0x61), { level: 9 });
+    bombCache = Buffer.concat(Array.from({ length: 64 }, () => member));
+  }
+  return bombCache;
+}
+
+/** The largest regular file in a folder (the weights of a model, a data file of an index). */
+function largestFile(dir: string): string {
+  let best = '';
+  let size = -1;
+  const visit = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) visit(p);
+      else if (e.isFile() && statSync(p).size > size) { best = p; size = statSync(p).size; }
+    }
+  };
+  visit(dir);
+  return best;
+}
+
+export const INPUT_CLASSES: InputClass[] = [
+  { name: 'missing', kinds: ALL, make: (dir, valid) => like(dir, valid, 'no-such-input') },
+  {
+    name: 'empty', kinds: ALL, make: (dir, valid) => {
+      const p = like(dir, valid, 'empty');
+      if (statSync(valid).isDirectory()) mkdirSync(p);
+      else writeFileSync(p, '');
+      return p;
+    },
+  },
+  { name: 'device', kinds: ALL, make: () => '/dev/zero' },
+  { name: 'fifo', kinds: ALL, make: (dir, valid) => mkfifo(like(dir, valid, 'fifo')) },
+  {
+    name: 'symlink-to-device', kinds: ALL, make: (dir, valid) => {
+      const p = like(dir, valid, 'link');
+      symlinkSync('/dev/zero', p);
+      return p;
+    },
+  },
+  {
+    name: 'symlink-loop', kinds: ALL, make: (dir, valid) => {
+      const p = like(dir, valid, 'loop');
+      symlinkSync(p + '.other', p);
+      symlinkSync(p, p + '.other');
+      return p;
+    },
+  },
+  {
+    name: 'huge', kinds: [...FILE_KINDS, 'shards'], make: (dir, valid) => {
+      if (!statSync(valid).isDirectory()) return sparse(like(dir, valid, 'huge'), 4 * 2 ** 30);
+      const d = join(dir, 'huge-shards');
+      mkdirSync(d);
+      sparse(join(d, '00000.parquet'), 4 * 2 ** 30);
+      return d;
+    },
+  },
+  {
+    name: 'truncated', kinds: ALL, make: (dir, valid) => {
+      if (!statSync(valid).isDirectory()) {
+        const p = like(dir, valid, 'truncated');
+        const bytes = readFileSync(valid);
+        writeFileSync(p, bytes.subarray(0, Math.floor(bytes.length / 2)));
+        return p;
+      }
+      const d = join(dir, 'truncated-' + basename(valid));
+      cpSync(valid, d, { recursive: true });
+      const victim = largestFile(d);
+      truncateSync(victim, Math.floor(statSync(victim).size / 2));
+      return d;
+    },
+  },
+  {
+    name: 'gzip-bomb', kinds: ['text', 'stream'], make: (dir, valid) => {
+      const b = basename(valid);
+      const p = join(dir, 'bomb-' + (b.endsWith('.gz') ? b : b + '.gz'));
+      writeFileSync(p, gzipBomb());
+      return p;
+    },
+  },
+  {
+    name: 'wrong-type', kinds: ALL, make: (dir, valid, fx) => {
+      if (statSync(valid).isDirectory()) {
+        const p = join(dir, 'a-file-not-a-folder');
+        copyFileSync(fx.labels, p);
+        return p;
+      }
+      // A folder where a file belongs, named like the file.
+      const p = like(dir, valid, 'folder');
+      mkdirSync(p);
+      return p;
+    },
+  },
+  {
+    name: 'garbage', kinds: ['json', 'binary', 'shards', 'model'], make: (dir, valid) => {
+      // Random bytes in place of the file (or of every file of the folder).
+      const junk = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 2654435761 + seed) >>> 24));
+      if (!statSync(valid).isDirectory()) {
+        const p = like(dir, valid, 'garbage');
+        writeFileSync(p, junk(4096, 7));
+        return p;
+      }
+      const d = join(dir, 'garbage-' + basename(valid));
+      cpSync(valid, d, { recursive: true });
+      const victim = largestFile(d);
+      writeFileSync(victim, junk(statSync(victim).size, 11));
+      return d;
+    },
+  },
+  { name: 'control-characters', kinds: ALL, make: (dir, valid) => join(dir, `evil\x1b[2J\x1b]0;pwned\x07name${extname(valid)}`) },
+];
+
+/** Output classes: what may already be at `--out`. `precious` is what must be unchanged afterwards. */
+export interface OutputClass {
+  name: string;
+  kinds: Array<'dir' | 'file'>;
+  make: (dir: string, fx: Fixtures, cmd: string[]) => { out: string; precious?: string };
+}
+
+export const OUTPUT_CLASSES: OutputClass[] = [
+  {
+    name: 'out-is-a-file', kinds: ['dir'], make: (dir) => {
+      const p = join(dir, 'precious.txt');
+      writeFileSync(p, 'the user\'s data\n');
+      return { out: p, precious: p };
+    },
+  },
+  { name: 'out-is-a-fifo', kinds: ['dir', 'file'], make: (dir) => ({ out: mkfifo(join(dir, 'out-fifo')) }) },
+  {
+    name: 'out-is-a-symlink-to-a-file', kinds: ['dir', 'file'], make: (dir) => {
+      const target = join(dir, 'precious-target.txt');
+      writeFileSync(target, 'the user\'s data\n');
+      const p = join(dir, 'out-link');
+      symlinkSync(target, p);
+      return { out: p, precious: target };
+    },
+  },
+  { name: 'out-is-a-device', kinds: ['dir', 'file'], make: () => ({ out: '/dev/full' }) },
+  {
+    name: 'out-is-a-foreign-folder', kinds: ['dir'], make: (dir) => {
+      const p = join(dir, 'photos');
+      mkdirSync(p);
+      writeFileSync(join(p, 'holiday.jpg'), 'not wit\'s\n');
+      return { out: p, precious: p };
+    },
+  },
+  {
+    name: 'out-is-another-commands-run', kinds: ['dir'], make: (dir, fx, cmd) => {
+      // A model folder, unless the command makes models: then an index.
+      const src = cmd[0] === 'train' || cmd.join(' ') === 'model import' ? fx.index : fx.model;
+      const p = join(dir, 'other-run');
+      cpSync(src, p, { recursive: true });
+      return { out: p, precious: p };
+    },
+  },
+];
+
+export const NON_FINITE = ['NaN', 'Infinity', '1e999'];
