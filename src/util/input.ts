@@ -31,6 +31,7 @@ export const INPUT_KINDS = {
   config: { limit: 16 * MiB, what: 'a JSON file: model config, manifest, state' },
   labels: { limit: 64 * MiB, what: 'a labels file (eval --labels)' },
   weights: { limit: 4 * GiB - 1, what: 'model weights read whole (model.weights.bin)' },
+  checkpoint: { limit: Infinity, what: 'a safetensors checkpoint (read tensor by tensor)' },
   'tar-member': { limit: 256 * MiB, what: 'one member of a WebDataset tar' },
   'url-list': { limit: Infinity, what: 'a url list, WARC or WAT file (streamed)' },
   dump: { limit: Infinity, what: 'a Wikipedia dump, pageview or WordNet file (streamed)' },
@@ -214,6 +215,28 @@ export async function readInputFile(file: string, opts: ReadInputOptions): Promi
   } finally {
     await fh.close();
   }
+}
+
+/** The synchronous {@link readInputFile} (no decompression). */
+export function readInputFileSync(file: string, opts: InputWhat): Buffer {
+  const { fd, size } = openInputFileSync(file, opts);
+  try {
+    const buf = Buffer.allocUnsafe(size);
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, buf, done, Math.min(READ_PIECE, size - done), done);
+      if (!n) break;
+      done += n;
+    }
+    return done === size ? buf : buf.subarray(0, done);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The synchronous {@link readInputText}. */
+export function readInputTextSync(file: string, opts: InputWhat): string {
+  return readInputFileSync(file, opts).toString('utf8');
 }
 
 /** A whole text input file (UTF-8), see {@link readInputFile}. */

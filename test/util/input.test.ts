@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
-import { InputError } from '../../src/util/errors.js';
 import {
   InputTooLargeError, openDecompressed, openInputFile, parseSize, readInputFile, setInputLimits, zstdChunks, inputLimit,
 } from '../../src/util/input.js';
