@@ -31,6 +31,7 @@ export const INPUT_KINDS = {
   config: { limit: 16 * MiB, what: 'a JSON file: model config, manifest, state' },
   labels: { limit: 64 * MiB, what: 'a labels file (eval --labels)' },
   weights: { limit: 4 * GiB - 1, what: 'model weights read whole (model.weights.bin)' },
+  shard: { limit: Infinity, what: 'a Parquet or tar shard (read in pieces)' },
   checkpoint: { limit: Infinity, what: 'a safetensors checkpoint (read tensor by tensor)' },
   'tar-member': { limit: 256 * MiB, what: 'one member of a WebDataset tar' },
   'url-list': { limit: Infinity, what: 'a url list, WARC or WAT file (streamed)' },
