@@ -39,6 +39,7 @@ export type FlagSpecs = Record<string, FlagSpec>;
 export type ParsedFlags = Record<string, unknown>;
 
 import { camel } from '../util/options.js';
+import { inputLimitsHelp } from '../util/input.js';
 export { camel };
 
 function convert(cmd: string, flag: string, spec: FlagSpec, raw: string): string | number {
@@ -86,6 +87,8 @@ function withCommonFlags(specs: FlagSpecs): FlagSpecs {
   return {
     ...specs,
     json: { type: 'boolean', description: 'print the summary as JSON on stdout', default: false },
+    // every command reads its inputs through src/util/input.ts (docs/ARCHITECTURE.md, "Reading inputs")
+    'max-input-size': { type: 'string[]', metavar: 'KIND=SIZE…', description: inputLimitsHelp() },
     help: { type: 'boolean', description: 'show this help', default: false, short: 'h' },
   };
 }

@@ -4,6 +4,7 @@ import type { CommandDef, CommandResult } from './command.js';
 import { UsageError, WitError } from '../util/errors.js';
 import { describeFailure } from './failure.js';
 import { requestInterrupt, startSignalWatcher } from '../util/interrupt.js';
+import { setInputLimits } from '../util/input.js';
 
 /** Subcommands in help order; each module is loaded only when used (tfjs, sharp are heavy). */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef> }> = {
@@ -160,6 +161,8 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
       io.stdout(commandHelp(cmd));
       return 0;
     }
+    // the input size limits of this run (src/util/input.ts); defaults unless --max-input-size is given
+    setInputLimits((flags.maxInputSize as string[] | undefined) ?? [], { stage: cmd.name, reset: true });
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });
     if (statusShown) io.stderr('\n');
     if (flags.json) io.stdout(JSON.stringify(result.summary, null, 2) + '\n');

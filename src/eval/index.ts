@@ -10,6 +10,7 @@ import { EMBED_BATCH_SIZE, loadClip, type ClipHandle } from '../train/clip.js';
 import { BACKEND_NAMES } from '../train/backend/index.js';
 import { cleanText } from '../train/tokenizer.js';
 import { meanEmbedding, retrievalRecall, zeroShotAccuracy } from './metrics.js';
+import { readInputText } from '../util/input.js';
 
 export { meanEmbedding, retrievalRecall, zeroShotAccuracy, type RetrievalResult, type ZeroShotResult } from './metrics.js';
 
@@ -101,12 +102,7 @@ export function fillTemplate(template: string, label: string): string {
 }
 
 async function readLabels(file: string): Promise<string[]> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new UsageError('eval', `cannot read labels: ${(err as Error).message}`, { file });
-  }
+  const text = await readInputText(file, { kind: 'labels', stage: 'eval' });
   const labels = [...new Set(text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean))];
   if (!labels.length) throw new InputError('eval', file, 'no labels (expected one class name a line)');
   return labels;

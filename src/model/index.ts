@@ -1,4 +1,4 @@
-import { readFile, open } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, open, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { endianness } from 'node:os';
@@ -16,6 +16,7 @@ import { SafetensorsReader, writeSafetensors, type TensorToWrite } from './safet
 import { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-config.js';
 import { fromTorch, toTorch, torchKey, torchShape } from './layout.js';
 import { witBpeAsClip } from './wit-bpe-export.js';
+import { readInputText } from '../util/input.js';
 
 export { SafetensorsReader, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from './safetensors.js';
 export { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-config.js';
@@ -60,18 +61,13 @@ async function findVocab(given: string | undefined, weights: string, config: str
   if (given) return given;
   for (const dir of [dirname(weights), dirname(config)]) {
     const p = join(dir, CLIP_VOCAB_FILE);
-    if (await readFile(p).then(() => true, () => false)) return p;
+    if (await stat(p).then((s) => s.isFile(), () => false)) return p;
   }
   throw new UsageError(STAGE, `no CLIP vocabulary: pass --vocab ${CLIP_VOCAB_FILE} (open_clip ships it in src/open_clip/)`);
 }
 
 async function readJson(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new InputError(STAGE, file, `cannot read: ${(err as Error).message}`, { cause: err });
-  }
+  const text = await readInputText(file, { kind: 'config', stage: STAGE });
   try {
     return JSON.parse(text);
   } catch (err) {

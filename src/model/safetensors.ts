@@ -2,6 +2,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { InputError } from '../util/errors.js';
 import { renameIntoPlace, tempPathFor } from '../util/atomic.js';
+import { openInputFile } from '../util/input.js';
 
 /**
  * The safetensors format (docs/ARCHITECTURE.md, "Models in open_clip's format"): an 8-byte
@@ -37,12 +38,8 @@ export class SafetensorsReader {
 
   /** Opens and checks the header; throws InputError naming the file when it is not a complete safetensors file. */
   static async open(file: string): Promise<SafetensorsReader> {
-    let fh: FileHandle;
-    try {
-      fh = await open(file, 'r');
-    } catch (err) {
-      throw new InputError(STAGE, file, `cannot open weights: ${(err as Error).message}`, { cause: err });
-    }
+    // a regular file (src/util/input.ts); its tensors are read one by one, so no whole-file limit
+    const { fh } = await openInputFile(file, { kind: 'checkpoint', stage: STAGE });
     try {
       const { entries, metadata } = await readHeader(file, fh);
       return new SafetensorsReader(file, fh, entries, metadata);

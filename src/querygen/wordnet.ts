@@ -8,8 +8,9 @@
  * Order: NLTK's all_synsets order (adj with satellites, adv, noun, verb; file order within each).
  */
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { readInputTextSync } from '../util/input.js';
 
 const FILES = ['data.adj', 'data.adv', 'data.noun', 'data.verb'];
 
@@ -37,7 +38,7 @@ export function readWordnet(dir: string, lemmas: 'head' | 'all' = 'head'): { ent
   for (const name of FILES) {
     const file = join(dir, name);
     if (!existsSync(file)) throw new Error(`WordNet file ${file} not found (expected ${FILES.join(', ')})`);
-    const lines = readFileSync(file, 'utf8').split('\n');
+    const lines = readInputTextSync(file, { kind: 'text', stage: 'querygen' }).split('\n');
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if (line.length === 0 || line.charCodeAt(0) === 0x20) continue; // license header lines start with two spaces

@@ -1,9 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import type { ClipHandle } from '../train/index.js';
 import { InputError, UsageError, errorMessage } from '../util/errors.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { BACKENDS, embedDim, openModel, type Backend } from './model.js';
 import { EmbeddingIndex, IMAGE_COLUMN, sqlString, type SearchHit } from './store.js';
+import { readInputFile } from '../util/input.js';
 
 const STAGE = 'search';
 
@@ -115,9 +115,7 @@ export async function search(input: SearchOptions): Promise<SearchSummary> {
   if (opts.image === undefined && !(opts.text ?? '').trim()) throw new UsageError(STAGE, 'the query is empty: give a text or --image FILE');
   let bytes: Uint8Array | undefined;
   if (opts.image !== undefined) {
-    bytes = await readFile(opts.image).catch((err: unknown) => {
-      throw new UsageError(STAGE, `cannot read the image: ${errorMessage(err)}`, { file: opts.image });
-    });
+    bytes = await readInputFile(opts.image, { kind: 'image', stage: STAGE });
   }
   const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend });
   try {

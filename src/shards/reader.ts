@@ -1,10 +1,11 @@
-import { readdir, stat, open } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { IMAGE_FORMATS, RECORD_COLUMNS, type ExtraColumn, type ExtraKind, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { readWebDatasetFile, webDatasetInfo } from './webdataset.js';
 import { readShardStats } from './manifest.js';
+import { openInputFile, readFully } from '../util/input.js';
 
 /** Options for reading shards. */
 export interface ShardReadOptions {
@@ -42,19 +43,14 @@ export async function listShards(paths: string | readonly string[]): Promise<str
 
 /** A file as hyparquet's AsyncBuffer: reads only the ranges asked for. Close it when done. */
 export async function fileAsyncBuffer(path: string): Promise<{ buf: AsyncBuffer; close: () => Promise<void> }> {
-  const fh = await open(path, 'r');
-  const size = (await fh.stat()).size;
+  // a regular file (src/util/input.ts): a device or FIFO named as a shard is refused, not read
+  const { fh, size } = await openInputFile(path, { kind: 'shard', stage: 'shards' });
   const buf: AsyncBuffer = {
     byteLength: size,
     async slice(start: number, end?: number): Promise<ArrayBuffer> {
       const e = end ?? size;
       const out = new Uint8Array(Math.max(0, e - start));
-      let done = 0;
-      while (done < out.length) {
-        const { bytesRead } = await fh.read(out, done, out.length - done, start + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
+      await readFully(fh, out, 0, out.length, start); // in pieces: one read of 2 GiB aborts Node
       return out.buffer;
     },
   };

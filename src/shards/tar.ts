@@ -7,6 +7,7 @@
  * entry type (directories, links, global headers). See README.md, "The shard format".
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { formatSize, inputLimit, openInputFile, readFully } from '../util/input.js';
 
 /** Tar blocks are 512 bytes; every header and the padding of every body fill whole blocks. */
 export const BLOCK = 512;
@@ -152,6 +153,14 @@ function cString(h: Buffer, off: number, len: number): string {
 /** Thrown for a file that is not a tar or ends early; the caller names the file. */
 export class TarFormatError extends Error {}
 
+/** A member wanted but over the `tar-member` input limit (src/util/input.ts); the caller names the file. */
+export class TarMemberTooLargeError extends TarFormatError {
+  constructor(readonly member: string, readonly bytes: number, readonly offset: number) {
+    super(`member ${JSON.stringify(member)} at byte ${offset} is ${formatSize(bytes)} (${bytes} bytes), over the tar-member limit of ${formatSize(inputLimit('tar-member'))} (raise it with --max-input-size tar-member=SIZE)`);
+    this.name = 'TarMemberTooLargeError';
+  }
+}
+
 /** Parses one header block; null for an all-zero block (end of archive). */
 function parseHeader(h: Buffer, at: number): { name: string; size: number; type: string } | null {
   let zero = true;
@@ -190,13 +199,16 @@ function paxPath(data: Buffer): string | undefined {
 /**
  * Streams the regular-file members of a tar file in order. `want(name)` decides whether a
  * member's bytes are read (false: skipped with a seek, never read). Reads in chunks of
- * `chunkBytes`, so memory is one chunk plus the largest member wanted. Throws TarFormatError
+ * `chunkBytes`, so memory is one chunk plus the largest member wanted, at most the `tar-member`
+ * input limit (TarMemberTooLargeError; a 0-byte file is not a tar). Throws TarFormatError
  * for a corrupt header or a file that ends inside a member (truncated).
  */
 export async function* readTar(path: string, want: (name: string) => boolean = () => true, chunkBytes = 4 * 1024 * 1024): AsyncGenerator<TarMember> {
-  const fh = await open(path, 'r');
+  // a regular file (src/util/input.ts, docs/ARCHITECTURE.md "Reading inputs"); members read in pieces
+  const { fh, size } = await openInputFile(path, { kind: 'shard', stage: 'shards' });
+  const maxMember = inputLimit('tar-member');
   try {
-    const size = (await fh.stat()).size;
+    if (size === 0) throw new TarFormatError('the file is empty (0 bytes), not a tar');
     let chunk = Buffer.alloc(0);
     let chunkStart = 0; // file offset of chunk[0]
     let pos = 0; // file offset of the next block
@@ -206,12 +218,8 @@ export async function* readTar(path: string, want: (name: string) => boolean = (
       if (pos + n > size) throw new TarFormatError(`tar ends early (truncated at byte ${size}, needs ${pos + n})`);
       const len = Math.min(size - pos, Math.max(n, chunkBytes));
       const buf = Buffer.allocUnsafe(len);
-      let done = 0;
-      while (done < len) {
-        const { bytesRead } = await fh.read(buf, done, len - done, pos + done);
-        if (!bytesRead) throw new TarFormatError(`tar ends early at byte ${pos + done}`);
-        done += bytesRead;
-      }
+      const done = await readFully(fh, buf, 0, len, pos);
+      if (done < len) throw new TarFormatError(`tar ends early at byte ${pos + done}`);
       chunk = buf;
       chunkStart = pos;
       return 0;
@@ -228,6 +236,7 @@ export async function* readTar(path: string, want: (name: string) => boolean = (
       if (!head) return;
       const padded = Math.ceil(head.size / BLOCK) * BLOCK;
       if (head.type === 'x' || head.type === 'L') {
+        if (head.size > maxMember) throw new TarMemberTooLargeError(longName ?? head.name, head.size, pos - BLOCK);
         const off = await ensure(head.size);
         const body = chunk.subarray(off, off + head.size);
         longName = head.type === 'L' ? cString(body, 0, body.length) : paxPath(body) ?? longName;
@@ -246,6 +255,7 @@ export async function* readTar(path: string, want: (name: string) => boolean = (
         yield { name, size: head.size };
         continue;
       }
+      if (head.size > maxMember) throw new TarMemberTooLargeError(name, head.size, pos - BLOCK);
       const off = await ensure(head.size);
       // a copy when the member is small (the chunk is reused), else the chunk's own bytes
       const data = Buffer.from(chunk.subarray(off, off + head.size));

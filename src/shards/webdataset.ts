@@ -8,7 +8,7 @@
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
-import { TarWriter, TarFormatError, readTar, splitKey } from './tar.js';
+import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey } from './tar.js';
 import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
 import { InputError, WitError } from '../util/errors.js';
 
@@ -154,6 +154,7 @@ function toRecord(s: Sample): PairRecord {
 }
 
 function wrapTarError(file: string, err: unknown): never {
+  if (err instanceof TarMemberTooLargeError) throw new InputError('shards', file, err.message, { cause: err });
   if (err instanceof TarFormatError) throw new InputError('shards', file, `not a readable WebDataset shard (truncated or corrupt?): ${err.message}`, { cause: err });
   throw err;
 }

@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
 import { decodeHTML } from 'entities';
 import { InputError, UsageError } from '../util/errors.js';
 import { encodeRows, type TextTokenizer } from './tokenizer.js';
+import { readInputFile } from '../util/input.js';
 
 /**
  * CLIP's byte-level BPE (OpenAI's SimpleTokenizer, which open_clip uses), for models imported from
@@ -233,16 +232,12 @@ export class ClipTokenizer implements TextTokenizer {
    * 262,144 for its 49,408 ids); a file with fewer merges than the model's vocabulary needs is an error.
    */
   static async fromMergesFile(file: string, vocabSize: number, contextLength: number): Promise<ClipTokenizer> {
-    let raw: Buffer;
-    try {
-      raw = await readFile(file);
-    } catch (err) {
-      throw new InputError('model', file, `cannot read the vocabulary: ${(err as Error).message}`, { cause: err });
-    }
+    // a regular file within the vocab limit, decompressed up to that limit too (src/util/input.ts)
     let text: string;
     try {
-      text = (raw[0] === 0x1f && raw[1] === 0x8b ? gunzipSync(raw) : raw).toString('utf8');
+      text = (await readInputFile(file, { kind: 'vocab', stage: 'model', decompress: true })).toString('utf8');
     } catch (err) {
+      if (err instanceof InputError) throw err;
       throw new InputError('model', file, `cannot decompress the vocabulary: ${(err as Error).message}`, { cause: err });
     }
     const lines = text.split('\n');

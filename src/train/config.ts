@@ -1,11 +1,12 @@
-import { readFileSync, existsSync } from 'node:fs';
-import { UsageError } from '../util/errors.js';
+import { existsSync } from 'node:fs';
+import { InputError, UsageError } from '../util/errors.js';
 import vitMicro from './configs/vit-micro.json' with { type: 'json' };
 import vitTiny from './configs/vit-tiny.json' with { type: 'json' };
 import vitSmall from './configs/vit-small.json' with { type: 'json' };
 import vitB32 from './configs/ViT-B-32.json' with { type: 'json' };
 import rnTiny from './configs/rn-tiny.json' with { type: 'json' };
 import rn50 from './configs/RN50.json' with { type: 'json' };
+import { readInputTextSync } from '../util/input.js';
 
 /** ViT image tower (CLIP's VisionTransformer). */
 export interface VitConfig {
@@ -117,8 +118,9 @@ export function resolveArch(arch: string): ClipConfig {
   if (arch.endsWith('.json') || existsSync(arch)) {
     let json: unknown;
     try {
-      json = JSON.parse(readFileSync(arch, 'utf8'));
+      json = JSON.parse(readInputTextSync(arch, { kind: 'config', stage: 'train' }));
     } catch (err) {
+      if (err instanceof InputError) throw err;
       throw new UsageError('train', `cannot read architecture file: ${(err as Error).message}`, { file: arch });
     }
     return validateConfig(json, arch);

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises';
+import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError, UsageError } from '../util/errors.js';
@@ -9,6 +9,7 @@ import { BpeTokenizer, type TextTokenizer } from './tokenizer.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { CLIP_MEAN, CLIP_STD } from './preprocess.js';
 import { loadWeights, saveWeights } from './weights-io.js';
+import { readInputText } from '../util/input.js';
 
 /**
  * A model directory (the final model or one checkpoint): config.json, tokenizer.json,
@@ -75,8 +76,9 @@ export async function readModelConfig(dir: string): Promise<ModelDirConfig> {
   const file = join(dir, 'config.json');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
-  } catch {
+    text = await readInputText(file, { kind: 'config', stage: 'train' });
+  } catch (err) {
+    if (err instanceof InputError && !/no such file|a part of the path/.test(err.message)) throw err;
     const isDir = await stat(dir).then((s) => s.isDirectory(), () => false);
     throw new UsageError('train', isDir ? 'not a model directory (no config.json); point at a `wit train --out` directory or a checkpoint in it' : 'no such model directory', { file: dir });
   }
@@ -120,8 +122,9 @@ export async function loadTokenizer(file: string, kind: TextTokenizer['kind']): 
   if (kind !== 'clip-bpe') throw new InputError('train', file, `unknown tokenizer type ${JSON.stringify(kind)} (wit-byte-bpe or clip-bpe)`);
   let json: unknown;
   try {
-    json = JSON.parse(await readFile(file, 'utf8'));
+    json = JSON.parse(await readInputText(file, { kind: 'vocab', stage: 'train' }));
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError('train', file, `cannot read tokenizer: ${(err as Error).message}`, { cause: err });
   }
   return ClipTokenizer.fromJSON(json, file);

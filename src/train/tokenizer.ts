@@ -1,5 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { InputError, UsageError } from '../util/errors.js';
+import { readInputText } from '../util/input.js';
 
 /**
  * Byte-level BPE in the manner of CLIP's tokenizer: text is NFC-normalised, lowercased and
@@ -36,12 +36,35 @@ export interface TextTokenizer {
   toJSON(): object;
 }
 
-/** A batch through `tok.encode`: ids [n, contextLength] flattened, eos positions [n]. */
+/** Characters kept per token of context before tokenizing (far above any token's length). */
+export const CHARS_PER_TOKEN = 64;
+
+/**
+ * `text` cut before tokenizing, so that a 40 MB caption costs what a normal one does (the BPE would
+ * otherwise run on all of it and then keep contextLength tokens): texts longer than
+ * contextLength x CHARS_PER_TOKEN characters (4,928 for 77 tokens) are cut at the last whitespace
+ * before that length, so the words kept are whole and tokenize as they did; only a text whose first
+ * contextLength tokens span more than that could differ (docs/ARCHITECTURE.md, "Reading inputs").
+ */
+export function truncateForTokenizer(text: string, contextLength: number): string {
+  const max = contextLength * CHARS_PER_TOKEN;
+  if (text.length <= max) return text;
+  let t = text.trimStart();
+  if (t.length <= max) return t;
+  t = t.slice(0, max);
+  const ws = t.search(/\s\S*$/);
+  return ws > 0 ? t.slice(0, ws) : t;
+}
+
+/**
+ * A batch through `tok.encode`: ids [n, contextLength] flattened, eos positions [n]. The one batch
+ * encoder both tokenizers use; each text is cut by truncateForTokenizer first.
+ */
 export function encodeRows(tok: Pick<TextTokenizer, 'contextLength' | 'encode'>, texts: readonly string[]): { ids: Int32Array; eos: Int32Array } {
   const ids = new Int32Array(texts.length * tok.contextLength);
   const eos = new Int32Array(texts.length);
   texts.forEach((t, i) => {
-    const r = tok.encode(t);
+    const r = tok.encode(truncateForTokenizer(t, tok.contextLength));
     ids.set(r.ids, i * tok.contextLength);
     eos[i] = r.eos;
   });
@@ -188,12 +211,7 @@ export class BpeTokenizer implements TextTokenizer {
 
   /** Reads tokenizer.json; throws InputError when missing or malformed. */
   static async load(file: string): Promise<BpeTokenizer> {
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      throw new InputError('train', file, `cannot read tokenizer: ${(err as Error).message}`, { cause: err });
-    }
+    const text = await readInputText(file, { kind: 'vocab', stage: 'train' });
     try {
       return BpeTokenizer.fromJSON(JSON.parse(text), file);
     } catch (err) {

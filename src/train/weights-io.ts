@@ -1,7 +1,8 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../util/errors.js';
+import { readInputFile, readInputText } from '../util/input.js';
 
 /**
  * The TensorFlow.js save format without tfjs-node: `<name>.json` holds a weights manifest
@@ -35,8 +36,9 @@ export async function loadWeights(dir: string, name: string): Promise<{ tensors:
   const jsonPath = join(dir, `${name}.json`);
   let json: { weightsManifest?: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }> } & Record<string, unknown>;
   try {
-    json = JSON.parse(await readFile(jsonPath, 'utf8'));
+    json = JSON.parse(await readInputText(jsonPath, { kind: 'config', stage: 'train' }));
   } catch (err) {
+    if (err instanceof InputError) throw err;
     throw new InputError('train', jsonPath, `cannot read weights manifest: ${(err as Error).message}`, { cause: err });
   }
   const groups = json.weightsManifest;
@@ -46,8 +48,9 @@ export async function loadWeights(dir: string, name: string): Promise<{ tensors:
     const parts: Uint8Array[] = [];
     for (const p of g.paths) {
       try {
-        parts.push(await readFile(join(dir, p)));
+        parts.push(await readInputFile(join(dir, p), { kind: 'weights', stage: 'train' }));
       } catch (err) {
+        if (err instanceof InputError) throw err;
         throw new InputError('train', join(dir, p), `cannot read weights: ${(err as Error).message}`, { cause: err });
       }
     }

@@ -2,12 +2,9 @@
  * Opening an input (a local path, or an http(s) url through the caller's fetcher) as a stream of
  * decompressed bytes, and splitting bytes into lines, with errors that name the file.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable, pipeline } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { InputError, UsageError, WitError, errorMessage } from '../../util/errors.js';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import { ZstdFormatError, gunzipChunks, openInputFile, zstdChunks, type OutputCap } from '../../util/input.js';
 
 /** Opens an http(s) input file as a byte stream (the pipeline passes its safe fetcher). */
 export type OpenUrl = (url: string) => Promise<NodeJS.ReadableStream | AsyncIterable<Uint8Array>>;
@@ -74,13 +71,9 @@ async function openRaw(input: string, opts: OpenOptions): Promise<AsyncIterable<
       throw inputError(input, err, 'cannot fetch');
     }
   }
-  try {
-    const st = await stat(input);
-    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-  } catch (err) {
-    throw inputError(input, err);
-  }
-  return createReadStream(input, { highWaterMark: 256 * 1024 });
+  // a regular file within the url-list limit (src/util/input.ts), else InputError naming it
+  const { fh } = await openInputFile(input, { kind: 'url-list', stage: 'crawl' });
+  return fh.createReadStream({ highWaterMark: 256 * 1024, autoClose: true });
 }
 
 function toAsyncIterable(s: NodeJS.ReadableStream | AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array> {
@@ -91,25 +84,6 @@ function toAsyncIterable(s: NodeJS.ReadableStream | AsyncIterable<Uint8Array>): 
 /** Zstandard frame magic (28 B5 2F FD, little-endian 0xFD2FB528). */
 function isZstd(head: Buffer): boolean {
   return head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd;
-}
-
-/** Decompresses a zstd byte stream (concatenated frames too) chunk by chunk with fzstd. */
-async function* zstdChunks(src: AsyncIterable<Uint8Array>, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  let out: Buffer[] = [];
-  const dec = new ZstdDecompress((data) => {
-    out.push(Buffer.from(data)); // a copy: the decoder may reuse its window
-  });
-  for await (const chunk of src) {
-    signal?.throwIfAborted();
-    dec.push(chunk);
-    if (out.length) {
-      const ready = out;
-      out = [];
-      yield* ready;
-    }
-  }
-  dec.push(new Uint8Array(0), true);
-  yield* out;
 }
 
 /**
@@ -148,9 +122,11 @@ export async function* openBytes(input: string, opts: OpenOptions = {}): AsyncGe
     if (head.length) yield head;
     yield* rest;
   }
+  // the decompressed bytes are held to the url-list limit, pulled as the reader asks (src/util/input.ts)
+  const cap: OutputCap = { file: input, stage: 'crawl', kind: 'url-list' };
   try {
     if (isZstd(head)) {
-      yield* zstdChunks(all(), opts.signal);
+      yield* zstdChunks(all(), cap, opts.signal);
       return;
     }
     if (!gz) {
@@ -160,22 +136,10 @@ export async function* openBytes(input: string, opts: OpenOptions = {}): AsyncGe
       }
       return;
     }
-    const gunzip = createGunzip({ chunkSize: 256 * 1024 });
-    const src = Readable.from(all(), { objectMode: false });
-    pipeline(src, gunzip, () => {
-      // Errors surface through the iteration of gunzip below.
-    });
-    try {
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-        opts.signal?.throwIfAborted();
-        yield chunk;
-      }
-    } finally {
-      src.destroy();
-      gunzip.destroy();
-    }
+    yield* gunzipChunks(all(), cap, opts.signal);
   } catch (err) {
     if (opts.signal?.aborted && err === opts.signal.reason) throw err;
+    if (err instanceof ZstdFormatError) throw new InputError('crawl', input, `corrupt or refused zstd data at compressed byte ${err.offset}: ${err.message}`, { cause: err });
     throw inputError(input, err, 'cannot read', rawBytes);
   } finally {
     // Closes the file (or the response) when the consumer stops early.
