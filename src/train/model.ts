@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ClipConfig, ResNetConfig, TextConfig, VitConfig } from './config.js';
 import { Rng } from '../util/rng.js';
+import './backend/quiet.js';
 import {
   activation, causalMask, conv3x3, dense, embed, groupNorm, groupsFor, l2Normalize, layerNorm, oneHotFloat, param, residualBlock, type Params,
 } from './nn.js';

@@ -5,7 +5,7 @@ import { exportModel, exportSchema, importModel, importSchema } from '../../mode
 const importCommand: CommandDef = {
   name: 'model import',
   summary: "import an open_clip checkpoint (safetensors + model config + CLIP's BPE) as a wit model directory",
-  usage: 'wit model import --weights FILE.safetensors --config MODEL.json [--vocab bpe_simple_vocab_16e6.txt.gz] --out DIR',
+  usage: 'wit model import DIR --out OUT   (or --weights FILE.safetensors --config MODEL.json [--vocab bpe_simple_vocab_16e6.txt.gz])',
   flags: flagSpecs(importSchema),
   async run(flags) {
     const s = await importModel(optionsFromFlags(importSchema, flags));
