@@ -17,6 +17,8 @@ import { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-con
 import { fromTorch, toTorch, torchKey, torchShape } from './layout.js';
 import { witBpeAsClip } from './wit-bpe-export.js';
 import { readInputText } from '../util/input.js';
+import { checkFinite } from './validate.js';
+import { CLIP_VOCAB_FILE, importFiles } from './import-files.js';
 
 export { SafetensorsReader, writeSafetensors, type SafetensorsEntry, type TensorToWrite } from './safetensors.js';
 export { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-config.js';
@@ -28,15 +30,15 @@ export { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-con
  */
 
 const STAGE = 'model';
-/** Name of CLIP's merges file next to weights, as open_clip ships it. */
-export const CLIP_VOCAB_FILE = 'bpe_simple_vocab_16e6.txt.gz';
+export { CLIP_VOCAB_FILE } from './import-files.js';
 /** Buffers of the JIT-era OpenAI state dict that carry no weights. */
 const IGNORED_KEYS = new Set(['input_resolution', 'context_length', 'vocab_size', 'attn_mask', 'text.attn_mask']);
 
 export const importSchema = defineOptions({
-  weights: { type: 'string', required: true, metavar: 'FILE', help: 'open_clip state dict as .safetensors (fp32, fp16 or bf16)' },
-  config: { type: 'string', required: true, metavar: 'FILE', help: "open_clip model config JSON (model_configs/NAME.json, or a hub's open_clip_config.json)" },
-  vocab: { type: 'string', metavar: 'FILE', help: `CLIP BPE merges (${CLIP_VOCAB_FILE}; default: that file next to --weights or --config)` },
+  from: { type: 'string', positional: true, metavar: 'DIR', help: 'folder to import: a `wit model export` or an open_clip download (open_clip_config.json, *.safetensors, the BPE vocabulary); also the bare argument' },
+  weights: { type: 'string', metavar: 'FILE', help: 'open_clip state dict as .safetensors (fp32, fp16 or bf16); default: the one in the folder' },
+  config: { type: 'string', metavar: 'FILE', help: "open_clip model config JSON (model_configs/NAME.json, or a hub's open_clip_config.json); default: the folder's" },
+  vocab: { type: 'string', metavar: 'FILE', help: `CLIP BPE merges (default: ${CLIP_VOCAB_FILE} or bpe_vocab.txt.gz in the folder, next to --weights or --config)` },
   out: { type: 'string', required: true, metavar: 'DIR', help: 'model directory to write (must not exist or be empty)' },
   name: { type: 'string', metavar: 'NAME', help: 'architecture name stored in config.json (default: the config file name)' },
   forceQuickGelu: { type: 'boolean', default: false, help: "use QuickGELU whatever the config says (OpenAI's weights with a plain ViT-B-32.json)" },
@@ -57,14 +59,6 @@ export interface ImportSummary {
   image_size: number;
 }
 
-async function findVocab(given: string | undefined, weights: string, config: string): Promise<string> {
-  if (given) return given;
-  for (const dir of [dirname(weights), dirname(config)]) {
-    const p = join(dir, CLIP_VOCAB_FILE);
-    if (await stat(p).then((s) => s.isFile(), () => false)) return p;
-  }
-  throw new UsageError(STAGE, `no CLIP vocabulary: pass --vocab ${CLIP_VOCAB_FILE} (open_clip ships it in src/open_clip/)`);
-}
 
 async function readJson(file: string): Promise<unknown> {
   const text = await readInputText(file, { kind: 'config', stage: STAGE });
@@ -98,13 +92,14 @@ function checkKeys(reader: SafetensorsReader, specs: ReturnType<typeof parameter
  */
 export async function importModel(options: ImportOptions): Promise<ImportSummary> {
   const o = resolveOptions(STAGE, importSchema, options);
-  const claim = await claimOutput(o.out, { command: 'model import', reuse: false, inputs: [o.weights, o.config, o.vocab] });
+  const files = await importFiles(o);
+  const claim = await claimOutput(o.out, { command: 'model import', reuse: false, inputs: [files.weights, files.config, files.vocab] });
   const out = claim.path;
-  if (await isPartialSet(dirname(resolve(o.weights)))) throw new InputError(STAGE, o.weights, 'is in a partial export (wit model export was stopped before its files were complete); export again');
-  const parsed = parseOpenClipConfig(await readJson(o.config), o.config, { name: o.name, forceQuickGelu: o.forceQuickGelu });
+  if (await isPartialSet(dirname(resolve(files.weights)))) throw new InputError(STAGE, files.weights, 'is in a partial export (wit model export was stopped before its files were complete); export again');
+  const parsed = parseOpenClipConfig(await readJson(files.config), files.config, { name: o.name, forceQuickGelu: o.forceQuickGelu });
   const { arch, loss, customText } = parsed;
-  const tokenizer = await ClipTokenizer.fromMergesFile(await findVocab(o.vocab, o.weights, o.config), arch.text.vocab_size, arch.text.context_length);
-  const reader = await SafetensorsReader.open(o.weights);
+  const tokenizer = await ClipTokenizer.fromMergesFile(files.vocab, arch.text.vocab_size, arch.text.context_length);
+  const reader = await SafetensorsReader.open(files.weights);
   try {
     const specs = parameterSpecs(arch, loss);
     checkKeys(reader, specs, arch, customText);
@@ -118,7 +113,9 @@ export async function importModel(options: ImportOptions): Promise<ImportSummary
           const key = torchKey(s.name, customText);
           const entry = reader.entries.get(key)!;
           dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + 1;
-          const data = fromTorch(s.name, await reader.read(key), entry.shape);
+          const raw = await reader.read(key);
+          checkFinite(raw, key, files.weights, STAGE);
+          const data = fromTorch(s.name, raw, entry.shape);
           parameters += data.length;
           await fh.write(littleEndian(data));
         }

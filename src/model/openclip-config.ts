@@ -3,6 +3,7 @@ import { InputError, UsageError } from '../util/errors.js';
 import { validateConfig, type ClipConfig } from '../train/config.js';
 import type { LossKind } from '../train/model.js';
 import { CLIP_MEAN, CLIP_STD } from '../train/preprocess.js';
+import { sizeProblem, type ArchLimit } from './validate.js';
 
 /**
  * open_clip's model configuration (docs/ARCHITECTURE.md, "Models in open_clip's format"): the
@@ -77,6 +78,7 @@ export function parseOpenClipConfig(json: unknown, file: string, opts: { name?: 
   };
   const vis = { ...VISION_DEFAULTS, ...v } as Record<string, unknown> & typeof VISION_DEFAULTS;
   const txt = { ...TEXT_DEFAULTS, ...t } as typeof TEXT_DEFAULTS;
+  checkSizes(model, vis, txt, bad);
   const width = vis.width;
   if (width % vis.head_width) bad(`vision_cfg.width ${width} is not a multiple of head_width ${vis.head_width}`);
   for (const [what, w, r] of [['vision_cfg', width, vis.mlp_ratio], ['text_cfg', txt.width, txt.mlp_ratio]] as const) {
@@ -101,6 +103,29 @@ export function parseOpenClipConfig(json: unknown, file: string, opts: { name?: 
     text: { context_length: txt.context_length, vocab_size: txt.vocab_size, width: txt.width, heads: txt.heads, layers: txt.layers, mlp_ratio: txt.mlp_ratio },
   }, file);
   return { arch, loss, customText: Boolean(model.custom_text) };
+}
+
+/**
+ * Every size under open_clip's own name, against wit's limits (src/model/validate.ts), before any of
+ * them is used in arithmetic or to build anything; wit's validateConfig checks the mapped config again.
+ */
+function checkSizes(model: Record<string, unknown>, vis: Record<string, unknown>, txt: Record<string, unknown>, bad: (msg: string) => never): void {
+  const fields: Array<[unknown, string, ArchLimit, boolean?]> = [
+    [model.embed_dim, 'embed_dim', 'embed_dim'],
+    [vis.layers, 'vision_cfg.layers', 'layers'], [vis.width, 'vision_cfg.width', 'width'], [vis.head_width, 'vision_cfg.head_width', 'width'],
+    [vis.mlp_ratio, 'vision_cfg.mlp_ratio', 'mlp_ratio', false],
+    [txt.context_length, 'text_cfg.context_length', 'context_length'], [txt.vocab_size, 'text_cfg.vocab_size', 'vocab_size'],
+    [txt.width, 'text_cfg.width', 'width'], [txt.heads, 'text_cfg.heads', 'heads'], [txt.layers, 'text_cfg.layers', 'layers'],
+    [txt.mlp_ratio, 'text_cfg.mlp_ratio', 'mlp_ratio', false],
+  ];
+  for (const key of ['image_size', 'patch_size'] as const) {
+    const x = vis[key];
+    for (const [i, d] of (Array.isArray(x) ? x : [x]).entries()) fields.push([d, `vision_cfg.${key}${Array.isArray(x) ? `[${i}]` : ''}`, key]);
+  }
+  for (const [value, field, limit, integer] of fields) {
+    const problem = sizeProblem(value, field, limit, { integer: integer ?? true });
+    if (problem) bad(problem);
+  }
 }
 
 /** open_clip_config.json for a wit architecture; throws UsageError for what open_clip cannot express. */

@@ -17,6 +17,18 @@ const LITTLE_ENDIAN = endianness() === 'LE';
 /** Bytes per element of the dtypes read here (all converted to float32). */
 const DTYPE_BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2, F64: 8 };
 
+/**
+ * Bytes per element of every dtype the format defines (the reference implementation's `Dtype`): the
+ * layout of a file is checked with these, so that a file with integer buffers next to the weights
+ * (OpenAI's `input_resolution`, I64) is a valid file whose weights wit reads.
+ */
+const FORMAT_DTYPE_BYTES: Record<string, number> = {
+  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2, I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
+};
+
+/** The reference implementation's limit on the header (MAX_HEADER_SIZE). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
 /** One tensor of a safetensors header. */
 export interface SafetensorsEntry {
   name: string;
@@ -53,6 +65,7 @@ export class SafetensorsReader {
   async read(name: string): Promise<Float32Array> {
     const e = this.entries.get(name);
     if (!e) throw new InputError(STAGE, this.file, `no tensor ${name}`);
+    if (!DTYPE_BYTES[e.dtype]) throw new InputError(STAGE, this.file, `tensor ${name} has dtype ${e.dtype}; wit reads weights of ${Object.keys(DTYPE_BYTES).join(', ')}`);
     const bytes = Buffer.alloc(e.end - e.start);
     const { bytesRead } = await this.fh.read(bytes, 0, bytes.length, e.start);
     if (bytesRead !== bytes.length) throw new InputError(STAGE, this.file, `tensor ${name} is cut short (truncated file?)`);
@@ -64,6 +77,14 @@ export class SafetensorsReader {
   }
 }
 
+/**
+ * Reads and checks the header as the format's reference implementation does (safetensors'
+ * `Metadata::validate`): the length is at most 100 MB and within the file, the header is a JSON object
+ * whose entries have a known dtype, a shape of non-negative integers and data_offsets [begin, end] of
+ * non-negative integers with begin <= end and end - begin = elements × dtype size; sorted by offset the
+ * tensors start at 0, follow each other without gap or overlap and end exactly at the end of the file.
+ * Nothing is read or allocated beyond the header before all of this holds.
+ */
 async function readHeader(file: string, fh: FileHandle): Promise<{ entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> }> {
   const bad = (msg: string): never => {
     throw new InputError(STAGE, file, `not a valid safetensors file: ${msg}`);
@@ -72,38 +93,58 @@ async function readHeader(file: string, fh: FileHandle): Promise<{ entries: Map<
   if (size < 8) bad(`${size} bytes, shorter than the 8-byte header length`);
   const lenBuf = Buffer.alloc(8);
   await fh.read(lenBuf, 0, 8, 0);
-  const headerLen = Number(lenBuf.readBigUInt64LE(0));
-  if (headerLen < 2 || headerLen > 100 * 1024 * 1024) bad(`header length ${headerLen} is implausible`);
+  const headerLen64 = lenBuf.readBigUInt64LE(0);
+  if (headerLen64 > BigInt(MAX_HEADER_BYTES)) bad(`header length ${headerLen64} is above the format's limit of ${MAX_HEADER_BYTES} bytes`);
+  const headerLen = Number(headerLen64);
+  if (headerLen < 2) bad(`header length ${headerLen} is too short for a JSON object`);
   if (8 + headerLen > size) bad(`header of ${headerLen} bytes runs past the end of the ${size}-byte file (truncated?)`);
   const headerBuf = Buffer.alloc(headerLen);
   await fh.read(headerBuf, 0, headerLen, 8);
+  if (headerBuf[0] !== 0x7b) bad('header does not start with "{"');
   let header: Record<string, unknown>;
   try {
-    header = JSON.parse(headerBuf.toString('utf8'));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBuf));
   } catch (err) {
     return bad(`header is not JSON (${(err as Error).message})`);
   }
   if (!header || typeof header !== 'object' || Array.isArray(header)) bad('header is not a JSON object');
   const dataStart = 8 + headerLen;
-  const entries = new Map<string, SafetensorsEntry>();
+  const dataSize = size - dataStart;
   let metadata: Record<string, string> = {};
+  const layout: Array<{ name: string; dtype: string; shape: number[]; begin: number; end: number }> = [];
   for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') {
-      metadata = (raw ?? {}) as Record<string, string>;
+      if (!raw || typeof raw !== 'object' || Array.isArray(raw) || !Object.values(raw).every((x) => typeof x === 'string')) bad('__metadata__ is not an object of strings');
+      metadata = raw as Record<string, string>;
       continue;
     }
     const t = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (typeof t?.dtype !== 'string' || !Array.isArray(t.shape) || !Array.isArray(t.data_offsets) || t.data_offsets.length !== 2) bad(`entry ${name} lacks dtype, shape or data_offsets`);
-    const width = DTYPE_BYTES[t.dtype as string];
-    if (!width) bad(`tensor ${name} has dtype ${t.dtype as string}; supported: ${Object.keys(DTYPE_BYTES).join(', ')}`);
-    const shape = t.shape as number[];
-    if (!shape.every((d) => Number.isInteger(d) && d >= 0)) bad(`tensor ${name} has a bad shape ${JSON.stringify(shape)}`);
-    const [b, e] = t.data_offsets as number[];
-    const numel = shape.reduce((a, d) => a * d, 1);
-    if (!Number.isInteger(b) || !Number.isInteger(e) || e - b !== numel * width!) bad(`tensor ${name}: offsets [${b}, ${e}] do not hold ${numel} ${t.dtype as string} values`);
-    if (dataStart + e! > size) throw new InputError(STAGE, file, `truncated: tensor ${name} ends at byte ${dataStart + e!} but the file has ${size} bytes`);
-    entries.set(name, { name, dtype: t.dtype as string, shape, start: dataStart + b!, end: dataStart + e! });
+    if (!t || typeof t !== 'object' || typeof t.dtype !== 'string' || !Array.isArray(t.shape) || !Array.isArray(t.data_offsets) || t.data_offsets.length !== 2) bad(`entry ${name} lacks dtype, shape or data_offsets`);
+    const width = FORMAT_DTYPE_BYTES[t.dtype as string];
+    if (!width) bad(`tensor ${name} has dtype ${JSON.stringify(t.dtype)}, which the format does not define`);
+    const shape = t.shape as unknown[];
+    if (!shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) bad(`tensor ${name} has a bad shape ${JSON.stringify(shape).slice(0, 80)}`);
+    const [b, e] = t.data_offsets as unknown[];
+    if (!Number.isSafeInteger(b) || !Number.isSafeInteger(e) || (b as number) < 0 || (e as number) < 0) bad(`tensor ${name}: data_offsets ${JSON.stringify(t.data_offsets)} are not two non-negative integers`);
+    const [begin, end] = [b as number, e as number];
+    if (begin > end) bad(`tensor ${name}: data_offsets [${begin}, ${end}] end before they begin`);
+    let bytes = width!;
+    for (const d of shape as number[]) bytes *= d;
+    if (end - begin !== bytes) bad(`tensor ${name}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, but ${t.dtype as string} ${JSON.stringify(shape)} needs ${bytes}`);
+    layout.push({ name, dtype: t.dtype as string, shape: shape as number[], begin, end });
   }
+  // Sorted by offset, tensors must tile the data section: no gap, no overlap, nothing after the last.
+  layout.sort((x, y) => x.begin - y.begin || x.end - y.end);
+  let at = 0;
+  for (const t of layout) {
+    if (t.begin < at) bad(`tensor ${t.name}: data_offsets [${t.begin}, ${t.end}] overlap the tensor before it, which ends at ${at}`);
+    if (t.begin > at) bad(`tensor ${t.name}: data_offsets [${t.begin}, ${t.end}] leave a gap of ${t.begin - at} bytes after offset ${at}`);
+    if (t.end > dataSize) throw new InputError(STAGE, file, `truncated: tensor ${t.name} ends at byte ${dataStart + t.end} but the file has ${size} bytes`);
+    at = t.end;
+  }
+  if (at < dataSize) bad(`${dataSize - at} bytes after the last tensor (offset ${at}) belong to no tensor`);
+  const entries = new Map<string, SafetensorsEntry>();
+  for (const t of layout) entries.set(t.name, { name: t.name, dtype: t.dtype, shape: t.shape, start: dataStart + t.begin, end: dataStart + t.end });
   return { entries, metadata };
 }
 

@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
 import { InputError, UsageError } from '../util/errors.js';
+import { ARCH_LIMITS, archSizeProblem, sizeProblem, type ArchLimit } from '../model/validate.js';
 import vitMicro from './configs/vit-micro.json' with { type: 'json' };
 import vitTiny from './configs/vit-tiny.json' with { type: 'json' };
 import vitSmall from './configs/vit-small.json' with { type: 'json' };
@@ -68,30 +69,39 @@ export const ARCHS: Record<string, ClipConfig> = Object.fromEntries(
   [vitMicro, vitTiny, vitSmall, vitB32, rnTiny, rn50].map((c) => [c.name, c as ClipConfig]),
 );
 
-const posInt = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v > 0;
-
 /**
- * Checks a config for the shapes the model needs; throws UsageError naming the field.
- * `where` names the source (arch name or file) in the message.
+ * Checks a config for the shapes the model needs, and every size against wit's limits
+ * (src/model/validate.ts, before anything is allocated); throws UsageError naming the field, its value
+ * and the limit. `where` names the source (arch name or file) in the message.
  */
 export function validateConfig(c: unknown, where: string): ClipConfig {
   const bad = (msg: string): never => {
     throw new UsageError('train', `architecture ${where}: ${msg}`);
   };
+  const size = (value: unknown, field: string, limit: ArchLimit, opts?: { integer?: boolean; optional?: boolean }): void => {
+    const problem = sizeProblem(value, field, limit, opts);
+    if (problem) bad(problem);
+  };
   const cfg = c as ClipConfig;
-  if (!cfg || typeof cfg !== 'object') bad('not a JSON object');
-  if (!posInt(cfg.embed_dim)) bad('embed_dim must be a positive integer');
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) bad('not a JSON object');
+  size(cfg.embed_dim, 'embed_dim', 'embed_dim');
   if (!ACTIVATIONS.includes(cfg.act)) bad(`act must be one of ${ACTIVATIONS.join(', ')}, got ${JSON.stringify(cfg.act)}`);
   const v = cfg.vision;
   if (!v || typeof v !== 'object') bad('missing vision');
-  if (!posInt(v.image_size)) bad('vision.image_size must be a positive integer');
+  size(v.image_size, 'vision.image_size', 'image_size');
   if (v.type === 'vit') {
-    for (const k of ['patch_size', 'width', 'layers', 'heads'] as const) if (!posInt(v[k])) bad(`vision.${k} must be a positive integer`);
+    for (const k of ['patch_size', 'width', 'layers', 'heads'] as const) size(v[k], `vision.${k}`, k);
+    size(v.mlp_ratio, 'vision.mlp_ratio', 'mlp_ratio', { integer: false, optional: true });
+    if (Math.round(v.width * (v.mlp_ratio ?? 4)) < 1) bad(`vision.mlp_ratio ${v.mlp_ratio} leaves the MLP no units`);
     if (v.image_size % v.patch_size) bad(`vision.image_size ${v.image_size} is not a multiple of patch_size ${v.patch_size}`);
     if (v.width % v.heads) bad(`vision.width ${v.width} is not a multiple of heads ${v.heads}`);
   } else if (v.type === 'resnet') {
-    if (!posInt(v.width) || !posInt(v.heads)) bad('vision.width and vision.heads must be positive integers');
-    if (!Array.isArray(v.stages) || !v.stages.length || !v.stages.every(posInt)) bad('vision.stages must be a list of positive integers');
+    size(v.width, 'vision.width', 'width');
+    size(v.heads, 'vision.heads', 'heads');
+    if (v.width % 2) bad(`vision.width ${v.width} must be even (the stem's first convolutions have width/2 channels)`);
+    if (!Array.isArray(v.stages) || !v.stages.length) bad('vision.stages must be a list of positive integers');
+    if (v.stages.length > ARCH_LIMITS.stages) bad(`vision.stages has ${v.stages.length} stages, above wit's limit of ${ARCH_LIMITS.stages}`);
+    v.stages.forEach((n, i) => size(n, `vision.stages[${i}]`, 'stage_blocks'));
     const down = 2 ** (v.stages.length + 1);
     if (v.image_size % down) bad(`vision.image_size must be a multiple of ${down} for ${v.stages.length} stages`);
     if ((v.width * 2 ** (v.stages.length - 1) * 4) % v.heads) bad('vision.heads must divide the last stage width');
@@ -102,9 +112,13 @@ export function validateConfig(c: unknown, where: string): ClipConfig {
   }
   const t = cfg.text;
   if (!t || typeof t !== 'object') bad('missing text');
-  for (const k of ['context_length', 'vocab_size', 'width', 'heads', 'layers'] as const) if (!posInt(t[k])) bad(`text.${k} must be a positive integer`);
+  for (const k of ['context_length', 'vocab_size', 'width', 'heads', 'layers'] as const) size(t[k], `text.${k}`, k);
+  size(t.mlp_ratio, 'text.mlp_ratio', 'mlp_ratio', { integer: false, optional: true });
+  if (Math.round(t.width * (t.mlp_ratio ?? 4)) < 1) bad(`text.mlp_ratio ${t.mlp_ratio} leaves the MLP no units`);
   if (t.width % t.heads) bad(`text.width ${t.width} is not a multiple of heads ${t.heads}`);
   if (t.context_length < 3) bad('text.context_length must be >= 3');
+  const total = archSizeProblem(cfg);
+  if (total) bad(total);
   return { ...cfg, name: cfg.name ?? where };
 }
 

@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ClipConfig, ResNetConfig, TextConfig, VitConfig } from './config.js';
 import { Rng } from '../util/rng.js';
+import './backend/quiet.js';
+import { throwIfInterrupted } from '../util/interrupt.js';
+
+/** Values drawn between two looks at the stop word while a model is initialised. */
+const INIT_SLICE = 1 << 20;
 import {
   activation, causalMask, conv3x3, dense, embed, groupNorm, groupsFor, l2Normalize, layerNorm, oneHotFloat, param, residualBlock, type Params,
 } from './nn.js';
@@ -180,15 +185,28 @@ export class ClipModel {
   static create(config: ClipConfig, loss: LossKind, seed: number): ClipModel {
     const m = new ClipModel(config, loss);
     const rng = new Rng(seed);
-    for (const s of parameterSpecs(config, loss)) {
-      const size = s.shape.reduce((a, b) => a * b, 1);
-      const data = new Float32Array(size);
-      if ('normal' in s.init) for (let i = 0; i < size; i++) data[i] = rng.normal() * s.init.normal;
-      else data.fill(s.init.constant);
-      const init = tf.tensor(data, s.shape, 'float32');
-      // Unnamed: tfjs variable names are global, and two models may live in one process.
-      m.params.set(s.name, tf.variable(init, true));
-      init.dispose();
+    try {
+      for (const s of parameterSpecs(config, loss)) {
+        const size = s.shape.reduce((a, b) => a * b, 1);
+        const data = new Float32Array(size);
+        // Drawing a large model's init takes seconds to a minute on the main thread: a stop request
+        // (docs/ARCHITECTURE.md, "Interrupting") is heard every INIT_SLICE values.
+        if ('normal' in s.init) {
+          for (let i0 = 0; i0 < size; i0 += INIT_SLICE) {
+            throwIfInterrupted();
+            const std = s.init.normal;
+            for (let i = i0, end = Math.min(size, i0 + INIT_SLICE); i < end; i++) data[i] = rng.normal() * std;
+          }
+        } else data.fill(s.init.constant);
+        throwIfInterrupted();
+        const init = tf.tensor(data, s.shape, 'float32');
+        // Unnamed: tfjs variable names are global, and two models may live in one process.
+        m.params.set(s.name, tf.variable(init, true));
+        init.dispose();
+      }
+    } catch (err) {
+      m.dispose();
+      throw err;
     }
     return m;
   }

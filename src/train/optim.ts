@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { throwIfInterrupted } from '../util/interrupt.js';
 
 /** AdamW hyperparameters (CLIP paper: β2 0.98, ε 1e-6, decoupled weight decay 0.2). */
 export interface AdamWOptions {
@@ -34,9 +35,17 @@ export class AdamW {
     this.beta2 = opts.beta2 ?? 0.98;
     this.eps = opts.eps ?? 1e-6;
     this.weightDecay = opts.weightDecay ?? 0.2;
-    for (const [name, p] of params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
+    // Two zeroed copies of every parameter: seconds for a large model, so a stop request is heard
+    // between parameters (docs/ARCHITECTURE.md, "Interrupting").
+    try {
+      for (const [name, p] of params) {
+        throwIfInterrupted();
+        this.m.set(name, tf.variable(tf.zerosLike(p), false));
+        this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      }
+    } catch (err) {
+      this.dispose();
+      throw err;
     }
   }
 

@@ -9,6 +9,7 @@ import { readTrainState, type Hyper, type TrainState } from './checkpointer.js';
 import { resolveArch, withOverrides, type ClipConfig } from './config.js';
 import { countRows } from './data.js';
 import { ClipModel } from './model.js';
+import { archSize } from '../model/validate.js';
 import { listCheckpoints, loadModelDir } from './model-dir.js';
 import { trainOptions, type TrainOptions } from './options.js';
 import { trainTokenizer, type TextTokenizer } from './tokenizer.js';
@@ -127,6 +128,8 @@ async function planFresh(o: ResolvedTrain, files: string[], rows: number): Promi
   const captions = await collectCaptions(files, o.tokenizerCaptions);
   const tokenizer = trainTokenizer(captions, { vocabSize: cfg.text.vocab_size, contextLength: cfg.text.context_length });
   cfg.text.vocab_size = tokenizer.vocabSize;
+  // Said before the model is drawn (seconds to a minute for a large one, and Ctrl-C stops it).
+  o.onLog?.(`train: initialising ${cfg.name} (${archSize(cfg).parameters.toLocaleString('en')} parameters)`);
   const model = ClipModel.create(cfg, hyper.loss, hyper.seed);
   return { files, rows, hyper, totalSteps, model, tokenizer, summary: `train: ${cfg.name}, tokenizer ${tokenizer.vocabSize} ids from ${captions.length} captions, ${steps}` };
 }

@@ -157,6 +157,18 @@ function checkpointState(loop: Loop, run: RunState): Omit<TrainState, 'optimizer
   };
 }
 
+/**
+ * A stop before the first step (while the model is built, its optimizer state allocated or the backend
+ * measured; docs/ARCHITECTURE.md, "Interrupting"): no step was taken, so there is nothing to keep. A
+ * fresh run has written at most its config and tokenizer (no weights, no checkpoint), which the next
+ * run replaces; a resumed run's checkpoints are untouched. Other errors pass through.
+ */
+function beforeFirstStep(err: unknown, resuming: boolean): never {
+  if (!(err instanceof Interrupted)) throw err;
+  const next = resuming ? "the run's checkpoints are unchanged; continue with --resume" : 'nothing to keep (no step taken, no checkpoint written); rerun the same command to start';
+  throw new Interrupted('train', `interrupted before the first step; ${next}`, err.exitCode - 128);
+}
+
 /** Saves a checkpoint of the last finished step and throws: the run stops, a rerun with --resume continues. */
 async function stopHere(loop: Loop, run: RunState): Promise<never> {
   const dir = await loop.checkpointer.save(checkpointState(loop, run));
@@ -254,10 +266,16 @@ async function runLoop(loop: Loop, run: RunState): Promise<LoopResult> {
  */
 export async function train(input: TrainOptions): Promise<TrainSummary> {
   const t0 = performance.now();
-  const { options, plan, backend } = await resolveRun(input);
+  const { options, plan, backend } = await resolveRun(input).catch((err: unknown) => beforeFirstStep(err, input.resume === true));
   const log = options.onLog ?? (() => {});
   const { model, tokenizer } = plan;
-  const optimizer = new AdamW(model.params, decays, { weightDecay: plan.hyper.weightDecay });
+  let optimizer: AdamW;
+  try {
+    optimizer = new AdamW(model.params, decays, { weightDecay: plan.hyper.weightDecay });
+  } catch (err) {
+    model.dispose();
+    return beforeFirstStep(err, Boolean(plan.resume));
+  }
   const checkpointer = new Checkpointer(options.out, model, tokenizer, optimizer);
   const decoder = new ImageDecoder({ workers: options.decodeWorkers });
   let loader: BatchLoader | undefined;
@@ -266,7 +284,7 @@ export async function train(input: TrainOptions): Promise<TrainSummary> {
     log(plan.summary);
     const run = await startRun({ options, plan, optimizer, checkpointer, t0 });
     const startStep = run.step;
-    await announceCost(plan, log);
+    await announceCost(plan, log).catch((err: unknown) => beforeFirstStep(err, Boolean(plan.resume)));
     loader = new BatchLoader({
       files: plan.files, batchSize: plan.hyper.batchSize, imageSize: plan.hyper.imageSize, tokenizer, decoder, seed: plan.hyper.seed,
       mean: model.config.image_mean, std: model.config.image_std,

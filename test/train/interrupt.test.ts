@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -68,4 +68,37 @@ test('SIGINT inside a long step stops it, exit 130, and leaves a resumable check
   const loaded = await loadModelDir(join(out, 'checkpoints', 'step-000000'));
   expect(loaded.model.config.name).toBe('slow-vit');
   loaded.model.dispose();
+}, 300_000);
+
+/**
+ * Ctrl-C while a large model is being initialised (ViT-B/32: 126 million parameters drawn on the main
+ * thread, seconds to a minute before the first step). Before, nothing in that span looked at the stop
+ * word, so the watcher's 5 s hard stop ended the process (exit 137). The test waits for the line that
+ * precedes the span and expects a clean exit 130 saying there is nothing to keep, with nothing written
+ * that looks like a run (no weights, no checkpoint, no temporary files).
+ */
+test('SIGINT while a large model is initialised: exit 130, nothing to keep, nothing half-written', async () => {
+  const out = join(root, 'big');
+  const args = ['train', '--shards', join(root, 'shards'), '--out', out, '--arch', 'ViT-B/32', '--image-size', '64', '--steps', '1', '--batch-size', '4',
+    '--backend', 'wasm', '--threads', '1', '--decode-workers', '0'];
+  const proc = spawn(process.execPath, [WIT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child = proc;
+  let stderr = '';
+  let sent = false;
+  const code = await new Promise<number | null>((resolve) => {
+    proc.stderr!.on('data', (d) => {
+      stderr += d;
+      if (!sent && /train: initialising ViT-B\/32 \([\d,]+ parameters\)/.test(stderr)) {
+        sent = true;
+        proc.kill('SIGINT');
+      }
+    });
+    proc.on('close', (c) => resolve(c));
+  });
+  expect(sent, stderr).toBe(true);
+  expect(stderr).not.toMatch(/not answered in 5 s/);
+  expect(stderr).toContain('wit train: interrupted before the first step; nothing to keep (no step taken, no checkpoint written); rerun the same command to start');
+  expect(code).toBe(130);
+  const left = existsSync(out) ? readdirSync(out) : [];
+  expect(left.filter((f) => f === 'model.json' || f === 'checkpoints' || f.startsWith('.'))).toEqual([]);
 }, 300_000);

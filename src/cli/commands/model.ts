@@ -5,7 +5,7 @@ import { exportModel, exportSchema, importModel, importSchema } from '../../mode
 const importCommand: CommandDef = {
   name: 'model import',
   summary: "import an open_clip checkpoint (safetensors + model config + CLIP's BPE) as a wit model directory",
-  usage: 'wit model import --weights FILE.safetensors --config MODEL.json [--vocab bpe_simple_vocab_16e6.txt.gz] --out DIR',
+  usage: 'wit model import DIR --out OUT   (or --weights FILE.safetensors --config MODEL.json [--vocab bpe_simple_vocab_16e6.txt.gz])',
   flags: groupFlags(flagSpecs(importSchema), { input: ['weights', 'config', 'vocab', 'force-quick-gelu'], output: ['out', 'name'] }),
   examples: [
     { what: "OpenAI's ViT-B/32 from open_clip's files (the vocabulary found next to the weights)", cmd: 'wit model import --weights open_clip_model.safetensors --config ViT-B-32.json --force-quick-gelu --out vit-b-32/' },

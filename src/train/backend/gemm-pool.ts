@@ -34,6 +34,9 @@ const KC = 256;
 const STACK_BYTES = 64 * 1024;
 /** Products smaller than this (FLOPs) run on the calling thread only: waking workers costs more. */
 const PARALLEL_MIN_FLOPS = 2e6;
+/** On one thread, products above twice this run in slices of about this many FLOPs (a fraction of a second), at most MAX_SERIAL_SLICES. */
+const SERIAL_SLICE_FLOPS = 2e9;
+const MAX_SERIAL_SLICES = 32;
 
 // Control block (Int32 slots).
 /**
@@ -235,8 +238,13 @@ export class GemmPool {
     const need = KC * (MR + Math.ceil(g.n / NR) * NR);
     if (useThreads === 1) {
       this.ensureScratch(0, need);
-      const r0 = ranges[0]!;
-      this.gemm(r0[0], r0[1], r0[2], r0[3], r0[4], r0[5], g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
+      // One thread: a product of a large model is seconds, so it runs in slices with a look at the stop
+      // word between them (the multi-threaded path looks between chunks).
+      const slices = Math.min(MAX_SERIAL_SLICES, Math.floor(flops / SERIAL_SLICE_FLOPS));
+      for (const r of slices > 1 ? splitRanges(g, slices) : ranges) {
+        if (slices > 1) throwIfInterrupted();
+        if (r[0] < r[1] && r[2] < r[3] && r[4] < r[5]) this.gemm(r[0], r[1], r[2], r[3], r[4], r[5], g.k, g.a, g.sa, g.rsa, g.csa, g.b, g.sb, g.rsb, g.csb, g.c, g.sc, g.ldc, g.bias, this.scratch[0]!.ptr);
+      }
       return;
     }
     for (let t = 0; t < this.threads; t++) this.ensureScratch(t, need);

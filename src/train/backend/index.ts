@@ -11,6 +11,7 @@ import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
+import './quiet.js';
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
