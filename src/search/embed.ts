@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { cachedSetIds } from './shard-images.js';
 import type { ClipHandle } from '../train/index.js';
 import { EMBED_BATCH_SIZE } from '../train/clip.js';
 import { listShards, readShardFile, type PairRecord } from '../shards/index.js';
@@ -111,7 +112,7 @@ export interface IndexBuild {
 export async function buildEmbeddingIndex(b: IndexBuild, t0 = performance.now()) {
   const index = await EmbeddingIndex.create(
     b.out,
-    { model: resolve(b.model), model_fingerprint: await modelFingerprint(b.model), embed_dim: embedDim(b.clip), dtype: b.dtype, shards: b.files.map(shardId) },
+    { model: resolve(b.model), model_fingerprint: await modelFingerprint(b.model), embed_dim: embedDim(b.clip), dtype: b.dtype, shards: b.files.map(shardId), shard_sets: await shardSets(b.files) },
     STAGE,
   );
   try {
@@ -128,6 +129,17 @@ export async function buildEmbeddingIndex(b: IndexBuild, t0 = performance.now())
   } finally {
     index.close();
   }
+}
+
+/** Each shard's set id (its folder's manifest), for the shards whose folder has one. */
+async function shardSets(files: string[]): Promise<Record<string, string>> {
+  const setOf = cachedSetIds();
+  const out: Record<string, string> = {};
+  for (const f of files) {
+    const set = await setOf(dirname(resolve(f)));
+    if (set) out[shardId(f)] = set;
+  }
+  return out;
 }
 
 /** Embeds the shards the index does not list as finished; returns what this run did. */

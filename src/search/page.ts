@@ -64,10 +64,10 @@ function card(hit) {
   const c = el('article', 'card');
   c.dataset.key = hit.key;
   const img = el('img');
-  img.src = '/image/' + encodeURIComponent(hit.key);
+  img.src = '/image/' + encodeURIComponent(hit.id);
   img.alt = hit.caption;
   img.title = 'click: images like this one';
-  img.addEventListener('click', () => neighbours(hit.key));
+  img.addEventListener('click', () => neighbours(hit.id));
   c.append(img, el('div', 'sim', 'similarity ' + hit.similarity.toFixed(3)), el('div', 'caption', hit.caption), el('div', 'url', hit.url));
   if (hit.queries.length) c.append(el('div', 'queries', 'queries: ' + hit.queries.join(', ')));
   return c;
@@ -96,12 +96,12 @@ async function textSearch(q) {
   }
 }
 
-async function neighbours(key) {
+async function neighbours(id) {
   statusLine.textContent = 'searching…';
   try {
-    const body = await getJson('/api/neighbours?key=' + encodeURIComponent(key));
+    const body = await getJson('/api/neighbours?id=' + encodeURIComponent(id));
     const img = el('img');
-    img.src = '/image/' + encodeURIComponent(body.pair.key);
+    img.src = '/image/' + encodeURIComponent(body.pair.id);
     img.alt = body.pair.caption;
     anchor.replaceChildren(img, el('div', 'caption', 'images like: ' + body.pair.caption));
     anchor.hidden = false;
