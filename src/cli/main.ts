@@ -1,7 +1,7 @@
 import { formatHelp, parseFlags } from './args.js';
 import type { CommandDef, CommandResult } from './command.js';
 import { UsageError, WitError } from '../util/errors.js';
-import { describeFailure } from './failure.js';
+import { describeFailure, escapeControls } from './failure.js';
 import { requestInterrupt, startSignalWatcher } from '../util/interrupt.js';
 
 /** Subcommands in help order; each module is loaded only when used (tfjs, sharp are heavy). */
@@ -86,7 +86,8 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   };
   let statusShown = false;
   let lastPlain = 0;
-  const progress = (line: string) => {
+  const progress = (raw: string) => {
+    const line = escapeControls(raw);
     if (io.isTTY) {
       io.stderr(`\r\x1b[2K${line}`);
       statusShown = true;
@@ -97,7 +98,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   };
   const log = (line: string) => {
     if (statusShown) { io.stderr('\r\x1b[2K'); statusShown = false; }
-    io.stderr(`${line}\n`);
+    io.stderr(`${escapeControls(line, { newlines: true })}\n`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -129,7 +130,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });
     if (statusShown) io.stderr('\n');
     if (flags.json) io.stdout(JSON.stringify(result.summary, null, 2) + '\n');
-    else io.stdout(result.text ?? renderSummary(result.summary));
+    else io.stdout(escapeControls(result.text ?? renderSummary(result.summary), { newlines: true }));
     return result.exitCode ?? 0;
   } catch (err) {
     if (statusShown) io.stderr('\n');

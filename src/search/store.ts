@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Connection, Table } from '@lancedb/lancedb';
-import { InputError, UsageError, errorMessage } from '../util/errors.js';
+import { InputError, UsageError, errorMessage, nativeMessage } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 
 // LanceDB is CommonJS and checks Arrow objects by class: they must come from the same (CommonJS)
@@ -218,7 +218,7 @@ export class EmbeddingIndex {
       await table.countRows();
       return new EmbeddingIndex(dir, meta, db, table);
     } catch (err) {
-      throw new InputError(stage, dir, `cannot read the index table: ${errorMessage(err)}`, { cause: err });
+      throw unreadableIndex(stage, dir, err);
     }
   }
 
@@ -232,16 +232,22 @@ export class EmbeddingIndex {
     if (previous) {
       const same = previous.model_fingerprint === init.model_fingerprint && previous.dtype === init.dtype && previous.embed_dim === init.embed_dim && JSON.stringify(previous.shards) === JSON.stringify(init.shards);
       if (!same) throw new UsageError(stage, 'the directory holds an index made with another model, dtype or shards; give a new --out or delete it', { file: dir });
-      const db = await connect(dir);
-      const table = await db.openTable(TABLE).catch((err: unknown) => {
-        throw new InputError(stage, dir, `cannot read the index table: ${errorMessage(err)}`, { cause: err });
-      });
-      return new EmbeddingIndex(dir, previous, db, table);
+      try {
+        const db = await connect(dir);
+        return new EmbeddingIndex(dir, previous, db, await db.openTable(TABLE));
+      } catch (err) {
+        throw unreadableIndex(stage, dir, err);
+      }
     }
     const st = await stat(dir).catch(() => undefined);
     if (st && !st.isDirectory()) throw new UsageError(stage, 'exists and is not a directory', { file: dir });
-    const db = await connect(dir);
-    if ((await db.tableNames()).length) throw new UsageError(stage, 'the directory holds LanceDB tables but no wit index; give a new --out', { file: dir });
+    const db = await connect(dir).catch((err: unknown) => {
+      throw unreadableIndex(stage, dir, err);
+    });
+    const names = await db.tableNames().catch((err: unknown) => {
+      throw unreadableIndex(stage, dir, err);
+    });
+    if (names.length) throw new UsageError(stage, 'the directory holds LanceDB tables but no wit index; give a new --out', { file: dir });
     const table = await db.createEmptyTable(TABLE, tableSchema(init.embed_dim, init.dtype), { mode: 'create' });
     const meta: IndexMeta = { format: 'wit-embeddings', version: 1, ...init, finished: {}, ann: null, complete: false, created: new Date().toISOString() };
     await writeJsonAtomic(join(dir, META_FILE), meta);
@@ -424,6 +430,15 @@ async function readMeta(dir: string, stage: string): Promise<IndexMeta | undefin
   } catch (err) {
     throw new InputError(stage, join(dir, META_FILE), `corrupt index metadata: ${errorMessage(err)}`);
   }
+}
+
+/**
+ * The error for an index LanceDB cannot read (a corrupt or truncated table): InputError (exit 2)
+ * naming the index directory, LanceDB's message without its Rust source locations. Every place
+ * the index's LanceDB database is opened goes through it.
+ */
+function unreadableIndex(stage: string, dir: string, err: unknown): InputError {
+  return new InputError(stage, dir, `cannot read the index table (corrupt or cut short? rebuild it with wit embed): ${nativeMessage(err)}`, { cause: err });
 }
 
 /** Resolved form of a shard path as the index stores it. */
