@@ -182,7 +182,7 @@ async function embedShard(
   clip: ClipHandle,
   file: string,
   id: string,
-  opts: { batchSize: number; appendRows: number; signal?: AbortSignal },
+  opts: { batchSize: number; appendRows: number; signal?: AbortSignal; onLog?: (line: string) => void },
   onBatch: (n: number) => void,
 ): Promise<{ rows: number; skipped: number }> {
   let batch: { rec: PairRecord; row: number }[] = [];
@@ -202,7 +202,8 @@ async function embedShard(
       pending = [];
     }
   };
-  for await (const rec of readShardFile(file)) {
+  // Tar members that make no pair are left out, each with a line (shards/webdataset.ts).
+  for await (const rec of readShardFile(file, { onBadItem: (reason, detail) => opts.onLog?.(`embed: ${reason}: ${detail}`) })) {
     if (opts.signal?.aborted) throw opts.signal.reason ?? new WitError(STAGE, 'aborted');
     batch.push({ rec, row: row++ });
     if (batch.length >= opts.batchSize) await flush();
