@@ -3,7 +3,7 @@
  * wrong`, the prefix naming the command the user ran (not the library stage that raised the error),
  * no stack trace unless WIT_DEBUG is set.
  */
-import { WitError, errorMessage } from '../util/errors.js';
+import { WitError, nativeMessage } from '../util/errors.js';
 
 /** What the CLI prints and returns for an error. */
 export interface Failure {
@@ -78,14 +78,41 @@ export function describeFailure(command: string, err: unknown): Failure {
     const own = `${err.stage}: `;
     const rest = err.message.startsWith(own) ? err.message.slice(own.length) : err.message;
     const stage = command === 'demo' && err.stage !== 'demo' && err.stage !== 'cli' ? `${err.stage}: ` : '';
-    return { line: `wit ${command}: ${stage}${oneLine(rest)}`, exitCode: err.exitCode, stack };
+    return { line: escapeControls(`wit ${command}: ${stage}${oneLine(rest)}`), exitCode: err.exitCode, stack };
   }
   const fs = describeFsError(err) ?? describeFsError((err as { cause?: unknown } | undefined)?.cause);
-  if (fs) return { line: `wit ${command}: ${fs.text}`, exitCode: fs.exitCode, stack };
-  return { line: `wit ${command}: ${oneLine(errorMessage(err))}`, exitCode: 1, stack };
+  if (fs) return { line: escapeControls(`wit ${command}: ${fs.text}`), exitCode: fs.exitCode, stack };
+  return { line: escapeControls(`wit ${command}: ${oneLine(nativeMessage(err))}`), exitCode: 1, stack };
 }
 
-/** Keeps a message on one line (multi-line library messages are joined). */
+/**
+ * Keeps a message on one line (multi-line library messages are joined) and drops the source
+ * locations native libraries put in theirs (a last resort: errors of LanceDB, sharp and Arrow are
+ * wrapped where the library is called, naming the user's file).
+ */
 function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trim();
+  return nativeMessage(s);
+}
+
+/**
+ * Control characters that would act on the user's terminal instead of being read: C0 (ESC starts
+ * the sequences that clear the screen, move the cursor or retitle the window), DEL, C1 (0x9b is a
+ * one-byte CSI), and the invisible line and bidirectional-override characters that reorder text.
+ */
+const CONTROLS = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROLS_AND_NEWLINES = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from inputs (a csv header, a caption, a file name) made safe to print: each control
+ * character shown as its escape (`\x1b`, `\u202e`), so it is seen, never executed. `newlines`
+ * keeps line feeds (and tabs) for multi-line output; without it they are escaped too. Every line
+ * the CLI prints (errors, log and progress lines, the summary text) goes through it (src/cli/main.ts).
+ */
+export function escapeControls(s: string, opts: { newlines?: boolean } = {}): string {
+  const re = opts.newlines ? CONTROLS : CONTROLS_AND_NEWLINES;
+  return s.replace(re, (c) => {
+    if (opts.newlines && c === '\t') return c;
+    const n = c.charCodeAt(0);
+    return n <= 0xff ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
 }

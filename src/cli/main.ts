@@ -2,7 +2,7 @@ import { formatHelp, helpWidth, parseFlags, wrap } from './args.js';
 import { VERSION } from '../util/version.js';
 import type { CommandDef, CommandResult } from './command.js';
 import { UsageError, WitError } from '../util/errors.js';
-import { describeFailure } from './failure.js';
+import { describeFailure, escapeControls } from './failure.js';
 import { requestInterrupt, startSignalWatcher } from '../util/interrupt.js';
 import { setInputLimits } from '../util/input.js';
 
@@ -121,7 +121,8 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   };
   let statusShown = false;
   let lastPlain = 0;
-  const progress = (line: string) => {
+  const progress = (raw: string) => {
+    const line = escapeControls(raw);
     if (io.isTTY) {
       io.stderr(`\r\x1b[2K${line}`);
       statusShown = true;
@@ -132,7 +133,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   };
   const log = (line: string) => {
     if (statusShown) { io.stderr('\r\x1b[2K'); statusShown = false; }
-    io.stderr(`${line}\n`);
+    io.stderr(`${escapeControls(line, { newlines: true })}\n`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -166,7 +167,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });
     if (statusShown) io.stderr('\n');
     if (flags.json) io.stdout(JSON.stringify(result.summary, null, 2) + '\n');
-    else io.stdout(result.text ?? renderSummary(result.summary));
+    else io.stdout(escapeControls(result.text ?? renderSummary(result.summary), { newlines: true }));
     return result.exitCode ?? 0;
   } catch (err) {
     if (statusShown) io.stderr('\n');

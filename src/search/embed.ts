@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { cachedSetIds } from './shard-images.js';
 import type { ClipHandle } from '../train/index.js';
 import { EMBED_BATCH_SIZE } from '../train/clip.js';
 import { listShards, readShardFile, type PairRecord } from '../shards/index.js';
@@ -114,7 +115,7 @@ export interface IndexBuild {
 export async function buildEmbeddingIndex(b: IndexBuild, t0 = performance.now()) {
   const index = await EmbeddingIndex.create(
     b.out,
-    { model: resolve(b.model), model_fingerprint: await modelFingerprint(b.model), embed_dim: embedDim(b.clip), dtype: b.dtype, shards: b.files.map(shardId) },
+    { model: resolve(b.model), model_fingerprint: await modelFingerprint(b.model), embed_dim: embedDim(b.clip), dtype: b.dtype, shards: b.files.map(shardId), shard_sets: await shardSets(b.files) },
     STAGE,
   );
   try {
@@ -131,6 +132,17 @@ export async function buildEmbeddingIndex(b: IndexBuild, t0 = performance.now())
   } finally {
     index.close();
   }
+}
+
+/** Each shard's set id (its folder's manifest), for the shards whose folder has one. */
+async function shardSets(files: string[]): Promise<Record<string, string>> {
+  const setOf = cachedSetIds();
+  const out: Record<string, string> = {};
+  for (const f of files) {
+    const set = await setOf(dirname(resolve(f)));
+    if (set) out[shardId(f)] = set;
+  }
+  return out;
 }
 
 /** Embeds the shards the index does not list as finished; returns what this run did. */
@@ -173,7 +185,7 @@ async function embedShard(
   clip: ClipHandle,
   file: string,
   id: string,
-  opts: { batchSize: number; appendRows: number; signal?: AbortSignal },
+  opts: { batchSize: number; appendRows: number; signal?: AbortSignal; onLog?: (line: string) => void },
   onBatch: (n: number) => void,
 ): Promise<{ rows: number; skipped: number }> {
   let batch: { rec: PairRecord; row: number }[] = [];
@@ -193,7 +205,8 @@ async function embedShard(
       pending = [];
     }
   };
-  for await (const rec of readShardFile(file)) {
+  // Tar members that make no pair are left out, each with a line (shards/webdataset.ts).
+  for await (const rec of readShardFile(file, { onBadItem: (reason, detail) => opts.onLog?.(`embed: ${reason}: ${detail}`) })) {
     if (opts.signal?.aborted) throw opts.signal.reason ?? new WitError(STAGE, 'aborted');
     batch.push({ rec, row: row++ });
     if (batch.length >= opts.batchSize) await flush();

@@ -60,7 +60,7 @@ export async function mergeIndexes(input: MergeOptions): Promise<MergeSummary> {
     await claim.create();
     const out = await EmbeddingIndex.create(
       opts.out,
-      { model: first.meta.model, model_fingerprint: first.meta.model_fingerprint, embed_dim: first.meta.embed_dim, dtype: first.meta.dtype, shards: parts.flatMap((p) => p.meta.shards) },
+      { model: first.meta.model, model_fingerprint: first.meta.model_fingerprint, embed_dim: first.meta.embed_dim, dtype: first.meta.dtype, shards: parts.flatMap((p) => p.meta.shards), shard_sets: Object.assign({}, ...parts.map((p) => p.meta.shard_sets ?? {})) as Record<string, string> },
       STAGE,
     );
     let copied = 0;

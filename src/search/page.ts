@@ -70,7 +70,7 @@ function el(tag, cls, text) {
 function groupByImage(results) {
   const groups = new Map();
   for (const hit of results) {
-    const id = hit.url || hit.key;
+    const id = hit.url || hit.id;
     const g = groups.get(id);
     if (!g) groups.set(id, { best: hit, captions: [hit.caption], queries: [...hit.queries], keys: [hit.key] });
     else {
@@ -88,10 +88,10 @@ function card(g) {
   c.dataset.key = hit.key;
   c.dataset.pairs = String(g.keys.length);
   const img = el('img');
-  img.src = '/image/' + encodeURIComponent(hit.key);
+  img.src = '/image/' + encodeURIComponent(hit.id);
   img.alt = hit.caption;
   img.title = 'click: images like this one';
-  img.addEventListener('click', () => go({ like: hit.key }));
+  img.addEventListener('click', () => go({ like: hit.id }));
   c.append(img, el('div', 'sim', 'similarity ' + hit.similarity.toFixed(3)));
   if (g.captions.length === 1) c.append(el('div', 'caption', hit.caption));
   else {
@@ -129,12 +129,12 @@ async function textSearch(q) {
   }
 }
 
-async function neighbours(key) {
+async function neighbours(id) {
   statusLine.textContent = 'searching…';
   try {
-    const body = await getJson('/api/neighbours?key=' + encodeURIComponent(key));
+    const body = await getJson('/api/neighbours?id=' + encodeURIComponent(id));
     const img = el('img');
-    img.src = '/image/' + encodeURIComponent(body.pair.key);
+    img.src = '/image/' + encodeURIComponent(body.pair.id);
     img.alt = body.pair.caption;
     anchor.replaceChildren(img, el('div', 'caption', 'images like: ' + body.pair.caption));
     anchor.hidden = false;

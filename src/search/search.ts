@@ -38,7 +38,25 @@ export interface SearchSummary {
  * wit serve one for its lifetime). The model must produce embeddings of the index's width.
  */
 export class Searcher {
-  private constructor(readonly index: EmbeddingIndex, private readonly clip: ClipHandle) {}
+  private constructor(public index: EmbeddingIndex, private readonly clip: ClipHandle, private readonly stage: string) {}
+
+  /**
+   * Opens the index again from disk (wit serve, when `wit embed` rebuilt it under the server) and
+   * closes the old one. Throws as {@link Searcher.open} does (an unfinished index, another width);
+   * the old index stays in use then.
+   */
+  async reopen(): Promise<void> {
+    const fresh = await EmbeddingIndex.open(this.index.dir, this.stage);
+    const dim = embedDim(this.clip);
+    if (fresh.meta.embed_dim !== dim) {
+      fresh.close();
+      throw new UsageError(this.stage, `the index now holds ${fresh.meta.embed_dim}-dimensional embeddings but the query model makes ${dim}-dimensional ones`, { file: this.index.dir });
+    }
+    const old = this.index;
+    this.index = fresh;
+    // Requests that started on the old table finish on it; it is closed a little later.
+    setTimeout(() => old.close(), 10_000).unref();
+  }
 
   /**
    * Opens the index at `dir` and its model (or `model`). Throws UsageError/InputError naming the
@@ -60,7 +78,7 @@ export class Searcher {
       await clip.dispose();
       throw new UsageError(stage, `the index holds ${index.meta.embed_dim}-dimensional embeddings (model ${index.meta.model}) but the query model ${opts.model ?? index.meta.model} makes ${dim}-dimensional ones; search with the model the index was made with`, { file: dir });
     }
-    return new Searcher(index, clip);
+    return new Searcher(index, clip, stage);
   }
 
   /** Images closest to a text (text to image). Throws UsageError for an empty text. */
@@ -82,11 +100,14 @@ export class Searcher {
     return ranked(await this.index.search(vec!, { k, column: IMAGE_COLUMN }));
   }
 
-  /** Neighbours of a pair of the index by its image embedding (itself excluded), or undefined for an unknown key. */
-  async neighbours(key: string, k: number): Promise<{ pair: SearchHit; results: RankedHit[] } | undefined> {
-    const pair = await this.index.byKey(key);
+  /**
+   * Neighbours of a pair of the index by its image embedding (itself excluded), or undefined for an
+   * unknown id. Pairs are named by id (SearchHit.id), not key: keys repeat across shard sets.
+   */
+  async neighbours(id: string, k: number): Promise<{ pair: SearchHit; results: RankedHit[] } | undefined> {
+    const pair = await this.index.byId(id);
     if (!pair) return undefined;
-    const hits = await this.index.search(pair.image_vector, { k, column: IMAGE_COLUMN, where: `key != ${sqlString(key)}` });
+    const hits = await this.index.search(pair.image_vector, { k, column: IMAGE_COLUMN, where: this.index.notId(id) });
     const { image_vector: _i, text_vector: _t, ...rest } = pair;
     return { pair: rest, results: ranked(hits) };
   }

@@ -1,9 +1,12 @@
+import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { BACKENDS } from './model.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { Searcher } from './search.js';
+import { META_FILE } from './store.js';
 import { IMAGE_TYPES, ShardImages } from './shard-images.js';
 
 const STAGE = 'serve';
@@ -14,6 +17,7 @@ export const SERVE_OPTIONS = defineOptions({
   shards: { type: 'string[]', metavar: 'DIR…', help: 'where the shards are now (default: the paths the index recorded); images come only from these' },
   port: { type: 'int', min: 0, max: 65535, default: 8765, help: 'port to listen on (0: any free port)' },
   host: { type: 'string', default: '127.0.0.1', help: 'address to bind (the page has no authentication: keep it local)' },
+  allowHost: { type: 'string[]', metavar: 'NAME', help: 'a Host name the page may be reached by besides the bound address, localhost, 127.0.0.1 and [::1] (repeatable; other Host headers get 403)' },
   k: { type: 'int', min: 1, max: 1000, default: 48, help: 'results per search' },
   model: { type: 'string', metavar: 'DIR', help: 'model to embed queries (default: the one the index was made with)' },
   backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
@@ -63,18 +67,25 @@ export async function serve(input: ServeOptions): Promise<SearchServer> {
   const opts = resolveOptions(STAGE, SERVE_OPTIONS, input);
   const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, stage: STAGE });
   try {
-    const images = await ShardImages.open(searcher.index.meta.shards, opts.shards);
-    if (!images.size) throw new UsageError(STAGE, `none of the index's shards are in ${opts.shards?.join(', ')}`);
+    const live = await LiveIndex.open(searcher, opts.shards);
+    if (!live.images.size) throw new UsageError(STAGE, `none of the index's shards are in ${opts.shards?.join(', ')}`);
     const requests = new Map<string, number>();
-    const handler = route(searcher, images, opts.k);
+    const handler = route(live, opts.k);
+    let hosts: Set<string> | undefined;
     const server = createServer((req, res) => {
+      if (!hosts || !hosts.has(String(req.headers.host ?? '').toLowerCase())) {
+        requests.set('forbidden_host', (requests.get('forbidden_host') ?? 0) + 1);
+        return sendJson(res, 403, { error: 'this Host is not allowed (wit serve --allow-host NAME adds one)' });
+      }
       handler(req, res, requests).catch((err: unknown) => {
         opts.onLog?.(`serve: ${req.url}: ${errorMessage(err)}`);
-        if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
-        else res.destroy();
+        if (res.headersSent) res.destroy();
+        else if (live.rebuilding) sendJson(res, 503, { error: 'the index is being rebuilt; try again when wit embed has finished' });
+        else sendJson(res, 500, { error: 'internal error' });
       });
     });
     const port = await listen(server, opts.port, opts.host);
+    hosts = allowedHosts(opts.host, port, opts.allowHost ?? []);
     const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
     return {
       url: `http://${host}:${port}`,
@@ -106,9 +117,88 @@ function listen(server: Server, port: number, host: string): Promise<number> {
   });
 }
 
-/** The request handler: assets, the two search APIs, and images by key; everything else is 404. */
-function route(searcher: Searcher, images: ShardImages, k: number) {
+/**
+ * The Host header values the server answers (a DNS-rebinding page reaches the server under its own
+ * name, which is refused): the bound address, localhost, 127.0.0.1 and [::1], and the `--allow-host`
+ * names, each bare and with the port.
+ */
+export function allowedHosts(bound: string, port: number, extra: readonly string[]): Set<string> {
+  const names = [bound, 'localhost', '127.0.0.1', '::1', ...extra].map((h) => h.trim().toLowerCase()).filter(Boolean);
+  const out = new Set<string>();
+  for (const n of names) {
+    const bare = n.replace(/^\[(.*)\]$/, '$1');
+    const h = bare.includes(':') ? `[${bare}]` : bare;
+    out.add(h);
+    out.add(`${h}:${port}`);
+  }
+  return out;
+}
+
+/**
+ * The index a server answers from, reopened when `wit embed` rebuilds it under the server: each
+ * request compares wit-index.json's identity (inode, size, mtime: one stat, which every write of it,
+ * an atomic rename, changes) with the one opened, and reopens the index and its shard reader when
+ * it differs. While the rebuild is unfinished the old index keeps answering when it still can.
+ */
+class LiveIndex {
+  private stamp: string;
+  private reopening?: Promise<void>;
+  /** True while the index on disk differs from the one open and cannot be opened yet. */
+  rebuilding = false;
+
+  private constructor(readonly searcher: Searcher, public images: ShardImages, private readonly shardDirs: string[] | undefined, stamp: string) {
+    this.stamp = stamp;
+  }
+
+  static async open(searcher: Searcher, shardDirs?: string[]): Promise<LiveIndex> {
+    const stamp = await metaStamp(searcher.index.dir);
+    return new LiveIndex(searcher, await ShardImages.open(searcher.index.meta, shardDirs), shardDirs, stamp);
+  }
+
+  /** Reopens the index when its file changed since it was opened (once, for concurrent requests). */
+  async fresh(): Promise<void> {
+    if (this.reopening) return this.reopening;
+    const now = await metaStamp(this.searcher.index.dir);
+    if (now === this.stamp) {
+      this.rebuilding = false;
+      return;
+    }
+    this.reopening = (async () => {
+      try {
+        await this.searcher.reopen();
+        this.images = await ShardImages.open(this.searcher.index.meta, this.shardDirs);
+        this.stamp = now;
+        this.rebuilding = false;
+      } catch {
+        // Unfinished (a rebuild in progress) or unreadable: try again at the next request.
+        this.rebuilding = true;
+      } finally {
+        this.reopening = undefined;
+      }
+    })();
+    return this.reopening;
+  }
+}
+
+async function metaStamp(dir: string): Promise<string> {
+  const st = await stat(join(dir, META_FILE)).catch(() => undefined);
+  return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
+}
+
+/** The request handler: assets, the two search APIs, and images by pair id; everything else is 404. */
+function route(live: LiveIndex, k: number) {
+  const answer = async <T>(work: () => Promise<T>): Promise<T> => {
+    await live.fresh();
+    try {
+      return await work();
+    } catch (err) {
+      // The table's files may have been replaced between the check and the read: reopen and retry once.
+      await live.fresh();
+      return work();
+    }
+  };
   return async (req: IncomingMessage, res: ServerResponse, requests: Map<string, number>): Promise<void> => {
+    const searcher = live.searcher;
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
     // A path the URL parser had to normalise (dot segments, encoded dots) is refused outright.
@@ -122,33 +212,31 @@ function route(searcher: Searcher, images: ShardImages, k: number) {
     }
     if (path === '/api/info') {
       count('info');
-      const m = searcher.index.meta;
-      return sendJson(res, 200, { rows: await searcher.index.count(), embed_dim: m.embed_dim, model: m.model, ann: m.ann?.kind ?? 'none' });
+      // No paths (the model's directory, the shards'): the page does not need them.
+      const info = await answer(async () => ({ rows: await searcher.index.count(), m: searcher.index.meta }));
+      return sendJson(res, 200, { rows: info.rows, embed_dim: info.m.embed_dim, ann: info.m.ann?.kind ?? 'none' });
     }
     if (path === '/api/search') {
       count('search');
       const q = url.searchParams.get('q') ?? '';
       if (!q.trim()) return sendJson(res, 400, { error: 'empty query' });
-      return sendJson(res, 200, { query: q, results: await searcher.byText(q, k) });
+      return sendJson(res, 200, { query: q, results: await answer(() => searcher.byText(q, k)) });
     }
     if (path === '/api/neighbours') {
       count('neighbours');
-      const found = await searcher.neighbours(url.searchParams.get('key') ?? '', k);
-      return found ? sendJson(res, 200, found) : sendJson(res, 404, { error: 'no such key' });
+      const id = url.searchParams.get('id') ?? '';
+      const found = await answer(() => searcher.neighbours(id, k));
+      return found ? sendJson(res, 200, found) : sendJson(res, 404, { error: 'no such pair id' });
     }
-    // /image/<key>: the key is looked up in the index, which names the shard and row; no path from
-    // the request ever reaches the file system.
-    const m = /^\/image\/([^/]+)$/.exec(path);
+    // /image/<id>: the pair id (shard number and row, SearchHit.id) is looked up in the index, which
+    // names the shard file; no path from the request ever reaches the file system.
+    const m = /^\/image\/(\d{1,9}-\d{1,10})$/.exec(path);
     if (m) {
       count('image');
-      let key: string;
-      try {
-        key = decodeURIComponent(m[1]!);
-      } catch {
-        return sendJson(res, 400, { error: 'bad key' });
-      }
-      const pair = await searcher.index.byKey(key);
-      const img = pair ? await images.read(pair.shard, pair.row) : undefined;
+      const img = await answer(async () => {
+        const pair = searcher.index.pairOfId(m[1]!);
+        return pair ? live.images.read(pair.shard, pair.row) : undefined;
+      });
       if (!img) return sendJson(res, 404, { error: 'no image for this key' });
       return send(res, 200, IMAGE_TYPES[img.format], img.bytes);
     }

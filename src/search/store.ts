@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Connection, Table } from '@lancedb/lancedb';
-import { InputError, UsageError, errorMessage } from '../util/errors.js';
+import { InputError, UsageError, errorMessage, nativeMessage } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 
 // LanceDB is CommonJS and checks Arrow objects by class: they must come from the same (CommonJS)
@@ -42,6 +42,12 @@ export interface IndexMeta {
   dtype: Dtype;
   /** Input shards (resolved paths), in order. */
   shards: string[];
+  /**
+   * Shard path -> the set id of the run folder it came from (its manifest's `set_id`), for the
+   * shards whose folder has one; lets `wit serve --shards` find a moved shard by (set, file name)
+   * when several sets have shards of the same name. Absent in indexes made before set ids.
+   */
+  shard_sets?: Record<string, string>;
   /** Finished shards: path -> rows stored and rows skipped (undecodable images). */
   finished: Record<string, { rows: number; skipped: number }>;
   /** The ANN index built on the image vectors, or none (exact scan), once the run is complete. */
@@ -64,6 +70,12 @@ export interface EmbeddedRow {
 
 /** One search result. */
 export interface SearchHit {
+  /**
+   * The pair's identity in this index, `S-R`: shard number S (its place in the index's shard list)
+   * and row R of that shard. Unique even when several shard sets reuse the same keys, which a
+   * crawl restarts at 000000000 (docs/ARCHITECTURE.md, "Shard sets and pair identity").
+   */
+  id: string;
   key: string;
   url: string;
   caption: string;
@@ -140,10 +152,11 @@ function vectorOf(v: unknown): Float32Array {
   throw new Error('not a vector');
 }
 
-function hitOf(r: Record<string, unknown>): SearchHit {
+function hitOf(r: Record<string, unknown>, shardNo: ReadonlyMap<string, number>): SearchHit {
   const q = r.queries as { toArray?: () => unknown[] } | unknown[] | null;
   const queries = Array.isArray(q) ? q : q && typeof q === 'object' && 'toArray' in q && q.toArray ? q.toArray() : [];
   return {
+    id: `${shardNo.get(String(r.shard)) ?? 'x'}-${Number(r.row)}`,
     key: String(r.key),
     url: String(r.url),
     caption: String(r.caption),
@@ -162,7 +175,30 @@ const RESULT_COLUMNS = ['key', 'url', 'caption', 'queries', 'shard', 'row'];
  * one with {@link EmbeddingIndex.open}.
  */
 export class EmbeddingIndex {
-  private constructor(readonly dir: string, readonly meta: IndexMeta, private readonly db: Connection, readonly table: Table) {}
+  private shardNumbers?: { list: string[]; map: Map<string, number> };
+
+  private constructor(readonly dir: string, readonly meta: IndexMeta, private readonly db: Connection, public table: Table) {}
+
+  /** Shard path -> its number in the index's shard list (the S of a pair's id). */
+  private get shardNo(): ReadonlyMap<string, number> {
+    if (this.shardNumbers?.list !== this.meta.shards) this.shardNumbers = { list: this.meta.shards, map: new Map(this.meta.shards.map((s, i) => [s, i])) };
+    return this.shardNumbers.map;
+  }
+
+  /** The (shard, row) a pair id `S-R` names, or undefined when it names none of this index's shards. */
+  pairOfId(id: string): { shard: string; row: number } | undefined {
+    const m = /^(\d{1,9})-(\d{1,10})$/.exec(id);
+    if (!m) return undefined;
+    const shard = this.meta.shards[Number(m[1])];
+    const row = Number(m[2]);
+    return shard !== undefined && row <= 0x7fffffff ? { shard, row } : undefined;
+  }
+
+  /** A LanceDB filter selecting the pair with this id (or nothing). */
+  private whereId(id: string): string | undefined {
+    const p = this.pairOfId(id);
+    return p ? `shard = ${sqlString(p.shard)} AND row = ${p.row}` : undefined;
+  }
 
   /**
    * Opens an existing index for reading. Throws UsageError naming the path when there is no index
@@ -182,7 +218,7 @@ export class EmbeddingIndex {
       await table.countRows();
       return new EmbeddingIndex(dir, meta, db, table);
     } catch (err) {
-      throw new InputError(stage, dir, `cannot read the index table: ${errorMessage(err)}`, { cause: err });
+      throw unreadableIndex(stage, dir, err);
     }
   }
 
@@ -196,16 +232,22 @@ export class EmbeddingIndex {
     if (previous) {
       const same = previous.model_fingerprint === init.model_fingerprint && previous.dtype === init.dtype && previous.embed_dim === init.embed_dim && JSON.stringify(previous.shards) === JSON.stringify(init.shards);
       if (!same) throw new UsageError(stage, 'the directory holds an index made with another model, dtype or shards; give a new --out or delete it', { file: dir });
-      const db = await connect(dir);
-      const table = await db.openTable(TABLE).catch((err: unknown) => {
-        throw new InputError(stage, dir, `cannot read the index table: ${errorMessage(err)}`, { cause: err });
-      });
-      return new EmbeddingIndex(dir, previous, db, table);
+      try {
+        const db = await connect(dir);
+        return new EmbeddingIndex(dir, previous, db, await db.openTable(TABLE));
+      } catch (err) {
+        throw unreadableIndex(stage, dir, err);
+      }
     }
     const st = await stat(dir).catch(() => undefined);
     if (st && !st.isDirectory()) throw new UsageError(stage, 'exists and is not a directory', { file: dir });
-    const db = await connect(dir);
-    if ((await db.tableNames()).length) throw new UsageError(stage, 'the directory holds LanceDB tables but no wit index; give a new --out', { file: dir });
+    const db = await connect(dir).catch((err: unknown) => {
+      throw unreadableIndex(stage, dir, err);
+    });
+    const names = await db.tableNames().catch((err: unknown) => {
+      throw unreadableIndex(stage, dir, err);
+    });
+    if (names.length) throw new UsageError(stage, 'the directory holds LanceDB tables but no wit index; give a new --out', { file: dir });
     const table = await db.createEmptyTable(TABLE, tableSchema(init.embed_dim, init.dtype), { mode: 'create' });
     const meta: IndexMeta = { format: 'wit-embeddings', version: 1, ...init, finished: {}, ann: null, complete: false, created: new Date().toISOString() };
     await writeJsonAtomic(join(dir, META_FILE), meta);
@@ -281,15 +323,26 @@ export class EmbeddingIndex {
     else if (ann === 'ivf-pq') q = q.nprobes(ANN_NPROBES).refineFactor(ANN_REFINE);
     else q = q.ef(Math.max(ANN_EF, opts.k * 4));
     const rows = (await q.toArray()) as Record<string, unknown>[];
-    return rows.map(hitOf);
+    return rows.map((r) => hitOf(r, this.shardNo));
   }
 
-  /** The row with this key and its vectors, or undefined. */
-  async byKey(key: string): Promise<(SearchHit & { image_vector: Float32Array; text_vector: Float32Array }) | undefined> {
-    const rows = (await this.table.query().where(`key = ${sqlString(key)}`).limit(1).toArray()) as Record<string, unknown>[];
+  /**
+   * The pair with this id (`S-R`, see SearchHit.id) and its vectors, or undefined. Pairs are found
+   * by id, not by key: keys repeat across shard sets.
+   */
+  async byId(id: string): Promise<(SearchHit & { image_vector: Float32Array; text_vector: Float32Array }) | undefined> {
+    const where = this.whereId(id);
+    if (!where) return undefined;
+    const rows = (await this.table.query().where(where).limit(1).toArray()) as Record<string, unknown>[];
     const r = rows[0];
     if (!r) return undefined;
-    return { ...hitOf(r), similarity: 1, image_vector: vectorOf(r[IMAGE_COLUMN]), text_vector: vectorOf(r[TEXT_COLUMN]) };
+    return { ...hitOf(r, this.shardNo), similarity: 1, image_vector: vectorOf(r[IMAGE_COLUMN]), text_vector: vectorOf(r[TEXT_COLUMN]) };
+  }
+
+  /** A LanceDB filter excluding the pair with this id. */
+  notId(id: string): string | undefined {
+    const w = this.whereId(id);
+    return w ? `NOT (${w})` : undefined;
   }
 
   /**
@@ -377,6 +430,15 @@ async function readMeta(dir: string, stage: string): Promise<IndexMeta | undefin
   } catch (err) {
     throw new InputError(stage, join(dir, META_FILE), `corrupt index metadata: ${errorMessage(err)}`);
   }
+}
+
+/**
+ * The error for an index LanceDB cannot read (a corrupt or truncated table): InputError (exit 2)
+ * naming the index directory, LanceDB's message without its Rust source locations. Every place
+ * the index's LanceDB database is opened goes through it.
+ */
+function unreadableIndex(stage: string, dir: string, err: unknown): InputError {
+  return new InputError(stage, dir, `cannot read the index table (corrupt or cut short? rebuild it with wit embed): ${nativeMessage(err)}`, { cause: err });
 }
 
 /** Resolved form of a shard path as the index stores it. */

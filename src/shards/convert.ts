@@ -23,7 +23,7 @@ export const convertSchema = defineOptions({
   out: { type: 'string', required: true, help: 'output directory (a rerun skips shards already converted)', metavar: 'DIR' },
 });
 
-export type ConvertOptions = OptionsInput<typeof convertSchema> & { onProgress?: ProgressSink; signal?: AbortSignal };
+export type ConvertOptions = OptionsInput<typeof convertSchema> & { onProgress?: ProgressSink; onLog?: (line: string) => void; signal?: AbortSignal };
 
 /** What a conversion did (snake_case, as every command's summary). */
 export interface ConvertSummary {
@@ -34,6 +34,8 @@ export interface ConvertSummary {
   /** Shards found already converted by an earlier run and skipped. */
   skipped_shards: number;
   pairs: number;
+  /** Items of the input that are not pairs (a tar member without its image or caption), by reason; left out. */
+  bad_items: Record<string, number>;
   image_bytes: number;
   seconds: number;
 }
@@ -56,7 +58,7 @@ async function statusRowsOf(file: string, from: ShardFormat): Promise<StatusRow[
 }
 
 /** Converts one shard file; resolves to its pair count and image bytes. */
-async function convertShard(file: string, from: ShardFormat, to: ShardFormat, target: string, signal?: AbortSignal): Promise<{ pairs: number; imageBytes: number }> {
+async function convertShard(file: string, from: ShardFormat, to: ShardFormat, target: string, signal?: AbortSignal, onBadItem?: (reason: string, detail: string) => void): Promise<{ pairs: number; imageBytes: number }> {
   const info = await readShardInfo(file);
   const extras = await readShardExtras(file);
   const writer = await openShardWriter(target, {
@@ -67,7 +69,7 @@ async function convertShard(file: string, from: ShardFormat, to: ShardFormat, ta
   });
   let imageBytes = 0;
   try {
-    for await (const rec of readShardFile(file)) {
+    for await (const rec of readShardFile(file, { onBadItem })) {
       signal?.throwIfAborted();
       await writer.write(rec);
       imageBytes += rec.image.byteLength;
@@ -99,7 +101,11 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
   if (from === to) throw new UsageError(STAGE, `${opts.shards} already holds ${to} shards`);
   await claim.create();
   const present = new Set(await readdir(opts.out));
-  const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, image_bytes: 0, seconds: 0 };
+  const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, bad_items: {}, image_bytes: 0, seconds: 0 };
+  const onBadItem = (reason: string, detail: string) => {
+    summary.bad_items[reason] = (summary.bad_items[reason] ?? 0) + 1;
+    opts.onLog?.(`convert: ${reason}: ${detail}`);
+  };
   const written: string[] = [];
   for (const [i, file] of files.entries()) {
     const name = basename(file).replace(/\.(parquet|tar)$/, `.${shardExtension(to)}`);
@@ -113,7 +119,7 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
       summary.image_bytes += Number(stats?.image_bytes ?? 0);
       continue;
     }
-    const r = await convertShard(file, from, to, target, opts.signal);
+    const r = await convertShard(file, from, to, target, opts.signal, onBadItem);
     summary.shards++;
     summary.pairs += r.pairs;
     summary.image_bytes += r.imageBytes;

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeJsonAtomic, statsPathFor, type ShardStats } from './writer.js';
@@ -16,12 +17,30 @@ export interface RunManifest {
   shards: string[];
   /** Totals over all shards (counts, outcomes by reason, …). */
   totals: Record<string, unknown>;
+  /**
+   * The shard set's identity (docs/ARCHITECTURE.md, "Shard sets and pair identity"): a random id
+   * given when the folder's first manifest is written and kept by every rewrite of it, so two
+   * crawls whose keys and shard names are the same (keys restart in every run) stay apart.
+   */
+  set_id?: string;
   [extra: string]: unknown;
 }
 
-/** Writes `dir/manifest.json` atomically. */
+/**
+ * Writes `dir/manifest.json` atomically. The set id is the folder's own: the one its manifest
+ * already holds, else a new one; a `set_id` in `manifest` (copied from another folder's manifest,
+ * as convert does) is never taken over.
+ */
 export async function writeManifest(dir: string, manifest: RunManifest): Promise<void> {
-  await writeJsonAtomic(join(dir, 'manifest.json'), manifest);
+  const own = await readManifest(dir).catch(() => undefined);
+  const setId = typeof own?.set_id === 'string' && own.set_id ? own.set_id : randomUUID();
+  await writeJsonAtomic(join(dir, 'manifest.json'), { ...manifest, set_id: setId });
+}
+
+/** The set id of the run folder `dir` (from its manifest.json), or undefined (no manifest, or one written before set ids). */
+export async function readSetId(dir: string): Promise<string | undefined> {
+  const m = await readManifest(dir).catch(() => undefined);
+  return typeof m?.set_id === 'string' && m.set_id ? m.set_id : undefined;
 }
 
 /** Reads `dir/manifest.json`, or undefined when absent; InputError when it is not JSON. */

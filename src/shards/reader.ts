@@ -11,6 +11,11 @@ import { openInputFile, readFully } from '../util/input.js';
 export interface ShardReadOptions {
   /** Read the image bytes (default true); false skips the image column entirely (fast). */
   images?: boolean;
+  /**
+   * Told of each item of a shard that is not a pair and is left out (a tar member without its
+   * image or caption), with a reason (docs/ARCHITECTURE.md, "Errors and dropped items").
+   */
+  onBadItem?: (reason: string, detail: string) => void;
 }
 
 /**

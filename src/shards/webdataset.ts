@@ -5,12 +5,43 @@
  * (every column but the image, with `status` and `error_message`) and `NNNNN_stats.json`.
  * See README.md, "The shard format".
  */
+import { createHash } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey } from './tar.js';
 import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
 import { InputError, WitError } from '../util/errors.js';
+
+/** Characters a member key keeps as they are; every other one is percent-encoded. */
+const KEY_SAFE = /^[A-Za-z0-9_-]$/;
+/** Longest member key: ustar names hold 100 bytes, and the longest extension is `.webp` / `.json`. */
+const MAX_MEMBER_KEY = 80;
+
+/**
+ * The member key a pair's key is written under in a tar (docs/ARCHITECTURE.md, "Shards"): the key
+ * itself when it is made of letters, digits, `_` and `-` only (every key a crawl makes), else its
+ * UTF-8 bytes outside that set percent-encoded (`photo.v0.1` -> `photo%2Ev0%2E1`, `../x` ->
+ * `%2E%2E%2Fx`), so that no member name holds a `/`, a `..`, a control character or a second dot
+ * (WebDataset splits a member name at its first dot: `photo.v0.1.jpg` would be key `photo`). Over
+ * 80 characters, its first 56 and `%~` and 22 hex digits of its SHA-256. Deterministic and
+ * collision-free: a key that needs no encoding holds no `%`, percent-encoding is one-to-one, and
+ * `%~` never occurs in it. The original key stays in the pair's `.json` (`key`), which readers use.
+ */
+export function webDatasetKey(key: string): string {
+  if (key.length && key.length <= MAX_MEMBER_KEY && [...key].every((c) => KEY_SAFE.test(c))) return key;
+  if (!key.length) return '%';
+  let out = '';
+  for (const b of Buffer.from(key, 'utf8')) {
+    const c = String.fromCharCode(b);
+    out += b < 0x80 && KEY_SAFE.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  if (out.length <= MAX_MEMBER_KEY) return out;
+  let head = out.slice(0, 56);
+  const cut = head.lastIndexOf('%');
+  if (cut > 53) head = head.slice(0, cut); // never split an escape
+  return `${head}%~${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 22)}`;
+}
 
 /** The `.json` member of a pair: every column but the image and the caption's own file. */
 export function sampleJson(rec: PairRecord, withSimilarity: boolean): string {
@@ -70,9 +101,10 @@ export class WebDatasetShardWriter implements ShardSink {
   async write(rec: PairRecord): Promise<void> {
     if (this.closed) throw new WitError('shards', 'write after close', { file: this.path });
     const fmt = this.opts.imageFormat ?? 'jpg';
-    await this.tar.add(`${rec.key}.${fmt}`, rec.image);
-    await this.tar.add(`${rec.key}.txt`, Buffer.from(rec.caption, 'utf8'));
-    await this.tar.add(`${rec.key}.json`, Buffer.from(sampleJson(rec, this.opts.withSimilarity ?? false), 'utf8'));
+    const key = webDatasetKey(rec.key);
+    await this.tar.add(`${key}.${fmt}`, rec.image);
+    await this.tar.add(`${key}.txt`, Buffer.from(rec.caption, 'utf8'));
+    await this.tar.add(`${key}.json`, Buffer.from(sampleJson(rec, this.opts.withSimilarity ?? false), 'utf8'));
     this.imageBytes += rec.image.byteLength;
     this.written++;
     this.rows.push({ ...rec, image: new Uint8Array(0) });
@@ -159,28 +191,55 @@ function wrapTarError(file: string, err: unknown): never {
   throw err;
 }
 
+/** Reasons a tar's members do not make a pair (counted, never dropped silently). */
+export type TarBadItem = 'unpaired_member' | 'duplicate_member';
+
+/** Why a sample is not a pair (no image, or neither caption nor json), or undefined when it is one. */
+function unpairedReason(s: Sample): string | undefined {
+  const exts = [...s.files.keys()];
+  const image = exts.some((e) => IMAGE_EXTS.has(e.toLowerCase()));
+  const caption = s.files.has('txt') || s.files.has('json');
+  if (image && caption) return undefined;
+  const members = exts.map((e) => `${s.key}.${e}`).join(', ');
+  return `${members}: ${image ? 'an image without a caption (.txt or .json)' : 'no image member (.jpg, .webp, .png)'} under this key`;
+}
+
 /**
  * Streams the pairs of one WebDataset tar: members grouped by key as WebDataset does (consecutive
  * members sharing the name up to the first dot), in file order. With `images: false` the image
- * members are skipped unread. Throws InputError naming the file when the tar is truncated or corrupt.
+ * members are skipped unread. Members that do not make a pair (no image, no caption, a second
+ * member of the same kind under one key) are reported to `onBadItem` with a reason and left out.
+ * Throws InputError naming the file when the tar is truncated or corrupt.
  */
-export async function* readWebDatasetFile(file: string, opts: { images?: boolean } = {}): AsyncGenerator<PairRecord> {
+export async function* readWebDatasetFile(file: string, opts: { images?: boolean; onBadItem?: (reason: TarBadItem, detail: string) => void } = {}): AsyncGenerator<PairRecord> {
   const wantImages = opts.images !== false;
   const want = (name: string) => wantImages || !IMAGE_EXTS.has(splitKey(name).ext.toLowerCase());
   let cur: Sample | undefined;
+  const finish = (s: Sample): PairRecord | undefined => {
+    const why = unpairedReason(s);
+    if (!why) return toRecord(s);
+    opts.onBadItem?.('unpaired_member', `${file}: ${why}`);
+    return undefined;
+  };
   try {
     for await (const m of readTar(file, want)) {
       const { key, ext } = splitKey(m.name);
       if (!cur || cur.key !== key) {
-        if (cur) yield toRecord(cur);
+        const done = cur && finish(cur);
+        if (done) yield done;
         cur = { key, files: new Map() };
+      }
+      if (cur.files.has(ext)) {
+        opts.onBadItem?.('duplicate_member', `${file}: ${m.name}: a second member of this name, left out`);
+        continue;
       }
       cur.files.set(ext, m.data);
     }
   } catch (err) {
     wrapTarError(file, err);
   }
-  if (cur) yield toRecord(cur);
+  const last = cur && finish(cur);
+  if (last) yield last;
 }
 
 /** What a WebDataset shard holds, from its headers and first `.json` (image bytes never read). */
@@ -189,10 +248,16 @@ export async function webDatasetInfo(file: string): Promise<{ rows: number; colu
   let last: string | undefined;
   let imageFormat: ImageFormat | undefined;
   let columns: string[] | undefined;
+  let sample: Sample | undefined;
   try {
     for await (const m of readTar(file, (name) => columns === undefined && name.endsWith('.json'))) {
       const { key, ext } = splitKey(m.name);
-      if (key !== last) { rows++; last = key; }
+      if (key !== last) {
+        if (sample && !unpairedReason(sample)) rows++;
+        sample = { key, files: new Map() };
+        last = key;
+      }
+      sample!.files.set(ext, undefined);
       const e = ext.toLowerCase();
       if (!imageFormat && IMAGE_EXTS.has(e)) imageFormat = e === 'jpeg' ? 'jpg' : (e as ImageFormat);
       if (m.data && columns === undefined) {
@@ -206,6 +271,7 @@ export async function webDatasetInfo(file: string): Promise<{ rows: number; colu
   } catch (err) {
     wrapTarError(file, err);
   }
+  if (sample && !unpairedReason(sample)) rows++;
   const cols = new Set(columns ?? []);
   cols.add('key');
   cols.add('caption');

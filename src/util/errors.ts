@@ -47,3 +47,23 @@ export function messageWithoutStage(err: unknown): string {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/**
+ * Source locations native libraries put in their messages (LanceDB's Rust: `…/lance-io/src/local.rs:108:31`,
+ * C++ `foo.cc:12`): they name files of the library's build machine, not the user's, and go.
+ */
+const SOURCE_LOCATION = /[,;]?\s*\(?(?:at\s+)?[^\s,;()'"]*\.(?:rs|cc|cpp|cxx|c|h|hpp):\d+(?::\d+)?\)?/g;
+
+/**
+ * A native library's message without its source locations (see SOURCE_LOCATION), on one line, a
+ * "Caused by:" chain (Rust's) kept only for the causes that add words.
+ */
+export function nativeMessage(err: unknown): string {
+  const parts = errorMessage(err).replace(SOURCE_LOCATION, '').split(/\s*Caused by:\s*/);
+  let out = parts[0]!;
+  for (const p of parts.slice(1)) {
+    const bare = p.replace(/^\w*Error\(\w*\):\s*/, '').trim();
+    if (bare && !out.includes(bare)) out += `: ${p}`;
+  }
+  return out.replace(/\s*\n\s*/g, ' ').trim();
+}

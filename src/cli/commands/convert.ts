@@ -12,10 +12,11 @@ export const command: CommandDef = {
     { what: 'and back', cmd: 'wit convert --shards tars/ --output-format parquet --out parquet/' },
   ],
   async run(flags, ctx) {
-    const s = await convert({ ...optionsFromFlags(convertSchema, flags), onProgress: ctx.progress, signal: ctx.signal });
+    const s = await convert({ ...optionsFromFlags(convertSchema, flags), onProgress: ctx.progress, onLog: ctx.log, signal: ctx.signal });
+    const bad = Object.entries(s.bad_items).map(([k, n]) => `${n} ${k}`).join(', ');
     return {
       summary: { ...s },
-      text: `convert: ${s.from} -> ${s.to}, ${s.shards} shards written${s.skipped_shards ? ` (${s.skipped_shards} already done)` : ''}, ${s.pairs} pairs, ${(s.image_bytes / 1e6).toFixed(1)} MB of images in ${s.seconds.toFixed(1)} s\n  written: ${s.out}\n`,
+      text: `convert: ${s.from} -> ${s.to}, ${s.shards} shards written${s.skipped_shards ? ` (${s.skipped_shards} already done)` : ''}, ${s.pairs} pairs, ${(s.image_bytes / 1e6).toFixed(1)} MB of images in ${s.seconds.toFixed(1)} s${bad ? `; left out (not pairs): ${bad}` : ''}\n  written: ${s.out}\n`,
     };
   },
 };
