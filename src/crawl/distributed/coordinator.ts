@@ -198,6 +198,8 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
       readList: (i, onBadItem) => readSource(i, {
         format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined,
         urlColumn: r.urlCol, captionColumn: r.captionCol, extraColumns: r.saveAdditionalColumns, hashColumn: r.verifyHashCol, allowEmptyCaption: admitsAll(r),
+        // refused rows go into the chunks as given: the worker refuses, counts and lists them again
+        keepRefused: true,
       }),
       columns: { url: r.urlCol, caption: r.captionCol, hash: r.verifyHashCol },
       log: (l) => opts.progress?.(l),
