@@ -62,7 +62,7 @@ describe.skipIf(!needs('redis-server'))('distributed crawl: a failed start leave
   });
 
   it('the run id covers the list columns; a run in Redis under the same --run-id with other options is refused by name', async () => {
-    const base: CrawlOptions = { inputs: [list], out: join(dir, 'named'), captionCol: 'text', allowPrivateNetwork: true, imageSize: 32, retries: 0 };
+    const base = { inputs: [list], out: join(dir, 'named'), captionCol: 'text', allowPrivateNetwork: true, imageSize: 32, retries: 0 } as CrawlOptions;
     expect(runConfigOf(base, 100).runId).not.toBe(runConfigOf({ ...base, captionCol: 'alt' }, 100).runId);
     expect(runConfigOf(base, 100).runId).not.toBe(runConfigOf({ ...base, outputFormat: 'webdataset' }, 100).runId);
 
