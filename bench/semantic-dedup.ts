@@ -11,6 +11,13 @@
  * For each size: the clustered path (as the filter runs it above EXACT_UP_TO items) and, up to
  * --exact-up-to, all pairs (the exact answer). Prints wall seconds, peak RSS, pairs compared, the
  * near-duplicates found, the planted ones found, and the agreement with all pairs.
+ *
+ *   npm run bench:semdedup -- --adversarial 160000 [--sizes ''] [--threshold 1]
+ *
+ * Adversarial inputs (the clustered path only): `identical`, every odd item the same vector (half the
+ * corpus one point: the quadratic case of a large group of exact duplicates, e.g. one stock image
+ * everywhere); `tight`, every odd item that vector plus noise of cosine ~0.9999 (a near-identical
+ * group no exact hash collapses). Expected: every odd item but the first (n/2 - 1) dropped.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,6 +35,7 @@ const { values } = parseArgs({
     threshold: { type: 'string', default: '0.95' },
     'cluster-size': { type: 'string' },
     probes: { type: 'string' },
+    adversarial: { type: 'string' },
   },
 });
 const dim = Number(values.dim);
@@ -48,9 +56,23 @@ function unit(v: Float32Array): Float32Array {
   return v;
 }
 
+/** The adversarial case being run (see the header), or none. */
+let adversarial: 'identical' | 'tight' | undefined;
+const GROUP = (() => {
+  const rng = new Rng(99);
+  return unit(Float32Array.from({ length: dim }, () => rng.normal()));
+})();
+
 /** Item i's vector, written into `out`. Planted near-duplicates copy an earlier ordinary item. */
 function vectorOf(i: number, out: Float32Array): void {
   const rng = new Rng(mixSeed(11, i));
+  if (adversarial && i % 2 === 1) {
+    out.set(GROUP);
+    if (adversarial === 'identical') return;
+    for (let k = 0; k < dim; k++) out[k]! += (0.01 / Math.sqrt(dim)) * rng.normal();
+    unit(out);
+    return;
+  }
   if (i % EVERY === EVERY - 1) {
     const of = baseOf(i);
     vectorOf(of, out);
@@ -112,6 +134,22 @@ function phases(r: { seconds: number; timing: { cluster: number; assign: number;
   return [r.timing.cluster, r.timing.assign, r.timing.compare].map((x) => x.toFixed(1)).join(' / ');
 }
 
+/** The adversarial cases at `n` items: clustered path only (all pairs is the quadratic being avoided). */
+async function adversarialCases(n: number, dir: string): Promise<void> {
+  console.log('');
+  console.log(`adversarial: ${n} items, every odd one in one group; expected near-duplicates >= ${n / 2 - 1} (the group but its first)`);
+  console.log('| items | case | clusters | s | s: k-means / assign / compare | peak RSS MB | pairs compared | near-duplicates | group members dropped |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const kind of ['identical', 'tight'] as const) {
+    adversarial = kind;
+    const r = await run(n, false, dir);
+    let group = 0;
+    for (let i = 3; i < n; i += 2) if (r.duplicateOf.has(i)) group++;
+    console.log(`| ${n} | ${kind} | ${r.clusters} | ${r.seconds.toFixed(1)} | ${phases(r)} | ${r.rss.toFixed(0)} | ${r.comparisons.toExponential(2)} | ${r.duplicateOf.size} | ${group} / ${Math.floor(n / 2) - 1} |`);
+  }
+  adversarial = undefined;
+}
+
 async function main(): Promise<void> {
   await initBackend('wasm');
   const dir = await mkdtemp(join(tmpdir(), 'wit-bench-semdedup-'));
@@ -119,7 +157,7 @@ async function main(): Promise<void> {
     console.log(`semantic dedup: ${dim}-d, ${TOPICS} topics, a planted near-duplicate every ${EVERY} items, T = ${T}, wasm`);
     console.log('| items | method | clusters | s | s: k-means / assign / compare | peak RSS MB | pairs compared | near-duplicates | planted found | agreement with all pairs |');
     console.log('|---|---|---|---|---|---|---|---|---|---|');
-    for (const n of values.sizes!.split(',').map(Number)) {
+    for (const n of values.sizes!.split(',').filter(Boolean).map(Number)) {
       const clustered = await run(n, false, dir);
       let agreement = '–';
       let line = '';
@@ -132,6 +170,7 @@ async function main(): Promise<void> {
       console.log(`| ${n} | clustered | ${clustered.clusters} | ${clustered.seconds.toFixed(1)} | ${phases(clustered)} | ${clustered.rss.toFixed(0)} | ${clustered.comparisons.toExponential(2)} | ${clustered.duplicateOf.size} | ${clustered.planted} / ${clustered.plantedOf} | ${agreement} |`);
       if (line) console.log(line);
     }
+    if (values.adversarial) await adversarialCases(Number(values.adversarial), dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

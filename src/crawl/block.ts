@@ -109,9 +109,19 @@ export class Block {
     if (c.row) this.statusOf.set(idx, this.addStatus(c, key, 'pending'));
   }
 
-  private addStatus(c: Candidate, key: string | null, status: string): StatusRow {
+  /** Lists a url-list row refused before it became a candidate (its reason, no count: it is a bad item). */
+  refusedRow(c: Candidate): void {
+    if (c.refused && !this.resumed) this.addStatus(c, null, c.refused.reason, c.refused.detail);
+  }
+
+  /** Whether the block lists url-list rows (a block holding only refused rows still writes its shard). */
+  get hasRows(): boolean {
+    return this.listRows;
+  }
+
+  private addStatus(c: Candidate, key: string | null, status: string, message: string | null = null): StatusRow {
     this.listRows = true;
-    const row: StatusRow = { key, url: c.url, caption: c.caption, page_url: c.page_url ?? null, status, error_message: null, extra: c.row?.extra };
+    const row: StatusRow = { key, url: c.url, caption: c.caption, page_url: c.page_url ?? null, status, error_message: message, extra: c.row?.extra };
     this.status.push(row);
     return row;
   }

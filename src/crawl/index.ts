@@ -68,6 +68,21 @@ export interface CrawlSummary {
   bad_items?: Record<string, number>;
 }
 
+/**
+ * Why a finished run kept nothing although it had candidates (README, "Exit codes": the CLI exits 1
+ * then), with the flag that would help when one does; undefined when it kept a pair or read none.
+ * A run that kept nothing is no crawl to resume: a rerun in the same --out replaces it (run-dir.ts).
+ */
+export function nothingKept(s: Pick<CrawlSummary, 'candidates' | 'kept' | 'admitted' | 'failed' | 'skipped'>): string | undefined {
+  if (s.kept > 0 || s.candidates === 0) return undefined;
+  const blocked = (s.failed.blocked_address ?? 0) + (s.skipped.blocked_address ?? 0);
+  const why = blocked === s.admitted && blocked > 0
+    ? `every download was refused: ${blocked} url(s) resolve to private, loopback or link-local addresses (--allow-private-network allows them, for tests and intranets)`
+    : s.admitted === 0 ? `no candidate was admitted (skipped: ${Object.entries(s.skipped).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'})`
+      : `all ${s.admitted} downloads failed (${Object.entries(s.failed).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')})${blocked ? `; ${blocked} were private addresses (--allow-private-network allows them)` : ''}`;
+  return `nothing kept from ${s.candidates} candidates: ${why}`;
+}
+
 /** Shared network/CPU resources of one process; `close()` ends pooled connections. */
 export function createResources(r: Pick<ResolvedCrawlOptions, 'userAgent' | 'timeoutMs' | 'retries' | 'maxBytes' | 'allowPrivateNetwork' | 'perHostConcurrency' | 'perHostDelayMs' | 'concurrency' | 'imageConcurrency' | 'respectRobots'> & Partial<Pick<ResolvedCrawlOptions, 'maxInputBytes' | 'inputTimeoutMs'>>, resolver?: CrawlOptions['resolver']): CrawlResources & { close(): Promise<void> } {
   const fetcher = new SafeFetcher({
@@ -105,7 +120,7 @@ export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'useTitle
       onPage: (_u, outcome) => { counters.pages[outcome] = (counters.pages[outcome] ?? 0) + 1; },
     });
   }
-  return readSource(input, {
+  return countRefused(readSource(input, {
     format,
     useTitle: r.useTitle,
     signal,
@@ -113,8 +128,17 @@ export function openInput(input: string, r: Pick<ResolvedCrawlOptions, 'useTitle
     onTruncated: r.onTruncated,
     maxPageBytes: r.maxPageBytes,
     ...listColumns(r),
+    keepRefused: true,
     onBadItem,
-  });
+  }), onBadItem);
+}
+
+/** Passes every item on, counting the url-list rows refused before they became candidates as bad items. */
+async function* countRefused(items: AsyncIterable<Candidate>, onBadItem: (reason: string) => void): AsyncGenerator<Candidate> {
+  for await (const c of items) {
+    if (c.refused) onBadItem(c.refused.reason);
+    yield c;
+  }
 }
 
 /** How url lists are read: the columns by name, and whether rows without a caption are kept (no queries). */

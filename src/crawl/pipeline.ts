@@ -253,6 +253,10 @@ class PartRun {
   /** Admits, skips or replays one candidate; starts its download when admitted. */
   async take(c: Candidate): Promise<void> {
     const block = this.current;
+    if (c.refused) {
+      block.refusedRow(c); // no candidate: its status row only
+      return;
+    }
     block.countCandidate();
     const a = await admit(c, this.o);
     if ('skip' in a) {
@@ -310,7 +314,7 @@ class PartRun {
   /** The input ended (or stopped): closes the last block and waits for every block. */
   async finish(interrupted: boolean): Promise<void> {
     if (interrupted) this.poisonUnfinished();
-    if (!interrupted && this.current.outcomes.candidates === 0 && this.current.index > 0) {
+    if (!interrupted && this.current.outcomes.candidates === 0 && this.current.index > 0 && !this.current.hasRows) {
       this.blocks.pop(); // the input ended exactly at a shard boundary: no trailing empty shard
     } else {
       this.closeAdmission(this.current);
@@ -373,13 +377,23 @@ export async function processCandidates(candidates: AsyncIterable<Candidate>, op
   return run.result(interrupted);
 }
 
+/**
+ * Why the robots.txt check refused a url: the file disallows it, or the host's robots.txt could not
+ * be fetched for a network reason (that reason is the outcome, never "refused by robots.txt").
+ */
+function robotsRefusal(reason: FailureReason, host: string): string {
+  if (reason === 'robots') return `refused by robots.txt of ${host}`;
+  if (reason === 'blocked_address') return `${host} is a private, loopback or link-local address (--allow-private-network allows it)`;
+  return `${host} unreachable (${reason}) when fetching its robots.txt`;
+}
+
 /** Downloads, validates and resizes one admitted candidate into a record, or gives the reason it failed. */
 async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, key: string, ids: number[]): Promise<DownloadOutcome> {
   const url = new URL(c.url);
   let crawlDelayMs = 0;
   if (res.robots) {
     const v = await res.robots.check(url, o.signal);
-    if (v.refused) return { ok: false, reason: v.refused, detail: `refused by robots.txt of ${url.host}` };
+    if (v.refused) return { ok: false, reason: v.refused, detail: robotsRefusal(v.refused, url.host) };
     crawlDelayMs = v.crawlDelayMs;
   }
   const robots = res.robots;
@@ -441,6 +455,7 @@ export async function countMatches(candidates: AsyncIterable<Candidate>, matcher
   };
   for await (const c of candidates) {
     if (signal?.aborted) throw new WitError('crawl', 'interrupted while counting matches');
+    if (c.refused) continue; // a refused list row: no candidate
     onCandidate?.();
     if (!isHttpUrl(c.url)) continue;
     const ids = matcher.match(c.caption);

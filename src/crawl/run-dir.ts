@@ -5,9 +5,10 @@
  * start that fails on bad input never blocks the corrected rerun.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir } from 'node:fs/promises';
+import { mkdir, open, readdir, rm } from 'node:fs/promises';
 import { isUrl } from './sources/index.js';
-import { readManifest, readShardStats, writeManifest, type RunManifest } from '../shards/index.js';
+import { readManifest, readShardStats, writeManifest, type RunManifest, type ShardStats } from '../shards/index.js';
+import { metadataPathFor, statsPathFor, statusPathFor } from '../shards/writer.js';
 import { InputError, UsageError, errorMessage } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import type { ResolvedCrawlOptions } from './options.js';
@@ -49,17 +50,34 @@ export async function checkInputs(inputs: readonly string[]): Promise<void> {
 
 /** Whether `out` holds at least one finished shard (a data file with its stats). */
 export async function hasFinishedShard(out: string, names: readonly string[]): Promise<boolean> {
+  return (await finishedShards(out, names)).length > 0;
+}
+
+/** The finished shards (data file with its stats) in `out`: file path and stats. */
+async function finishedShards(out: string, names: readonly string[]): Promise<{ file: string; stats: ShardStats }[]> {
+  const found: { file: string; stats: ShardStats }[] = [];
   for (const name of names) {
     if (!/\.(parquet|tar)$/.test(name) || name.startsWith('.')) continue;
-    if (await readShardStats(join(out, name))) return true;
+    const stats = await readShardStats(join(out, name));
+    if (stats) found.push({ file: join(out, name), stats });
   }
-  return false;
+  return found;
 }
 
 /** What the output folder held when the run started. */
 export interface OutDirState {
   /** The manifest of a finished run with the same fingerprint (a --resume of a complete run). */
   complete: boolean;
+  /**
+   * Files of an earlier crawl that kept no pair at all (every download refused, say): it is no crawl
+   * to keep, so this run replaces it; `ManifestWriter.started` removes them before the first shard.
+   */
+  replaces?: string[];
+}
+
+/** A finished shard's files: data, stats, and its status rows or WebDataset metadata. */
+function shardFiles(file: string): string[] {
+  return [file, statsPathFor(file), file.endsWith('.tar') ? metadataPathFor(file) : statusPathFor(file)];
 }
 
 /**
@@ -69,7 +87,13 @@ export interface OutDirState {
  */
 export async function checkOutDir(r: ResolvedCrawlOptions, fingerprint: Record<string, unknown>): Promise<OutDirState> {
   const names = await readdir(r.out).catch(() => [] as string[]);
-  if (!(await hasFinishedShard(r.out, names))) return { complete: false };
+  const finished = await finishedShards(r.out, names);
+  if (!finished.length) return { complete: false };
+  const manifest0 = await readManifest(r.out).catch(() => undefined);
+  if (manifest0?.stage === 'crawl' && finished.every((f) => Number(f.stats.count ?? 0) === 0 && Number(f.stats.successes ?? 0) === 0)) {
+    // a crawl that kept nothing is not a crawl already here: the corrected rerun replaces it
+    return { complete: false, replaces: [...finished.flatMap((f) => shardFiles(f.file)), join(r.out, 'query_counts.tsv')] };
+  }
   if (!r.resume) throw new UsageError('crawl', 'output directory already holds a crawl: use --resume to continue it, or choose a new --out', { file: r.out });
   const manifest = await readManifest(r.out);
   const prev = manifest?.fingerprint as Record<string, unknown> | undefined;
@@ -97,6 +121,7 @@ export class ManifestWriter {
   /** Marks the folder as holding this run, unfinished (kept as is when it holds this run complete). */
   async started(state: OutDirState): Promise<void> {
     await mkdir(this.out, { recursive: true });
+    for (const f of state.replaces ?? []) await rm(f, { force: true });
     if (!state.complete) await writeManifest(this.out, this.base());
   }
 

@@ -15,6 +15,12 @@ export interface Candidate {
   row?: { extra?: Record<string, unknown> };
   /** Expected hex sha256 of the downloaded bytes (`--verify-hash-col`); a mismatch is hash_mismatch. */
   hash?: string;
+  /**
+   * Set for a url-list row refused before it became a candidate (bad_url, empty_caption, ...): it is
+   * no candidate (its reason is counted under bad_items), it only gets its row in the shard's status
+   * table, so that every row's outcome is listed (docs/ARCHITECTURE.md, "Crawl inputs").
+   */
+  refused?: { reason: string; detail: string };
 }
 
 /**

@@ -22,6 +22,18 @@ import { Rng, fmix32 } from '../util/rng.js';
  *      neighbours was kept, and duplicates the closest kept one.
  * A pair is missed only when neither item's home is among the other's `probes` nearest centroids;
  * bench/semantic-dedup.ts measures the share against the all-pairs answer.
+ *
+ * Linear for any input (bench/semantic-dedup.ts --adversarial):
+ *   - exact duplicates (byte-identical vectors, e.g. one image everywhere) are collapsed in each
+ *     cluster before any comparison: every later copy is a duplicate of the earliest (it is dropped
+ *     whatever happens to the earliest, as the greedy definition says, and never decides another
+ *     item), so a group of a million copies costs a hash each, not a million squared;
+ *   - a cluster with more than `maxClusterHomes` homes after that (a tight group of near-identical
+ *     vectors k-means cannot split) is compared in chunks of CHUNK_FACTOR x clusterSize homes in item
+ *     order, each chunk with itself and with the cluster's earliest `clusterSize` homes (its leaders,
+ *     the items a later near-duplicate most likely meets kept); guests meet the leaders only.
+ * Cosines are compared with a tolerance: a pair is a near-duplicate when cos >= T - SIM_TOLERANCE,
+ * so T = 1 finds identical images although float32 dot products round (docs/ARCHITECTURE.md).
  */
 
 /** A batch of vectors from a scan: item numbers and their vectors, row-major. */
@@ -46,6 +58,8 @@ export interface NearDuplicateOptions {
   probes?: number;
   /** Compare all pairs up to this many items (EXACT_UP_TO). */
   exactUpTo?: number;
+  /** Homes a cluster may hold before it is compared in chunks (MAX_CLUSTER_FACTOR x clusterSize). */
+  maxClusterHomes?: number;
   seed?: number;
   checkAbort?: () => void;
   onLog?: (line: string) => void;
@@ -66,6 +80,12 @@ export interface NearDuplicateResult {
 }
 
 export const CLUSTER_SIZE = 512;
+/** Cosines this far under the threshold still count: the rounding of a float32 dot product of unit vectors. */
+export const SIM_TOLERANCE = 1e-5;
+/** A cluster over this many times CLUSTER_SIZE homes is compared in chunks. */
+export const MAX_CLUSTER_FACTOR = 8;
+/** Homes per chunk of an oversized cluster, in units of the cluster size. */
+const CHUNK_FACTOR = 2;
 export const PROBES = 6;
 export const EXACT_UP_TO = 8192;
 const SAMPLE_PER_CLUSTER = 48;
@@ -81,6 +101,9 @@ const SPILL_BUFFER = 64 << 20;
 export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearDuplicateResult> {
   const exactUpTo = o.exactUpTo ?? EXACT_UP_TO;
   const edges = new EdgeList();
+  const exactOf = new Map<number, number>();
+  const clusterSize = o.clusterSize ?? CLUSTER_SIZE;
+  const threshold = o.threshold - SIM_TOLERANCE;
   let comparisons = 0;
   let vectors = 0;
   let clusters = 1;
@@ -94,10 +117,11 @@ export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearD
   if (o.n <= exactUpTo) {
     const all = await collect(o.scan(), o.dim);
     vectors = all.items.length;
-    comparisons += clusterEdges(all, o.dim, o.threshold, edges, o.checkAbort);
+    comparisons += clusterEdges(collapseIdentical(all, o.dim, exactOf), o.dim, threshold, edges, { checkAbort: o.checkAbort });
     lap('compare');
   } else {
-    clusters = Math.max(2, Math.ceil(o.n / (o.clusterSize ?? CLUSTER_SIZE)));
+    clusters = Math.max(2, Math.ceil(o.n / clusterSize));
+    const chunking = { maxHomes: o.maxClusterHomes ?? MAX_CLUSTER_FACTOR * clusterSize, chunk: CHUNK_FACTOR * clusterSize, leaders: clusterSize, checkAbort: o.checkAbort };
     const probes = Math.min(clusters, o.probes ?? PROBES);
     const sample = await sampleVectors(o, clusters);
     const centroids = sphericalKMeans(sample, o.dim, clusters, o.seed ?? 1);
@@ -113,7 +137,7 @@ export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearD
       for (let c = 0; c < clusters; c++) {
         o.checkAbort?.();
         const members = await spill.read(c);
-        comparisons += clusterEdges(members, o.dim, o.threshold, edges, o.checkAbort);
+        comparisons += clusterEdges(collapseIdentical(members, o.dim, exactOf), o.dim, threshold, edges, chunking);
         if (c % 64 === 63) o.onLog?.(`filter: semantic dedup: ${c + 1}/${clusters} clusters compared`);
       }
       centroids.dispose();
@@ -123,7 +147,7 @@ export async function findNearDuplicates(o: NearDuplicateOptions): Promise<NearD
     }
   }
   const unique = edges.sortedUnique();
-  const duplicateOf = greedy(unique);
+  const duplicateOf = greedy(unique, exactOf);
   lap('compare');
   return { duplicateOf, clusters, vectors, comparisons, edges: unique.from.length, seconds };
 }
@@ -223,6 +247,71 @@ async function assign(o: NearDuplicateOptions, centroids: tf.Tensor2D, probes: n
 }
 
 /**
+ * One cluster's members with byte-identical vectors collapsed to the earliest item of each group
+ * (which keeps its home or guest role); every later one is recorded in `exactOf` (item -> an
+ * earlier identical item). Vectors are grouped by a 53-bit hash of their bytes and compared byte for
+ * byte, so a hash collision never merges two vectors.
+ */
+function collapseIdentical(members: VectorBatch, dim: number, exactOf: Map<number, number>): VectorBatch {
+  const n = members.items.length;
+  const words = new Uint32Array(members.vectors.buffer, members.vectors.byteOffset, n * dim);
+  const itemOf = (i: number) => {
+    const it = members.items[i]!;
+    return it >= 0 ? it : -it - 1;
+  };
+  const same = (a: number, b: number) => {
+    for (let k = 0; k < dim; k++) if (words[a * dim + k] !== words[b * dim + k]) return false;
+    return true;
+  };
+  const groups = new Map<number, number[]>(); // hash -> member indices of distinct vectors
+  const repOf = new Int32Array(n).fill(-1); // member -> the member holding its group's earliest item
+  for (let i = 0; i < n; i++) {
+    let h1 = 0x9747b28c, h2 = 0x85ebca6b;
+    for (let k = 0; k < dim; k++) {
+      const w = words[i * dim + k]!;
+      h1 = fmix32((h1 ^ w) + k);
+      h2 = Math.imul(h2 ^ w, 0x01000193) >>> 0;
+    }
+    const key = h1 * 2 ** 21 + (h2 & 0x1fffff);
+    const list = groups.get(key);
+    const rep = list?.find((j) => same(i, j));
+    if (rep === undefined) {
+      if (list) list.push(i);
+      else groups.set(key, [i]);
+      repOf[i] = i;
+      continue;
+    }
+    if (itemOf(i) < itemOf(rep)) {
+      // the new member is earlier: it becomes the group's representative in its place
+      list!.splice(list!.indexOf(rep), 1, i);
+      repOf[i] = i;
+      repOf[rep] = i;
+    } else {
+      repOf[i] = rep;
+    }
+  }
+  const keep: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let r = repOf[i]!;
+    while (repOf[r] !== r) r = repOf[r]!;
+    if (r === i) keep.push(i);
+    else if (itemOf(i) !== itemOf(r)) exactOf.set(itemOf(i), Math.min(itemOf(r), exactOf.get(itemOf(i)) ?? Infinity));
+  }
+  if (keep.length === n) return members;
+  const vectors = new Float32Array(keep.length * dim);
+  keep.forEach((from, to) => vectors.set(members.vectors.subarray(from * dim, (from + 1) * dim), to * dim));
+  return { items: Int32Array.from(keep, (i) => members.items[i]!), vectors };
+}
+
+/** How one cluster is compared: in chunks above `maxHomes` homes (see the header). */
+interface Chunking {
+  maxHomes?: number;
+  chunk?: number;
+  leaders?: number;
+  checkAbort?: () => void;
+}
+
+/**
  * The near-duplicate edges of one cluster. Members are homes (item >= 0: the cluster is their
  * nearest centroid) or guests (stored as -item - 1: one of their next nearest). Homes are compared
  * with each other (each pair once) and guests with every home, never guests with guests: a pair
@@ -230,7 +319,8 @@ async function assign(o: NearDuplicateOptions, centroids: tf.Tensor2D, probes: n
  * neighbours at cosine >= threshold become edges (later item -> earlier item), at most MAX_EDGES,
  * the earliest. Returns the number of pairs compared.
  */
-function clusterEdges(members: VectorBatch, dim: number, threshold: number, edges: EdgeList, checkAbort?: () => void): number {
+function clusterEdges(members: VectorBatch, dim: number, threshold: number, edges: EdgeList, chunking: Chunking): number {
+  const checkAbort = chunking.checkAbort;
   const homeIdx: number[] = [];
   const guestIdx: number[] = [];
   members.items.forEach((it, i) => (it >= 0 ? homeIdx : guestIdx).push(i));
@@ -243,6 +333,7 @@ function clusterEdges(members: VectorBatch, dim: number, threshold: number, edge
   guestIdx.sort(byItem);
   const h = homeIdx.length;
   if (!h) return 0;
+  if (chunking.maxHomes !== undefined && h > chunking.maxHomes) return chunkedEdges(members, dim, homeIdx, guestIdx, itemOf, threshold, edges, chunking);
   const pack = (idx: number[]) => {
     const v = new Float32Array(idx.length * dim);
     idx.forEach((from, to) => v.set(members.vectors.subarray(from * dim, (from + 1) * dim), to * dim));
@@ -263,16 +354,55 @@ function clusterEdges(members: VectorBatch, dim: number, threshold: number, edge
 }
 
 /**
- * Rows (sorted by item) against the homes (sorted by item), in blocks of one tf.matMul each. With
- * `triangle` the rows are the homes themselves and only earlier columns are compared.
+ * An oversized cluster (a tight group of near-identical vectors): homes in item order, in chunks;
+ * each chunk against itself and the cluster's leaders (its earliest homes), guests against the
+ * leaders. Linear in the cluster's size: (chunk / 2 + leaders) comparisons per home.
  */
-function edgeBlocks(rowsT: tf.Tensor2D, rowItems: Int32Array, homes: { items: Int32Array; t: tf.Tensor2D }, triangle: boolean, threshold: number, edges: EdgeList, checkAbort?: () => void): number {
+function chunkedEdges(members: VectorBatch, dim: number, homeIdx: number[], guestIdx: number[], itemOf: (i: number) => number, threshold: number, edges: EdgeList, chunking: Chunking): number {
+  const chunk = Math.max(1, chunking.chunk ?? CHUNK_FACTOR * CLUSTER_SIZE);
+  const leaders = Math.min(chunk, Math.max(1, chunking.leaders ?? CLUSTER_SIZE));
+  const pack = (idx: number[]) => {
+    const v = new Float32Array(idx.length * dim);
+    idx.forEach((from, to) => v.set(members.vectors.subarray(from * dim, (from + 1) * dim), to * dim));
+    return { items: Int32Array.from(idx, itemOf), t: tf.tensor2d(v, [idx.length, dim]) };
+  };
+  const lead = homeIdx.slice(0, leaders);
+  let comparisons = 0;
+  for (let start = 0; start < homeIdx.length; start += chunk) {
+    // the chunk after the leaders (chunk 0 holds them): rows from `skip` on meet every earlier column
+    const skip = start === 0 ? 0 : lead.length;
+    const set = pack(start === 0 ? homeIdx.slice(0, chunk) : [...lead, ...homeIdx.slice(start, start + chunk)]);
+    try {
+      comparisons += edgeBlocks(set.t, set.items, set, true, threshold, edges, chunking.checkAbort, skip);
+    } finally {
+      set.t.dispose();
+    }
+  }
+  if (guestIdx.length) {
+    const homes = pack(lead);
+    const guests = pack(guestIdx);
+    try {
+      comparisons += edgeBlocks(guests.t, guests.items, homes, false, threshold, edges, chunking.checkAbort);
+    } finally {
+      homes.t.dispose();
+      guests.t.dispose();
+    }
+  }
+  return comparisons;
+}
+
+/**
+ * Rows (sorted by item) against the homes (sorted by item), in blocks of one tf.matMul each. With
+ * `triangle` the rows are the homes themselves and only earlier columns are compared, from row
+ * `firstRow` on (the rows before it were compared elsewhere).
+ */
+function edgeBlocks(rowsT: tf.Tensor2D, rowItems: Int32Array, homes: { items: Int32Array; t: tf.Tensor2D }, triangle: boolean, threshold: number, edges: EdgeList, checkAbort?: () => void, firstRow = 0): number {
   const n = rowItems.length;
   const h = homes.items.length;
   const dim = rowsT.shape[1];
   const rowsPerBlock = Math.max(1, Math.min(1024, Math.floor(BLOCK_CELLS / h)));
   let comparisons = 0;
-  for (let start = triangle ? 1 : 0; start < n; start += rowsPerBlock) {
+  for (let start = triangle ? Math.max(1, firstRow) : firstRow; start < n; start += rowsPerBlock) {
     checkAbort?.();
     const end = Math.min(n, start + rowsPerBlock);
     const cols = triangle ? end - 1 : h;
@@ -300,22 +430,36 @@ function edgeBlocks(rowsT: tf.Tensor2D, rowItems: Int32Array, homes: { items: In
   return comparisons;
 }
 
-/** Greedy in item order over edges sorted by (from, to), each from a later to an earlier item. */
-function greedy(e: { from: Int32Array; to: Int32Array; sim: Float32Array }): Map<number, number> {
+/**
+ * Greedy in item order over edges sorted by (from, to), each from a later to an earlier item. An
+ * exact duplicate (`exactOf`) is dropped whatever its edges say and never decides another item (a
+ * later item near it is as near its earlier twin): it duplicates its earliest twin, or the item
+ * that twin duplicates when the twin was dropped.
+ */
+function greedy(e: { from: Int32Array; to: Int32Array; sim: Float32Array }, exactOf: Map<number, number>): Map<number, number> {
   const out = new Map<number, number>();
   let i = 0;
   while (i < e.from.length) {
     const from = e.from[i]!;
     let best = -1;
     let bestSim = -Infinity;
+    if (exactOf.has(from)) {
+      for (; i < e.from.length && e.from[i] === from; i++);
+      continue;
+    }
     for (; i < e.from.length && e.from[i] === from; i++) {
       const to = e.to[i]!;
-      if (!out.has(to) && e.sim[i]! > bestSim) {
+      if (!out.has(to) && !exactOf.has(to) && e.sim[i]! > bestSim) {
         best = to;
         bestSim = e.sim[i]!;
       }
     }
     if (best >= 0) out.set(from, best);
+  }
+  for (const item of [...exactOf.keys()].sort((a, b) => a - b)) {
+    let twin = exactOf.get(item)!;
+    while (exactOf.has(twin)) twin = exactOf.get(twin)!;
+    out.set(item, out.get(twin) ?? twin);
   }
   return out;
 }

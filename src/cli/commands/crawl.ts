@@ -65,10 +65,17 @@ export const command: CommandDef = {
     if (distributed.redis !== undefined) {
       if (distributed.role === undefined) throw new UsageError('crawl', '--redis needs --role coordinator or --role worker');
       const runDistributed = await loadDistributed();
-      return { summary: await runDistributed({ ...opts, ...distributed, redis: distributed.redis }, distributed.role, { log: ctx.log }) };
+      const summary = await runDistributed({ ...opts, ...distributed, redis: distributed.redis }, distributed.role, { log: ctx.log });
+      const { nothingKept } = await import('../../crawl/index.js');
+      const empty = distributed.role === 'coordinator' ? nothingKept(summary as unknown as CrawlSummary) : undefined;
+      if (empty) ctx.log(`wit crawl: ${empty}`);
+      return { summary, exitCode: empty ? 1 : 0 };
     }
-    const { crawl } = await import('../../crawl/index.js');
+    const { crawl, nothingKept } = await import('../../crawl/index.js');
     const summary = await crawl(opts);
-    return { summary: summary as unknown as Record<string, unknown>, text: summaryText(summary) };
+    // a run with candidates that kept nothing is a failure (exit 1), its summary printed all the same
+    const empty = nothingKept(summary);
+    if (empty) ctx.log(`wit crawl: ${empty}`);
+    return { summary: summary as unknown as Record<string, unknown>, text: summaryText(summary), exitCode: empty ? 1 : 0 };
   },
 };

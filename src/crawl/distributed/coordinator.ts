@@ -4,8 +4,8 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueryMatcher } from '../match.js';
 import { loadQueries } from '../queries.js';
-import { admitsAll, createResources, type CrawlSummary } from '../index.js';
-import { resolveCrawlOptions, resolveDistributedOptions, type CrawlOptions } from '../options.js';
+import { admitsAll, createResources, listExtras, type CrawlSummary } from '../index.js';
+import { resolveCrawlOptions, resolveDistributedOptions, type CrawlOptions, type ResolvedCrawlOptions } from '../options.js';
 import { VERSION } from '../../util/version.js';
 import { addReasons, checkOutcomes, newOutcomes, outcomeTotals } from '../../util/outcomes.js';
 import { LIST_FORMATS, detectInputFormat, readSource, isUrl } from '../sources/index.js';
@@ -13,7 +13,7 @@ import { writeQueryCounts } from '../pipeline.js';
 import { readManifest, writeManifest } from '../../shards/index.js';
 import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
 import { dropFilter, readFilterStats } from './dedupe.js';
-import { checkInputs, hasFinishedShard } from '../run-dir.js';
+import { checkInputs, hasFinishedShard, runFingerprint } from '../run-dir.js';
 import { claimOutput } from '../../util/output.js';
 import type { DedupeStats } from '../dedupe.js';
 import { RunKeys, deriveRunId, queueName, ACTIVE_RUNS_KEY } from './keys.js';
@@ -60,9 +60,34 @@ export function runConfigOf(opts: CrawlOptions, chunkRows: number, runId?: strin
   const options = portableOptions({ ...opts, inputs, out, queries: (r.queryList ?? (r.queries === undefined ? undefined : resolvePath(r.queries))) as string });
   // what workers started with the same flags can derive too (chunkRows is not: the saved plan holds it)
   const queries = r.queryList ?? (r.queries === undefined ? [] : resolvePath(r.queries));
-  const id = runId ?? deriveRunId({ out, inputs, queries, balance: r.balance, cap: r.cap, seed: r.seed, shardSize: r.shardSize, caseSensitive: !r.caseInsensitive });
+  const identity = runIdentity(r, out, inputs, queries);
+  const id = runId ?? deriveRunId(identity);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(id)) throw new UsageError('crawl', `run id must be 1-64 letters, digits, _ or -, got '${id}'`);
-  return { runId: id, out, inputs, balance: r.balance, cap: r.cap, t: r.cap, seed: r.seed, chunkRows, options, created: new Date().toISOString() };
+  return { runId: id, out, inputs, balance: r.balance, cap: r.cap, t: r.cap, seed: r.seed, chunkRows, options, identity, created: new Date().toISOString() };
+}
+
+/**
+ * Every option that changes a run's jobs or pairs: the one-process crawl's resume fingerprint
+ * (run-dir.ts) plus what decides how url lists are read and shards written. The run id is its hash,
+ * so a corrected rerun (another --caption-col, say) is another run, never the old one resumed.
+ */
+function runIdentity(r: ResolvedCrawlOptions, out: string, inputs: string[], queries: string | string[]): Record<string, unknown> {
+  const { queries_sha256: _q, inputs: _i, ...fingerprint } = runFingerprint(r, []);
+  return {
+    out, inputs, queries, ...fingerprint,
+    urlCol: r.urlCol, captionCol: r.captionCol, saveAdditionalColumns: r.saveAdditionalColumns, verifyHashCol: r.verifyHashCol ?? null,
+    outputFormat: r.outputFormat, onTruncated: r.onTruncated, maxPixels: r.maxPixels ?? null, admitAll: admitsAll(r),
+  };
+}
+
+/** Throws UsageError naming the first option in which the run stored in Redis differs from this one. */
+function checkIdentity(stored: RunConfig, config: RunConfig): void {
+  if (!stored.identity || !config.identity) return;
+  for (const [k, v] of Object.entries(config.identity)) {
+    if (JSON.stringify(stored.identity[k]) !== JSON.stringify(v)) {
+      throw new UsageError('crawl', `run ${config.runId} in Redis was started with option '${k}' = ${JSON.stringify(stored.identity[k])}, this coordinator has ${JSON.stringify(v)}: use the run's options, or another --run-id`);
+    }
+  }
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -106,6 +131,7 @@ export async function removeOrphans(out: string, committed: ReadonlySet<string>)
  */
 async function claimRun(redis: Redis, keys: RunKeys, config: RunConfig, log: (line: string) => void): Promise<DistributedSummary | undefined> {
   const existing = await redis.get(keys.config);
+  if (existing) checkIdentity(JSON.parse(existing) as RunConfig, config);
   if (!existing) {
     const before = await checkFreshOut(config.out, config.runId, log);
     if (before) return before;
@@ -174,6 +200,8 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
   const r = resolveCrawlOptions(opts.crawl);
   for (const i of config.inputs) detectInputFormat(i, r.inputFormat);
   await checkInputs(config.inputs);
+  // every input checked (queries, list columns) before Redis or --out is touched: a failed start leaves no run behind
+  await checkRunInputs(r, opts.signal);
   await claimOutput(config.out, { command: 'crawl' }); // refused before Redis is touched (docs/ARCHITECTURE.md, "Claiming an output")
   const keys = new RunKeys(config.runId);
   const redis = connectRedis(opts.redisUrl, { log, name: 'wit-coordinator' });
@@ -200,6 +228,8 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
       readList: (i, onBadItem) => readSource(i, {
         format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined,
         urlColumn: r.urlCol, captionColumn: r.captionCol, extraColumns: r.saveAdditionalColumns, hashColumn: r.verifyHashCol, allowEmptyCaption: admitsAll(r),
+        // refused rows go into the chunks as given: the worker refuses, counts and lists them again
+        keepRefused: true,
       }),
       columns: { url: r.urlCol, caption: r.captionCol, hash: r.verifyHashCol },
       log: (l) => opts.progress?.(l),
@@ -220,6 +250,20 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
     await queue.close().catch(() => undefined);
     queueConn.disconnect();
     redis.disconnect();
+  }
+}
+
+/** Reads the query list and every url list's header (InputError naming the file and column), as a worker will. */
+async function checkRunInputs(r: ResolvedCrawlOptions, signal?: AbortSignal): Promise<void> {
+  if (!admitsAll(r) && !r.queryList) {
+    const queries = await loadQueries(r.queries!);
+    if (!queries.length) throw new UsageError('crawl', 'the query list is empty', { file: r.queries });
+  }
+  const res = createResources(r);
+  try {
+    await listExtras(r, res, signal);
+  } finally {
+    await res.close();
   }
 }
 

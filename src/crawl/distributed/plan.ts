@@ -114,7 +114,7 @@ export async function planJobs(opts: PlanOptions): Promise<RunPlan> {
     try {
       for await (const c of opts.readList(input, onBadItem)) {
         rows.push(c);
-        listCandidates++;
+        if (!c.refused) listCandidates++; // a refused row rides along to be listed, it is no candidate
         if (rows.length >= opts.chunkRows) {
           await flush();
           opts.log?.(`planning: ${input}: ${first} rows in ${chunk} chunks`);

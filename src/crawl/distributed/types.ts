@@ -20,6 +20,11 @@ export interface RunConfig {
   chunkRows: number;
   /** The crawl options (JSON-safe part) the workers build their pipeline from. */
   options: Record<string, unknown>;
+  /**
+   * Every option that changes the run's jobs or pairs (the run id is derived from it): a coordinator
+   * finding the run in Redis with another identity refuses, naming the option.
+   */
+  identity?: Record<string, unknown>;
   created: string;
 }
 

@@ -76,6 +76,8 @@ export interface SourceOptions {
   hashColumn?: string;
   /** Keep url-list rows with an empty caption (no queries: a plain downloader). */
   allowEmptyCaption?: boolean;
+  /** Url lists: yield refused rows marked `refused` instead of reporting them to onBadItem (ListOptions). */
+  keepRefused?: boolean;
   /** Opens an http(s) input file as a byte stream (the pipeline passes its safe fetcher). */
   openUrl?: OpenUrl;
   /**
@@ -155,6 +157,7 @@ function listOptions(opts: SourceOptions): ListOptions {
     extraColumns: opts.extraColumns,
     hashColumn: opts.hashColumn,
     allowEmptyCaption: opts.allowEmptyCaption,
+    keepRefused: opts.keepRefused,
     onBadItem: opts.onBadItem,
     signal: opts.signal,
   };

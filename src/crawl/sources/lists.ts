@@ -24,6 +24,12 @@ export interface ListOptions {
   hashColumn?: string;
   /** Keep rows whose caption is empty (a plain downloader, without queries). Default false. */
   allowEmptyCaption?: boolean;
+  /**
+   * Yield a row refused before it becomes a candidate (bad url, empty caption) as a Candidate with
+   * `refused` set instead of reporting it to `onBadItem`: the reader of the stream counts it and lists
+   * it in the status table. Default false.
+   */
+  keepRefused?: boolean;
   onBadItem?: OnBadItem;
   signal?: AbortSignal;
 }
@@ -39,10 +45,16 @@ export function extraColumnSpec(entry: string): { source: string; name: string }
   return { source: entry.slice(0, i), name: entry.slice(i + 1) };
 }
 
-/** The candidate of one url-list row (`get` reads a column by name), or null when the row is bad. */
+/**
+ * The candidate of one url-list row (`get` reads a column by name); null when the row is bad, or
+ * with `keepRefused` the row as given with `refused` set (see ListOptions).
+ */
 export function listCandidate(get: (column: string) => unknown, input: string, where: string, opts: ListOptions): Candidate | null {
   const caption = opts.captionColumn ? get(opts.captionColumn) : '';
-  const c = toCandidate(get(opts.urlColumn), caption, input, where, opts.onBadItem, undefined, opts.allowEmptyCaption);
+  let refused: Candidate['refused'];
+  const onBad = opts.keepRefused ? (reason: string, detail: string) => { refused = { reason, detail }; } : opts.onBadItem;
+  let c = toCandidate(get(opts.urlColumn), caption, input, where, onBad, undefined, opts.allowEmptyCaption);
+  if (!c && refused) c = { url: rawText(get(opts.urlColumn)), caption: rawText(caption), source: input, refused };
   if (!c) return null;
   const extra: Record<string, unknown> = {};
   for (const col of opts.extraColumns ?? []) {
@@ -55,6 +67,18 @@ export function listCandidate(get: (column: string) => unknown, input: string, w
     if (typeof h === 'string' && h.trim()) c.hash = h.trim().toLowerCase();
   }
   return c;
+}
+
+/** A refused row's field as text ('' for null or missing). */
+function rawText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v === null || v === undefined) return '';
+  if (typeof v !== 'object') return String(v);
+  try {
+    return JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x)) ?? '';
+  } catch {
+    return String(v);
+  }
 }
 
 /** Columns a url list must have: url, caption (unless none), pass-through and hash columns. */
@@ -130,6 +154,11 @@ export interface CsvRecord {
   line: number;
   /** Set when the record was longer than the limit (fields are then empty). */
   tooLong?: boolean;
+  /**
+   * Set when the input ended inside a quoted field: the record runs from `line` to this last line
+   * and is not a row (its fields would merge every row after the quote into one value).
+   */
+  unterminatedTo?: number;
 }
 
 /**
@@ -256,10 +285,20 @@ export class CsvParser {
     return out;
   }
 
-  /** The last record when the input does not end with a line break. */
+  /**
+   * The last record when the input does not end with a line break. An input that ends inside a
+   * quoted field gives a record marked `unterminatedTo` (Python's csv in strict mode raises
+   * "unexpected end of data" there; a lenient reader would merge every later row into one field).
+   */
   end(): CsvRecord[] {
     if (this.skipping) return [];
-    if (this.fieldStarted || this.fields.length > 0 || this.inQuotes) {
+    if (this.inQuotes) {
+      const lastLine = this.line - (this.field.endsWith('\n') ? 1 : 0);
+      const rec = { fields: [], line: this.recordLine, unterminatedTo: Math.max(this.recordLine, lastLine) };
+      this.reset();
+      return [rec];
+    }
+    if (this.fieldStarted || this.fields.length > 0) {
       this.endField();
       const rec = { fields: this.fields, line: this.recordLine };
       this.fields = [];
@@ -323,6 +362,14 @@ export async function* readDelimited(
       const where = `${input}:${rec.line}`;
       if (rec.tooLong) {
         opts.onBadItem?.('bad_record', `${where}: record longer than ${MAX_RECORD_CHARS} characters`);
+        continue;
+      }
+      if (rec.unterminatedTo !== undefined) {
+        // every line the open quote swallowed is a row lost: one bad_record each, never one merged caption
+        const lines = rec.unterminatedTo - rec.line + 1;
+        const detail = `${where}: quoted field never closed (the file ends inside it): lines ${rec.line}-${rec.unterminatedTo} are unreadable`;
+        for (let k = 0; k < lines; k++) opts.onBadItem?.('bad_record', detail);
+        if (header === null) throw new InputError('crawl', input, `header row: quoted field never closed (the file ends inside it)`);
         continue;
       }
       if (header === null) {
