@@ -8,7 +8,7 @@ import { encodeRows, type TextTokenizer } from './tokenizer.js';
  * CLIP's byte-level BPE (OpenAI's SimpleTokenizer, which open_clip uses), for models imported from
  * open_clip (docs/ARCHITECTURE.md, "Models in open_clip's format"). Vocabulary: the 256 byte
  * symbols (bytes mapped to printable characters), the same with `</w>` (end of word), one symbol
- * per merge, then `<|startoftext|>` and `<|endoftext|>`. Rows are [SOT] ids… [EOT] then 0s;
+ * per merge, then `<start_of_text>` and `<end_of_text>`. Rows are [SOT] ids… [EOT] then 0s;
  * too long a row is cut to the context length with [EOT] kept last, as open_clip's tokenizer.
  *
  * Text cleaning is CLIP's (ftfy, HTML unescape twice, whitespace collapse, lowercase) with ftfy
@@ -16,8 +16,18 @@ import { encodeRows, type TextTokenizer } from './tokenizer.js';
  * control characters, NFC. Mojibake repair is not done (ftfy is a Python library).
  */
 
-export const CLIP_SOT = '<|startoftext|>';
-export const CLIP_EOT = '<|endoftext|>';
+/** The special tokens as open_clip 3.x spells them (OpenAI's CLIP wrote `<|startoftext|>`, which open_clip now splits as text). */
+export const CLIP_SOT = '<start_of_text>';
+export const CLIP_EOT = '<end_of_text>';
+
+/**
+ * A merges file as open_clip's SimpleTokenizer reads it: it splits the text at '\n' and keeps every
+ * piece after the version line, an empty last one included (one more vocabulary entry, which would
+ * put [SOT]/[EOT] past vocab_size), so the file must not end with a newline.
+ */
+export function mergesFileText(merges: readonly string[]): string {
+  return merges.length ? `#version: 0.2\n${merges.join('\n')}` : '#version: 0.2';
+}
 
 /** Byte -> character of CLIP's `bytes_to_unicode` (printable bytes map to themselves). */
 export function bytesToUnicode(): string[] {
@@ -107,7 +117,7 @@ export function clipCleanText(text: string): string {
   return basic.replace(PY_SPACE, ' ').replace(/^ | $/g, '').toLowerCase();
 }
 
-const WORD_RE = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
+const WORD_RE = /<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
 
 /** What tokenizer.json holds for a CLIP tokenizer. */
 export interface ClipTokenizerJson {
@@ -214,9 +224,9 @@ export class ClipTokenizer implements TextTokenizer {
     return { type: 'clip-bpe', version: 1, merges: [...this.merges], contextLength: this.contextLength };
   }
 
-  /** The merges file (bpe_simple_vocab_16e6.txt format: a version line, then one merge a line), gzipped. */
+  /** The merges file (bpe_simple_vocab_16e6.txt format: a version line, then one merge a line, no newline after the last: see mergesFileText). */
   mergesFile(): string {
-    return `#version: 0.2\n${this.merges.join('\n')}\n`;
+    return mergesFileText(this.merges);
   }
 
   static fromJSON(json: unknown, file: string): ClipTokenizer {
