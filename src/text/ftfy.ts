@@ -177,11 +177,11 @@ const CONTROL_RE = /[\u0000-\u0008\u000b\u000e-\u001f\u007f\u206a-\u206f\ufeff\u
 const ANSI_RE = /\u001b\[((?:\d|;)*)([a-zA-Z])/g;
 const LONE_SURROGATE_RE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
-function fixSegment(text: string, unescape: boolean): string {
+function fixSegment(text: string, unescape: boolean, encoding: boolean): string {
   for (;;) {
     const orig = text;
     if (unescape) text = ftfyUnescapeHtml(text);
-    text = fixEncoding(text);
+    if (encoding) text = fixEncoding(text);
     text = fixC1Controls(text)
       .replace(LIGATURE_RE, (c) => LIGATURE_TABLE[c]!)
       .replace(WIDTH_RE, (c) => WIDTH_TABLE[c]!)
@@ -196,8 +196,12 @@ function fixSegment(text: string, unescape: boolean): string {
   }
 }
 
-/** ftfy.fix_text(text) with ftfy's defaults: line by line, HTML unescaping off from the first line with '<' on. */
-export function fixText(text: string): string {
+/**
+ * ftfy.fix_text(text) with ftfy's defaults: line by line, HTML unescaping off from the first line
+ * with '<' on. `fixEncoding: false` is ftfy's option of that name (no mojibake repair).
+ */
+export function fixText(text: string, opts: { fixEncoding?: boolean } = {}): string {
+  const encoding = opts.fixEncoding ?? true;
   let out = '';
   let unescape = true;
   let pos = 0;
@@ -206,7 +210,7 @@ export function fixText(text: string): string {
     const end = nl < 0 ? text.length : nl + 1;
     const segment = text.slice(pos, end);
     if (unescape && segment.includes('<')) unescape = false;
-    out += fixSegment(segment, unescape);
+    out += fixSegment(segment, unescape, encoding);
     pos = end;
   }
   return out;
