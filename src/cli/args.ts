@@ -95,6 +95,45 @@ function withCommonFlags(specs: FlagSpecs): FlagSpecs {
 
 type ArgTokens = NonNullable<ReturnType<typeof parseArgs>['tokens']>;
 
+const NEGATIVE_NUMBER = /^-(?:\d|\.\d|Infinity$)/;
+
+/**
+ * node's parseArgs refuses `--min-similarity -1` as ambiguous (a value that looks like a flag). A
+ * negative number after a numeric flag (and after the values of a numeric list flag) is its value:
+ * rewritten as `--flag=-1`, which parseArgs takes. Anything else is left as it was.
+ */
+function joinNegativeNumbers(argv: string[], all: FlagSpecs): string[] {
+  const numeric = (name: string | undefined): FlagSpec | undefined => {
+    const s = name === undefined ? undefined : all[name];
+    return s && (s.type === 'int' || s.type === 'number' || s.type === 'number[]') ? s : undefined;
+  };
+  const byShort = new Map(Object.entries(all).filter(([, s]) => s.short).map(([n, s]) => [s.short!, n]));
+  const out: string[] = [];
+  let pending: string | undefined; // a numeric flag just seen, its value not yet
+  let list: string | undefined; // a numeric list flag whose values go on
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    if ((pending || list) && NEGATIVE_NUMBER.test(a)) {
+      const name = (pending ?? list)!;
+      if (pending) out.pop();
+      out.push(`--${name}=${a}`);
+      pending = undefined;
+      continue;
+    }
+    pending = undefined;
+    const long = /^--([^=]+)$/.exec(a)?.[1];
+    const name = long ?? (/^-([^-])$/.test(a) ? byShort.get(a[1]!) : undefined);
+    const spec = numeric(name);
+    if (spec) {
+      pending = name;
+      list = spec.type === 'number[]' ? name : undefined;
+    } else if (a.startsWith('-')) list = undefined;
+    out.push(a);
+  }
+  return out;
+}
+
 /** node's parseArgs over argv, its errors turned into UsageErrors that say what to do. */
 function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
@@ -105,7 +144,7 @@ function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
     if (s.type === 'boolean') options[`no-${name}`] = { type: 'boolean' };
   }
   try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: true, tokens: true, allowNegative: false } as Parameters<typeof parseArgs>[0]).tokens ?? [];
+    return parseArgs({ args: joinNegativeNumbers(argv, all), options, strict: true, allowPositionals: true, tokens: true, allowNegative: false } as Parameters<typeof parseArgs>[0]).tokens ?? [];
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     const m = /Unknown option '(--?[^']+)'/.exec(msg);

@@ -25,6 +25,7 @@ import { claimOutput } from '../util/output.js';
 import { VERSION } from '../util/version.js';
 import { checkOutcomes, outcomeTotals, type ReasonCounts } from '../util/outcomes.js';
 import { Throttle, formatCount } from '../util/progress.js';
+import { openClipCommandFor } from '../shards/openclip-command.js';
 
 export { processCandidates, countMatches, PairDeduper, newCounters, writeQueryCounts } from './pipeline.js';
 export type { PartOptions, PartResult, CrawlResources, Balance, CrawlCounters, ReasonCounts } from './pipeline.js';
@@ -66,6 +67,8 @@ export interface CrawlSummary {
   pages?: Record<string, number>;
   /** Unusable items inside good inputs (bad lines, bad urls), by reason. */
   bad_items?: Record<string, number>;
+  /** With --output-format webdataset: the open_clip command sized for these tars (src/shards/openclip-command.ts). */
+  open_clip_command?: string;
 }
 
 /**
@@ -301,6 +304,10 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
     throttle.final();
     await writeQueryCounts(r.out, result.queryCounts, matcher);
     const summary = summarize(r, result, counters, sources, dedupe.stats(), (Date.now() - started) / 1000);
+    if (r.outputFormat === 'webdataset') {
+      const oc = await openClipCommandFor(r.out, [...result.shards].sort());
+      if (oc) summary.open_clip_command = oc.command;
+    }
     await manifest.finished(result.shards.map((f) => f.slice(r.out.length).replace(/^[\\/]+/, '')), { ...summary });
     return summary;
   } finally {

@@ -1,5 +1,5 @@
 import { UsageError } from '../util/errors.js';
-import { bytesToUnicode } from '../train/clip-tokenizer.js';
+import { bytesToUnicode, mergesFileText } from '../train/clip-tokenizer.js';
 import { EOS_ID, SOS_ID, type BpeTokenizer } from '../train/tokenizer.js';
 
 /**
@@ -43,5 +43,5 @@ export function witBpeAsClip(tokenizer: BpeTokenizer, where: string): { merges: 
   for (let r = 0; r < lines.length; r++) rowOf[512 + r] = 515 + r;
   rowOf[512 + lines.length] = SOS_ID;
   rowOf[513 + lines.length] = EOS_ID;
-  return { merges: `#version: 0.2\n${lines.join('\n')}\n`, rowOf };
+  return { merges: mergesFileText(lines), rowOf };
 }

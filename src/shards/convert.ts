@@ -13,7 +13,9 @@ import type { ProgressSink } from '../util/progress.js';
 import { listShards, readShardExtras, readShardFile, readShardInfo, readStatusRows } from './reader.js';
 import { readManifest, readShardStats, writeManifest } from './manifest.js';
 import { metadataPathFor, openShardWriter, SHARD_FORMATS, shardExtension, statusPathFor, statsPathFor, type ShardFormat } from './writer.js';
-import type { StatusRow } from './record.js';
+import { successRow, type StatusRow } from './record.js';
+import { openClipCommandFor, type OpenClipCommand } from './openclip-command.js';
+import type { ShardWriter } from './writer.js';
 
 const STAGE = 'convert';
 
@@ -21,6 +23,7 @@ export const convertSchema = defineOptions({
   shards: { type: 'string', required: true, help: 'run directory (or one shard file) to convert', metavar: 'DIR' },
   to: { type: 'string', required: true, choices: SHARD_FORMATS, flag: 'output-format', aliases: ['to'], help: 'format to write: webdataset (tars + metadata Parquet) or parquet', metavar: 'FORMAT' },
   out: { type: 'string', required: true, help: 'output directory (a rerun skips shards already converted)', metavar: 'DIR' },
+  shardSize: { type: 'int', min: 1, metavar: 'N', help: 're-shard: N pairs per output shard, in input order (default: one output shard per input shard); also webdataset -> webdataset' },
 });
 
 export type ConvertOptions = OptionsInput<typeof convertSchema> & { onProgress?: ProgressSink; onLog?: (line: string) => void; signal?: AbortSignal };
@@ -38,6 +41,11 @@ export interface ConvertSummary {
   bad_items: Record<string, number>;
   image_bytes: number;
   seconds: number;
+  /** --shard-size when re-sharding. */
+  shard_size?: number;
+  /** For WebDataset output: the open_clip command sized for these tars (src/shards/openclip-command.ts). */
+  open_clip_command?: string;
+  open_clip?: OpenClipCommand;
 }
 
 /** Fields of a stats file the writer recomputes; the rest (the crawl's counts) is carried over. */
@@ -98,7 +106,8 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
   const to = opts.to as ShardFormat;
   const files = await listShards(opts.shards);
   const from: ShardFormat = files[0]!.endsWith('.tar') ? 'webdataset' : 'parquet';
-  if (from === to) throw new UsageError(STAGE, `${opts.shards} already holds ${to} shards`);
+  if (from === to && opts.shardSize === undefined) throw new UsageError(STAGE, `${opts.shards} already holds ${to} shards (give --shard-size N to re-shard them)`);
+  if (files.some((f) => f.startsWith(`${opts.out}/`) || f === opts.out)) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: opts.out });
   await claim.create();
   const present = new Set(await readdir(opts.out));
   const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, bad_items: {}, image_bytes: 0, seconds: 0 };
@@ -106,25 +115,9 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
     summary.bad_items[reason] = (summary.bad_items[reason] ?? 0) + 1;
     opts.onLog?.(`convert: ${reason}: ${detail}`);
   };
-  const written: string[] = [];
-  for (const [i, file] of files.entries()) {
-    const name = basename(file).replace(/\.(parquet|tar)$/, `.${shardExtension(to)}`);
-    const target = join(opts.out, name);
-    if (target === file) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: opts.out });
-    written.push(name);
-    if (present.has(basename(statsPathFor(target)))) {
-      const stats = await readShardStats(target);
-      summary.skipped_shards++;
-      summary.pairs += Number(stats?.count ?? 0);
-      summary.image_bytes += Number(stats?.image_bytes ?? 0);
-      continue;
-    }
-    const r = await convertShard(file, from, to, target, opts.signal, onBadItem);
-    summary.shards++;
-    summary.pairs += r.pairs;
-    summary.image_bytes += r.imageBytes;
-    opts.onProgress?.(`convert: ${i + 1}/${files.length} shards, ${summary.pairs} pairs`);
-  }
+  const written: string[] = opts.shardSize !== undefined
+    ? await reshard(files, from, to, opts.out, opts.shardSize, present, summary, opts.onProgress, opts.signal, onBadItem)
+    : await convertEach(files, from, to, opts.out, present, summary, opts.onProgress, opts.signal, onBadItem);
   const manifest = await readManifest(opts.shards).catch(() => undefined);
   summary.seconds = (performance.now() - t0) / 1000;
   await writeManifest(opts.out, {
@@ -133,7 +126,103 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
     created: manifest?.created ?? new Date().toISOString(),
     format: to,
     shards: written,
-    converted_from: { dir: opts.shards, format: from },
+    converted_from: { dir: opts.shards, format: from, ...(opts.shardSize !== undefined ? { shard_size: opts.shardSize } : {}) },
   } as Parameters<typeof writeManifest>[1]);
+  if (to === 'webdataset') {
+    const oc = await openClipCommandFor(opts.out, written.map((n) => join(opts.out, n)));
+    if (oc) { summary.open_clip_command = oc.command; summary.open_clip = oc; }
+  }
   return summary;
+}
+
+/** One output shard per input shard (the default). */
+async function convertEach(files: string[], from: ShardFormat, to: ShardFormat, out: string, present: Set<string>, summary: ConvertSummary, onProgress?: ProgressSink, signal?: AbortSignal, onBadItem?: (reason: string, detail: string) => void): Promise<string[]> {
+  const written: string[] = [];
+  for (const [i, file] of files.entries()) {
+    const name = basename(file).replace(/\.(parquet|tar)$/, `.${shardExtension(to)}`);
+    const target = join(out, name);
+    if (target === file) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: out });
+    written.push(name);
+    if (present.has(basename(statsPathFor(target)))) {
+      const stats = await readShardStats(target);
+      summary.skipped_shards++;
+      summary.pairs += Number(stats?.count ?? 0);
+      summary.image_bytes += Number(stats?.image_bytes ?? 0);
+      continue;
+    }
+    const r = await convertShard(file, from, to, target, signal, onBadItem);
+    summary.shards++;
+    summary.pairs += r.pairs;
+    summary.image_bytes += r.imageBytes;
+    onProgress?.(`convert: ${i + 1}/${files.length} shards, ${summary.pairs} pairs`);
+  }
+  return written;
+}
+
+/**
+ * `--shard-size N`: the pairs of every input shard, in order, into output shards of N pairs
+ * (00000, 00001, …; the last may be smaller). Each input shard's url-list status rows go with the
+ * output shard open when that input ends. A rerun skips the output shards already finished, and
+ * the pairs they hold. The crawl's per-shard counts are not carried (they belong to input shards);
+ * the manifest keeps the run's totals.
+ */
+async function reshard(files: string[], from: ShardFormat, to: ShardFormat, out: string, size: number, present: Set<string>, summary: ConvertSummary, onProgress?: ProgressSink, signal?: AbortSignal, onBadItem?: (reason: string, detail: string) => void): Promise<string[]> {
+  summary.shard_size = size;
+  const written: string[] = [];
+  const nameOf = (k: number): string => `${String(k).padStart(5, '0')}.${shardExtension(to)}`;
+  let k = 0;
+  let skip = 0;
+  while (present.has(basename(statsPathFor(join(out, nameOf(k)))))) {
+    const stats = await readShardStats(join(out, nameOf(k)));
+    const count = Number(stats?.count ?? 0);
+    if (count !== size) break; // a short last shard is redone: more input may have come
+    skip += count;
+    summary.skipped_shards++;
+    summary.pairs += count;
+    summary.image_bytes += Number(stats?.image_bytes ?? 0);
+    written.push(nameOf(k++));
+  }
+  const first = await readShardInfo(files[0]!);
+  const extras = await readShardExtras(files[0]!);
+  const withSimilarity = first.columns.includes('similarity');
+  let writer: ShardWriter | undefined;
+  let status: StatusRow[] = [];
+  let rows: StatusRow[] = [];
+  let seen = 0;
+  const close = async (): Promise<void> => {
+    if (!writer) return;
+    await writer.close({}, status.length ? [...rows, ...status] : undefined);
+    summary.shards++;
+    status = [];
+    rows = [];
+    writer = undefined;
+    onProgress?.(`convert: ${written.length} shards, ${summary.pairs} pairs`);
+  };
+  try {
+    for (const file of files) {
+      for await (const rec of readShardFile(file, { onBadItem })) {
+        signal?.throwIfAborted();
+        if (seen++ < skip) continue;
+        if (!writer) {
+          written.push(nameOf(k));
+          writer = await openShardWriter(join(out, nameOf(k++)), {
+            imageFormat: first.imageFormat ?? 'jpg', withSimilarity, extras,
+            metadata: { 'wit.stage': STAGE, 'wit.converted_from': basename(file), 'wit.shard_size': String(size) },
+          });
+        }
+        await writer.write(rec);
+        rows.push(successRow(rec));
+        summary.pairs++;
+        summary.image_bytes += rec.image.byteLength;
+        if (writer.count >= size) await close();
+      }
+      const fileRows = await statusRowsOf(file, from);
+      if (fileRows) status.push(...fileRows.filter((r) => r.status !== 'success'));
+    }
+    await close();
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  }
+  return written;
 }

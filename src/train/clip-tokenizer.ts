@@ -1,4 +1,7 @@
 import { decodeHTML } from 'entities';
+import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { fixText, htmlUnescape } from '../text/ftfy.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { encodeRows, type TextTokenizer } from './tokenizer.js';
 import { readInputFile } from '../util/input.js';
@@ -7,16 +10,25 @@ import { readInputFile } from '../util/input.js';
  * CLIP's byte-level BPE (OpenAI's SimpleTokenizer, which open_clip uses), for models imported from
  * open_clip (docs/ARCHITECTURE.md, "Models in open_clip's format"). Vocabulary: the 256 byte
  * symbols (bytes mapped to printable characters), the same with `</w>` (end of word), one symbol
- * per merge, then `<|startoftext|>` and `<|endoftext|>`. Rows are [SOT] ids… [EOT] then 0s;
+ * per merge, then `<start_of_text>` and `<end_of_text>`. Rows are [SOT] ids… [EOT] then 0s;
  * too long a row is cut to the context length with [EOT] kept last, as open_clip's tokenizer.
  *
- * Text cleaning is CLIP's (ftfy, HTML unescape twice, whitespace collapse, lowercase) with ftfy
- * reduced to its fixes for well-formed text: Latin ligatures, full-width forms, curly quotes,
- * control characters, NFC. Mojibake repair is not done (ftfy is a Python library).
+ * Text cleaning is open_clip's: ftfy.fix_text with its defaults (src/text/ftfy.ts, mojibake repair
+ * included), HTML unescape twice, whitespace collapse, lowercase.
  */
 
-export const CLIP_SOT = '<|startoftext|>';
-export const CLIP_EOT = '<|endoftext|>';
+/** The special tokens as open_clip 3.x spells them (OpenAI's CLIP wrote `<|startoftext|>`, which open_clip now splits as text). */
+export const CLIP_SOT = '<start_of_text>';
+export const CLIP_EOT = '<end_of_text>';
+
+/**
+ * A merges file as open_clip's SimpleTokenizer reads it: it splits the text at '\n' and keeps every
+ * piece after the version line, an empty last one included (one more vocabulary entry, which would
+ * put [SOT]/[EOT] past vocab_size), so the file must not end with a newline.
+ */
+export function mergesFileText(merges: readonly string[]): string {
+  return merges.length ? `#version: 0.2\n${merges.join('\n')}` : '#version: 0.2';
+}
 
 /** Byte -> character of CLIP's `bytes_to_unicode` (printable bytes map to themselves). */
 export function bytesToUnicode(): string[] {
@@ -48,65 +60,17 @@ function byteSymbolsInOrder(): string[] {
   return bs.map((b) => table[b]!);
 }
 
-// ftfy's fixes for well-formed text (fix_latin_ligatures, fix_character_width, uncurl_quotes, remove_control_chars).
-const LIGATURES: Record<string, string> = {
-  'Ĳ': 'IJ', 'ĳ': 'ij', 'ŉ': 'ʼn', 'Ǆ': 'DŽ', 'ǅ': 'Dž', 'ǆ': 'dž', 'Ǉ': 'LJ', 'ǈ': 'Lj', 'ǉ': 'lj', 'Ǌ': 'NJ', 'ǋ': 'Nj', 'ǌ': 'nj',
-  'Ǳ': 'DZ', 'ǲ': 'Dz', 'ǳ': 'dz', 'ﬀ': 'ff', 'ﬁ': 'fi', 'ﬂ': 'fl', 'ﬃ': 'ffi', 'ﬄ': 'ffl', 'ﬅ': 'ſt', 'ﬆ': 'st',
-};
-const LIGATURE_RE = new RegExp(`[${Object.keys(LIGATURES).join('')}]`, 'g');
-const WIDTH_RE = /[\u3000\uff01-\uffef]/g;
-const CONTROL_RE = /[\u0000-\u0008\u000b\u000e-\u001f\u007f\u206a-\u206f\ufeff\ufff9-\ufffc]/g;
-
-function ftfyLite(text: string): string {
-  return text
-    .replace(LIGATURE_RE, (c) => LIGATURES[c]!)
-    .replace(WIDTH_RE, (c) => (c === '\u3000' ? ' ' : c.normalize('NFKC')))
-    .replace(/[\u02bc\u2018-\u201b]/g, "'")
-    .replace(/[\u201c-\u201f]/g, '"')
-    .replace(CONTROL_RE, '')
-    .normalize('NFC');
-}
-
-// Python's html.unescape: numeric references with the HTML5 replacements, named ones (longest legacy prefix).
-const CHARREF_RE = /&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)/g;
-const WIN1252: Record<number, string> = {
-  0x00: '\ufffd', 0x0d: '\r', 0x80: '\u20ac', 0x81: '\x81', 0x82: '\u201a', 0x83: '\u0192', 0x84: '\u201e', 0x85: '\u2026', 0x86: '\u2020',
-  0x87: '\u2021', 0x88: '\u02c6', 0x89: '\u2030', 0x8a: '\u0160', 0x8b: '\u2039', 0x8c: '\u0152', 0x8d: '\x8d', 0x8e: '\u017d', 0x8f: '\x8f',
-  0x90: '\x90', 0x91: '\u2018', 0x92: '\u2019', 0x93: '\u201c', 0x94: '\u201d', 0x95: '\u2022', 0x96: '\u2013', 0x97: '\u2014', 0x98: '\u02dc',
-  0x99: '\u2122', 0x9a: '\u0161', 0x9b: '\u203a', 0x9c: '\u0153', 0x9d: '\x9d', 0x9e: '\u017e', 0x9f: '\u0178',
-};
-function invalidCodepoint(n: number): boolean {
-  return (n >= 0x1 && n <= 0x8) || n === 0xb || (n >= 0xe && n <= 0x1f) || (n >= 0x7f && n <= 0x9f) || (n >= 0xfdd0 && n <= 0xfdef) || (n & 0xfffe) === 0xfffe;
-}
-
-/** html.unescape of Python's standard library. */
-export function htmlUnescape(text: string): string {
-  if (!text.includes('&')) return text;
-  return text.replace(CHARREF_RE, (whole, ref: string) => {
-    if (ref[0] === '#') {
-      const hex = ref[1] === 'x' || ref[1] === 'X';
-      const digits = ref.slice(hex ? 2 : 1).replace(/;$/, '');
-      const num = parseInt(digits, hex ? 16 : 10);
-      if (num in WIN1252) return WIN1252[num]!;
-      if ((num >= 0xd800 && num <= 0xdfff) || num > 0x10ffff || !Number.isFinite(num)) return '\ufffd';
-      if (invalidCodepoint(num)) return '';
-      return String.fromCodePoint(num);
-    }
-    // Named: the whole name when it is one, else the longest legacy (no-semicolon) prefix, as the HTML5 table.
-    const decoded = decodeHTML(whole);
-    return decoded;
-  });
-}
+export { htmlUnescape } from '../text/ftfy.js';
 
 const PY_SPACE = /[\t\n\v\f\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
 
-/** CLIP's text cleaning: ftfy (see above), HTML unescape twice, whitespace collapse, strip, lowercase. */
+/** open_clip's text cleaning (`_clean_lower`): ftfy.fix_text (src/text/ftfy.ts), html.unescape twice, whitespace collapse, strip, lowercase. */
 export function clipCleanText(text: string): string {
-  const basic = htmlUnescape(htmlUnescape(ftfyLite(text)));
+  const basic = htmlUnescape(htmlUnescape(fixText(text)));
   return basic.replace(PY_SPACE, ' ').replace(/^ | $/g, '').toLowerCase();
 }
 
-const WORD_RE = /<\|startoftext\|>|<\|endoftext\|>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
+const WORD_RE = /<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
 
 /** What tokenizer.json holds for a CLIP tokenizer. */
 export interface ClipTokenizerJson {
@@ -213,9 +177,9 @@ export class ClipTokenizer implements TextTokenizer {
     return { type: 'clip-bpe', version: 1, merges: [...this.merges], contextLength: this.contextLength };
   }
 
-  /** The merges file (bpe_simple_vocab_16e6.txt format: a version line, then one merge a line), gzipped. */
+  /** The merges file (bpe_simple_vocab_16e6.txt format: a version line, then one merge a line, no newline after the last: see mergesFileText). */
   mergesFile(): string {
-    return `#version: 0.2\n${this.merges.join('\n')}\n`;
+    return mergesFileText(this.merges);
   }
 
   static fromJSON(json: unknown, file: string): ClipTokenizer {

@@ -24,6 +24,23 @@ describe('parseFlags', () => {
     expect(parseFlags('q', ['--input', 'x', '--min-pmi=-2.5'], specs).minPmi).toBe(-2.5);
   });
 
+  it('accepts a negative number after a space as the value of a numeric flag (`--min-similarity -1`)', () => {
+    const num: FlagSpecs = { ...specs, 'min-similarity': { type: 'number', description: 's', min: -1, max: 1 }, w: { type: 'number[]', description: 'w', short: 'w' }, name: { type: 'string', description: 'n' } };
+    expect(parseFlags('q', ['--input', 'x', '--min-similarity', '-1'], num).minSimilarity).toBe(-1);
+    expect(parseFlags('q', ['--min-pmi', '-2.5', '--input', 'x'], num).minPmi).toBe(-2.5);
+    expect(parseFlags('q', ['--min-pmi', '-.5', '--input', 'x'], num).minPmi).toBe(-0.5);
+    expect(parseFlags('q', ['--input', 'x', '--w', '-1', '2', '-3.5', '--cap', '4'], num)).toMatchObject({ w: [-1, 2, -3.5], cap: 4 });
+    expect(parseFlags('q', ['--input', 'x', '-w', '-1'], num).w).toEqual([-1]);
+    // Bounds still hold, and a non-numeric flag does not take a dash value.
+    expect(() => parseFlags('q', ['--input', 'x', '--min-similarity', '-2'], num)).toThrow(/--min-similarity must be >= -1/);
+    expect(() => parseFlags('q', ['--input', 'x', '--name', '-1'], num)).toThrow(UsageError);
+    expect(() => parseFlags('q', ['--input', 'x', '--cap', '-1'], num)).toThrow(/--cap must be >= 1/);
+    // The real command line: parsing happens before --help is answered.
+    const r = spawnSync(process.execPath, [WIT, 'filter', '--min-similarity', '-1', '--help'], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+  });
+
   it('rejects typos, bad numbers, bad choices, missing values and stray arguments with UsageError', () => {
     const bad: [string[], RegExp][] = [
       [['--input', 'x', '--cpa', '3'], /unknown flag '--cpa' \(did you mean --cap\?\)/],

@@ -63,8 +63,11 @@ function caller(): string {
 
 /** One skip, as the summary reads it (a JSON line in $WIT_NEEDS_LOG). */
 export interface SkipRecord {
-  program: Program;
+  /** A program of the table, or another prerequisite (test/helpers/openclip.ts) with its own reason and install line. */
+  program: Program | 'open_clip';
   where: string;
+  reason?: string;
+  install?: string;
 }
 
 /**
@@ -101,12 +104,18 @@ export function readSkips(log: string): SkipRecord[] {
 /** The end-of-run summary lines for `skips` (empty when nothing was skipped). */
 export function skipSummary(skips: readonly SkipRecord[]): string {
   if (skips.length === 0) return '';
-  const byProgram = new Map<Program, string[]>();
-  for (const s of skips) byProgram.set(s.program, [...(byProgram.get(s.program) ?? []), s.where]);
-  const lines = [`Skipped for missing system programs (${skips.length}; README.md "Requirements"; CI=true turns these into failures):`];
+  const byProgram = new Map<SkipRecord['program'], string[]>();
+  const other = new Map<SkipRecord['program'], SkipRecord>();
+  for (const s of skips) {
+    byProgram.set(s.program, [...(byProgram.get(s.program) ?? []), s.where]);
+    if (!(s.program in PROGRAMS)) other.set(s.program, s);
+  }
+  const lines = [`Skipped for missing system programs (${skips.length}; README.md "Requirements"; CI=true turns these into failures, except open_clip's):`];
   for (const [program, wheres] of byProgram) {
     lines.push(`  ${program}: ${[...new Set(wheres)].sort().join(', ')}`);
-    lines.push(`    install: ${installCommand([program])}   (Homebrew: ${brewCommand([program])})`);
+    const o = other.get(program);
+    if (o) lines.push(`    ${o.reason ?? 'missing'}; install: ${o.install ?? '?'}`);
+    else lines.push(`    install: ${installCommand([program as Program])}   (Homebrew: ${brewCommand([program as Program])})`);
   }
   return lines.join('\n') + '\n';
 }

@@ -5,6 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { needs } from '../helpers/needs.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ClipTokenizer, clipCleanText, htmlUnescape } from '../../src/train/clip-tokenizer.js';
+import { fixText } from '../../src/text/ftfy.js';
 import { generateCaptions, runRef } from './helpers.js';
 
 describe('CLIP tokenizer: pieces', () => {
@@ -45,14 +46,18 @@ describe.skipIf(!needs('python3-torch'))('CLIP tokenizer against the Python refe
     runRef(['tokenize', join(dir, 'bpe.txt.gz'), String(514 + MERGES), String(CTX), join(dir, 'captions.json'), join(dir, 'ids.json')]);
     ref = JSON.parse(readFileSync(join(dir, 'ids.json'), 'utf8'));
     tok = await ClipTokenizer.fromMergesFile(join(dir, 'bpe.txt.gz'), 514 + MERGES, CTX);
-  }, 120_000);
+  }, 600_000);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   test('10,000 captions: identical ids, untruncated and as context-length rows', () => {
     expect(captions.length).toBeGreaterThanOrEqual(10_000);
     let truncated = 0;
     const mismatches: string[] = [];
+    let repaired = 0;
     for (let i = 0; i < captions.length; i++) {
+      // The reference has no ftfy, so no mojibake repair: those captions are checked against the
+      // real open_clip instead (clip-hard-strings.test.ts).
+      if (fixText(captions[i]!) !== fixText(captions[i]!, { fixEncoding: false })) { repaired++; continue; }
       const ids = tok.encodeIds(captions[i]!);
       const row = tok.encode(captions[i]!);
       // The pooled position is where CLIP's argmax over ids lands (the first [EOT]).
@@ -62,6 +67,7 @@ describe.skipIf(!needs('python3-torch'))('CLIP tokenizer against the Python refe
       if (ref.encode[i]!.length + 2 > CTX) truncated++;
     }
     expect(mismatches.slice(0, 5)).toEqual([]);
+    expect(repaired).toBeLessThan(captions.length / 100);
     expect(truncated).toBeGreaterThan(100);
     // The corpus exercises what it claims: entities, emoji, non-Latin scripts, digits, the special strings.
     const all = captions.join(' ');

@@ -28,7 +28,7 @@ const WORDS = ['a', 'the', 'dog', 'cat', 'photo', 'of', 'red', 'bridge', 'over',
 const PUNCT = ['.', ',', '!', '?', '...', ';', ':', '-', '—', '–', '(', ')', '[', ']', '"', "'", '/', '#', '@', '%', '&', '*', '+', '=', '€', '$', '£', '°', '©', '®', '™', '«', '»', '…', '·'];
 const EMOJI = ['😀', '🐶', '🌉', '🇫🇷', '👍🏽', '❤️', '👨‍👩‍👧', '🎉', '☕', '🚀', '⭐', '🍕', '✈️', '🏳️‍🌈', '1️⃣'];
 const QUIRKS = ['&amp;', '&lt;b&gt;', '&quot;', '&#39;', '&#x2014;', '&eacute;', '&nbsp;', '&copy;', '&amp;amp;', '&hellip;', '&notit;', '&amp', '&#8217;s',
-  '‘quoted’', '“double”', 'it’s', 'don’t', "we're", "they've", "I'm", "you'll", "he'd", "IT'S", '<|endoftext|>', '<|startoftext|>', '\t', '\n', '  ',
+  '‘quoted’', '“double”', 'it’s', 'don’t', "we're", "they've", "I'm", "you'll", "he'd", "IT'S", '<|endoftext|>', '<|startoftext|>', '<end_of_text>', '<start_of_text>', 'x<END_OF_TEXT>y', '\t', '\n', '  ',
   '\u00a0', '\u3000', '\u200b', '\ufeff', '\u0007', 'e\u0301', 'Å', '½', '²', '٣', '①', 'Ⅻ', '\u2028'];
 
 /** Deterministic captions with Unicode, emoji, punctuation, numbers, HTML entities and CLIP's special strings. */

@@ -5,8 +5,8 @@ import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 export const command: CommandDef = {
   name: 'convert',
   summary: 'turn Parquet shards into WebDataset tars (for open_clip) or back, without re-encoding images',
-  usage: 'wit convert --shards DIR --output-format webdataset|parquet --out DIR',
-  flags: groupFlags(flagSpecs(convertSchema), { input: ['shards'], output: ['out', 'output-format'] }),
+  usage: 'wit convert --shards DIR --output-format webdataset|parquet --out DIR [--shard-size N]',
+  flags: groupFlags(flagSpecs(convertSchema), { input: ['shards'], output: ['out', 'output-format', 'shard-size'] }),
   examples: [
     { what: 'Parquet shards to WebDataset tars for open_clip', cmd: 'wit convert --shards shards/ --output-format webdataset --out tars/' },
     { what: 'and back', cmd: 'wit convert --shards tars/ --output-format parquet --out parquet/' },
@@ -16,7 +16,7 @@ export const command: CommandDef = {
     const bad = Object.entries(s.bad_items).map(([k, n]) => `${n} ${k}`).join(', ');
     return {
       summary: { ...s },
-      text: `convert: ${s.from} -> ${s.to}, ${s.shards} shards written${s.skipped_shards ? ` (${s.skipped_shards} already done)` : ''}, ${s.pairs} pairs, ${(s.image_bytes / 1e6).toFixed(1)} MB of images in ${s.seconds.toFixed(1)} s${bad ? `; left out (not pairs): ${bad}` : ''}\n  written: ${s.out}\n`,
+      text: `convert: ${s.from} -> ${s.to}, ${s.shards} shards written${s.skipped_shards ? ` (${s.skipped_shards} already done)` : ''}, ${s.pairs} pairs, ${(s.image_bytes / 1e6).toFixed(1)} MB of images in ${s.seconds.toFixed(1)} s${bad ? `; left out (not pairs): ${bad}` : ''}\n  written: ${s.out}\n${s.open_clip_command ? `  open_clip: ${s.open_clip_command}\n` : ''}`,
     };
   },
 };

@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash, randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readShards, readShardStats, readStatusRows, metadataPathFor, shardPath, ShardWriter, successRow, type PairRecord } from '../../src/shards/index.js';
+import { openClipSizing, trainDataPattern } from '../../src/shards/openclip-command.js';
+import { runWit } from '../crawl/run-wit.js';
+import { needsOpenClip, openClipPython } from '../helpers/openclip.js';
+
+/**
+ * The open_clip command `wit convert` (and `wit crawl`) print, and `--shard-size` re-sharding.
+ * open_clip_train without --dataset-resampled refuses fewer tars than --workers, and hangs when a
+ * worker's tars hold fewer samples than --batch-size (src/shards/openclip-command.ts).
+ */
+
+/** Would open_clip_train's loader make a batch on every worker, for every way the shuffled tars are dealt? */
+function everyWorkerHasABatch(counts: number[], workers: number, batch: number): boolean {
+  if (counts.length < workers) return false;
+  const ascending = [...counts].sort((a, b) => a - b);
+  const worst = ascending.slice(0, Math.floor(counts.length / workers)).reduce((a, b) => a + b, 0);
+  return worst >= batch;
+}
+
+describe('open_clip sizing', () => {
+  it('never more workers than tars, and a batch every worker can fill', () => {
+    const cases: number[][] = [[420], [100, 100, 100, 100, 20], [300, 120], [5, 5, 5], [1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 7], Array(20).fill(64), [3]];
+    for (const counts of cases) {
+      const { workers, batchSize } = openClipSizing(counts);
+      expect(workers, String(counts)).toBeGreaterThanOrEqual(1);
+      expect(everyWorkerHasABatch(counts, workers, batchSize), String(counts)).toBe(true);
+      expect(batchSize).toBeLessThanOrEqual(counts.reduce((a, b) => a + b, 0));
+    }
+    // what the README's fixed command (8 workers, batch 256) got wrong on the demo's 420 pairs in one tar
+    expect(everyWorkerHasABatch([420], 8, 256)).toBe(false);
+    expect(openClipSizing([420])).toEqual({ workers: 1, batchSize: 256 });
+    expect(openClipSizing(Array(20).fill(64))).toEqual({ workers: 5, batchSize: 256 });
+  });
+  it('--train-data: a brace range for consecutive tars, else a :: list', () => {
+    expect(trainDataPattern('/d', ['00000.tar', '00001.tar', '00002.tar'])).toBe('/d/{00000..00002}.tar');
+    expect(trainDataPattern('/d', ['00000.tar'])).toBe('/d/00000.tar');
+    expect(trainDataPattern('/d', ['00000.tar', '00002.tar'])).toBe('/d/00000.tar::/d/00002.tar');
+  });
+});
+
+let dir: string;
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'wit-openclip-cmd-')); });
+afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
+
+function recs(n: number, shard: number): PairRecord[] {
+  return Array.from({ length: n }, (_, i) => {
+    const image = randomBytes(300 + i);
+    return {
+      key: `${String(shard).padStart(5, '0')}${String(i).padStart(4, '0')}`, url: `https://e.org/${shard}/${i}.jpg`, page_url: null,
+      caption: `pair ${i} of shard ${shard}`, queries: ['pair'], image, width: 8, height: 8, original_width: 8, original_height: 8,
+      sha256: createHash('sha256').update(image).digest('hex'), extra: { uid: `u${shard}-${i}` },
+    };
+  });
+}
+
+describe('wit convert --shard-size', () => {
+  it('re-shards in order (also webdataset -> webdataset), carries status rows, prints a runnable open_clip command, resumes', async () => {
+    const src = join(dir, 'pq');
+    const all: PairRecord[] = [];
+    for (const [s, n] of [[0, 9], [1, 4], [2, 12]] as const) {
+      const r = recs(n, s);
+      all.push(...r);
+      const w = await ShardWriter.open(shardPath(src, s), { imageFormat: 'jpg', extras: [{ name: 'uid', kind: 'string' }] });
+      for (const x of r) await w.write(x);
+      await w.close({}, [...r.map(successRow), { key: null, url: `https://e.org/gone${s}.jpg`, caption: 'gone', status: 'http_4xx', error_message: 'HTTP 404', extra: { uid: `lost-${s}` } }]);
+    }
+    const wds = join(dir, 'wds');
+    const r1 = await runWit(['convert', '--shards', src, '--to', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
+    expect(r1.code, r1.stderr).toBe(0);
+    const s1 = JSON.parse(r1.stdout);
+    expect(s1).toMatchObject({ shards: 3, pairs: 25, shard_size: 10, open_clip: { train_num_samples: 25, workers: 1, batch_size: 25, train_data: `${wds}/{00000..00002}.tar` } });
+    expect(s1.open_clip_command).toContain(`--train-data '${wds}/{00000..00002}.tar' --train-num-samples 25 --workers 1 --batch-size 25`);
+    expect((await readdir(wds)).filter((n) => n.endsWith('.tar'))).toEqual(['00000.tar', '00001.tar', '00002.tar']);
+    expect(await Promise.all([0, 1, 2].map(async (k) => (await readShardStats(shardPath(wds, k, '', 'webdataset')))?.count))).toEqual([10, 10, 5]);
+    const back: PairRecord[] = [];
+    for await (const r of readShards(wds)) back.push(r);
+    expect(back.map((r) => r.key)).toEqual(all.map((r) => r.key));
+    const lost = [];
+    for (const k of [0, 1, 2]) lost.push(...(await readStatusRows(metadataPathFor(shardPath(wds, k, '', 'webdataset')))).rows.filter((r) => r.status !== 'success').map((r) => r.extra?.uid));
+    expect(lost.sort()).toEqual(['lost-0', 'lost-1', 'lost-2']);
+    // the text summary prints the command too
+    const again = await runWit(['convert', '--shards', wds, '--to', 'webdataset', '--out', join(dir, 'wds4'), '--shard-size', '4']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/open_clip: python -m open_clip_train\.main --dataset-type webdataset --train-data '.*wds4\/\{00000\.\.00006\}\.tar' --train-num-samples 25 --workers 1 --batch-size 25/);
+    // a rerun keeps the full shards and redoes the short last one
+    const r2 = await runWit(['convert', '--shards', src, '--to', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
+    expect(JSON.parse(r2.stdout)).toMatchObject({ shards: 1, skipped_shards: 2, pairs: 25 });
+  }, 120_000);
+
+  it('without --shard-size, the same format is refused with the way out', async () => {
+    const same = await runWit(['convert', '--shards', join(dir, 'wds'), '--to', 'webdataset', '--out', join(dir, 'x')]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/already holds webdataset shards \(give --shard-size N to re-shard them\)/);
+  });
+
+  it.skipIf(!needsOpenClip())('the printed command runs one step in the real open_clip_train (skipped without webdataset)', async (ctx) => {
+    const python = openClipPython()!;
+    const probe = spawnSync(python, ['-c', 'import webdataset, braceexpand'], { encoding: 'utf8' });
+    if (probe.status !== 0) {
+      process.stderr.write('SKIP test/shards/openclip-command.test.ts: the venv has open_clip but not webdataset (pip could not install webdataset)\n');
+      ctx.skip();
+    }
+    const s = JSON.parse((await runWit(['convert', '--shards', join(dir, 'pq'), '--to', 'webdataset', '--out', join(dir, 'run'), '--shard-size', '10', '--json'])).stdout);
+    const args = (s.open_clip_command as string).replace(/^python /, '').replace('--model ViT-B-32', '--model ViT-S-32').replace('--epochs 32', '--epochs 1');
+    const r = spawnSync('bash', ['-c', `cd ${dir} && timeout 600 ${python} ${args} --device cpu --precision fp32 --logs ${join(dir, 'logs')} --save-frequency 0 --report-to none`], { encoding: 'utf8', timeout: 620_000 });
+    expect(r.status, r.stderr.slice(-3000)).toBe(0);
+  }, 640_000);
+});
