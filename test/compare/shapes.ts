@@ -20,7 +20,7 @@ function svg(cls: string, k: number): string {
 
 /**
  * A pool of rendered shapes: `perClass` variants of each of the 12 classes captioned right ("a red
- * circle", query "red circle"), plus `wrongPerClass` captioned as another class (the next in CLASSES),
+ * circle", query "red circle"), plus `wrongPerClass` captioned as another class (3 on in CLASSES: another colour and shape),
  * in a longer phrasing ("this picture shows a green square", 6 words) so that a recipe can pick them
  * out with a basic filter. Variants start at `offset` (held-out sets use other variants).
  */
@@ -33,7 +33,7 @@ export async function writeShapePool(dir: string, opts: { perClass: number; wron
   let wrong = 0;
   for (let k = 0; k < (opts.wrongPerClass ?? 0); k++) {
     for (let c = 0; c < CLASSES.length; c++) {
-      const other = CLASSES[(c + 1) % CLASSES.length]!;
+      const other = CLASSES[(c + 3) % CLASSES.length]!;
       recs.push({ caption: `this picture shows a ${other}`, query: other, png: await sharp(Buffer.from(svg(CLASSES[c]!, off + opts.perClass + k))).png().toBuffer() });
       wrong++;
     }
