@@ -71,6 +71,19 @@ describe('wit compare', () => {
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/^only-wrong\s+24\s+2\s+\d+\.\d ± \d+\.\d\s+-\d+\.\d \[-\d+\.\d, [+-]\d+\.\d\]/m);
     expect(again.stdout).toContain('only-wrong: min_caption_words 5');
+    // wit report: the compare section with its table and plot; the cells' models are not reported as runs.
+    const html = join(root, 'report.html');
+    const rep = await runWit(['report', '--run', out, '--out', html, '--json'], { timeoutMs: 120_000 });
+    expect(rep.code, rep.stderr).toBe(0);
+    const rs = JSON.parse(rep.stdout);
+    expect(rs.sections.compare).toBe('ok');
+    expect(rs.sections.training).toBe('empty');
+    const page = readFileSync(html, 'utf8');
+    const section = page.slice(page.indexOf('<section id="compare">'), page.indexOf('</section>', page.indexOf('<section id="compare">')));
+    expect(section).toContain('Zero-shot top-1 vs pairs kept');
+    expect(section.match(/<g class="mean">/g)).toHaveLength(4); // one ring a recipe
+    expect(section.match(/<circle cx="[\d.]+" cy="[\d.]+" r="3">/g)).toHaveLength(8); // one dot a seed
+    expect(page).not.toContain('<script');
   }, 900_000);
 
   test('a killed cell resumes from its checkpoint to the numbers of an uninterrupted run; finished cells are skipped', async () => {
