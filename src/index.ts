@@ -10,3 +10,4 @@ export { evaluate, type EvalOptions, type EvalSummary } from './eval/index.js';
 export { embed, search, serve, Searcher, EmbeddingIndex, type EmbedOptions, type EmbedSummary, type SearchOptions, type SearchSummary, type ServeOptions, type SearchServer } from './search/index.js';
 export { importModel, exportModel, type ImportOptions, type ImportSummary, type ExportOptions, type ExportSummary } from './model/index.js';
 export { convert, convertSchema, type ConvertOptions, type ConvertSummary } from './shards/convert.js';
+export { compare, readRecipes, type CompareOptions, type CompareSummary, type CompareTable, type Recipe } from './compare/index.js';

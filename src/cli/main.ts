@@ -16,6 +16,7 @@ const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef
   embed: { summary: 'image and text embeddings of every pair into a LanceDB vector index', load: async () => (await import('./commands/embed.js')).command },
   search: { summary: 'the pairs closest to a text or an image, from an index', load: async () => (await import('./commands/search.js')).command },
   serve: { summary: 'a local search page over an index', load: async () => (await import('./commands/serve.js')).command },
+  compare: { summary: 'does the curation help? train each recipe of one pool at fixed compute over seeds; table vs raw', load: async () => (await import('./commands/compare.js')).command },
   report: { summary: 'one self-contained HTML page with the queries, crawl, shards, training and filtering', load: async () => (await import('./commands/report.js')).command },
   model: { summary: "open_clip models: 'model import' (safetensors -> wit model dir), 'model export'", load: async () => (await import('./commands/model.js')).command },
   convert: { summary: 'turn Parquet shards into WebDataset tars (for open_clip) or back, without re-encoding images', load: async () => (await import('./commands/convert.js')).command },

@@ -15,7 +15,7 @@ import { bzip2File, findBzip2 } from './compress.js';
 import { writeHeldout } from './heldout.js';
 import { writePageviews } from './pageviews.js';
 import { Rng } from '../util/rng.js';
-import { ImageCache, planSite, serveSite, type SitePlan, type SiteServer } from './site.js';
+import { DEMO_POOL, ImageCache, planSite, serveSite, type SitePlan, type SiteServer } from './site.js';
 import { writeSiteWarc } from './warc.js';
 import { planWikiDump, writeWikiXml } from './wiki-dump.js';
 import { readSynsets } from './wordnet.js';
@@ -25,7 +25,7 @@ import { witCommand } from '../util/invocation.js';
 
 export { planWikiDump, writeWikiXml, pageXml, dumpHeader, wikiTitle, type WikiPage, type WikiDumpPlan } from './wiki-dump.js';
 export { writePageviews, pageviewFileName } from './pageviews.js';
-export { planSite, serveSite, renderPage, siteResponse, ImageCache, type SitePlan, type SiteServer, type SiteImg } from './site.js';
+export { planSite, serveSite, renderPage, siteResponse, ImageCache, DEMO_POOL, type SitePlan, type SiteServer, type SiteImg } from './site.js';
 export { writeSiteWarc } from './warc.js';
 export { writeHeldout } from './heldout.js';
 export { readSynsets, parseSynsetLine, bundledWordnetDir, type Synset } from './wordnet.js';
@@ -72,6 +72,8 @@ export interface DemoSummary {
    */
   filter: ({ input: number; kept: number; threshold: number | null } & NoiseOutcome) | null;
   eval: { top1: number; top5: number; classes: number; chance_top1: number; chance_top5: number; image_to_text_r1: number | null } | null;
+  /** The compare stage's table (with --compare): per recipe pairs kept, top-1 mean and sd over seeds, the paired difference to raw. */
+  compare: { recipe: string; pairs_kept: number | null; seeds: number; top1_mean: number | null; top1_sd: number | null; top1_diff: { mean: number; lo: number | null; hi: number | null } | null }[] | null;
   site_url: string | null;
   /** The command that serves the search page over the demo's index. */
   serve: string | null;
@@ -101,6 +103,10 @@ export function demoPaths(out: string) {
     filtered: join(out, 'filtered'),
     eval: join(out, 'model', 'eval.json'),
     index: join(out, 'index'),
+    scorerData: join(out, 'scorer-data'),
+    scorer: join(out, 'scorer'),
+    recipes: join(out, 'compare-recipes.json'),
+    compare: join(out, 'compare'),
     report: join(out, 'report.html'),
   };
 }
@@ -230,7 +236,8 @@ interface SiteState {
 export async function demoSite(scale: number, seed: number, heldout: EmojiSet = 'twitter'): Promise<{ emoji: Emoji[]; plan: SitePlan; sets: EmojiSet[] }> {
   const emoji = await demoEmoji(Math.max(8, Math.round(100 * scale)), seed);
   const sets = EMOJI_SETS.filter((s) => s !== heldout);
-  return { emoji, sets, plan: planSite({ emoji, sets, seed: seed + 3, imageSize: 72 }) };
+  const head = { emoji: Math.max(2, Math.round(DEMO_POOL.headShare * emoji.length)), copies: DEMO_POOL.headCopies };
+  return { emoji, sets, plan: planSite({ emoji, sets, seed: seed + 3, imageSize: 72, head, swappedRate: DEMO_POOL.swappedRate }) };
 }
 
 /**
@@ -304,7 +311,7 @@ async function startDemo(input: DemoOptions): Promise<DemoRun> {
   };
   const summary: DemoSummary = {
     out, report: paths.report, seconds: 0, stages: [], emoji: emoji.length, queries: null, queries_by_source: null, emoji_names_in_queries: null,
-    crawl: null, train: null, filter: null, eval: null, site_url: null, serve: null, heldout: opts.heldout,
+    crawl: null, train: null, filter: null, eval: null, compare: null, site_url: null, serve: null, heldout: opts.heldout,
   };
   return {
     opts, out, paths, rel, skip, emoji, plan, sets, summary,
@@ -408,7 +415,8 @@ async function crawlStage(run: DemoRun): Promise<void> {
   const cache = new ImageCache(plan.imageSize);
   let server: SiteServer | undefined;
   const previous = await readJson<SiteState>(p.siteJson);
-  const cap = Math.max(10, Math.round(30 * opts.scale));
+  // Loose enough that the head survives the crawl (DEMO_POOL): the compare stage balances it, not the crawl.
+  const cap = Math.max(20, Math.round(60 * opts.scale));
   try {
     let seedUrl = previous?.url ?? 'http://127.0.0.1:PORT';
     const args: StageArgs = (path) => ['crawl', '--queries', path(p.queries), '--input', `${seedUrl}/`, path(p.warc), '--out', path(p.crawl), '--cap', cap, '--image-size', 64, '--max-pages', 2000, '--max-depth', 4, '--timeout-ms', 5000, '--retries', 1, '--allow-private-network'];
@@ -509,7 +517,51 @@ async function indexStage(run: DemoRun): Promise<void> {
   run.summary.serve = cmd(['serve', '--index', rel(p.index)]);
 }
 
-/** 9. The report. */
+/**
+ * 9. Does the curation help? (--compare) A stronger scorer, standing in for an imported CLIP: a model
+ * trained on clean pairs (every emoji of the site's designs, captioned with its name; the held-out
+ * design stays unseen). Then `wit compare` of raw, balanced (cap), filtered by that scorer, and both.
+ */
+async function compareStage(run: DemoRun): Promise<void> {
+  const { paths: p, opts, rel } = run;
+  if (!opts.compare) return;
+  const labels = join(p.heldout, 'labels.txt');
+  const warmup = Math.min(10, Math.max(1, Math.round(run.steps / 20)));
+  const steps = opts.compareSteps ?? Math.round(150 * Math.sqrt(opts.scale));
+  const scorerArgs: StageArgs = (path) => ['train', '--shards', ...run.sets.map((s) => path(join(p.scorerData, s))), '--out', path(p.scorer), '--arch', opts.arch, '--steps', run.steps, '--batch-size', opts.batchSize, '--lr', opts.lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', opts.seed];
+  const args: StageArgs = (path) => [
+    'compare', '--pool', path(p.crawl), '--eval', path(p.heldout), '--labels', path(labels), '--recipes', path(p.recipes), '--seeds', opts.compareSeeds, '--out', path(p.compare),
+    '--arch', opts.arch, '--steps', steps, '--batch-size', opts.batchSize, '--lr', opts.lr, '--warmup-steps', Math.min(10, Math.max(1, Math.round(steps / 20))), '--weight-decay', 0.1,
+    ...TEMPLATES.flatMap((t) => ['--template', t]),
+  ];
+  await runStage(run, 'compare', () => existsSync(join(p.compare, 'compare.json')), `${cmd(scorerArgs(rel))}\n  ${cmd(args(rel))}`, async () => {
+    if (!existsSync(join(p.scorer, 'model.json'))) {
+      await rm(p.scorerData, { recursive: true, force: true });
+      for (const set of run.sets) await writeHeldout(join(p.scorerData, set), run.emoji, { set, size: 64 });
+      await rm(p.scorer, { recursive: true, force: true });
+      const s = await runArgs(run, 'compare', scorerArgs);
+      run.log(`  scorer: ${field(s, 'steps')} steps on ${run.emoji.length * run.sets.length} clean pairs, final loss ${field(s, 'final_loss').toFixed(3)}`);
+    }
+    const recipes = [
+      { name: 'balanced', cap: DEMO_COMPARE.cap },
+      { name: 'filtered', model: 'scorer', keep_fraction: DEMO_COMPARE.keepFraction },
+      { name: 'balanced-filtered', cap: DEMO_COMPARE.cap, model: 'scorer', keep_fraction: DEMO_COMPARE.keepFraction },
+    ];
+    await writeFile(p.recipes, JSON.stringify({ recipes }, null, 2) + '\n');
+    await runArgs(run, 'compare', args);
+  });
+  const t = await readJson<{ recipes: { name: string; pairs_kept: number | null; seeds: number[]; metrics: { top1: { mean: number | null; sd: number | null; diff_to_raw: { mean: number; lo: number | null; hi: number | null } | null } } }[] }>(join(p.compare, 'compare.json'));
+  if (t) {
+    run.summary.compare = t.recipes.map((r) => ({ recipe: r.name, pairs_kept: r.pairs_kept, seeds: r.seeds.length, top1_mean: r.metrics.top1.mean, top1_sd: r.metrics.top1.sd, top1_diff: r.metrics.top1.diff_to_raw && { mean: r.metrics.top1.diff_to_raw.mean, lo: r.metrics.top1.diff_to_raw.lo, hi: r.metrics.top1.diff_to_raw.hi } }));
+    const pct = (x: number | null) => (x === null ? '–' : (100 * x).toFixed(1));
+    for (const r of run.summary.compare) run.log(`  ${r.recipe.padEnd(18)} ${String(r.pairs_kept).padStart(5)} pairs  top-1 ${pct(r.top1_mean)} ± ${pct(r.top1_sd)} %${r.top1_diff ? `  vs raw ${pct(r.top1_diff.mean)} [${pct(r.top1_diff.lo)}, ${pct(r.top1_diff.hi)}]` : ''}`);
+  }
+}
+
+/** The compare stage's recipes: a cap per query (the head had 36 pairs a query, the rest about 4) and the top 85 % by the scorer (10 % of the captions are wrong). */
+export const DEMO_COMPARE = { cap: 8, keepFraction: 0.85 } as const;
+
+/** 10. The report. */
 async function reportStage(run: DemoRun): Promise<void> {
   const { paths: p } = run;
   const args: StageArgs = (path) => ['report', '--run', path(run.out), '--out', path(p.report), '--title', 'wit demo'];
@@ -533,7 +585,7 @@ async function reportStage(run: DemoRun): Promise<void> {
 export async function demo(input: DemoOptions): Promise<DemoSummary> {
   const started = performance.now();
   const run = await startDemo(input);
-  for (const stage of [dataStage, querygenStage, crawlStage, heldoutStage, trainStage, filterStage, evalStage, indexStage, reportStage]) await stage(run);
+  for (const stage of [dataStage, querygenStage, crawlStage, heldoutStage, trainStage, filterStage, evalStage, indexStage, compareStage, reportStage]) await stage(run);
   run.summary.seconds = (performance.now() - started) / 1000;
   await writeFile(join(run.out, 'demo.summary.json'), JSON.stringify(run.summary, null, 2) + '\n').catch((err: unknown) => run.log(`demo: cannot write the summary: ${errorMessage(err)}`));
   return run.summary;

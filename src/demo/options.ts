@@ -3,7 +3,7 @@ import { defaultOf, defineOptions } from '../util/options.js';
 import { trainOptions } from '../train/options.js';
 
 /** The demo's stages, in the order they run. */
-export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'index', 'report'] as const;
+export const DEMO_STAGES = ['data', 'querygen', 'crawl', 'heldout', 'train', 'filter', 'eval', 'index', 'compare', 'report'] as const;
 
 /**
  * Options of `wit demo`, declared once (docs/ARCHITECTURE.md, "Options"). --skip's stage names are
@@ -20,6 +20,9 @@ export const DEMO_OPTIONS = defineOptions({
   lr: { type: 'number', default: 3e-3, min: 0, help: 'peak learning rate of the training' },
   seed: { type: 'int', default: 0, help: 'seed of the generated data and the training' },
   workers: { type: 'int', min: 1, help: 'querygen worker threads' },
+  compare: { type: 'boolean', default: false, help: 'also run the compare stage: raw, balanced (cap), filtered by a stronger scorer, both; trained at fixed compute over --compare-seeds (about 10 minutes on 2 cores)' },
+  compareSeeds: { type: 'int', default: 3, min: 1, max: 20, help: 'seeds per recipe of the compare stage' },
+  compareSteps: { type: 'int', min: 1, help: 'training steps of each compare cell (default 150 x sqrt(scale), half the demo model\'s)' },
 });
 
 /** `wit demo --serve`: serve the site of a demo folder again instead of running the demo. */

@@ -14,7 +14,18 @@ export interface SiteOptions {
   /** Side of the served PNGs in pixels (default 72). */
   imageSize?: number;
   seed?: number;
+  /** Head-heavy queries: this many emoji (the head) each appear `copies` more times per design, on trending pages (default none). */
+  head?: { emoji: number; copies: number };
+  /** Share of the gallery, category, archive and trending alt texts that name another emoji instead (default 0). */
+  swappedRate?: number;
 }
+
+/**
+ * The demo's pool properties (README.md, "The demo"): the head is 5 % of the emoji, each shown 16 more
+ * times per design than the others (MetaCLIP measured such heads on Common Crawl), and 10 % of the
+ * captioned images' alt texts name another emoji (LAION-style caption noise), besides the blog's noise.
+ */
+export const DEMO_POOL = { headShare: 0.05, headCopies: 16, swappedRate: 0.1 } as const;
 
 /** An image the site serves, by path. */
 export type SiteImage =
@@ -96,24 +107,30 @@ export function planSite(opts: SiteOptions): SitePlan {
   const perPage = opts.perPage ?? 12;
   const images = new Map<string, SiteImage>();
   const emoji = [...opts.emoji];
+  // Head and caption noise draw from their own streams: the rest of the site is the same with or without them.
+  const noise = new Rng(`${opts.seed ?? 3}-noise`);
   const { gallery, byCategory, archive } = captionedImages(emoji, sets, images, rng);
+  const trending = trendingImages(emoji, sets, images, opts.head, noise);
+  if (opts.swappedRate) for (const img of [...gallery, ...[...byCategory.values()].flat(), ...archive, ...trending]) swapCaption(img, emoji, sets, opts.swappedRate, noise);
   const galleryPages = chunk(rng.shuffle(gallery), perPage).map((imgs, i) => ({ path: `/gallery/${i + 1}.html`, imgs }));
   const categoryPages = [...byCategory.entries()].flatMap(([cat, imgs]) =>
     chunk(imgs, perPage * 2).map((part, i) => ({ path: `/category/${slug(cat)}${i ? `-${i + 1}` : ''}.html`, title: cat.replace(/-/g, ' '), imgs: part })),
   );
   const archivePages = chunk(rng.shuffle(archive), perPage).map((imgs, i) => ({ path: `/archive/${i + 1}.html`, imgs }));
+  const trendingPages = chunk(noise.shuffle(trending), perPage).map((imgs, i) => ({ path: `/trending/${i + 1}.html`, imgs }));
   // At least one page of each kind of breakage (i % 5), however small the site.
   const blogCount = Math.max(6, Math.ceil(emoji.length / 12));
   const blogPages = Array.from({ length: blogCount }, (_, i) => ({ path: `/blog/${i + 1}.html`, imgs: blogPost(i, emoji, sets, images, rng) }));
 
   const pages = new Map<string, SitePage>();
   const nav = ['/', '/about.html'];
-  const linkTargets = [...galleryPages.map((p) => p.path), ...categoryPages.map((p) => p.path), ...blogPages.map((p) => p.path)];
+  const linkTargets = [...galleryPages.map((p) => p.path), ...categoryPages.map((p) => p.path), ...blogPages.map((p) => p.path), ...trendingPages.map((p) => p.path)];
   const add = (path: string, title: string, imgs: SiteImg[], links: string[], archived = false) => pages.set(path, { path, title, images: imgs, links, archived });
   add('/', 'Emoji gallery', [], [...linkTargets, '/private/index.html', '/gallery/999.html', 'https://example.org/elsewhere', 'mailto:owner@example.org']);
   add('/about.html', 'About this site', [], ['/', '/gallery/1.html', '/no-such-page.html']);
   galleryPages.forEach((p, i) => add(p.path, `Gallery, page ${i + 1}`, p.imgs, [...nav, galleryPages[i + 1]?.path ?? '/gallery/1.html', galleryPages[i - 1]?.path ?? '/']));
   for (const p of categoryPages) add(p.path, `Category: ${p.title}`, p.imgs, [...nav, rng.pick(linkTargets)]);
+  trendingPages.forEach((p, i) => add(p.path, `Trending, page ${i + 1}`, p.imgs, [...nav, trendingPages[i + 1]?.path ?? '/']));
   blogPages.forEach((p, i) => add(p.path, `Blog post ${i + 1}`, p.imgs, [...nav, blogPages[i + 1]?.path ?? '/blog/1.html', `/blog/${blogCount + 10 + i}.html`]));
   add('/private/index.html', 'Private', emoji.slice(0, 4).map((e) => ({ src: registerEmojiImage(images, sets[0]!, e.code), alt: cap(e.name), kind: 'broken' as const })), ['/']);
   archivePages.forEach((p, i) => add(p.path, `Archive, page ${i + 1}`, p.imgs, ['/', archivePages[i + 1]?.path ?? '/archive/1.html'], true));
@@ -151,6 +168,35 @@ function captionedImages(emoji: readonly Emoji[], sets: readonly EmojiSet[], ima
     }
   }
   return { gallery, byCategory, archive };
+}
+
+/**
+ * The head of a head-heavy query distribution: the first `head.emoji` of a seeded shuffle, each shown
+ * `head.copies` more times per design under its own image path (same picture), captioned in the
+ * site's phrasings.
+ */
+function trendingImages(emoji: readonly Emoji[], sets: readonly EmojiSet[], images: Map<string, SiteImage>, head: SiteOptions['head'], rng: Rng): SiteImg[] {
+  if (!head || head.emoji <= 0) return [];
+  const out: SiteImg[] = [];
+  for (const e of rng.shuffle([...emoji]).slice(0, head.emoji)) {
+    for (const set of sets) {
+      for (let k = 0; k < head.copies; k++) {
+        const src = `/img/trending/${set}/${e.code}-${k + 1}.png`;
+        images.set(src, { kind: 'emoji', set, code: e.code });
+        out.push({ src, alt: CAPTIONS[k % CAPTIONS.length]!(e, set), kind: 'true', code: e.code });
+      }
+    }
+  }
+  return out;
+}
+
+/** With probability `rate`, the alt text names another emoji (in the site's phrasings): a wrong caption. */
+function swapCaption(img: SiteImg, emoji: readonly Emoji[], sets: readonly EmojiSet[], rate: number, rng: Rng): void {
+  if (!rng.chance(rate) || emoji.length < 2) return;
+  let other = rng.pick(emoji);
+  while (other.code === img.code) other = rng.pick(emoji);
+  img.alt = rng.pick(CAPTIONS)(other, rng.pick(sets));
+  img.kind = 'swapped';
 }
 
 /**

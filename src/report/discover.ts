@@ -33,6 +33,8 @@ export interface RunInventory {
   evals: string[];
   /** Embedding indexes made by wit embed (directories holding wit-index.json). */
   indexes: string[];
+  /** Folders of wit compare (holding compare.json). */
+  compares: string[];
 }
 
 const SKIP_DIRS = new Set(['node_modules', '.git', 'status']); // status/: url-list outcomes of Parquet shards, not shards
@@ -76,7 +78,7 @@ async function isEvalJson(file: string): Promise<boolean> {
  * Throws UsageError when a path does not exist.
  */
 export async function discoverRuns(paths: readonly string[], depth = 3): Promise<RunInventory> {
-  const inv: RunInventory = { queries: [], shards: [], models: [], evals: [], indexes: [] };
+  const inv: RunInventory = { queries: [], shards: [], models: [], evals: [], indexes: [], compares: [] };
   const seen = new Set<string>();
   const addFile = async (file: string) => {
     const f = resolve(file);
@@ -105,6 +107,11 @@ export async function discoverRuns(paths: readonly string[], depth = 3): Promise
       return;
     }
     const has = new Set(names);
+    if (has.has('compare.json') || has.has('compare.plan.json')) {
+      // Its cells' models, evals and curated pools belong to the compare section, not to the others.
+      if (has.has('compare.json')) inv.compares.push(d);
+      return;
+    }
     if (has.has('wit-index.json')) {
       // LanceDB's files inside are not runs.
       inv.indexes.push(d);

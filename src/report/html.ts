@@ -85,4 +85,5 @@ dl.facts dd{margin:0;font-size:18px;font-weight:600;font-variant-numeric:tabular
 .sample .sim{float:right;font-variant-numeric:tabular-nums;color:var(--accent)}
 .pill{display:inline-block;background:#e8eefb;border-radius:9px;padding:0 7px;margin:1px 2px;font-size:12px}
 .note{color:var(--muted);font-size:12px}
+.num.good{color:var(--good)}.num.bad{color:var(--bad)}
 `;

@@ -6,6 +6,7 @@ import { discoverRuns, type RunInventory } from './discover.js';
 import { esc, STYLE } from './html.js';
 import { queryStats, renderQueries } from './queries.js';
 import { scanShards } from './scan.js';
+import { renderCompare } from './compare.js';
 import { renderCrawl, renderEval, renderFilter, renderShards, renderTraining } from './sections.js';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
 import { claimOutput } from '../util/output.js';
@@ -127,13 +128,14 @@ const SECTIONS: { id: string; title: string; when?: (inputs: ReportInputs) => bo
     id: 'filter', title: 'Filtering',
     build: ({ filters, scan }) => eachOf(filters, 'filter run (a shard directory whose manifest.json says stage "filter")', async (f) => (await renderFilter(f, await scan(f.dir, true))).html),
   },
+  { id: 'compare', title: 'Does the curation help? (wit compare)', when: ({ inv }) => inv.compares.length > 0, build: ({ inv }) => eachOf(inv.compares, 'compare run', async (d) => (await renderCompare(d)).html) },
   { id: 'search', title: 'Search', when: ({ inv }) => inv.indexes.length > 0, build: async ({ inv }) => ({ html: await renderIndexes(inv.indexes) }) },
 ];
 
 /** The runs' inventory; UsageError when a path is missing or holds nothing to report. */
 async function findRuns(runs: string[]): Promise<RunInventory> {
   const inv = await discoverRuns(runs);
-  if (!inv.queries.length && !inv.shards.length && !inv.models.length && !inv.evals.length) {
+  if (!inv.queries.length && !inv.shards.length && !inv.models.length && !inv.evals.length && !inv.compares.length) {
     throw new UsageError('report', `nothing to report in ${runs.join(', ')}: no queries.tsv, shards, model or eval results found`);
   }
   return inv;

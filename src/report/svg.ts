@@ -238,3 +238,54 @@ export function histogramChart(o: { title: string; edges: number[]; counts: numb
 export function figure(svg: string, caption?: string): string {
   return `<figure class="chart">${svg}${caption ? `<figcaption>${caption}</figcaption>` : ''}</figure>`;
 }
+
+/** One group of a dot chart: its points (e.g. one a seed) and where its mean sits. */
+export interface DotGroup {
+  name: string;
+  points: [number, number][];
+  mean: [number, number];
+  color?: string;
+}
+
+/**
+ * A scatter of groups: each point a small dot, each group's mean a larger ring with the group's name
+ * beside it (the compare section: accuracy vs pairs kept, one group a recipe, one dot a seed).
+ */
+export function dotChart(o: { title: string; groups: DotGroup[]; xLabel?: string; yLabel?: string; logX?: boolean; hlines?: { y: number; label: string; color?: string }[]; width?: number; height?: number }): string {
+  const W = o.width ?? 560;
+  const H = o.height ?? 300;
+  const m = { l: 56, r: 16, t: 28, b: 40 };
+  const xs = o.groups.flatMap((g) => [...g.points.map((p) => p[0]), g.mean[0]]);
+  const ys = o.groups.flatMap((g) => [...g.points.map((p) => p[1]), g.mean[1]]);
+  const ax = axis(xs, Boolean(o.logX), false);
+  const ay = axis(ys, false, true, (o.hlines ?? []).map((h) => h.y));
+  const sx = scale(ax, m.l, W - m.r);
+  const sy = scale(ay, H - m.b, m.t);
+  const parts: string[] = [];
+  for (const t of ay.ticks) {
+    const y = sy(t).toFixed(1);
+    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y}" y2="${y}" stroke="#e3e7ee"/><text x="${m.l - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${tickLabel(t)}</text>`);
+  }
+  for (const t of ax.ticks) {
+    const x = sx(t).toFixed(1);
+    parts.push(`<line x1="${x}" x2="${x}" y1="${H - m.b}" y2="${H - m.b + 4}" stroke="#888"/><text x="${x}" y="${H - m.b + 15}" text-anchor="middle">${tickLabel(t)}</text>`);
+  }
+  parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${H - m.b}" y2="${H - m.b}" stroke="#888"/><line x1="${m.l}" x2="${m.l}" y1="${m.t}" y2="${H - m.b}" stroke="#888"/>`);
+  if (o.xLabel) parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel)}</text>`);
+  if (o.yLabel) parts.push(`<text transform="translate(12 ${(m.t + H - m.b) / 2}) rotate(-90)" text-anchor="middle">${esc(o.yLabel)}</text>`);
+  for (const h of o.hlines ?? []) {
+    const y = sy(h.y).toFixed(1);
+    parts.push(`<line x1="${m.l}" x2="${W - m.r}" y1="${y}" y2="${y}" stroke="${h.color ?? '#8a94a6'}" stroke-dasharray="5 4" stroke-width="1.2"/><text x="${W - m.r - 4}" y="${+y - 5}" text-anchor="end" fill="${h.color ?? '#8a94a6'}">${esc(h.label)}</text>`);
+  }
+  o.groups.forEach((g, i) => {
+    const c = g.color ?? color(i);
+    const ok = (p: [number, number]) => Number.isFinite(p[0]) && Number.isFinite(p[1]) && (!o.logX || p[0] > 0);
+    const pts = g.points.filter(ok);
+    parts.push(`<g class="series" fill="${c}" fill-opacity="0.6">${pts.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3"><title>${esc(g.name)}: ${tickLabel(y)}</title></circle>`).join('')}</g>`);
+    if (ok(g.mean)) {
+      const [mx, my] = [sx(g.mean[0]), sy(g.mean[1])];
+      parts.push(`<g class="mean"><circle cx="${mx.toFixed(1)}" cy="${my.toFixed(1)}" r="7" fill="none" stroke="${c}" stroke-width="2"/><line x1="${(mx - 10).toFixed(1)}" x2="${(mx + 10).toFixed(1)}" y1="${my.toFixed(1)}" y2="${my.toFixed(1)}" stroke="${c}" stroke-width="2"/><text x="${(mx + 12).toFixed(1)}" y="${(my - 8).toFixed(1)}" fill="${c}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(g.name)}</text></g>`);
+    }
+  });
+  return frame(W, H, o.title, parts.join('\n'), o.title);
+}

@@ -1,0 +1,39 @@
+import { defineOptions, type OptionsInput } from '../util/options.js';
+import { trainOptions } from '../train/options.js';
+import { evalOptions } from '../eval/index.js';
+import { BACKEND_NAMES } from '../train/backend/index.js';
+
+/**
+ * Options of `wit compare`, declared once (docs/ARCHITECTURE.md, "Options" and "compare"). The training
+ * settings are the same for every cell (fixed compute: same architecture, same steps x batch), so they
+ * are the compare run's own; their defaults are `wit train`'s.
+ */
+export const COMPARE_OPTIONS = defineOptions({
+  pool: { type: 'string[]', required: true, metavar: 'SHARDS…', help: 'the pool: shard files or directories (Parquet or WebDataset) every recipe curates' },
+  eval: { type: 'string[]', required: true, metavar: 'HELDOUT…', help: 'held-out shard files or directories, never trained on (zero-shot and retrieval)' },
+  labels: { type: 'string', metavar: 'FILE', help: "class names for zero-shot, one a line (default: each held-out pair's first query)" },
+  recipes: { type: 'string', metavar: 'FILE', help: "recipes.json: the named curations to compare (README.md, 'wit compare'); 'raw' is always included" },
+  seeds: { type: 'int', default: 3, min: 1, max: 100, help: 'training seeds per recipe (0 … N-1): the spread and the paired interval come from them' },
+  out: { type: 'string', required: true, metavar: 'DIR', help: 'the compare folder: recipes/ (curated pools), cells/RECIPE/seed-N/ (one run each), compare.json' },
+  cells: { type: 'string[]', metavar: 'PATTERN…', help: "run only these cells, RECIPE/SEED with * wildcards ('raw/*', '*/0'); the table is made of every finished cell" },
+  steps: { type: 'int', min: 1, help: 'optimizer steps of every cell (default: one pass over the raw pool); samples seen = steps x batch, whatever a recipe keeps' },
+  batchSize: { type: 'int', default: trainOptions.batchSize.default, min: 2, help: 'pairs per step, the same for every cell' },
+  arch: { type: 'string', default: trainOptions.arch.default, metavar: 'NAME', help: 'architecture every cell trains (a name or a JSON config file)' },
+  lr: { type: 'number', default: trainOptions.lr.default, min: 0, help: 'peak learning rate' },
+  warmupSteps: { type: 'int', min: 0, help: "linear warmup steps (default: train's)" },
+  weightDecay: { type: 'number', default: trainOptions.weightDecay.default, min: 0, help: 'decoupled weight decay' },
+  checkpointEvery: { type: 'int', default: 100, min: 1, help: 'checkpoint each cell every N steps (a kill loses at most N steps of one cell)' },
+  templates: { type: 'string[]', flag: 'template', metavar: 'TEXT…', help: "zero-shot prompt templates with {} (default: eval's)" },
+  retrievalSamples: { type: 'int', default: evalOptions.retrievalSamples.default, min: 1, help: 'held-out pairs in the retrieval pool' },
+  backend: { type: 'string', default: 'auto', choices: BACKEND_NAMES, help: 'tfjs backend of training, scoring and evaluation' },
+  decodeWorkers: { type: 'int', min: 0, max: 64, help: 'image decoding worker threads (default: cores - 1, max 4; 0 = inline)' },
+  threads: { type: 'int', min: 1, max: 64, help: "wasm backend: threads of wit's matrix-multiply pool" },
+});
+
+/** What compare() takes: the options above plus callbacks. */
+export type CompareOptions = OptionsInput<typeof COMPARE_OPTIONS> & {
+  onProgress?: (line: string) => void;
+  onLog?: (line: string) => void;
+  /** Aborting checkpoints the cell in progress and throws; a rerun resumes it. */
+  signal?: AbortSignal;
+};

@@ -1,0 +1,168 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { runWit, WIT } from '../crawl/run-wit.js';
+import { writeLabels, writeShapePool } from './shapes.js';
+
+// Drives `wit compare` through the launcher (needs `npm run build`). Tiny models: vit-micro at its
+// 32 px, a short context, few steps, wasm; 12 shape classes learn in that budget.
+let root: string;
+let pool: string;
+let heldout: string;
+let labels: string;
+const TRAIN = ['--arch', 'vit-micro', '--steps', '40', '--batch-size', '32', '--lr', '0.002', '--warmup-steps', '5', '--weight-decay', '0.1', '--checkpoint-every', '5', '--backend', 'wasm', '--template', '{}', '--decode-workers', '0'];
+
+function recipes(name: string, list: unknown): string {
+  const f = join(root, `${name}.json`);
+  writeFileSync(f, typeof list === 'string' ? list : JSON.stringify(list));
+  return f;
+}
+
+function base(out: string, recipesFile: string, seeds = 2): string[] {
+  return ['compare', '--pool', pool, '--eval', heldout, '--labels', labels, '--recipes', recipesFile, '--seeds', String(seeds), '--out', out, ...TRAIN];
+}
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'wit-compare-'));
+  pool = join(root, 'pool');
+  heldout = join(root, 'heldout');
+  // 6 right pairs a class and 2 captioned as the next class, in a 6-word phrasing.
+  await writeShapePool(pool, { perClass: 6, wrongPerClass: 2 });
+  await writeShapePool(heldout, { perClass: 2, offset: 20, shards: 1 });
+  labels = writeLabels(join(root, 'labels.txt'));
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('wit compare', () => {
+  let table: any;
+
+  test('the table can fail: a recipe keeping only mislabelled pairs scores below raw; identical recipes give identical numbers', async () => {
+    const f = recipes('r1', { recipes: [{ name: 'only-wrong', min_caption_words: 5 }, { name: 'same-a', cap: 1000 }, { name: 'same-b', cap: 1000 }] });
+    const out = join(root, 'c1');
+    const r = await runWit([...base(out, f), '--json'], { timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    table = JSON.parse(r.stdout);
+    const row = (n: string) => table.recipes.find((x: any) => x.name === n);
+    expect(table.recipes.map((x: any) => x.name)).toEqual(['raw', 'only-wrong', 'same-a', 'same-b']);
+    expect(row('raw').pairs_kept).toBe(96);
+    expect(row('only-wrong').pairs_kept).toBe(24);
+    expect(table.cells).toMatchObject({ total: 8, finished: 8, ran: 8, missing: [] });
+    expect(table.samples_per_cell).toBe(40 * 32);
+    // raw learned the shapes; the mislabelled model learned the wrong names.
+    expect(row('raw').metrics.top1.mean).toBeGreaterThan(0.3);
+    for (const seed of ['0', '1']) expect(row('only-wrong').metrics.top1.seeds[seed]).toBeLessThan(row('raw').metrics.top1.seeds[seed] - 0.15);
+    const d = row('only-wrong').metrics.top1.diff_to_raw;
+    expect(d.n).toBe(2);
+    expect(d.mean).toBeLessThan(-0.2);
+    expect(d.lo).toBeLessThan(d.mean);
+    expect(d.hi).toBeGreaterThan(d.mean);
+    // Same curation, same seeds: same numbers, bit for bit (and the same as raw: cap 1000 keeps every pair in order).
+    expect(row('same-a').metrics.top1.seeds).toEqual(row('same-b').metrics.top1.seeds);
+    expect(row('same-a').metrics.image_to_text_r1.seeds).toEqual(row('same-b').metrics.image_to_text_r1.seeds);
+    expect(row('same-a').metrics.top1.seeds).toEqual(row('raw').metrics.top1.seeds);
+    expect(row('same-a').metrics.top1.diff_to_raw).toEqual({ mean: 0, lo: 0, hi: 0, n: 2 });
+    const file = JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8'));
+    expect(file.recipes[1].metrics.top1).toEqual(row('only-wrong').metrics.top1);
+    // A rerun skips finished cells and prints the text table.
+    const again = await runWit(base(out, f), { timeoutMs: 120_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^only-wrong\s+24\s+2\s+\d+\.\d ± \d+\.\d\s+-\d+\.\d \[-\d+\.\d, [+-]\d+\.\d\]/m);
+    expect(again.stdout).toContain('only-wrong: min_caption_words 5');
+    // wit report: the compare section with its table and plot; the cells' models are not reported as runs.
+    const html = join(root, 'report.html');
+    const rep = await runWit(['report', '--run', out, '--out', html, '--json'], { timeoutMs: 120_000 });
+    expect(rep.code, rep.stderr).toBe(0);
+    const rs = JSON.parse(rep.stdout);
+    expect(rs.sections.compare).toBe('ok');
+    expect(rs.sections.training).toBe('empty');
+    const page = readFileSync(html, 'utf8');
+    const section = page.slice(page.indexOf('<section id="compare">'), page.indexOf('</section>', page.indexOf('<section id="compare">')));
+    expect(section).toContain('Zero-shot top-1 vs pairs kept');
+    expect(section.match(/<g class="mean">/g)).toHaveLength(4); // one ring a recipe
+    expect(section.match(/<circle cx="[\d.]+" cy="[\d.]+" r="3">/g)).toHaveLength(8); // one dot a seed
+    expect(page).not.toContain('<script');
+  }, 900_000);
+
+  test('a killed cell resumes from its checkpoint to the numbers of an uninterrupted run; finished cells are skipped', async () => {
+    const f = recipes('r2', []);
+    const out = join(root, 'c2');
+    const args = [...base(out, f, 1)];
+    const child = spawn(process.execPath, [WIT, ...args], { stdio: 'ignore' });
+    const ckpt = join(out, 'cells', 'raw', 'seed-0', 'model', 'checkpoints');
+    await new Promise<void>((resolve, reject) => {
+      const t0 = Date.now();
+      const poll = setInterval(() => {
+        const steps = existsSync(ckpt) ? readdirSync(ckpt).filter((n) => /^step-\d+$/.test(n)) : [];
+        if (steps.length >= 3) {
+          clearInterval(poll);
+          child.kill('SIGKILL');
+          resolve();
+        } else if (Date.now() - t0 > 300_000 || child.exitCode !== null) {
+          clearInterval(poll);
+          reject(new Error('no checkpoint before the run ended'));
+        }
+      }, 50);
+    });
+    await new Promise((r) => child.once('close', r));
+    expect(existsSync(join(out, 'cells', 'raw', 'seed-0', 'result.json'))).toBe(false);
+    const r = await runWit([...args, '--json'], { timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.cells).toMatchObject({ total: 1, finished: 1, ran: 1 });
+    const metrics = JSON.parse(readFileSync(join(out, 'cells', 'raw', 'seed-0', 'model', 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+    expect(metrics.step).toBe(40);
+    // Resumed bit for bit: the same numbers as the uninterrupted raw/0 of the first test.
+    expect(s.recipes[0].metrics.top1.seeds['0']).toBe(table.recipes[0].metrics.top1.seeds['0']);
+    expect(s.recipes[0].metrics.text_to_image_r1.seeds['0']).toBe(table.recipes[0].metrics.text_to_image_r1.seeds['0']);
+    const again = await runWit([...args, '--json'], { timeoutMs: 120_000 });
+    expect(JSON.parse(again.stdout).cells).toMatchObject({ finished: 1, ran: 0 });
+  }, 900_000);
+
+  test('--cells runs a part of the grid; the table lists the missing cells', async () => {
+    const f = recipes('r3', [{ name: 'capped', cap: 2 }]);
+    const out = join(root, 'c3');
+    const r = await runWit([...base(out, f, 2), '--cells', 'capped/1', '--json'], { timeoutMs: 600_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.cells).toMatchObject({ total: 4, finished: 1, ran: 1, missing: ['raw/0', 'raw/1', 'capped/0'] });
+    // cap 2 per query: 12 right queries x 2 (the mislabelled pairs' queries are the same names, in pool order after them).
+    expect(s.recipes[1].pairs_kept).toBe(24);
+    expect(s.recipes[1].metrics.top1.diff_to_raw).toBeNull();
+    const none = await runWit([...base(out, f, 2), '--cells', 'nope/*']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("wit compare: --cells nope/* matches no cell");
+  }, 900_000);
+
+  test('bad recipes exit 2 with one line naming the file, the recipe and the field', async () => {
+    const out = join(root, 'bad');
+    const cases: [unknown, string][] = [
+      ['{ not json', 'not valid JSON'],
+      [{ nope: 1 }, 'expected a list of recipes'],
+      [[{ name: 'a', keep_fraction: 2 }], "recipe 'a': keep_fraction must be <= 1, got 2"],
+      [[{ name: 'a', keep_fraction: 0.5 }], "recipe 'a': keep_fraction need a scorer"],
+      [[{ name: 'a', colour: 'red' }], "recipe 'a': unknown field 'colour'"],
+      [[{ name: 'raw' }], "recipe 'raw': 'raw' (the pool as is) is always included"],
+      [[{ name: 'a', cap: 3 }, { name: 'a', cap: 4 }], "recipe 'a': the name is used twice"],
+      [[{ name: 'a', cap: 3, sample_threshold: 4 }], "recipe 'a': cap and sample_threshold are two ways to balance"],
+      [[{ name: 'a', cap: 'ten' }], "recipe 'a': cap expects a number"],
+      [[{ name: 'a/b', cap: 3 }], "recipe 'a/b': the name must be"],
+      [[{ name: 'a', model: 'no-such-model', keep_fraction: 0.5 }], "recipe 'a': model "],
+      [[{ cap: 3 }], 'recipe 1: has no "name"'],
+    ];
+    for (const [i, [body, message]] of cases.entries()) {
+      const f = recipes(`bad${i}`, body);
+      const r = await runWit(base(out, f));
+      expect(r.code, `${message}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toContain(`wit compare: ${f}: `);
+      expect(r.stderr).toContain(message);
+      expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('wit '))).toHaveLength(1);
+    }
+    expect(existsSync(out)).toBe(false); // nothing written for a bad recipes file
+    const missing = await runWit(base(out, join(root, 'none.json')));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no such recipes file');
+  }, 120_000);
+});
