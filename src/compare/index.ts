@@ -5,6 +5,7 @@
  * over seeds and the paired difference to raw.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { claimOutput } from '../util/output.js';
 import { resolve } from 'node:path';
 import { listShards, readShardInfo } from '../shards/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
@@ -54,7 +55,8 @@ function planOf(o: Resolved, pool: string[], evalFiles: string[], steps: number)
  * plan (resume). UsageError naming what differs otherwise.
  */
 async function claimCompareOut(out: string, plan: ReturnType<typeof planOf>): Promise<void> {
-  // TODO(shared): claimOutput (src/util/output.ts) when it lands on main.
+  // The one output claim (docs/ARCHITECTURE.md, "Claiming an output"): no file, device, foreign or other run's folder, no input.
+  const claim = await claimOutput(out, { command: 'compare', inputs: [...plan.pool, ...plan.eval] });
   const st = await stat(out).catch(() => undefined);
   if (st && !st.isDirectory()) throw new UsageError(STAGE, 'is not a folder', { file: out });
   let before: Record<string, unknown> | undefined;
@@ -66,12 +68,8 @@ async function claimCompareOut(out: string, plan: ReturnType<typeof planOf>): Pr
   if (!before) {
     const names = st ? (await readdir(out)).filter((n) => !n.startsWith('.')) : [];
     if (names.length) throw new UsageError(STAGE, `the folder holds other files (${names.slice(0, 3).join(', ')}) and no ${PLAN_FILE}; give a new or empty --out`, { file: out });
-    await writeJsonAtomic(join(out, PLAN_FILE), plan).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-      const { mkdir } = await import('node:fs/promises');
-      await mkdir(out, { recursive: true });
-      await writeJsonAtomic(join(out, PLAN_FILE), plan);
-    });
+    await claim.create();
+    await writeJsonAtomic(join(out, PLAN_FILE), plan);
     return;
   }
   const diffs = Object.entries(plan).filter(([k, v]) => JSON.stringify(before[k] ?? null) !== JSON.stringify(v)).map(([k, v]) => `${k} ${JSON.stringify(v)} (the run has ${JSON.stringify(before[k] ?? null)})`);

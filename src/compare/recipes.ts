@@ -4,7 +4,8 @@
  * `sample_threshold`, on the pool's `queries` column), then one `wit filter` run (basic filters, exact
  * dedup, semantic dedup, CLIP score with the scorer `model`). `raw` (the pool as is) is always included.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readInputText } from '../util/input.js';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { checkOption, defineOptions } from '../util/options.js';
@@ -138,14 +139,11 @@ const MAX_RECIPES_BYTES = 1 << 20;
  */
 export async function readRecipes(file: string | undefined): Promise<Recipe[]> {
   if (!file) return [RAW];
-  // TODO(shared): read through src/util/input.ts (bounded, regular files only) when it lands on main.
-  const st = await stat(file).catch(() => undefined);
-  if (!st) throw new UsageError(STAGE, 'no such recipes file', { file });
-  if (!st.isFile()) throw new UsageError(STAGE, 'the recipes file is not a regular file', { file });
-  if (st.size > MAX_RECIPES_BYTES) throw new UsageError(STAGE, `the recipes file is ${st.size} bytes; at most ${MAX_RECIPES_BYTES} (a list of small objects)`, { file });
+  // One bounded read (docs/ARCHITECTURE.md, "Reading inputs"): regular files only, a size limit.
+  const text = await readInputText(file, { kind: 'config', stage: STAGE });
   let json: unknown;
   try {
-    json = JSON.parse(await readFile(file, 'utf8'));
+    json = JSON.parse(text);
   } catch (err) {
     throw new UsageError(STAGE, `not valid JSON: ${(err as Error).message}`, { file });
   }

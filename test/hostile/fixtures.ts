@@ -27,6 +27,7 @@ export interface Fixtures {
   urlList: string;
   queries: string;
   labels: string;
+  recipes: string;
   image: string;
   wiki: string;
   pageviews: string;
@@ -66,6 +67,8 @@ export async function makeFixtures(root: string): Promise<Fixtures> {
   writeFileSync(queries, 'red circle\nblue square\n');
   const labels = join(fx, 'labels.txt');
   writeFileSync(labels, 'red circle\nblue square\ngreen circle\n');
+  const recipes = join(fx, 'recipes.json');
+  writeFileSync(recipes, JSON.stringify([{ name: 'capped', cap: 1 }]));
   const wiki = join(fx, 'enwiki-pages-articles.xml');
   writeFileSync(wiki, dumpXml([{ title: 'Red circle', text: 'A red circle is a circle that is red. '.repeat(5) }]));
   const pageviews = join(fx, 'pageviews-20240101-000000');
@@ -75,6 +78,6 @@ export async function makeFixtures(root: string): Promise<Fixtures> {
     exportWeights: join(exportDir, 'open_clip_model.safetensors'),
     exportConfig: join(exportDir, 'open_clip_config.json'),
     exportVocab: join(exportDir, 'bpe_vocab.txt.gz'),
-    urlList, queries, labels, image, wiki, pageviews,
+    urlList, queries, labels, recipes, image, wiki, pageviews,
   };
 }
