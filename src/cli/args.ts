@@ -319,7 +319,7 @@ export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage
   const all = withCommonFlags(specs);
   const groups = new Map<string, [string, FlagSpec][]>();
   for (const g of opts.groupOrder ?? []) groups.set(g, []);
-  const common = new Set(['json', 'help']);
+  const common = new Set(['json', 'max-input-size', 'help']);
   for (const [name, s] of Object.entries(all)) {
     if (s.aliasOf) continue;
     const g = common.has(name) ? 'common' : s.group ?? 'other';
