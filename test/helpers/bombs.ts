@@ -26,24 +26,32 @@ export async function gzipZerosBomb(members: number): Promise<Buffer> {
  * A sparse tar whose one member, `name`, declares `bytes` bytes (zeros, never written to disk): the
  * file is as long as the header says, so only a reader that reads the member notices its size.
  */
-export async function sparseTar(path: string, name: string, bytes: number): Promise<void> {
+export async function sparseTar(path: string, name: string, bytes: number, caption = 'a huge picture'): Promise<void> {
   const { openSync, writeSync, ftruncateSync, closeSync } = await import('node:fs');
-  const h = Buffer.alloc(512);
-  h.write(name, 0, 'utf8');
-  h.write('0000644\0', 100);
-  h.write('0000000\0', 108);
-  h.write('0000000\0', 116);
-  h.write(bytes.toString(8).padStart(11, '0') + '\0', 124);
-  h.write('00000000000\0', 136);
-  h.write('        ', 148);
-  h[156] = 0x30;
-  h.write('ustar\0', 257);
-  h.write('00', 263);
-  let sum = 0;
-  for (const b of h) sum += b;
-  h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+  const header = (member: string, size: number) => {
+    const h = Buffer.alloc(512);
+    h.write(member, 0, 'utf8');
+    h.write('0000644\0', 100);
+    h.write('0000000\0', 108);
+    h.write('0000000\0', 116);
+    h.write(size.toString(8).padStart(11, '0') + '\0', 124);
+    h.write('00000000000\0', 136);
+    h.write('        ', 148);
+    h[156] = 0x30;
+    h.write('ustar\0', 257);
+    h.write('00', 263);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.write(sum.toString(8).padStart(6, '0') + '\0 ', 148);
+    return h;
+  };
+  // The caption member first (so the sample is a pair a reader wants), then the huge image.
+  const key = name.replace(/\.[^.]*$/, '');
+  const text = Buffer.from(caption);
   const fd = openSync(path, 'w');
-  writeSync(fd, h, 0, 512, 0);
-  ftruncateSync(fd, 512 + Math.ceil(bytes / 512) * 512 + 1024);
+  writeSync(fd, header(`${key}.txt`, text.length), 0, 512, 0);
+  writeSync(fd, text, 0, text.length, 512);
+  writeSync(fd, header(name, bytes), 0, 512, 1024);
+  ftruncateSync(fd, 1536 + Math.ceil(bytes / 512) * 512 + 1024);
   closeSync(fd);
 }
