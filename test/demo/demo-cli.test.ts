@@ -122,7 +122,7 @@ describe('wit demo', () => {
     writeFileSync(join(foreign, 'model', 'keep.txt'), 'precious');
     const r = await wit(['demo', '--out', foreign, '--skip', 'data']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/not a demo folder/);
+    expect(r.stderr).toMatch(/is not empty and was not made by wit/);
     expect(readFileSync(join(foreign, 'model', 'keep.txt'), 'utf8')).toBe('precious');
   });
 
