@@ -163,6 +163,6 @@ describe('wit compare', () => {
     expect(existsSync(out)).toBe(false); // nothing written for a bad recipes file
     const missing = await runWit(base(out, join(root, 'none.json')));
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('no such recipes file');
+    expect(missing.stderr).toContain(`wit compare: ${join(root, 'none.json')}: no such file`);
   }, 120_000);
 });
