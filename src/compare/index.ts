@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { listShards, readShardInfo } from '../shards/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
+import { readLabels } from '../eval/index.js';
 import { resolveOptions } from '../util/options.js';
 import { cellDir, readCell, runCell, type CellResult, type CellSettings } from './cells.js';
 import { curate, recipeDir, type Curation } from './curate.js';
@@ -106,6 +107,8 @@ async function inputs(o: Resolved) {
   const pool = await listShards(o.pool);
   const evalFiles = await listShards(o.eval);
   if (o.labels && !(await stat(o.labels).then((s) => s.isFile(), () => false))) throw new UsageError(STAGE, 'no such labels file', { file: o.labels });
+  // Read once here, through eval's own reader, so that a bad labels file stops the run before minutes of training.
+  if (o.labels) await readLabels(o.labels);
   let poolPairs = 0;
   for (const f of pool) poolPairs += (await readShardInfo(f)).rows;
   if (poolPairs < 2) throw new UsageError(STAGE, `the pool holds ${poolPairs} pairs; training needs at least 2`, { file: o.pool[0] });

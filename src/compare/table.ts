@@ -96,6 +96,18 @@ function diff(s: MetricStats): string {
   return d.lo === null || d.hi === null ? `${sign(d.mean)} (1 seed)` : `${sign(d.mean)} [${sign(d.lo)}, ${sign(d.hi)}]`;
 }
 
+/**
+ * What a paired difference to raw says, in words: better or worse when the 95 % interval lies on one side
+ * of 0, "not shown to differ" when it contains 0 (more seeds narrow it), nothing to say with one seed.
+ */
+export function verdict(d: PairedDiff | null): string {
+  if (!d) return 'no seed in common with raw';
+  if (d.lo === null || d.hi === null) return 'one seed: no interval (give --seeds 3 or more)';
+  if (d.lo > 0) return `better than raw (95% interval above 0, ${d.n} seeds)`;
+  if (d.hi < 0) return `worse than raw (95% interval below 0, ${d.n} seeds)`;
+  return `not shown to differ from raw (95% interval contains 0, ${d.n} seeds)`;
+}
+
 /** The text table: one line a recipe, percentages, the difference to raw with its 95 % interval. */
 export function renderTable(t: CompareTable, extra?: { out: string; missing: string[] }): string {
   const head = ['recipe', 'pairs', 'seeds', 'top-1 %', 'Δ top-1 [95% CI]', 'top-5 %', 'Δ top-5 [95% CI]', 'i→t R@1 %', 't→i R@1 %'];
@@ -110,7 +122,7 @@ export function renderTable(t: CompareTable, extra?: { out: string; missing: str
     line(head),
     ...rows.map(line),
     'mean ± sd over seeds; Δ: the paired difference to raw (same seeds), 95% t interval, percentage points',
-    ...t.recipes.filter((r) => r.name !== 'raw').map((r) => `  ${r.name}: ${r.description}`),
+    ...t.recipes.filter((r) => r.name !== 'raw').map((r) => `  ${r.name}: ${r.description}; top-1 ${verdict(r.metrics.top1.diff_to_raw)}`),
   ];
   if (extra?.missing.length) lines.push(`missing cells (${extra.missing.length}): ${extra.missing.slice(0, 8).join(', ')}${extra.missing.length > 8 ? ', …' : ''}; rerun to make them`);
   if (extra) lines.push(`table: ${extra.out}/compare.json`);

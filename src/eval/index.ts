@@ -101,7 +101,8 @@ export function fillTemplate(template: string, label: string): string {
   return template.includes('{label}') ? template.replaceAll('{label}', label) : template.replaceAll('{}', label);
 }
 
-async function readLabels(file: string): Promise<string[]> {
+/** The class names of a labels file (one a line, blank lines and repeats dropped); InputError when it has none or is not text. */
+export async function readLabels(file: string): Promise<string[]> {
   const text = await readInputText(file, { kind: 'labels', stage: 'eval' });
   const labels = [...new Set(text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean))];
   if (!labels.length) throw new InputError('eval', file, 'no labels (expected one class name a line)');

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CompareTable, MetricStats } from '../compare/table.js';
+import { verdict, type CompareTable, type MetricStats } from '../compare/table.js';
 import { esc, facts, fmtNum, table } from './html.js';
 import { color, dotChart, figure } from './svg.js';
 
@@ -20,7 +20,7 @@ function diffCell(s: MetricStats): string {
   if (!d) return '';
   const ci = d.lo === null || d.hi === null ? ' (1 seed)' : ` [${signed(d.lo)}, ${signed(d.hi)}]`;
   const cls = d.lo !== null && d.lo > 0 ? 'good' : d.hi !== null && d.hi < 0 ? 'bad' : '';
-  return `<span class="num${cls ? ` ${cls}` : ''}">${signed(d.mean)}${ci}</span>`;
+  return `<span class="num${cls ? ` ${cls}` : ''}" title="${esc(verdict(d))}">${signed(d.mean)}${ci}</span><br><span class="note">${esc(verdict(d).replace(/ \(.*$/, ''))}</span>`;
 }
 
 /** One compare folder: what was compared, the table, the plot. */

@@ -1,6 +1,6 @@
 /**
  * The open_clip training command for a folder of WebDataset tars (docs/ARCHITECTURE.md, "Shards"):
- * what `wit crawl --output-format webdataset` and `wit convert --to webdataset` print, with the
+ * what `wit crawl --output-format webdataset` and `wit convert --output-format webdataset` print, with the
  * numbers open_clip_train's WebDataset loader needs for these tars.
  *
  * open_clip_train (data.py, get_wds_dataset) without --dataset-resampled: asserts that there are at

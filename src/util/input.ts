@@ -203,7 +203,12 @@ export interface ReadInputOptions extends InputWhat {
 export async function readInputFile(file: string, opts: ReadInputOptions): Promise<Buffer> {
   if (opts.decompress) {
     const parts: Buffer[] = [];
-    for await (const c of openDecompressed(file, { kind: opts.kind, stage: opts.stage })) parts.push(c);
+    try {
+      for await (const c of openDecompressed(file, { kind: opts.kind, stage: opts.stage })) parts.push(c);
+    } catch (err) {
+      if (err instanceof DecodeError) throw new InputError(opts.stage ?? 'input', file, err.message, { cause: err });
+      throw err;
+    }
     return Buffer.concat(parts);
   }
   const { fh, size } = await openInputFile(file, opts);
@@ -235,14 +240,33 @@ export function readInputFileSync(file: string, opts: InputWhat): Buffer {
   }
 }
 
-/** The synchronous {@link readInputText}. */
-export function readInputTextSync(file: string, opts: InputWhat): string {
-  return readInputFileSync(file, opts).toString('utf8');
+/**
+ * Text out of the bytes of a text input: UTF-8, refused with InputError when it holds a NUL byte (a
+ * binary file given where text belongs: weights as labels, an image as queries), or when it is still
+ * compressed (the synchronous reader does not decompress).
+ */
+function textOf(buf: Buffer, file: string, what: InputWhat): string {
+  const stage = what.stage ?? 'input';
+  const packed = compressionOf(buf);
+  if (packed !== 'none') throw new InputError(stage, file, `is ${packed}-compressed; give the text uncompressed`);
+  const nul = buf.indexOf(0);
+  if (nul >= 0) throw new InputError(stage, file, `binary data, not text (a NUL byte at byte ${nul})`);
+  return buf.toString('utf8');
 }
 
-/** A whole text input file (UTF-8), see {@link readInputFile}. */
+/** The synchronous {@link readInputText} (no decompression: a compressed file is refused). */
+export function readInputTextSync(file: string, opts: InputWhat): string {
+  return textOf(readInputFileSync(file, opts), file, opts);
+}
+
+/**
+ * A whole text input file (UTF-8), see {@link readInputFile}. gzip, zstd and bzip2 found by their
+ * magic bytes are decompressed (unless `decompress: false`), the output held to the kind's limit, so
+ * that labels.txt.gz works and a gzip bomb stops at the limit; binary data is refused (see textOf).
+ */
 export async function readInputText(file: string, opts: ReadInputOptions): Promise<string> {
-  return (await readInputFile(file, opts)).toString('utf8');
+  const decompress = opts.decompress ?? true;
+  return textOf(await readInputFile(file, { ...opts, decompress }), file, { ...opts });
 }
 
 /** A whole JSON input file, parsed; InputError naming the file when it is not JSON. */

@@ -46,7 +46,7 @@ beforeAll(async () => {
   shards = join(root, 'shards');
   await writeEmojiShards(shards, { sets: ['google'], limit: 8, size: 32, perShard: 4 });
   tars = join(root, 'tars');
-  const c = await runWit(['convert', '--shards', shards, '--to', 'webdataset', '--out', tars]);
+  const c = await runWit(['convert', '--shards', shards, '--output-format', 'webdataset', '--out', tars]);
   expect(c.code, c.stderr).toBe(0);
 }, 180_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -133,7 +133,7 @@ describe('convert --out', () => {
     }
     await writeManifest(other, { stage: 'crawl', version: '0', created: 'then', options: {}, inputs: ['x'], shards: ['00000.tar', '00001.tar'], totals: { kept: 0 } });
     const before = treeHash(other);
-    const r = await runWit(['convert', '--shards', shards, '--to', 'webdataset', '--out', other]);
+    const r = await runWit(['convert', '--shards', shards, '--output-format', 'webdataset', '--out', other]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/other-crawl: holds a crawl run, not a convert run/);
     expect(treeHash(other)).toBe(before);
@@ -141,7 +141,7 @@ describe('convert --out', () => {
 
   test('tars -> Parquet into the input folder: refused, nothing changed', async () => {
     const before = treeHash(tars);
-    const r = await runWit(['convert', '--shards', tars, '--to', 'parquet', '--out', tars]);
+    const r = await runWit(['convert', '--shards', tars, '--output-format', 'parquet', '--out', tars]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/tars: is also an input/);
     expect(treeHash(tars)).toBe(before);
@@ -149,14 +149,14 @@ describe('convert --out', () => {
 
   test('a folder inside the input is refused before it is made', async () => {
     const inner = join(tars, 'pq');
-    const r = await runWit(['convert', '--shards', tars, '--to', 'parquet', '--out', inner]);
+    const r = await runWit(['convert', '--shards', tars, '--output-format', 'parquet', '--out', inner]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/lies inside the input/);
     expect(existsSync(inner)).toBe(false);
   });
 
   test('its own earlier run resumes', async () => {
-    const r = await runWit(['convert', '--shards', shards, '--to', 'webdataset', '--out', tars, '--json']);
+    const r = await runWit(['convert', '--shards', shards, '--output-format', 'webdataset', '--out', tars, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ shards: 0, skipped_shards: 2 });
   });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, it, test } from 'vitest';
 import { listShards, readShards } from '../../src/shards/index.js';
 import { writeShapePool } from './shapes.js';
 import { mean, pairedDiff, sd, tQuantile975 } from '../../src/compare/stats.js';
@@ -71,4 +71,15 @@ describe('balancing a pool over its queries column', () => {
       rmSync(root, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('verdict', () => {
+  it('says better, worse or not shown to differ from where the interval lies', async () => {
+    const { verdict } = await import('../../src/compare/table.js');
+    expect(verdict({ mean: 0.05, lo: 0.01, hi: 0.09, n: 3 })).toMatch(/^better than raw/);
+    expect(verdict({ mean: -0.05, lo: -0.09, hi: -0.01, n: 3 })).toMatch(/^worse than raw/);
+    expect(verdict({ mean: 0.05, lo: -0.02, hi: 0.12, n: 3 })).toMatch(/^not shown to differ/);
+    expect(verdict({ mean: 0.05, lo: null, hi: null, n: 1 })).toMatch(/^one seed/);
+    expect(verdict(null)).toMatch(/no seed in common/);
+  });
 });

@@ -50,7 +50,10 @@ async function crawl(name: string, bytes: Buffer, ...extra: string[]) {
   await writeFile(input, bytes);
   const out = join(dir, `out-${name}-${extra.join('')}`);
   const r = await runWit(['crawl', '--queries', queries, '--input', input, '--out', out, '--retries', '0', '--json', ...extra]);
-  return { ...r, input, summary: r.code === 0 ? JSON.parse(r.stdout) : undefined };
+  // These inputs point at addresses the crawler refuses, so nothing is kept: since issue 20 that is exit 1
+  // with the summary. What is tested here is the reading; a read that ended with nothing kept counts as 0.
+  const read = r.code === 0 || (r.code === 1 && /nothing kept from/.test(r.stderr));
+  return { ...r, code: read ? 0 : r.code, input, summary: read ? JSON.parse(r.stdout) : undefined };
 }
 
 describe('truncated .warc on the CLI', () => {

@@ -51,7 +51,7 @@ describe('wit convert', () => {
     await writeManifest(src, { stage: 'crawl', version: '0', created: 'now', options: { encode: 'webp' }, inputs: ['list.parquet'], shards: ['00000.parquet', '00001.parquet'], totals: { kept: all.length } });
 
     const wds = join(dir, 'wds');
-    const r1 = await runWit(['convert', '--shards', src, '--to', 'webdataset', '--out', wds, '--json']);
+    const r1 = await runWit(['convert', '--shards', src, '--output-format', 'webdataset', '--out', wds, '--json']);
     expect(r1.code, r1.stderr).toBe(0);
     expect(JSON.parse(r1.stdout)).toMatchObject({ from: 'parquet', to: 'webdataset', shards: 2, pairs: all.length, skipped_shards: 0 });
     expect((await readdir(wds)).sort()).toEqual(['.wit-output.json', '00000.parquet', '00000.tar', '00000_stats.json', '00001.parquet', '00001.tar', '00001_stats.json', 'manifest.json']);
@@ -72,22 +72,22 @@ with tarfile.open(sys.argv[1]) as t:
     expect(await readManifest(wds)).toMatchObject({ stage: 'crawl', format: 'webdataset', shards: ['00000.tar', '00001.tar'], inputs: ['list.parquet'] });
 
     const back = join(dir, 'back');
-    const r2 = await runWit(['convert', '--shards', wds, '--to', 'parquet', '--out', back]);
+    const r2 = await runWit(['convert', '--shards', wds, '--output-format', 'parquet', '--out', back]);
     expect(r2.code, r2.stderr).toBe(0);
     expect((await collect(back)).map(comparable)).toEqual(all.map(comparable));
     const status = await readStatusRows(statusPathFor(shardPath(back, 0)));
     expect(status.rows.at(-1)).toMatchObject({ status: 'http_4xx', error_message: 'HTTP 404', extra: { uid: 'lost-0' } });
     // a rerun finds every shard done
-    const r3 = await runWit(['convert', '--shards', wds, '--to', 'parquet', '--out', back, '--json']);
+    const r3 = await runWit(['convert', '--shards', wds, '--output-format', 'parquet', '--out', back, '--json']);
     expect(JSON.parse(r3.stdout)).toMatchObject({ shards: 0, skipped_shards: 2, pairs: all.length });
     expect(JSON.parse(await readFile(join(back, 'manifest.json'), 'utf8'))).toMatchObject({ format: 'parquet', converted_from: { format: 'webdataset' } });
   });
 
   it('bad usage is exit 2 with one line naming the problem', async () => {
-    const same = await runWit(['convert', '--shards', join(dir, 'wds'), '--to', 'webdataset', '--out', join(dir, 'x')]);
+    const same = await runWit(['convert', '--shards', join(dir, 'wds'), '--output-format', 'webdataset', '--out', join(dir, 'x')]);
     expect(same.code).toBe(2);
     expect(same.stderr).toMatch(/convert: .*already holds webdataset shards/);
-    const missing = await runWit(['convert', '--shards', join(dir, 'nope'), '--to', 'parquet', '--out', join(dir, 'y')]);
+    const missing = await runWit(['convert', '--shards', join(dir, 'nope'), '--output-format', 'parquet', '--out', join(dir, 'y')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/nope: no such file or directory/);
     const badTo = await runWit(['convert', '--shards', join(dir, 'wds'), '--to', 'zip', '--out', join(dir, 'z')]);

@@ -71,7 +71,7 @@ describe('wit convert --shard-size', () => {
       await w.close({}, [...r.map(successRow), { key: null, url: `https://e.org/gone${s}.jpg`, caption: 'gone', status: 'http_4xx', error_message: 'HTTP 404', extra: { uid: `lost-${s}` } }]);
     }
     const wds = join(dir, 'wds');
-    const r1 = await runWit(['convert', '--shards', src, '--to', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
+    const r1 = await runWit(['convert', '--shards', src, '--output-format', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
     expect(r1.code, r1.stderr).toBe(0);
     const s1 = JSON.parse(r1.stdout);
     expect(s1).toMatchObject({ shards: 3, pairs: 25, shard_size: 10, open_clip: { train_num_samples: 25, workers: 1, batch_size: 25, train_data: `${wds}/{00000..00002}.tar` } });
@@ -85,16 +85,16 @@ describe('wit convert --shard-size', () => {
     for (const k of [0, 1, 2]) lost.push(...(await readStatusRows(metadataPathFor(shardPath(wds, k, '', 'webdataset')))).rows.filter((r) => r.status !== 'success').map((r) => r.extra?.uid));
     expect(lost.sort()).toEqual(['lost-0', 'lost-1', 'lost-2']);
     // the text summary prints the command too
-    const again = await runWit(['convert', '--shards', wds, '--to', 'webdataset', '--out', join(dir, 'wds4'), '--shard-size', '4']);
+    const again = await runWit(['convert', '--shards', wds, '--output-format', 'webdataset', '--out', join(dir, 'wds4'), '--shard-size', '4']);
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/open_clip: python -m open_clip_train\.main --dataset-type webdataset --train-data '.*wds4\/\{00000\.\.00006\}\.tar' --train-num-samples 25 --workers 1 --batch-size 25/);
     // a rerun keeps the full shards and redoes the short last one
-    const r2 = await runWit(['convert', '--shards', src, '--to', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
+    const r2 = await runWit(['convert', '--shards', src, '--output-format', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
     expect(JSON.parse(r2.stdout)).toMatchObject({ shards: 1, skipped_shards: 2, pairs: 25 });
   }, 120_000);
 
   it('without --shard-size, the same format is refused with the way out', async () => {
-    const same = await runWit(['convert', '--shards', join(dir, 'wds'), '--to', 'webdataset', '--out', join(dir, 'x')]);
+    const same = await runWit(['convert', '--shards', join(dir, 'wds'), '--output-format', 'webdataset', '--out', join(dir, 'x')]);
     expect(same.code).toBe(2);
     expect(same.stderr).toMatch(/already holds webdataset shards \(give --shard-size N to re-shard them\)/);
   });
@@ -106,7 +106,7 @@ describe('wit convert --shard-size', () => {
       process.stderr.write('SKIP test/shards/openclip-command.test.ts: the venv has open_clip but not webdataset (pip could not install webdataset)\n');
       ctx.skip();
     }
-    const s = JSON.parse((await runWit(['convert', '--shards', join(dir, 'pq'), '--to', 'webdataset', '--out', join(dir, 'run'), '--shard-size', '10', '--json'])).stdout);
+    const s = JSON.parse((await runWit(['convert', '--shards', join(dir, 'pq'), '--output-format', 'webdataset', '--out', join(dir, 'run'), '--shard-size', '10', '--json'])).stdout);
     const args = (s.open_clip_command as string).replace(/^python /, '').replace('--model ViT-B-32', '--model ViT-S-32').replace('--epochs 32', '--epochs 1');
     const r = spawnSync('bash', ['-c', `cd ${dir} && timeout 600 ${python} ${args} --device cpu --precision fp32 --logs ${join(dir, 'logs')} --save-frequency 0 --report-to none`], { encoding: 'utf8', timeout: 620_000 });
     expect(r.status, r.stderr.slice(-3000)).toBe(0);

@@ -62,7 +62,7 @@ describe('keys in WebDataset tars', () => {
     for (const [i, k] of HOSTILE.entries()) await w.write(rec(k, i));
     await w.close();
     const tars = join(dir, 'tars');
-    const r = await runWit(['convert', '--shards', src, '--to', 'webdataset', '--out', tars, '--json']);
+    const r = await runWit(['convert', '--shards', src, '--output-format', 'webdataset', '--out', tars, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ pairs: HOSTILE.length, bad_items: {} });
     const tar = join(tars, '00000.tar');
@@ -81,7 +81,7 @@ describe('keys in WebDataset tars', () => {
     expect(back).toEqual(HOSTILE);
     // and back to Parquet: every pair, original keys
     const again = join(dir, 'again');
-    const r2 = await runWit(['convert', '--shards', tars, '--to', 'parquet', '--out', again, '--json']);
+    const r2 = await runWit(['convert', '--shards', tars, '--output-format', 'parquet', '--out', again, '--json']);
     expect(r2.code, r2.stderr).toBe(0);
     expect(JSON.parse(r2.stdout)).toMatchObject({ pairs: HOSTILE.length });
     const keys: string[] = [];
@@ -112,7 +112,7 @@ describe('keys in WebDataset tars', () => {
     expect(bad[2]).toMatch(/^unpaired_member: .*d\.png: an image without a caption/);
     expect((await webDatasetInfo(join(hand, '00000.tar'))).rows).toBe(2);
     const out = join(dir, 'hand-out');
-    const r = await runWit(['convert', '--shards', hand, '--to', 'parquet', '--out', out, '--json']);
+    const r = await runWit(['convert', '--shards', hand, '--output-format', 'parquet', '--out', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ pairs: 2, bad_items: { unpaired_member: 2, duplicate_member: 1 } });
     expect(r.stderr).toMatch(/unpaired_member: .*b\.txt/);

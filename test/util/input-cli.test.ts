@@ -102,7 +102,7 @@ describe('decompression bombs', () => {
 
 describe('shards', () => {
   const readers = (dir: string, tag: string): [string, string[]][] => [
-    ['convert', ['convert', '--shards', dir, '--to', 'parquet', '--out', join(root, `conv-${tag}`)]],
+    ['convert', ['convert', '--shards', dir, '--output-format', 'parquet', '--out', join(root, `conv-${tag}`)]],
     ['embed', ['embed', '--model', model, '--shards', dir, '--out', join(root, `idx-${tag}`), '--backend', 'wasm']],
     ['train', ['train', '--shards', dir, '--out', join(root, `train-${tag}`), '--arch', 'vit-micro', '--steps', '1', '--backend', 'wasm']],
     ['eval', ['eval', '--model', model, '--shards', dir, '--out', join(root, `eval-${tag}.json`), '--backend', 'wasm']],

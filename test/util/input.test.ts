@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import {
-  InputTooLargeError, openDecompressed, openInputFile, parseSize, readInputFile, setInputLimits, zstdChunks, inputLimit,
+  InputTooLargeError, openDecompressed, openInputFile, parseSize, readInputFile, readInputText, readInputTextSync, setInputLimits, zstdChunks, inputLimit,
 } from '../../src/util/input.js';
 import { zstdCompress } from '../helpers/url-lists.js';
 import { zstdRleBomb } from '../helpers/bombs.js';
@@ -122,5 +122,29 @@ describe('decompression', () => {
     const zst = zstdCompress(randomBytes(300_000));
     const p = file('cut.zst', zst.subarray(0, zst.length - 1000));
     await expect(collect(openDecompressed(p, { kind: 'url-list' }))).rejects.toThrow(/zstd data is corrupt, truncated or refused \(the data ends inside a block\)/);
+  });
+});
+
+describe('text inputs', () => {
+  it('a compressed text file (labels.txt.gz) is read decompressed, within the kind limit', async () => {
+    const p = file('labels.txt.gz', gzipSync('cat\ndog\n'));
+    expect(await readInputText(p, { kind: 'labels', stage: 'eval' })).toBe('cat\ndog\n');
+    // before: the gzip bytes came back as garbled "text" and a bomb was used as 4 GB worth of labels
+    const bomb = file('bomb-labels.txt.gz', gzipSync(Buffer.alloc(80 * 2 ** 20, 0x61)));
+    await expect(readInputText(bomb, { kind: 'labels', stage: 'eval' })).rejects.toThrow(/bomb-labels\.txt\.gz: decompresses to more than 64 MiB/);
+    // the synchronous reader does not decompress: it says so instead of returning bytes
+    expect(() => readInputTextSync(p, { kind: 'text', stage: 'querygen' })).toThrow(/labels\.txt\.gz: is gzip-compressed; give the text uncompressed/);
+  });
+
+  it('binary data where text belongs is refused, naming the first NUL byte', async () => {
+    const p = file('weights-as-labels.bin', Buffer.from([0x63, 0x61, 0x74, 0x0a, 0x00, 0x01, 0x02]));
+    await expect(readInputText(p, { kind: 'labels', stage: 'eval' })).rejects.toThrow(/weights-as-labels\.bin: binary data, not text \(a NUL byte at byte 4\)/);
+    expect(() => readInputTextSync(p, { kind: 'text' })).toThrow(/binary data, not text/);
+  });
+
+  it('corrupt compressed text is an InputError naming the file', async () => {
+    const gz = gzipSync(randomBytes(10_000));
+    const p = file('cut-labels.txt.gz', gz.subarray(0, gz.length - 100));
+    await expect(readInputText(p, { kind: 'labels', stage: 'eval' })).rejects.toThrow(/eval: .*cut-labels\.txt\.gz/);
   });
 });
