@@ -65,7 +65,8 @@ describe('wit eval', () => {
     const model = join(root, 'nan');
     const r = await runWit(['eval', '--model', model, '--shards', shards, '--template', '{}', '--backend', 'wasm', '--out', join(root, 'nan.json')], { timeoutMs: 120_000 });
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`wit eval: ${model}: the model gives non-finite (NaN or infinite) image embeddings`);
+    // refused when loaded (src/model/validate.ts), naming the weights file and the first bad tensor
+    expect(r.stderr).toMatch(new RegExp(`wit eval: ${model}/model\\.weights\\.bin: tensor \\S+ holds \\d+ non-finite values`));
     expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('wit '))).toHaveLength(1); // one error line, no stack
   });
 
