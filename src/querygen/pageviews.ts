@@ -12,11 +12,17 @@ import { StringDecoder } from 'node:string_decoder';
 import { openDecompressed, type Bz2Decoder } from './input.js';
 import { resolveBz2Decoder } from './input.js';
 import { LineSplitter } from './lines.js';
+import { InputError } from '../util/errors.js';
 
 /** Longest title accepted, in UTF-8 bytes: 4x MediaWiki's limit of 255, so only garbage is refused. */
 export const MAX_TITLE_BYTES = 1024;
 /** Longest line read: a title of MAX_TITLE_BYTES plus the other three fields, with room to spare. */
 export const MAX_LINE_CHARS = 2048;
+/**
+ * A file whose first PROBE_BYTES of text hold no well-formed pageview line is refused then, not read to
+ * its end: a 4 GiB file of junk (or a gzip bomb of one endless line) stops after 16 MiB, not minutes.
+ */
+export const PROBE_BYTES = 16 * 2 ** 20;
 
 export interface PageviewFileResult {
   /** Views per title (after `_` -> space) of the lines that passed the filters. */
@@ -37,7 +43,8 @@ export interface PageviewParseOptions {
 
 /**
  * Parses one pageview file. A line with the wrong number of fields or a non-numeric count is
- * counted as bad (with an example) and skipped. Throws DecodeError when the file cannot be decoded.
+ * counted as bad (with an example) and skipped. Throws DecodeError when the file cannot be decoded,
+ * InputError when it is binary, empty, or holds no well-formed line (in its first PROBE_BYTES).
  */
 export async function parsePageviewFile(file: string, opts: PageviewParseOptions): Promise<PageviewFileResult> {
   const domains = new Set(opts.domains);
@@ -47,6 +54,7 @@ export async function parsePageviewFile(file: string, opts: PageviewParseOptions
     res.badLines++;
     if (res.badExamples.length < 5) res.badExamples.push(`line ${res.lines}: ${reason}: '${line.slice(0, 80)}'`);
   };
+  let wellFormed = 0;
   const take = (line: string) => {
     res.lines++;
     const s1 = line.indexOf(' ');
@@ -58,13 +66,17 @@ export async function parsePageviewFile(file: string, opts: PageviewParseOptions
       return;
     }
     const domain = line.slice(0, s1);
-    if (!domains.has(domain)) return;
     const viewsText = line.slice(s2 + 1, s3);
     const views = /^\d+$/.test(viewsText) ? Number(viewsText) : NaN;
+    if (!domains.has(domain)) {
+      if (Number.isSafeInteger(views)) wellFormed++;
+      return;
+    }
     if (!Number.isSafeInteger(views)) {
       bad(line, `views is not a count`);
       return;
     }
+    wellFormed++;
     if (s2 === s1 + 1) {
       bad(line, 'empty title');
       return;
@@ -90,8 +102,23 @@ export async function parsePageviewFile(file: string, opts: PageviewParseOptions
   });
   const dec = new StringDecoder('utf8');
   const decoder = resolveBz2Decoder(opts.bz2Decoder ?? 'auto');
-  for await (const chunk of openDecompressed(file, { bz2Decoder: decoder })) lines.push(dec.write(chunk));
+  // Well-formed means four fields and a count, in any domain: a file of other wikis only is still one.
+  const refuse = (why: string) => {
+    const example = res.badExamples[0] ? `; ${res.badExamples[0]}` : '';
+    return new InputError('querygen', file, `${why}; not a pageview file (expected 'domain title views bytes' lines)${example}`);
+  };
+  let bytes = 0;
+  for await (const chunk of openDecompressed(file, { bz2Decoder: decoder, stage: 'querygen' })) {
+    if (bytes < 65536) {
+      const nul = chunk.subarray(0, 65536 - bytes).indexOf(0);
+      if (nul >= 0) throw new InputError('querygen', file, `binary data, not a pageview file (a NUL byte at byte ${bytes + nul} of the text)`);
+    }
+    bytes += chunk.length;
+    lines.push(dec.write(chunk));
+    if (bytes > PROBE_BYTES && wellFormed === 0) throw refuse(`no well-formed line in the first ${PROBE_BYTES >> 20} MiB`);
+  }
   lines.push(dec.end());
   lines.end();
+  if (wellFormed === 0) throw refuse(res.lines === 0 ? 'empty: no lines' : `none of its ${res.lines} lines is well-formed`);
   return res;
 }

@@ -37,4 +37,4 @@ export type WorkerReply =
   | { type: 'pageviews'; seq: number; titles: Array<[string, number]>; lines: number; kept: number; badLines: number; badExamples: string[] }
   | { type: 'spilled'; seq: number; files: SpillFiles; spills: number; spilledEntries: number; tokens: number }
   | { type: 'merged'; seq: number; kind: 'uni' | 'bi'; distinct: number; total: number; frequent: Array<[string, number]>; outFile: string; outEntries: number }
-  | { type: 'error'; seq: number; kind: 'xml' | 'decode' | 'other'; message: string; offset?: number; code?: string };
+  | { type: 'error'; seq: number; kind: 'xml' | 'decode' | 'input' | 'other'; message: string; offset?: number; code?: string };

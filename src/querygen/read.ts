@@ -78,6 +78,7 @@ function taskError(file: string, err: unknown, where: string): never {
   if (err instanceof WorkerTaskError) {
     const r = err.reply;
     if (r.kind === 'xml') throw new InputError('querygen', file, `malformed XML at byte ${r.offset ?? '?'} of ${where}: ${r.message}`);
+    if (r.kind === 'input') throw new InputError('querygen', file, r.message);
     if (r.kind === 'decode') throw new InputError('querygen', file, `${r.message}, in ${where} after ${r.offset ?? 0} decompressed bytes`);
     if (r.code === 'ENOENT') throw new InputError('querygen', file, r.message);
     throw new WitError('querygen', `${where}: ${r.message}`, { file });

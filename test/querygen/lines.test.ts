@@ -129,3 +129,31 @@ describe('line splitting in linear time', () => {
     expect(lastPageClose(b('x'), b('no close'))).toBe(-1);
   });
 });
+
+describe('files that are not pageview files', () => {
+  const opts = { domains: ['en'], minHourlyViews: 1 };
+  it('empty, junk-only and binary files are refused naming the file (they used to give 0 titles and exit 0)', async () => {
+    const empty = join(dir, 'pageviews-empty');
+    writeFileSync(empty, '');
+    await expect(parsePageviewFile(empty, opts)).rejects.toThrow(/pageviews-empty: empty: no lines; not a pageview file/);
+    const half = join(dir, 'pageviews-half');
+    writeFileSync(half, 'en Red_circ');
+    await expect(parsePageviewFile(half, opts)).rejects.toThrow(/pageviews-half: none of its 1 lines is well-formed; not a pageview file .*line 1: expected 4 space-separated fields/);
+    const bin = join(dir, 'pageviews-bin');
+    writeFileSync(bin, Buffer.concat([Buffer.from('en A 1 0\n'), Buffer.alloc(100)]));
+    await expect(parsePageviewFile(bin, opts)).rejects.toThrow(/pageviews-bin: binary data, not a pageview file \(a NUL byte at byte 9/);
+    // a file of other domains only is still a pageview file
+    const de = join(dir, 'pageviews-de');
+    writeFileSync(de, 'de Kreis 100 0\n');
+    expect((await parsePageviewFile(de, opts)).titles.size).toBe(0);
+  });
+
+  it('an endless first line stops after the probe, not at the end of the file', async () => {
+    const f = join(dir, 'pageviews-endless');
+    const fd = openSync(f, 'w');
+    const block = Buffer.alloc(1 << 20, 'a');
+    for (let i = 0; i < 40; i++) writeSync(fd, block);
+    closeSync(fd);
+    await expect(parsePageviewFile(f, opts)).rejects.toThrow(/no well-formed line in the first 16 MiB; not a pageview file/);
+  });
+});
