@@ -5,12 +5,13 @@
  * start that fails on bad input never blocks the corrected rerun.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { isUrl } from './sources/index.js';
 import { readManifest, readShardStats, writeManifest, type RunManifest, type ShardStats } from '../shards/index.js';
 import { metadataPathFor, statsPathFor, statusPathFor } from '../shards/writer.js';
-import { InputError, UsageError, errorMessage } from '../util/errors.js';
+import { UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
+import { openInputFile } from '../util/input.js';
 import type { ResolvedCrawlOptions } from './options.js';
 import { join } from 'node:path';
 
@@ -34,17 +35,10 @@ export function runFingerprint(r: ResolvedCrawlOptions, queries: readonly string
 export async function checkInputs(inputs: readonly string[]): Promise<void> {
   for (const input of inputs) {
     if (isUrl(input)) continue;
-    let handle;
-    try {
-      handle = await open(input, 'r');
-      if (!(await handle.stat()).isFile()) throw new InputError('crawl', input, 'is not a file');
-    } catch (err) {
-      if (err instanceof InputError) throw err;
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new InputError('crawl', input, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot read: ${errorMessage(err)}`, { cause: err });
-    } finally {
-      await handle?.close();
-    }
+    // The shared opener (src/util/input.ts): regular files only, opened without blocking (a FIFO used to
+    // hang here forever), within the url-list limit; InputError naming the file otherwise.
+    const { fh } = await openInputFile(input, { kind: 'url-list', stage: 'crawl' });
+    await fh.close();
   }
 }
 

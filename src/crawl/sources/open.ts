@@ -157,7 +157,8 @@ export interface Line {
 
 /**
  * Lines of a byte stream decoded as UTF-8, each at most `maxBytes` long (longer lines are yielded
- * with `tooLong` and no text, so memory stays bounded). Throws what the byte stream throws.
+ * with `tooLong` and no text as soon as they pass the limit, then skipped to their end, so memory stays
+ * bounded and a reader that stops at such a line reads no further). Throws what the byte stream throws.
  */
 export async function* splitLines(bytes: AsyncIterable<Buffer>, maxBytes = 16 * 1024 * 1024): AsyncGenerator<Line> {
   let parts: Buffer[] = [];
@@ -176,9 +177,7 @@ export async function* splitLines(bytes: AsyncIterable<Buffer>, maxBytes = 16 * 
       const nl = chunk.indexOf(0x0a, start);
       if (nl < 0) break;
       if (skipping) {
-        skipping = false;
-        no++;
-        yield { no, text: '', tooLong: true };
+        skipping = false; // the overlong line ends here; it was reported when it passed the limit
       } else if (partLen + (nl - start) > maxBytes) {
         parts = [];
         partLen = 0;
@@ -196,9 +195,12 @@ export async function* splitLines(bytes: AsyncIterable<Buffer>, maxBytes = 16 * 
     if (start < chunk.length && !skipping) {
       const piece = chunk.subarray(start);
       if (partLen + piece.length > maxBytes) {
+        // Reported now, not at the line's end: a reader that stops on it must not first read a 4 GiB line.
         skipping = true;
         parts = [];
         partLen = 0;
+        no++;
+        yield { no, text: '', tooLong: true };
       } else {
         // Copy: the chunk's memory may be reused by the producer.
         parts.push(Buffer.from(piece));
@@ -206,10 +208,7 @@ export async function* splitLines(bytes: AsyncIterable<Buffer>, maxBytes = 16 * 
       }
     }
   }
-  if (skipping) {
-    no++;
-    yield { no, text: '', tooLong: true };
-  } else if (partLen > 0) {
+  if (!skipping && partLen > 0) {
     yield emit(Buffer.concat(parts));
   }
 }
