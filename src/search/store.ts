@@ -492,10 +492,14 @@ export function isLanceDataError(err: unknown): boolean {
   return /LanceError\((?:IO|Corrupt\w*|Arrow|NotFound|DatasetNotFound|InvalidInput|Schema)\)|lance error:.*(?:corrupt|not found|unexpected end|too small|fill whole buffer|invalid)|failed to fill whole buffer|Table '[^']*' was not found/i.test(m);
 }
 
-/** LanceDB's reason, innermost: "Failed to get next batch …: lance error: LanceError(IO): Generic … error: failed to fill whole buffer" -> "failed to fill whole buffer". */
+/**
+ * LanceDB's reason, innermost: "Failed to get next batch …: lance error: LanceError(IO): Generic …
+ * error: failed to fill whole buffer" -> "failed to fill whole buffer"; "…: lance error: Invalid user
+ * input: file does not appear to be a Lance file …" -> "Invalid user input: file does not …".
+ */
 export function lanceReason(err: unknown): string {
   const msg = nativeMessage(err);
-  const inner = msg.split(/LanceError\(\w+\):\s*/).pop()!.replace(/^lance error:\s*/i, '').replace(/^Generic \w+ error:\s*/i, '').replace(/[,:]\s*$/, '').trim();
+  const inner = msg.split(/lance error:\s*/i).pop()!.split(/LanceError\(\w+\):\s*/).pop()!.replace(/^Generic \w+ error:\s*/i, '').replace(/[,:]\s*$/, '').trim();
   return (inner || msg).slice(0, 200);
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddingIndex, META_FILE, chooseAnn, type IndexMeta } from '../../src/search/index.js';
+import { isLanceDataError, lanceReason } from '../../src/search/store.js';
 import { readShards, type PairRecord } from '../../src/shards/index.js';
 import { InputError } from '../../src/util/errors.js';
 import { runWit } from '../crawl/run-wit.js';
@@ -200,6 +201,15 @@ describe('a damaged index', () => {
       idx.close();
     }
   }, 60_000);
+
+  it('LanceDB\'s reason is kept without its wrappers; a full disk is not a damaged index', () => {
+    const err = (m: string) => Object.assign(new Error(m), { code: 'GenericFailure' });
+    expect(lanceReason(err('Failed to get next batch from stream: lance error: LanceError(IO): Generic LocalFileSystem error: failed to fill whole buffer, /root/.cargo/registry/src/lance-io-0.1/src/local.rs:108:31'))).toBe('failed to fill whole buffer');
+    expect(lanceReason(err('Failed to get next batch from stream: lance error: Invalid user input: file does not appear to be a Lance file (invalid magic: [1, 2])'))).toBe('Invalid user input: file does not appear to be a Lance file (invalid magic: [1, 2])');
+    expect(isLanceDataError(err('lance error: LanceError(IO): No space left on device (os error 28)'))).toBe(false);
+    expect(isLanceDataError(new InputError('search', 'x', 'y'))).toBe(false);
+    expect(isLanceDataError(err('Failed to get next batch from stream: lance error: Not found: data/x.lance'))).toBe(true);
+  });
 
   it('search, serve, embed merge and a resumed embed: exit 2, one line naming the folder; serve fails before it listens', async () => {
     const cut = await cutIndex('cut-cli');
