@@ -8,7 +8,8 @@ import { queryStats, renderQueries } from './queries.js';
 import { scanShards } from './scan.js';
 import { renderCompare } from './compare.js';
 import { renderCrawl, renderEval, renderFilter, renderShards, renderTraining } from './sections.js';
-import { UsageError, WitError, errorMessage } from '../util/errors.js';
+import { InputError, UsageError, WitError, errorMessage } from '../util/errors.js';
+import { ItemError, problemOf, type InputProblem } from './problems.js';
 import { claimOutput } from '../util/output.js';
 import { defaultOf, resolveOptions, type OptionsInput } from '../util/options.js';
 import { REPORT_OPTIONS } from './options.js';
@@ -48,29 +49,28 @@ interface Section {
 }
 
 /**
- * The embedding indexes of the runs: what each holds, the command that serves its search page and a
+ * An embedding index of the runs: what it holds, the command that serves its search page and a
  * link to that page (live only while `wit serve` runs: the report itself stays static and offline).
  */
-async function renderIndexes(dirs: string[]): Promise<string> {
-  const parts: string[] = [];
-  for (const dir of dirs) {
-    const meta = JSON.parse(await readFile(join(dir, 'wit-index.json'), 'utf8')) as { model?: string; embed_dim?: number; dtype?: string; ann?: { kind?: string; rows?: number } | null; finished?: Record<string, { rows: number }> };
-    const rows = Object.values(meta.finished ?? {}).reduce((a, f) => a + f.rows, 0);
-    const url = `http://127.0.0.1:${defaultOf(SERVE_OPTIONS, 'port')}/`;
-    parts.push(
-      `<p>${rows} pairs embedded by <code>${esc(meta.model ?? '?')}</code> (${meta.embed_dim}-d ${esc(meta.dtype ?? '')}, ${meta.ann?.kind === 'none' || !meta.ann ? 'exact search' : esc(meta.ann.kind ?? '')}) in <code>${esc(dir)}</code>.</p>` +
-        `<p>Search them by text or by image: run <code>wit serve --index ${esc(dir)}</code>, then open <a href="${url}">${url}</a>; or <code>wit search --index ${esc(dir)} "a red apple"</code> in a terminal.</p>`,
-    );
-  }
-  return parts.join('<hr>');
+async function renderIndex(dir: string): Promise<string> {
+  const meta = JSON.parse(await readFile(join(dir, 'wit-index.json'), 'utf8')) as { model?: string; embed_dim?: number; dtype?: string; ann?: { kind?: string; rows?: number } | null; finished?: Record<string, { rows: number }> };
+  const rows = Object.values(meta.finished ?? {}).reduce((a, f) => a + f.rows, 0);
+  const url = `http://127.0.0.1:${defaultOf(SERVE_OPTIONS, 'port')}/`;
+  return (
+    `<p>${rows} pairs embedded by <code>${esc(meta.model ?? '?')}</code> (${meta.embed_dim}-d ${esc(meta.dtype ?? '')}, ${meta.ann?.kind === 'none' || !meta.ann ? 'exact search' : esc(meta.ann.kind ?? '')}) in <code>${esc(dir)}</code>.</p>` +
+    `<p>Search them by text or by image: run <code>wit serve --index ${esc(dir)}</code>, then open <a href="${url}">${url}</a>; or <code>wit search --index ${esc(dir)} "a red apple"</code> in a terminal.</p>`
+  );
 }
 
 function empty(what: string): string {
   return `<p class="empty">No ${what} found in the runs given.</p>`;
 }
 
-/** What one section made: its HTML, whether it had data, and the zero-shot numbers of an evaluation. */
-type SectionBody = { html: string; state?: Section['state']; zeroShot?: ZeroShot };
+/**
+ * What one section made: its HTML, whether it had data, the zero-shot numbers of an evaluation, and
+ * the inputs it could not read but still drew around (a model whose weights are damaged).
+ */
+type SectionBody = { html: string; state?: Section['state']; zeroShot?: ZeroShot; problems?: InputProblem[] };
 
 /** What the sections are built from: the inventory, and each shard set scanned once. */
 interface ReportInputs {
@@ -82,41 +82,54 @@ interface ReportInputs {
 
 type ShardRun = RunInventory['shards'][number];
 
-/** Renders each item with `render` and joins them; the "no data" text when there is none. */
-async function eachOf<T>(items: readonly T[], none: string, render: (item: T) => Promise<string>): Promise<SectionBody> {
+/**
+ * Renders each item with `render` and joins them; the "no data" text when there is none. An item
+ * that throws fails the section, its error carrying the item's path (`where`) for the exit line.
+ */
+async function eachOf<T>(items: readonly T[], none: string, where: (item: T) => string, render: (item: T) => Promise<string | { html: string; problems?: InputProblem[] }>): Promise<SectionBody> {
   if (!items.length) return { html: empty(none), state: 'empty' };
   const parts: string[] = [];
-  for (const item of items) parts.push(await render(item));
-  return { html: parts.join('<hr>') };
+  const problems: InputProblem[] = [];
+  for (const item of items) {
+    let r: Awaited<ReturnType<typeof render>>;
+    try {
+      r = await render(item);
+    } catch (err) {
+      throw new ItemError(where(item), err);
+    }
+    parts.push(typeof r === 'string' ? r : r.html);
+    if (typeof r !== 'string' && r.problems) problems.push(...r.problems);
+  }
+  return { html: parts.join('<hr>'), problems };
 }
 
 /** The sections of a report, in page order; `when` leaves a section out entirely (no "none" entry). */
 const SECTIONS: { id: string; title: string; when?: (inputs: ReportInputs) => boolean; build: (inputs: ReportInputs) => Promise<SectionBody> }[] = [
   {
     id: 'queries', title: 'Queries',
-    build: ({ inv }) => eachOf(inv.queries, 'query list (queries.tsv)', async (q) => renderQueries(await queryStats(q))),
+    build: ({ inv }) => eachOf(inv.queries, 'query list (queries.tsv)', (q) => q.tsv, async (q) => renderQueries(await queryStats(q))),
   },
   {
     id: 'crawl', title: 'Crawl',
-    build: ({ crawls, scan }) => eachOf(crawls, 'crawl run (a shard directory whose manifest.json says stage "crawl")', async (c) => (await renderCrawl(c, await scan(c.dir, false))).html),
+    build: ({ crawls, scan }) => eachOf(crawls, 'crawl run (a shard directory whose manifest.json says stage "crawl")', (c) => c.dir, async (c) => (await renderCrawl(c, await scan(c.dir, false))).html),
   },
   {
     id: 'shards', title: 'Shards',
     build: ({ inv, scan }) =>
-      eachOf(inv.shards, 'shards', async (s) => {
+      eachOf(inv.shards, 'shards', (s) => s.dir, async (s) => {
         const r = await renderShards(s, await scan(s.dir, s.stage === 'filter'));
         return `<h3>${esc(basename(s.dir))} <span class="note">(${esc(s.stage)})</span></h3>${r.html}`;
       }),
   },
   {
     id: 'training', title: 'Training',
-    build: ({ inv }) => eachOf(inv.models, 'model directory (metrics.jsonl)', async (m) => (await renderTraining(m)).html),
+    build: ({ inv }) => eachOf(inv.models, 'model directory (metrics.jsonl)', (m) => m.dir, (m) => renderTraining(m)),
   },
   {
     id: 'eval', title: 'Evaluation',
     build: async ({ inv }) => {
       let zeroShot: ZeroShot | undefined;
-      const body = await eachOf(inv.evals, 'evaluation results (eval.json)', async (e) => {
+      const body = await eachOf(inv.evals, 'evaluation results (eval.json)', (e) => e, async (e) => {
         const r = await renderEval(e);
         zeroShot ??= r.zeroShot;
         return r.html;
@@ -126,10 +139,10 @@ const SECTIONS: { id: string; title: string; when?: (inputs: ReportInputs) => bo
   },
   {
     id: 'filter', title: 'Filtering',
-    build: ({ filters, scan }) => eachOf(filters, 'filter run (a shard directory whose manifest.json says stage "filter")', async (f) => (await renderFilter(f, await scan(f.dir, true))).html),
+    build: ({ filters, scan }) => eachOf(filters, 'filter run (a shard directory whose manifest.json says stage "filter")', (f) => f.dir, async (f) => (await renderFilter(f, await scan(f.dir, true))).html),
   },
-  { id: 'compare', title: 'Does the curation help? (wit compare)', when: ({ inv }) => inv.compares.length > 0, build: ({ inv }) => eachOf(inv.compares, 'compare run', async (d) => (await renderCompare(d)).html) },
-  { id: 'search', title: 'Search', when: ({ inv }) => inv.indexes.length > 0, build: async ({ inv }) => ({ html: await renderIndexes(inv.indexes) }) },
+  { id: 'compare', title: 'Does the curation help? (wit compare)', when: ({ inv }) => inv.compares.length > 0, build: ({ inv }) => eachOf(inv.compares, 'compare run', (d) => d, async (d) => (await renderCompare(d)).html) },
+  { id: 'search', title: 'Search', when: ({ inv }) => inv.indexes.length > 0, build: ({ inv }) => eachOf(inv.indexes, 'index', (d) => d, renderIndex) },
 ];
 
 /** The runs' inventory; UsageError when a path is missing or holds nothing to report. */
@@ -142,7 +155,7 @@ async function findRuns(runs: string[]): Promise<RunInventory> {
 }
 
 /** Builds every section; one whose files are unreadable says why and the others are still built. */
-async function buildSections(inv: RunInventory, opts: { samples: number; extremes: number }, progress: (line: string) => void): Promise<{ sections: Section[]; zeroShot?: ZeroShot }> {
+async function buildSections(inv: RunInventory, opts: { samples: number; extremes: number }, progress: (line: string) => void): Promise<{ sections: Section[]; zeroShot?: ZeroShot; problems: InputProblem[] }> {
   const scans = new Map<string, ReturnType<typeof scanShards>>();
   const inputs: ReportInputs = {
     inv,
@@ -158,6 +171,7 @@ async function buildSections(inv: RunInventory, opts: { samples: number; extreme
     },
   };
   const sections: Section[] = [];
+  const problems: InputProblem[] = [];
   let zeroShot: ZeroShot | undefined;
   for (const { id, title, when, build } of SECTIONS) {
     if (when && !when(inputs)) continue;
@@ -165,12 +179,15 @@ async function buildSections(inv: RunInventory, opts: { samples: number; extreme
     try {
       const body = await build(inputs);
       zeroShot ??= body.zeroShot;
+      problems.push(...(body.problems ?? []));
       sections.push({ id, title, html: body.html, state: body.state ?? 'ok' });
     } catch (err) {
-      sections.push({ id, title, html: `<p class="empty">Could not read this part of the run: ${esc(errorMessage(err))}</p>`, state: 'error' });
+      const p = err instanceof ItemError ? problemOf(err.error, err.where) : problemOf(err, inv.indexes[0] ?? '');
+      problems.push(p);
+      sections.push({ id, title, html: `<p class="empty">Could not read this part of the run: ${esc(`${p.file}: ${p.message}`)}</p>`, state: 'error' });
     }
   }
-  return { sections, zeroShot };
+  return { sections, zeroShot, problems };
 }
 
 /** The whole page: header, table of contents, sections. */
@@ -223,9 +240,16 @@ export async function report(input: ReportOptions): Promise<ReportSummary> {
   const opts = resolveOptions('report', REPORT_OPTIONS, input);
   await claimOutput(opts.out, { command: 'report', kind: 'file', inputs: opts.runs });
   const inv = await findRuns(opts.runs);
-  const { sections, zeroShot } = await buildSections(inv, opts, opts.onProgress ?? (() => undefined));
+  const { sections, zeroShot, problems } = await buildSections(inv, opts, opts.onProgress ?? (() => undefined));
   const html = renderPage(opts.title, opts.runs, sections);
   const out = await writeReport(opts.out, html);
+  // The page is written, the problems in their sections; the run still fails (exit 2) when an
+  // input could not be read, so a script that makes the report notices.
+  const first = problems[0];
+  if (first) {
+    const more = problems.length > 1 ? `; ${problems.length - 1} more input${problems.length > 2 ? 's' : ''} could not be read` : '';
+    throw new InputError('report', first.file, `${first.message}${more} (the page was written to ${out}, with what could be read)`);
+  }
   return {
     out,
     bytes: Buffer.byteLength(html),

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
@@ -11,6 +11,8 @@ import type { ShardStats } from '../shards/index.js';
 import { listShards, readShardStats } from '../shards/index.js';
 import { PLANTED_NOISE_FILE } from './planted-noise.js';
 import { FINAL_LOSS_STEPS, finalLoss } from '../train/final-loss.js';
+import { checkWeightsFiles } from '../train/weights-check.js';
+import { problemOf, type InputProblem } from './problems.js';
 
 type Obj = Record<string, unknown>;
 
@@ -177,7 +179,7 @@ interface MetricLine {
 }
 
 /** Training curves and facts of one model directory. */
-export async function renderTraining(m: FoundModel): Promise<{ html: string; charts: number; steps: number }> {
+export async function renderTraining(m: FoundModel): Promise<{ html: string; charts: number; steps: number; problems: InputProblem[] }> {
   const lines: MetricLine[] = [];
   if (m.metrics) {
     const text = await readFile(m.metrics, 'utf8').catch(() => '');
@@ -210,6 +212,20 @@ export async function renderTraining(m: FoundModel): Promise<{ html: string; cha
   const batch = lines.find((l) => typeof (l as unknown as Obj).batch === 'number') as unknown as Obj | undefined;
   if (batch) items.push(['batch size', fmtNum(batch.batch)]);
   for (const k of ['backend', 'loss']) if (config?.[k] !== undefined && typeof config[k] !== 'object') items.push([k, esc(config[k])]);
+  // The weights are what the run made: read and checked as every command that loads the model
+  // would (sizes against the manifest, NaN and infinities), so a model cut short or overwritten is
+  // on the page and in the exit code, not found out by the next command.
+  const problems: InputProblem[] = [];
+  if (await stat(join(m.dir, 'model.json')).then((st) => st.isFile(), () => false)) {
+    try {
+      const w = await checkWeightsFiles(m.dir, 'model', 'report');
+      items.push(['weights', `${fmtNum(w.values)} values in ${fmtNum(w.tensors)} tensors, all finite`]);
+    } catch (err) {
+      const p = problemOf(err, m.dir);
+      problems.push(p);
+      items.push(['weights', `<span class="num bad">unusable: ${esc(`${p.file}: ${p.message}`)}</span>`]);
+    }
+  }
   let charts = 0;
   const figs: string[] = [];
   const series = (f: keyof MetricLine) => lines.filter((l) => typeof l[f] === 'number' && Number.isFinite(l[f])).map((l) => [l.step, l[f] as number] as [number, number]);
@@ -224,7 +240,7 @@ export async function renderTraining(m: FoundModel): Promise<{ html: string; cha
   chart('samples_per_s', 'Throughput', 'samples/s', 2);
   chart('lr', 'Learning rate', 'lr', 3);
   const body = lines.length ? `<div class="grid2">${figs.join('')}</div>` : '<p class="empty">No metrics.jsonl in this model directory.</p>';
-  return { html: `${facts(items)}<p class="src">${esc(m.dir)}</p>${body}`, charts, steps: last?.step ?? 0 };
+  return { html: `${facts(items)}<p class="src">${esc(m.dir)}</p>${body}`, charts, steps: last?.step ?? 0, problems };
 }
 
 /** The numbers of one eval JSON, with chance levels. */

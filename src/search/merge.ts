@@ -113,9 +113,9 @@ async function copyRows(from: EmbeddingIndex, to: EmbeddingIndex, signal?: Abort
     pending = [];
     pendingRows = 0;
   };
-  for await (const batch of from.table.query()) {
+  for await (const batch of from.batches()) {
     if (signal?.aborted) throw signal.reason;
-    pending.push(batch as import('apache-arrow').RecordBatch);
+    pending.push(batch);
     pendingRows += batch.numRows;
     if (pendingRows >= APPEND_ROWS) await flush();
   }

@@ -10,6 +10,8 @@ import { META_FILE } from './store.js';
 import { IMAGE_TYPES, ShardImages } from './shard-images.js';
 
 const STAGE = 'serve';
+/** The text of the search that serve runs before it listens (see serve). */
+const WARM_UP_QUERY = 'a photo';
 
 /** Options of `wit serve`, declared once (docs/ARCHITECTURE.md, "Options"). */
 export const SERVE_OPTIONS = defineOptions({
@@ -69,6 +71,11 @@ export async function serve(input: ServeOptions): Promise<SearchServer> {
   try {
     const live = await LiveIndex.open(searcher, opts.shards);
     if (!live.images.size) throw new UsageError(STAGE, `none of the index's shards are in ${opts.shards?.join(', ')}`);
+    // One search before listening, by the path every user's search takes: a damaged index fails
+    // here, at start, with the line wit search prints (exit 2) rather than as a 500 to each
+    // request of a server that looks healthy; and the first user's query finds the model and the
+    // table warm.
+    await searcher.byText(WARM_UP_QUERY, opts.k);
     const requests = new Map<string, number>();
     const handler = route(live, opts.k);
     let hosts: Set<string> | undefined;

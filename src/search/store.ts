@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import type { Connection, Table } from '@lancedb/lancedb';
-import { InputError, UsageError, errorMessage, nativeMessage } from '../util/errors.js';
+import { InputError, UsageError, WitError, errorMessage, nativeMessage } from '../util/errors.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 
 // LanceDB is CommonJS and checks Arrow objects by class: they must come from the same (CommonJS)
@@ -177,7 +177,31 @@ const RESULT_COLUMNS = ['key', 'url', 'caption', 'queries', 'shard', 'row'];
 export class EmbeddingIndex {
   private shardNumbers?: { list: string[]; map: Map<string, number> };
 
-  private constructor(readonly dir: string, readonly meta: IndexMeta, private readonly db: Connection, public table: Table) {}
+  private constructor(readonly dir: string, readonly meta: IndexMeta, private readonly db: Connection, public table: Table, readonly stage: string) {}
+
+  /**
+   * Runs a read of the table, LanceDB's errors about its files (a data file cut short or
+   * overwritten, a fragment gone) becoming {@link unreadableIndex}'s InputError naming the index
+   * directory. Every read of an index goes through it, so search, serve, merge and a resumed embed
+   * all say the same thing about a damaged index.
+   */
+  private async reading<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw damagedIndexError(this.stage, this.dir, err);
+    }
+  }
+
+  /** Iterates a LanceDB record batch stream through {@link EmbeddingIndex.reading}'s mapping. */
+  private async *readingBatches<B>(stream: AsyncIterable<B>): AsyncGenerator<B> {
+    const it = stream[Symbol.asyncIterator]();
+    for (;;) {
+      const next = await this.reading(() => it.next());
+      if (next.done) return;
+      yield next.value;
+    }
+  }
 
   /** Shard path -> its number in the index's shard list (the S of a pair's id). */
   private get shardNo(): ReadonlyMap<string, number> {
@@ -216,7 +240,7 @@ export class EmbeddingIndex {
       const db = await connect(dir);
       const table = await db.openTable(TABLE);
       await table.countRows();
-      return new EmbeddingIndex(dir, meta, db, table);
+      return new EmbeddingIndex(dir, meta, db, table, stage);
     } catch (err) {
       throw unreadableIndex(stage, dir, err);
     }
@@ -234,7 +258,7 @@ export class EmbeddingIndex {
       if (!same) throw new UsageError(stage, 'the directory holds an index made with another model, dtype or shards; give a new --out or delete it', { file: dir });
       try {
         const db = await connect(dir);
-        return new EmbeddingIndex(dir, previous, db, await db.openTable(TABLE));
+        return new EmbeddingIndex(dir, previous, db, await db.openTable(TABLE), stage);
       } catch (err) {
         throw unreadableIndex(stage, dir, err);
       }
@@ -251,17 +275,17 @@ export class EmbeddingIndex {
     const table = await db.createEmptyTable(TABLE, tableSchema(init.embed_dim, init.dtype), { mode: 'create' });
     const meta: IndexMeta = { format: 'wit-embeddings', version: 1, ...init, finished: {}, ann: null, complete: false, created: new Date().toISOString() };
     await writeJsonAtomic(join(dir, META_FILE), meta);
-    return new EmbeddingIndex(dir, meta, db, table);
+    return new EmbeddingIndex(dir, meta, db, table, stage);
   }
 
   /** Rows in the table. */
   count(): Promise<number> {
-    return this.table.countRows();
+    return this.reading(() => this.table.countRows());
   }
 
   /** Size of the table on disk. */
   async stats(): Promise<{ rows: number; bytes: number }> {
-    const s = await this.table.stats();
+    const s = await this.reading(() => this.table.stats());
     return { rows: s.numRows, bytes: s.totalBytes };
   }
 
@@ -273,7 +297,8 @@ export class EmbeddingIndex {
 
   /** Deletes the rows of one shard (a shard left half-appended by a kill, before it is redone). */
   async deleteShard(shard: string): Promise<void> {
-    await this.table.delete(`shard = ${sqlString(shard)}`);
+    // A delete reads the table's data files: on a resumed index they may be the damaged ones.
+    await this.reading(() => this.table.delete(`shard = ${sqlString(shard)}`));
   }
 
   /** Records a finished shard in the index file (atomically). */
@@ -314,7 +339,7 @@ export class EmbeddingIndex {
    */
   async search(vector: Float32Array, opts: { k: number; column?: VectorColumn; where?: string; exact?: boolean }): Promise<SearchHit[]> {
     if (vector.length !== this.meta.embed_dim) {
-      throw new UsageError('search', `the query embedding has ${vector.length} dimensions but the index was built with ${this.meta.embed_dim} (model ${this.meta.model}); use the model the index was made with`, { file: this.dir });
+      throw new UsageError(this.stage, `the query embedding has ${vector.length} dimensions but the index was built with ${this.meta.embed_dim} (model ${this.meta.model}); use the model the index was made with`, { file: this.dir });
     }
     let q = this.table.vectorSearch(Array.from(vector)).column(opts.column ?? IMAGE_COLUMN).distanceType(DISTANCE).limit(opts.k).select([...RESULT_COLUMNS, '_distance']);
     if (opts.where) q = q.where(opts.where);
@@ -322,7 +347,7 @@ export class EmbeddingIndex {
     if (opts.exact || (opts.column ?? IMAGE_COLUMN) !== IMAGE_COLUMN || ann === 'none') q = q.bypassVectorIndex();
     else if (ann === 'ivf-pq') q = q.nprobes(ANN_NPROBES).refineFactor(ANN_REFINE);
     else q = q.ef(Math.max(ANN_EF, opts.k * 4));
-    const rows = (await q.toArray()) as Record<string, unknown>[];
+    const rows = (await this.reading(() => q.toArray())) as Record<string, unknown>[];
     return rows.map((r) => hitOf(r, this.shardNo));
   }
 
@@ -333,7 +358,7 @@ export class EmbeddingIndex {
   async byId(id: string): Promise<(SearchHit & { image_vector: Float32Array; text_vector: Float32Array }) | undefined> {
     const where = this.whereId(id);
     if (!where) return undefined;
-    const rows = (await this.table.query().where(where).limit(1).toArray()) as Record<string, unknown>[];
+    const rows = (await this.reading(() => this.table.query().where(where).limit(1).toArray())) as Record<string, unknown>[];
     const r = rows[0];
     if (!r) return undefined;
     return { ...hitOf(r, this.shardNo), similarity: 1, image_vector: vectorOf(r[IMAGE_COLUMN]), text_vector: vectorOf(r[TEXT_COLUMN]) };
@@ -351,7 +376,7 @@ export class EmbeddingIndex {
    */
   async *scanImageVectors(): AsyncGenerator<{ shards: string[]; rows: Int32Array; vectors: Float32Array }> {
     const dim = this.meta.embed_dim;
-    for await (const batch of this.table.query().select(['shard', 'row', IMAGE_COLUMN])) {
+    for await (const batch of this.readingBatches(this.table.query().select(['shard', 'row', IMAGE_COLUMN]))) {
       const n = batch.numRows;
       const shardCol = batch.getChild('shard')!;
       const rowCol = batch.getChild('row')!;
@@ -377,6 +402,11 @@ export class EmbeddingIndex {
       }
       yield { shards, rows, vectors };
     }
+  }
+
+  /** Streams every row of the table, all columns, a record batch at a time (wit embed merge). */
+  batches(): AsyncGenerator<import('apache-arrow').RecordBatch> {
+    return this.readingBatches(this.table.query() as AsyncIterable<import('apache-arrow').RecordBatch>);
   }
 
   /** Closes the table and the connection. */
@@ -434,11 +464,43 @@ async function readMeta(dir: string, stage: string): Promise<IndexMeta | undefin
 
 /**
  * The error for an index LanceDB cannot read (a corrupt or truncated table): InputError (exit 2)
- * naming the index directory, LanceDB's message without its Rust source locations. Every place
- * the index's LanceDB database is opened goes through it.
+ * naming the index directory, with LanceDB's own reason but not its Rust source locations or its
+ * chain of wrappers. Every place the index's LanceDB database is opened goes through it.
  */
 function unreadableIndex(stage: string, dir: string, err: unknown): InputError {
-  return new InputError(stage, dir, `cannot read the index table (corrupt or cut short? rebuild it with wit embed): ${nativeMessage(err)}`, { cause: err });
+  return new InputError(stage, dir, `the index is damaged or truncated (LanceDB: ${lanceReason(err)}); rebuild it with wit embed`, { cause: err });
+}
+
+/**
+ * What a read of an index threw, as the error to report: LanceDB's errors about the table's files
+ * ({@link isLanceDataError}) become {@link unreadableIndex}; wit's own errors, interrupts and
+ * anything else (a full disk, a bug) pass unchanged.
+ */
+export function damagedIndexError(stage: string, dir: string, err: unknown): unknown {
+  return isLanceDataError(err) ? unreadableIndex(stage, dir, err) : err;
+}
+
+/**
+ * True for a LanceDB error about the files it reads: an I/O error (a data file cut short or gone),
+ * corrupt or undecodable data, a table or fragment not found. A full disk is an I/O error too but
+ * not the index's fault (exit 1, as every full disk).
+ */
+export function isLanceDataError(err: unknown): boolean {
+  if (err instanceof WitError || !(err instanceof Error)) return false;
+  const m = err.message;
+  if (/No space left on device|ENOSPC|Disk quota exceeded/i.test(m)) return false;
+  return /LanceError\((?:IO|Corrupt\w*|Arrow|NotFound|DatasetNotFound|InvalidInput|Schema)\)|lance error:.*(?:corrupt|not found|unexpected end|too small|fill whole buffer|invalid)|failed to fill whole buffer|Table '[^']*' was not found/i.test(m);
+}
+
+/**
+ * LanceDB's reason, innermost: "Failed to get next batch …: lance error: LanceError(IO): Generic …
+ * error: failed to fill whole buffer" -> "failed to fill whole buffer"; "…: lance error: Invalid user
+ * input: file does not appear to be a Lance file …" -> "Invalid user input: file does not …".
+ */
+export function lanceReason(err: unknown): string {
+  const msg = nativeMessage(err);
+  const inner = msg.split(/lance error:\s*/i).pop()!.split(/LanceError\(\w+\):\s*/).pop()!.replace(/^Generic \w+ error:\s*/i, '').replace(/[,:]\s*$/, '').trim();
+  return (inner || msg).slice(0, 200);
 }
 
 /** Resolved form of a shard path as the index stores it. */

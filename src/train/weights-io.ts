@@ -1,10 +1,11 @@
-import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { InputError } from '../util/errors.js';
-import { readInputFile, readInputText } from '../util/input.js';
+import { readInputFile } from '../util/input.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 import { checkFinite } from '../model/validate.js';
+import { checkGroupFiles, checkManifest, readWeightsJson } from './weights-check.js';
 import './backend/quiet.js';
 
 /**
@@ -34,43 +35,6 @@ export async function saveWeights(dir: string, name: string, tensors: Record<str
   await rename(tmpJson, join(dir, `${name}.json`));
 }
 
-/** One group of a weights manifest: its files and the tensors packed in them, in order. */
-interface ManifestGroup {
-  paths: string[];
-  weights: tf.io.WeightsManifestEntry[];
-}
-
-/**
- * Checks a weights manifest before anything is read: file names that stay in the directory, tensors
- * with a name, a float32 dtype and a shape of non-negative integers, no name twice. Returns the bytes
- * each group needs.
- */
-function checkManifest(jsonPath: string, groups: unknown): Array<ManifestGroup & { bytes: number }> {
-  const bad = (msg: string): never => {
-    throw new InputError('train', jsonPath, msg);
-  };
-  if (!Array.isArray(groups) || !groups.length) bad('no weightsManifest');
-  const names = new Set<string>();
-  return (groups as unknown[]).map((raw, gi) => {
-    const g = raw as Partial<ManifestGroup>;
-    if (!g || !Array.isArray(g.paths) || !g.paths.length || !Array.isArray(g.weights)) bad(`weightsManifest[${gi}] lacks paths or weights`);
-    for (const p of g.paths!) {
-      if (typeof p !== 'string' || !p || p !== basename(p) || p === '.' || p === '..') bad(`weightsManifest[${gi}] names the file ${JSON.stringify(p)}; weights files must sit next to the manifest`);
-    }
-    let bytes = 0;
-    for (const w of g.weights!) {
-      if (!w || typeof w.name !== 'string') bad(`weightsManifest[${gi}] has an entry without a name`);
-      if (names.has(w.name)) bad(`tensor ${w.name} appears twice in the manifest`);
-      names.add(w.name);
-      if (w.dtype !== 'float32' || (w as { quantization?: unknown }).quantization !== undefined) bad(`tensor ${w.name} has dtype ${JSON.stringify(w.dtype)}; wit's weights are float32`);
-      if (!Array.isArray(w.shape) || !w.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`tensor ${w.name} has a bad shape ${JSON.stringify(w.shape).slice(0, 80)}`);
-      bytes += w.shape.reduce((a, d) => a * d, 1) * 4;
-    }
-    if (!Number.isSafeInteger(bytes)) bad(`the tensors of weightsManifest[${gi}] are too large`);
-    return { paths: g.paths!, weights: g.weights!, bytes };
-  });
-}
-
 /**
  * Reads what saveWeights wrote: tensors by name plus the JSON. The manifest is checked and the files'
  * sizes compared with it before they are read; every tensor is checked for NaN and infinities
@@ -78,25 +42,12 @@ function checkManifest(jsonPath: string, groups: unknown): Array<ManifestGroup &
  * naming the file (and the tensor).
  */
 export async function loadWeights(dir: string, name: string): Promise<{ tensors: Record<string, tf.Tensor>; json: Record<string, unknown> }> {
-  const jsonPath = join(dir, `${name}.json`);
-  let json: { weightsManifest?: unknown } & Record<string, unknown>;
-  try {
-    json = JSON.parse(await readInputText(jsonPath, { kind: 'config', stage: 'train' }));
-  } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw new InputError('train', jsonPath, `cannot read weights manifest: ${(err as Error).message}`, { cause: err });
-  }
-  if (!json || typeof json !== 'object') throw new InputError('train', jsonPath, 'not a weights manifest (a JSON object)');
+  const { jsonPath, json } = await readWeightsJson(dir, name);
   const groups = checkManifest(jsonPath, json.weightsManifest);
   const tensors: Record<string, tf.Tensor> = {};
   try {
     for (const g of groups) {
-      const files = g.paths.map((p) => join(dir, p));
-      const sizes = await Promise.all(files.map((f) => stat(f).then((st) => (st.isFile() ? st.size : -1), (err: Error) => {
-        throw new InputError('train', f, `cannot read weights: ${err.message}`, { cause: err });
-      })));
-      const total = sizes.reduce((a, b) => a + b, 0);
-      if (sizes.includes(-1) || total !== g.bytes) throw new InputError('train', files[0]!, `weights file has ${total} bytes, manifest needs ${g.bytes} (truncated?)`);
+      const files = await checkGroupFiles(dir, g);
       const buf = new Uint8Array(g.bytes);
       let o = 0;
       for (const f of files) {

@@ -61,7 +61,7 @@ describe('the error printer', () => {
       expect(r.code, args.join(' ')).toBe(2);
       const lines = r.stderr.trim().split('\n');
       expect(lines, r.stderr).toHaveLength(1);
-      expect(lines[0]).toMatch(new RegExp(`^wit ${args[0] === 'embed' ? 'embed merge' : args[0]}: ${index.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read the index table .*rebuild it with wit embed`));
+      expect(lines[0]).toMatch(new RegExp(`^wit ${args[0] === 'embed' ? 'embed merge' : args[0]}: ${index.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the index is damaged or truncated .*rebuild it with wit embed`));
       expect(r.stderr).not.toMatch(/\.rs:\d/);
     }
   }, 60_000);

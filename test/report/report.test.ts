@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, mkdir } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, mkdir, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -11,6 +11,8 @@ import { esc } from '../../src/report/html.js';
 import { writeFixtureRun, HOSTILE } from './fixtures.js';
 import { needs, programPath } from '../helpers/needs.js';
 import { WIT } from '../crawl/run-wit.js';
+import { writeRandomModel } from '../search/helpers.js';
+import { InputError } from '../../src/util/errors.js';
 
 let dir: string;
 
@@ -95,6 +97,49 @@ describe('report', () => {
     expect(s.sections.queries).toBe('empty');
     expect(s.sections.filter).toBe('empty');
     expect(await readFile(out, 'utf8')).toContain('No query list');
+  });
+
+  it('a model whose weights are cut short or overwritten: the page is written, exit 2 naming the weights file', async () => {
+    const good = join(dir, 'real-model');
+    await writeRandomModel(good, ['a cat', 'a dog']);
+    const ok = spawnSync(process.execPath, [WIT, 'report', '--run', good, '--out', join(dir, 'real.html'), '--json'], { encoding: 'utf8' });
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(await readFile(join(dir, 'real.html'), 'utf8')).toMatch(/weights<\/dt><dd>[\d,]+ values in \d+ tensors, all finite/);
+    const weights = (d: string) => join(d, 'model.weights.bin');
+    const cut = join(dir, 'cut-model');
+    await cp(good, cut, { recursive: true });
+    await truncate(weights(cut), Math.floor((await stat(weights(good))).size / 2));
+    const junk = join(dir, 'junk-model');
+    await cp(good, junk, { recursive: true });
+    const bytes = await readFile(weights(good));
+    await writeFile(weights(junk), Buffer.from(bytes.map((_, i) => (i * 2654435761 + 11) >>> 24)));
+    for (const [model, why] of [[cut, /weights file has \d+ bytes, manifest needs \d+ \(truncated\?\)/], [junk, /tensor \S+ holds a non-finite value/]] as const) {
+      const out = join(dir, `${model.split('/').pop()}.html`);
+      const r = spawnSync(process.execPath, [WIT, 'report', '--run', model, '--out', out], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(2);
+      const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('wit '));
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]!.startsWith(`wit report: ${weights(model)}: `), lines[0]).toBe(true);
+      expect(lines[0]).toMatch(why);
+      expect(lines[0]).toContain(`the page was written to ${out}`);
+      expect(await readFile(out, 'utf8')).toMatch(/unusable: /);
+    }
+    // Two unreadable inputs: the first is named, the other counted.
+    const both = spawnSync(process.execPath, [WIT, 'report', '--run', cut, junk, '--out', join(dir, 'both.html')], { encoding: 'utf8' });
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/; 1 more input could not be read/);
+  }, 60_000);
+
+  it('a section that cannot read its run is an error section; the page is still written, then exit 2 naming the file', async () => {
+    const run = join(dir, 'bad-config');
+    await mkdir(run, { recursive: true });
+    await cp(join(dir, 'run', 'model'), join(run, 'model'), { recursive: true });
+    await writeFile(join(run, 'model', 'config.json'), '{"arch": ');
+    const out = join(dir, 'bad-config.html');
+    const err = await report({ runs: [run], out }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).file).toBe(resolve(run, 'model'));
+    expect(await readFile(out, 'utf8')).toMatch(/Could not read this part of the run: /);
   });
 
   it('refuses runs with nothing in them', async () => {

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddingIndex, META_FILE, chooseAnn, type IndexMeta } from '../../src/search/index.js';
+import { isLanceDataError, lanceReason } from '../../src/search/store.js';
 import { readShards, type PairRecord } from '../../src/shards/index.js';
+import { InputError } from '../../src/util/errors.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeEmojiShards } from '../helpers/emoji-shards.js';
 import { writeRandomModel } from './helpers.js';
@@ -159,13 +161,79 @@ describe('wit search', () => {
     await rm(join(noTable, 'pairs.lance'), { recursive: true, force: true });
     const gone = await runWit(['search', '--index', noTable, 'cat']);
     expect(gone.code).toBe(2);
-    expect(gone.stderr).toMatch(new RegExp(`${noTable}.*cannot read the index table`));
+    expect(gone.stderr).toMatch(new RegExp(`${noTable}: the index is damaged or truncated`));
     const narrow = join(dir, 'model-32');
     await writeRandomModel(narrow, ['a cat'], { embedDim: 32 });
     const width = await runWit(['search', '--index', index, '--model', narrow, 'cat']);
     expect(width.code).toBe(2);
     expect(width.stderr).toMatch(/64-dimensional embeddings .* makes 32-dimensional ones/);
   }, 120_000);
+});
+
+describe('a damaged index', () => {
+  /** A copy of the index with its largest data file cut in half (a copy interrupted, a full disk). */
+  async function cutIndex(name: string): Promise<string> {
+    if (!existsSync(join(index, META_FILE))) expect((await runWit(['embed', '--model', model, '--shards', shards, '--out', index], { timeoutMs: 120_000 })).code).toBe(0);
+    const cut = join(dir, name);
+    await cp(index, cut, { recursive: true });
+    const data = join(cut, 'pairs.lance', 'data');
+    const files = await Promise.all((await readdir(data)).map(async (f) => ({ f: join(data, f), size: (await stat(join(data, f))).size })));
+    const victim = files.sort((a, b) => b.size - a.size)[0]!;
+    await truncate(victim.f, Math.floor(victim.size / 2));
+    return cut;
+  }
+
+  it('every read of the table (search, rows, batches) is an InputError naming the folder, LanceDB\'s reason without its wrappers', async () => {
+    const cut = await cutIndex('cut-lib');
+    const idx = await EmbeddingIndex.open(cut, 'search');
+    try {
+      const expected = new RegExp(`^search: ${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the index is damaged or truncated \\(LanceDB: [^()]*\\); rebuild it with wit embed$`);
+      const v = new Float32Array(idx.meta.embed_dim).fill(1 / Math.sqrt(idx.meta.embed_dim));
+      const err = await idx.search(v, { k: 3 }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InputError);
+      expect((err as Error).message).toMatch(expected);
+      expect((err as Error).message).not.toMatch(/LanceError|Failed to get next batch|\.rs:\d/);
+      const scan = async () => {
+        for await (const _ of idx.batches()) void _;
+      };
+      expect(((await scan().catch((e: unknown) => e)) as Error).message).toMatch(expected);
+    } finally {
+      idx.close();
+    }
+  }, 60_000);
+
+  it('LanceDB\'s reason is kept without its wrappers; a full disk is not a damaged index', () => {
+    const err = (m: string) => Object.assign(new Error(m), { code: 'GenericFailure' });
+    expect(lanceReason(err('Failed to get next batch from stream: lance error: LanceError(IO): Generic LocalFileSystem error: failed to fill whole buffer, /root/.cargo/registry/src/lance-io-0.1/src/local.rs:108:31'))).toBe('failed to fill whole buffer');
+    expect(lanceReason(err('Failed to get next batch from stream: lance error: Invalid user input: file does not appear to be a Lance file (invalid magic: [1, 2])'))).toBe('Invalid user input: file does not appear to be a Lance file (invalid magic: [1, 2])');
+    expect(isLanceDataError(err('lance error: LanceError(IO): No space left on device (os error 28)'))).toBe(false);
+    expect(isLanceDataError(new InputError('search', 'x', 'y'))).toBe(false);
+    expect(isLanceDataError(err('Failed to get next batch from stream: lance error: Not found: data/x.lance'))).toBe(true);
+  });
+
+  it('search, serve, embed merge and a resumed embed: exit 2, one line naming the folder; serve fails before it listens', async () => {
+    const cut = await cutIndex('cut-cli');
+    const runs = [
+      ['search', '--index', cut, 'cat'],
+      ['serve', '--index', cut, '--port', '0'],
+      ['embed', 'merge', '--parts', cut, '--out', join(dir, 'cut-merged')],
+    ];
+    for (const args of runs) {
+      const r = await runWit(args, { timeoutMs: 60_000 });
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stdout, args.join(' ')).not.toMatch(/serving http/);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^wit ${args[0] === 'embed' ? 'embed merge' : args[0]}: ${cut}: the index is damaged or truncated \\(LanceDB: .*\\); rebuild it with wit embed$`));
+    }
+    // A resume that must redo a shard deletes the shard's rows first, a read of the damaged table.
+    const meta = JSON.parse(await readFile(join(cut, META_FILE), 'utf8')) as IndexMeta;
+    delete meta.finished[meta.shards[0]!];
+    await writeFile(join(cut, META_FILE), JSON.stringify(meta));
+    const resumed = await runWit(['embed', '--model', model, '--shards', shards, '--out', cut], { timeoutMs: 120_000 });
+    expect(resumed.code, resumed.stderr).toBe(2);
+    expect(resumed.stderr.trim()).toMatch(new RegExp(`^wit embed: ${cut}: the index is damaged or truncated`));
+  }, 300_000);
 });
 
 describe('ANN choice', () => {
