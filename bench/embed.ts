@@ -4,16 +4,20 @@
  * side by side with the same model, batch and thread count in PyTorch on the CPU
  * (bench/embed_torch.py). This is the inference `wit filter --model` runs on an imported model.
  * Medians over --repeat timed batches after --warmup; prints a table and the wasm/PyTorch ratio.
+ * PyTorch is the Python of $WIT_TORCH_PYTHON, else /work/venv-openclip/bin/python when it exists (pip's
+ * torch 2.13: MKL and oneDNN), else /usr/bin/python3 (Debian's torch); the table names its version,
+ * BLAS, oneDNN and CPU capability. Both sides run --threads threads.
  *
  *   npm run bench:embed [-- --batch 8 --threads 2 --repeat 5 --warmup 1 --no-torch]
  */
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/train/backend/index.js';
 import { ARCHS } from '../src/train/config.js';
-import { ClipModel } from '../src/train/model.js';
+import { ClipModel, parameterSpecs } from '../src/train/model.js';
 import { l2Normalize } from '../src/train/nn.js';
 
 const { values: args } = parseArgs({
@@ -51,7 +55,13 @@ async function wasmSide(): Promise<{ images: number; texts: number; detail: stri
   const info = await initBackend('wasm', { threads });
   const cfg = structuredClone(ARCHS['ViT-B/32']!);
   const t0 = performance.now();
-  const model = ClipModel.create(cfg, 'clip', 1);
+  // Random weights drawn by tfjs (seconds; ClipModel.create's seeded init takes ~20 s for 151M parameters).
+  const weights: Record<string, tf.Tensor> = {};
+  for (const [i, spec] of parameterSpecs(cfg, 'clip').entries()) {
+    weights[spec.name] = tf.tidy(() => ('normal' in spec.init ? tf.randomNormal(spec.shape, 0, spec.init.normal, 'float32', i + 1) : tf.fill(spec.shape, spec.init.constant)));
+  }
+  const model = ClipModel.fromTensors(cfg, 'clip', weights);
+  tf.dispose(Object.values(weights));
   process.stderr.write(`bench/embed: ViT-B/32 built (${model.parameterCount().toLocaleString('en')} parameters, ${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
   const s = cfg.vision.image_size;
   const l = cfg.text.context_length;
@@ -68,11 +78,33 @@ async function wasmSide(): Promise<{ images: number; texts: number; detail: stri
   return { images: img, texts: txt, detail: info.detail };
 }
 
-function torchSide(): { images_per_s: number; texts_per_s: number; torch: string; blas: string[] } | string {
+interface TorchResult {
+  images_per_s: number;
+  texts_per_s: number;
+  threads: number;
+  torch: string;
+  python: string;
+  blas: string[];
+  blas_info: string;
+  mkldnn: boolean;
+  onednn: string;
+  cpu_capability: string;
+}
+
+/** The Python whose torch the bench compares with (see the header). */
+function torchPython(): string {
+  const env = process.env['WIT_TORCH_PYTHON'];
+  if (env) return env;
+  const venv = '/work/venv-openclip/bin/python';
+  return existsSync(venv) ? venv : '/usr/bin/python3';
+}
+
+function torchSide(): TorchResult | string {
   const script = fileURLToPath(new URL('../../bench/embed_torch.py', import.meta.url));
-  const r = spawnSync('/usr/bin/python3', [script, '--batch', String(batch), '--threads', String(threads), '--repeat', String(repeat), '--warmup', String(warmup)], { encoding: 'utf8' });
-  if (r.status !== 0) return `PyTorch not run (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+  const python = torchPython();
+  const r = spawnSync(python, [script, '--batch', String(batch), '--threads', String(threads), '--repeat', String(repeat), '--warmup', String(warmup)], { encoding: 'utf8' });
+  if (r.status !== 0) return `PyTorch not run with ${python} (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`;
+  return { ...JSON.parse(r.stdout.trim().split('\n').pop()!), python };
 }
 
 const fmt = (x: number): string => x.toFixed(2).padStart(10);
@@ -86,6 +118,9 @@ console.log(`tfjs wasm (wit) ${fmt(wasm.images)} ${fmt(wasm.texts)}`);
 if (typeof torch === 'string') console.log(torch);
 else {
   console.log(`PyTorch ${torch.torch.padEnd(8)}${fmt(torch.images_per_s)} ${fmt(torch.texts_per_s)}`);
-  console.log(`PyTorch BLAS: ${torch.blas.join(', ') || 'none found'}`);
-  console.log(`ratio wasm/torch ${fmt(wasm.images / torch.images_per_s)} ${fmt(wasm.texts / torch.texts_per_s)}   (target >= 0.40)`);
+  console.log(`ratio wasm/torch ${fmt(wasm.images / torch.images_per_s)} ${fmt(wasm.texts / torch.texts_per_s)}   (target >= 0.50)`);
+  console.log('');
+  console.log(`PyTorch ${torch.torch} (${torch.python}), ${torch.threads} thread(s), CPU capability ${torch.cpu_capability || 'not reported'}`);
+  console.log(`PyTorch BLAS: ${torch.blas_info || 'not reported'}; libraries loaded: ${torch.blas.join(', ') || 'none found'}`);
+  console.log(`PyTorch oneDNN (mkldnn): ${torch.mkldnn ? `available${torch.onednn ? `, ${torch.onednn}` : ''}` : 'not available'}`);
 }
