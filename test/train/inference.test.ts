@@ -3,13 +3,15 @@
  * blockByBlock): ViT-B/32 at batch 48 kept every block's (~330 MB each) until the caller's tidy ended and
  * ran wasm's heap into its 4 GiB wall, where tfjs-wasm placed tensors at address 0 and the process spun.
  * Here: the peak bytes of a deeper model grow only by the blocks' outputs, and a failed wasm allocation
- * throws instead of corrupting memory.
+ * throws instead of corrupting memory. And the embeddings on wasm (wit's GEMM with the bias in its
+ * epilogue, the block-by-block pass) are tfjs's cpu reference ones within 1e-5.
  */
 import { beforeAll, describe, expect, test } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/train/backend/index.js';
 import { validateConfig, type ClipConfig } from '../../src/train/config.js';
 import { ClipModel } from '../../src/train/model.js';
+import { l2Normalize } from '../../src/train/nn.js';
 
 const W = 32;
 function config(layers: number): ClipConfig {
@@ -35,7 +37,7 @@ beforeAll(async () => {
   await initBackend('wasm', { threads: 2 });
 });
 
-describe('inference memory', () => {
+describe('inference', () => {
   const B = 64;
   test('image and text towers hold one block of intermediates at a time', async () => {
     const peaks: Record<number, { image: number; text: number }> = {};
@@ -57,6 +59,41 @@ describe('inference memory', () => {
     for (const tower of ['image', 'text'] as const) {
       const growth = peaks[8]![tower] - peaks[1]![tower];
       expect(growth, `${tower}: peak ${peaks[1]![tower]} B with 1 block, ${peaks[8]![tower]} B with 8`).toBeLessThanOrEqual(7 * 2 * blockOut[tower]);
+    }
+  });
+
+  test('wasm embeddings equal the cpu reference within 1e-5', async () => {
+    const cfg = config(3);
+    const model = ClipModel.create(cfg, 'clip', 5);
+    // Biases and LayerNorm gains start as zeros and ones: make them count.
+    let seed = 100;
+    for (const [name, v] of model.params) {
+      if (v.rank === 1) v.assign(tf.tidy(() => tf.add(v, tf.randomNormal(v.shape, 0, 0.5, 'float32', seed++))));
+    }
+    const images = tf.randomNormal([B, 32, 32, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+    const idsData = Int32Array.from({ length: B * 16 }, (_, i) => 1 + ((i * 37) % 290));
+    const eosData = Int32Array.from({ length: B }, (_, i) => 4 + (i % 12));
+    const run = async (backend: string): Promise<Float32Array[]> => {
+      await tf.setBackend(backend);
+      const ids = tf.tensor2d(idsData, [B, 16], 'int32');
+      const eos = tf.tensor1d(eosData, 'int32');
+      const out = tf.tidy(() => [l2Normalize(model.encodeImage(images)), l2Normalize(model.encodeText(ids, eos))]);
+      const data = await Promise.all(out.map(async (t) => (await t.data()) as Float32Array));
+      tf.dispose([...out, ids, eos]);
+      return data;
+    };
+    try {
+      const want = await run('cpu');
+      const got = await run('wasm');
+      for (const [i, tower] of ['image', 'text'].entries()) {
+        let worst = 0;
+        for (let j = 0; j < want[i]!.length; j++) worst = Math.max(worst, Math.abs(want[i]![j]! - got[i]![j]!));
+        expect(worst, `${tower} embeddings: max abs difference`).toBeLessThanOrEqual(1e-5);
+      }
+    } finally {
+      await tf.setBackend('wasm');
+      images.dispose();
+      model.dispose();
     }
   });
 
