@@ -2,12 +2,13 @@
 """PyTorch peer of bench/embed.ts: CLIP ViT-B/32 (random weights, open_clip's layers: Conv2d patch
 embedding, LayerNorm, nn.MultiheadAttention, QuickGELU MLP) embedding images at 224 px and 77-token
 texts on the CPU under torch.inference_mode. Debian's torch needs libopenblas0-pthread to be fast
-(else it runs the reference BLAS, ~10x slower); the BLAS loaded is reported, timed as the TypeScript side (median over --repeat
+(else it runs the reference BLAS, ~10x slower); pip's torch brings MKL and oneDNN. The BLAS libraries
+loaded, torch.__config__.show()'s BLAS, oneDNN and CPU capability, and whether oneDNN is usable are reported, timed as the TypeScript side (median over --repeat
 timed batches after --warmup). Prints one JSON line.
 
   /usr/bin/python3 bench/embed_torch.py [--batch 8 --threads 2 --repeat 5 --warmup 1]
 """
-import argparse, json, os, statistics, sys, time
+import argparse, json, os, re, statistics, sys, time
 
 def _threads():
     for i, a in enumerate(sys.argv):
@@ -15,6 +16,7 @@ def _threads():
     return '2'
 os.environ.setdefault('OPENBLAS_NUM_THREADS', _threads())
 os.environ.setdefault('OMP_NUM_THREADS', _threads())
+os.environ.setdefault('MKL_NUM_THREADS', _threads())
 
 import torch
 from torch import nn
@@ -75,17 +77,34 @@ def main():
     ids = torch.randint(1, 49000, (a.batch, 77))
     ids[:, 20] = 49407
     def timed(fn):
+        # Items per second of wall time and per CPU-second of this process (all threads), medians.
         for _ in range(a.warmup): fn()
-        ts = []
+        ts, cs = [], []
         for _ in range(a.repeat):
-            t = time.perf_counter(); fn(); ts.append(time.perf_counter() - t)
-        return a.batch / statistics.median(ts)
+            c = time.process_time(); t = time.perf_counter(); fn()
+            ts.append(time.perf_counter() - t); cs.append(time.process_time() - c)
+        return a.batch / statistics.median(ts), a.batch / statistics.median(cs)
     with torch.inference_mode():
-        img = timed(lambda: m.image(images))
-        txt = timed(lambda: m.texts(ids))
+        img, img_cpu = timed(lambda: m.image(images))
+        txt, txt_cpu = timed(lambda: m.texts(ids))
     with open('/proc/self/maps') as f:
-        blas = sorted({line.split()[-1] for line in f if 'blas' in line.lower()})
-    print(json.dumps({'images_per_s': img, 'texts_per_s': txt, 'threads': torch.get_num_threads(), 'torch': torch.__version__, 'blas': blas}))
+        blas = sorted({line.split()[-1] for line in f if any(w in line.lower() for w in ('blas', 'libmkl', 'dnnl')) and 'numpy' not in line})
+    print(json.dumps({'images_per_s': img, 'texts_per_s': txt, 'images_per_cpu_s': img_cpu, 'texts_per_cpu_s': txt_cpu, 'threads': torch.get_num_threads(), 'torch': torch.__version__,
+                      'blas': blas, **build_info()}))
+
+def build_info():
+    """What torch.__config__.show() says about the BLAS, oneDNN and the CPU code path, and whether oneDNN is usable."""
+    show = torch.__config__.show()
+    def field(pattern):
+        m = re.search(pattern, show)
+        return m.group(1).strip() if m else ''
+    mkl = field(r'(Intel\(R\) (?:oneAPI )?Math Kernel Library Version [^\n]*)')
+    return {
+        'blas_info': ', '.join(x for x in (field(r'BLAS_INFO=([^,\n]*)'), mkl) if x),
+        'mkldnn': bool(torch.backends.mkldnn.is_available()),
+        'onednn': field(r'((?:Intel\(R\) )?MKL-DNN v[^\n(]*|oneDNN v[^\n(]*)'),
+        'cpu_capability': field(r'CPU capability usage: ([^\n]*)'),
+    }
 
 if __name__ == '__main__':
     main()

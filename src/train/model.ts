@@ -10,6 +10,21 @@ import {
   activation, causalMask, conv3x3, dense, embed, groupNorm, groupsFor, l2Normalize, layerNorm, oneHotFloat, param, residualBlock, type Params,
 } from './nn.js';
 
+/**
+ * Runs `layers` blocks over x, each in its own tf.tidy, so a forward pass holds the intermediates of one
+ * block at a time (docs/ARCHITECTURE.md, "Train and eval": inference memory). Without it a whole tower's
+ * intermediates lived until the caller's tidy ended: ~330 MB per ViT-B/32 block at batch 48, past wasm's
+ * 4 GiB. Under a gradient tape tfjs keeps what the backward pass needs (saved tensors are kept clones),
+ * so training computes the same gradients.
+ */
+function blockByBlock(x: tf.Tensor3D, layers: number, block: (x: tf.Tensor3D, i: number) => tf.Tensor3D): tf.Tensor3D {
+  for (let i = 0; i < layers; i++) {
+    const h = x;
+    x = tf.tidy(() => block(h, i));
+  }
+  return x;
+}
+
 /** Loss a model is trained with: decides whether it has a learned bias (SigLIP) and the scale's init. */
 export type LossKind = 'clip' | 'siglip';
 
@@ -254,7 +269,7 @@ export class ClipModel {
     const cls = tf.tile(tf.reshape(param(p, 'visual.class_embedding'), [1, 1, v.width]), [b, 1, 1]); // [B, 1, W]
     let x = tf.add(tf.concat([cls, x0], 1), param(p, 'visual.positional_embedding')) as tf.Tensor3D; // [B, N+1, W]
     x = layerNorm(x, param(p, 'visual.ln_pre.weight'), param(p, 'visual.ln_pre.bias')) as tf.Tensor3D;
-    for (let i = 0; i < v.layers; i++) x = residualBlock(x, p, `visual.transformer.resblocks.${i}`, v.heads, this.config.act);
+    x = blockByBlock(x, v.layers, (h, i) => residualBlock(h, p, `visual.transformer.resblocks.${i}`, v.heads, this.config.act));
     const first = tf.reshape(tf.slice(x, [0, 0, 0], [b, 1, v.width]), [b, v.width]); // [B, W]
     const pooled = layerNorm(first, param(p, 'visual.ln_post.weight'), param(p, 'visual.ln_post.bias'));
     return dense(pooled, param(p, 'visual.proj')) as tf.Tensor2D;
@@ -269,7 +284,7 @@ export class ClipModel {
     let x = tf.relu(gn(conv(images, 'visual.conv1.weight', 2), 'visual.gn1'));
     x = tf.relu(gn(conv(x, 'visual.conv2.weight', 1), 'visual.gn2'));
     x = pool(tf.relu(gn(conv(x, 'visual.conv3.weight', 1), 'visual.gn3')));
-    for (const blk of resnetBlocks(v)) {
+    for (const blk of resnetBlocks(v)) x = tf.tidy(() => {
       let h = tf.relu(gn(conv1x1(x, `${blk.prefix}.conv1.weight`), `${blk.prefix}.gn1`));
       h = tf.relu(gn(conv(h, `${blk.prefix}.conv2.weight`, 1), `${blk.prefix}.gn2`));
       // Anti-aliased downsampling: average-pool before the stride, as CLIP's ModifiedResNet.
@@ -280,8 +295,8 @@ export class ClipModel {
         if (blk.stride > 1) id = pool(id);
         id = gn(conv1x1(id, `${blk.prefix}.downsample.weight`), `${blk.prefix}.downsample.gn`);
       }
-      x = tf.relu(tf.add(h, id)) as tf.Tensor4D;
-    }
+      return tf.relu(tf.add(h, id)) as tf.Tensor4D;
+    });
     // Attention pooling: the mean token queries all positions.
     const [b, gh, gw, c] = x.shape;
     const seq = tf.reshape(x, [b, gh * gw, c]);
@@ -312,7 +327,8 @@ export class ClipModel {
       this.mask?.dispose();
       this.mask = tf.keep(causalMask(l));
     }
-    for (let i = 0; i < t.layers; i++) x = residualBlock(x, p, `transformer.resblocks.${i}`, t.heads, this.config.act, this.mask);
+    const mask = this.mask;
+    x = blockByBlock(x, t.layers, (h, i) => residualBlock(h, p, `transformer.resblocks.${i}`, t.heads, this.config.act, mask));
     x = layerNorm(x, param(p, 'ln_final.weight'), param(p, 'ln_final.bias')) as tf.Tensor3D;
     // The [EOS] activation, picked with a one-hot weighted sum (differentiable, no gather).
     const pick = tf.expandDims(oneHotFloat(eos, l), 2); // [B, L, 1]

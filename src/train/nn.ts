@@ -22,20 +22,28 @@ export function hasKernel(name: string): boolean {
   return tf.getKernel(name, tf.getBackend()) !== undefined;
 }
 
-/** x [..., I] @ w [I, O] (+ b [O]) -> [..., O], via a 2-D matMul (rank-3 × rank-2 is not broadcast). */
+/**
+ * x [..., I] @ w [I, O] (+ b [O]) -> [..., O], via a 2-D matMul (rank-3 × rank-2 is not broadcast). The
+ * bias goes through the fused matMul, which wit's GEMM adds in its epilogue (no pass of its own over the
+ * output: docs/ARCHITECTURE.md, "Train and eval"); tfjs-node and cpu have the same kernel.
+ */
 export function dense(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   const shape = x.shape;
   const inner = shape[shape.length - 1]!;
   const flat = x.rank === 2 ? x : tf.reshape(x, [-1, inner]);
-  let y = tf.matMul(flat as tf.Tensor2D, w as tf.Tensor2D);
-  if (b) y = tf.add(y, b);
+  const y = b ? tf.fused.matMul({ a: flat as tf.Tensor2D, b: w as tf.Tensor2D, bias: b }) : tf.matMul(flat as tf.Tensor2D, w as tf.Tensor2D);
   return x.rank === 2 ? y : tf.reshape(y, [...shape.slice(0, -1), w.shape[1]!]);
 }
 
-/** LayerNorm over the last axis (eps 1e-5, as torch). */
+/**
+ * LayerNorm over the last axis (eps 1e-5, as torch). tf.moments' arithmetic, with its x - mean kept for
+ * the output instead of computed twice: the same values, one pass over x fewer.
+ */
 export function layerNorm(x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  const { mean, variance } = tf.moments(x, -1, true);
-  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, 1e-5))), g), b);
+  const mean = tf.mean(x, -1, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), -1, true);
+  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, 1e-5))), g), b);
 }
 
 /** GroupNorm for NHWC: statistics per sample over (H, W, C/groups). */

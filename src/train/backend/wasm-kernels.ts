@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { GemmPool } from './gemm-pool.js';
 import type { WasmMemory } from './webassembly.js';
+import { WitError } from '../../util/errors.js';
 
 type TensorInfo = tf.TensorInfo;
 type KernelFunc = tf.KernelFunc;
@@ -36,6 +37,7 @@ export async function registerWasmKernels(threads: number): Promise<{ threads: n
   if (!backend) throw new Error('registerWasmKernels: the wasm backend is not initialised');
   const module = backend.wasm as unknown as { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void };
   const memory = module.wasmMemory;
+  guardMalloc(module);
   // The GEMM module imports a shared memory: only the threaded tfjs build has one.
   if (memory && memory.buffer instanceof SharedArrayBuffer) {
     pool = await GemmPool.create({ memory, malloc: (n) => module._malloc(n), free: (p) => module._free(p) }, threads, {
@@ -55,6 +57,27 @@ export async function registerWasmKernels(threads: number): Promise<{ threads: n
     register('Sum', sum);
   }
   return { threads: pool?.threads ?? 0, fma: pool?.fma ?? false };
+}
+
+/**
+ * Makes a failed allocation throw. tfjs-wasm does not check malloc's result: when the heap cannot
+ * grow (wasm32 stops at 4 GiB) it places the tensor at address 0, over the module's own data and stack,
+ * and the process then spins or crashes far from the cause (ViT-B/32 embedding at batch 48 before the
+ * model freed each block's intermediates, docs/ARCHITECTURE.md "Train and eval").
+ */
+function guardMalloc(module: { wasmMemory?: WasmMemory; _malloc(n: number): number; _free(p: number): void }): void {
+  // Emscripten's _malloc is a stub that replaces itself with the export on its first call: call it
+  // once first, or that replacement would remove the guard.
+  module._free(module._malloc(8));
+  const raw = module._malloc.bind(module);
+  module._malloc = (bytes: number): number => {
+    const p = raw(bytes);
+    if (p === 0 && bytes !== 0) {
+      const heap = module.wasmMemory ? ` (heap ${Math.round(module.wasmMemory.buffer.byteLength / 2 ** 20)} MiB)` : '';
+      throw new WitError('train', `out of WebAssembly memory: ${bytes >>> 0} more bytes do not fit in the wasm backend's 4 GiB${heap}; use a smaller batch size or the tensorflow backend`);
+    }
+    return p;
+  };
 }
 
 /** wit's GEMM thread pool once registerWasmKernels has started it, else null (diagnostics and tests). */
