@@ -27,3 +27,20 @@ describe('runtime dependencies hold only what runs at run time', () => {
     expect(unused).toEqual([]);
   });
 });
+
+describe('the Node version the README promises', () => {
+  it('no installed package requires a newer Node than package.json engines (npm would warn EBADENGINE on every install)', async () => {
+    const semver = (await import('semver')).default;
+    const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { engines: { node: string } };
+    const ours = semver.minVersion(pkg.engines.node)!;
+    const lock = JSON.parse(readFileSync('package-lock.json', 'utf8')) as { packages: Record<string, { engines?: { node?: string } | string[]; optional?: boolean }> };
+    const too = Object.entries(lock.packages)
+      .filter(([path, p]) => path && !p.optional && p.engines && !Array.isArray(p.engines) && p.engines.node)
+      .filter(([, p]) => {
+        const range = (p.engines as { node: string }).node;
+        return semver.validRange(range) !== null && !semver.satisfies(ours, range);
+      })
+      .map(([path, p]) => `${path.replace(/^.*node_modules\//, '')} wants node ${(p.engines as { node: string }).node}`);
+    expect(too, `the README and engines say node ${pkg.engines.node}`).toEqual([]);
+  });
+});
