@@ -26,6 +26,7 @@ import { emojiImage, commonEmoji, type EmojiSet } from '../src/data/emoji.js';
 import { evaluate } from '../src/eval/index.js';
 import { ShardWriter, shardPath } from '../src/shards/index.js';
 import { train } from '../src/train/index.js';
+import * as tf from '@tensorflow/tfjs';
 
 const { values } = parseArgs({
   options: {
@@ -75,8 +76,11 @@ try {
 
   // 2. compare(), RSS sampled and split by cell.
   await writeFile(join(root, 'recipes.json'), JSON.stringify([{ name: 'capped', cap: 2 }]));
-  const cells: { name: string; start: number; peak: number }[] = [];
-  let current: { name: string; start: number; peak: number } | undefined;
+  // tensors, bytes held by TensorFlow.js and the V8 heap after a GC at each cell's start: a leak grows them.
+  type Cell = { name: string; start: number; peak: number; tensors: number; tfMb: number; heapMb: number };
+  const cells: Cell[] = [];
+  let current: Cell | undefined;
+  const gc = (globalThis as { gc?: () => void }).gc;
   const timer = setInterval(() => { if (current) current.peak = Math.max(current.peak, process.memoryUsage().rss); }, 50);
   const c0 = performance.now();
   const s = await compare({
@@ -85,7 +89,9 @@ try {
     onLog: (l) => {
       const m = /^compare: cell (\S+) \(/.exec(l);
       if (m) {
-        current = { name: m[1]!, start: performance.now(), peak: process.memoryUsage().rss };
+        gc?.();
+        const mem = tf.memory();
+        current = { name: m[1]!, start: performance.now(), peak: process.memoryUsage().rss, tensors: mem.numTensors, tfMb: mem.numBytes / 1e6, heapMb: process.memoryUsage().heapUsed / 1e6 };
         cells.push(current);
       }
     },
@@ -98,16 +104,16 @@ try {
     const r = s.results.find((x) => x.recipe === recipe && String(x.seed) === seed)!;
     const wall = (ends[i]! - c.start) / 1000;
     const inner = r.train_seconds + r.eval_seconds;
-    return { cell: c.name, wall, inner, overhead: (wall - inner) / inner, rss: c.peak / 1e6 };
+    return { cell: c.name, wall, inner, overhead: (wall - inner) / inner, rss: c.peak / 1e6, tensors: c.tensors, tfMb: c.tfMb, heapMb: c.heapMb };
   });
   const inner = s.results.reduce((a, r) => a + r.train_seconds + r.eval_seconds, 0);
   const fmt = (x: number, d = 2) => x.toFixed(d);
   console.log(`bench:compare: ${values.arch}, ${steps} steps x ${batchSize}, ${backend}; pool ${s.pool_pairs} pairs, ${s.recipes.length} recipes x ${values.seeds} seeds`);
-  console.log('| cell | wall s | train + eval s | overhead | peak RSS MB |');
-  console.log('|---|---:|---:|---:|---:|');
-  for (const r of rows) console.log(`| ${r.cell} | ${fmt(r.wall)} | ${fmt(r.inner)} | ${fmt(100 * r.overhead, 1)} % | ${fmt(r.rss, 0)} |`);
-  console.log(`| whole table | ${fmt(total)} | ${fmt(inner)} | ${fmt((100 * (total - inner)) / inner, 1)} % | ${fmt(Math.max(...rows.map((r) => r.rss)), 0)} |`);
-  console.log(`| baseline: train + eval, not through compare | ${fmt(baseline)} | ${fmt(tr.seconds + ev.seconds)} | ${fmt((100 * (baseline - tr.seconds - ev.seconds)) / (tr.seconds + ev.seconds), 1)} % | |`);
+  console.log(`| cell | wall s | train + eval s | overhead | peak RSS MB | at start: tf tensors / MB | V8 heap MB${gc ? ' (after GC)' : ' (run with node --expose-gc for a GC first)'} |`);
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of rows) console.log(`| ${r.cell} | ${fmt(r.wall)} | ${fmt(r.inner)} | ${fmt(100 * r.overhead, 1)} % | ${fmt(r.rss, 0)} | ${r.tensors} / ${fmt(r.tfMb, 1)} | ${fmt(r.heapMb, 0)} |`);
+  console.log(`| whole table | ${fmt(total)} | ${fmt(inner)} | ${fmt((100 * (total - inner)) / inner, 1)} % | ${fmt(Math.max(...rows.map((r) => r.rss)), 0)} | | |`);
+  console.log(`| baseline: train + eval, not through compare | ${fmt(baseline)} | ${fmt(tr.seconds + ev.seconds)} | ${fmt((100 * (baseline - tr.seconds - ev.seconds)) / (tr.seconds + ev.seconds), 1)} % | | | |`);
   const rss = rows.map((r) => r.rss);
   console.log(`peak RSS across cells: first ${fmt(rss[0]!, 0)} MB, last ${fmt(rss[rss.length - 1]!, 0)} MB, max - min ${fmt(Math.max(...rss) - Math.min(...rss), 0)} MB`);
 } finally {
