@@ -40,8 +40,13 @@ export class AdamW {
     try {
       for (const [name, p] of params) {
         throwIfInterrupted();
-        this.m.set(name, tf.variable(tf.zerosLike(p), false));
-        this.v.set(name, tf.variable(tf.zerosLike(p), false));
+        // tf.variable shares the buffer of the tensor it is made from and keeps that tensor registered: the
+        // zeros are disposed here, or each optimizer left two model-sized buffers behind (a leak per train()).
+        for (const moments of [this.m, this.v]) {
+          const zeros = tf.zerosLike(p);
+          moments.set(name, tf.variable(zeros, false));
+          zeros.dispose();
+        }
       }
     } catch (err) {
       this.dispose();

@@ -148,6 +148,17 @@ describe('model', () => {
 });
 
 describe('optimizer', () => {
+  test('a model and its AdamW leave no tensor behind once disposed (the moments leaked two model-sized buffers per train())', () => {
+    const before = tf.memory();
+    const model = ClipModel.create(vit, 'clip', 1);
+    const opt = new AdamW(model.params, decays, { weightDecay: 0.1 });
+    opt.dispose();
+    model.dispose();
+    const after = tf.memory();
+    expect(after.numTensors - before.numTensors).toBe(0);
+    expect(after.numBytes - before.numBytes).toBe(0);
+  });
+
   test('AdamW matches a hand-computed torch.optim.AdamW step, decoupled decay only where the mask says', () => {
     const params = new Map<string, tf.Variable>([['w.weight', tf.variable(tf.tensor2d([[1, -2]]))], ['b.bias', tf.variable(tf.tensor1d([0.5]))]]);
     const opt = new AdamW(params, decays, { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.5 });
