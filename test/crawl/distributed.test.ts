@@ -121,10 +121,28 @@ function perQuery(pairs: Pair[]): Record<string, number> {
   return c;
 }
 
+/**
+ * Waits until `n` workers hold a Redis connection (CLIENT LIST names them `wit-worker-…`): a worker process
+ * takes seconds to start on a loaded machine, and a coordinator started first let one worker take every job.
+ */
+async function workersConnected(n: number): Promise<void> {
+  const c = conn();
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const list = (await c.call('CLIENT', 'LIST')) as string;
+    const names = new Set([...list.matchAll(/name=(wit-worker-\S+)/g)].map((m) => m[1]));
+    if (names.size >= n) return;
+    // before: the names held a space, which Redis refuses, so CLIENT LIST showed every worker unnamed
+    if (Date.now() > deadline) throw new Error(`${names.size} of ${n} workers named in CLIENT LIST after 60 s:\n${list}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Runs the coordinator in this process and two worker processes; resolves when all are done. */
 async function distributed(o: CrawlOptions, during?: (workers: Proc[]) => Promise<void>): Promise<{ summary: DistributedSummary; workers: Proc[] }> {
   const workers = [startWorker(o), startWorker(o)];
   try {
+    await workersConnected(workers.length);
     const coord = runCoordinator({ redisUrl: redis.url, crawl: o, chunkRows: 25, pollMs: 200 });
     const [summary] = await Promise.all([coord, during?.(workers)]);
     const codes = await Promise.all(workers.map((w) => Promise.race([w.exit, new Promise((r) => setTimeout(() => r('timeout'), 15_000))])));

@@ -42,7 +42,8 @@ export function redisOptions(opts: RedisConnectOptions = {}): RedisOptions {
     maxRetriesPerRequest: null,
     enableOfflineQueue: true,
     enableReadyCheck: true,
-    connectionName: opts.name,
+    // Redis refuses (and ioredis then silently drops) a name with spaces or control characters.
+    connectionName: opts.name?.replace(/[^\x21-\x7e]/g, '-'),
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 10), maxDelay),
     // A restarting server answers LOADING until its data is back: reconnect and resend.
     reconnectOnError: (err: Error) => (/LOADING|READONLY/.test(err.message) ? 2 : false),
