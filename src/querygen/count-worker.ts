@@ -11,7 +11,7 @@ import { PageScanner, XmlFormatError, type XmlPage } from './xml-pages.js';
 import { wikitextToText } from './wikitext.js';
 import { openDecompressed, DecodeError } from './input.js';
 import { parsePageviewFile } from './pageviews.js';
-import { WitError } from '../util/errors.js';
+import { WitError, messageWithoutFile } from '../util/errors.js';
 import { mergeRunsBounded, RunWriter } from './runs.js';
 import { isPunctuationToken } from '../text/tokenize.js';
 import type { WorkerInit, WorkerTask, WorkerReply, TaskStats } from './protocol.js';
@@ -143,15 +143,7 @@ port.on('message', (t: WorkerTask) => {
       // a WitError (a bad input: not a pageview file, over its limit) keeps its bare message and exit code 2
       const kind = err instanceof XmlFormatError ? 'xml' : err instanceof DecodeError ? 'decode' : err instanceof WitError ? 'input' : 'other';
       const offset = err instanceof XmlFormatError ? err.offset : err instanceof DecodeError ? err.outputBytes : undefined;
-      port.postMessage({ type: 'error', seq: t.seq, kind, message: err instanceof WitError ? bareMessage(err) : e?.message ?? String(err), offset, code: (err as NodeJS.ErrnoException)?.code } satisfies WorkerReply);
+      port.postMessage({ type: 'error', seq: t.seq, kind, message: err instanceof WitError ? messageWithoutFile(err) : e?.message ?? String(err), offset, code: (err as NodeJS.ErrnoException)?.code } satisfies WorkerReply);
     },
   );
 });
-
-/** A WitError's message without its "stage: file: " prefix (the main thread adds its own). */
-function bareMessage(err: WitError): string {
-  let m = err.message;
-  if (m.startsWith(`${err.stage}: `)) m = m.slice(err.stage.length + 2);
-  if (err.file && m.startsWith(`${err.file}: `)) m = m.slice(err.file.length + 2);
-  return m;
-}

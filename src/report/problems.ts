@@ -1,4 +1,4 @@
-import { WitError, errorMessage, messageWithoutStage } from '../util/errors.js';
+import { WitError, errorMessage, messageWithoutFile } from '../util/errors.js';
 
 /**
  * An input of the report that could not be read (docs/ARCHITECTURE.md, "The report"): the file at
@@ -16,10 +16,7 @@ export interface InputProblem {
  * stage and file prefixes.
  */
 export function problemOf(err: unknown, where: string): InputProblem {
-  if (err instanceof WitError && err.file) {
-    const msg = messageWithoutStage(err);
-    return { file: err.file, message: msg.startsWith(`${err.file}: `) ? msg.slice(err.file.length + 2) : msg };
-  }
+  if (err instanceof WitError && err.file) return { file: err.file, message: messageWithoutFile(err) };
   return { file: where, message: errorMessage(err) };
 }
 

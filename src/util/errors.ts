@@ -43,6 +43,15 @@ export function messageWithoutStage(err: unknown): string {
   return errorMessage(err);
 }
 
+/**
+ * Message of any thrown value without a WitError's stage and file prefixes ("train: dir: bad" -> "bad"),
+ * for a caller that names the file itself (a worker's reply, the report's problem list).
+ */
+export function messageWithoutFile(err: unknown): string {
+  const m = messageWithoutStage(err);
+  return err instanceof WitError && err.file && m.startsWith(`${err.file}: `) ? m.slice(err.file.length + 2) : m;
+}
+
 /** Message of any thrown value, for counting per-item failures. */
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -266,7 +266,7 @@ export function readInputTextSync(file: string, opts: InputWhat): string {
  */
 export async function readInputText(file: string, opts: ReadInputOptions): Promise<string> {
   const decompress = opts.decompress ?? true;
-  return textOf(await readInputFile(file, { ...opts, decompress }), file, { ...opts });
+  return textOf(await readInputFile(file, { ...opts, decompress }), file, opts);
 }
 
 /** A whole JSON input file, parsed; InputError naming the file when it is not JSON. */
