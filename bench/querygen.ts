@@ -9,6 +9,7 @@
  * "MB/s per core" is XML MB / CPU seconds: it does not depend on how busy the machine is.
  *
  *   npm run bench:querygen -- [--dir DIR] [--sizes 250,1000] [--workers 1,2] [--max-memory 600M] [--generate-only]
+ *   npm run bench:querygen -- --lines [--small-mb 5]   (cost growth of the line and page scanners: bench/querygen-lines.ts)
  *
  * Dumps are generated once into DIR (default data/bench-querygen) and reused.
  */
@@ -16,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeLargeDump } from '../test/helpers/wiki-dump.js';
+import { linesBench } from './querygen-lines.js';
 
 interface Args {
   dir: string;
@@ -118,6 +120,7 @@ function table(rows: RunResult[]): string {
 }
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--lines')) return linesBench(process.argv.slice(2));
   const args = parseArgs(process.argv.slice(2));
   const dir = resolve(args.dir);
   mkdirSync(dir, { recursive: true });

@@ -33,6 +33,8 @@ export interface PageviewFileResult {
   badLines: number;
   /** Up to 5 examples: "line N: reason". */
   badExamples: string[];
+  /** Characters the line splitter searched or copied (LineSplitter.work): linear in the file's size. */
+  splitWork: number;
 }
 
 export interface PageviewParseOptions {
@@ -49,7 +51,7 @@ export interface PageviewParseOptions {
 export async function parsePageviewFile(file: string, opts: PageviewParseOptions): Promise<PageviewFileResult> {
   const domains = new Set(opts.domains);
   const titles = new Map<string, number>();
-  const res: PageviewFileResult = { titles, lines: 0, kept: 0, badLines: 0, badExamples: [] };
+  const res: PageviewFileResult = { titles, lines: 0, kept: 0, badLines: 0, badExamples: [], splitWork: 0 };
   const bad = (line: string, reason: string) => {
     res.badLines++;
     if (res.badExamples.length < 5) res.badExamples.push(`line ${res.lines}: ${reason}: '${line.slice(0, 80)}'`);
@@ -119,6 +121,7 @@ export async function parsePageviewFile(file: string, opts: PageviewParseOptions
   }
   lines.push(dec.end());
   lines.end();
+  res.splitWork = lines.work;
   if (wellFormed === 0) throw refuse(res.lines === 0 ? 'empty: no lines' : `none of its ${res.lines} lines is well-formed`);
   return res;
 }

@@ -89,6 +89,12 @@ export class PageScanner {
   /** True once `</mediawiki>` has been seen. */
   sawFooter = false;
   pages = 0;
+  /**
+   * Characters searched, joined or measured so far (a page parsed counts its length once): the work
+   * of the scan, which tests bound by the input's size instead of timing it. Joining and rescanning
+   * the buffer on every piece makes it input^2 / piece size.
+   */
+  work = 0;
 
   constructor(private readonly onPage: (page: XmlPage) => void, baseOffset = 0) {
     this.bufOffset = baseOffset;
@@ -110,6 +116,7 @@ export class PageScanner {
     if (this.waitingFor !== undefined) {
       const last = this.parts.length > 0 ? this.parts[this.parts.length - 1]! : this.buf;
       const probe = last.slice(-7) + text.slice(0, 8);
+      this.work += probe.length + text.length;
       const found = (t: string) => t.includes('<page>') || (this.waitingFor === 'close' && t.includes('</page>'));
       if (!found(probe) && !found(text)) {
         this.parts.push(text);
@@ -119,11 +126,13 @@ export class PageScanner {
         // over the limit: join and let scan report it
       }
       this.parts.push(text);
+      this.work += this.partsChars + text.length;
       text = this.parts.join('');
       this.parts = [];
       this.partsChars = 0;
       this.waitingFor = undefined;
     }
+    if (this.buf.length > 0) this.work += this.buf.length + text.length;
     this.buf = this.buf.length === 0 ? text : this.buf + text;
     this.scan(false);
   }
@@ -131,6 +140,7 @@ export class PageScanner {
   /** Ends the stream: whatever is left must be whitespace or the closing `</mediawiki>`. */
   end(): void {
     if (this.parts.length > 0) {
+      this.work += this.buf.length + this.partsChars;
       this.buf += this.parts.join('');
       this.parts = [];
       this.partsChars = 0;
@@ -141,8 +151,16 @@ export class PageScanner {
 
   private consume(upTo: number): void {
     if (upTo <= 0) return;
+    this.work += upTo;
     this.bufOffset += Buffer.byteLength(this.buf.length === upTo ? this.buf : this.buf.slice(0, upTo));
     this.buf = this.buf.slice(upTo);
+  }
+
+  /** s.indexOf(needle, from), counting the characters it looked at. */
+  private find(s: string, needle: string, from: number): number {
+    const i = s.indexOf(needle, from);
+    this.work += (i < 0 ? s.length : i + needle.length) - from;
+    return i;
   }
 
   private byteOffsetAt(i: number): number {
@@ -179,7 +197,7 @@ export class PageScanner {
   private scan(final: boolean): void {
     for (;;) {
       const s = this.buf;
-      const start = s.indexOf('<page>');
+      const start = this.find(s, '<page>', 0);
       if (start < 0) {
         if (!final) {
           // an export has only a small header outside pages; megabytes without one is not a dump
@@ -192,8 +210,8 @@ export class PageScanner {
         return;
       }
       if (this.sawFooter && start >= 0) throw new XmlFormatError('<page> after </mediawiki>', this.byteOffsetAt(start));
-      const stop = s.indexOf('</page>', start + 6);
-      const nextOpen = s.indexOf('<page>', start + 6);
+      const stop = this.find(s, '</page>', start + 6);
+      const nextOpen = this.find(s, '<page>', start + 6);
       if (nextOpen >= 0 && (stop < 0 || nextOpen < stop)) {
         throw new XmlFormatError('<page> not closed before the next <page>', this.byteOffsetAt(start));
       }
@@ -217,6 +235,7 @@ export class PageScanner {
   /** Parses the page whose content is s[from, to): every search stays inside the page. */
   private parsePage(s: string, from: number, to: number): void {
     const page = s.slice(from, to);
+    this.work += to - from;
     const at = (i: number) => this.byteOffsetAt(from + i);
     const t0 = page.indexOf('<title>');
     const t1 = t0 >= 0 ? page.indexOf('</title>', t0) : -1;

@@ -90,10 +90,9 @@ describe('extractImages', () => {
   it('bounds work on deep nesting', () => {
     const depth = 300_000;
     const html = '<div>'.repeat(depth) + '<img src="deep.jpg" alt="deep">' + '</span>'.repeat(depth);
-    const t = performance.now();
+    // a parser keeping the stack of open elements with unshift (htmlparser2's Parser) takes minutes
+    // here and fails on the test timeout; extract.ts keeps no stack, so there is no time to assert
     expect(extractImages(html, PAGE)).toEqual([{ url: 'https://example.com/dir/deep.jpg', caption: 'deep' }]);
-    // Linear: a quadratic parser takes minutes here (not a timing assertion on the machine, a bound far off).
-    expect(performance.now() - t).toBeLessThan(20_000);
   });
 
   it('stops at maxImagesPerPage on a page with a million images', () => {

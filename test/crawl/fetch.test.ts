@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 import { SafeFetcher, DEFAULT_USER_AGENT, parseRetryAfter } from '../../src/crawl/http/fetch.js';
 import { isBlockedAddress } from '../../src/crawl/http/address-guard.js';
@@ -6,11 +6,29 @@ import { RobotsCache } from '../../src/crawl/http/robots.js';
 import { HostLimiter } from '../../src/crawl/http/host-limiter.js';
 import { xRobotsOptOut } from '../../src/crawl/http/x-robots-tag.js';
 
+/**
+ * The waits the fetcher and the host limiter ask for (node:timers/promises' setTimeout), recorded and
+ * not slept: the tests assert the schedule asked for, not the time that passed (which a loaded
+ * machine stretches). Request timeouts use the global setTimeout and stay real.
+ */
+const sleeps = vi.hoisted(() => [] as number[]);
+vi.mock('node:timers/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:timers/promises')>();
+  return {
+    ...real,
+    setTimeout: async <T>(ms?: number, value?: T, opts?: { signal?: AbortSignal }) => {
+      sleeps.push(ms ?? 0);
+      opts?.signal?.throwIfAborted();
+      return value as T;
+    },
+  };
+});
+
 let srv: TestServer;
 let f: SafeFetcher;
 beforeAll(async () => {
   srv = await startTestServer();
-  f = new SafeFetcher({ allowPrivateNetwork: true, timeoutMs: 700, retries: 2, backoffMs: 20, maxBytes: 2 * 1024 * 1024 });
+  f = new SafeFetcher({ allowPrivateNetwork: true, timeoutMs: 5000, retries: 2, backoffMs: 20, maxBytes: 2 * 1024 * 1024 });
 });
 afterAll(async () => {
   await f.close();
@@ -34,10 +52,11 @@ describe('SafeFetcher', () => {
   });
 
   it('honours Retry-After on 429 and 503 then succeeds', async () => {
-    const t0 = Date.now();
+    sleeps.length = 0;
     const r = await f.fetch(srv.url('/flaky/ra?fail=1&status=429&ra=1'));
     expect(r.ok).toBe(true);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(950);
+    // Retry-After: 1 outweighs the 20 ms backoff: one wait of exactly 1000 ms before the retry
+    expect(sleeps).toEqual([1000]);
     expect(srv.hits.get('/flaky/ra')).toBe(2);
     const r2 = await f.fetch(srv.url('/flaky/x5?fail=2&status=503'));
     expect(r2).toMatchObject({ ok: true, attempts: 3 });
@@ -52,11 +71,10 @@ describe('SafeFetcher', () => {
 
   it('times out stalled bodies and slow headers (retried, then timeout)', async () => {
     const g = new SafeFetcher({ allowPrivateNetwork: true, timeoutMs: 300, retries: 1, backoffMs: 10 });
-    const t0 = Date.now();
     const r = await g.fetch(srv.url('/stall.jpg'));
     expect(r).toMatchObject({ ok: false, reason: 'timeout', attempts: 2 });
     if (!r.ok) expect(r.detail).toMatch(/reading the body/);
-    expect(Date.now() - t0).toBeLessThan(3000);
+    expect(srv.hits.get('/stall.jpg')).toBe(2); // each attempt ended by its timer, then retried once
     const s = await g.fetch(srv.url('/slow/a.jpg?ms=1000'));
     expect(s).toMatchObject({ ok: false, reason: 'timeout' });
     if (!s.ok) expect(s.detail).toMatch(/waiting for the response/);
@@ -186,16 +204,24 @@ describe('robots.txt and politeness', () => {
   });
 
   it('spaces requests to one host by the per-host delay', async () => {
-    const hl = new HostLimiter({ perHostConcurrency: 4, perHostDelayMs: 100 });
-    const starts: number[] = [];
-    await Promise.all([0, 1, 2, 3].map(() => hl.run('h', 0, async () => { starts.push(Date.now()); })));
-    starts.sort((x, y) => x - y);
-    // starts are scheduled 100 ms apart; a late timer on a loaded machine can only shorten one gap
-    expect(starts[3]! - starts[0]!).toBeGreaterThanOrEqual(295);
-    for (let i = 1; i < starts.length; i++) expect(starts[i]! - starts[i - 1]!).toBeGreaterThanOrEqual(50);
-    // another host is not delayed by the first
-    const t0 = Date.now();
-    await hl.run('other', 0, async () => undefined);
-    expect(Date.now() - t0).toBeLessThan(250); // on h's schedule it would wait >= 300 ms
+    // a frozen clock: every request is scheduled at the same instant, so each waits its full spacing
+    const now = vi.spyOn(Date, 'now').mockReturnValue(1_000_000);
+    try {
+      const hl = new HostLimiter({ perHostConcurrency: 4, perHostDelayMs: 100 });
+      sleeps.length = 0;
+      let ran = 0;
+      await Promise.all([0, 1, 2, 3].map(() => hl.run('h', 0, async () => { ran++; })));
+      expect(ran).toBe(4);
+      expect([...sleeps].sort((a, b) => a - b)).toEqual([100, 200, 300]);
+      // another host is not delayed by the first (on h's schedule it would wait 400 ms)
+      sleeps.length = 0;
+      await hl.run('other', 0, async () => undefined);
+      expect(sleeps).toEqual([]);
+      // a host's own delay (Crawl-delay) raises its spacing
+      await Promise.all([0, 1].map(() => hl.run('slow-host', 250, async () => undefined)));
+      expect(sleeps).toEqual([250]);
+    } finally {
+      now.mockRestore();
+    }
   });
 });

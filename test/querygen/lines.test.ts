@@ -23,24 +23,6 @@ function hugeLineFile(name: string, bytes: number): string {
   return f;
 }
 
-/**
- * Time of `big` over time of `small`, each the best of `rounds` runs taken alternately, so that a
- * busy machine slows both alike: the growth of the cost with the input, not a duration.
- */
-async function costRatio(small: () => unknown, big: () => unknown, rounds = 3): Promise<number> {
-  let bestSmall = Infinity;
-  let bestBig = Infinity;
-  for (let i = 0; i < rounds; i++) {
-    let t = performance.now();
-    await small();
-    bestSmall = Math.min(bestSmall, performance.now() - t);
-    t = performance.now();
-    await big();
-    bestBig = Math.min(bestBig, performance.now() - t);
-  }
-  return bestBig / bestSmall;
-}
-
 describe('line splitting in linear time', () => {
   it('splits lines across pieces, strips \\r, skips an overlong line without holding it', () => {
     const lines: string[] = [];
@@ -57,7 +39,27 @@ describe('line splitting in linear time', () => {
     expect(one).toEqual([['toolongline', 11]]);
   });
 
-  it('a 50 MB single-line pageview file: a bad line, and 10x the data costs about 10x the time (not 100x)', async () => {
+  it('counts its work: searched and copied characters stay within twice the input, not input^2 / piece', () => {
+    // The splitter's own meter (LineSplitter.work), checked here against splitters fed every way.
+    const feed = (text: string, piece: number, maxChars = 2048) => {
+      const sp = new LineSplitter(maxChars, { line: () => undefined, overlong: () => undefined });
+      for (let i = 0; i < text.length; i += piece) sp.push(text.slice(i, i + piece));
+      sp.end();
+      return sp.work;
+    };
+    const oneLine = 'x'.repeat(1 << 20);
+    // an overlong line: each piece searched once, the held part (at most maxChars) copied once
+    expect(feed(oneLine, 1024)).toBeLessThanOrEqual(oneLine.length + 2 * 2048);
+    // a line just under the limit in tiny pieces: the held line grows by a piece at a time, each
+    // growth copies it (bounded by maxChars per piece), so the meter does see copying
+    const under = 'y'.repeat(2000) + '\n';
+    expect(feed(under, 10)).toBeGreaterThan(under.length * 50);
+    // many short lines in big pieces: once over the text
+    const many = 'en A 1 0\n'.repeat(100_000);
+    expect(feed(many, 65536)).toBeLessThanOrEqual(many.length + 100 * 16);
+  });
+
+  it('a 50 MB single-line pageview file: a bad line, and the splitting work is linear in the size (5 MB: 1/10 of it)', async () => {
     const small = hugeLineFile('pageviews-small', 5 << 20);
     const big = hugeLineFile('pageviews-big', 50 << 20);
     const opts = { domains: ['en'], minHourlyViews: 50 };
@@ -66,8 +68,15 @@ describe('line splitting in linear time', () => {
     expect(r.lines).toBe(3);
     expect(r.badLines).toBe(1);
     expect(r.badExamples[0]).toMatch(/^line 2: line of 52428809 characters, longer than 2048: 'en xxx/);
-    // quadratic splitting made this ratio ~100 (105 s for 50 MB); linear is ~10
-    expect(await costRatio(() => parsePageviewFile(small, opts), () => parsePageviewFile(big, opts))).toBeLessThan(30);
+    // Work counted, not time (npm run bench:querygen -- --lines times it): quadratic splitting (the
+    // unfinished line joined and searched again on every 64 KiB piece) made this ~2e10 for 50 MB.
+    const bigChars = (50 << 20) + 40;
+    expect(r.splitWork).toBeGreaterThanOrEqual(bigChars);
+    expect(r.splitWork).toBeLessThan(2 * bigChars);
+    const rs = await parsePageviewFile(small, opts);
+    expect(rs.splitWork).toBeLessThan(2 * ((5 << 20) + 40));
+    expect(r.splitWork / rs.splitWork).toBeGreaterThan(9);
+    expect(r.splitWork / rs.splitWork).toBeLessThan(11);
   }, 120_000);
 
   it('titles over 1 KiB are bad lines (UTF-8 bytes, not characters)', async () => {
@@ -107,18 +116,31 @@ describe('line splitting in linear time', () => {
       const body = 'word '.repeat((mb << 20) / 5);
       return `<mediawiki>\n<page>\n<title>T</title>\n<ns>0</ns>\n<revision><text>${body}</text></revision>\n</page>\n</mediawiki>\n`;
     };
-    const feed = (xml: string) => {
+    const feed = (xml: string, piece = 65536) => {
       let pages = 0;
       const sc = new PageScanner(() => pages++);
-      for (let i = 0; i < xml.length; i += 65536) sc.push(xml.slice(i, i + 65536));
+      for (let i = 0; i < xml.length; i += piece) sc.push(xml.slice(i, i + piece));
       sc.end();
-      return pages;
+      return { pages, work: sc.work };
     };
     const small = pageOf(4);
     const big = pageOf(40);
-    expect(feed(big)).toBe(1);
-    // joining and rescanning on every piece made this ratio ~130; linear is ~10
-    expect(await costRatio(() => feed(small), () => feed(big))).toBeLessThan(30);
+    const b = feed(big);
+    expect(b.pages).toBe(1);
+    // Work counted, not time (npm run bench:querygen -- --lines times it): joining and rescanning
+    // the buffer on every piece made this big.length^2 / 65536 (~640 passes over the 40 MB); linear is
+    // a fixed number of passes (pieces searched, joined once, the page found, parsed, consumed: ~7).
+    expect(b.work).toBeGreaterThanOrEqual(big.length);
+    expect(b.work).toBeLessThan(8 * big.length);
+    const s = feed(small);
+    expect(b.work / s.work).toBeGreaterThan(9);
+    expect(b.work / s.work).toBeLessThan(11);
+    // many small pages in one piece: every page is found from where the previous one ended
+    const pages = Array.from({ length: 2000 }, (_, i) => `<page>\n<title>P${i}</title>\n<ns>0</ns>\n<revision><text>word ${i}</text></revision>\n</page>\n`);
+    const many = `<mediawiki>\n${pages.join('')}</mediawiki>\n`;
+    const m = feed(many, many.length);
+    expect(m.pages).toBe(2000);
+    expect(m.work).toBeLessThan(8 * many.length);
   }, 120_000);
 
   it('lastPageClose finds the last </page> of a piece, also across the previous piece', () => {
