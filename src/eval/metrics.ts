@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 
 /**
  * Evaluation metrics as pure functions over plain embedding arrays (rows L2-normalised), so they

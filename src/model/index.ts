@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, open, stat } from 'node:fs/promis
 import { dirname, join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { endianness } from 'node:os';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { writeFileAtomic, writeJsonAtomic } from '../util/atomic.js';

@@ -1,6 +1,6 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { InputError } from '../util/errors.js';
 import type { StreamPosition } from './data.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import { initBackend, type BackendName } from './backend/index.js';
 import { ImageDecoder } from './decoder.js';
 import { loadModelDir, type ModelDirConfig } from './model-dir.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 
 /**
  * Contrastive losses as pure functions of the normalised features (open_clip's loss.py split):

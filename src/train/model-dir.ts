@@ -1,6 +1,6 @@
 import { mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { writeJsonAtomic } from '../shards/index.js';
 import { validateConfig, type ClipConfig } from './config.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import type { ClipConfig, ResNetConfig, TextConfig, VitConfig } from './config.js';
 import { Rng } from '../util/rng.js';
 import './backend/quiet.js';

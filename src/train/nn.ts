@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import type { Activation } from './config.js';
 
 /**

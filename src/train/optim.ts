@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import { throwIfInterrupted } from '../util/interrupt.js';
 
 /** AdamW hyperparameters (CLIP paper: β2 0.98, ε 1e-6, decoupled weight decay 0.2). */

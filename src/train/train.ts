@@ -1,6 +1,6 @@
 import { appendFile } from 'node:fs/promises';
 import { FINAL_LOSS_STEPS, finalLoss } from './final-loss.js';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import { InputError, WitError } from '../util/errors.js';
 import { Interrupted, requestedSignal } from '../util/interrupt.js';
 import { formatDuration } from '../util/progress.js';

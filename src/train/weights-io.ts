@@ -1,6 +1,6 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../util/tf.js';
 import { InputError } from '../util/errors.js';
 import { readInputFile } from '../util/input.js';
 import { throwIfInterrupted } from '../util/interrupt.js';

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../util/tf.js';
 import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../util/tf.js';
 
 /**
  * No library banners (docs/ARCHITECTURE.md, "Train and eval"): TensorFlow.js prints "Hi, looks like you

@@ -10,7 +10,7 @@
  *    copies whole inputs out of the heap, or one element or one small typed-array view at a time).
  * Each kernel is checked against the cpu backend in test/train/backend-kernels.test.ts.
  */
-import * as tf from '@tensorflow/tfjs';
+import { tf } from '../../util/tf.js';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { GemmPool } from './gemm-pool.js';
 import type { WasmMemory } from './webassembly.js';
