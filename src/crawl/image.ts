@@ -1,4 +1,5 @@
-import sharp, { type Metadata } from 'sharp';
+import type { Metadata } from 'sharp';
+import { sharp } from '../util/sharp.js';
 import { createHash } from 'node:crypto';
 import type { FailureReason } from './types.js';
 import { resolveOptions } from '../util/options.js';

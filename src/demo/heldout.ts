@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { sharp } from '../util/sharp.js';
 import { emojiImage, type Emoji, type EmojiSet } from '../data/emoji.js';
 import { ShardWriter, shardPath, writeManifest } from '../shards/index.js';
 

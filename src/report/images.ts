@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { sharp } from '../util/sharp.js';
 import type { PairRecord } from '../shards/index.js';
 import { esc, fmtNum } from './html.js';
 

@@ -1,5 +1,5 @@
 import { parentPort } from 'node:worker_threads';
-import sharp from 'sharp';
+import { sharp } from '../util/sharp.js';
 import { decodeRgb, type CropSpec } from './preprocess.js';
 
 /** One decode job; `bytes` is transferred. */

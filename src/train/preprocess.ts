@@ -1,4 +1,4 @@
-import sharp from 'sharp';
+import { sharp } from '../util/sharp.js';
 import type { Rng } from '../util/rng.js';
 
 /** CLIP's normalisation constants (RGB). */

@@ -7,11 +7,13 @@ import os from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { tf } from '../../util/tf.js';
-import * as tfwasm from '@tensorflow/tfjs-backend-wasm';
 import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 import './quiet.js';
+
+/** The WebAssembly backend (registers itself with tfjs); required, not imported, as ../../util/tf.ts says why. */
+const tfwasm = createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
