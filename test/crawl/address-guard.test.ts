@@ -69,7 +69,7 @@ describe('address guard on the real fetch path', () => {
   });
 
   it('the same fetcher with allowPrivateNetwork reaches the server through ::ffff:127.0.0.1', async () => {
-    const g = new SafeFetcher({ timeoutMs: 2000, retries: 0, allowPrivateNetwork: true, resolver: async () => [{ address: '::ffff:127.0.0.1', family: 6 }] });
+    const g = new SafeFetcher({ timeoutMs: 30_000, retries: 0, allowPrivateNetwork: true, resolver: async () => [{ address: '::ffff:127.0.0.1', family: 6 }] });
     try {
       const r = await g.fetch(`http://images.example:${srv.port}/img/a.jpg`);
       expect(r.ok).toBe(true);

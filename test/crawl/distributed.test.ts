@@ -85,7 +85,7 @@ afterAll(async () => {
 function options(input: string, out: string, balance: 'cap' | 'sample'): CrawlOptions {
   return {
     queries: queriesFile, inputs: [input], out, balance, cap: CAP, seed: '7', shardSize: 8,
-    allowPrivateNetwork: true, imageSize: 32, timeoutMs: 3000, retries: 0, concurrency: 8,
+    allowPrivateNetwork: true, imageSize: 32, timeoutMs: 30_000, retries: 0, concurrency: 8, // no image times out on a loaded machine
   };
 }
 

@@ -24,7 +24,7 @@ let srv: TestServer;
 let fetcher: SafeFetcher;
 beforeAll(async () => {
   srv = await startTestServer();
-  fetcher = new SafeFetcher({ allowPrivateNetwork: true, timeoutMs: 1000, retries: 0 });
+  fetcher = new SafeFetcher({ allowPrivateNetwork: true, timeoutMs: 30_000, retries: 0 }); // no page may time out on a loaded machine
   const page = (title: string, imgs: string[], links: string[]) =>
     `<!doctype html><html><head><title>${title}</title></head><body>${imgs.join('')}${links.map((l) => `<a href="${l}">link</a>`).join('')}</body></html>`;
   srv.setPage('/', page('home', ['<img src="/img/h1.jpg" alt="home  image\n one">', '<img src="data:image/png;base64,AA" alt="inline">', '<img src="/img/h2.jpg" alt="">'], ['/a.html', '/b.html', '/private/p.html', 'http://example.com/off-site', '/a.html#frag']));

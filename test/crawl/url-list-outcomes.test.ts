@@ -74,7 +74,7 @@ describe('wit crawl: every row listed, refusals named', () => {
       `f,${srv.url('/img/f.jpg?w=40&h=30&seed=2')},a dog`,
     ].join('\n') + '\n');
     const out = join(dir, 'mixed-out');
-    const r = await runWit(['crawl', '--input', list, '--out', out, '--allow-private-network', '--save-additional-columns', 'uid', '--image-size', '32', '--timeout-ms', '3000', '--retries', '0', '--json']);
+    const r = await runWit(['crawl', '--input', list, '--out', out, '--allow-private-network', '--save-additional-columns', 'uid', '--image-size', '32', '--timeout-ms', '30000', '--retries', '0', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s).toMatchObject({ candidates: 2, kept: 2, bad_items: { bad_url: 4 } });
@@ -88,7 +88,7 @@ describe('wit crawl: every row listed, refusals named', () => {
     const list = join(dir, 'private.jsonl');
     await writeFile(list, [0, 1, 2].map((i) => JSON.stringify({ url: srv.url(`/img/p${i}.jpg?w=40&h=30&seed=${i}`), caption: `pic ${i}` })).join('\n') + '\n');
     const out = join(dir, 'private-out');
-    const base = ['crawl', '--input', list, '--out', out, '--image-size', '32', '--timeout-ms', '3000', '--retries', '0', '--json'];
+    const base = ['crawl', '--input', list, '--out', out, '--image-size', '32', '--timeout-ms', '30000', '--retries', '0', '--json'];
     const r = await runWit(base);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/^wit crawl: nothing kept from 3 candidates: .*--allow-private-network/m);

@@ -93,7 +93,7 @@ async function dataCompList(): Promise<{ path: string; uids: string[]; good: Map
 
 const crawlArgs = (input: string, out: string, format: string, extra: string[] = []) => [
   'crawl', '--input', input, '--out', out, '--output-format', format, '--allow-private-network', '--image-size', '24',
-  '--shard-size', '8', '--retries', '0', '--timeout-ms', '5000', '--json', ...extra,
+  '--shard-size', '8', '--retries', '0', '--timeout-ms', '30000', '--json', ...extra,
 ];
 
 describe('url lists into WebDataset and Parquet shards', () => {
