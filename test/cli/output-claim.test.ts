@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { ShardWriter, shardPath, writeManifest } from '../../src/shards/index.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeEmojiShards } from '../helpers/emoji-shards.js';
-import { makeWitModel } from '../model/wit-model.js';
+import { sharedWitModel } from '../model/wit-model.js';
 
 /**
  * Every command claims its --out through src/util/output.ts (docs/ARCHITECTURE.md, "Claiming an
@@ -38,11 +38,8 @@ const importArgs = (weights: string, out: string, dir = exported) =>
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'wit-claim-cli-'));
-  model = join(root, 'model');
-  await makeWitModel(model);
-  exported = join(root, 'exported');
-  const r = await runWit(['model', 'export', '--model', model, '--out', exported]);
-  expect(r.code, r.stderr).toBe(0);
+  // the model and its export are shared with other files (test/helpers/shared-fixtures.ts): read-only here
+  ({ model, exported } = await sharedWitModel());
   shards = join(root, 'shards');
   await writeEmojiShards(shards, { sets: ['google'], limit: 8, size: 32, perShard: 4 });
   tars = join(root, 'tars');

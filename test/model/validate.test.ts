@@ -8,7 +8,7 @@ import { ARCHS, validateConfig, type ClipConfig } from '../../src/train/config.j
 import { parameterSpecs } from '../../src/train/model.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeShapeShards } from '../train/synthetic-shards.js';
-import { makeWitModel } from './wit-model.js';
+import { sharedWitModel } from './wit-model.js';
 
 /**
  * The one validation of model configs and weights (src/model/validate.ts, src/model/safetensors.ts,
@@ -51,12 +51,8 @@ function byOffset(header: ReturnType<typeof readRaw>['header']): string[] {
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'wit-modelguard-'));
-  witModel = join(root, 'wit');
-  await makeWitModel(witModel);
-  exported = join(root, 'exported');
-  const r = await runWit(['model', 'export', '--model', witModel, '--out', exported]);
-  expect(r.code, r.stderr).toBe(0);
-  exportStderr = r.stderr;
+  // the model and its export are shared with other files (test/helpers/shared-fixtures.ts): read-only here
+  ({ model: witModel, exported, exportStderr } = await sharedWitModel());
 }, 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 

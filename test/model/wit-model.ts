@@ -4,6 +4,10 @@ import { validateConfig, type ClipConfig } from '../../src/train/config.js';
 import { ClipModel, type LossKind } from '../../src/train/model.js';
 import { saveModelDir } from '../../src/train/model-dir.js';
 import { trainTokenizer } from '../../src/train/tokenizer.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runWit } from '../crawl/run-wit.js';
+import { sharedFixture } from '../helpers/shared-fixtures.js';
 
 /** Plain captions (no HTML entities or curly quotes, where wit's and CLIP's cleaning agree). */
 export const PLAIN_CAPTIONS = ['a photo of a dog', 'two cats on a red sofa', 'the bridge over the river at night 42', 'ΣΟΦΙΑ café 東京 😀!', 'a dog and a cat'];
@@ -26,4 +30,24 @@ export async function makeWitModel(dir: string, overrides: Partial<ClipConfig> =
   await saveModelDir(dir, model, tok);
   model.dispose();
   return cfg;
+}
+
+/** The shared {@link makeWitModel} model (defaults) and its `wit model export`, built once per run. */
+export interface SharedWitModel {
+  /** The wit model folder (read-only: copy it to change it). */
+  model: string;
+  /** Its open_clip export (open_clip_model.safetensors, open_clip_config.json, bpe_vocab.txt.gz). */
+  exported: string;
+  /** What `wit model export` printed on stderr. */
+  exportStderr: string;
+}
+
+export async function sharedWitModel(): Promise<SharedWitModel> {
+  const dir = await sharedFixture('wit-model-export', async (d) => {
+    await makeWitModel(join(d, 'wit'));
+    const r = await runWit(['model', 'export', '--model', join(d, 'wit'), '--out', join(d, 'exported')], { timeoutMs: 120_000 });
+    if (r.code !== 0) throw new Error(`shared fixture: wit model export exited ${r.code}: ${r.stderr}`);
+    writeFileSync(join(d, 'export-stderr.txt'), r.stderr);
+  });
+  return { model: join(dir, 'wit'), exported: join(dir, 'exported'), exportStderr: readFileSync(join(dir, 'export-stderr.txt'), 'utf8') };
 }
