@@ -4,6 +4,10 @@ import { ParquetFileWriter } from './parquet-writer.js';
 import { shardColumns, statusColumns, type ExtraColumn, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { WitError } from '../util/errors.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
+import { testHook } from '../util/output.js';
+
+/** Shards this process has finished, for the test hook `shards:closed-N` (a kill right after the Nth). */
+let shardsClosed = 0;
 
 /** The two on-disk shard formats (README.md, "The shard format"). */
 export type ShardFormat = 'parquet' | 'webdataset';
@@ -203,6 +207,7 @@ export class ParquetShardWriter implements ShardSink {
       duration: (end.getTime() - this.started.getTime()) / 1000,
     };
     await writeJsonAtomic(statsPathFor(this.path), stats);
+    testHook(`shards:closed-${++shardsClosed}`);
     return stats;
   }
 
