@@ -6,8 +6,10 @@ export default defineConfig({
     // Prints, at the end of the run, what was skipped for a missing system program (test/helpers/needs.ts).
     // Plus the run's root of shared fixtures (test/helpers/shared-fixtures.ts: built once, used by many files).
     globalSetup: ['test/helpers/skip-summary.ts', 'test/helpers/shared-fixtures-setup.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    // Limits for a hang, not for speed: no test asserts a time, and a machine busy with other work
+    // stretches every CLI spawn (a test that takes 1 minute alone took 6 at load average 30).
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
     pool: 'forks',
     // Two cores: keep heavy suites from starving each other.
     maxWorkers: 2,

@@ -154,5 +154,5 @@ describe('README.md', () => {
       expect(named.length, cmd).toBeGreaterThan(0);
       for (const f of named) expect(known!.has(f), `wit ${cmd} summary has no field ${f}`).toBe(true);
     }
-  }, 60_000);
+  }, 600_000);
 });

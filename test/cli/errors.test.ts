@@ -40,7 +40,7 @@ beforeAll(async () => {
   writeFileSync(join(root, 'queries.txt'), 'cat\n');
   writeFileSync(join(root, 'pageviews-20240101-000000'), 'en Red_Circle 100 0\nen Blue_Square 90 0\n');
   writeFileSync(join(root, 'pages.warc'), await makeWarc([{ url: 'http://example.com/', body: '<img src="http://127.0.0.1:9/a.jpg" alt="a cat">' }]));
-}, 120_000);
+}, 600_000);
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -82,7 +82,7 @@ describe('an --out that cannot be written: one line, no stack trace, for every c
         expect(r.code).toBe(2);
         expect(line).toMatch(/a part of the path is a file, not a folder|not a directory/i);
       }
-    }, 150_000);
+    }, 600_000);
   }
 });
 
@@ -97,7 +97,7 @@ describe('an --out that cannot be written: wit model import', () => {
     expect(r.code).toBe(2);
     const line = expectOneLine(r, 'model import', out);
     expect(line).not.toMatch(/\.tmp-/);
-  }, 150_000);
+  }, 600_000);
 });
 
 describe('the prefix names the command that ran, not the library stage', () => {
@@ -111,13 +111,13 @@ describe('the prefix names the command that ran, not the library stage', () => {
     const f = await runWit(['filter', '--model', notModel, '--shards', shards, '--out', join(root, 'filtered')], { timeoutMs: 120_000 });
     expect(f.code).toBe(2);
     expect(expectOneLine(f, 'filter', notModel)).not.toMatch(/\btrain:/);
-  }, 150_000);
+  }, 600_000);
 
   it('wit model export names its subcommand', async () => {
     const r = await runWit(['model', 'export', '--model', join(root, 'nope'), '--out', join(root, 'exported')], { timeoutMs: 120_000 });
     expect(r.code).toBe(2);
     expect(expectOneLine(r, 'model export', join(root, 'nope'))).not.toMatch(/\btrain:/);
-  }, 150_000);
+  }, 600_000);
 });
 
 describe('the live crawl counts what it drops', () => {
@@ -140,5 +140,5 @@ describe('the live crawl counts what it drops', () => {
     expect(s.kept).toBe(1);
     // 1 from the first page, 1000 (the cap) from the second
     expect(s.candidates).toBe(1001);
-  }, 150_000);
+  }, 600_000);
 });

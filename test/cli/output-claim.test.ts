@@ -45,7 +45,7 @@ beforeAll(async () => {
   tars = join(root, 'tars');
   const c = await runWit(['convert', '--shards', shards, '--output-format', 'webdataset', '--out', tars]);
   expect(c.code, c.stderr).toBe(0);
-}, 180_000);
+}, 600_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('model import --out', () => {
@@ -107,7 +107,7 @@ describe('model export is published as one set', () => {
     expect(readdirSync(out).sort()).toEqual(['.wit-output.json', 'bpe_vocab.txt.gz', 'open_clip_config.json', 'open_clip_model.safetensors']);
     const back = await runWit(importArgs(join(out, 'open_clip_model.safetensors'), join(root, 'from-complete'), out));
     expect(back.code, back.stderr).toBe(0);
-  }, 60_000);
+  }, 600_000);
 
   test('a rerun replaces its own earlier export, but not a folder where someone added a file', async () => {
     const out = join(root, 'export-twice');
@@ -118,7 +118,7 @@ describe('model export is published as one set', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/notes\.txt, which wit did not write/);
     expect(readFileSync(join(out, 'notes.txt'), 'utf8')).toBe('mine\n');
-  }, 60_000);
+  }, 600_000);
 });
 
 describe('convert --out', () => {
@@ -196,7 +196,7 @@ describe('eval --out (MODEL/eval.json is what the report shows)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/notes\.json: exists and is not a wit eval summary/);
     expect(readFileSync(notes, 'utf8')).toBe('{"mine": true}\n');
-  }, 120_000);
+  }, 600_000);
 
   test('a FIFO as --out is refused', async () => {
     const fifo = join(root, 'eval-fifo');

@@ -43,7 +43,7 @@ describe('the error printer', () => {
     expect(r.stderr).toMatch(/wit crawl: .*list\.csv: .*url/);
     expect(r.stderr).toContain('\\x1b[2J');
     expect(r.stderr).not.toMatch(RAW);
-  }, 60_000);
+  }, 600_000);
 
   it('a corrupt LanceDB index: one line naming the folder, exit 2, no Rust source path', async () => {
     const index = join(dir, 'index');
@@ -64,5 +64,5 @@ describe('the error printer', () => {
       expect(lines[0]).toMatch(new RegExp(`^wit ${args[0] === 'embed' ? 'embed merge' : args[0]}: ${index.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: the index is damaged or truncated .*rebuild it with wit embed`));
       expect(r.stderr).not.toMatch(/\.rs:\d/);
     }
-  }, 60_000);
+  }, 600_000);
 });

@@ -2,6 +2,9 @@ import { spawn, spawnSync, type SpawnSyncOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 
+/** The least time runWit gives a command before it kills it (a hang, not a slow machine). */
+const MIN_KILL_MS = 600_000;
+
 /** The launcher users run (`npx wit`, the package's `bin`); it runs the build in dist/. */
 export const WIT = join(process.cwd(), 'bin', 'wit.cjs');
 
@@ -10,7 +13,11 @@ if (!existsSync(join(process.cwd(), 'dist', 'src', 'cli', 'main.js'))) {
   throw new Error('dist/ is not built: run `npm run build` first (`npm test` does it), then rerun the CLI tests');
 }
 
-/** Runs `node bin/wit.cjs …` (env: variables to set or override) and collects its exit code and output (SIGKILLed after timeoutMs). */
+/**
+ * Runs `node bin/wit.cjs …` (env: variables to set or override) and collects its exit code and output.
+ * SIGKILLed after timeoutMs, but never before 10 minutes: the kill is for a hang, and a loaded machine
+ * stretches a command that takes seconds alone to minutes.
+ */
 export function runWit(args: string[], opts: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const env = opts.env ? { ...process.env, ...opts.env } : process.env;
@@ -19,7 +26,7 @@ export function runWit(args: string[], opts: { timeoutMs?: number; env?: NodeJS.
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const t = setTimeout(() => child.kill('SIGKILL'), Math.max(opts.timeoutMs ?? 0, MIN_KILL_MS));
     child.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr }); });
   });
 }

@@ -227,5 +227,5 @@ describe('url lists into WebDataset and Parquet shards', () => {
     expect(rep.code, rep.stderr).toBe(0);
     expect(JSON.parse(rep.stdout)).toMatchObject({ images: expect.any(Number) });
     expect((JSON.parse(rep.stdout) as { images: number }).images).toBeGreaterThan(0);
-  }, 240_000);
+  }, 600_000);
 });

@@ -107,7 +107,7 @@ describe('wit demo', () => {
     const other = await wit(['demo', '--out', out, '--scale', '0.3', '--skip', 'data', 'querygen', 'crawl']);
     expect(other.code).toBe(2);
     expect(other.stderr).toMatch(/made with --scale 0.2/);
-  }, 300_000);
+  }, 600_000);
 
   it('rejects an unknown stage with exit code 2', async () => {
     const r = await wit(['demo', '--out', join(dir, 'x'), '--skip', 'nope']);

@@ -32,7 +32,7 @@ beforeAll(async () => {
   model = join(dir, 'model');
   ({ swapped, records } = await writeNoisyEmojiShards(shards, { count: EMOJI, swapFraction: 0.3, seed: 7, size: 32, shardSize: 250 }));
   await train({ shards: [shards], out: model, arch: 'vit-micro', steps: STEPS, batchSize: 64, seed: 1, backend: 'wasm', lr: 2e-3, checkpointEvery: 1_000_000 });
-}, 300_000);
+}, 600_000);
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });

@@ -40,7 +40,7 @@ beforeAll(async () => {
   ];
   shards = join(dir, 'shards');
   await writeShards(shards, [originals.slice(0, 20), [...originals.slice(20), ...planted]], { imageFormat: 'png' });
-}, 120_000);
+}, 600_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -70,7 +70,7 @@ describe('wit filter --dedup-semantic', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/3 near-duplicates/);
     expect(text.stdout).toMatch(/2 already done/);
-  }, 300_000);
+  }, 600_000);
 
   it('a lower threshold also takes the closest unrelated pair; --dedup-semantic without a model is exit 2', async () => {
     const loose = await runWit(['filter', '--model', model, '--shards', shards, '--out', join(dir, 'loose'), '--dedup-semantic', '0.999', '--json'], { timeoutMs: 180_000 });
@@ -79,5 +79,5 @@ describe('wit filter --dedup-semantic', () => {
     const none = await runWit(['filter', '--shards', shards, '--out', join(dir, 'nomodel'), '--dedup-semantic', T]);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/--dedup-semantic needs a model/);
-  }, 300_000);
+  }, 600_000);
 });

@@ -36,7 +36,7 @@ beforeAll(async () => {
   exported = join(root, 'exported');
   const r = await runWit(['model', 'export', '--model', join(root, 'wit'), '--out', exported, '--json']);
   expect(r.code, r.stderr).toBe(0);
-}, 120_000);
+}, 600_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('wit model export/import round trip (Node only)', () => {
@@ -68,7 +68,7 @@ describe('wit model export/import round trip (Node only)', () => {
     expect(b.config.tokenizer.type).toBe('clip-bpe');
     await a.dispose();
     await b.dispose();
-  }, 60_000);
+  }, 600_000);
 
   test('import refuses a non-empty --out', async () => {
     const r = await importWith({}, join(root, 'wit'));
@@ -151,5 +151,5 @@ describe('wit model export: what open_clip cannot express is an error', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(msg);
     expect(existsSync(join(out, 'open_clip_model.safetensors'))).toBe(false);
-  }, 60_000);
+  }, 600_000);
 });

@@ -46,7 +46,7 @@ describe('wit model export of a wit-trained model', () => {
     expect(vocab).toBe(cfg.model_cfg.text_cfg.vocab_size);
     expect(eot).toBeLessThan(cfg.model_cfg.text_cfg.vocab_size);
     expect(JSON.parse(r.stdout).vocab_size).toBe(vocab);
-  }, 120_000);
+  }, 600_000);
 
   test.skipIf(!needsOpenClip())('loads in the real open_clip (local-dir:) and embeds identical pixels and texts within 1e-5', async () => {
     const dir = join(root, 'exported');
@@ -67,5 +67,5 @@ describe('wit model export of a wit-trained model', () => {
     // The comparison can fail: different inputs give embeddings far apart.
     expect(maxDiff([image[1]!], [real.image[0]!])).toBeGreaterThan(1e-3);
     expect(maxDiff([text[1]!], [real.text[0]!])).toBeGreaterThan(1e-3);
-  }, 240_000);
+  }, 600_000);
 });

@@ -34,7 +34,7 @@ beforeAll(async () => {
   expect(i.code, i.stderr).toBe(0);
   shards = join(root, 'shards');
   await writeEmojiShards(shards, { sets: ['google'], limit: 24, size: 64, perShard: 12 });
-}, 120_000);
+}, 600_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('an imported model in the other stages', () => {
@@ -45,7 +45,7 @@ describe('an imported model in the other stages', () => {
     expect(s.input).toBe(24);
     expect(s.scored).toBe(24);
     expect(s.kept).toBe(12);
-  }, 150_000);
+  }, 600_000);
 
   test('wit eval --model evaluates it (zero-shot over the queries, retrieval)', async () => {
     const r = await runWit(['eval', '--model', imported, '--shards', shards, '--out', join(root, 'eval.json'), '--backend', 'wasm', '--json'], { timeoutMs: 120_000 });
@@ -53,7 +53,7 @@ describe('an imported model in the other stages', () => {
     const s = JSON.parse(r.stdout);
     expect(s.zero_shot.samples).toBe(24);
     expect(s.retrieval.samples).toBe(24);
-  }, 150_000);
+  }, 600_000);
 
   const opts = (out: string): TrainOptions => ({
     shards: [shards], out, initFrom: imported, batchSize: 6, lr: 1e-3, warmupSteps: 1, backend: 'wasm', seed: 2, shuffleBuffer: 8, decodeWorkers: 1, steps: 4, checkpointEvery: 2,
@@ -74,5 +74,5 @@ describe('an imported model in the other stages', () => {
     const r = await train({ ...opts(b), resume: true });
     expect(r.resumed_from).toBeGreaterThanOrEqual(2);
     expect(readFileSync(join(b, 'model.weights.bin')).equals(readFileSync(join(a, 'model.weights.bin')))).toBe(true);
-  }, 240_000);
+  }, 600_000);
 });

@@ -53,7 +53,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'wit-modelguard-'));
   // the model and its export are shared with other files (test/helpers/shared-fixtures.ts): read-only here
   ({ model: witModel, exported, exportStderr } = await sharedWitModel());
-}, 120_000);
+}, 600_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('safetensors layout is checked as the format defines it', () => {
@@ -109,7 +109,7 @@ describe('safetensors layout is checked as the format defines it', () => {
     expect(r.stderr).toMatch(new RegExp(`^wit model import: ${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: `));
     expect(r.stderr).toMatch(msg);
     expect(existsSync(out)).toBe(false);
-  }, 60_000);
+  }, 600_000);
 
   test('integer buffers the format defines (OpenAI\'s input_resolution, I64) are skipped, not refused', async () => {
     const { header, data } = readRaw(weights());
@@ -118,7 +118,7 @@ describe('safetensors layout is checked as the format defines it', () => {
     const file = writeRaw(join(root, 'with-i64.safetensors'), header, Buffer.concat([data, Buffer.alloc(8)]));
     const r = await importWith({ weights: file }, join(root, 'with-i64'));
     expect(r.code, r.stderr).toBe(0);
-  }, 60_000);
+  }, 600_000);
 });
 
 describe('architecture sizes are bounded before anything is built', () => {
@@ -133,7 +133,7 @@ describe('architecture sizes are bounded before anything is built', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim()).toBe(`wit model import: ${f}: vision_cfg.layers = 1000000 is above wit's limit of 256`);
     expect(existsSync(out)).toBe(false);
-  }, 90_000);
+  }, 600_000);
 
   test('a model directory whose config.json says text.layers = 10^6 is refused on load (the loader of export, eval, filter, embed, search, serve)', async () => {
     const dir = join(root, 'deep-model');
@@ -144,7 +144,7 @@ describe('architecture sizes are bounded before anything is built', () => {
     const r = await runWit(['model', 'export', '--model', dir, '--out', join(root, 'deep-export')], { timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/config\.json: text\.layers = 1000000 is above wit's limit of 256/);
-  }, 90_000);
+  }, 600_000);
 
   test('wit train --arch with an absurd width: exit 2 naming the field', async () => {
     const arch = { ...structuredClone(ARCHS['vit-micro']!), vision: { ...ARCHS['vit-micro']!.vision, width: 10 ** 9, heads: 1 } };
@@ -154,7 +154,7 @@ describe('architecture sizes are bounded before anything is built', () => {
     const r = await runWit(['train', '--shards', join(root, 'shards'), '--out', join(root, 'wide-run'), '--arch', f, '--steps', '1', '--backend', 'cpu'], { timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/architecture .*wide\.json: vision\.width = 1000000000 is above wit's limit of 16,384/);
-  }, 90_000);
+  }, 600_000);
 
   test('sizes each within their limits but together too large: refused by the parameter and tensor limits', () => {
     const base = structuredClone(ARCHS['vit-micro']!);
@@ -218,7 +218,7 @@ describe('NaN and infinite weights are refused at every load', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim()).toMatch(/^wit model export: \S+model\.weights\.bin: tensor text_projection holds 1 non-finite value of 512 \(NaN at index 3\)/);
     expect(existsSync(join(out, 'open_clip_model.safetensors'))).toBe(false);
-  }, 60_000);
+  }, 600_000);
 
   test('wit filter refuses it instead of scoring every pair 0 and dropping them all with exit 0', async () => {
     await writeShapeShards(join(root, 'fshards'), { perClass: 1, shards: 1 });
@@ -227,7 +227,7 @@ describe('NaN and infinite weights are refused at every load', () => {
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/^wit filter: .*model\.weights\.bin: tensor text_projection holds 1 non-finite value of 512/m);
     expect(existsSync(out) ? readdirSync(out).filter((f) => f.endsWith('.parquet')) : []).toEqual([]);
-  }, 120_000);
+  }, 600_000);
 
   test('a weights manifest that points outside the model directory is refused', async () => {
     const dir = join(root, 'escape-model');
@@ -238,7 +238,7 @@ describe('NaN and infinite weights are refused at every load', () => {
     const r = await runWit(['model', 'export', '--model', dir, '--out', join(root, 'escape-out')]);
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toMatch(/model\.json: weightsManifest\[0\] names the file "\.\.\/wit\/model\.weights\.bin"; weights files must sit next to the manifest/);
-  }, 60_000);
+  }, 600_000);
 });
 
 describe('wit model import takes an export folder; no library banners', () => {
@@ -248,7 +248,7 @@ describe('wit model import takes an export folder; no library banners', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ arch: 'open_clip_config', tensors: expect.any(Number) });
     expect(existsSync(join(out, 'model.json'))).toBe(true);
-  }, 60_000);
+  }, 600_000);
 
   test('--weights and --config without --vocab find bpe_vocab.txt.gz next to them', async () => {
     const dir = join(root, 'loose');
@@ -256,7 +256,7 @@ describe('wit model import takes an export folder; no library banners', () => {
     for (const f of ['open_clip_model.safetensors', 'open_clip_config.json', 'bpe_vocab.txt.gz']) copyFileSync(join(exported, f), join(dir, f));
     const r = await runWit(['model', 'import', '--weights', join(dir, 'open_clip_model.safetensors'), '--config', join(dir, 'open_clip_config.json'), '--out', join(root, 'loose-out')]);
     expect(r.code, r.stderr).toBe(0);
-  }, 60_000);
+  }, 600_000);
 
   test('a folder without weights, a file for a folder, and no input at all are one-line errors', async () => {
     const empty = join(root, 'empty-folder');
@@ -270,7 +270,7 @@ describe('wit model import takes an export folder; no library banners', () => {
     const c = await runWit(['model', 'import', '--out', join(root, 'e3')]);
     expect(c.code).toBe(2);
     expect(c.stderr).toMatch(/needs the folder to import \(wit model import DIR --out OUT\), or --weights and --config/);
-  }, 60_000);
+  }, 600_000);
 
   test("wit model export prints no TensorFlow.js banner", () => {
     expect(exportStderr).not.toMatch(/Hi, looks like/);

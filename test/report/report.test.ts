@@ -128,7 +128,7 @@ describe('report', () => {
     const both = spawnSync(process.execPath, [WIT, 'report', '--run', cut, junk, '--out', join(dir, 'both.html')], { encoding: 'utf8' });
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/; 1 more input could not be read/);
-  }, 60_000);
+  }, 600_000);
 
   it('a section that cannot read its run is an error section; the page is still written, then exit 2 naming the file', async () => {
     const run = join(dir, 'bad-config');

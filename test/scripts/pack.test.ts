@@ -42,7 +42,7 @@ beforeAll(() => {
   writeFileSync(join(proj, 'package.json'), JSON.stringify({ name: 'wit-user', version: '1.0.0', private: true, type: 'module', dependencies: deps, devDependencies: { '@types/node': `file:${join(modules, '@types', 'node')}` } }, null, 2));
   const installed = run(npm, ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', '--no-package-lock', tarball], proj);
   expect(installed.status, installed.stderr).toBe(0);
-}, 240_000);
+}, 600_000);
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

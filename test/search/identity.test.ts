@@ -66,7 +66,7 @@ beforeAll(async () => {
   await writeRandomModel(model, ['a', 'b']);
   index = join(dir, 'index');
   await embed({ model, shards: sets.map((s) => join(dir, s)), out: index, backend: 'cpu' });
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -102,7 +102,7 @@ describe('one identity for a pair across shard sets', () => {
     } finally {
       await server.close();
     }
-  }, 120_000);
+  }, 600_000);
 
   it('serve --shards finds moved shards by set and name, and refuses to guess between sets without ids', async () => {
     const moved = join(dir, 'moved');
@@ -121,7 +121,7 @@ describe('one identity for a pair across shard sets', () => {
     // The same shards without their manifests: two candidates named 00000.parquet, nothing to tell them apart.
     for (const s of sets) await rm(join(moved, s, 'manifest.json'));
     await expect(serve({ index, port: 0, backend: 'cpu', shards: sets.map((s) => join(moved, s)) })).rejects.toThrow(/several shards are named 00000\.parquet/);
-  }, 120_000);
+  }, 600_000);
 
   it('serve answers only its own Host names (DNS rebinding), --allow-host adds one; /api/info holds no paths', async () => {
     const server = await serve({ index, port: 0, backend: 'cpu', allowHost: ['wit.lan'] });
@@ -141,7 +141,7 @@ describe('one identity for a pair across shard sets', () => {
     } finally {
       await server.close();
     }
-  }, 120_000);
+  }, 600_000);
 
   it('serve keeps answering when wit embed rebuilds its index under it', async () => {
     const live = join(dir, 'live');
@@ -164,5 +164,5 @@ describe('one identity for a pair across shard sets', () => {
     } finally {
       await server.close();
     }
-  }, 240_000);
+  }, 600_000);
 });

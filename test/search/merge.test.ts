@@ -30,7 +30,7 @@ beforeAll(async () => {
     const r = await runWit(args, { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
   }
-}, 300_000);
+}, 600_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -80,7 +80,7 @@ describe('wit embed merge', () => {
     const again = await runWit(['embed', 'merge', '--parts', part(0), part(1), '--out', out, '--json'], { timeoutMs: 120_000 });
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout)).toMatchObject({ rows: pairs, parts: { input: 2, copied: 1, resumed: 1 } });
-  }, 300_000);
+  }, 600_000);
 
   it('refuses parts of another model, parts sharing a shard, and an unfinished part, naming the part', async () => {
     const other = join(dir, 'other-model');
@@ -104,5 +104,5 @@ describe('wit embed merge', () => {
     const missing = await runWit(['embed', 'merge', '--out', join(dir, 'm4')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--parts/);
-  }, 300_000);
+  }, 600_000);
 });

@@ -40,7 +40,7 @@ beforeAll(async () => {
   await writeRandomModel(model, captions);
   await embed({ model, shards: [shards], out: join(dir, 'index'), backend: 'cpu' });
   server = await serve({ index: join(dir, 'index'), port: 0, backend: 'cpu', k: 48 });
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await server?.close();
@@ -125,5 +125,5 @@ describe.skipIf(!needs('chromium'))('the search page in headless Chromium', () =
       await browser.close();
       await rm(profile, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 600_000);
 });

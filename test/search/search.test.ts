@@ -25,7 +25,7 @@ beforeAll(async () => {
   model = join(dir, 'model');
   await writeRandomModel(model, written.emoji.map((e) => e.name));
   index = join(dir, 'index');
-}, 120_000);
+}, 600_000);
 
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -69,7 +69,7 @@ describe('wit embed', () => {
     } finally {
       idx.close();
     }
-  }, 180_000);
+  }, 600_000);
 
   it('a rerun skips finished shards; a shard cut by a kill (rows appended, not recorded) is redone without duplicates', async () => {
     const again = await runWit(['embed', '--model', model, '--shards', shards, '--out', index, '--json'], { timeoutMs: 120_000 });
@@ -83,7 +83,7 @@ describe('wit embed', () => {
     const resumed = await runWit(['embed', '--model', model, '--shards', shards, '--out', index, '--json'], { timeoutMs: 120_000 });
     expect(resumed.code).toBe(0);
     expect(json<{ shards: unknown; rows: number }>(resumed.stdout)).toMatchObject({ shards: { input: 3, embedded: 1, resumed: 2 }, rows: pairs });
-  }, 240_000);
+  }, 600_000);
 
   it('--dtype float16 stores half-precision vectors that still search like the float32 ones', async () => {
     const half = join(dir, 'index16');
@@ -101,7 +101,7 @@ describe('wit embed', () => {
       a.close();
       b.close();
     }
-  }, 120_000);
+  }, 600_000);
 
   it('refuses an index directory made with another model', async () => {
     const other = join(dir, 'model-other');
@@ -109,7 +109,7 @@ describe('wit embed', () => {
     const r = await runWit(['embed', '--model', other, '--shards', shards, '--out', index]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/embed: .*index.*another model/);
-  }, 60_000);
+  }, 600_000);
 });
 
 describe('wit search', () => {
@@ -129,7 +129,7 @@ describe('wit search', () => {
     expect(s.results[0]!.key).toBe(first.key);
     expect(s.results[0]!.similarity).toBeCloseTo(1, 4);
     for (let i = 1; i < 5; i++) expect(s.results[i]!.similarity).toBeLessThanOrEqual(s.results[i - 1]!.similarity);
-  }, 60_000);
+  }, 600_000);
 
   it('text to image: top-k in order of similarity, as a table or --json', async () => {
     const r = await runWit(['search', '--index', index, 'grinning face', '--k', '4'], { timeoutMs: 60_000 });
@@ -141,7 +141,7 @@ describe('wit search', () => {
     expect(s.results).toHaveLength(4);
     expect(s.results.map((h) => h.similarity)).toEqual([...s.results.map((h) => h.similarity)].sort((a, b) => b - a));
     for (const h of s.results) expect(r.stdout).toContain(h.caption.slice(0, 20));
-  }, 60_000);
+  }, 600_000);
 
   it('bad input: empty query, missing or corrupt index, a model of another width', async () => {
     const empty = await runWit(['search', '--index', index, '  ']);
@@ -167,7 +167,7 @@ describe('wit search', () => {
     const width = await runWit(['search', '--index', index, '--model', narrow, 'cat']);
     expect(width.code).toBe(2);
     expect(width.stderr).toMatch(/64-dimensional embeddings .* makes 32-dimensional ones/);
-  }, 120_000);
+  }, 600_000);
 });
 
 describe('a damaged index', () => {
@@ -203,7 +203,7 @@ describe('a damaged index', () => {
     } finally {
       idx.close();
     }
-  }, 60_000);
+  }, 600_000);
 
   it('LanceDB\'s reason is kept without its wrappers; a full disk is not a damaged index', () => {
     const err = (m: string) => Object.assign(new Error(m), { code: 'GenericFailure' });
@@ -236,7 +236,7 @@ describe('a damaged index', () => {
     const resumed = await runWit(['embed', '--model', model, '--shards', shards, '--out', cut], { timeoutMs: 120_000 });
     expect(resumed.code, resumed.stderr).toBe(2);
     expect(resumed.stderr.trim()).toMatch(new RegExp(`^wit embed: ${cut}: the index is damaged or truncated`));
-  }, 300_000);
+  }, 600_000);
 });
 
 describe('ANN choice', () => {

@@ -28,7 +28,7 @@ beforeAll(async () => {
   // A file next to the shards that must never be served.
   await writeFile(join(dir, 'secret.txt'), 'SECRET');
   server = await serve({ index, port: 0, backend: 'cpu' });
-}, 180_000);
+}, 600_000);
 
 afterAll(async () => {
   await server?.close();
@@ -94,7 +94,7 @@ describe('wit serve', () => {
     const r = await runWit(['serve', '--index', index, '--port', String(server.port), '--backend', 'cpu'], { timeoutMs: 60_000 });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`serve: port ${server.port} on 127.0.0.1 is in use`));
-  }, 60_000);
+  }, 600_000);
 
   it('serves the images from --shards when the shards moved, and nothing from a folder that lacks them', async () => {
     const moved = join(dir, 'moved');
@@ -109,7 +109,7 @@ describe('wit serve', () => {
     } finally {
       await other.close();
     }
-  }, 60_000);
+  }, 600_000);
 });
 
 // The page in a real browser: a query returns images, a click shows neighbours, no console errors,
@@ -166,5 +166,5 @@ describe.skipIf(!needs('chromium'))('wit serve in headless Chromium', () => {
       await browser.close();
       await rm(profile, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 600_000);
 });

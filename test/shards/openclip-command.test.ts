@@ -91,7 +91,7 @@ describe('wit convert --shard-size', () => {
     // a rerun keeps the full shards and redoes the short last one
     const r2 = await runWit(['convert', '--shards', src, '--output-format', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
     expect(JSON.parse(r2.stdout)).toMatchObject({ shards: 1, skipped_shards: 2, pairs: 25 });
-  }, 120_000);
+  }, 600_000);
 
   it('without --shard-size, the same format is refused with the way out', async () => {
     const same = await runWit(['convert', '--shards', join(dir, 'wds'), '--output-format', 'webdataset', '--out', join(dir, 'x')]);

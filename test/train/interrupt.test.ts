@@ -68,7 +68,7 @@ test('SIGINT inside a long step stops it, exit 130, and leaves a resumable check
   const loaded = await loadModelDir(join(out, 'checkpoints', 'step-000000'));
   expect(loaded.model.config.name).toBe('slow-vit');
   loaded.model.dispose();
-}, 300_000);
+}, 600_000);
 
 /**
  * Ctrl-C while a large model is being initialised (ViT-B/32: 126 million parameters drawn on the main
@@ -101,4 +101,4 @@ test('SIGINT while a large model is initialised: exit 130, nothing to keep, noth
   expect(code).toBe(130);
   const left = existsSync(out) ? readdirSync(out) : [];
   expect(left.filter((f) => f === 'model.json' || f === 'checkpoints' || f.startsWith('.'))).toEqual([]);
-}, 300_000);
+}, 600_000);

@@ -29,7 +29,7 @@ beforeAll(async () => {
   await writeShapeShards(shards, { perClass: 1, shards: 1 });
   openclipConfig = join(root, 'open_clip_config.json');
   writeFileSync(openclipConfig, JSON.stringify(toOpenClipConfig(resolveArch('vit-micro'), 'clip', 'test')));
-}, 120_000);
+}, 600_000);
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -56,7 +56,7 @@ describe('regular files only', () => {
       expect(oneLine(r.stderr, cmd)).toMatch(/\/dev\/zero: is a character device, not a regular file/);
       expect(r.rssMB).toBeLessThan(RSS_BOUND_MB); // before: /dev/zero was read until memory ran out (12 GB)
     }
-  }, 120_000);
+  }, 600_000);
 
   it('a folder or FIFO as --vocab is refused the same way', async () => {
     const fifo = join(root, 'vocab.fifo');
@@ -69,7 +69,7 @@ describe('regular files only', () => {
       expect(r.code, r.stderr).toBe(2);
       expect(oneLine(r.stderr, 'model import')).toContain(what);
     }
-  }, 60_000);
+  }, 600_000);
 });
 
 describe('decompression bombs', () => {
@@ -85,7 +85,7 @@ describe('decompression bombs', () => {
     const bad = await runWitMeasured(['model', 'import', '--max-input-size', 'vocabs=1MiB', '--config', openclipConfig, '--weights', 'x', '--out', join(root, 'imp3')]);
     expect(bad.code).toBe(2);
     expect(oneLine(bad.stderr, 'model import')).toMatch(/unknown kind 'vocabs'/);
-  }, 120_000);
+  }, 600_000);
 
   it('a 32 KB zstd url list that decompresses to 1 GB is read in bounded memory', async () => {
     const bomb = join(root, 'urls.txt.zst');
@@ -97,7 +97,7 @@ describe('decompression bombs', () => {
     const capped = await runWitMeasured(['crawl', '--max-input-size', 'url-list=16MiB', '--input', bomb, '--out', join(root, 'crawl-bomb2')]);
     expect(capped.code, capped.stderr).toBe(2);
     expect(oneLine(capped.stderr, 'crawl')).toMatch(/urls\.txt\.zst: decompresses to more than 16 MiB, over the url-list limit/);
-  }, 400_000);
+  }, 600_000);
 });
 
 describe('shards', () => {
@@ -118,7 +118,7 @@ describe('shards', () => {
       expect(r.code, `${cmd}: ${r.stderr}`).toBe(2); // before: 0 in convert and embed, 2 in the others
       expect(oneLine(r.stderr, cmd)).toMatch(/00000\.tar: .*the file is empty \(0 bytes\), not a tar/);
     }
-  }, 300_000);
+  }, 600_000);
 
   it('a 2 GiB tar member is a clear exit 2 in every reader, no native abort, no temporary file left', async () => {
     const dir = join(root, 'huge-member');
@@ -134,5 +134,5 @@ describe('shards', () => {
     const out = join(root, 'conv-huge');
     const left = existsSync(out) ? readdirSync(out).filter((n) => n.includes('.tmp')) : [];
     expect(left).toEqual([]);
-  }, 300_000);
+  }, 600_000);
 });
