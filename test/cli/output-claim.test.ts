@@ -197,7 +197,7 @@ describe('eval --out (MODEL/eval.json is what the report shows)', () => {
     writeFileSync(notes, '{"mine": true}\n');
     const r = await runWit(['eval', '--model', model, '--shards', shards, '--out', notes, '--backend', 'cpu']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/notes\.json: exists and is not a wit eval summary/);
+    expect(r.stderr).toMatch(/notes\.json: exists and holds JSON \(\d+ bytes\), not a wit eval summary/);
     expect(readFileSync(notes, 'utf8')).toBe('{"mine": true}\n');
   }, 120_000);
 
