@@ -12,6 +12,7 @@ import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord,
 import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey } from './tar.js';
 import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
 import { InputError, WitError } from '../util/errors.js';
+import { testHook } from '../util/output.js';
 
 /** Characters a member key keeps as they are; every other one is percent-encoded. */
 const KEY_SAFE = /^[A-Za-z0-9_-]$/;
@@ -130,6 +131,7 @@ export class WebDatasetShardWriter implements ShardSink {
     // Metadata and stats first, the tar's final name last: a stop (kill, full disk) never leaves a
     // tar under its final name without its completion record (docs/ARCHITECTURE.md, "Crash safety").
     await writeJsonAtomic(statsPathFor(this.path), stats);
+    testHook('shards:stats-written');
     await rename(this.tmpPath, this.path);
     return stats;
   }

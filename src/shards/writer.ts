@@ -3,6 +3,7 @@ import { basename, dirname, join } from 'node:path';
 import { ParquetFileWriter } from './parquet-writer.js';
 import { shardColumns, statusColumns, type ExtraColumn, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { WitError } from '../util/errors.js';
+import { testHook } from '../util/output.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
 
 /** The two on-disk shard formats (README.md, "The shard format"). */
@@ -204,6 +205,7 @@ export class ParquetShardWriter implements ShardSink {
     // The completion record first, then the data file's final name: a data file under its final
     // name always has its stats (a stop in between leaves stats without data, which no reader lists).
     await writeJsonAtomic(statsPathFor(this.path), stats);
+    testHook('shards:stats-written');
     await rename(this.tmpPath, this.path);
     return stats;
   }

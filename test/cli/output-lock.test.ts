@@ -29,7 +29,8 @@ beforeAll(async () => {
   srv = await startTestServer();
   gated = createServer((req, res) => {
     const i = Number(/a(\d+)\.jpg/.exec(req.url ?? '')?.[1] ?? 0);
-    void (i < 2 ? Promise.resolve() : gate).then(async () => {
+    req.resume();
+    void gate.then(async () => {
       const body = await makeJpeg(40, 30, i);
       res.writeHead(200, { 'content-type': 'image/jpeg', 'content-length': body.length });
       res.end(body);
@@ -40,7 +41,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'wit-lock-cli-'));
   queries = join(dir, 'queries.txt');
   writeFileSync(queries, 'alpha\n');
-  // 8 images; from the third on they wait for the gate: the first crawl runs until the test opens it.
+  // 8 images that wait for the gate: the first crawl runs (and has written nothing yet) until the test opens it.
   slowList = join(dir, 'slow.jsonl');
   writeFileSync(slowList, Array.from({ length: 8 }, (_, i) => JSON.stringify({ url: `${gatedOrigin}/slow/a${i}.jpg`, caption: `an alpha picture ${i}` })).join('\n') + '\n');
   otherList = join(dir, 'other.jsonl');
@@ -63,10 +64,10 @@ function start(args: string[]): { child: ChildProcess; done: Promise<{ code: num
   return { child, done: new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stderr }))) };
 }
 
-/** Waits until the run holds its lock and has finished a shard (or the time is up). */
+/** Waits until the run has made its --out and started its manifest (or the time is up). */
 async function untilWriting(out: string, exited: () => boolean): Promise<void> {
-  for (let i = 0; i < 400 && !exited(); i++) {
-    if (existsSync(join(dir, `.${out.split('/').pop()}.wit-lock`)) && existsSync(out) && readdirSync(out).some((n) => n.endsWith('_stats.json'))) return;
+  for (let i = 0; i < 600 && !exited(); i++) {
+    if (existsSync(join(out, 'manifest.json'))) return;
     await sleep(50);
   }
 }

@@ -158,6 +158,19 @@ export const INPUT_CLASSES: InputClass[] = [
   { name: 'control-characters', kinds: ALL, make: (dir, valid) => join(dir, `evil\x1b[2J\x1b]0;pwned\x07name${extname(valid)}`) },
 ];
 
+// Issue 26, class 5: a shard under its final name without its completion record (NNNNN_stats.json),
+// as a writer stopped by a full disk left it before writers wrote the record first: never read as finished.
+INPUT_CLASSES.push({
+  name: 'unfinished-shard', kinds: ['shards'], make: (dir, valid) => {
+    const d = join(dir, 'unfinished-' + basename(valid));
+    cpSync(valid, d, { recursive: true });
+    const data = readdirSync(d).filter((n) => /^\d{5}\.(parquet|tar)$/.test(n)).sort();
+    const first = data[0]!;
+    copyFileSync(join(d, first), join(d, `99999${first.slice(5)}`));
+    return d;
+  },
+});
+
 /**
  * Output classes: what may already be at `--out`. `precious` is what must be unchanged afterwards;
  * `mentions`, what the one error line must say besides the path. A class with `runs` is not refused:
@@ -256,6 +269,13 @@ OUTPUT_CLASSES.push({
       for (const t of [`.00000.tar.tmp-${DEAD_PID}`, `.metrics.jsonl.tmp-${DEAD_PID}-abc123`]) {
         writeFileSync(join(out, t), 'half');
         gone.push(join(out, t));
+      }
+      if (name === 'train') {
+        // a checkpoint a killed (or resumed) train was writing
+        const ck = join(out, 'checkpoints', `step-000001.tmp-${DEAD_PID}`);
+        mkdirSync(ck, { recursive: true });
+        writeFileSync(join(ck, 'model.json'), '{}');
+        gone.push(ck);
       }
     } else {
       const t = join(dir, `.out.tmp-${DEAD_PID}-abc123`);
