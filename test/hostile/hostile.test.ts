@@ -140,8 +140,8 @@ for (const c of COMMANDS) {
           const r = await runMeasured([...c.cmd, ...args], dir);
           if (cls.runs) {
             expectRefused(c, r, [c.ok ?? 0], [made.out, out.flag]);
-            expect(r.stderr, 'the notice of the stale lock taken over').toMatch(made.notice!);
             for (const g of made.gone ?? []) expect(existsSync(g), `left behind: ${g}`).toBe(false);
+            expect(r.stderr, 'the notice of the stale lock taken over').toMatch(made.notice!);
             expect(snapshot(fx.root), 'the fixtures changed').toBe(fxSnapshot);
             return;
           }

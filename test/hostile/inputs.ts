@@ -254,7 +254,7 @@ OUTPUT_CLASSES.push({
   name: 'out-left-by-a-killed-run', kinds: ['dir', 'file'], runs: true, make: (dir, _fx, cmd, kind) => {
     const out = join(dir, 'out');
     const lock = plantLock(out, cmd, DEAD_PID);
-    const gone = [lock];
+    const gone: string[] = [];
     const name = cmd.join(' ');
     if (name === 'model import' || name === 'model export') {
       // A set published as one (src/util/output.ts, publish): its temporary sibling folder.
@@ -282,6 +282,7 @@ OUTPUT_CLASSES.push({
       writeFileSync(t, 'half');
       gone.push(t);
     }
+    gone.push(lock); // last: the temporaries are checked first
     return { out, gone, notice: new RegExp(`^wit ${name}: note: .*took over the lock of a run that no longer runs \\(wit ${name}, pid ${DEAD_PID} `, 'm') };
   },
 });
