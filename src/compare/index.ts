@@ -5,7 +5,7 @@
  * over seeds and the paired difference to raw.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { claimOutput } from '../util/output.js';
+import { claimOutput, type OutputClaim } from '../util/output.js';
 import { resolve } from 'node:path';
 import { listShards, readShardInfo } from '../shards/index.js';
 import { writeJsonAtomic } from '../util/atomic.js';
@@ -55,9 +55,19 @@ function planOf(o: Resolved, pool: string[], evalFiles: string[], steps: number)
  * Claims --out for a compare run: a new or empty folder, or one holding a compare run with the same
  * plan (resume). UsageError naming what differs otherwise.
  */
-async function claimCompareOut(out: string, plan: ReturnType<typeof planOf>): Promise<void> {
+async function claimCompareOut(out: string, plan: ReturnType<typeof planOf>): Promise<OutputClaim> {
   // The one output claim (docs/ARCHITECTURE.md, "Claiming an output"): no file, device, foreign or other run's folder, no input.
   const claim = await claimOutput(out, { command: 'compare', inputs: [...plan.pool, ...plan.eval] });
+  try {
+    await checkCompareOut(out, plan, claim);
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
+  return claim;
+}
+
+async function checkCompareOut(out: string, plan: ReturnType<typeof planOf>, claim: OutputClaim): Promise<void> {
   const st = await stat(out).catch(() => undefined);
   if (st && !st.isDirectory()) throw new UsageError(STAGE, 'is not a folder', { file: out });
   let before: Record<string, unknown> | undefined;
@@ -134,50 +144,55 @@ export async function compare(input: CompareOptions): Promise<CompareSummary> {
   if (o.cells?.length && !recipes.some((r) => seeds.some((s) => selected(r.name, s)))) {
     throw new UsageError(STAGE, `--cells ${o.cells.join(' ')} matches no cell (recipes: ${recipes.map((r) => r.name).join(', ')}; seeds 0-${o.seeds - 1})`);
   }
-  await claimCompareOut(out, planOf(o, pool, evalFiles, steps));
-  const log = o.onLog ?? (() => undefined);
-  const progress = o.onProgress ?? (() => undefined);
-  const settings: CellSettings = {
-    out, eval: evalFiles, labels: o.labels, templates: o.templates, retrievalSamples: o.retrievalSamples, steps, batchSize: o.batchSize,
-    arch: o.arch, lr: o.lr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, checkpointEvery: o.checkpointEvery,
-    backend: o.backend, threads: o.threads, decodeWorkers: o.decodeWorkers, log, progress, signal: o.signal,
-  };
-  const curations = new Map<string, Curation>();
-  let ran = 0;
-  for (const r of recipes) {
-    const curated = r.name === 'raw' ? undefined : await checkCurated(out, r);
-    if (curated) curations.set(r.name, curated);
-    const todo: number[] = [];
-    for (const seed of seeds) if (selected(r.name, seed) && !(await readCell(out, r.name, seed))) todo.push(seed);
-    if (!todo.length) continue;
-    let data = pool;
-    let kept = poolPairs;
-    if (r.name !== 'raw') {
-      const c = curated ?? (await curate(r, { out, pool, poolPairs, backend: o.backend, log, progress, signal: o.signal }));
-      curations.set(r.name, c);
-      log(`compare: ${r.name} (${c.description}) keeps ${c.pairs_kept} of ${poolPairs} pairs`);
-      if (c.pairs_kept < 2) throw new UsageError(STAGE, `recipe '${r.name}' keeps ${c.pairs_kept} pairs of ${poolPairs}; a cell needs at least 2 to train`, { file: o.recipes });
-      if (c.pairs_kept < o.batchSize) log(`compare: ${r.name} keeps fewer pairs (${c.pairs_kept}) than a batch (${o.batchSize}): its batches are the whole set, so it sees fewer samples`);
-      data = [join(recipeDir(out, r.name), 'data')];
-      kept = c.pairs_kept;
+  const claim = await claimCompareOut(out, planOf(o, pool, evalFiles, steps));
+  try {
+    // (the claim's lock is held until the function ends)
+    const log = o.onLog ?? (() => undefined);
+    const progress = o.onProgress ?? (() => undefined);
+    const settings: CellSettings = {
+      out, eval: evalFiles, labels: o.labels, templates: o.templates, retrievalSamples: o.retrievalSamples, steps, batchSize: o.batchSize,
+      arch: o.arch, lr: o.lr, warmupSteps: o.warmupSteps, weightDecay: o.weightDecay, checkpointEvery: o.checkpointEvery,
+      backend: o.backend, threads: o.threads, decodeWorkers: o.decodeWorkers, log, progress, signal: o.signal,
+    };
+    const curations = new Map<string, Curation>();
+    let ran = 0;
+    for (const r of recipes) {
+      const curated = r.name === 'raw' ? undefined : await checkCurated(out, r);
+      if (curated) curations.set(r.name, curated);
+      const todo: number[] = [];
+      for (const seed of seeds) if (selected(r.name, seed) && !(await readCell(out, r.name, seed))) todo.push(seed);
+      if (!todo.length) continue;
+      let data = pool;
+      let kept = poolPairs;
+      if (r.name !== 'raw') {
+        const c = curated ?? (await curate(r, { out, pool, poolPairs, backend: o.backend, log, progress, signal: o.signal }));
+        curations.set(r.name, c);
+        log(`compare: ${r.name} (${c.description}) keeps ${c.pairs_kept} of ${poolPairs} pairs`);
+        if (c.pairs_kept < 2) throw new UsageError(STAGE, `recipe '${r.name}' keeps ${c.pairs_kept} pairs of ${poolPairs}; a cell needs at least 2 to train`, { file: o.recipes });
+        if (c.pairs_kept < o.batchSize) log(`compare: ${r.name} keeps fewer pairs (${c.pairs_kept}) than a batch (${o.batchSize}): its batches are the whole set, so it sees fewer samples`);
+        data = [join(recipeDir(out, r.name), 'data')];
+        kept = c.pairs_kept;
+      }
+      for (const seed of todo) {
+        log(`compare: cell ${r.name}/${seed} (${cellDir(out, r.name, seed)})`);
+        const res = await runCell(settings, r.name, data, kept, seed);
+        ran++;
+        log(`compare: cell ${r.name}/${seed}: top-1 ${(100 * res.top1).toFixed(2)}%, top-5 ${(100 * res.top5).toFixed(2)}%`);
+      }
     }
-    for (const seed of todo) {
-      log(`compare: cell ${r.name}/${seed} (${cellDir(out, r.name, seed)})`);
-      const res = await runCell(settings, r.name, data, kept, seed);
-      ran++;
-      log(`compare: cell ${r.name}/${seed}: top-1 ${(100 * res.top1).toFixed(2)}%, top-5 ${(100 * res.top5).toFixed(2)}%`);
+    const results: CellResult[] = [];
+    const missing: string[] = [];
+    for (const r of recipes) {
+      for (const seed of seeds) {
+        const res = await readCell(out, r.name, seed);
+        if (res) results.push(res);
+        else missing.push(`${r.name}/${seed}`);
+      }
     }
+    const table = buildTable(recipes, curations, results, { poolPairs, steps, batchSize: o.batchSize, seeds: o.seeds, arch: o.arch });
+    await writeJsonAtomic(join(out, TABLE_FILE), table);
+    return { ...table, out, cells: { total: recipes.length * seeds.length, finished: results.length, ran, missing }, seconds: (performance.now() - t0) / 1000 };
+  } finally {
+    await claim.release();
   }
-  const results: CellResult[] = [];
-  const missing: string[] = [];
-  for (const r of recipes) {
-    for (const seed of seeds) {
-      const res = await readCell(out, r.name, seed);
-      if (res) results.push(res);
-      else missing.push(`${r.name}/${seed}`);
-    }
-  }
-  const table = buildTable(recipes, curations, results, { poolPairs, steps, batchSize: o.batchSize, seeds: o.seeds, arch: o.arch });
-  await writeJsonAtomic(join(out, TABLE_FILE), table);
-  return { ...table, out, cells: { total: recipes.length * seeds.length, finished: results.length, ran, missing }, seconds: (performance.now() - t0) / 1000 };
 }

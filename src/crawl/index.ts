@@ -273,46 +273,50 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
   for (const input of r.inputs) detectInputFormat(input, r.inputFormat); // fail fast on an unknown kind
   await checkInputs(r.inputs);
   const claim = await claimOutput(r.out, { command: 'crawl', inputs: [r.queries, ...r.inputs.filter((i) => !isUrl(i))] });
-  const fingerprint = runFingerprint(r, queries);
-  const outState = await checkOutDir(r, fingerprint);
-  const manifest = new ManifestWriter(r.out, optionsRecord(r, queries), r.inputs, fingerprint);
-  const matcher = QueryMatcher.build(queries, { caseSensitive: !r.caseInsensitive });
-  tuneSharpForCrawl();
-  const res = createResources(r, opts.resolver);
-  const extras = await listExtras(r, res, opts.signal).catch(async (err: unknown) => { await res.close(); throw err; });
-  const counters = newCounters();
-  const sources: SourceCounters = { pages: {}, badItems: {} };
-  const progress = { phase: 'crawl' };
-  const throttle = new Throttle(opts.onProgress, () => progressLine(counters, (Date.now() - started) / 1000, progress.phase), 1000);
-  const timer = opts.onProgress ? setInterval(() => throttle.tick(), 1000) : undefined;
   try {
-    await claim.create();
-    await manifest.started(outState);
-    const balance = await localBalance(r, opts, res, matcher, counters, progress);
-    const dedupe = new PairDeduper(r.dedupeCapacity, r.dedupeErrorRate);
-    const result = await processCandidates(allInputs(r, res, opts.signal, sources), {
-      out: r.out, prefix: '', shardSize: r.shardSize, matcher, balance, dedupe,
-      image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
-      resume: r.resume, window: pipelineWindow(r.concurrency), counters, signal: opts.signal,
-      metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION },
-      format: r.outputFormat, extras, admitAll: admitsAll(r),
-      onShard: () => throttle.tick(),
-    }, res);
-    if (result.interrupted || opts.signal?.aborted) {
-      throw new WitError('crawl', `interrupted: ${result.shards.length} shards finished in ${r.out}; rerun with --resume to continue`);
+    const fingerprint = runFingerprint(r, queries);
+    const outState = await checkOutDir(r, fingerprint);
+    const manifest = new ManifestWriter(r.out, optionsRecord(r, queries), r.inputs, fingerprint);
+    const matcher = QueryMatcher.build(queries, { caseSensitive: !r.caseInsensitive });
+    tuneSharpForCrawl();
+    const res = createResources(r, opts.resolver);
+    const extras = await listExtras(r, res, opts.signal).catch(async (err: unknown) => { await res.close(); throw err; });
+    const counters = newCounters();
+    const sources: SourceCounters = { pages: {}, badItems: {} };
+    const progress = { phase: 'crawl' };
+    const throttle = new Throttle(opts.onProgress, () => progressLine(counters, (Date.now() - started) / 1000, progress.phase), 1000);
+    const timer = opts.onProgress ? setInterval(() => throttle.tick(), 1000) : undefined;
+    try {
+      await claim.create();
+      await manifest.started(outState);
+      const balance = await localBalance(r, opts, res, matcher, counters, progress);
+      const dedupe = new PairDeduper(r.dedupeCapacity, r.dedupeErrorRate);
+      const result = await processCandidates(allInputs(r, res, opts.signal, sources), {
+        out: r.out, prefix: '', shardSize: r.shardSize, matcher, balance, dedupe,
+        image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
+        resume: r.resume, window: pipelineWindow(r.concurrency), counters, signal: opts.signal,
+        metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION },
+        format: r.outputFormat, extras, admitAll: admitsAll(r),
+        onShard: () => throttle.tick(),
+      }, res);
+      if (result.interrupted || opts.signal?.aborted) {
+        throw new WitError('crawl', `interrupted: ${result.shards.length} shards finished in ${r.out}; rerun with --resume to continue`);
+      }
+      throttle.final();
+      await writeQueryCounts(r.out, result.queryCounts, matcher);
+      const summary = summarize(r, result, counters, sources, dedupe.stats(), (Date.now() - started) / 1000);
+      if (r.outputFormat === 'webdataset') {
+        const oc = await openClipCommandFor(r.out, [...result.shards].sort());
+        if (oc) summary.open_clip_command = oc.command;
+      }
+      await manifest.finished(result.shards.map((f) => f.slice(r.out.length).replace(/^[\\/]+/, '')), { ...summary });
+      return summary;
+    } finally {
+      if (timer) clearInterval(timer);
+      await res.close();
     }
-    throttle.final();
-    await writeQueryCounts(r.out, result.queryCounts, matcher);
-    const summary = summarize(r, result, counters, sources, dedupe.stats(), (Date.now() - started) / 1000);
-    if (r.outputFormat === 'webdataset') {
-      const oc = await openClipCommandFor(r.out, [...result.shards].sort());
-      if (oc) summary.open_clip_command = oc.command;
-    }
-    await manifest.finished(result.shards.map((f) => f.slice(r.out.length).replace(/^[\\/]+/, '')), { ...summary });
-    return summary;
   } finally {
-    if (timer) clearInterval(timer);
-    await res.close();
+    await claim.release();
   }
 }
 

@@ -10,7 +10,7 @@ import { formatDuration } from '../util/progress.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { finalLoss } from '../train/final-loss.js';
 import { PLANTED_NOISE_FILE, type PlantedNoise } from '../report/planted-noise.js';
-import { claimOutput } from '../util/output.js';
+import { claimOutput, type OutputClaim } from '../util/output.js';
 import { bzip2File, findBzip2 } from './compress.js';
 import { writeHeldout } from './heldout.js';
 import { writePageviews } from './pageviews.js';
@@ -254,6 +254,8 @@ export async function serveDemoSite(out: string, port?: number): Promise<SiteSer
 
 /** One demo run: its settings, where it writes, the data it made, and the summary it fills as stages run. */
 interface DemoRun {
+  /** The demo folder's claim (its lock held for the whole demo). */
+  claim: OutputClaim;
   opts: ReturnType<typeof resolveOptions<typeof DEMO_OPTIONS, DemoOptions>>;
   out: string;
   paths: ReturnType<typeof demoPaths>;
@@ -279,9 +281,16 @@ function resolveDemo(input: DemoOptions) {
 }
 
 /** Makes the demo folder; stages replace their output folders, so never in a folder the demo did not make. */
-async function claimFolder(out: string): Promise<void> {
+async function claimFolder(out: string): Promise<OutputClaim> {
   // Folders of older demos carry .wit-demo, which claimOutput recognises (docs/ARCHITECTURE.md, "Claiming an output").
-  await (await claimOutput(out, { command: 'demo' })).create();
+  const claim = await claimOutput(out, { command: 'demo' });
+  try {
+    await claim.create();
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
+  return claim;
 }
 
 /** The dump the data stage writes (.bz2 when this machine has bzip2, else plain XML) and its pageview files. */
@@ -296,7 +305,16 @@ async function startDemo(input: DemoOptions): Promise<DemoRun> {
   const opts = resolveDemo(input);
   const out = resolve(opts.out);
   const paths = demoPaths(out);
-  await claimFolder(out);
+  const claim = await claimFolder(out);
+  try {
+    return await planDemo(opts, out, paths, claim);
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
+}
+
+async function planDemo(opts: DemoRun['opts'], out: string, paths: DemoRun['paths'], claim: OutputClaim): Promise<DemoRun> {
   const { emoji, plan, sets } = await demoSite(opts.scale, opts.seed, opts.heldout);
   // Reused outputs must come from the same data: the emoji, the site and the held-out set follow
   // from scale, seed and heldout.
@@ -314,7 +332,7 @@ async function startDemo(input: DemoOptions): Promise<DemoRun> {
     crawl: null, train: null, filter: null, eval: null, compare: null, site_url: null, serve: null, heldout: opts.heldout,
   };
   return {
-    opts, out, paths, rel, skip, emoji, plan, sets, summary,
+    opts, out, paths, rel, skip, emoji, plan, sets, summary, claim,
     steps: opts.steps ?? Math.round(300 * Math.sqrt(opts.scale)),
     wiki: wikiFiles(paths),
     log: opts.onLog ?? (() => undefined),
@@ -585,8 +603,12 @@ async function reportStage(run: DemoRun): Promise<void> {
 export async function demo(input: DemoOptions): Promise<DemoSummary> {
   const started = performance.now();
   const run = await startDemo(input);
-  for (const stage of [dataStage, querygenStage, crawlStage, heldoutStage, trainStage, filterStage, evalStage, indexStage, compareStage, reportStage]) await stage(run);
-  run.summary.seconds = (performance.now() - started) / 1000;
-  await writeFile(join(run.out, 'demo.summary.json'), JSON.stringify(run.summary, null, 2) + '\n').catch((err: unknown) => run.log(`demo: cannot write the summary: ${errorMessage(err)}`));
-  return run.summary;
+  try {
+    for (const stage of [dataStage, querygenStage, crawlStage, heldoutStage, trainStage, filterStage, evalStage, indexStage, compareStage, reportStage]) await stage(run);
+    run.summary.seconds = (performance.now() - started) / 1000;
+    await writeFile(join(run.out, 'demo.summary.json'), JSON.stringify(run.summary, null, 2) + '\n').catch((err: unknown) => run.log(`demo: cannot write the summary: ${errorMessage(err)}`));
+    return run.summary;
+  } finally {
+    await run.claim.release();
+  }
 }

@@ -277,7 +277,13 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   // Fail on bad shard paths before loading the model.
   const files = await listShards(o.shards);
   const claim = await claimOutput(o.out, { command: 'eval', kind: 'file', inputs: [...files, o.labels], replaces: o.overwrite ? undefined : (p) => otherEvaluation(p, o.shards, files, o.labels) });
-  const clip = await loadClip(o.model, { backend: o.backend, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
+  let clip: Awaited<ReturnType<typeof loadClip>>;
+  try {
+    clip = await loadClip(o.model, { backend: o.backend, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
   try {
     const data = await embedPairs(clip, files, o, fileLabels ? new Set(fileLabels) : undefined);
     checkFinite(o.model, 'image', data.images);
@@ -301,5 +307,6 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
     return summary;
   } finally {
     await clip.dispose();
+    await claim.release();
   }
 }

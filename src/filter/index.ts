@@ -40,37 +40,41 @@ export async function filter(input: FilterOptions): Promise<FilterSummary> {
   const opts = resolveOptions(STAGE, FILTER_OPTIONS, input);
   const v = await validate(opts);
   const claim = await claimOutputPath(opts.out, { command: 'filter', inputs: [...opts.shards, opts.model] });
-  const options = await runOptions(opts, v);
-  const outputFormat = opts.outputFormat ?? formatOfShard(v.files[0]!);
-  const outputs = v.files.map((_, i) => shardPath(opts.out, i, '', outputFormat));
-  const finished = await allFinished(outputs);
-  // The model loads before the output is claimed, so a bad model leaves nothing behind; a finished
-  // run, rerun, needs no model at all.
-  const model = finished ? {} : await loadModel(opts);
-  let selection: Selection | undefined;
-  let run: FilterRun;
   try {
-    await claim.create();
-    await claimOutput(opts.out, options);
-    run = newRun(opts, v, outputs, new Screen(v.basic, opts.dedup), model, t0);
-    if (finished) await totalsFromStats(run);
-    else if (v.mode === 'keep-fraction' || opts.dedupSemantic !== undefined) selection = await twoPass(run);
-    else await onePass(run);
+    const options = await runOptions(opts, v);
+    const outputFormat = opts.outputFormat ?? formatOfShard(v.files[0]!);
+    const outputs = v.files.map((_, i) => shardPath(opts.out, i, '', outputFormat));
+    const finished = await allFinished(outputs);
+    // The model loads before the output is claimed, so a bad model leaves nothing behind; a finished
+    // run, rerun, needs no model at all.
+    const model = finished ? {} : await loadModel(opts);
+    let selection: Selection | undefined;
+    let run: FilterRun;
+    try {
+      await claim.create();
+      await claimOutput(opts.out, options);
+      run = newRun(opts, v, outputs, new Screen(v.basic, opts.dedup), model, t0);
+      if (finished) await totalsFromStats(run);
+      else if (v.mode === 'keep-fraction' || opts.dedupSemantic !== undefined) selection = await twoPass(run);
+      else await onePass(run);
+    } finally {
+      await model.clip?.dispose();
+    }
+    const summary = summarise(run, t0);
+    await writeManifest(opts.out, {
+      stage: STAGE,
+      version: VERSION,
+      created: new Date().toISOString(),
+      options,
+      inputs: v.files.map((f) => resolve(f)),
+      shards: outputs.map((p) => p.slice(p.lastIndexOf('/') + 1)),
+      totals: { ...summary, out: undefined, duration: undefined, pairs_per_second: undefined, shards: undefined, selection: selection ? { k: selection.k, candidates: selection.candidates, ties: selection.ties } : undefined },
+    });
+    await rm(join(opts.out, WORK_DIR), { recursive: true, force: true });
+    return summary;
   } finally {
-    await model.clip?.dispose();
+    await claim.release();
   }
-  const summary = summarise(run, t0);
-  await writeManifest(opts.out, {
-    stage: STAGE,
-    version: VERSION,
-    created: new Date().toISOString(),
-    options,
-    inputs: v.files.map((f) => resolve(f)),
-    shards: outputs.map((p) => p.slice(p.lastIndexOf('/') + 1)),
-    totals: { ...summary, out: undefined, duration: undefined, pairs_per_second: undefined, shards: undefined, selection: selection ? { k: selection.k, candidates: selection.candidates, ties: selection.ties } : undefined },
-  });
-  await rm(join(opts.out, WORK_DIR), { recursive: true, force: true });
-  return summary;
 }
 
 /** The scorer: the one given, or the model's (loaded here, with its handle for semantic dedup). */

@@ -82,49 +82,53 @@ export async function trainWithFilterRounds(opts: FilterRoundsOptions): Promise<
   if (opts.initFrom && opts.resume) throw new UsageError('train', '--init-from and --resume do not go together');
   // `out` is the final model and holds every round: claimed as train's once the shards are found.
   const claim = await claimOutput(opts.out, { command: 'train' });
-  await listShards(opts.shards);
-  await claim.create();
-  const { filterRounds: _k, keepFraction: _f, filter: filterOpts, epochs: _e, ...base } = opts;
-  const log = opts.onLog ?? (() => undefined);
-  const rounds: FilterRoundSummary[] = [];
+  try {
+    await listShards(opts.shards);
+    await claim.create();
+    const { filterRounds: _k, keepFraction: _f, filter: filterOpts, epochs: _e, ...base } = opts;
+    const log = opts.onLog ?? (() => undefined);
+    const rounds: FilterRoundSummary[] = [];
 
-  let shards = opts.shards;
-  let previous: string | undefined;
-  for (let round = 0; round <= k; round++) {
-    let filterSummary: FilterSummary | undefined;
-    if (previous) {
-      const roundShards = join(opts.out, `round-${round}`, 'shards');
-      log(`train: round ${round}/${k}: scoring ${opts.shards.join(' ')} with ${previous}, keeping ${(100 * f).toFixed(1)}%`);
-      filterSummary = await filter({
-        dedup: false,
-        ...filterOpts,
-        shards: opts.shards,
-        out: roundShards,
-        model: previous,
-        keepFraction: f,
-        backend: opts.backend,
-        signal: opts.signal,
-        onLog: opts.onLog,
-        onProgress: opts.onProgress && ((p) => opts.onProgress!(`round ${round}/${k} filter ${p.phase}: ${p.rows}/${p.rowsTotal} rows, ${p.scored} scored, ${p.pairsPerSecond.toFixed(1)} pairs/s`)),
+    let shards = opts.shards;
+    let previous: string | undefined;
+    for (let round = 0; round <= k; round++) {
+      let filterSummary: FilterSummary | undefined;
+      if (previous) {
+        const roundShards = join(opts.out, `round-${round}`, 'shards');
+        log(`train: round ${round}/${k}: scoring ${opts.shards.join(' ')} with ${previous}, keeping ${(100 * f).toFixed(1)}%`);
+        filterSummary = await filter({
+          dedup: false,
+          ...filterOpts,
+          shards: opts.shards,
+          out: roundShards,
+          model: previous,
+          keepFraction: f,
+          backend: opts.backend,
+          signal: opts.signal,
+          onLog: opts.onLog,
+          onProgress: opts.onProgress && ((p) => opts.onProgress!(`round ${round}/${k} filter ${p.phase}: ${p.rows}/${p.rowsTotal} rows, ${p.scored} scored, ${p.pairsPerSecond.toFixed(1)} pairs/s`)),
+        });
+        if (filterSummary.kept < 2) throw new UsageError('train', `round ${round} kept ${filterSummary.kept} pairs: too few to train on; raise --keep-fraction`);
+        log(`train: round ${round}/${k}: kept ${filterSummary.kept} of ${filterSummary.scored} (similarity >= ${filterSummary.threshold?.toFixed(4)})`);
+        shards = [roundShards];
+      }
+      const model = roundModelDir(opts.out, round, k);
+      const summary = await train({
+        ...base,
+        shards,
+        out: model,
+        steps: await roundSteps(opts, shards),
+        initFrom: previous ?? opts.initFrom,
+        // The first round resumes only when asked; the round dirs are ours, so later rounds always may
+        // (train starts fresh from initFrom when a round has no checkpoint yet).
+        resume: round > 0 || opts.resume,
+        onProgress: opts.onProgress && ((line) => opts.onProgress!(`round ${round}/${k} ${line}`)),
       });
-      if (filterSummary.kept < 2) throw new UsageError('train', `round ${round} kept ${filterSummary.kept} pairs: too few to train on; raise --keep-fraction`);
-      log(`train: round ${round}/${k}: kept ${filterSummary.kept} of ${filterSummary.scored} (similarity >= ${filterSummary.threshold?.toFixed(4)})`);
-      shards = [roundShards];
+      rounds.push({ round, model, shards, scoredWith: previous, filter: filterSummary, train: summary });
+      previous = model;
     }
-    const model = roundModelDir(opts.out, round, k);
-    const summary = await train({
-      ...base,
-      shards,
-      out: model,
-      steps: await roundSteps(opts, shards),
-      initFrom: previous ?? opts.initFrom,
-      // The first round resumes only when asked; the round dirs are ours, so later rounds always may
-      // (train starts fresh from initFrom when a round has no checkpoint yet).
-      resume: round > 0 || opts.resume,
-      onProgress: opts.onProgress && ((line) => opts.onProgress!(`round ${round}/${k} ${line}`)),
-    });
-    rounds.push({ round, model, shards, scoredWith: previous, filter: filterSummary, train: summary });
-    previous = model;
+    return { out: opts.out, rounds, model: opts.out };
+  } finally {
+    await claim.release();
   }
-  return { out: opts.out, rounds, model: opts.out };
 }

@@ -94,52 +94,56 @@ export async function importModel(options: ImportOptions): Promise<ImportSummary
   const o = resolveOptions(STAGE, importSchema, options);
   const files = await importFiles(o);
   const claim = await claimOutput(o.out, { command: 'model import', reuse: false, inputs: [files.weights, files.config, files.vocab] });
-  const out = claim.path;
-  if (await isPartialSet(dirname(resolve(files.weights)))) throw new InputError(STAGE, files.weights, 'is in a partial export (wit model export was stopped before its files were complete); export again');
-  const parsed = parseOpenClipConfig(await readJson(files.config), files.config, { name: o.name, forceQuickGelu: o.forceQuickGelu });
-  const { arch, loss, customText } = parsed;
-  const tokenizer = await ClipTokenizer.fromMergesFile(files.vocab, arch.text.vocab_size, arch.text.context_length);
-  const reader = await SafetensorsReader.open(files.weights);
   try {
-    const specs = parameterSpecs(arch, loss);
-    checkKeys(reader, specs, arch, customText);
-    const dtypes: Record<string, number> = {};
-    let parameters = 0;
-    // The model directory appears complete or not at all (docs/ARCHITECTURE.md, "Claiming an output").
-    await claim.publish(async (tmp) => {
-      const fh = await open(join(tmp, 'model.weights.bin'), 'w');
-      try {
-        for (const s of specs) {
-          const key = torchKey(s.name, customText);
-          const entry = reader.entries.get(key)!;
-          dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + 1;
-          const raw = await reader.read(key);
-          checkFinite(raw, key, files.weights, STAGE);
-          const data = fromTorch(s.name, raw, entry.shape);
-          parameters += data.length;
-          await fh.write(littleEndian(data));
+    const out = claim.path;
+    if (await isPartialSet(dirname(resolve(files.weights)))) throw new InputError(STAGE, files.weights, 'is in a partial export (wit model export was stopped before its files were complete); export again');
+    const parsed = parseOpenClipConfig(await readJson(files.config), files.config, { name: o.name, forceQuickGelu: o.forceQuickGelu });
+    const { arch, loss, customText } = parsed;
+    const tokenizer = await ClipTokenizer.fromMergesFile(files.vocab, arch.text.vocab_size, arch.text.context_length);
+    const reader = await SafetensorsReader.open(files.weights);
+    try {
+      const specs = parameterSpecs(arch, loss);
+      checkKeys(reader, specs, arch, customText);
+      const dtypes: Record<string, number> = {};
+      let parameters = 0;
+      // The model directory appears complete or not at all (docs/ARCHITECTURE.md, "Claiming an output").
+      await claim.publish(async (tmp) => {
+        const fh = await open(join(tmp, 'model.weights.bin'), 'w');
+        try {
+          for (const s of specs) {
+            const key = torchKey(s.name, customText);
+            const entry = reader.entries.get(key)!;
+            dtypes[entry.dtype] = (dtypes[entry.dtype] ?? 0) + 1;
+            const raw = await reader.read(key);
+            checkFinite(raw, key, files.weights, STAGE);
+            const data = fromTorch(s.name, raw, entry.shape);
+            parameters += data.length;
+            await fh.write(littleEndian(data));
+          }
+          await fh.sync();
+        } finally {
+          await fh.close();
         }
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await writeJsonAtomic(join(tmp, 'config.json'), modelDirConfigOf(arch, loss, tokenizer));
-      await writeJsonAtomic(join(tmp, 'tokenizer.json'), tokenizer.toJSON());
-      const manifest = {
-        format: 'wit-clip',
-        generatedBy: `wit model import (TensorFlow.js tfjs-core v${tf.version_core} weights manifest)`,
-        convertedBy: null,
-        modelTopology: { class_name: 'WitClip', config: arch, loss },
-        weightsManifest: [{ paths: ['model.weights.bin'], weights: specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }],
+        await writeJsonAtomic(join(tmp, 'config.json'), modelDirConfigOf(arch, loss, tokenizer));
+        await writeJsonAtomic(join(tmp, 'tokenizer.json'), tokenizer.toJSON());
+        const manifest = {
+          format: 'wit-clip',
+          generatedBy: `wit model import (TensorFlow.js tfjs-core v${tf.version_core} weights manifest)`,
+          convertedBy: null,
+          modelTopology: { class_name: 'WitClip', config: arch, loss },
+          weightsManifest: [{ paths: ['model.weights.bin'], weights: specs.map((s) => ({ name: s.name, shape: s.shape, dtype: 'float32' })) }],
+        };
+        await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest));
+      });
+      return {
+        out, arch: arch.name, activation: arch.act, parameters, tensors: specs.length, source_dtypes: dtypes,
+        vocab_size: tokenizer.vocabSize, context_length: arch.text.context_length, image_size: arch.vision.image_size,
       };
-      await writeFileAtomic(join(tmp, 'model.json'), JSON.stringify(manifest));
-    });
-    return {
-      out, arch: arch.name, activation: arch.act, parameters, tensors: specs.length, source_dtypes: dtypes,
-      vocab_size: tokenizer.vocabSize, context_length: arch.text.context_length, image_size: arch.vision.image_size,
-    };
+    } finally {
+      await reader.close();
+    }
   } finally {
-    await reader.close();
+    await claim.release();
   }
 }
 
@@ -187,54 +191,58 @@ function exportedTokenizer(tokenizer: TextTokenizer, where: string): { merges: s
 export async function exportModel(options: ExportOptions): Promise<ExportSummary> {
   const o = resolveOptions(STAGE, exportSchema, options);
   const claim = await claimOutput(o.out, { command: 'model export', inputs: [o.model], files: EXPORT_FILES });
-  const config = await readModelConfig(o.model);
-  const openclip = toOpenClipConfig(config.arch, config.loss, o.model);
-  const tokenizer = await loadTokenizer(join(o.model, 'tokenizer.json'), config.tokenizer?.type ?? 'wit-byte-bpe');
-  const tok = exportedTokenizer(tokenizer, o.model);
-  const arch = config.arch;
-  const vocabRows = tok.rowOf ? tok.rowOf.length : arch.text.vocab_size;
-  (openclip.model_cfg as { text_cfg: { vocab_size: number } }).text_cfg.vocab_size = vocabRows;
-  const { tensors } = await loadWeights(o.model, 'model');
-  const out = claim.path;
-  let parameters = 0;
-  // The three files are published as one set: a crash between them leaves no folder that import
-  // accepts, and a rerun sweeps what the killed run left (docs/ARCHITECTURE.md, "Claiming an output").
-  await claim.publish(async (dir) => {
-    try {
-      const items: TensorToWrite[] = parameterSpecs(arch, config.loss).map((s) => {
-        const t = tensors[s.name];
-        if (!t) throw new InputError(STAGE, join(o.model, 'model.json'), `weights lack parameter ${s.name}`);
-        const tshape = torchShape(s.name, s.shape, arch);
-        const shape = s.name === 'token_embedding.weight' ? [vocabRows, arch.text.width] : tshape;
-        return {
-          name: s.name,
-          shape,
-          data: () => {
-            const data = t.dataSync() as Float32Array;
-            parameters += data.length;
-            if (s.name === 'token_embedding.weight' && tok.rowOf) return permuteRows(data, tok.rowOf, arch.text.width);
-            return toTorch(s.name, data, tshape);
-          },
-        };
-      });
-      await writeSafetensors(join(dir, 'open_clip_model.safetensors'), items, { format: 'pt', exported_by: 'wit model export' });
-    } finally {
-      tf.dispose(Object.values(tensors));
-    }
-    testHook('model-export:weights-written');
-    await writeFileAtomic(join(dir, 'bpe_vocab.txt.gz'), gzipSync(tok.merges));
-    await writeJsonAtomic(join(dir, 'open_clip_config.json'), openclip);
-  });
-  return {
-    out,
-    files: [...EXPORT_FILES],
-    arch: arch.name,
-    quick_gelu: arch.act === 'quick_gelu',
-    parameters,
-    vocab_size: vocabRows,
-    tokenizer: tokenizer.kind,
-    ...(tok.rowOf ? { tokenizer_note: "open_clip's tokenizer also HTML-unescapes and applies ftfy (curly quotes, ligatures, full-width forms) before BPE; wit's trained BPE did not, so captions with those differ" } : {}),
-  };
+  try {
+    const config = await readModelConfig(o.model);
+    const openclip = toOpenClipConfig(config.arch, config.loss, o.model);
+    const tokenizer = await loadTokenizer(join(o.model, 'tokenizer.json'), config.tokenizer?.type ?? 'wit-byte-bpe');
+    const tok = exportedTokenizer(tokenizer, o.model);
+    const arch = config.arch;
+    const vocabRows = tok.rowOf ? tok.rowOf.length : arch.text.vocab_size;
+    (openclip.model_cfg as { text_cfg: { vocab_size: number } }).text_cfg.vocab_size = vocabRows;
+    const { tensors } = await loadWeights(o.model, 'model');
+    const out = claim.path;
+    let parameters = 0;
+    // The three files are published as one set: a crash between them leaves no folder that import
+    // accepts, and a rerun sweeps what the killed run left (docs/ARCHITECTURE.md, "Claiming an output").
+    await claim.publish(async (dir) => {
+      try {
+        const items: TensorToWrite[] = parameterSpecs(arch, config.loss).map((s) => {
+          const t = tensors[s.name];
+          if (!t) throw new InputError(STAGE, join(o.model, 'model.json'), `weights lack parameter ${s.name}`);
+          const tshape = torchShape(s.name, s.shape, arch);
+          const shape = s.name === 'token_embedding.weight' ? [vocabRows, arch.text.width] : tshape;
+          return {
+            name: s.name,
+            shape,
+            data: () => {
+              const data = t.dataSync() as Float32Array;
+              parameters += data.length;
+              if (s.name === 'token_embedding.weight' && tok.rowOf) return permuteRows(data, tok.rowOf, arch.text.width);
+              return toTorch(s.name, data, tshape);
+            },
+          };
+        });
+        await writeSafetensors(join(dir, 'open_clip_model.safetensors'), items, { format: 'pt', exported_by: 'wit model export' });
+      } finally {
+        tf.dispose(Object.values(tensors));
+      }
+      testHook('model-export:weights-written');
+      await writeFileAtomic(join(dir, 'bpe_vocab.txt.gz'), gzipSync(tok.merges));
+      await writeJsonAtomic(join(dir, 'open_clip_config.json'), openclip);
+    });
+    return {
+      out,
+      files: [...EXPORT_FILES],
+      arch: arch.name,
+      quick_gelu: arch.act === 'quick_gelu',
+      parameters,
+      vocab_size: vocabRows,
+      tokenizer: tokenizer.kind,
+      ...(tok.rowOf ? { tokenizer_note: "open_clip's tokenizer also HTML-unescapes and applies ftfy (curly quotes, ligatures, full-width forms) before BPE; wit's trained BPE did not, so captions with those differ" } : {}),
+    };
+  } finally {
+    await claim.release();
+  }
 }
 
 function permuteRows(data: Float32Array, rowOf: Int32Array, width: number): Float32Array {

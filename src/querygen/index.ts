@@ -21,7 +21,7 @@ import { once } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { InputError } from '../util/errors.js';
 import { renameIntoPlace, tempPathFor, writeJsonAtomic } from '../util/atomic.js';
-import { claimOutput } from '../util/output.js';
+import { claimOutput, type OutputClaim } from '../util/output.js';
 import { WorkerPool } from './pool.js';
 import { readWordnet, WordnetFormatError } from './wordnet.js';
 import { byCountDesc, unionQueries, zeroBySource, SOURCES, type BySource, type QuerySource, type UnionResult } from './select.js';
@@ -98,12 +98,27 @@ const MB = 1024 * 1024;
 export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> {
   const t0 = Date.now();
   const run = resolveQuerygen(opts);
-  const claim = await claimOutput(run.out, { command: 'querygen', kind: 'file', inputs: [...run.wiki, ...run.pageviews, ...run.wikiIndex] });
+  const inputs = [...run.wiki, ...run.pageviews, ...run.wikiIndex];
+  const claim = await claimOutput(run.out, { command: 'querygen', kind: 'file', inputs });
+  try {
+    // The summary beside the list is an output too: replaced only when it is querygen's own.
+    const summaryClaim = await claimOutput(summaryPathFor(run.out), { command: 'querygen', signature: 'querygen summary', kind: 'file', inputs });
+    try {
+      return await buildQueries(opts, run, claim, t0);
+    } finally {
+      await summaryClaim.release();
+    }
+  } finally {
+    await claim.release();
+  }
+}
+
+async function buildQueries(opts: QuerygenOptions, run: ReturnType<typeof resolveQuerygen>, claim: OutputClaim, t0: number): Promise<QuerygenSummary> {
   const plans = await planWiki(run);
   await claim.create();
   const tmpDir = run.tmpDir
     ? (mkdirSync(run.tmpDir, { recursive: true }), mkdtempSync(join(resolve(run.tmpDir), 'querygen-')))
-    : mkdtempSync(join(dirname(run.out), `.${basename(run.out)}.tmp-`));
+    : mkdtempSync(join(dirname(run.out), `.${basename(run.out)}.tmp-${process.pid}-`));
   const pool = startPool(run, tmpDir);
   const guard = new RunGuard(opts.signal);
   const progress = new QuerygenProgress(opts.onProgress, plans.reduce((a, p) => a + p.size, 0), run.pageviews.length);

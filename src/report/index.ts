@@ -10,9 +10,10 @@ import { renderCompare } from './compare.js';
 import { renderCrawl, renderEval, renderFilter, renderShards, renderTraining } from './sections.js';
 import { InputError, UsageError, WitError, errorMessage } from '../util/errors.js';
 import { ItemError, problemOf, type InputProblem } from './problems.js';
-import { claimOutput } from '../util/output.js';
+import { claimOutput, type OutputClaim } from '../util/output.js';
 import { defaultOf, resolveOptions, type OptionsInput } from '../util/options.js';
 import { REPORT_OPTIONS } from './options.js';
+import { VERSION } from '../util/version.js';
 
 export { discoverRuns, type RunInventory } from './discover.js';
 export { esc } from './html.js';
@@ -197,6 +198,7 @@ function renderPage(title: string, runs: string[], sections: Section[]): string 
   const body = sections.map((s) => `<section id="${s.id}"><h2>${esc(s.title)}</h2>\n${s.html}\n</section>`).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
+<meta name="generator" content="wit ${esc(VERSION)} report">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
 <title>${esc(title)}</title>
@@ -237,11 +239,23 @@ async function writeReport(file: string, html: string): Promise<string> {
  */
 export async function report(input: ReportOptions): Promise<ReportSummary> {
   const t0 = performance.now();
-  const opts = resolveOptions('report', REPORT_OPTIONS, input);
-  await claimOutput(opts.out, { command: 'report', kind: 'file', inputs: opts.runs });
+  const opts = resolveReport(input);
+  const claim = await claimOutput(opts.out, { command: 'report', kind: 'file', inputs: opts.runs });
+  try {
+    return await writeWholeReport(opts, claim, t0);
+  } finally {
+    await claim.release();
+  }
+}
+
+type ResolvedReport = ReturnType<typeof resolveReport>;
+const resolveReport = (input: ReportOptions) => resolveOptions('report', REPORT_OPTIONS, input);
+
+async function writeWholeReport(opts: ResolvedReport, claim: OutputClaim, t0: number): Promise<ReportSummary> {
   const inv = await findRuns(opts.runs);
   const { sections, zeroShot, problems } = await buildSections(inv, opts, opts.onProgress ?? (() => undefined));
   const html = renderPage(opts.title, opts.runs, sections);
+  await claim.create();
   const out = await writeReport(opts.out, html);
   // The page is written, the problems in their sections; the run still fails (exit 2) when an
   // input could not be read, so a script that makes the report notices.

@@ -70,24 +70,28 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
   const opts = resolveOptions(STAGE, EMBED_OPTIONS, input);
   const files = await listShards(opts.shards);
   const claim = await claimOutput(opts.out, { command: 'embed', inputs: opts.shards });
-  const clip = await openModel(opts.model, { backend: opts.backend, batchSize: opts.batchSize }, STAGE);
   try {
-    await claim.create();
-    const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);
-    return {
-      index: opts.out,
-      model: opts.model,
-      embed_dim: built.embed_dim,
-      dtype: built.dtype,
-      rows: built.rows,
-      skipped: { undecodable: built.skipped },
-      shards: { input: files.length, embedded: built.embedded, resumed: files.length - built.embedded },
-      ann: built.ann,
-      pairs_per_second: built.seconds > 0 ? built.pairs / built.seconds : 0,
-      duration: (performance.now() - t0) / 1000,
-    };
+    const clip = await openModel(opts.model, { backend: opts.backend, batchSize: opts.batchSize }, STAGE);
+    try {
+      await claim.create();
+      const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);
+      return {
+        index: opts.out,
+        model: opts.model,
+        embed_dim: built.embed_dim,
+        dtype: built.dtype,
+        rows: built.rows,
+        skipped: { undecodable: built.skipped },
+        shards: { input: files.length, embedded: built.embedded, resumed: files.length - built.embedded },
+        ann: built.ann,
+        pairs_per_second: built.seconds > 0 ? built.pairs / built.seconds : 0,
+        duration: (performance.now() - t0) / 1000,
+      };
+    } finally {
+      await clip.dispose();
+    }
   } finally {
-    await clip.dispose();
+    await claim.release();
   }
 }
 

@@ -41,63 +41,67 @@ export async function mergeIndexes(input: MergeOptions): Promise<MergeSummary> {
   const t0 = performance.now();
   const opts = resolveOptions(STAGE, MERGE_OPTIONS, input);
   const claim = await claimOutput(opts.out, { command: 'embed merge', stage: STAGE, inputs: opts.parts });
-  const parts: EmbeddingIndex[] = [];
   try {
-    for (const dir of opts.parts) parts.push(await EmbeddingIndex.open(dir, STAGE));
-    const first = parts[0]!;
-    const seen = new Map<string, string>();
-    for (const p of parts) {
-      const m = p.meta;
-      if (m.model_fingerprint !== first.meta.model_fingerprint || m.embed_dim !== first.meta.embed_dim || m.dtype !== first.meta.dtype) {
-        throw new UsageError(STAGE, `made with another model or dtype than ${first.dir} (${m.embed_dim}-d ${m.dtype}, model ${m.model} vs ${first.meta.embed_dim}-d ${first.meta.dtype}, model ${first.meta.model}); merge indexes of one model`, { file: p.dir });
-      }
-      for (const s of m.shards) {
-        const other = seen.get(s);
-        if (other !== undefined) throw new UsageError(STAGE, `shard ${s} is in ${other} too: parts must hold different shards (their rows would be counted twice)`, { file: p.dir });
-        seen.set(s, p.dir);
-      }
-    }
-    await claim.create();
-    const out = await EmbeddingIndex.create(
-      opts.out,
-      { model: first.meta.model, model_fingerprint: first.meta.model_fingerprint, embed_dim: first.meta.embed_dim, dtype: first.meta.dtype, shards: parts.flatMap((p) => p.meta.shards), shard_sets: Object.assign({}, ...parts.map((p) => p.meta.shard_sets ?? {})) as Record<string, string> },
-      STAGE,
-    );
-    let copied = 0;
-    let rowsCopied = 0;
-    const tCopy = performance.now();
+    const parts: EmbeddingIndex[] = [];
     try {
+      for (const dir of opts.parts) parts.push(await EmbeddingIndex.open(dir, STAGE));
+      const first = parts[0]!;
+      const seen = new Map<string, string>();
       for (const p of parts) {
-        if (p.meta.shards.every((s) => out.meta.finished[s])) continue;
-        if (opts.signal?.aborted) throw opts.signal.reason;
-        // A part cut by a kill may have appended some rows: they go before it is copied again.
-        for (const s of p.meta.shards) await out.deleteShard(s);
-        out.meta.complete = false;
-        out.meta.ann = null;
-        rowsCopied += await copyRows(p, out, opts.signal);
-        for (const s of p.meta.shards) out.meta.finished[s] = p.meta.finished[s] ?? { rows: 0, skipped: 0 };
-        await out.saveMeta();
-        copied++;
-        opts.onLog?.(`embed merge: ${p.dir}: ${p.meta.shards.length} shards copied`);
+        const m = p.meta;
+        if (m.model_fingerprint !== first.meta.model_fingerprint || m.embed_dim !== first.meta.embed_dim || m.dtype !== first.meta.dtype) {
+          throw new UsageError(STAGE, `made with another model or dtype than ${first.dir} (${m.embed_dim}-d ${m.dtype}, model ${m.model} vs ${first.meta.embed_dim}-d ${first.meta.dtype}, model ${first.meta.model}); merge indexes of one model`, { file: p.dir });
+        }
+        for (const s of m.shards) {
+          const other = seen.get(s);
+          if (other !== undefined) throw new UsageError(STAGE, `shard ${s} is in ${other} too: parts must hold different shards (their rows would be counted twice)`, { file: p.dir });
+          seen.set(s, p.dir);
+        }
       }
-      const copySeconds = (performance.now() - tCopy) / 1000;
-      // Many appends leave many small files: compact them before the ANN index is built.
-      if (copied) await out.table.optimize();
-      const ann = await finishIndex(out, opts.ann as AnnKind | 'auto', opts.onLog);
-      return {
-        index: opts.out,
-        parts: { input: parts.length, copied, resumed: parts.length - copied },
-        rows: await out.count(),
-        shards: out.meta.shards.length,
-        ann,
-        rows_per_second: copySeconds > 0 ? rowsCopied / copySeconds : 0,
-        duration: (performance.now() - t0) / 1000,
-      };
+      await claim.create();
+      const out = await EmbeddingIndex.create(
+        opts.out,
+        { model: first.meta.model, model_fingerprint: first.meta.model_fingerprint, embed_dim: first.meta.embed_dim, dtype: first.meta.dtype, shards: parts.flatMap((p) => p.meta.shards), shard_sets: Object.assign({}, ...parts.map((p) => p.meta.shard_sets ?? {})) as Record<string, string> },
+        STAGE,
+      );
+      let copied = 0;
+      let rowsCopied = 0;
+      const tCopy = performance.now();
+      try {
+        for (const p of parts) {
+          if (p.meta.shards.every((s) => out.meta.finished[s])) continue;
+          if (opts.signal?.aborted) throw opts.signal.reason;
+          // A part cut by a kill may have appended some rows: they go before it is copied again.
+          for (const s of p.meta.shards) await out.deleteShard(s);
+          out.meta.complete = false;
+          out.meta.ann = null;
+          rowsCopied += await copyRows(p, out, opts.signal);
+          for (const s of p.meta.shards) out.meta.finished[s] = p.meta.finished[s] ?? { rows: 0, skipped: 0 };
+          await out.saveMeta();
+          copied++;
+          opts.onLog?.(`embed merge: ${p.dir}: ${p.meta.shards.length} shards copied`);
+        }
+        const copySeconds = (performance.now() - tCopy) / 1000;
+        // Many appends leave many small files: compact them before the ANN index is built.
+        if (copied) await out.table.optimize();
+        const ann = await finishIndex(out, opts.ann as AnnKind | 'auto', opts.onLog);
+        return {
+          index: opts.out,
+          parts: { input: parts.length, copied, resumed: parts.length - copied },
+          rows: await out.count(),
+          shards: out.meta.shards.length,
+          ann,
+          rows_per_second: copySeconds > 0 ? rowsCopied / copySeconds : 0,
+          duration: (performance.now() - t0) / 1000,
+        };
+      } finally {
+        out.close();
+      }
     } finally {
-      out.close();
+      for (const p of parts) p.close();
     }
   } finally {
-    for (const p of parts) p.close();
+    await claim.release();
   }
 }
 

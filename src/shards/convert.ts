@@ -102,37 +102,41 @@ async function convertShard(file: string, from: ShardFormat, to: ShardFormat, ta
 export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
   const opts = resolveOptions(STAGE, convertSchema, input);
   const claim = await claimOutput(opts.out, { command: 'convert', inputs: [opts.shards] });
-  const t0 = performance.now();
-  const to = opts.to as ShardFormat;
-  const files = await listShards(opts.shards);
-  const from: ShardFormat = files[0]!.endsWith('.tar') ? 'webdataset' : 'parquet';
-  if (from === to && opts.shardSize === undefined) throw new UsageError(STAGE, `${opts.shards} already holds ${to} shards (give --shard-size N to re-shard them)`);
-  if (files.some((f) => f.startsWith(`${opts.out}/`) || f === opts.out)) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: opts.out });
-  await claim.create();
-  const present = new Set(await readdir(opts.out));
-  const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, bad_items: {}, image_bytes: 0, seconds: 0 };
-  const onBadItem = (reason: string, detail: string) => {
-    summary.bad_items[reason] = (summary.bad_items[reason] ?? 0) + 1;
-    opts.onLog?.(`convert: ${reason}: ${detail}`);
-  };
-  const written: string[] = opts.shardSize !== undefined
-    ? await reshard(files, from, to, opts.out, opts.shardSize, present, summary, opts.onProgress, opts.signal, onBadItem)
-    : await convertEach(files, from, to, opts.out, present, summary, opts.onProgress, opts.signal, onBadItem);
-  const manifest = await readManifest(opts.shards).catch(() => undefined);
-  summary.seconds = (performance.now() - t0) / 1000;
-  await writeManifest(opts.out, {
-    ...(manifest ?? { stage: STAGE, options: {}, inputs: [opts.shards], totals: { kept: summary.pairs } }),
-    version: manifest?.version ?? VERSION,
-    created: manifest?.created ?? new Date().toISOString(),
-    format: to,
-    shards: written,
-    converted_from: { dir: opts.shards, format: from, ...(opts.shardSize !== undefined ? { shard_size: opts.shardSize } : {}) },
-  } as Parameters<typeof writeManifest>[1]);
-  if (to === 'webdataset') {
-    const oc = await openClipCommandFor(opts.out, written.map((n) => join(opts.out, n)));
-    if (oc) { summary.open_clip_command = oc.command; summary.open_clip = oc; }
+  try {
+    const t0 = performance.now();
+    const to = opts.to as ShardFormat;
+    const files = await listShards(opts.shards);
+    const from: ShardFormat = files[0]!.endsWith('.tar') ? 'webdataset' : 'parquet';
+    if (from === to && opts.shardSize === undefined) throw new UsageError(STAGE, `${opts.shards} already holds ${to} shards (give --shard-size N to re-shard them)`);
+    if (files.some((f) => f.startsWith(`${opts.out}/`) || f === opts.out)) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: opts.out });
+    await claim.create();
+    const present = new Set(await readdir(opts.out));
+    const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, bad_items: {}, image_bytes: 0, seconds: 0 };
+    const onBadItem = (reason: string, detail: string) => {
+      summary.bad_items[reason] = (summary.bad_items[reason] ?? 0) + 1;
+      opts.onLog?.(`convert: ${reason}: ${detail}`);
+    };
+    const written: string[] = opts.shardSize !== undefined
+      ? await reshard(files, from, to, opts.out, opts.shardSize, present, summary, opts.onProgress, opts.signal, onBadItem)
+      : await convertEach(files, from, to, opts.out, present, summary, opts.onProgress, opts.signal, onBadItem);
+    const manifest = await readManifest(opts.shards).catch(() => undefined);
+    summary.seconds = (performance.now() - t0) / 1000;
+    await writeManifest(opts.out, {
+      ...(manifest ?? { stage: STAGE, options: {}, inputs: [opts.shards], totals: { kept: summary.pairs } }),
+      version: manifest?.version ?? VERSION,
+      created: manifest?.created ?? new Date().toISOString(),
+      format: to,
+      shards: written,
+      converted_from: { dir: opts.shards, format: from, ...(opts.shardSize !== undefined ? { shard_size: opts.shardSize } : {}) },
+    } as Parameters<typeof writeManifest>[1]);
+    if (to === 'webdataset') {
+      const oc = await openClipCommandFor(opts.out, written.map((n) => join(opts.out, n)));
+      if (oc) { summary.open_clip_command = oc.command; summary.open_clip = oc; }
+    }
+    return summary;
+  } finally {
+    await claim.release();
   }
-  return summary;
 }
 
 /** One output shard per input shard (the default). */
@@ -143,7 +147,8 @@ async function convertEach(files: string[], from: ShardFormat, to: ShardFormat, 
     const target = join(out, name);
     if (target === file) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: out });
     written.push(name);
-    if (present.has(basename(statsPathFor(target)))) {
+    // finished: the data file and its stats (stats alone: stopped before the data file's rename)
+    if (present.has(name) && present.has(basename(statsPathFor(target)))) {
       const stats = await readShardStats(target);
       summary.skipped_shards++;
       summary.pairs += Number(stats?.count ?? 0);
@@ -172,7 +177,7 @@ async function reshard(files: string[], from: ShardFormat, to: ShardFormat, out:
   const nameOf = (k: number): string => `${String(k).padStart(5, '0')}.${shardExtension(to)}`;
   let k = 0;
   let skip = 0;
-  while (present.has(basename(statsPathFor(join(out, nameOf(k)))))) {
+  while (present.has(nameOf(k)) && present.has(basename(statsPathFor(join(out, nameOf(k)))))) {
     const stats = await readShardStats(join(out, nameOf(k)));
     const count = Number(stats?.count ?? 0);
     if (count !== size) break; // a short last shard is redone: more input may have come

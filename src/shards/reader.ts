@@ -1,10 +1,11 @@
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { parquetMetadataAsync, parquetReadObjects, type AsyncBuffer, type FileMetaData } from 'hyparquet';
 import { IMAGE_FORMATS, RECORD_COLUMNS, type ExtraColumn, type ExtraKind, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { readWebDatasetFile, webDatasetInfo } from './webdataset.js';
 import { readShardStats } from './manifest.js';
+import { statsPathFor } from './writer.js';
 import { openInputFile, readFully } from '../util/input.js';
 
 /** Options for reading shards. */
@@ -26,6 +27,7 @@ export interface ShardReadOptions {
  */
 export async function listShards(paths: string | readonly string[]): Promise<string[]> {
   const out: string[] = [];
+  const folders = new Map<string, { siblings: Set<string>; records: boolean }>();
   for (const p of typeof paths === 'string' ? [paths] : paths) {
     let st;
     try {
@@ -38,12 +40,35 @@ export async function listShards(paths: string | readonly string[]): Promise<str
       const tars = all.filter((n) => n.endsWith('.tar'));
       const names = (tars.length ? tars : all.filter((n) => n.endsWith('.parquet'))).sort();
       if (!names.length) throw new UsageError('shards', `directory holds no shards (.parquet or WebDataset .tar)`, { file: p });
+      const siblings = new Set(all);
+      const records = all.some((n) => n.endsWith('_stats.json'));
+      for (const n of names) refuseUnfinished(join(p, n), siblings, records);
       out.push(...names.map((n) => join(p, n)));
     } else {
+      const dir = dirname(p);
+      if (!folders.has(dir)) {
+        const siblings = new Set((await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')));
+        folders.set(dir, { siblings, records: [...siblings].some((n) => n.endsWith('_stats.json')) });
+      }
+      const f = folders.get(dir)!;
+      refuseUnfinished(p, f.siblings, f.records);
       out.push(p);
     }
   }
   return out;
+}
+
+/**
+ * A shard's completion record is `NNNNN_stats.json`, written before the data file gets its final
+ * name (src/shards/writer.ts). In a folder whose shards carry these records (wit's, img2dataset's),
+ * a data file without its own is a shard whose writer stopped (killed, disk full, or an older wit
+ * that renamed first): never read as finished, whatever reads it (docs/ARCHITECTURE.md, "Crash safety").
+ */
+function refuseUnfinished(file: string, siblings: ReadonlySet<string>, keepsRecords: boolean): void {
+  if (!keepsRecords || !/\.(parquet|tar)$/.test(file)) return;
+  const stats = basename(statsPathFor(file));
+  if (siblings.has(stats)) return;
+  throw new InputError('shards', file, `an unfinished shard: its completion record ${stats} is missing (the run writing it stopped); rerun that command to finish it, or move the file away`);
 }
 
 /** A file as hyparquet's AsyncBuffer: reads only the ranges asked for. Close it when done. */

@@ -12,6 +12,7 @@ import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord,
 import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey } from './tar.js';
 import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
 import { InputError, WitError } from '../util/errors.js';
+import { testHook } from '../util/output.js';
 
 /** Characters a member key keeps as they are; every other one is percent-encoded. */
 const KEY_SAFE = /^[A-Za-z0-9_-]$/;
@@ -63,9 +64,9 @@ export function sampleJson(rec: PairRecord, withSimilarity: boolean): string {
 }
 
 /**
- * Streams pairs into `NNNNN.tar` under a hidden temporary name, renamed when complete; then the
- * metadata file `NNNNN.parquet` (kept pairs, or every url-list row with its status), then
- * `NNNNN_stats.json`. A killed writer leaves only temporary files; memory holds the image-less
+ * Streams pairs into `NNNNN.tar` under a hidden temporary name; when complete, writes the metadata
+ * file `NNNNN.parquet` (kept pairs, or every url-list row with its status), then `NNNNN_stats.json`,
+ * then renames the tar to its final name. A killed writer never leaves a tar without its stats; memory holds the image-less
  * records of the shard for its metadata file (a few hundred bytes a pair).
  */
 export class WebDatasetShardWriter implements ShardSink {
@@ -114,7 +115,6 @@ export class WebDatasetShardWriter implements ShardSink {
     if (this.closed) throw new WitError('shards', 'closed twice', { file: this.path });
     this.closed = true;
     const bytes = await this.tar.finish();
-    await rename(this.tmpPath, this.path);
     await writeStatusFile(metadataPathFor(this.path), status ?? this.rows.map(successRow), this.opts);
     const end = new Date();
     const stats: ShardStats = {
@@ -128,7 +128,11 @@ export class WebDatasetShardWriter implements ShardSink {
       duration: (end.getTime() - this.started.getTime()) / 1000,
     };
     this.rows = [];
+    // Metadata and stats first, the tar's final name last: a stop (kill, full disk) never leaves a
+    // tar under its final name without its completion record (docs/ARCHITECTURE.md, "Crash safety").
     await writeJsonAtomic(statsPathFor(this.path), stats);
+    testHook('shards:stats-written');
+    await rename(this.tmpPath, this.path);
     return stats;
   }
 

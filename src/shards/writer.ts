@@ -125,9 +125,9 @@ export type ShardWriter = ShardSink;
 
 /**
  * Streams pair records into one shard. Rows are written under a hidden temporary name
- * (`.00042.parquet.tmp-PID`, which no reader lists) and renamed to the final name only when
- * the footer is written and synced; then `00042_stats.json` is written beside it. A shard is
- * finished when both exist; a killed writer leaves only the temporary file.
+ * (`.00042.parquet.tmp-PID`, which no reader lists); when the footer is written and synced,
+ * `00042_stats.json` is written beside it and then the data file is renamed to its final name. A
+ * shard is finished when both exist; a killed writer never leaves a data file without its stats.
  */
 export class ParquetShardWriter implements ShardSink {
   private buffer: PairRecord[] = [];
@@ -194,7 +194,6 @@ export class ParquetShardWriter implements ShardSink {
     this.closed = true;
     const { bytes } = await this.pq.finish();
     if (status) await writeStatusFile(statusPathFor(this.path), status, this.opts);
-    await rename(this.tmpPath, this.path);
     const end = new Date();
     const stats: ShardStats = {
       shard: basename(this.path),
@@ -206,7 +205,11 @@ export class ParquetShardWriter implements ShardSink {
       end_time: end.toISOString(),
       duration: (end.getTime() - this.started.getTime()) / 1000,
     };
+    // The completion record first, then the data file's final name: a data file under its final
+    // name always has its stats (a stop in between leaves stats without data, which no reader lists).
     await writeJsonAtomic(statsPathFor(this.path), stats);
+    testHook('shards:stats-written');
+    await rename(this.tmpPath, this.path);
     testHook(`shards:closed-${++shardsClosed}`);
     return stats;
   }

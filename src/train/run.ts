@@ -2,7 +2,7 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { listShards, readShards } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
-import { claimOutput } from '../util/output.js';
+import { claimOutput, type OutputClaim } from '../util/output.js';
 import { resolveOptions, type ResolvedOptions } from '../util/options.js';
 import { initBackend, type BackendInfo } from './backend/index.js';
 import { readTrainState, type Hyper, type TrainState } from './checkpointer.js';
@@ -140,15 +140,21 @@ async function planFresh(o: ResolvedTrain, files: string[], rows: number): Promi
  * bad options, missing shards, an `out` that holds a model or run (without --resume/--overwrite) or a
  * resume whose settings differ; InputError for unreadable shards or checkpoints.
  */
-export async function resolveRun(input: TrainOptions): Promise<{ options: ResolvedTrain; plan: RunPlan; backend: BackendInfo }> {
+export async function resolveRun(input: TrainOptions): Promise<{ options: ResolvedTrain; plan: RunPlan; backend: BackendInfo; claim: OutputClaim }> {
   const options = resolveOptions('train', trainOptions, input) as ResolvedTrain;
   const files = await listShards(options.shards);
   const rows = await countRows(files);
   if (!rows) throw new InputError('train', files[0]!, 'the shards hold no pairs');
+  // The lock is held until train() ends (it releases the claim); released here when the run cannot start.
   const claim = await claimOutput(options.out, { command: 'train' });
-  const last = await checkOut(options);
-  const backend = await initBackend(options.backend, { threads: options.threads });
-  const plan = last ? await planResume(options, files, rows, last) : await planFresh(options, files, rows);
-  await claim.create();
-  return { options, plan, backend };
+  try {
+    const last = await checkOut(options);
+    const backend = await initBackend(options.backend, { threads: options.threads });
+    const plan = last ? await planResume(options, files, rows, last) : await planFresh(options, files, rows);
+    await claim.create();
+    return { options, plan, backend, claim };
+  } catch (err) {
+    await claim.release();
+    throw err;
+  }
 }

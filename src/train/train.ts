@@ -266,7 +266,15 @@ async function runLoop(loop: Loop, run: RunState): Promise<LoopResult> {
  */
 export async function train(input: TrainOptions): Promise<TrainSummary> {
   const t0 = performance.now();
-  const { options, plan, backend } = await resolveRun(input).catch((err: unknown) => beforeFirstStep(err, input.resume === true));
+  const { options, plan, backend, claim } = await resolveRun(input).catch((err: unknown) => beforeFirstStep(err, input.resume === true));
+  try {
+    return await trainRun(options, plan, backend, t0);
+  } finally {
+    await claim.release();
+  }
+}
+
+async function trainRun(options: ResolvedTrain, plan: RunPlan, backend: Awaited<ReturnType<typeof resolveRun>>['backend'], t0: number): Promise<TrainSummary> {
   const log = options.onLog ?? (() => {});
   const { model, tokenizer } = plan;
   let optimizer: AdamW;

@@ -4,13 +4,17 @@
  * `claimOutput(path, { command })` looks at what `path` holds and refuses, with a UsageError (exit 2)
  * naming the path, anything the command must not write into: a file, device, FIFO, socket or a
  * symbolic link to one where a folder is wanted; a folder, device or link where a file is wanted; a
- * non-empty folder that is not this command's own earlier run; a path that is, contains or lies
- * inside one of the command's inputs. It writes nothing: the caller checks its inputs, then calls
- * `claim.create()` (a folder and its marker) or `claim.publish(write)` (a multi-file output
- * published as one set). wit never deletes what it did not create.
+ * non-empty folder that is not this command's own earlier run; an existing file that is not this
+ * command's own earlier output (FILE_SIGNATURES); a path that is, contains or lies inside one of the
+ * command's inputs. A claim that passes holds the output's lock (`.NAME.wit-lock` beside it: one
+ * writer per output, see `lockOutput`) until `claim.release()` or the end of the process. Then the
+ * caller checks its inputs and calls `claim.create()` (a folder and its marker; temporaries of
+ * killed runs swept) or `claim.publish(write)` (a multi-file output published as one set). wit never
+ * deletes what it did not create.
  */
-import { lstat, mkdir, readdir, readFile, realpath, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { readFileSync, unlinkSync, type Stats } from 'node:fs';
+import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep, isAbsolute } from 'node:path';
 import { UsageError } from './errors.js';
 import { VERSION } from './version.js';
@@ -48,8 +52,12 @@ export interface ClaimOptions {
    * name is refused (replacing it would delete what wit did not write).
    */
   files?: readonly string[];
-  /** Files: called when the file exists; a string is the reason to refuse replacing it. */
+  /** Files: called when the file exists (and is this command's own); a string is the reason to refuse replacing it. */
   replaces?: (path: string) => Promise<string | undefined>;
+  /** Files: the FILE_SIGNATURES entry that recognises an earlier output (default: the command). */
+  signature?: string;
+  /** Where the one-line notice of a stale lock taken over goes (default: stderr). */
+  onNotice?: (line: string) => void;
 }
 
 /** What a claim found, and how to take the path. */
@@ -58,10 +66,18 @@ export interface OutputClaim {
   path: string;
   command: string;
   kind: OutputKind;
-  /** 'new': nothing there; 'empty': an empty folder; 'own': this command's earlier run; 'file': a regular file to replace. */
+  /** 'new': nothing there; 'empty': an empty folder; 'own': this command's earlier run; 'file': this command's earlier file, to replace. */
   found: 'new' | 'empty' | 'own' | 'file';
-  /** Folders: makes the folder (and parents) and writes the marker; files: makes the parent folder. Idempotent. */
+  /**
+   * Folders: makes the folder (and parents), writes the marker and sweeps the temporaries that killed
+   * runs left in it (`sweepTemporaries`); files: makes the parent folder and sweeps the file's own
+   * temporaries. Idempotent.
+   */
   create(): Promise<void>;
+  /** The output's lock, held since the claim. */
+  lock: OutputLock;
+  /** Releases the lock (idempotent; also done when the process exits). */
+  release(): Promise<void>;
   /**
    * Folders: publishes a multi-file output as one set. `write` fills a hidden temporary sibling folder,
    * which is renamed into place when complete (an earlier own run is swapped out, then removed), so a
@@ -161,7 +177,296 @@ async function checkInputs(out: string, o: ClaimOptions, stage: string): Promise
     if (c === i) throw new UsageError(stage, `is also an input (${input}); give another --out`, { file: out });
     if (isInside(i, c)) throw new UsageError(stage, `contains the input ${input}; give another --out`, { file: out });
     if ((o.kind ?? 'folder') === 'folder' && isInside(c, i)) throw new UsageError(stage, `lies inside the input ${input}; give another --out`, { file: out });
+    // A file inside an input folder (the demo's report.html inside its run) is fine unless it has a
+    // name that readers of the folder read as part of it (a shard, its stats, a model's files).
+    if (isInside(c, i) && READ_NAMES.test(basename(c))) throw new UsageError(stage, `lies inside the input ${input}, where ${basename(c)} is read as part of it; give another --out`, { file: out });
   }
+}
+
+/** Names that readers of a run folder read as part of it: a file output inside an input may not take one. */
+const READ_NAMES = /\.(parquet|tar|bin|safetensors|arrow|lance)$|_stats\.json$|^(manifest|config|model|tokenizer|train_state|wit-index|optimizer|open_clip_config)\.json$|^metrics\.jsonl$/;
+
+/** Bytes of a file's head read to recognise it. */
+const HEAD_BYTES = 8192;
+
+async function readHead(path: string, n: number): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(n);
+    const { bytesRead } = await fh.read(buf, 0, n, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** A JSON object file of at most `max` bytes, or undefined. */
+async function smallJson(path: string, max = 64 * 2 ** 20): Promise<Record<string, unknown> | undefined> {
+  const st = await stat(path).catch(() => undefined);
+  if (!st || st.size > max) return undefined;
+  return readJsonObject(path);
+}
+
+/**
+ * How wit recognises a file output it wrote, by command (`signature`): only such a file is replaced.
+ * The report carries `<meta name="generator" content="wit …">` (older reports: their exact
+ * Content-Security-Policy line); queries.tsv its header line; the summaries their own fields.
+ */
+export const FILE_SIGNATURES: Record<string, { what: string; test: (path: string, head: Buffer) => Promise<boolean> | boolean }> = {
+  report: {
+    what: 'a wit report',
+    test: (_p, head) => {
+      const h = head.toString('latin1');
+      return /^<!doctype html>/i.test(h) && (/<meta name="generator" content="wit [^"]*report/.test(h) || h.includes(`content="default-src 'none'; img-src data:; style-src 'unsafe-inline'"`));
+    },
+  },
+  querygen: {
+    what: 'a query list of wit querygen',
+    test: (_p, head) => head.toString('latin1').split('\n', 1)[0]!.replace(/\r$/, '') === 'query\tsource\tcount',
+  },
+  'querygen summary': {
+    what: 'a summary of wit querygen',
+    test: async (p) => {
+      const j = await smallJson(p);
+      return j !== undefined && typeof j.summary_file === 'string' && typeof j.queries === 'number' && typeof j.by_source === 'object';
+    },
+  },
+  eval: {
+    what: 'a wit eval summary',
+    test: async (p) => {
+      const j = await smallJson(p);
+      return j !== undefined && typeof j.zero_shot === 'object' && j.zero_shot !== null && Array.isArray(j.shards);
+    },
+  },
+};
+
+/** What a file holds, in words, from its head (for the refusal). */
+export function describeFile(head: Buffer, size: number): string {
+  const bytes = `${size} byte${size === 1 ? '' : 's'}`;
+  if (size === 0) return 'an empty file';
+  if (head.subarray(0, 4).toString('latin1') === 'PAR1') return `a Parquet file (${bytes})`;
+  if (head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar') return `a tar archive (${bytes})`;
+  if (head[0] === 0x1f && head[1] === 0x8b) return `gzip data (${bytes})`;
+  if (head.length >= 10 && head.subarray(8, 10).toString('latin1') === '{"') return `safetensors weights (${bytes})`;
+  const text = head.toString('utf8').trimStart();
+  if (/^<(!doctype html|html)/i.test(text)) return `an HTML page that wit did not write (${bytes})`;
+  if (text.startsWith('{') || text.startsWith('[')) return `JSON (${bytes})`;
+  // eslint-disable-next-line no-control-regex
+  if (!/[\x00-\x08\x0e-\x1f]/.test(head.toString('latin1'))) return `text (${bytes})`;
+  return `binary data (${bytes})`;
+}
+
+/*
+ * One writer per output. The lock is a file `.NAME.wit-lock` beside the output holding
+ * {format, pid, host, started, command, output, id}, made atomically: written complete under a
+ * temporary name, then hard-linked to the lock name (link(2) fails when it exists). A lock whose
+ * process no longer runs on this host (or whose pid now belongs to a process started after the lock)
+ * is stale: it is moved aside (rename, atomic), checked to be the stale one, and removed, with a
+ * one-line notice. A lock of another host cannot be judged by its pid: refused, naming the host,
+ * with the way out (delete the lock file once that run is gone).
+ */
+
+/** What a lock file holds. */
+export interface LockHolder {
+  format: 'wit-lock';
+  pid: number;
+  host: string;
+  started: string;
+  command: string;
+  output: string;
+  /** Random, to tell this lock from another of the same pid. */
+  id: string;
+}
+
+/** A held lock. */
+export interface OutputLock {
+  /** The lock file. */
+  path: string;
+  holder: LockHolder;
+  /** Lets go (when the last claim of this process on the output lets go); idempotent. */
+  release(): Promise<void>;
+}
+
+/** The lock file of an output: `.NAME.wit-lock` beside it. */
+export function lockPathFor(out: string): string {
+  return join(dirname(out), `.${basename(out)}.wit-lock`);
+}
+
+/** Locks held by this process, by lock path, with how many claims hold each. */
+const held = new Map<string, { holder: LockHolder; count: number }>();
+let exitHooked = false;
+
+/** Removes this process's locks (the exit hook; synchronous). Only a lock file still holding our id is removed. */
+function releaseAllSync(): void {
+  for (const [p, h] of held) {
+    try {
+      if (readFileSync(p, 'utf8').includes(h.holder.id)) unlinkSync(p);
+    } catch {
+      /* gone already */
+    }
+  }
+  held.clear();
+}
+
+async function readHolder(path: string): Promise<LockHolder | 'gone' | 'corrupt'> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'gone' : 'corrupt';
+  }
+  try {
+    const h = JSON.parse(text) as LockHolder;
+    if (h && h.format === 'wit-lock' && Number.isInteger(h.pid) && typeof h.host === 'string' && typeof h.id === 'string') return h;
+  } catch {
+    /* corrupt */
+  }
+  return 'corrupt';
+}
+
+/** When the process `pid` started (ms since the epoch), from /proc on Linux; undefined elsewhere. */
+function processStartMs(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[19]); // field 22, starttime, counted from field 3
+    const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
+    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return undefined;
+    return (btime + ticks / 100) * 1000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether the holder of a lock of this host still runs: its pid is alive and was not reused since. */
+function holderRuns(h: LockHolder): boolean {
+  if (h.pid === process.pid) return [...held.values()].some((x) => x.holder.id === h.id);
+  if (!alive(h.pid)) return false;
+  const started = processStartMs(h.pid);
+  const locked = Date.parse(h.started);
+  // A process that started after the lock was taken cannot hold it: the pid was reused (2 s for the clock's grain).
+  return !(started !== undefined && Number.isFinite(locked) && started > locked + 2000);
+}
+
+function describeHolder(h: LockHolder): string {
+  return `wit ${h.command}, pid ${h.pid} on ${h.host}, started ${h.started}`;
+}
+
+/**
+ * Takes the lock of output `out` for this process (re-entrant: a second claim of the same output by
+ * this process shares it). Throws UsageError (exit 2) naming the holder when another run holds it.
+ */
+export async function lockOutput(out: string, o: { command: string; stage?: string; onNotice?: (line: string) => void; shown?: string }): Promise<OutputLock> {
+  const stage = o.stage ?? o.command.split(' ')[0]!;
+  const shown = o.shown ?? out;
+  const path = lockPathFor(out);
+  const mine = held.get(path);
+  const handle = (h: { holder: LockHolder; count: number }): OutputLock => {
+    let released = false;
+    return {
+      path, holder: h.holder,
+      release: async () => {
+        if (released) return;
+        released = true;
+        if (--h.count > 0) return;
+        held.delete(path);
+        const now = await readHolder(path);
+        if (typeof now === 'object' && now.id === h.holder.id) await unlink(path).catch(() => undefined);
+      },
+    };
+  };
+  if (mine) {
+    mine.count++;
+    return handle(mine);
+  }
+  const holder: LockHolder = {
+    format: 'wit-lock', pid: process.pid, host: hostname(), started: new Date().toISOString(), command: o.command, output: out,
+    id: Math.random().toString(36).slice(2, 10),
+  };
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(out)}.wit-lock-tmp-${process.pid}-${holder.id}`);
+  await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' });
+  try {
+    for (let attempt = 0; attempt < 8; attempt++) {
+      try {
+        await link(tmp, path);
+        const h = { holder, count: 1 };
+        held.set(path, h);
+        if (!exitHooked) {
+          exitHooked = true;
+          process.once('exit', releaseAllSync);
+        }
+        return handle(h);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+      const other = await readHolder(path);
+      if (other === 'gone') continue;
+      const fix = `if no wit run writes there, delete ${path}`;
+      if (other === 'corrupt') throw new UsageError(stage, `is locked by ${path}, which is not a lock wit can read; ${fix}`, { file: shown });
+      if (other.host !== holder.host) {
+        throw new UsageError(stage, `is being written by another run (${describeHolder(other)}); a run of another host cannot be checked from here: wait for it, or, if it is gone, delete ${path}`, { file: shown });
+      }
+      if (holderRuns(other)) throw new UsageError(stage, `is being written by another run (${describeHolder(other)}); wait for it to end or stop it`, { file: shown });
+      // Stale: move it aside (atomic), make sure what moved is the stale lock, remove it.
+      const aside = join(dirname(path), `.${basename(out)}.wit-lock-stale-${process.pid}-${holder.id}`);
+      try {
+        await rename(path, aside);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw err;
+      }
+      const moved = await readHolder(aside);
+      if (typeof moved === 'object' && moved.id === other.id) {
+        await unlink(aside).catch(() => undefined);
+        (o.onNotice ?? ((l: string) => process.stderr.write(l + '\n')))(
+          `wit ${o.command}: note: ${shown}: took over the lock of a run that no longer runs (${describeHolder(other)})`,
+        );
+      } else {
+        // Another run took the stale lock over first and locked afresh: put its lock back.
+        await link(aside, path).catch(() => undefined);
+        await unlink(aside).catch(() => undefined);
+      }
+    }
+    throw new UsageError(stage, `could not take the lock ${path}: other runs keep taking it`, { file: shown });
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** Names wit gives temporaries: `.NAME.tmp-PID[-RAND]`, `NAME.tmp-PID` (checkpoints), `NAME.old-PID`, the lock's own. */
+const TEMP_NAME = /^(\.?)(.+)\.(tmp|old)-(\d+)(?:-[A-Za-z0-9]{1,12})?$/;
+const LOCK_TEMP_NAME = /^\.(.+)\.wit-lock-(tmp|stale)-(\d+)-[a-z0-9]+$/;
+
+/**
+ * Removes the temporaries that killed runs left in `dir` (and, with `depth`, its subfolders): only
+ * names wit gives them (TEMP_NAME, LOCK_TEMP_NAME), only of processes no longer running on this
+ * host, and a swapped-out `NAME.old-PID` only when `NAME` exists (else it is the only copy). `only`
+ * limits the sweep to temporaries of one file name (a file output's). Run by `claim.create()`, with
+ * the output's lock held, so no other run of this host writes there. Returns what was removed.
+ */
+export async function sweepTemporaries(dir: string, opts: { depth?: number; only?: string } = {}): Promise<string[]> {
+  const removed: string[] = [];
+  const visit = async (d: string, depth: number): Promise<void> => {
+    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
+    const names = new Set(entries.map((e) => e.name));
+    for (const e of entries) {
+      const m = TEMP_NAME.exec(e.name);
+      const l = m ? undefined : LOCK_TEMP_NAME.exec(e.name);
+      const base = m ? m[2]! : l?.[1];
+      const pid = Number(m ? m[4] : l?.[3]);
+      if (base !== undefined && (opts.only === undefined || base === opts.only) && !alive(pid)) {
+        if (!(m && m[3] === 'old' && !names.has(base))) {
+          await rm(join(d, e.name), { recursive: true, force: true });
+          removed.push(join(d, e.name));
+          continue;
+        }
+      }
+      if (depth > 1 && e.isDirectory() && !e.name.startsWith('.wit') && opts.only === undefined) await visit(join(d, e.name), depth - 1);
+    }
+  };
+  await visit(dir, opts.depth ?? 1);
+  return removed;
 }
 
 function marker(command: string, complete: boolean): string {
@@ -230,9 +535,19 @@ export async function refuseNonRegularFile(path: string, stage = 'output'): Prom
   return lst;
 }
 
-async function claimFile(path: string, o: ClaimOptions, stage: string): Promise<OutputClaim> {
+type Unlocked = Omit<OutputClaim, 'lock' | 'release'>;
+
+async function claimFile(path: string, o: ClaimOptions, stage: string): Promise<Unlocked> {
   const lst = await refuseNonRegularFile(path, stage);
   await checkInputs(path, o, stage);
+  const signature = o.signature ?? o.command;
+  if (lst) {
+    const sig = FILE_SIGNATURES[signature];
+    const head = await readHead(path, HEAD_BYTES);
+    if (!sig || !(await sig.test(path, head))) {
+      throw new UsageError(stage, `exists and holds ${describeFile(head, lst.size)}, not ${sig?.what ?? `a file of wit ${o.command}`}: wit replaces only its own earlier output; give another --out (or delete the file)`, { file: path });
+    }
+  }
   if (lst && o.replaces) {
     const why = await o.replaces(path);
     if (why) throw new UsageError(stage, why, { file: path });
@@ -241,6 +556,7 @@ async function claimFile(path: string, o: ClaimOptions, stage: string): Promise<
     path, command: o.command, kind: 'file', found: lst ? 'file' : 'new',
     create: async () => {
       await mkdir(dirname(path), { recursive: true });
+      await sweepTemporaries(dirname(path), { only: basename(path) });
     },
     publish: async () => {
       throw new Error('publish is for folder outputs');
@@ -248,7 +564,7 @@ async function claimFile(path: string, o: ClaimOptions, stage: string): Promise<
   };
 }
 
-async function claimFolder(given: string, o: ClaimOptions, stage: string): Promise<OutputClaim> {
+async function claimFolder(given: string, o: ClaimOptions, stage: string): Promise<Unlocked> {
   await checkInputs(given, o, stage);
   let path = given;
   const lst = await lstat(path).catch((err: NodeJS.ErrnoException) => {
@@ -283,18 +599,19 @@ async function claimFolder(given: string, o: ClaimOptions, stage: string): Promi
       found = 'empty';
     }
   }
-  const claim: OutputClaim = {
+  const claim: Unlocked = {
     path, command: o.command, kind: 'folder', found,
     create: async () => {
       await mkdir(path, { recursive: true });
       if (!(await readOutputMarker(path))) await writeFile(join(path, OUTPUT_MARKER), marker(o.command, true));
+      await sweepTemporaries(path, { depth: 3 });
     },
     publish: (write) => publishSet(claim, write, o.files ?? []),
   };
   return claim;
 }
 
-async function publishSet(claim: OutputClaim, write: (dir: string) => Promise<void>, files: readonly string[]): Promise<void> {
+async function publishSet(claim: Unlocked, write: (dir: string) => Promise<void>, files: readonly string[]): Promise<void> {
   const { path, command } = claim;
   await mkdir(dirname(path), { recursive: true });
   await sweepLeftovers(path, command);
@@ -328,7 +645,18 @@ async function publishSet(claim: OutputClaim, write: (dir: string) => Promise<vo
 export async function claimOutput(path: string, opts: ClaimOptions): Promise<OutputClaim> {
   const stage = opts.stage ?? opts.command.split(' ')[0]!;
   const abs = resolve(path);
-  return (opts.kind ?? 'folder') === 'file' ? claimFile(abs, opts, stage) : claimFolder(abs, opts, stage);
+  const look = () => ((opts.kind ?? 'folder') === 'file' ? claimFile(abs, opts, stage) : claimFolder(abs, opts, stage));
+  // Checked before the lock (a refused claim writes nothing), then again holding it: what another
+  // run wrote before it let go is judged afresh.
+  const first = await look();
+  const lock = await lockOutput(first.path, { command: opts.command, stage, onNotice: opts.onNotice, shown: abs });
+  try {
+    const claim = await look();
+    return { ...claim, lock, release: () => lock.release() };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
 }
 
 /**

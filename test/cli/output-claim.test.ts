@@ -157,6 +157,39 @@ describe('convert --out', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ shards: 0, skipped_shards: 2 });
   });
+
+  // Issue 26, class 5: a stopped convert left a tar under its final name without its stats (read as
+  // complete later) and its .NNNNN.tar.tmp-PID after a successful rerun.
+  test('killed between a shard\'s stats and its final name: no tar without stats; the rerun finishes and leaves no temporary', async () => {
+    const out = join(root, 'killed-tars');
+    const killed = await runWit(['convert', '--shards', shards, '--output-format', 'webdataset', '--out', out], { env: { WIT_TEST_KILL_AT: 'shards:stats-written' } });
+    expect(killed.code, killed.stderr).toBe(null); // SIGKILLed at the hook
+    const names = readdirSync(out);
+    expect(names.filter((n) => n.endsWith('.tar')), 'a tar under its final name without its stats').toEqual([]);
+    expect(names.filter((n) => /^\.\d{5}\.tar\.tmp-\d+$/.test(n))).toHaveLength(1);
+    // A reader finds no finished shard there.
+    const early = await runWit(['convert', '--shards', out, '--output-format', 'parquet', '--out', join(root, 'from-killed')]);
+    expect(early.code).toBe(2);
+    const again = await runWit(['convert', '--shards', shards, '--output-format', 'webdataset', '--out', out, '--json']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ shards: 2, pairs: 8 });
+    expect(readdirSync(out).filter((n) => n.includes('.tmp-')), 'temporaries of the killed run').toEqual([]);
+    expect(existsSync(join(root, '.killed-tars.wit-lock'))).toBe(false);
+  });
+
+  test('a tar without its stats file (an older wit stopped by a full disk) is never read as finished', async () => {
+    const cut = join(root, 'cut-tars');
+    execFileSync('cp', ['-r', tars, cut]);
+    const stats = readdirSync(cut).filter((n) => n.endsWith('_stats.json')).sort();
+    rmSync(join(cut, stats.at(-1)!));
+    const r = await runWit(['convert', '--shards', cut, '--output-format', 'parquet', '--out', join(root, 'from-cut')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`cut-tars/${stats.at(-1)!.replace('_stats.json', '')}\\.tar: an unfinished shard: its completion record ${stats.at(-1)} is missing`));
+    expect(existsSync(join(root, 'from-cut'))).toBe(false);
+    const t = await runWit(['train', '--shards', cut, '--arch', 'vit-micro', '--steps', '1', '--batch-size', '4', '--backend', 'wasm', '--out', join(root, 'cut-model')]);
+    expect(t.code).toBe(2);
+    expect(t.stderr).toMatch(/an unfinished shard/);
+  });
 });
 
 describe('embed --out', () => {
@@ -194,7 +227,7 @@ describe('eval --out (MODEL/eval.json is what the report shows)', () => {
     writeFileSync(notes, '{"mine": true}\n');
     const r = await runWit(['eval', '--model', model, '--shards', shards, '--out', notes, '--backend', 'cpu']);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/notes\.json: exists and is not a wit eval summary/);
+    expect(r.stderr).toMatch(/notes\.json: exists and holds JSON \(\d+ bytes\), not a wit eval summary/);
     expect(readFileSync(notes, 'utf8')).toBe('{"mine": true}\n');
   }, 600_000);
 

@@ -4,7 +4,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, cpSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, ftruncateSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
+import { hostname } from 'node:os';
 import { gzipSync } from 'node:zlib';
 import type { Fixtures } from './fixtures.js';
 import type { SlotKind } from './commands.js';
@@ -157,11 +158,40 @@ export const INPUT_CLASSES: InputClass[] = [
   { name: 'control-characters', kinds: ALL, make: (dir, valid) => join(dir, `evil\x1b[2J\x1b]0;pwned\x07name${extname(valid)}`) },
 ];
 
-/** Output classes: what may already be at `--out`. `precious` is what must be unchanged afterwards. */
+// Issue 26, class 5: a shard under its final name without its completion record (NNNNN_stats.json),
+// as a writer stopped by a full disk left it before writers wrote the record first: never read as finished.
+INPUT_CLASSES.push({
+  name: 'unfinished-shard', kinds: ['shards'], make: (dir, valid) => {
+    const d = join(dir, 'unfinished-' + basename(valid));
+    cpSync(valid, d, { recursive: true });
+    const data = readdirSync(d).filter((n) => /^\d{5}\.(parquet|tar)$/.test(n)).sort();
+    const first = data[0]!;
+    copyFileSync(join(d, first), join(d, `99999${first.slice(5)}`));
+    return d;
+  },
+});
+
+/**
+ * Output classes: what may already be at `--out`. `precious` is what must be unchanged afterwards;
+ * `mentions`, what the one error line must say besides the path. A class with `runs` is not refused:
+ * the command runs to its valid end (its `ok` exit code), and afterwards nothing in `gone` is left
+ * and stderr matches `notice`.
+ */
 export interface OutputClass {
   name: string;
   kinds: Array<'dir' | 'file'>;
-  make: (dir: string, fx: Fixtures, cmd: string[]) => { out: string; precious?: string };
+  runs?: true;
+  make: (dir: string, fx: Fixtures, cmd: string[], kind: 'dir' | 'file') => { out: string; precious?: string; mentions?: string[]; gone?: string[]; notice?: RegExp };
+}
+
+/** A pid above Linux's default pid_max (2^22): never a live process, as a killed run's. */
+export const DEAD_PID = 2 ** 22 + 4321;
+
+/** The lock a run of `cmd` holds on `out` (src/util/output.ts, lockPathFor), as process `pid` wrote it. */
+function plantLock(out: string, cmd: string[], pid: number, started = new Date(Date.now() - 1000)): string {
+  const lock = join(dirname(out), `.${basename(out)}.wit-lock`);
+  writeFileSync(lock, JSON.stringify({ format: 'wit-lock', pid, host: hostname(), started: started.toISOString(), command: cmd.join(' '), output: out, id: 'planted1' }));
+  return lock;
 }
 
 export const OUTPUT_CLASSES: OutputClass[] = [
@@ -201,5 +231,60 @@ export const OUTPUT_CLASSES: OutputClass[] = [
     },
   },
 ];
+
+// Issue 26. Class 1: a file output that wit did not write (a trained model's weights) is never replaced.
+OUTPUT_CLASSES.push({
+  name: 'out-is-a-file-wit-did-not-write', kinds: ['file'], make: (dir) => {
+    const p = join(dir, 'model.weights.bin');
+    writeFileSync(p, Buffer.from(Float32Array.from([1, 2, 3, 4]).buffer));
+    return { out: p, precious: p, mentions: ['binary data (16 bytes)'] };
+  },
+});
+// Class 2: another run writes there now (its lock, of a live pid: the test runner's): refused naming it.
+OUTPUT_CLASSES.push({
+  name: 'out-is-locked-by-a-running-run', kinds: ['dir', 'file'], make: (dir, _fx, cmd) => {
+    const out = join(dir, 'out');
+    const lock = plantLock(out, cmd, process.pid);
+    return { out, precious: lock, mentions: [`is being written by another run (wit ${cmd.join(' ')}, pid ${process.pid} on ${hostname()}`] };
+  },
+});
+// Classes 2 and 5: what a SIGKILLed run left: its stale lock and its temporaries. The rerun takes the
+// lock over (one notice line), sweeps the temporaries and ends as a valid run does.
+OUTPUT_CLASSES.push({
+  name: 'out-left-by-a-killed-run', kinds: ['dir', 'file'], runs: true, make: (dir, _fx, cmd, kind) => {
+    const out = join(dir, 'out');
+    const lock = plantLock(out, cmd, DEAD_PID);
+    const gone: string[] = [];
+    const name = cmd.join(' ');
+    if (name === 'model import' || name === 'model export') {
+      // A set published as one (src/util/output.ts, publish): its temporary sibling folder.
+      const tmp = join(dir, `.out.wit-tmp-${DEAD_PID}-abc123`);
+      mkdirSync(tmp);
+      writeFileSync(join(tmp, '.wit-output.json'), JSON.stringify({ format: 'wit-output', command: name, created_by: 'wit 0.1.0', created: new Date().toISOString(), complete: false }));
+      gone.push(tmp);
+    } else if (kind === 'dir') {
+      // The command's own earlier run (its marker), with a killed writer's temporaries inside.
+      mkdirSync(out);
+      writeFileSync(join(out, '.wit-output.json'), JSON.stringify({ format: 'wit-output', command: name, created_by: 'wit 0.1.0', created: new Date().toISOString(), complete: true }));
+      for (const t of [`.00000.tar.tmp-${DEAD_PID}`, `.metrics.jsonl.tmp-${DEAD_PID}-abc123`]) {
+        writeFileSync(join(out, t), 'half');
+        gone.push(join(out, t));
+      }
+      if (name === 'train') {
+        // a checkpoint a killed (or resumed) train was writing
+        const ck = join(out, 'checkpoints', `step-000001.tmp-${DEAD_PID}`);
+        mkdirSync(ck, { recursive: true });
+        writeFileSync(join(ck, 'model.json'), '{}');
+        gone.push(ck);
+      }
+    } else {
+      const t = join(dir, `.out.tmp-${DEAD_PID}-abc123`);
+      writeFileSync(t, 'half');
+      gone.push(t);
+    }
+    gone.push(lock); // last: the temporaries are checked first
+    return { out, gone, notice: new RegExp(`^wit ${name}: note: .*took over the lock of a run that no longer runs \\(wit ${name}, pid ${DEAD_PID} `, 'm') };
+  },
+});
 
 export const NON_FINITE = ['NaN', 'Infinity', '1e999'];

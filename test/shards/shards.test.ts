@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -168,7 +168,9 @@ describe('ShardWriter / readShards', () => {
     const consume = async (p: string) => { for await (const _ of readShards(p)) void _; };
     await expect(consume(good)).rejects.toThrow(InputError);
     await expect(consume(good)).rejects.toThrow(new RegExp(`shards: ${good.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: `));
-    const garbage = join(dir, 'bad', '00001.parquet');
+    // (in a folder of its own: beside 00000_stats.json, a shard without its stats is unfinished, refused before it is read)
+    const garbage = join(dir, 'bad-garbage', '00001.parquet');
+    await mkdir(join(dir, 'bad-garbage'), { recursive: true });
     await writeFile(garbage, 'this is not parquet at all, just text');
     await expect(consume(garbage)).rejects.toThrow(/00001\.parquet: not a readable Parquet shard/);
     await expect(consume(join(dir, 'nope'))).rejects.toThrow(/nope: no such file or directory/);

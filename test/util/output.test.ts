@@ -1,10 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { claimOutput, OUTPUT_MARKER, readOutputMarker, sweepLeftovers } from '../../src/util/output.js';
+import { claimOutput, lockPathFor, OUTPUT_MARKER, readOutputMarker, sweepLeftovers, sweepTemporaries, type LockHolder } from '../../src/util/output.js';
 
 let root: string;
 let n = 0;
@@ -163,7 +164,7 @@ describe('claimOutput: files', () => {
     await c.create();
     expect(existsSync(join(p, '..'))).toBe(true);
     expect(existsSync(p)).toBe(false);
-    writeFileSync(p, '{}');
+    writeFileSync(p, JSON.stringify({ shards: ['x'], zero_shot: { top1: 0.5 } }));
     expect((await claimOutput(p, { command: 'eval', kind: 'file' })).found).toBe('file');
   });
 
@@ -186,7 +187,187 @@ describe('claimOutput: files', () => {
     const input = fresh('in');
     writeFileSync(input, 'x');
     expect(await refusal(input, { command: 'querygen', kind: 'file', inputs: [input] })).toMatch(/is also an input/);
-    expect(await refusal(input, { command: 'eval', kind: 'file', replaces: async () => 'holds something else' })).toMatch(/holds something else/);
+    const own = fresh('eval');
+    writeFileSync(own, JSON.stringify({ shards: ['x'], zero_shot: {} }));
+    expect(await refusal(own, { command: 'eval', kind: 'file', replaces: async () => 'holds something else' })).toMatch(/holds something else/);
+  });
+
+  // Issue 26, class 1: a trained model's weights became an HTML page, a finished shard a query list.
+  test('an existing file wit did not write for this command is refused, naming what it holds', async () => {
+    const dir = fresh('model');
+    mkdirSync(dir);
+    const weights = join(dir, 'model.weights.bin');
+    writeFileSync(weights, Buffer.from([0, 0, 128, 63, 0, 0, 0, 64, 1, 2, 3]));
+    expect(await refusal(weights, { command: 'report', kind: 'file' })).toMatch(/model\.weights\.bin: exists and holds binary data \(11 bytes\), not a wit report: wit replaces only its own earlier output/);
+    const shard = fresh('shard.parquet');
+    writeFileSync(shard, Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20), Buffer.from('PAR1')]));
+    expect(await refusal(shard, { command: 'querygen', kind: 'file' })).toMatch(/holds a Parquet file \(28 bytes\), not a query list of wit querygen/);
+    const page = fresh('page.html');
+    writeFileSync(page, '<!doctype html><html><body>my page</body></html>');
+    expect(await refusal(page, { command: 'report', kind: 'file' })).toMatch(/holds an HTML page that wit did not write/);
+    // Another command's file is not this command's: a query list is no report, a report no eval summary.
+    const tsv = fresh('q.tsv');
+    writeFileSync(tsv, 'query\tsource\tcount\nred\tpmi\t3\n');
+    expect(await refusal(tsv, { command: 'report', kind: 'file' })).toMatch(/holds text/);
+    expect(await refusal(tsv, { command: 'eval', kind: 'file' })).toMatch(/not a wit eval summary/);
+    expect(readFileSync(weights)).toHaveLength(11);
+    expect(readFileSync(tsv, 'utf8')).toMatch(/^query/);
+  });
+
+  test("the command's own earlier file is replaced: a report (and an older one), a query list, summaries", async () => {
+    const report = fresh('r.html');
+    writeFileSync(report, `<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n<meta name="generator" content="wit 0.1.0 report">\n`);
+    expect((await claimOutput(report, { command: 'report', kind: 'file' })).found).toBe('file');
+    const older = fresh('old.html');
+    writeFileSync(older, `<!doctype html>\n<html lang="en"><head><meta charset="utf-8">\n<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">\n`);
+    expect((await claimOutput(older, { command: 'report', kind: 'file' })).found).toBe('file');
+    const tsv = fresh('q.tsv');
+    writeFileSync(tsv, 'query\tsource\tcount\nred\tpmi\t3\n');
+    expect((await claimOutput(tsv, { command: 'querygen', kind: 'file' })).found).toBe('file');
+    const summary = fresh('q.summary.json');
+    writeFileSync(summary, JSON.stringify({ out: tsv, summary_file: summary, queries: 1, by_source: {} }));
+    expect((await claimOutput(summary, { command: 'querygen', signature: 'querygen summary', kind: 'file' })).found).toBe('file');
+    expect(await refusal(tsv, { command: 'querygen', signature: 'querygen summary', kind: 'file' })).toMatch(/not a summary of wit querygen/);
+  });
+
+  test('a file inside an input folder may not take a name its readers read (a shard, stats, model files)', async () => {
+    const run = fresh('run');
+    mkdirSync(run);
+    writeFileSync(join(run, '00000.parquet'), 'PAR1');
+    for (const name of ['00001.parquet', '00000_stats.json', 'model.weights.bin', 'manifest.json']) {
+      expect(await refusal(join(run, name), { command: 'report', kind: 'file', inputs: [run] })).toMatch(/lies inside the input .*, where .* is read as part of it/);
+    }
+    expect(existsSync(join(run, '00001.parquet'))).toBe(false);
+    // The demo's report.html inside its own run folder is fine.
+    expect((await claimOutput(join(run, 'report.html'), { command: 'report', kind: 'file', inputs: [run] })).found).toBe('new');
+  });
+});
+
+const DEAD = 2 ** 22 + 12345; // above Linux's default pid_max: never a live process
+
+/** A lock file of `out` as another process would have written it. */
+function plantLock(out: string, holder: Partial<LockHolder>): string {
+  const lock = lockPathFor(out);
+  mkdirSync(join(lock, '..'), { recursive: true });
+  writeFileSync(lock, JSON.stringify({ format: 'wit-lock', pid: DEAD, host: hostname(), started: new Date().toISOString(), command: 'crawl', output: out, id: 'planted1', ...holder }));
+  return lock;
+}
+
+describe('one writer per output: the lock', () => {
+  test('a claim holds .NAME.wit-lock beside the output until released; the same process may claim again', async () => {
+    const p = fresh('locked');
+    const c = await claimOutput(p, { command: 'crawl' });
+    const lock = join(root, `.${p.split('/').pop()}.wit-lock`);
+    expect(c.lock.path).toBe(lock);
+    const holder = JSON.parse(readFileSync(lock, 'utf8')) as LockHolder;
+    expect(holder).toMatchObject({ format: 'wit-lock', pid: process.pid, host: hostname(), command: 'crawl' });
+    expect(Date.parse(holder.started)).toBeGreaterThan(Date.now() - 60_000);
+    const again = await claimOutput(p, { command: 'crawl' });
+    await again.release();
+    expect(existsSync(lock)).toBe(true);
+    await c.release();
+    await c.release();
+    expect(existsSync(lock)).toBe(false);
+    // no temporary of the lock is left beside it
+    expect(readdirSync(root).filter((n) => n.startsWith(`.${p.split('/').pop()}.wit-lock`))).toEqual([]);
+  });
+
+  test('a lock of a running process is refused, naming pid, host and start', async () => {
+    const p = fresh('busy');
+    const started = new Date(Date.now() - 1000).toISOString();
+    const lock = plantLock(p, { pid: process.ppid, started, command: 'crawl' });
+    expect(await refusal(p, { command: 'crawl' })).toMatch(new RegExp(`busy-\\d+: is being written by another run \\(wit crawl, pid ${process.ppid} on ${hostname()}, started ${started.replace(/[.]/g, '\\.')}\\)`));
+    expect(await refusal(p, { command: 'report', kind: 'file' })).toMatch(/is being written by another run/);
+    expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(process.ppid);
+    expect(existsSync(p)).toBe(false);
+  });
+
+  test('a stale lock (dead pid, or a pid reused since) is taken over with a one-line notice', async () => {
+    for (const holder of [{ pid: DEAD }, { pid: process.ppid, started: '2001-01-01T00:00:00.000Z' }]) {
+      const p = fresh('stale');
+      const lock = plantLock(p, holder);
+      const notices: string[] = [];
+      const c = await claimOutput(p, { command: 'crawl', onNotice: (l) => notices.push(l) });
+      expect(notices).toHaveLength(1);
+      expect(notices[0]).toMatch(new RegExp(`^wit crawl: note: .*stale-\\d+: took over the lock of a run that no longer runs \\(wit crawl, pid ${holder.pid} on `));
+      expect(JSON.parse(readFileSync(lock, 'utf8')).pid).toBe(process.pid);
+      await c.release();
+      expect(existsSync(lock)).toBe(false);
+    }
+  });
+
+  test("another host's lock is refused naming the host and the way out; an unreadable lock too", async () => {
+    const p = fresh('remote');
+    const lock = plantLock(p, { host: 'elsewhere.example', pid: 1 });
+    expect(await refusal(p, { command: 'crawl' })).toMatch(/pid 1 on elsewhere\.example.*cannot be checked from here.*delete .*\.wit-lock/);
+    writeFileSync(lock, 'garbage');
+    expect(await refusal(p, { command: 'crawl' })).toMatch(/which is not a lock wit can read; if no wit run writes there, delete/);
+    expect(readFileSync(lock, 'utf8')).toBe('garbage');
+  });
+
+  test('released when the process exits; a SIGKILLed holder leaves a lock the next claim takes over', () => {
+    const mod = fileURLToPath(new URL('../../dist/src/util/output.js', import.meta.url)); // the built module (npm run build)
+    const script = (out: string, end: string) => `import { claimOutput } from ${JSON.stringify(mod)}; await claimOutput(${JSON.stringify(out)}, { command: 'crawl' }); ${end}`;
+    const run = (code: string) => spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8' });
+    const exited = fresh('exited');
+    const r = run(script(exited, 'process.exitCode = 0;'));
+    expect(r.status, r.stderr).toBe(0);
+    expect(existsSync(lockPathFor(exited))).toBe(false);
+    const failed = fresh('failed');
+    const f = run(script(failed, "throw new Error('boom');"));
+    expect(f.status).not.toBe(0);
+    expect(existsSync(lockPathFor(failed))).toBe(false);
+    const killed = fresh('killed');
+    const k = run(script(killed, "process.kill(process.pid, 'SIGKILL');"));
+    expect(k.signal).toBe('SIGKILL');
+    const left = JSON.parse(readFileSync(lockPathFor(killed), 'utf8')) as LockHolder;
+    expect(left.pid).toBe(k.pid);
+    const notices: string[] = [];
+    return claimOutput(killed, { command: 'crawl', onNotice: (l) => notices.push(l) }).then(async (c) => {
+      expect(notices.join('\n')).toMatch(new RegExp(`pid ${k.pid} `));
+      await c.release();
+    });
+  }, 60_000);
+});
+
+describe('leftovers: create() sweeps the temporaries of killed runs', () => {
+  test('only names wit gives them, of processes no longer running; a swapped-out folder only beside its original', async () => {
+    const p = fresh('run');
+    mkdirSync(join(p, 'checkpoints', 'step-000002'), { recursive: true });
+    const put = (rel: string, dir = false): string => {
+      const f = join(p, rel);
+      if (dir) mkdirSync(f, { recursive: true });
+      else writeFileSync(f, 'x');
+      return f;
+    };
+    const gone = [
+      put(`.00001.tar.tmp-${DEAD}`), // a killed convert's tar
+      put(`.00001.parquet.tmp-${DEAD}-ab12cd`), // an atomic write's temporary
+      put(`checkpoints/step-000003.tmp-${DEAD}`, true), // a killed train's checkpoint
+      put(`checkpoints/step-000002.old-${DEAD}`, true), // swapped out, its original is there
+      put(`.x.wit-lock-tmp-${DEAD}-abcdef12`),
+    ];
+    const kept = [
+      put(`.00002.tar.tmp-${process.pid}`), // a live run's
+      put(`checkpoints/step-000004.old-${DEAD}`, true), // the only copy: its original is missing
+      put('notes.tmp-draft'), // not a pid
+      put('holiday.tmp'),
+      put('00000.parquet'),
+    ];
+    await (await claimOutput(p, { command: 'train' })).create();
+    for (const f of gone) expect(existsSync(f), f).toBe(false);
+    for (const f of kept) expect(existsSync(f), f).toBe(true);
+    // A file output sweeps only its own name's temporaries beside it.
+    const dir = fresh('files');
+    mkdirSync(dir);
+    const mine = join(dir, `.report.html.tmp-${DEAD}-abc123`);
+    const theirs = join(dir, `.other.html.tmp-${DEAD}-abc123`);
+    writeFileSync(mine, 'x');
+    writeFileSync(theirs, 'x');
+    await (await claimOutput(join(dir, 'report.html'), { command: 'report', kind: 'file' })).create();
+    expect(existsSync(mine)).toBe(false);
+    expect(existsSync(theirs)).toBe(true);
+    expect(await sweepTemporaries(dir)).toEqual([theirs]);
   });
 });
 
@@ -199,7 +380,8 @@ describe('publish: a multi-file output as one set', () => {
       throw new Error('disk on fire');
     })).rejects.toThrow(/disk on fire/);
     expect(existsSync(p)).toBe(false);
-    expect(readdirSync(root).filter((x) => x.startsWith(`.${p.split('/').pop()}.wit-`))).toEqual([]);
+    // (the claim's own lock, .NAME.wit-lock, is held until released)
+    expect(readdirSync(root).filter((x) => x.startsWith(`.${p.split('/').pop()}.wit-`) && x !== `.${p.split('/').pop()}.wit-lock`)).toEqual([]);
     await c.publish(async (dir) => {
       writeFileSync(join(dir, 'a'), '1');
       writeFileSync(join(dir, 'b'), '2');

@@ -202,54 +202,59 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
   await checkInputs(config.inputs);
   // every input checked (queries, list columns) before Redis or --out is touched: a failed start leaves no run behind
   await checkRunInputs(r, opts.signal);
-  await claimOutput(config.out, { command: 'crawl' }); // refused before Redis is touched (docs/ARCHITECTURE.md, "Claiming an output")
-  const keys = new RunKeys(config.runId);
-  const redis = connectRedis(opts.redisUrl, { log, name: 'wit-coordinator' });
+  // refused before Redis is touched; the lock is held for the coordinator's life (docs/ARCHITECTURE.md, "Claiming an output")
+  const claim = await claimOutput(config.out, { command: 'crawl' });
   try {
-    await waitForRedis(redis, opts.redisUrl, opts.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, opts.signal);
-  } catch (err) {
-    redis.disconnect();
-    throw err;
-  }
-  const queueConn = redis.duplicate();
-  queueConn.on('error', () => undefined);
-  const queue = new Queue<QueueJobData>(queueName(config.runId), { connection: queueConn });
-  queue.on('error', () => undefined);
-  let fetchRes: ReturnType<typeof createResources> | undefined;
-  try {
-    const done = await claimRun(redis, keys, config, log);
-    if (done) return done;
-    const planDir = join(config.out, '.wit-jobs', config.runId);
-    // url lists given as http(s) urls are read through the crawl's safe fetcher
-    fetchRes = config.inputs.some(isUrl) ? createResources(r) : undefined;
-    const plan = await planJobs({
-      runId: config.runId, inputs: config.inputs, chunkRows, planDir,
-      isUrlList: (i) => LIST_FORMATS.has(detectInputFormat(i, r.inputFormat)),
-      readList: (i, onBadItem) => readSource(i, {
-        format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined,
-        urlColumn: r.urlCol, captionColumn: r.captionCol, extraColumns: r.saveAdditionalColumns, hashColumn: r.verifyHashCol, allowEmptyCaption: admitsAll(r),
-        // refused rows go into the chunks as given: the worker refuses, counts and lists them again
-        keepRefused: true,
-      }),
-      columns: { url: r.urlCol, caption: r.captionCol, hash: r.verifyHashCol },
-      log: (l) => opts.progress?.(l),
-    });
-    log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);
-    await retryFailedJobs(queue, redis, keys);
-    if (config.balance === 'sample') {
-      await enqueue(queue, redis, config.runId, plan.jobs, 'count', keys.counted);
-      await waitPhase(redis, keys, plan, 'count', opts, t0);
+    const keys = new RunKeys(config.runId);
+    const redis = connectRedis(opts.redisUrl, { log, name: 'wit-coordinator' });
+    try {
+      await waitForRedis(redis, opts.redisUrl, opts.redisTimeoutMs ?? DEFAULT_REDIS_TIMEOUT_MS, opts.signal);
+    } catch (err) {
+      redis.disconnect();
+      throw err;
     }
-    await enqueue(queue, redis, config.runId, plan.jobs, 'crawl', keys.done);
-    await waitPhase(redis, keys, plan, 'crawl', opts, t0);
-    const summary = await finalize(redis, keys, config, plan, r.queryList ?? r.queries ?? [], !r.caseInsensitive, t0);
-    await closeRun(redis, keys, planDir);
-    return summary;
+    const queueConn = redis.duplicate();
+    queueConn.on('error', () => undefined);
+    const queue = new Queue<QueueJobData>(queueName(config.runId), { connection: queueConn });
+    queue.on('error', () => undefined);
+    let fetchRes: ReturnType<typeof createResources> | undefined;
+    try {
+      const done = await claimRun(redis, keys, config, log);
+      if (done) return done;
+      const planDir = join(config.out, '.wit-jobs', config.runId);
+      // url lists given as http(s) urls are read through the crawl's safe fetcher
+      fetchRes = config.inputs.some(isUrl) ? createResources(r) : undefined;
+      const plan = await planJobs({
+        runId: config.runId, inputs: config.inputs, chunkRows, planDir,
+        isUrlList: (i) => LIST_FORMATS.has(detectInputFormat(i, r.inputFormat)),
+        readList: (i, onBadItem) => readSource(i, {
+          format: detectInputFormat(i, r.inputFormat), signal: opts.signal, onBadItem, maxPageBytes: r.maxPageBytes, openUrl: fetchRes ? (u) => fetchRes!.fetcher.openStream(u, opts.signal) : undefined,
+          urlColumn: r.urlCol, captionColumn: r.captionCol, extraColumns: r.saveAdditionalColumns, hashColumn: r.verifyHashCol, allowEmptyCaption: admitsAll(r),
+          // refused rows go into the chunks as given: the worker refuses, counts and lists them again
+          keepRefused: true,
+        }),
+        columns: { url: r.urlCol, caption: r.captionCol, hash: r.verifyHashCol },
+        log: (l) => opts.progress?.(l),
+      });
+      log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);
+      await retryFailedJobs(queue, redis, keys);
+      if (config.balance === 'sample') {
+        await enqueue(queue, redis, config.runId, plan.jobs, 'count', keys.counted);
+        await waitPhase(redis, keys, plan, 'count', opts, t0);
+      }
+      await enqueue(queue, redis, config.runId, plan.jobs, 'crawl', keys.done);
+      await waitPhase(redis, keys, plan, 'crawl', opts, t0);
+      const summary = await finalize(redis, keys, config, plan, r.queryList ?? r.queries ?? [], !r.caseInsensitive, t0);
+      await closeRun(redis, keys, planDir);
+      return summary;
+    } finally {
+      await fetchRes?.close().catch(() => undefined);
+      await queue.close().catch(() => undefined);
+      queueConn.disconnect();
+      redis.disconnect();
+    }
   } finally {
-    await fetchRes?.close().catch(() => undefined);
-    await queue.close().catch(() => undefined);
-    queueConn.disconnect();
-    redis.disconnect();
+    await claim.release();
   }
 }
 
