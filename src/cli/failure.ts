@@ -43,6 +43,8 @@ const VERBS: Record<string, string> = {
   mkdir: 'create the folder',
   open: 'open',
   write: 'write',
+  fsync: 'write',
+  close: 'write',
   rename: 'rename',
   unlink: 'remove',
   rmdir: 'remove',
@@ -107,7 +109,7 @@ export function describeFsError(err: unknown): { text: string; exitCode: number 
  * File-system errors name the path and the reason (exit 2, or 1 when the disk is full); anything
  * else is a failure of the run (exit 1).
  */
-export function describeFailure(command: string, err: unknown): Failure {
+export function describeFailure(command: string, err: unknown, context: { out?: string } = {}): Failure {
   const stack = err instanceof Error ? err.stack : undefined;
   if (err instanceof WitError) {
     const own = `${err.stage}: `;
@@ -115,7 +117,11 @@ export function describeFailure(command: string, err: unknown): Failure {
     const stage = command === 'demo' && err.stage !== 'demo' && err.stage !== 'cli' ? `${err.stage}: ` : '';
     return { line: escapeControls(`wit ${command}: ${stage}${oneLine(rest)}`), exitCode: err.exitCode, stack };
   }
-  const fs = describeFsError(err) ?? describeFsError((err as { cause?: unknown } | undefined)?.cause);
+  const fsErr = (describeFsError(err) ? err : describeFsError((err as { cause?: unknown } | undefined)?.cause) ? (err as { cause?: unknown }).cause : undefined) as NodeJS.ErrnoException | undefined;
+  // A write to an open file names no path (ENOSPC from write(2)): the shared writers add theirs
+  // (withPath), and whatever still has none was writing the run's output, so --out is named.
+  if (fsErr && !fsErr.path && context.out && RUN_FAILURES.has(String(fsErr.code))) fsErr.path = context.out;
+  const fs = fsErr && describeFsError(fsErr);
   if (fs) return { line: escapeControls(`wit ${command}: ${fs.text}`), exitCode: fs.exitCode, stack };
   return { line: escapeControls(`wit ${command}: ${oneLine(nativeMessage(err))}`), exitCode: 1, stack };
 }
