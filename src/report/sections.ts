@@ -14,6 +14,7 @@ import { FINAL_LOSS_STEPS, finalLoss } from '../train/final-loss.js';
 import { checkWeightsFiles } from '../train/weights-check.js';
 import { problemOf, type InputProblem } from './problems.js';
 import { checkCount, checkFraction, checkList, checkSum, describeProblems, type FieldProblem } from '../util/checked.js';
+import { InputError, errorMessage } from '../util/errors.js';
 
 type Obj = Record<string, unknown>;
 
@@ -272,9 +273,20 @@ export async function renderTraining(m: FoundModel): Promise<{ html: string; cha
   return { html: `${facts(items)}<p class="src">${esc(m.dir)}</p>${body}`, charts, steps: last?.step ?? 0, problems };
 }
 
+/** Largest eval summary read (wit eval writes a few kB; per-class results of 100,000 labels stay far under). */
+const MAX_EVAL_JSON_BYTES = 5_000_000;
+
 /** The numbers of one eval JSON, with chance levels. */
 export async function renderEval(file: string): Promise<{ html: string; charts: number; zeroShot?: { top1: number; top5: number; classes: number }; problems: InputProblem[] }> {
-  const j = obj(JSON.parse(await readFile(file, 'utf8'))) ?? {};
+  const size = (await stat(file)).size;
+  if (size > MAX_EVAL_JSON_BYTES) throw new InputError('report', file, `is ${fmtNum(size)} bytes, over the ${fmtNum(MAX_EVAL_JSON_BYTES)} an eval summary holds`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new InputError('report', file, `not a readable eval summary (NaN and Infinity are not JSON numbers): ${errorMessage(err)}`);
+  }
+  const j = obj(parsed) ?? {};
   const zs = obj(j.zero_shot ?? j.zeroShot); // zeroShot: eval.json of wit before snake_case summaries
   const ret = obj(j.retrieval);
   const items: [string, string][] = [];
