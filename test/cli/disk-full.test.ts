@@ -15,12 +15,15 @@ import { withPath } from '../../src/util/errors.js';
 import { writeFileAtomic } from '../../src/util/atomic.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeShapeShards } from '../train/synthetic-shards.js';
+import { startTestServer, type TestServer } from '../helpers/http-server.js';
 
 let root: string;
 let full: string | undefined;
 let readOnly: string | undefined;
 let whyNot = '';
 let shards: string;
+let srv: TestServer;
+let queries: string;
 
 function tryMount(args: string[]): boolean {
   try {
@@ -36,6 +39,11 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'wit-disk-full-'));
   shards = join(root, 'shards');
   await writeShapeShards(shards, { perClass: 1, shards: 1 });
+  srv = await startTestServer();
+  const imgs = Array.from({ length: 40 }, (_, i) => `<img src="/img/cat-${i}.jpg?w=${200 + i}&h=200&seed=${i}" alt="a cat number ${i}">`).join('');
+  srv.setPage('/', `<html><body>${imgs}</body></html>`);
+  queries = join(root, 'queries.tsv');
+  writeFileSync(queries, 'query\tsource\tcount\ncat\twordnet\t10\n');
   const f = join(root, 'full');
   const r = join(root, 'ro');
   mkdirSync(f);
@@ -48,7 +56,8 @@ beforeAll(async () => {
   if (tryMount(['-o', 'bind,ro', r, r])) readOnly = r;
 }, 120_000);
 
-afterAll(() => {
+afterAll(async () => {
+  await srv?.close();
   for (const m of [full, readOnly]) if (m) try { execFileSync('umount', [m]); } catch { /* left to the OS */ }
   if (root) rmSync(root, { recursive: true, force: true });
 });
@@ -85,6 +94,7 @@ describe('the shared error path', () => {
 
 describe('commands on a full disk and a read-only mount', () => {
   const cases: Array<[string, (out: string) => string[]]> = [
+    ['crawl', (out) => ['crawl', '--queries', queries, '--input', srv.url('/'), '--out', out, '--allow-private-network', '--image-size', '32', '--shard-size', '2', '--retries', '0']],
     ['convert', (out) => ['convert', '--shards', shards, '--output-format', 'webdataset', '--out', out]],
     ['report', (out) => ['report', '--run', shards, '--out', `${out}.html`]],
     ['train', (out) => ['train', '--shards', shards, '--arch', 'vit-micro', '--steps', '1', '--batch-size', '4', '--backend', 'wasm', '--out', out]],
@@ -104,3 +114,24 @@ describe('commands on a full disk and a read-only mount', () => {
     }, 300_000);
   }
 });
+
+describe('a disk that fills in the middle of a run', () => {
+  it('wit crawl: the shard being written is named, exit 1, no stack trace', async () => {
+    if (!full) return console.warn(`skipped: ${whyNot}`);
+    const m = join(root, 'filling');
+    mkdirSync(m);
+    if (!tryMount(['-t', 'tmpfs', '-o', 'size=96k', 'tmpfs', m])) return console.warn(`skipped: ${whyNot}`);
+    try {
+      const out = join(m, 'out');
+      const r = await runWit(['crawl', '--queries', queries, '--input', srv.url('/'), '--out', out, '--allow-private-network', '--image-size', '64', '--shard-size', '4', '--retries', '0'], { timeoutMs: 120_000, env: { WIT_DEBUG: '' } });
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('wit '));
+      expect(r.code, r.stderr).toBe(1);
+      expect(lines, r.stderr).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^wit crawl: cannot write ${out}/\\S+: no space left on the device$`));
+      expect(r.stderr).not.toMatch(/^\s+at .+:\d+:\d+\)?$/m);
+    } finally {
+      execFileSync('umount', [m]);
+    }
+  }, 300_000);
+});
+
