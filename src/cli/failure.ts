@@ -3,6 +3,8 @@
  * wrong`, the prefix naming the command the user ran (not the library stage that raised the error),
  * no stack trace unless WIT_DEBUG is set.
  */
+import { accessSync, constants, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { WitError, nativeMessage } from '../util/errors.js';
 
 /** What the CLI prints and returns for an error. */
@@ -28,15 +30,21 @@ const FS_REASONS: Record<string, string> = {
   ENOSPC: 'no space left on the device',
   EDQUOT: 'disk quota exceeded',
   EMFILE: 'too many open files',
+  EIO: 'input/output error (a failing disk or a network file system)',
 };
 
-/** Out of space or file handles: the run failed (1); every other path problem is the user's to fix (2). */
-const RUN_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EMFILE']);
+/**
+ * Out of space or file handles, a read-only file system, a failing disk: the run failed (1), and a
+ * rerun on another disk resumes; every other path problem is the user's to fix (2).
+ */
+const RUN_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EMFILE', 'EROFS', 'EIO']);
 
 const VERBS: Record<string, string> = {
   mkdir: 'create the folder',
   open: 'open',
   write: 'write',
+  fsync: 'write',
+  close: 'write',
   rename: 'rename',
   unlink: 'remove',
   rmdir: 'remove',
@@ -56,13 +64,42 @@ function shownPath(path: string): string {
   return path.replace(/(^|[\\/])\.?([^\\/]+)\.tmp-[^\\/]*$/, '$1$2');
 }
 
+/**
+ * The real reason a recursive mkdir failed with ENOENT: Node's `mkdir(p, { recursive: true })` says
+ * ENOENT for a folder it cannot create on a read-only file system (or in a folder it may not write),
+ * which would be reported as "no such file or folder". The nearest folder that exists is asked
+ * whether it can be written (access W_OK: EROFS on a read-only mount, EACCES without permission);
+ * ENOENT stays when nothing else is wrong.
+ */
+export function realMkdirCode(path: string): string {
+  let dir = dirname(path);
+  for (let i = 0; i < 256 && dir !== dirname(dir); i++, dir = dirname(dir)) {
+    let st;
+    try {
+      st = statSync(dir);
+    } catch {
+      continue;
+    }
+    if (!st.isDirectory()) return 'ENOTDIR';
+    try {
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code && code !== 'ENOENT' && code in FS_REASONS) return code;
+    }
+    return 'ENOENT';
+  }
+  return 'ENOENT';
+}
+
 /** A Node file-system error (code, syscall, path), as one sentence; undefined for anything else. */
 export function describeFsError(err: unknown): { text: string; exitCode: number } | undefined {
   const e = err as (NodeJS.ErrnoException & { dest?: string }) | undefined;
   if (!e || typeof e.code !== 'string' || !(e.code in FS_REASONS) || typeof e.syscall !== 'string') return undefined;
   const verb = VERBS[e.syscall] ?? e.syscall;
   const path = e.path ? ` ${shownPath(e.path)}${e.dest ? ` to ${shownPath(e.dest)}` : ''}` : '';
-  return { text: `cannot ${verb}${path}: ${FS_REASONS[e.code]}`, exitCode: RUN_FAILURES.has(e.code) ? 1 : 2 };
+  const code = e.code === 'ENOENT' && e.syscall === 'mkdir' && e.path ? realMkdirCode(e.path) : e.code;
+  return { text: `cannot ${verb}${path}: ${FS_REASONS[code]}`, exitCode: RUN_FAILURES.has(code) ? 1 : 2 };
 }
 
 /**
@@ -72,7 +109,7 @@ export function describeFsError(err: unknown): { text: string; exitCode: number 
  * File-system errors name the path and the reason (exit 2, or 1 when the disk is full); anything
  * else is a failure of the run (exit 1).
  */
-export function describeFailure(command: string, err: unknown): Failure {
+export function describeFailure(command: string, err: unknown, context: { out?: string } = {}): Failure {
   const stack = err instanceof Error ? err.stack : undefined;
   if (err instanceof WitError) {
     const own = `${err.stage}: `;
@@ -80,7 +117,11 @@ export function describeFailure(command: string, err: unknown): Failure {
     const stage = command === 'demo' && err.stage !== 'demo' && err.stage !== 'cli' ? `${err.stage}: ` : '';
     return { line: escapeControls(`wit ${command}: ${stage}${oneLine(rest)}`), exitCode: err.exitCode, stack };
   }
-  const fs = describeFsError(err) ?? describeFsError((err as { cause?: unknown } | undefined)?.cause);
+  const fsErr = (describeFsError(err) ? err : describeFsError((err as { cause?: unknown } | undefined)?.cause) ? (err as { cause?: unknown }).cause : undefined) as NodeJS.ErrnoException | undefined;
+  // A write to an open file names no path (ENOSPC from write(2)): the shared writers add theirs
+  // (withPath), and whatever still has none was writing the run's output, so --out is named.
+  if (fsErr && !fsErr.path && context.out && RUN_FAILURES.has(String(fsErr.code))) fsErr.path = context.out;
+  const fs = fsErr && describeFsError(fsErr);
   if (fs) return { line: escapeControls(`wit ${command}: ${fs.text}`), exitCode: fs.exitCode, stack };
   return { line: escapeControls(`wit ${command}: ${oneLine(nativeMessage(err))}`), exitCode: 1, stack };
 }

@@ -139,6 +139,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let running = name;
+  let out: string | undefined;
   // Hears signals while the main thread is busy in a long computation (src/util/interrupt.ts).
   const watcher = await startSignalWatcher(name);
   try {
@@ -159,6 +160,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
       args = rest.slice(1);
     }
     const flags = parseFlags(cmd.name, args, cmd.flags, (line) => io.stderr(`${line}\n`));
+    if (typeof flags.out === 'string') out = flags.out;
     if (flags.help) {
       io.stdout(commandHelp(cmd));
       return 0;
@@ -172,7 +174,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     return result.exitCode ?? 0;
   } catch (err) {
     if (statusShown) io.stderr('\n');
-    const failure = describeFailure(running, err);
+    const failure = describeFailure(running, err, { out });
     io.stderr(`${failure.line}\n`);
     if (process.env.WIT_DEBUG && failure.stack) io.stderr(`${failure.stack}\n`);
     return failure.exitCode;

@@ -3,8 +3,9 @@ import { join, resolve } from 'node:path';
 import { claimOutput } from '../util/output.js';
 import { listShards, readShards, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
+import { decodeFailureReason } from '../util/image-guard.js';
 import { Interrupted } from '../util/interrupt.js';
-import { Throttle } from '../util/progress.js';
+import { Throttle, eta, formatCount, formatDuration, type ProgressSink } from '../util/progress.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { EMBED_BATCH_SIZE, loadClip, type ClipHandle } from '../train/clip.js';
 import { BACKEND_NAMES } from '../train/backend/index.js';
@@ -89,6 +90,8 @@ export interface EvalSummary {
   /** Pairs read, and those whose image did not decode (left out). */
   pairs: number;
   bad_images: number;
+  /** Bad items by reason: `image_refused` (the image guard), `undecodable`, `caption_too_long` (cut, still used). */
+  bad_items: Record<string, number>;
   /** Expected top-1 and top-5 of guessing: 1 / classes, 5 / classes. */
   chance_top1: number;
   chance_top5: number;
@@ -109,13 +112,32 @@ export async function readLabels(file: string): Promise<string[]> {
   return labels;
 }
 
+/** Labels whose prompts are embedded at once in classEmbeddings (memory: this many labels' prompt vectors). */
+const LABELS_PER_CHUNK = 256;
+
 /**
  * Class embeddings: each label's prompts embedded, averaged and renormalised (CLIP's ensemble).
+ * Labels go in chunks of LABELS_PER_CHUNK, so memory is one chunk's prompt vectors plus one vector
+ * a class, and `onProgress` hears how many are done with an estimate of the time left (100,000
+ * labels take minutes).
  */
-export async function classEmbeddings(clip: ClipHandle, labels: readonly string[], templates: readonly string[]): Promise<Float32Array[]> {
-  const prompts = labels.flatMap((l) => templates.map((t) => fillTemplate(t, l)));
-  const emb = await clip.embedTexts(prompts);
-  return labels.map((_, i) => meanEmbedding(emb.slice(i * templates.length, (i + 1) * templates.length)));
+export async function classEmbeddings(clip: ClipHandle, labels: readonly string[], templates: readonly string[], onProgress?: ProgressSink): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  const t0 = performance.now();
+  const progress = new Throttle(onProgress, () => {
+    const elapsed = (performance.now() - t0) / 1000;
+    const left = eta(out.length, labels.length, elapsed);
+    return `eval: ${formatCount(out.length)} of ${formatCount(labels.length)} labels embedded (${templates.length} prompts each)${Number.isFinite(left) ? `, about ${formatDuration(left)} left` : ''}`;
+  });
+  for (let start = 0; start < labels.length; start += LABELS_PER_CHUNK) {
+    const chunk = labels.slice(start, start + LABELS_PER_CHUNK);
+    const prompts = chunk.flatMap((l) => templates.map((t) => fillTemplate(t, l)));
+    const emb = await clip.embedTexts(prompts);
+    chunk.forEach((_, i) => out.push(meanEmbedding(emb.slice(i * templates.length, (i + 1) * templates.length))));
+    progress.tick();
+  }
+  if (labels.length > LABELS_PER_CHUNK) progress.final();
+  return out;
 }
 
 /**
@@ -155,17 +177,19 @@ interface EmbeddedPairs {
   labels: Array<string | undefined>;
   pairs: number;
   bad: number;
+  badItems: Record<string, number>;
 }
 
 /** Reads the shards, decodes and embeds each image in batches; a pair whose image fails to decode is counted and left out. */
 async function embedPairs(clip: ClipHandle, files: string[], o: ResolvedEval, labelSet: Set<string> | undefined): Promise<EmbeddedPairs> {
-  const acc: EmbeddedPairs = { images: [], captions: [], labels: [], pairs: 0, bad: 0 };
+  const acc: EmbeddedPairs = { images: [], captions: [], labels: [], pairs: 0, bad: 0, badItems: {} };
+  const count = (reason: string) => { acc.badItems[reason] = (acc.badItems[reason] ?? 0) + 1; };
   const progress = new Throttle(o.onProgress, () => `eval: ${acc.images.length} images embedded, ${acc.bad} failed`);
   let pending: Array<{ image: Uint8Array; caption: string; label: string | undefined }> = [];
   const flush = async (): Promise<void> => {
     const batch = pending;
     pending = [];
-    const decoded = await Promise.all(batch.map((p) => clip.decoder.decode(p.image, clip.imageSize).then((rgb) => rgb, () => undefined)));
+    const decoded = await Promise.all(batch.map((p) => clip.decoder.decode(p.image, clip.imageSize).then((rgb) => rgb, (err: unknown) => { count(decodeFailureReason(err)); return undefined; })));
     const ok = batch.flatMap((p, i) => (decoded[i] ? [{ ...p, rgb: decoded[i]! }] : []));
     acc.bad += batch.length - ok.length;
     const emb = await clip.embedPixels(ok.map((x) => x.rgb));
@@ -177,7 +201,7 @@ async function embedPairs(clip: ClipHandle, files: string[], o: ResolvedEval, la
     progress.tick();
   };
   const limit = o.limit ?? Infinity;
-  for await (const rec of readShards(files)) {
+  for await (const rec of readShards(files, { onBadItem: count })) {
     if (acc.pairs >= limit) break;
     if (o.signal?.aborted) throw new Interrupted('eval', `interrupted after ${acc.images.length} images; nothing written`);
     acc.pairs++;
@@ -245,7 +269,7 @@ async function zeroShot(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs, 
     }
   });
   o.onProgress?.(`eval: embedding ${classes.length} classes × ${o.templates.length} templates`);
-  const classEmb = await classEmbeddings(clip, classes, o.templates);
+  const classEmb = await classEmbeddings(clip, classes, o.templates, o.onProgress);
   checkFinite(o.model, 'text', classEmb);
   const zs = zeroShotAccuracy(labeled.map((i) => data.images[i]!), labelIdx, classEmb);
   return {
@@ -297,6 +321,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
       retrieval: await retrieval(clip, o, data),
       pairs: data.pairs,
       bad_images: data.bad,
+      bad_items: data.badItems,
       chance_top1: zero_shot.classes ? 1 / zero_shot.classes : 0,
       chance_top5: zero_shot.classes ? Math.min(1, 5 / zero_shot.classes) : 0,
       seconds: (performance.now() - t0) / 1000,

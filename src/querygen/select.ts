@@ -39,6 +39,20 @@ export function zeroBySource(): BySource {
   return { wordnet: 0, unigram: 0, bigram: 0, title: 0 };
 }
 
+/**
+ * Control characters (C0, DEL, C1: a tab or newline would split queries.tsv's columns and rows, ESC
+ * starts terminal sequences) become spaces; the invisible bidirectional and line-separator
+ * characters, which reorder or hide text wherever the query is shown, go. Titles and words come from
+ * dumps and pageview files anyone can write.
+ */
+const CONTROL_CHARS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+const BIDI_CHARS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `s` without control and bidirectional characters (see CONTROL_CHARS). */
+export function withoutControls(s: string): string {
+  return s.replace(CONTROL_CHARS, ' ').replace(BIDI_CHARS, '');
+}
+
 export interface UnionResult {
   rows: QueryRow[];
   bySource: BySource;
@@ -64,7 +78,7 @@ export function unionQueries(sources: Array<[QuerySource, Array<[string, number]
   const cap = maxQueries ?? Infinity;
   for (const [source, entries] of sources) {
     for (const [raw, count] of entries) {
-      const query = normalizeWhitespace(raw);
+      const query = normalizeWhitespace(withoutControls(raw));
       const canon = canonicalText(query);
       if (canon.length === 0 || (canon.indexOf(' ') < 0 && isPunctuationToken(canon))) {
         res.punctuation[source]++;

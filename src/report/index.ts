@@ -112,7 +112,7 @@ const SECTIONS: { id: string; title: string; when?: (inputs: ReportInputs) => bo
   },
   {
     id: 'crawl', title: 'Crawl',
-    build: ({ crawls, scan }) => eachOf(crawls, 'crawl run (a shard directory whose manifest.json says stage "crawl")', (c) => c.dir, async (c) => (await renderCrawl(c, await scan(c.dir, false))).html),
+    build: ({ crawls, scan }) => eachOf(crawls, 'crawl run (a shard directory whose manifest.json says stage "crawl")', (c) => c.dir, async (c) => renderCrawl(c, await scan(c.dir, false))),
   },
   {
     id: 'shards', title: 'Shards',
@@ -133,14 +133,14 @@ const SECTIONS: { id: string; title: string; when?: (inputs: ReportInputs) => bo
       const body = await eachOf(inv.evals, 'evaluation results (eval.json)', (e) => e, async (e) => {
         const r = await renderEval(e);
         zeroShot ??= r.zeroShot;
-        return r.html;
+        return r;
       });
       return { ...body, zeroShot };
     },
   },
   {
     id: 'filter', title: 'Filtering',
-    build: ({ filters, scan }) => eachOf(filters, 'filter run (a shard directory whose manifest.json says stage "filter")', (f) => f.dir, async (f) => (await renderFilter(f, await scan(f.dir, true))).html),
+    build: ({ filters, scan }) => eachOf(filters, 'filter run (a shard directory whose manifest.json says stage "filter")', (f) => f.dir, async (f) => renderFilter(f, await scan(f.dir, true))),
   },
   { id: 'compare', title: 'Does the curation help? (wit compare)', when: ({ inv }) => inv.compares.length > 0, build: ({ inv }) => eachOf(inv.compares, 'compare run', (d) => d, async (d) => (await renderCompare(d)).html) },
   { id: 'search', title: 'Search', when: ({ inv }) => inv.indexes.length > 0, build: ({ inv }) => eachOf(inv.indexes, 'index', (d) => d, renderIndex) },

@@ -13,6 +13,8 @@ import { PLANTED_NOISE_FILE } from './planted-noise.js';
 import { FINAL_LOSS_STEPS, finalLoss } from '../train/final-loss.js';
 import { checkWeightsFiles } from '../train/weights-check.js';
 import { problemOf, type InputProblem } from './problems.js';
+import { checkCount, checkFraction, checkList, checkSum, describeProblems, type FieldProblem } from '../util/checked.js';
+import { InputError, errorMessage } from '../util/errors.js';
 
 type Obj = Record<string, unknown>;
 
@@ -25,8 +27,29 @@ function obj(v: unknown): Obj | undefined {
 }
 
 /** Adds the numeric fields of `src` into `dst` (reason counts of several shards). */
-function addCounts(dst: Map<string, number>, src: unknown): void {
-  for (const [k, v] of Object.entries(obj(src) ?? {})) if (typeof v === 'number' && v > 0) dst.set(k, (dst.get(k) ?? 0) + v);
+function addCounts(dst: Map<string, number>, src: unknown, field = '', problems: FieldProblem[] = []): void {
+  const entries = Object.entries(obj(src) ?? {});
+  if (entries.length > MAX_REASONS) {
+    problems.push({ field, message: `holds ${entries.length} reasons, over the ${MAX_REASONS} a wit run has` });
+    return;
+  }
+  for (const [k, v] of entries) {
+    const c = checkCount(v, `${field}.${k}`, problems);
+    if (c) dst.set(k, (dst.get(k) ?? 0) + c);
+  }
+}
+
+/** Most distinct failure or skip reasons a run's totals may hold (wit's own have a few dozen). */
+const MAX_REASONS = 1000;
+
+/**
+ * The problems of one metadata file as InputProblems (the report's exit line names the first) and
+ * as a line of the page shown where the numbers would be.
+ */
+function metadataProblems(file: string, found: FieldProblem[]): { problems: InputProblem[]; item?: [string, string] } {
+  if (!found.length) return { problems: [] };
+  const message = `numbers left out: ${describeProblems(found)}`;
+  return { problems: [{ file, message }], item: ['problem', `<span class="num bad">${esc(`${file}: ${message}`)}</span>`] };
 }
 
 /** First and last index of a non-zero count, widened by `pad` (the whole range when all are zero). */
@@ -43,23 +66,27 @@ function topEntries(m: Map<string, number>, n: number): [string, number][] {
 }
 
 /** Candidates, kept and reasons of a crawl, from its manifest totals or, failing that, its shard stats. */
-export function crawlTotals(found: FoundShards, stats: ShardStats[]): { candidates?: number; matched?: number; kept: number; failed: Map<string, number>; skipped: Map<string, number> } {
+export function crawlTotals(found: FoundShards, stats: ShardStats[], problems: FieldProblem[] = []): { candidates?: number; matched?: number; kept: number; failed: Map<string, number>; skipped: Map<string, number> } {
   const t = obj(found.manifest?.totals) ?? {};
   const failed = new Map<string, number>();
   const skipped = new Map<string, number>();
+  // Each number is checked (a count is a whole number ≥ 0): a wrong one is named, never shown.
+  const shardProblems: FieldProblem[] = [];
   if (obj(t.failed) || obj(t.skipped)) {
-    addCounts(failed, t.failed);
-    addCounts(skipped, t.skipped);
+    addCounts(failed, t.failed, 'totals.failed', problems);
+    addCounts(skipped, t.skipped, 'totals.skipped', problems);
   } else {
     for (const s of stats) {
-      addCounts(failed, s.failed);
-      addCounts(skipped, s.skipped);
+      addCounts(failed, s.failed, 'shard stats failed', shardProblems);
+      addCounts(skipped, s.skipped, 'shard stats skipped', shardProblems);
     }
   }
-  const sum = (f: string) => stats.reduce((a, s) => a + (num(s[f]) ?? 0), 0);
-  const candidates = num(t.candidates) ?? (stats.some((s) => num(s.candidates) !== undefined) ? sum('candidates') : undefined);
-  const matched = num(t.matched);
-  const kept = num(t.kept) ?? num(t.successes) ?? num(t.count) ?? sum('count');
+  const sum = (f: string) => stats.reduce((a, s) => a + (checkCount(s[f], `shard stats ${f}`, shardProblems) ?? 0), 0);
+  const candidates = checkCount(t.candidates, 'totals.candidates', problems) ?? (stats.some((s) => s.candidates !== undefined) ? sum('candidates') : undefined);
+  const matched = checkCount(t.matched, 'totals.matched', problems);
+  const kept = checkCount(t.kept, 'totals.kept', problems) ?? checkCount(t.successes, 'totals.successes', problems) ?? checkCount(t.count, 'totals.count', problems) ?? sum('count');
+  checkSum([['totals.kept', kept]], ['totals.candidates', candidates], problems);
+  problems.push(...shardProblems.slice(0, 3));
   return { candidates, matched, kept, failed, skipped };
 }
 
@@ -79,8 +106,10 @@ async function readQueryCounts(file: string): Promise<number[] | undefined> {
 }
 
 /** The crawl section of one crawl run: outcomes, reasons, pairs per query against the cap, hosts. */
-export async function renderCrawl(found: FoundShards, scan: ShardScan): Promise<{ html: string; charts: number }> {
-  const tot = crawlTotals(found, scan.stats);
+export async function renderCrawl(found: FoundShards, scan: ShardScan): Promise<{ html: string; charts: number; problems: InputProblem[] }> {
+  const wrong: FieldProblem[] = [];
+  const tot = crawlTotals(found, scan.stats, wrong);
+  const flagged = metadataProblems(join(found.dir, 'manifest.json'), wrong);
   const opts = obj(found.manifest?.options) ?? {};
   const cap = num(opts.cap);
   const balance = typeof opts.balance === 'string' ? opts.balance : undefined;
@@ -90,6 +119,7 @@ export async function renderCrawl(found: FoundShards, scan: ShardScan): Promise<
   if (tot.candidates !== undefined) items.push(['candidates', fmtNum(tot.candidates)]);
   if (tot.matched !== undefined) items.push(['matched a query', fmtNum(tot.matched)]);
   items.push(['kept (pairs)', fmtNum(tot.kept)], ['failed', fmtNum(failedN)], ['skipped', fmtNum(skippedN)]);
+  if (flagged.item) items.push(flagged.item);
   if (tot.candidates) items.push(['kept / candidates', fmtPct(tot.kept / tot.candidates)]);
   if (balance) items.push(['balance', esc(balance)]);
   if (cap !== undefined) items.push(['cap per query', fmtNum(cap)]);
@@ -127,7 +157,7 @@ export async function renderCrawl(found: FoundShards, scan: ShardScan): Promise<
 <div class="grid2">${figs.join('')}</div>
 <div class="grid2"><div><h3>Image hosts (${fmtNum(scan.hosts.size)})</h3>${table(['host', 'pairs'], hostRows)}</div>
 <div><h3>Page hosts (${fmtNum(scan.pageHosts.size)})</h3>${table(['host', 'pairs'], pageRows)}</div></div>`;
-  return { html, charts };
+  return { html, charts, problems: flagged.problems };
 }
 
 function perQueryFromScan(scan: ShardScan): number[] {
@@ -243,21 +273,39 @@ export async function renderTraining(m: FoundModel): Promise<{ html: string; cha
   return { html: `${facts(items)}<p class="src">${esc(m.dir)}</p>${body}`, charts, steps: last?.step ?? 0, problems };
 }
 
+/** Largest eval summary read (wit eval writes a few kB; per-class results of 100,000 labels stay far under). */
+const MAX_EVAL_JSON_BYTES = 5_000_000;
+
 /** The numbers of one eval JSON, with chance levels. */
-export async function renderEval(file: string): Promise<{ html: string; charts: number; zeroShot?: { top1: number; top5: number; classes: number } }> {
-  const j = obj(JSON.parse(await readFile(file, 'utf8'))) ?? {};
+export async function renderEval(file: string): Promise<{ html: string; charts: number; zeroShot?: { top1: number; top5: number; classes: number }; problems: InputProblem[] }> {
+  const size = (await stat(file)).size;
+  if (size > MAX_EVAL_JSON_BYTES) throw new InputError('report', file, `is ${fmtNum(size)} bytes, over the ${fmtNum(MAX_EVAL_JSON_BYTES)} an eval summary holds`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    throw new InputError('report', file, `not a readable eval summary (NaN and Infinity are not JSON numbers): ${errorMessage(err)}`);
+  }
+  const j = obj(parsed) ?? {};
   const zs = obj(j.zero_shot ?? j.zeroShot); // zeroShot: eval.json of wit before snake_case summaries
   const ret = obj(j.retrieval);
   const items: [string, string][] = [];
   const figs: string[] = [];
   let charts = 0;
   let zeroShot: { top1: number; top5: number; classes: number } | undefined;
+  // Every number is checked (accuracies and recalls in [0, 1], counts whole, lists bounded): a wrong one is named, never drawn.
+  const wrong: FieldProblem[] = [];
+  for (const [k, v] of Object.entries(j)) if (Array.isArray(v)) checkList(v, k, wrong);
+  for (const [k, v] of Object.entries(zs ?? {})) if (Array.isArray(v) || obj(v)) checkList(Array.isArray(v) ? v : Object.keys(v as Obj), `zero_shot.${k}`, wrong);
   if (zs) {
-    const top1 = num(zs.top1) ?? NaN;
-    const top5 = num(zs.top5) ?? NaN;
-    const classes = num(zs.classes) ?? NaN;
+    const zsField = j.zero_shot ? 'zero_shot' : 'zeroShot';
+    const top1 = checkFraction(zs.top1, `${zsField}.top1`, wrong) ?? NaN;
+    const top5 = checkFraction(zs.top5, `${zsField}.top5`, wrong) ?? NaN;
+    const classes = checkCount(zs.classes, `${zsField}.classes`, wrong) ?? NaN;
+    const samples = checkCount(zs.samples, `${zsField}.samples`, wrong);
+    if (top1 > top5) wrong.push({ field: `${zsField}.top1`, message: `is ${top1}, over top5 (${top5})` });
     zeroShot = { top1, top5, classes };
-    items.push(['zero-shot top-1', fmtPct(top1)], ['zero-shot top-5', fmtPct(top5)], ['classes', fmtNum(classes)], ['images', fmtNum(num(zs.samples))]);
+    items.push(['zero-shot top-1', fmtPct(top1)], ['zero-shot top-5', fmtPct(top5)], ['classes', fmtNum(classes)], ['images', fmtNum(samples)]);
     if (classes > 0) items.push(['chance top-1 / top-5', `${fmtPct(1 / classes)} / ${fmtPct(Math.min(1, 5 / classes))}`]);
     const bars = [
       { label: 'top-1', value: top1, color: color(0), note: fmtPct(top1) },
@@ -274,9 +322,9 @@ export async function renderEval(file: string): Promise<{ html: string; charts: 
     for (const [dir, label, older] of [['image_to_text', 'image → text', 'imageToText'], ['text_to_image', 'text → image', 'textToImage']] as const) {
       const r = obj(ret[dir] ?? ret[older]);
       if (!r) continue;
-      rows.push([esc(label), ...['r1', 'r5', 'r10'].map((k) => `<span class="num">${fmtPct(num(r[k]))}</span>`)]);
+      rows.push([esc(label), ...['r1', 'r5', 'r10'].map((k) => `<span class="num">${fmtPct(checkFraction(r[k], k, []))}</span>`)]);
       for (const k of ['r1', 'r5', 'r10']) {
-        const v = num(r[k]);
+        const v = checkFraction(r[k], `retrieval.${dir}.${k}`, wrong);
         if (v !== undefined) bars.push({ label: `${label} R@${k.slice(1)}`, value: v, color: color(dir === 'image_to_text' ? 0 : 1), note: fmtPct(v) });
       }
     }
@@ -285,23 +333,33 @@ export async function renderEval(file: string): Promise<{ html: string; charts: 
       charts++;
     }
   }
+  const flagged = metadataProblems(file, wrong);
+  if (flagged.item) items.push(flagged.item);
   const html = `${facts(items)}<p class="src">${esc(file)}</p><div class="grid2">${figs.join('')}${rows.length ? `<div><h3>Recall@K</h3>${table(['direction', 'R@1', 'R@5', 'R@10'], rows)}</div>` : ''}</div>`;
-  return { html, charts, zeroShot };
+  return { html, charts, zeroShot: flagged.problems.length ? undefined : zeroShot, problems: flagged.problems };
 }
 
 /** The filter section: counts, the similarity histogram with its threshold, extremes, dropped samples. */
-export async function renderFilter(found: FoundShards, scan: ShardScan): Promise<{ html: string; charts: number }> {
+export async function renderFilter(found: FoundShards, scan: ShardScan): Promise<{ html: string; charts: number; problems: InputProblem[] }> {
   const t = obj(found.manifest?.totals) ?? {};
   const opts = obj(found.manifest?.options) ?? {};
   const threshold = num(t.threshold) ?? num(opts.min_similarity) ?? num(opts.minSimilarity);
   const items: [string, string][] = [];
+  const wrong: FieldProblem[] = [];
   if (typeof t.mode === 'string') items.push(['mode', esc(t.mode)]);
-  for (const [k, label] of [['input', 'input pairs'], ['scored', 'scored'], ['kept', 'kept']] as const) if (num(t[k]) !== undefined) items.push([label, fmtNum(t[k])]);
-  if (num(t.input) && num(t.kept) !== undefined) items.push(['kept / input', fmtPct(num(t.kept)! / num(t.input)!)]);
+  const counts: Partial<Record<'input' | 'scored' | 'kept', number>> = {};
+  for (const [k, label] of [['input', 'input pairs'], ['scored', 'scored'], ['kept', 'kept']] as const) {
+    const v = checkCount(t[k], `totals.${k}`, wrong);
+    counts[k] = v;
+    if (v !== undefined) items.push([label, fmtNum(v)]);
+  }
+  checkSum([['totals.kept', counts.kept]], ['totals.input', counts.input], wrong);
+  if (counts.input && counts.kept !== undefined && counts.kept <= counts.input) items.push(['kept / input', fmtPct(counts.kept / counts.input)]);
   if (threshold !== undefined) items.push(['threshold', fmtNum(threshold)]);
   // keep_fraction since the summaries went snake_case; keepFraction in runs made before.
   const keepFraction = t.keep_fraction ?? t.keepFraction;
-  if (num(keepFraction) !== undefined) items.push(['keep fraction', fmtNum(keepFraction)]);
+  const kf = checkFraction(keepFraction, t.keep_fraction !== undefined ? 'totals.keep_fraction' : 'totals.keepFraction', wrong);
+  if (kf !== undefined) items.push(['keep fraction', fmtNum(kf)]);
   if (num(t.dedup_semantic) !== undefined) items.push(['semantic dedup', `cosine ≥ ${fmtNum(t.dedup_semantic)}`]);
   const noise = obj(JSON.parse(await readFile(join(found.dir, PLANTED_NOISE_FILE), 'utf8').catch(() => 'null')));
   if (noise && num(noise.noisy_pairs) !== undefined && num(noise.noisy_dropped) !== undefined) {
@@ -377,5 +435,6 @@ export async function renderFilter(found: FoundShards, scan: ShardScan): Promise
 <h3>Highest-scoring kept pairs</h3>${await sampleGrid(scan.highest.map((rec) => ({ rec })))}
 <h3>Lowest-scoring kept pairs</h3>${await sampleGrid(scan.lowest.map((rec) => ({ rec })))}
 ${droppedGrid}`;
-  return { html, charts };
+  const flagged = metadataProblems(join(found.dir, 'manifest.json'), wrong);
+  return { html: flagged.item ? `${facts([flagged.item])}${html}` : html, charts, problems: flagged.problems };
 }

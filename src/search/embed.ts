@@ -4,6 +4,7 @@ import type { ClipHandle } from '../train/index.js';
 import { EMBED_BATCH_SIZE } from '../train/clip.js';
 import { listShards, readShardFile, type PairRecord } from '../shards/index.js';
 import { WitError } from '../util/errors.js';
+import { decodeFailureReason } from '../util/image-guard.js';
 import { claimOutput } from '../util/output.js';
 import { modelFingerprint } from '../util/model-fingerprint.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
@@ -51,6 +52,11 @@ export interface EmbedSummary {
   rows: number;
   /** Pairs not embedded, by reason. */
   skipped: { undecodable: number };
+  /**
+   * This run's bad items by reason (docs/ARCHITECTURE.md, "Errors and dropped items"): `image_refused`
+   * (the image guard), `undecodable`, `caption_too_long` (cut at the caption limit, still embedded).
+   */
+  bad_items: Record<string, number>;
   shards: { input: number; embedded: number; resumed: number };
   ann: { kind: AnnKind; rows: number };
   /** Pairs embedded per second of wall time in this run (0 when everything was already done). */
@@ -82,6 +88,7 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
         dtype: built.dtype,
         rows: built.rows,
         skipped: { undecodable: built.skipped },
+        bad_items: built.badItems,
         shards: { input: files.length, embedded: built.embedded, resumed: files.length - built.embedded },
         ann: built.ann,
         pairs_per_second: built.seconds > 0 ? built.pairs / built.seconds : 0,
@@ -154,6 +161,7 @@ async function embedShards(index: EmbeddingIndex, clip: ClipHandle, files: strin
   let pairs = 0;
   let embedded = 0;
   let last = 0;
+  const badItems: Record<string, number> = {};
   const tRun = performance.now();
   const progress = (done: number, force = false) => {
     const now = performance.now();
@@ -171,7 +179,7 @@ async function embedShards(index: EmbeddingIndex, clip: ClipHandle, files: strin
       index.meta.complete = false;
       index.meta.ann = null;
     }
-    const done = await embedShard(index, clip, files[i]!, id, opts, (n) => {
+    const done = await embedShard(index, clip, files[i]!, id, opts, badItems, (n) => {
       pairs += n;
       progress(i);
     });
@@ -180,7 +188,7 @@ async function embedShards(index: EmbeddingIndex, clip: ClipHandle, files: strin
     if (done.skipped) opts.onLog?.(`embed: ${files[i]}: ${done.skipped} images do not decode, skipped`);
     progress(i + 1, true);
   }
-  return { pairs, embedded, seconds: (performance.now() - tRun) / 1000 };
+  return { pairs, embedded, badItems, seconds: (performance.now() - tRun) / 1000 };
 }
 
 /** Embeds one shard in batches, appending to the index every `appendRows` rows. */
@@ -190,6 +198,7 @@ async function embedShard(
   file: string,
   id: string,
   opts: { batchSize: number; appendRows: number; signal?: AbortSignal; onLog?: (line: string) => void },
+  badItems: Record<string, number>,
   onBatch: (n: number) => void,
 ): Promise<{ rows: number; skipped: number }> {
   let batch: { rec: PairRecord; row: number }[] = [];
@@ -198,7 +207,7 @@ async function embedShard(
   let skipped = 0;
   let row = 0;
   const flush = async () => {
-    const out = await embedBatch(clip, batch, id);
+    const out = await embedBatch(clip, batch, id, (reason) => count(reason));
     skipped += batch.length - out.length;
     rows += out.length;
     onBatch(out.length);
@@ -209,8 +218,9 @@ async function embedShard(
       pending = [];
     }
   };
-  // Tar members that make no pair are left out, each with a line (shards/webdataset.ts).
-  for await (const rec of readShardFile(file, { onBadItem: (reason, detail) => opts.onLog?.(`embed: ${reason}: ${detail}`) })) {
+  const count = (reason: string) => { badItems[reason] = (badItems[reason] ?? 0) + 1; };
+  // Tar members that make no pair are left out, captions over the limit cut, each with a line (shards/reader.ts).
+  for await (const rec of readShardFile(file, { onBadItem: (reason, detail) => { count(reason); opts.onLog?.(`embed: ${reason}: ${detail}`); } })) {
     if (opts.signal?.aborted) throw opts.signal.reason ?? new WitError(STAGE, 'aborted');
     batch.push({ rec, row: row++ });
     if (batch.length >= opts.batchSize) await flush();
@@ -224,8 +234,8 @@ async function embedShard(
  * Image and text embeddings of a batch. Images are decoded one by one in the model's worker threads,
  * so an undecodable image costs only its own pair (left out of the result).
  */
-async function embedBatch(clip: ClipHandle, batch: { rec: PairRecord; row: number }[], shard: string): Promise<EmbeddedRow[]> {
-  const decoded = await Promise.all(batch.map(({ rec }) => clip.decoder.decode(rec.image, clip.imageSize).then((px) => px, () => undefined)));
+async function embedBatch(clip: ClipHandle, batch: { rec: PairRecord; row: number }[], shard: string, onBad: (reason: string) => void): Promise<EmbeddedRow[]> {
+  const decoded = await Promise.all(batch.map(({ rec }) => clip.decoder.decode(rec.image, clip.imageSize).then((px) => px, (err: unknown) => { onBad(decodeFailureReason(err)); return undefined; })));
   const ok = batch.flatMap((b, i) => (decoded[i] ? [i] : []));
   if (!ok.length) return [];
   const images = await clip.embedPixels(ok.map((i) => decoded[i]!));

@@ -8,6 +8,8 @@ import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { Searcher } from './search.js';
 import { META_FILE } from './store.js';
 import { IMAGE_TYPES, ShardImages } from './shard-images.js';
+import { displayCaption, DISPLAY_CAPTION_CHARS } from '../util/caption.js';
+import { sniffImage } from '../util/image-guard.js';
 
 const STAGE = 'serve';
 /** The text of the search that serve runs before it listens (see serve). */
@@ -80,6 +82,12 @@ export async function serve(input: ServeOptions): Promise<SearchServer> {
     const handler = route(live, opts.k);
     let hosts: Set<string> | undefined;
     const server = createServer((req, res) => {
+      // Node keeps the first of several Host headers; a proxy in front may have used another one
+      // (request smuggling, cache poisoning): more than one is a bad request, whatever they say.
+      if (hostHeaderCount(req) !== 1) {
+        requests.set('bad_host', (requests.get('bad_host') ?? 0) + 1);
+        return sendJson(res, 400, { error: 'a request needs exactly one Host header' });
+      }
       if (!hosts || !hosts.has(String(req.headers.host ?? '').toLowerCase())) {
         requests.set('forbidden_host', (requests.get('forbidden_host') ?? 0) + 1);
         return sendJson(res, 403, { error: 'this Host is not allowed (wit serve --allow-host NAME adds one)' });
@@ -192,6 +200,18 @@ async function metaStamp(dir: string): Promise<string> {
   return st ? `${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
 }
 
+/** How many Host headers a request carries (req.headers keeps only the first). */
+export function hostHeaderCount(req: IncomingMessage): number {
+  let n = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) if (req.rawHeaders[i]!.toLowerCase() === 'host') n++;
+  return n;
+}
+
+/** Hits as the page shows them: each caption within the display limit (src/util/caption.ts), with an ellipsis when cut. */
+function shown<T extends { caption: string }>(hits: T[]): T[] {
+  return hits.map((h) => (h.caption.length > DISPLAY_CAPTION_CHARS ? { ...h, caption: displayCaption(h.caption) } : h));
+}
+
 /** The request handler: assets, the two search APIs, and images by pair id; everything else is 404. */
 function route(live: LiveIndex, k: number) {
   const answer = async <T>(work: () => Promise<T>): Promise<T> => {
@@ -227,13 +247,13 @@ function route(live: LiveIndex, k: number) {
       count('search');
       const q = url.searchParams.get('q') ?? '';
       if (!q.trim()) return sendJson(res, 400, { error: 'empty query' });
-      return sendJson(res, 200, { query: q, results: await answer(() => searcher.byText(q, k)) });
+      return sendJson(res, 200, { query: q, results: shown(await answer(() => searcher.byText(q, k))) });
     }
     if (path === '/api/neighbours') {
       count('neighbours');
       const id = url.searchParams.get('id') ?? '';
       const found = await answer(() => searcher.neighbours(id, k));
-      return found ? sendJson(res, 200, found) : sendJson(res, 404, { error: 'no such pair id' });
+      return found ? sendJson(res, 200, { pair: shown([found.pair])[0], results: shown(found.results) }) : sendJson(res, 404, { error: 'no such pair id' });
     }
     // /image/<id>: the pair id (shard number and row, SearchHit.id) is looked up in the index, which
     // names the shard file; no path from the request ever reaches the file system.
@@ -245,6 +265,11 @@ function route(live: LiveIndex, k: number) {
         return pair ? live.images.read(pair.shard, pair.row) : undefined;
       });
       if (!img) return sendJson(res, 404, { error: 'no image for this key' });
+      // Only the raster formats the image guard accepts are served: never an SVG (script) from a shard.
+      if (!sniffImage(img.bytes)) {
+        count('image_refused');
+        return sendJson(res, 404, { error: 'the image is not in an accepted raster format' });
+      }
       return send(res, 200, IMAGE_TYPES[img.format], img.bytes);
     }
     count('not_found');

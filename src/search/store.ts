@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
+import { checkCount, describeProblems, describeValue, MAX_METADATA_LIST, type FieldProblem } from '../util/checked.js';
 import { createRequire } from 'node:module';
 import type { Connection, Table } from '@lancedb/lancedb';
 import { InputError, UsageError, WitError, errorMessage, nativeMessage } from '../util/errors.js';
@@ -272,7 +273,9 @@ export class EmbeddingIndex {
       throw unreadableIndex(stage, dir, err);
     });
     if (names.length) throw new UsageError(stage, 'the directory holds LanceDB tables but no wit index; give a new --out', { file: dir });
-    const table = await db.createEmptyTable(TABLE, tableSchema(init.embed_dim, init.dtype), { mode: 'create' });
+    const table = await db.createEmptyTable(TABLE, tableSchema(init.embed_dim, init.dtype), { mode: 'create' }).catch((err: unknown) => {
+      throw lanceWriteError(dir, err);
+    });
     const meta: IndexMeta = { format: 'wit-embeddings', version: 1, ...init, finished: {}, ann: null, complete: false, created: new Date().toISOString() };
     await writeJsonAtomic(join(dir, META_FILE), meta);
     return new EmbeddingIndex(dir, meta, db, table, stage);
@@ -292,13 +295,17 @@ export class EmbeddingIndex {
   /** Appends rows (one LanceDB commit). */
   async append(rows: EmbeddedRow[]): Promise<void> {
     if (!rows.length) return;
-    await this.table.add(arrowRows(rows, this.meta.embed_dim, this.meta.dtype));
+    await this.table.add(arrowRows(rows, this.meta.embed_dim, this.meta.dtype)).catch((err: unknown) => {
+      throw lanceWriteError(this.dir, err);
+    });
   }
 
   /** Deletes the rows of one shard (a shard left half-appended by a kill, before it is redone). */
   async deleteShard(shard: string): Promise<void> {
     // A delete reads the table's data files: on a resumed index they may be the damaged ones.
-    await this.reading(() => this.table.delete(`shard = ${sqlString(shard)}`));
+    await this.reading(() => this.table.delete(`shard = ${sqlString(shard)}`)).catch((err: unknown) => {
+      throw lanceWriteError(this.dir, err);
+    });
   }
 
   /** Records a finished shard in the index file (atomically). */
@@ -327,7 +334,9 @@ export class EmbeddingIndex {
         kind === 'hnsw'
           ? Index.hnswSq({ distanceType: DISTANCE, numPartitions: Math.max(1, Math.round(rows / 100_000)) })
           : Index.ivfPq({ distanceType: DISTANCE, numPartitions: Math.max(1, Math.round(Math.sqrt(rows))), numSubVectors: dim % 16 === 0 ? dim / 16 : dim % 8 === 0 ? dim / 8 : 1 });
-      await this.table.createIndex(IMAGE_COLUMN, { config, replace: true });
+      await this.table.createIndex(IMAGE_COLUMN, { config, replace: true }).catch((err: unknown) => {
+        throw lanceWriteError(this.dir, err);
+      });
     }
     return { kind, rows };
   }
@@ -456,10 +465,49 @@ async function readMeta(dir: string, stage: string): Promise<IndexMeta | undefin
   try {
     const meta = JSON.parse(text) as IndexMeta;
     if (meta.format !== 'wit-embeddings' || typeof meta.embed_dim !== 'number' || !Array.isArray(meta.shards)) throw new Error('not a wit index file');
+    const wrong = checkIndexMeta(meta);
+    if (wrong) throw new Error(wrong);
     return meta;
   } catch (err) {
     throw new InputError(stage, join(dir, META_FILE), `corrupt index metadata: ${errorMessage(err)}`);
   }
+}
+
+/** Largest embedding width an index may declare (the widest CLIPs have 1024-1280). */
+const MAX_EMBED_DIM = 16_384;
+
+/**
+ * What is wrong with an index's metadata, or undefined (docs/ARCHITECTURE.md, "Reading inputs":
+ * metadata is data, not instructions). Every shard path must be what wit writes, an absolute,
+ * normalised path to a `.parquet` or `.tar` file, since wit serve and wit search open them: a
+ * relative path would be resolved from wherever the command runs, and `/etc/passwd` or
+ * `../../x` is refused here, named, before anything opens it. The counts must be counts.
+ */
+export function checkIndexMeta(meta: IndexMeta): string | undefined {
+  if (!Number.isSafeInteger(meta.embed_dim) || meta.embed_dim < 1 || meta.embed_dim > MAX_EMBED_DIM) return `embed_dim ${describeValue(meta.embed_dim)} is not a width from 1 to ${MAX_EMBED_DIM}`;
+  if (meta.shards.length > MAX_METADATA_LIST) return `it lists ${meta.shards.length} shards, over the ${MAX_METADATA_LIST} an index holds`;
+  for (const s of meta.shards) {
+    if (typeof s !== 'string' || !isAbsolute(s) || resolve(s) !== s || !/\.(parquet|tar)$/.test(s) || s.includes('\0')) {
+      return `shard ${describeValue(s)} is not an absolute, normalised path to a .parquet or .tar shard (an index records its shards so; this one was edited or damaged)`;
+    }
+  }
+  const listed = new Set(meta.shards);
+  const finished = meta.finished && typeof meta.finished === 'object' ? meta.finished : {};
+  for (const [s, f] of Object.entries(finished)) {
+    if (!listed.has(s)) return `finished shard ${describeValue(s)} is not one of its shards`;
+    const problems: FieldProblem[] = [];
+    checkCount(f?.rows, 'rows', problems);
+    checkCount(f?.skipped, 'skipped', problems);
+    if (f?.rows === undefined) problems.push({ field: 'rows', message: 'is missing' });
+    if (problems.length) return `finished shard ${describeValue(s)}: ${describeProblems(problems)}`;
+  }
+  for (const s of Object.keys(meta.shard_sets ?? {})) if (!listed.has(s)) return `shard_sets names ${describeValue(s)}, not one of its shards`;
+  if (meta.ann) {
+    const problems: FieldProblem[] = [];
+    checkCount(meta.ann.rows, 'ann.rows', problems);
+    if (problems.length) return describeProblems(problems);
+  }
+  return undefined;
 }
 
 /**
@@ -478,6 +526,28 @@ function unreadableIndex(stage: string, dir: string, err: unknown): InputError {
  */
 export function damagedIndexError(stage: string, dir: string, err: unknown): unknown {
   return isLanceDataError(err) ? unreadableIndex(stage, dir, err) : err;
+}
+
+/** Reasons of the file system that LanceDB reports in words, by the errno code wit reports them as. */
+const LANCE_FS_REASONS: Array<[RegExp, string]> = [
+  [/No space left on device|\bENOSPC\b/i, 'ENOSPC'],
+  [/Disk quota exceeded|\bEDQUOT\b/i, 'EDQUOT'],
+  [/Read-only file system|\bEROFS\b/i, 'EROFS'],
+  [/Permission denied|\bEACCES\b/i, 'EACCES'],
+];
+
+/**
+ * A LanceDB write that failed for a reason of the file system (a full disk, a read-only mount) as
+ * the file-system error it is, naming the index directory (LanceDB's own message names neither in
+ * words a user reads: `LanceError(IO): Generic LocalFileSystem error: … (os error 28)`), so the CLI
+ * prints the one line every full disk gets (src/cli/failure.ts). Other errors pass unchanged.
+ */
+export function lanceWriteError(dir: string, err: unknown): unknown {
+  if (err instanceof WitError || !(err instanceof Error)) return err;
+  const m = err.message;
+  const hit = LANCE_FS_REASONS.find(([re]) => re.test(m)) ?? (/os error 28\b/.test(m) ? [/./, 'ENOSPC'] as [RegExp, string] : undefined);
+  if (!hit) return err;
+  return Object.assign(new Error(`${hit[1]}: ${dir}`, { cause: err }), { code: hit[1], syscall: 'write', path: dir });
 }
 
 /**

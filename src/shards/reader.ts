@@ -7,6 +7,7 @@ import { readWebDatasetFile, webDatasetInfo } from './webdataset.js';
 import { readShardStats } from './manifest.js';
 import { statsPathFor } from './writer.js';
 import { openInputFile, readFully } from '../util/input.js';
+import { limitCaption, MAX_CAPTION_CHARS } from '../util/caption.js';
 
 /** Options for reading shards. */
 export interface ShardReadOptions {
@@ -14,7 +15,8 @@ export interface ShardReadOptions {
   images?: boolean;
   /**
    * Told of each item of a shard that is not a pair and is left out (a tar member without its
-   * image or caption), with a reason (docs/ARCHITECTURE.md, "Errors and dropped items").
+   * image or caption), or that was cut (`caption_too_long`), with a reason (docs/ARCHITECTURE.md,
+   * "Errors and dropped items").
    */
   onBadItem?: (reason: string, detail: string) => void;
 }
@@ -186,13 +188,21 @@ export async function* readShards(paths: string | readonly string[], opts: Shard
   for (const file of files) yield* readShardFile(file, opts);
 }
 
-/** Streams the records of one shard file, Parquet or WebDataset tar (see readShards). */
+/**
+ * Streams the records of one shard file, Parquet or WebDataset tar (see readShards). A caption over
+ * the one caption limit (src/util/caption.ts) is cut at a word and told to `onBadItem` as
+ * `caption_too_long`: every command reading shards sees the same bounded caption.
+ */
 export async function* readShardFile(file: string, opts: ShardReadOptions = {}): AsyncGenerator<PairRecord> {
-  if (file.endsWith('.tar')) {
-    yield* readWebDatasetFile(file, opts);
-    return;
+  const records = file.endsWith('.tar') ? readWebDatasetFile(file, opts) : readParquetShardFile(file, opts);
+  for await (const rec of records) {
+    if (rec.caption.length > MAX_CAPTION_CHARS) {
+      const chars = rec.caption.length;
+      rec.caption = limitCaption(rec.caption).text;
+      opts.onBadItem?.('caption_too_long', `${file}: ${rec.key}: a caption of ${chars} characters cut to ${rec.caption.length}`);
+    }
+    yield rec;
   }
-  yield* readParquetShardFile(file, opts);
 }
 
 /** Streams the records of one Parquet shard, one row group at a time. */

@@ -126,6 +126,11 @@ export class TarWriter {
   }
 }
 
+/** How a tar ended: `withoutMarker` when the file stopped after a member, without the two zero blocks (a tar cut at a member's end looks like this). */
+export interface TarEnd {
+  withoutMarker?: boolean;
+}
+
 /** One member as read: its name and, unless skipped, its bytes. */
 export interface TarMember {
   name: string;
@@ -142,7 +147,7 @@ function readOctal(h: Buffer, off: number, len: number): number {
     return v;
   }
   const s = h.toString('ascii', off, off + len).replace(/[\0 ]+.*$/s, '').trim();
-  return s ? parseInt(s, 8) : 0;
+  return !s ? 0 : /^[0-7]+$/.test(s) ? parseInt(s, 8) : NaN;
 }
 
 function cString(h: Buffer, off: number, len: number): string {
@@ -176,7 +181,10 @@ function parseHeader(h: Buffer, at: number): { name: string; size: number; type:
     if (prefix) name = `${prefix}/${name}`;
   }
   const type = h[156] === 0 ? '0' : String.fromCharCode(h[156]!);
-  return { name, size: readOctal(h, 124, 12), type };
+  const size = readOctal(h, 124, 12);
+  // a size field that is not a number (not octal digits) would make every later offset NaN
+  if (!Number.isSafeInteger(size) || size < 0) throw new TarFormatError(`bad size field in the tar header of ${JSON.stringify(name)} at byte ${at}`);
+  return { name, size, type };
 }
 
 /** The `path` record of a PAX extended header, if any. */
@@ -203,7 +211,7 @@ function paxPath(data: Buffer): string | undefined {
  * input limit (TarMemberTooLargeError; a 0-byte file is not a tar). Throws TarFormatError
  * for a corrupt header or a file that ends inside a member (truncated).
  */
-export async function* readTar(path: string, want: (name: string) => boolean = () => true, chunkBytes = 4 * 1024 * 1024): AsyncGenerator<TarMember> {
+export async function* readTar(path: string, want: (name: string) => boolean = () => true, chunkBytes = 4 * 1024 * 1024, end: TarEnd = {}): AsyncGenerator<TarMember> {
   // a regular file (src/util/input.ts, docs/ARCHITECTURE.md "Reading inputs"); members read in pieces
   const { fh, size } = await openInputFile(path, { kind: 'shard', stage: 'shards' });
   const maxMember = inputLimit('tar-member');
@@ -227,7 +235,11 @@ export async function* readTar(path: string, want: (name: string) => boolean = (
     let longName: string | undefined;
     for (;;) {
       if (pos + BLOCK > size) {
-        if (pos === size) return; // no end-of-archive blocks: accepted, as GNU tar does
+        if (pos === size) {
+          // no end-of-archive blocks: accepted, as GNU tar does; the caller may tell a cut from it
+          end.withoutMarker = true;
+          return;
+        }
         throw new TarFormatError(`tar ends early (truncated at byte ${size})`);
       }
       const at = await ensure(BLOCK);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
-import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey } from './tar.js';
+import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey, type TarEnd } from './tar.js';
 import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
 import { InputError, WitError } from '../util/errors.js';
 import { testHook } from '../util/output.js';
@@ -219,6 +219,7 @@ export async function* readWebDatasetFile(file: string, opts: { images?: boolean
   const wantImages = opts.images !== false;
   const want = (name: string) => wantImages || !IMAGE_EXTS.has(splitKey(name).ext.toLowerCase());
   let cur: Sample | undefined;
+  const end: TarEnd = {};
   const finish = (s: Sample): PairRecord | undefined => {
     const why = unpairedReason(s);
     if (!why) return toRecord(s);
@@ -226,7 +227,7 @@ export async function* readWebDatasetFile(file: string, opts: { images?: boolean
     return undefined;
   };
   try {
-    for await (const m of readTar(file, want)) {
+    for await (const m of readTar(file, want, undefined, end)) {
       const { key, ext } = splitKey(m.name);
       if (!cur || cur.key !== key) {
         const done = cur && finish(cur);
@@ -241,6 +242,11 @@ export async function* readWebDatasetFile(file: string, opts: { images?: boolean
     }
   } catch (err) {
     wrapTarError(file, err);
+  }
+  // A file that stops after a member, without the end-of-archive blocks every tar writer adds, in
+  // the middle of a sample, was cut: truncation (exit 2), not an unpaired member to count.
+  if (cur && end.withoutMarker && unpairedReason(cur)) {
+    throw new InputError('shards', file, `not a readable WebDataset shard (truncated or corrupt?): the tar ends inside sample ${JSON.stringify(cur.key)}, without its end-of-archive blocks (truncated?)`);
   }
   const last = cur && finish(cur);
   if (last) yield last;

@@ -2,7 +2,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ParquetFileWriter } from './parquet-writer.js';
 import { shardColumns, statusColumns, type ExtraColumn, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
-import { WitError } from '../util/errors.js';
+import { WitError, withPath } from '../util/errors.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
 import { testHook } from '../util/output.js';
 
@@ -111,11 +111,36 @@ export async function writeStatusFile(path: string, rows: readonly StatusRow[], 
 
 /** Opens a shard of the format its name says (`.parquet` or `.tar`). */
 export async function openShardWriter(path: string, opts: ShardWriterOptions = {}): Promise<ShardSink> {
-  if (path.endsWith('.tar')) {
-    const { WebDatasetShardWriter } = await import('./webdataset.js');
-    return WebDatasetShardWriter.open(path, opts);
+  try {
+    if (path.endsWith('.tar')) {
+      const { WebDatasetShardWriter } = await import('./webdataset.js');
+      return namingErrors(await WebDatasetShardWriter.open(path, opts));
+    }
+    return namingErrors(await ParquetShardWriter.open(path, opts));
+  } catch (err) {
+    throw withPath(err, path);
   }
-  return ParquetShardWriter.open(path, opts);
+}
+
+/**
+ * The sink with its file named in every error of a write or close (a full disk fails a write on an
+ * open file, whose error has no path): see withPath.
+ */
+function namingErrors(sink: ShardSink): ShardSink {
+  const named = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    try {
+      return await f(...a);
+    } catch (err) {
+      throw withPath(err, sink.path);
+    }
+  };
+  return {
+    get path() { return sink.path; },
+    get count() { return sink.count; },
+    write: named((rec: PairRecord) => sink.write(rec)),
+    close: named((extraStats?: Record<string, unknown>, status?: readonly StatusRow[]) => sink.close(extraStats, status)),
+    abort: () => sink.abort(),
+  };
 }
 
 /** Opens shards of either format: `ShardWriter.open('00000.tar' | '00000.parquet', …)`. */

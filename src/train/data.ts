@@ -3,6 +3,20 @@ import { Rng, mixSeed } from '../util/rng.js';
 import { sampleCrop, normalizeInto, type CropRange } from './preprocess.js';
 import type { ImageDecoder } from './decoder.js';
 import type { TextTokenizer } from './tokenizer.js';
+import { decodeFailureReason } from '../util/image-guard.js';
+
+/**
+ * What the stream left out or cut: records without image bytes, and each bad item by its reason
+ * (`image_refused`, `undecodable`, `caption_too_long`: docs/ARCHITECTURE.md, "Errors and dropped items").
+ */
+export interface StreamStats {
+  skipped: number;
+  badItems: Record<string, number>;
+}
+
+function countItem(stats: StreamStats, reason: string): void {
+  stats.badItems[reason] = (stats.badItems[reason] ?? 0) + 1;
+}
 
 /** Where the sample stream is: a pass over the data and the number of samples it has yielded. */
 export interface StreamPosition {
@@ -36,7 +50,7 @@ export async function* shuffledPairs(
   seed: number,
   bufferSize: number,
   start: StreamPosition = { epoch: 0, index: 0 },
-  stats: { skipped: number } = { skipped: 0 },
+  stats: StreamStats = { skipped: 0, badItems: {} },
   maxEpochs = Infinity,
 ): AsyncGenerator<StreamSample> {
   for (let epoch = start.epoch; epoch < maxEpochs; epoch++) {
@@ -51,7 +65,7 @@ export async function* shuffledPairs(
     let any = false;
     const buffer: PairRecord[] = [];
     for (const file of order) {
-      for await (const rec of readShardFile(file)) {
+      for await (const rec of readShardFile(file, { onBadItem: (reason) => countItem(stats, reason) })) {
         if (!rec.image.length) {
           stats.skipped++;
           continue;
@@ -131,7 +145,7 @@ export class BatchLoader {
   private done = false;
   /** A sample of the next pass, read while filling the last batch of the previous one. */
   private lookahead: StreamSample | undefined;
-  readonly streamStats = { skipped: 0 };
+  readonly streamStats: StreamStats = { skipped: 0, badItems: {} };
 
   constructor(private readonly o: BatchLoaderOptions) {
     this.stream = shuffledPairs(o.files, o.seed, o.shuffleBuffer, o.start, this.streamStats);
@@ -182,6 +196,7 @@ export class BatchLoader {
     const { ids, eos } = tokenizer.encodeBatch(good.map((g) => g.caption));
     const last = samples[samples.length - 1]!;
     const errors = results.flatMap((r) => (r.ok ? [] : [r.error]));
+    for (const e of errors) countItem(this.streamStats, decodeFailureReason(e));
     return { images, ids, eos, n: good.length, keys: good.map((g) => g.key), end: { epoch: last.epoch, index: last.index + 1 }, bad: errors.length, errors };
   }
 

@@ -1,4 +1,4 @@
-import { sharp } from '../util/sharp.js';
+import { guardImage, guardedSharp } from '../util/image-guard.js';
 import type { Rng } from '../util/rng.js';
 
 /** CLIP's normalisation constants (RGB). */
@@ -48,17 +48,19 @@ export function cropRect(c: CropSpec, w: number, h: number): { left: number; top
 }
 
 /**
- * Decodes image bytes (any format sharp reads) to size×size RGB bytes, alpha flattened onto
- * white. With a crop: the crop's rectangle resized to the square (training). Without: resize the
- * short side to `size` and take the centre (evaluation, as CLIP's preprocessing). Bicubic.
+ * Decodes image bytes to size×size RGB bytes, alpha flattened onto white. With a crop: the crop's
+ * rectangle resized to the square (training). Without: resize the short side to `size` and take the
+ * centre (evaluation, as CLIP's preprocessing). Bicubic. The shared image guard
+ * (src/util/image-guard.ts) sees the bytes first: a vector format (SVG, PDF) or a header declaring
+ * more than MAX_IMAGE_PIXELS rejects with ImageRefusedError before anything is decoded.
  * Throws when the bytes do not decode.
  */
 export async function decodeRgb(bytes: Uint8Array, size: number, crop?: CropSpec): Promise<Uint8Array> {
-  let img = sharp(bytes, { failOn: 'error', limitInputPixels: 1 << 28 });
+  const header = await guardImage(bytes);
+  let img = guardedSharp(bytes);
   if (crop) {
-    const meta = await img.metadata();
-    if (!meta.width || !meta.height) throw new Error('image has no size');
-    img = img.extract(cropRect(crop, meta.width, meta.height)).resize(size, size, { fit: 'fill', kernel: 'cubic' });
+    // the header's size is the stored (unrotated) size, which is what extract() addresses
+    img = img.extract(cropRect(crop, header.width, header.height)).resize(size, size, { fit: 'fill', kernel: 'cubic' });
   } else {
     img = img.resize(size, size, { fit: 'cover', position: 'centre', kernel: 'cubic' });
   }

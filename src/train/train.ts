@@ -45,6 +45,12 @@ export interface TrainSummary {
   bad_images: number;
   /** Records without image bytes (skipped). */
   skipped_records: number;
+  /**
+   * This run's bad items by reason: `image_refused` (the image guard: a vector format, a header
+   * over the pixel limit), `undecodable`, `caption_too_long` (cut at the caption limit). A pair seen
+   * in several passes counts in each.
+   */
+  bad_items: Record<string, number>;
   vocab_size: number;
   /** Tensors alive at the end beyond those after the first step: 0 unless something leaks. */
   leaked_tensors: number;
@@ -318,6 +324,7 @@ async function trainRun(options: ResolvedTrain, plan: RunPlan, backend: Awaited<
       epochs: run.samples / plan.rows,
       bad_images: run.badImages,
       skipped_records: loader.streamStats.skipped,
+      bad_items: loader.streamStats.badItems,
       vocab_size: tokenizer.vocabSize,
       leaked_tensors: res.leaked,
       ...(startStep > 0 ? { resumed_from: startStep } : {}),

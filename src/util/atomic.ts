@@ -6,6 +6,7 @@
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { refuseNonRegularFile as checkTarget } from './output.js';
+import { withPath } from './errors.js';
 
 /** The hidden temporary name used for `path` (`dir/.name.tmp-PID-RAND`); readers never list it. */
 export function tempPathFor(path: string): string {
@@ -27,7 +28,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true }).catch(() => undefined);
-    throw err;
+    throw withPath(err, path);
   }
 }
 

@@ -76,3 +76,19 @@ export function nativeMessage(err: unknown): string {
   }
   return out.replace(/\s*\n\s*/g, ' ').trim();
 }
+
+/**
+ * Gives a file-system error the path it is about when it has none: a write, fsync or close on an
+ * open file fails with ENOSPC, EDQUOT or EIO but names no file, and "cannot write: no space left"
+ * does not say which disk (docs/ARCHITECTURE.md, "Errors and dropped items"). The shared writers
+ * (util/atomic.ts, the shard writers, the streamed outputs) pass their errors through it. Returns `err`.
+ */
+export function withPath(err: unknown, path: string): unknown {
+  const e = err as NodeJS.ErrnoException | undefined;
+  if (e && typeof e === 'object' && typeof e.code === 'string' && !e.path) {
+    e.path = path;
+    // the syscall of a FileHandle's write is 'write'; one without (a stream's) is a write too
+    if (typeof e.syscall !== 'string') e.syscall = 'write';
+  }
+  return err;
+}

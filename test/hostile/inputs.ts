@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, cpSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
 import { hostname } from 'node:os';
+import { readShards, ShardWriter, shardPath, type PairRecord } from '../../src/shards/index.js';
 import { gzipSync } from 'node:zlib';
 import type { Fixtures } from './fixtures.js';
 import type { SlotKind } from './commands.js';
@@ -14,8 +15,14 @@ export interface InputClass {
   name: string;
   /** The kinds of slot it applies to. */
   kinds: SlotKind[];
-  /** Writes the hostile input into `dir` from the valid one and returns its path. */
-  make: (dir: string, valid: string, fx: Fixtures) => string;
+  /** Writes the hostile input into `dir` from the valid one and returns its path (may be async). */
+  make: (dir: string, valid: string, fx: Fixtures) => string | Promise<string>;
+  /**
+   * Exit codes accepted for this class (default: 2). A class of bad items inside good input (an
+   * image the guard refuses, a caption over the limit) may end a run that goes on (0) or one with
+   * nothing usable left (1, 2); what it must never do is crash, run unbounded or be killed.
+   */
+  accept?: number[];
 }
 
 const FILE_KINDS: SlotKind[] = ['text', 'json', 'binary', 'stream'];
@@ -66,6 +73,30 @@ function largestFile(dir: string): string {
   visit(dir);
   return best;
 }
+
+/** A shard of eight pairs (the fixtures' first eight, images and captions changed by `edit`), written once per suite run under `root`. */
+const editedShards = new Map<string, Promise<string>>();
+function shardsWith(name: string, root: string, fx: Fixtures, edit: (rec: PairRecord, i: number) => PairRecord): Promise<string> {
+  let p = editedShards.get(name);
+  if (!p) {
+    p = (async () => {
+      const out = join(root, `shared-${name}`);
+      const w = await ShardWriter.open(shardPath(out, 0), { imageFormat: 'png' });
+      let i = 0;
+      for await (const rec of readShards(fx.shards)) {
+        if (i >= 8) break;
+        await w.write(edit(rec, i++));
+      }
+      await w.close();
+      return out;
+    })();
+    editedShards.set(name, p);
+  }
+  return p;
+}
+
+/** 130 bytes that a renderer would rasterise at 16000 x 16000 (256 Mpx; `wit train` took 2 GB and over 240 s on eight). */
+export const SVG_BOMB = '<svg xmlns="http://www.w3.org/2000/svg" width="16000" height="16000"><rect width="16000" height="16000" fill="red"/></svg>';
 
 export const INPUT_CLASSES: InputClass[] = [
   { name: 'missing', kinds: ALL, make: (dir, valid) => like(dir, valid, 'no-such-input') },
@@ -156,6 +187,32 @@ export const INPUT_CLASSES: InputClass[] = [
     },
   },
   { name: 'control-characters', kinds: ALL, make: (dir, valid) => join(dir, `evil\x1b[2J\x1b]0;pwned\x07name${extname(valid)}`) },
+  // Bad items inside good shards (issue 26, class 3): every decoder goes through the one image
+  // guard and every reader through the one caption limit, so the run stays small and ends.
+  {
+    name: 'vector-images', kinds: ['shards'], accept: [0, 1, 2],
+    make: (dir, _valid, fx) => shardsWith('vector-images', dirname(dir), fx, (rec, i) => (i % 2 ? rec : { ...rec, image: new TextEncoder().encode(SVG_BOMB) })),
+  },
+  {
+    name: 'huge-caption', kinds: ['shards'], accept: [0, 1, 2],
+    make: (dir, _valid, fx) => shardsWith('huge-caption', dirname(dir), fx, (rec, i) => (i === 3 ? { ...rec, caption: 'word '.repeat(10 << 20) } : rec)),
+  },
+  // Metadata is data (issue 26, class 6): an index whose wit-index.json lists a path outside any
+  // shard folder is refused, naming the file, before anything opens it.
+  {
+    name: 'index-escaping-paths', kinds: ['index'], make: (dir, valid) => {
+      const d = join(dir, 'edited-index');
+      cpSync(valid, d, { recursive: true });
+      const metaFile = join(d, 'wit-index.json');
+      const meta = JSON.parse(readFileSync(metaFile, 'utf8')) as { shards: string[]; finished: Record<string, unknown>; shard_sets?: Record<string, string> };
+      const first = meta.shards[0]!;
+      meta.shards = ['/etc/passwd', ...meta.shards.slice(1)];
+      meta.finished = { '/etc/passwd': meta.finished[first], ...Object.fromEntries(Object.entries(meta.finished).filter(([k]) => k !== first)) };
+      if (meta.shard_sets) delete meta.shard_sets[first];
+      writeFileSync(metaFile, JSON.stringify(meta));
+      return d;
+    },
+  },
 ];
 
 // Issue 26, class 5: a shard under its final name without its completion record (NNNNN_stats.json),

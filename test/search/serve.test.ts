@@ -1,4 +1,6 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { InputError } from '../../src/util/errors.js';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,4 +169,55 @@ describe.skipIf(!needs('chromium'))('wit serve in headless Chromium', () => {
       await rm(profile, { recursive: true, force: true });
     }
   }, 600_000);
+});
+
+/** One raw HTTP/1.1 request as typed (headers included), the status line of the answer. */
+function rawRequest(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => sock.write(text));
+    let got = '';
+    sock.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+    sock.on('end', () => resolve(got.split('\r\n')[0] ?? ''));
+    sock.on('error', reject);
+  });
+}
+
+describe('wit serve: requests and index metadata from others (issue 26)', () => {
+  it('answers a request with two Host headers with 400, whichever comes first', async () => {
+    const ok = `GET /api/info HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nConnection: close\r\n\r\n`;
+    expect(await rawRequest(server.port, ok)).toMatch(/^HTTP\/1\.1 200/);
+    const two = `GET /api/info HTTP/1.1\r\nHost: 127.0.0.1:${server.port}\r\nHost: evil.example\r\nConnection: close\r\n\r\n`;
+    expect(await rawRequest(server.port, two)).toMatch(/^HTTP\/1\.1 400/);
+    const twoReversed = `GET /api/info HTTP/1.1\r\nHost: evil.example\r\nHost: 127.0.0.1:${server.port}\r\nConnection: close\r\n\r\n`;
+    expect(await rawRequest(server.port, twoReversed)).toMatch(/^HTTP\/1\.1 400/);
+  });
+
+  it('refuses an index whose wit-index.json lists /etc/passwd or ../../x, naming it, before opening anything', async () => {
+    for (const bad of ['/etc/passwd', '../../x.parquet', 'relative/00000.parquet', '/a/../../etc/x.parquet']) {
+      const copy = join(dir, `edited-${Math.random().toString(36).slice(2)}`);
+      await cp(index, copy, { recursive: true });
+      const metaFile = join(copy, 'wit-index.json');
+      const meta = JSON.parse(await readFile(metaFile, 'utf8')) as { shards: string[]; finished: Record<string, unknown>; shard_sets?: Record<string, string> };
+      const first = meta.shards[0]!;
+      meta.shards[0] = bad;
+      meta.finished[bad] = meta.finished[first];
+      delete meta.finished[first];
+      if (meta.shard_sets?.[first]) { meta.shard_sets[bad] = meta.shard_sets[first]!; delete meta.shard_sets[first]; }
+      await writeFile(metaFile, JSON.stringify(meta));
+      const err = await serve({ index: copy, port: 0, backend: 'cpu' }).then((s) => s.close().then(() => undefined), (e: unknown) => e);
+      expect(err, bad).toBeInstanceOf(InputError);
+      expect((err as Error).message).toContain('wit-index.json');
+      expect((err as Error).message).toContain('not an absolute, normalised path');
+    }
+  });
+
+  it('refuses an index whose counts are not counts', async () => {
+    const copy = join(dir, 'edited-counts');
+    await cp(index, copy, { recursive: true });
+    const metaFile = join(copy, 'wit-index.json');
+    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as { finished: Record<string, { rows: number; skipped: number }> };
+    Object.values(meta.finished)[0]!.rows = -5;
+    await writeFile(metaFile, JSON.stringify(meta));
+    await expect(serve({ index: copy, port: 0, backend: 'cpu' })).rejects.toThrow(/rows is -5, not a count/);
+  });
 });
