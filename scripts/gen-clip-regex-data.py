@@ -1,5 +1,6 @@
 """Writes src/text/clip-regex-data.ts: the character classes of open_clip's pre-tokenization pattern as
-the installed `regex` module sees them, and the characters Python's str.lower() changes, so that
+the installed `regex` module sees them, the characters Python's str.lower() changes and the code
+points Python's unicodedata does not know (for lower() and NFC, src/text/py-unicode.ts), so that
 src/text/clip-clean.ts splits and lowercases as open_clip does whatever Unicode version Node's ICU has
 (docs/ARCHITECTURE.md, "CLIP's text cleaning"). Node 20's ICU is newer than Python 3.11's Unicode
 14 (str.lower) and may differ from regex's own tables (\\p{L} of characters assigned since).
@@ -45,6 +46,8 @@ def main():
     w(f'export const CLIP_OTHER = "{js_class(ranges(lambda c: bool(O.match(chr(c)))))}";\n')
     w('/** Characters Python\'s str.lower() changes. */\n')
     w(f'export const PY_LOWER_CHANGES = "{js_class(ranges(lambda c: not 0xd800 <= c <= 0xdfff and chr(c).lower() != chr(c)))}";\n')
+    w('/** Code points Python\'s unicodedata does not know (category Cn): to Python they have no case, no combining class, no composition. */\n')
+    w(f'export const PY_UNASSIGNED = "{js_class(ranges(lambda c: unicodedata.category(chr(c)) == "Cn"))}";\n')
 
 
 main()

@@ -5,7 +5,8 @@
  * the pieces it saw in wit (docs/ARCHITECTURE.md, "CLIP's text cleaning").
  */
 import { fixText, htmlUnescape } from './ftfy.js';
-import { CLIP_L, CLIP_N, CLIP_OTHER, PY_LOWER_CHANGES } from './clip-regex-data.js';
+import { CLIP_L, CLIP_N, CLIP_OTHER } from './clip-regex-data.js';
+import { pyLower } from './py-unicode.js';
 
 /** The special tokens as open_clip 3.x spells them (OpenAI's CLIP wrote `<|startoftext|>`, which open_clip now splits as text). */
 export const CLIP_SOT = '<start_of_text>';
@@ -13,16 +14,6 @@ export const CLIP_EOT = '<end_of_text>';
 
 // Python's str.split() whitespace (what whitespace_clean collapses).
 const PY_SPACE = /[\t\n\v\f\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
-
-// Characters Node's ICU lowercases and Python's str.lower() (Unicode 14 in Python 3.11) leaves as they are.
-const PY_KEEPS_CASE = new RegExp(`((?![${PY_LOWER_CHANGES}])\\p{Changes_When_Lowercased})`, 'u');
-
-/** Python's str.lower(): JavaScript's toLowerCase, except for letters Python's Unicode tables do not lowercase yet. */
-export function pyLower(text: string): string {
-  if (!PY_KEEPS_CASE.test(text)) return text.toLowerCase();
-  // split() with a capture group puts the kept characters at the odd indices
-  return text.split(PY_KEEPS_CASE).map((piece, i) => (i % 2 ? piece : piece.toLowerCase())).join('');
-}
 
 /** open_clip's text cleaning (`_clean_lower`): ftfy.fix_text (src/text/ftfy.ts), html.unescape twice, whitespace collapse, strip, lowercase. */
 export function clipCleanText(text: string): string {
