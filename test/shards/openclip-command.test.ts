@@ -52,8 +52,9 @@ describe('open_clip sizing', () => {
       expect(c.warmup).toBeGreaterThanOrEqual(1);
       expect(c.command).toContain(`--epochs ${c.epochs} --warmup ${c.warmup}`);
       expect(c.steps_per_epoch * c.epochs).toBe(c.total_steps);
-      // the first step's learning rate, as open_clip's cosine schedule sets it (lr · (step + 1) / warmup), prints as non-zero (%f)
-      expect((5e-4 * 1 / c.warmup).toFixed(6)).not.toBe('0.000000');
+      // on a corpus of fewer steps than open_clip's default warmup, already the first step's learning rate
+      // (open_clip's schedule: lr · (step + 1) / warmup) prints as non-zero in its log (%f)
+      if (c.total_steps <= 10_000) expect((5e-4 * 1 / c.warmup).toFixed(6)).not.toBe('0.000000');
     }
   });
   it('--train-data: a brace range for consecutive tars, else a :: list', () => {
@@ -144,6 +145,7 @@ describe('wit convert --shard-size', () => {
     expect(r.status, log.slice(-3000)).toBe(0);
     const lrs = [...log.matchAll(/ LR: ([0-9.e-]+)/g)].map((m) => Number(m[1]));
     const losses = [...log.matchAll(/ Loss: ([0-9.e-]+) \(/g)].map((m) => Number(m[1]));
+    process.stderr.write(`open_clip_train, printed command (${s.open_clip.epochs} epochs run as 5, --warmup ${s.open_clip.warmup}): lr ${lrs.join(' ')}; loss ${losses.join(' ')}\n`);
     expect(lrs.length, log.slice(-3000)).toBe(5);
     expect(losses.length).toBe(5);
     for (const lr of lrs) expect(lr).toBeGreaterThan(0);
