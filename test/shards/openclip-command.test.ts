@@ -86,17 +86,23 @@ function recs(n: number, shard: number): PairRecord[] {
   });
 }
 
+/** Three Parquet shards of 9, 4 and 12 pairs (real JPEGs), each with a failed row; returns the pairs. */
+async function writeSource(src: string): Promise<PairRecord[]> {
+  const all: PairRecord[] = [];
+  for (const [s, n] of [[0, 9], [1, 4], [2, 12]] as const) {
+    const r = recs(n, s);
+    all.push(...r);
+    const w = await ShardWriter.open(shardPath(src, s), { imageFormat: 'jpg', extras: [{ name: 'uid', kind: 'string' }] });
+    for (const x of r) await w.write(x);
+    await w.close({}, [...r.map(successRow), { key: null, url: `https://e.org/gone${s}.jpg`, caption: 'gone', status: 'http_4xx', error_message: 'HTTP 404', extra: { uid: `lost-${s}` } }]);
+  }
+  return all;
+}
+
 describe('wit convert --shard-size', () => {
   it('re-shards in order (also webdataset -> webdataset), carries status rows, prints a runnable open_clip command, resumes', async () => {
     const src = join(dir, 'pq');
-    const all: PairRecord[] = [];
-    for (const [s, n] of [[0, 9], [1, 4], [2, 12]] as const) {
-      const r = recs(n, s);
-      all.push(...r);
-      const w = await ShardWriter.open(shardPath(src, s), { imageFormat: 'jpg', extras: [{ name: 'uid', kind: 'string' }] });
-      for (const x of r) await w.write(x);
-      await w.close({}, [...r.map(successRow), { key: null, url: `https://e.org/gone${s}.jpg`, caption: 'gone', status: 'http_4xx', error_message: 'HTTP 404', extra: { uid: `lost-${s}` } }]);
-    }
+    const all = await writeSource(src);
     const wds = join(dir, 'wds');
     const r1 = await runWit(['convert', '--shards', src, '--output-format', 'webdataset', '--out', wds, '--shard-size', '10', '--json']);
     expect(r1.code, r1.stderr).toBe(0);
@@ -130,7 +136,10 @@ describe('wit convert --shard-size', () => {
   // needsOpenClip() asks for open_clip_train's loader too (webdataset, braceexpand, pandas)
   it.skipIf(!needsOpenClip())('the printed command trains in the real open_clip_train: a non-zero learning rate and a falling loss', async () => {
     const python = openClipPython()!;
-    const s = JSON.parse((await runWit(['convert', '--shards', join(dir, 'pq'), '--output-format', 'webdataset', '--out', join(dir, 'run'), '--shard-size', '10', '--json'])).stdout);
+    await writeSource(join(dir, 'pq-run'));
+    const conv = await runWit(['convert', '--shards', join(dir, 'pq-run'), '--output-format', 'webdataset', '--out', join(dir, 'run'), '--shard-size', '10', '--json']);
+    expect(conv.code, conv.stderr).toBe(0);
+    const s = JSON.parse(conv.stdout);
     // A tiny wit model exported for open_clip stands in for ViT-B-32 (the same command, a model a CPU
     // trains in seconds; open_clip_train reads it, and its tokenizer, through local-dir:).
     await makeWitModel(join(dir, 'tiny'));
