@@ -9,11 +9,14 @@ import { dirname, join } from 'node:path';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { PROGRAM_NAMES, SYSTEM_PROGRAMS, aptCommand, brewCommand, findProgram } from './programs.js';
 import { PACKAGE_NAME } from '../util/version.js';
+import { OPENCLIP_VENV_INSTALL, openClipPythonPath, probeOpenClip } from './openclip.js';
 
+export { OPENCLIP_VENV_INSTALL, OPENCLIP_MODULES, DEFAULT_OPENCLIP_PYTHON, openClipPythonPath, probeOpenClip } from './openclip.js';
 export { SYSTEM_PROGRAMS, PROGRAM_NAMES, SYSTEM_PYTHON, aptCommand, brewCommand, findProgram, onPath, type SystemProgram, type ProgramInfo } from './programs.js';
 
 export const DOCTOR_OPTIONS = defineOptions({
   python: { type: 'string', help: 'the python whose torch the PyTorch reference tests use (Debian python3-torch installs for /usr/bin/python3)', default: '/usr/bin/python3', metavar: 'PATH' },
+  openclipPython: { type: 'string', help: 'the python of the open_clip venv the open_clip tests use (default: $WIT_OPENCLIP_PYTHON, else /work/venv-openclip/bin/python)', metavar: 'PATH' },
   strict: { type: 'boolean', help: 'exit 1 when a system program is missing too (CI: every test must run)', default: false },
 });
 
@@ -34,7 +37,7 @@ export const MIN_NODE: string = (() => {
 /** One thing checked. */
 export interface DoctorCheck {
   name: string;
-  kind: 'runtime' | 'npm' | 'system';
+  kind: 'runtime' | 'npm' | 'system' | 'venv';
   required: boolean;
   present: boolean;
   /** Version, or the path of a system program, when present. */
@@ -120,12 +123,24 @@ function checkProgram(name: (typeof PROGRAM_NAMES)[number], python: string): Doc
   };
 }
 
-/** Checks Node, the npm packages with native parts and every system program. */
+/** The open_clip venv (optional even with --strict: its tests skip with the reason, CI or not). */
+function checkOpenClip(python: string): DoctorCheck {
+  const p = probeOpenClip(python);
+  return {
+    name: 'open_clip', kind: 'venv', required: false, present: p.present, found: p.present ? `${p.version} (${python})` : null,
+    used_for: "tests against the real open_clip 3.3 (exports loaded by open_clip's own loader, the printed open_clip_train command run)",
+    without_it: 'wit does not need it; those tests are skipped (their PyTorch-reference twins still run)',
+    install: OPENCLIP_VENV_INSTALL, error: p.present ? null : p.error ?? `${python} lacks ${p.missing.join(', ')}`,
+  };
+}
+
+/** Checks Node, the npm packages with native parts, every system program and the open_clip venv. */
 export async function doctor(input: DoctorOptions = {}): Promise<DoctorSummary> {
   const opts = resolveOptions('doctor', DOCTOR_OPTIONS, input);
   const checks: DoctorCheck[] = [checkNode()];
   for (const p of PACKAGES) checks.push(await checkPackage(p));
   for (const name of PROGRAM_NAMES) checks.push(checkProgram(name, opts.python));
+  checks.push(checkOpenClip(openClipPythonPath(opts.openclipPython)));
   const missingRequired = checks.filter((c) => c.required && !c.present).map((c) => c.name);
   const missingOptional = checks.filter((c) => !c.required && !c.present).map((c) => c.name);
   return {

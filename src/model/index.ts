@@ -156,13 +156,20 @@ function littleEndian(data: Float32Array): Uint8Array {
 
 export const exportSchema = defineOptions({
   model: { type: 'string', required: true, metavar: 'DIR', help: 'wit model directory (wit train --out, a checkpoint, or wit model import --out)' },
-  out: { type: 'string', required: true, metavar: 'DIR', help: 'directory for open_clip_config.json, open_clip_model.safetensors and bpe_vocab.txt.gz' },
+  out: { type: 'string', required: true, metavar: 'DIR', help: 'directory for open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz and wit-export.json' },
 });
 
 export type ExportOptions = OptionsInput<typeof exportSchema>;
 
+/**
+ * The open_clip model name an export registers: `open_clip.add_model_config('DIR/wit-export.json')`
+ * makes `create_model_and_transforms('wit-export', pretrained='DIR/open_clip_model.safetensors')` and
+ * `get_tokenizer('wit-export')` work (open_clip keys a model config by its file's stem).
+ */
+export const EXPORT_MODEL_NAME = 'wit-export';
+
 /** The files of an export, published as one set. */
-export const EXPORT_FILES = ['open_clip_config.json', 'open_clip_model.safetensors', 'bpe_vocab.txt.gz'] as const;
+export const EXPORT_FILES = ['open_clip_config.json', 'open_clip_model.safetensors', 'bpe_vocab.txt.gz', `${EXPORT_MODEL_NAME}.json`] as const;
 
 export interface ExportSummary {
   out: string;
@@ -172,7 +179,11 @@ export interface ExportSummary {
   parameters: number;
   vocab_size: number;
   tokenizer: string;
-  /** What open_clip's tokenizer does that wit's own BPE did not (only for wit-trained tokenizers). */
+  /** The vocabulary open_clip's get_tokenizer reads (text_cfg.tokenizer_kwargs.bpe_path: absolute, so moving the folder breaks it). */
+  bpe_path: string;
+  /** The model name `wit-export.json` registers with open_clip.add_model_config. */
+  open_clip_model_name: string;
+  /** What open_clip's tokenizer does that wit's own BPE did not (only for wit-trained tokenizers of version 1). */
   tokenizer_note?: string;
 }
 
@@ -198,7 +209,12 @@ export async function exportModel(options: ExportOptions): Promise<ExportSummary
     const tok = exportedTokenizer(tokenizer, o.model);
     const arch = config.arch;
     const vocabRows = tok.rowOf ? tok.rowOf.length : arch.text.vocab_size;
-    (openclip.model_cfg as { text_cfg: { vocab_size: number } }).text_cfg.vocab_size = vocabRows;
+    // open_clip 3.3's get_tokenizer passes text_cfg.tokenizer_kwargs to SimpleTokenizer, whose bpe_path
+    // is opened as given (relative to the caller's working directory, not to the folder): absolute.
+    const bpePath = join(resolve(claim.path), 'bpe_vocab.txt.gz');
+    const textCfg = (openclip.model_cfg as { text_cfg: Record<string, unknown> }).text_cfg;
+    textCfg.vocab_size = vocabRows;
+    textCfg.tokenizer_kwargs = { bpe_path: bpePath };
     const { tensors } = await loadWeights(o.model, 'model');
     const out = claim.path;
     let parameters = 0;
@@ -228,6 +244,7 @@ export async function exportModel(options: ExportOptions): Promise<ExportSummary
       }
       testHook('model-export:weights-written');
       await writeFileAtomic(join(dir, 'bpe_vocab.txt.gz'), gzipSync(tok.merges));
+      await writeJsonAtomic(join(dir, `${EXPORT_MODEL_NAME}.json`), openclip.model_cfg);
       await writeJsonAtomic(join(dir, 'open_clip_config.json'), openclip);
     });
     return {
@@ -238,7 +255,11 @@ export async function exportModel(options: ExportOptions): Promise<ExportSummary
       parameters,
       vocab_size: vocabRows,
       tokenizer: tokenizer.kind,
-      ...(tok.rowOf ? { tokenizer_note: "open_clip's tokenizer also HTML-unescapes and applies ftfy (curly quotes, ligatures, full-width forms) before BPE; wit's trained BPE did not, so captions with those differ" } : {}),
+      bpe_path: bpePath,
+      open_clip_model_name: EXPORT_MODEL_NAME,
+      ...(tokenizer instanceof BpeTokenizer && tokenizer.version < 2
+        ? { tokenizer_note: "this model's tokenizer (version 1, from an older wit) does not clean text as open_clip does (ftfy, HTML unescaping, special tokens), so open_clip tokenizes captions with curly quotes, entities, mojibake, ligatures or full-width forms differently; a model trained by this wit (tokenizer version 2) gives identical ids" }
+        : {}),
     };
   } finally {
     await claim.release();

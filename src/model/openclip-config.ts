@@ -33,6 +33,17 @@ const NEUTRAL: Record<string, unknown[]> = {
   tokenizer_kwargs: [null], attn_pooler_queries: [], attn_pooler_heads: [], n_queries: [], text_mask: [], hf_tokenizer_name: [],
 };
 
+/**
+ * text_cfg.tokenizer_kwargs that leave CLIP's tokenization as wit runs it: where the vocabulary is
+ * (`bpe_path`, what `wit model export` writes; import reads the folder's or --vocab) and the default
+ * cleaning. Anything else (another cleaning, extra special tokens, a reduction mask) changes the ids.
+ */
+function neutralTokenizerKwargs(val: unknown): boolean {
+  if (val === null || val === undefined) return true;
+  if (typeof val !== 'object' || Array.isArray(val)) return false;
+  return Object.entries(val as Record<string, unknown>).every(([k, v]) => (k === 'bpe_path' && typeof v === 'string') || (k === 'clean' && v === 'lower'));
+}
+
 /** What import needs from an open_clip config. */
 export interface ImportedConfig {
   arch: ClipConfig;
@@ -64,6 +75,7 @@ export function parseOpenClipConfig(json: unknown, file: string, opts: { name?: 
   for (const [section, obj, known] of [['model_cfg', model, MODEL_KEYS], ['vision_cfg', v, VISION_KEYS], ['text_cfg', t, TEXT_KEYS]] as const) {
     for (const [k, val] of Object.entries(obj)) {
       if (known.has(k)) continue;
+      if (k === 'tokenizer_kwargs' && neutralTokenizerKwargs(val)) continue;
       const ok = NEUTRAL[k];
       if (ok && (val === undefined || ok.some((x) => x === val))) continue;
       unsupported(`${section}.${k} = ${JSON.stringify(val)}`);

@@ -9,6 +9,12 @@
  * (partial=False) and repeats its tars until it has made its share of batches. A worker whose tars
  * hold fewer samples than --batch-size makes no batch, ever: the run hangs. So the batch must fit
  * the smallest share a worker can be dealt: the floor(n / W) smallest tars.
+ *
+ * The schedule is sized to the tars too: open_clip's defaults (--warmup 10000, --epochs 32) assume a
+ * corpus of millions; with fewer steps than 10,000 the learning rate never leaves its warmup ramp
+ * (a 573-pair corpus: 128 steps, lr printed as 0.000000 throughout). The batch leaves several steps
+ * per epoch, the epochs give a few hundred steps at least, and warmup is a tenth of all steps (at
+ * most open_clip's 10,000).
  */
 import { basename, join } from 'node:path';
 import { readShardStats } from './manifest.js';
@@ -20,10 +26,24 @@ export interface OpenClipCommand {
   train_num_samples: number;
   workers: number;
   batch_size: number;
+  epochs: number;
+  warmup: number;
+  /** Steps per epoch as open_clip_train computes them (data.py, get_wds_dataset: ceil, then a multiple of --workers). */
+  steps_per_epoch: number;
+  total_steps: number;
 }
 
 export const OPENCLIP_MAX_WORKERS = 8;
 export const OPENCLIP_MAX_BATCH = 256;
+/** The batch is at most a MIN_STEPS_PER_EPOCH-th of the samples (but not below MIN_BATCH unless there are fewer samples). */
+export const OPENCLIP_MIN_STEPS_PER_EPOCH = 8;
+export const OPENCLIP_MIN_BATCH = 32;
+/** open_clip's --epochs default (the CLIP recipe), raised on small corpora to reach MIN_TOTAL_STEPS, up to MAX_EPOCHS. */
+export const OPENCLIP_EPOCHS = 32;
+export const OPENCLIP_MIN_TOTAL_STEPS = 500;
+export const OPENCLIP_MAX_EPOCHS = 100;
+/** open_clip's --warmup default, the most warmup the command asks for. */
+export const OPENCLIP_MAX_WARMUP = 10_000;
 
 /** --train-data for these tars: a brace range when the names are consecutive numbers, else open_clip's '::' list. */
 export function trainDataPattern(dir: string, names: readonly string[]): string {
@@ -39,18 +59,32 @@ export function trainDataPattern(dir: string, names: readonly string[]): string 
 
 /**
  * Workers and batch size that open_clip can run on tars of these sizes (see the module comment):
- * the batch is min(256, all samples); the workers, the most (up to 8, at most one per tar) whose
- * smallest possible share still holds a batch. One worker always can.
+ * the batch is an eighth of the samples, kept between min(32, samples) and 256; the workers, the
+ * most (up to 8, at most one per tar) whose smallest possible share still holds a batch. One
+ * worker always can.
  */
 export function openClipSizing(counts: readonly number[]): { workers: number; batchSize: number } {
   const total = counts.reduce((a, b) => a + b, 0);
-  const batchSize = Math.max(1, Math.min(OPENCLIP_MAX_BATCH, total));
+  const batchSize = Math.max(1, Math.min(OPENCLIP_MAX_BATCH, Math.max(Math.min(OPENCLIP_MIN_BATCH, total), Math.floor(total / OPENCLIP_MIN_STEPS_PER_EPOCH))));
   const ascending = [...counts].sort((a, b) => a - b);
   for (let w = Math.min(OPENCLIP_MAX_WORKERS, counts.length); w > 1; w--) {
     const share = ascending.slice(0, Math.floor(counts.length / w)).reduce((a, b) => a + b, 0);
     if (share >= batchSize) return { workers: w, batchSize };
   }
   return { workers: 1, batchSize };
+}
+
+/**
+ * Epochs and warmup for `total` samples in batches of `batchSize` on `workers` loader workers: the
+ * steps per epoch as open_clip_train counts them, 32 epochs or as many (up to 100) as give 500
+ * steps, and a tenth of all steps as warmup (at least 1, at most 10,000).
+ */
+export function openClipSchedule(total: number, batchSize: number, workers: number): { epochs: number; warmup: number; stepsPerEpoch: number; totalSteps: number } {
+  const stepsPerEpoch = Math.ceil(Math.ceil(total / batchSize) / workers) * workers;
+  const epochs = Math.max(OPENCLIP_EPOCHS, Math.min(OPENCLIP_MAX_EPOCHS, Math.ceil(OPENCLIP_MIN_TOTAL_STEPS / stepsPerEpoch)));
+  const totalSteps = stepsPerEpoch * epochs;
+  const warmup = Math.max(1, Math.min(OPENCLIP_MAX_WARMUP, Math.round(totalSteps / 10)));
+  return { epochs, warmup, stepsPerEpoch, totalSteps };
 }
 
 function shellQuote(s: string): string {
@@ -62,14 +96,18 @@ export function openClipCommand(dir: string, names: readonly string[], counts: r
   const total = counts.reduce((a, b) => a + b, 0);
   if (names.length === 0 || total === 0) return undefined;
   const { workers, batchSize } = openClipSizing(counts);
+  const { epochs, warmup, stepsPerEpoch, totalSteps } = openClipSchedule(total, batchSize, workers);
   const trainData = trainDataPattern(dir, names);
   const command = [
     'python -m open_clip_train.main --dataset-type webdataset',
     `--train-data ${shellQuote(trainData)} --train-num-samples ${total}`,
     `--workers ${workers} --batch-size ${batchSize}`,
-    '--model ViT-B-32 --lr 5e-4 --wd 0.2 --epochs 32',
+    `--model ViT-B-32 --lr 5e-4 --wd 0.2 --epochs ${epochs} --warmup ${warmup}`,
   ].join(' ');
-  return { command, train_data: trainData, train_num_samples: total, workers, batch_size: batchSize };
+  return {
+    command, train_data: trainData, train_num_samples: total, workers, batch_size: batchSize,
+    epochs, warmup, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps,
+  };
 }
 
 /** The command for the finished tars listed in `dir` (their counts from the NNNNN_stats.json files). */

@@ -16,6 +16,7 @@
  * characters being cut (captions never are).
  */
 import { decodeHTML } from 'entities';
+import { pyNfc } from './py-unicode.js';
 import { BADNESS, ENCODINGS, ENTITIES, LIGATURES, UTF8_DETECTOR, WIDTH } from './ftfy-data.js';
 
 const BADNESS_RE = new RegExp(BADNESS, 'u');
@@ -190,8 +191,8 @@ function fixSegment(text: string, unescape: boolean, encoding: boolean): string 
       .replace(/\r\n/g, '\n').replace(/[\r\u2028\u2029\u0085]/g, '\n')
       .replace(LONE_SURROGATE_RE, '\ufffd')
       .replace(ANSI_RE, '')
-      .replace(CONTROL_RE, '')
-      .normalize('NFC');
+      .replace(CONTROL_RE, '');
+    text = pyNfc(text); // Python's NFC (Unicode 14), not ICU's: src/text/py-unicode.ts
     if (text === orig) return text;
   }
 }

@@ -1,7 +1,7 @@
 import { decodeHTML } from 'entities';
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
-import { fixText, htmlUnescape } from '../text/ftfy.js';
+import { CLIP_EOT, CLIP_SOT, clipCleanText, clipWords } from '../text/clip-clean.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { encodeRows, type TextTokenizer } from './tokenizer.js';
 import { readInputFile } from '../util/input.js';
@@ -17,9 +17,7 @@ import { readInputFile } from '../util/input.js';
  * included), HTML unescape twice, whitespace collapse, lowercase.
  */
 
-/** The special tokens as open_clip 3.x spells them (OpenAI's CLIP wrote `<|startoftext|>`, which open_clip now splits as text). */
-export const CLIP_SOT = '<start_of_text>';
-export const CLIP_EOT = '<end_of_text>';
+export { CLIP_EOT, CLIP_SOT, clipCleanText } from '../text/clip-clean.js';
 
 /**
  * A merges file as open_clip's SimpleTokenizer reads it: it splits the text at '\n' and keeps every
@@ -61,16 +59,6 @@ function byteSymbolsInOrder(): string[] {
 }
 
 export { htmlUnescape } from '../text/ftfy.js';
-
-const PY_SPACE = /[\t\n\v\f\r\u001c-\u001f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/g;
-
-/** open_clip's text cleaning (`_clean_lower`): ftfy.fix_text (src/text/ftfy.ts), html.unescape twice, whitespace collapse, strip, lowercase. */
-export function clipCleanText(text: string): string {
-  const basic = htmlUnescape(htmlUnescape(fixText(text)));
-  return basic.replace(PY_SPACE, ' ').replace(/^ | $/g, '').toLowerCase();
-}
-
-const WORD_RE = /<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/giu;
 
 /** What tokenizer.json holds for a CLIP tokenizer. */
 export interface ClipTokenizerJson {
@@ -147,7 +135,7 @@ export class ClipTokenizer implements TextTokenizer {
   /** Token ids of text without [SOT]/[EOT] (CLIP's SimpleTokenizer.encode). */
   encodeIds(text: string): number[] {
     const out: number[] = [];
-    for (const token of clipCleanText(text).match(WORD_RE) ?? []) {
+    for (const token of clipWords(clipCleanText(text))) {
       if (token === CLIP_SOT) { out.push(this.sotId); continue; }
       if (token === CLIP_EOT) { out.push(this.eotId); continue; }
       let mapped = '';

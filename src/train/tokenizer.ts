@@ -1,12 +1,20 @@
 import { InputError, UsageError } from '../util/errors.js';
 import { readInputText } from '../util/input.js';
+import { CLIP_EOT, CLIP_SOT, clipCleanText, clipWords } from '../text/clip-clean.js';
 
 /**
- * Byte-level BPE in the manner of CLIP's tokenizer: text is NFC-normalised, lowercased and
- * whitespace-collapsed, split into words by a Unicode-aware pattern, each word becomes its UTF-8
- * bytes with the last byte marked end-of-word (so 512 base symbols cover any Unicode input), and
- * merges learned from the training captions build larger units. Ids: 0 [PAD], 1 [SOS], 2 [EOS],
- * then the 512 base symbols, then one id per merge in rank order.
+ * Byte-level BPE in the manner of CLIP's tokenizer: text is cleaned and split into words, each word
+ * becomes its UTF-8 bytes with the last byte marked end-of-word (so 512 base symbols cover any
+ * Unicode input), and merges learned from the training captions build larger units. Ids: 0 [PAD],
+ * 1 [SOS], 2 [EOS], then the 512 base symbols, then one id per merge in rank order.
+ *
+ * Cleaning and splitting depend on tokenizer.json's `version`:
+ *  - 2 (what `wit train` writes): exactly open_clip 3.3's (src/text/clip-clean.ts: ftfy.fix_text,
+ *    html.unescape twice, whitespace collapse, lowercase; its pattern, `<start_of_text>` and
+ *    `<end_of_text>` in a caption becoming [SOS] and [EOS]). With the exported vocabulary
+ *    (src/model/wit-bpe-export.ts) open_clip's own tokenizer then gives the same ids for any string.
+ *  - 1 (models trained before): NFC, lowercase, whitespace collapse, the same pattern without the
+ *    special tokens. Still read and run as trained; an export of one says which captions differ.
  *
  * Why BPE trained on the captions rather than CLIP's 49k English vocabulary: nothing may be
  * downloaded at run time, and a vocabulary sized to the corpus keeps the tiny models' embedding
@@ -19,7 +27,7 @@ export const EOS_ID = 2;
 const SPECIALS = 3;
 const BASE = 512;
 
-/** Same split as CLIP's: contractions, runs of letters, single digits, runs of other non-space. */
+/** Version 1's split: contractions, runs of letters, single digits, runs of other non-space. */
 const WORD_RE = /'s|'t|'re|'ve|'m|'ll|'d|\p{L}+|\p{N}|[^\s\p{L}\p{N}]+/gu;
 
 /**
@@ -71,23 +79,31 @@ export function encodeRows(tok: Pick<TextTokenizer, 'contextLength' | 'encode'>,
   return { ids, eos };
 }
 
+/** The cleaning and split a tokenizer applies (see the module comment); new tokenizers get the latest. */
+export type TokenizerVersion = 1 | 2;
+export const TOKENIZER_VERSION: TokenizerVersion = 2;
+
 /** What tokenizer.json holds. */
 export interface TokenizerJson {
   type: 'wit-byte-bpe';
-  version: 1;
+  version: TokenizerVersion;
   /** Merges in rank order, each as the two symbol ids it joins. */
   merges: Array<[number, number]>;
   contextLength: number;
 }
 
-/** Canonical form the tokenizer sees: NFC, lowercase, single spaces. */
+/** Version 1's canonical form: NFC, lowercase, single spaces (also eval's key for a class label). */
 export function cleanText(text: string): string {
   return text.normalize('NFC').toLowerCase().replace(/\s+/g, ' ').trim();
 }
 
-/** Words of cleaned text, as CLIP splits them. */
-export function preTokenize(text: string): string[] {
-  return cleanText(text).match(WORD_RE) ?? [];
+/**
+ * Words of `text` as the tokenizer of `version` cleans and splits it; in version 2 these are
+ * open_clip's pieces, CLIP_SOT / CLIP_EOT included (they become [SOS] / [EOS], never BPE).
+ */
+export function preTokenize(text: string, version: TokenizerVersion = TOKENIZER_VERSION): string[] {
+  if (version === 1) return cleanText(text).match(WORD_RE) ?? [];
+  return clipWords(clipCleanText(text));
 }
 
 const encoder = new TextEncoder();
@@ -108,7 +124,7 @@ export class BpeTokenizer implements TextTokenizer {
   private readonly ranks = new Map<number, number>();
   private readonly cache = new Map<string, number[]>();
 
-  constructor(readonly merges: ReadonlyArray<readonly [number, number]>, readonly contextLength: number) {
+  constructor(readonly merges: ReadonlyArray<readonly [number, number]>, readonly contextLength: number, readonly version: TokenizerVersion = TOKENIZER_VERSION) {
     if (!Number.isInteger(contextLength) || contextLength < 3) throw new UsageError('train', `tokenizer context length must be an integer >= 3, got ${contextLength}`);
     merges.forEach(([a, b], i) => this.ranks.set(pairKey(a, b), i));
   }
@@ -143,25 +159,29 @@ export class BpeTokenizer implements TextTokenizer {
     return syms;
   }
 
-  /** Token ids of text without [SOS]/[EOS] or padding. */
+  /** Token ids of text without the row's own [SOS]/[EOS] or padding (version 2: a caption's `<end_of_text>` is an [EOS] here). */
   encodeIds(text: string): number[] {
     const out: number[] = [];
-    for (const w of preTokenize(text)) out.push(...this.encodeWord(w));
+    for (const w of preTokenize(text, this.version)) {
+      if (this.version >= 2 && w === CLIP_SOT) out.push(SOS_ID);
+      else if (this.version >= 2 && w === CLIP_EOT) out.push(EOS_ID);
+      else out.push(...this.encodeWord(w));
+    }
     return out;
   }
 
   /**
    * Fixed-length row: [SOS] ids… [EOS] then [PAD]s, truncated so that [EOS] always fits (as CLIP
-   * does). Returns the ids and the position of [EOS], whose activation is the text feature.
+   * does). Returns the ids and the position of the first [EOS], whose activation is the text
+   * feature (open_clip pools at the argmax id, its first [EOT], also when a caption holds one).
    */
   encode(text: string): { ids: Int32Array; eos: number } {
     const ids = new Int32Array(this.contextLength);
     const body = this.encodeIds(text).slice(0, this.contextLength - 2);
     ids[0] = SOS_ID;
     ids.set(body, 1);
-    const eos = body.length + 1;
-    ids[eos] = EOS_ID;
-    return { ids, eos };
+    ids[body.length + 1] = EOS_ID;
+    return { ids, eos: ids.indexOf(EOS_ID) };
   }
 
   /** Batch of rows: ids [n, contextLength] flattened, eos positions [n]. */
@@ -190,7 +210,7 @@ export class BpeTokenizer implements TextTokenizer {
   }
 
   toJSON(): TokenizerJson {
-    return { type: 'wit-byte-bpe', version: 1, merges: this.merges.map(([a, b]) => [a, b]), contextLength: this.contextLength };
+    return { type: 'wit-byte-bpe', version: this.version, merges: this.merges.map(([a, b]) => [a, b]), contextLength: this.contextLength };
   }
 
   /** Rebuilds a tokenizer from its JSON; throws InputError naming `file` when it is malformed. */
@@ -199,6 +219,9 @@ export class BpeTokenizer implements TextTokenizer {
     if (!j || j.type !== 'wit-byte-bpe' || !Array.isArray(j.merges) || typeof j.contextLength !== 'number') {
       throw new InputError('train', file, 'not a wit tokenizer (expected type "wit-byte-bpe", merges, contextLength)');
     }
+    // A file without a version predates the field: version 1's cleaning, as it was trained.
+    const version = j.version ?? 1;
+    if (version !== 1 && version !== 2) throw new InputError('train', file, `tokenizer version ${JSON.stringify(version)} is not supported (1 or 2; a newer wit wrote it?)`);
     const merges = j.merges as Array<[number, number]>;
     merges.forEach((m, i) => {
       const limit = SPECIALS + BASE + i;
@@ -206,7 +229,7 @@ export class BpeTokenizer implements TextTokenizer {
         throw new InputError('train', file, `merge ${i} is invalid: ${JSON.stringify(m)}`);
       }
     });
-    return new BpeTokenizer(merges, j.contextLength);
+    return new BpeTokenizer(merges, j.contextLength, version);
   }
 
   /** Reads tokenizer.json; throws InputError when missing or malformed. */
@@ -276,6 +299,8 @@ export interface TrainTokenizerOptions {
   contextLength: number;
   /** A pair must occur at least this often to be merged (default 2). */
   minPairCount?: number;
+  /** Cleaning and split to learn and encode with (default TOKENIZER_VERSION; 1 only to reproduce old models). */
+  version?: TokenizerVersion;
 }
 
 /**
@@ -285,8 +310,11 @@ export interface TrainTokenizerOptions {
  */
 export function trainTokenizer(texts: Iterable<string>, opts: TrainTokenizerOptions): BpeTokenizer {
   if (opts.vocabSize < SPECIALS + BASE) throw new UsageError('train', `vocab size must be >= ${SPECIALS + BASE} (3 specials + 512 byte symbols), got ${opts.vocabSize}`);
+  const version = opts.version ?? TOKENIZER_VERSION;
   const freq = new Map<string, number>();
-  for (const t of texts) for (const w of preTokenize(t)) freq.set(w, (freq.get(w) ?? 0) + 1);
+  for (const t of texts) {
+    for (const w of preTokenize(t, version)) if (version === 1 || (w !== CLIP_SOT && w !== CLIP_EOT)) freq.set(w, (freq.get(w) ?? 0) + 1);
+  }
   const words: number[][] = [];
   const counts: number[] = [];
   for (const [w, c] of [...freq].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
@@ -346,5 +374,5 @@ export function trainTokenizer(texts: Iterable<string>, opts: TrainTokenizerOpti
       else pairCount.delete(k);
     }
   }
-  return new BpeTokenizer(merges, opts.contextLength);
+  return new BpeTokenizer(merges, opts.contextLength, version);
 }

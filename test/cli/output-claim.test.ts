@@ -104,7 +104,7 @@ describe('model export is published as one set', () => {
     const again = await runWit(['model', 'export', '--model', model, '--out', out]);
     expect(again.code, again.stderr).toBe(0);
     expect(readdirSync(root).filter((n) => n.startsWith('.killed-export.wit-'))).toEqual([]);
-    expect(readdirSync(out).sort()).toEqual(['.wit-output.json', 'bpe_vocab.txt.gz', 'open_clip_config.json', 'open_clip_model.safetensors']);
+    expect(readdirSync(out).sort()).toEqual(['.wit-output.json', 'bpe_vocab.txt.gz', 'open_clip_config.json', 'open_clip_model.safetensors', 'wit-export.json']);
     const back = await runWit(importArgs(join(out, 'open_clip_model.safetensors'), join(root, 'from-complete'), out));
     expect(back.code, back.stderr).toBe(0);
   }, 600_000);

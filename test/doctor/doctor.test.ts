@@ -1,9 +1,11 @@
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MIN_NODE, formatDoctor, nodeSatisfies, type DoctorSummary } from '../../src/doctor/index.js';
 import { findProgram } from '../../src/doctor/programs.js';
+import { probeOpenClip } from '../../src/doctor/openclip.js';
+import { openClipPython } from '../helpers/openclip.js';
 import { runWit } from '../crawl/run-wit.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wit-doctor-'));
@@ -33,6 +35,23 @@ describe('wit doctor', () => {
     expect(text).toMatch(/missing +redis-server +wit crawl --redis/);
     expect(text).toMatch(/without it: wit querygen decodes with bzip2, else with its pure-JS decoder/);
     expect(text).toMatch(/install: apt-get install -y lbzip2 {2}\| {2}brew install lbzip2/);
+  });
+
+  it('the open_clip venv: missing is optional, with how to make it; found where it is complete', async () => {
+    const { summary } = await doctorWith(mkdtempSync(join(dir, 'path-')), '--openclip-python', join(dir, 'no-venv', 'python'));
+    const oc = summary.checks.find((c) => c.name === 'open_clip')!;
+    expect(oc).toMatchObject({ kind: 'venv', required: false, present: false, found: null });
+    expect(oc.error).toMatch(/no-venv\/python does not exist/);
+    expect(oc.install).toContain('--index-url https://download.pytorch.org/whl/cpu');
+    expect(oc.install).toContain('open_clip_torch==3.3.0');
+    expect(oc.install).toContain('webdataset braceexpand pandas');
+    expect(formatDoctor(summary)).toMatch(/missing +open_clip +tests against the real open_clip/);
+    // a python that lacks some of the modules says which
+    const fake = join(dir, 'fake-python');
+    writeFileSync(fake, '#!/bin/sh\necho \'{"missing": ["webdataset", "pandas"], "version": null}\'\n', { mode: 0o755 });
+    expect(probeOpenClip(fake)).toMatchObject({ present: false, missing: ['webdataset', 'pandas'] });
+    const venv = openClipPython();
+    if (venv) expect(probeOpenClip(venv)).toMatchObject({ present: true, version: '3.3.0', missing: [] });
   });
 
   it('--strict fails (exit 1) when an optional program is missing', async () => {

@@ -13,23 +13,25 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
+import { OPENCLIP_VENV_INSTALL, openClipPythonPath, probeOpenClip } from '../../src/doctor/openclip.js';
 
 export const OPENCLIP_REAL = fileURLToPath(new URL('../fixtures/openclip/openclip_real.py', import.meta.url));
-export const DEFAULT_OPENCLIP_PYTHON = '/work/venv-openclip/bin/python';
-export const OPENCLIP_SKIP_REASON = 'pip could not install open_clip_torch';
-export const OPENCLIP_INSTALL = "python3 -m venv /work/venv-openclip && /work/venv-openclip/bin/pip install 'torch==2.13.*' open_clip_torch==3.3.0 timm";
+export { DEFAULT_OPENCLIP_PYTHON } from '../../src/doctor/openclip.js';
+export const OPENCLIP_SKIP_REASON = 'no python with open_clip_torch 3.3, torch, torchvision, webdataset, braceexpand and pandas (wit doctor says what is missing)';
+export const OPENCLIP_INSTALL = OPENCLIP_VENV_INSTALL;
 
 let probed: string | null | undefined;
+let lacking = '';
 
 /** The python that imports open_clip, or undefined. */
 export function openClipPython(): string | undefined {
   if (probed !== undefined) return probed ?? undefined;
   probed = null;
   if ((process.env['WIT_NEEDS_HIDE'] ?? '').split(',').map((s) => s.trim()).includes('open_clip')) return undefined;
-  const python = process.env['WIT_OPENCLIP_PYTHON'] || DEFAULT_OPENCLIP_PYTHON;
-  if (!existsSync(python)) return undefined;
-  const r = spawnSync(python, ['-c', "import importlib.util, sys; sys.exit(0 if importlib.util.find_spec('open_clip') and importlib.util.find_spec('torch') else 1)"], { stdio: 'ignore', timeout: 60_000 });
-  if (r.status === 0) probed = python;
+  const python = openClipPythonPath();
+  const p = probeOpenClip(python);
+  if (p.present) probed = python;
+  else lacking = p.error ?? `${python} lacks ${p.missing.join(', ')}`;
   return probed ?? undefined;
 }
 
@@ -47,7 +49,7 @@ function caller(): string {
 export function needsOpenClip(): boolean {
   if (openClipPython()) return true;
   const where = caller();
-  process.stderr.write(`SKIP ${where}: needs the real open_clip (${OPENCLIP_SKIP_REASON}; set WIT_OPENCLIP_PYTHON or install: ${OPENCLIP_INSTALL})\n`);
+  process.stderr.write(`SKIP ${where}: needs the real open_clip (${OPENCLIP_SKIP_REASON}${lacking ? `: ${lacking}` : ''}; set WIT_OPENCLIP_PYTHON or install: ${OPENCLIP_INSTALL})\n`);
   const log = process.env['WIT_NEEDS_LOG'];
   if (log) appendFileSync(log, JSON.stringify({ program: 'open_clip', where, reason: OPENCLIP_SKIP_REASON, install: OPENCLIP_INSTALL }) + '\n');
   return false;

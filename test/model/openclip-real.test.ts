@@ -7,6 +7,8 @@ import { loadClip } from '../../src/train/clip.js';
 import { makeWitModel, PLAIN_CAPTIONS } from './wit-model.js';
 import { runWit } from '../crawl/run-wit.js';
 import { needsOpenClip, runOpenClip } from '../helpers/openclip.js';
+import { BpeTokenizer } from '../../src/train/tokenizer.js';
+import { exported, hardCaptions, mismatches, randomStrings, trainingCaptions } from './wit-bpe-compat.js';
 
 /**
  * wit model export as the real open_clip (pip's open_clip_torch) reads it. The first test needs no
@@ -31,6 +33,8 @@ function openClipVocab(gz: Buffer): { vocab: number; eot: number } {
 }
 
 const CAPTIONS = [...PLAIN_CAPTIONS, 'a dog', 'cats', ''];
+
+interface Embedded { image: number[][]; text: number[][]; ids: number[][]; logit_scale: number }
 
 let root: string;
 beforeAll(() => { root = mkdtempSync(join(tmpdir(), 'wit-openclip-real-')); });
@@ -60,12 +64,64 @@ describe('wit model export of a wit-trained model', () => {
     const logitScale = handle.logitScale();
     await handle.dispose();
     runOpenClip(root, [['embed-export', dir, join(root, 'pixels.u8'), join(root, 'captions.json'), join(root, 'real.json')]]);
-    const real = JSON.parse(readFileSync(join(root, 'real.json'), 'utf8')) as { image: number[][]; text: number[][]; logit_scale: number };
+    const real = JSON.parse(readFileSync(join(root, 'real.json'), 'utf8')) as Embedded & { named: Embedded };
     expect(maxDiff(image, real.image)).toBeLessThanOrEqual(1e-5);
     expect(maxDiff(text, real.text)).toBeLessThanOrEqual(1e-5);
     expect(Math.abs(logitScale - real.logit_scale)).toBeLessThan(1e-3);
+    // open_clip's other documented route: add_model_config + create_model_and_transforms(NAME, pretrained=FILE) + get_tokenizer(NAME)
+    expect(maxDiff(image, real.named.image)).toBeLessThanOrEqual(1e-5);
+    expect(maxDiff(text, real.named.text)).toBeLessThanOrEqual(1e-5);
     // The comparison can fail: different inputs give embeddings far apart.
     expect(maxDiff([image[1]!], [real.image[0]!])).toBeGreaterThan(1e-3);
     expect(maxDiff([text[1]!], [real.text[0]!])).toBeGreaterThan(1e-3);
+  }, 600_000);
+});
+
+describe("a wit-trained export in open_clip's own loader (get_tokenizer('local-dir:'))", () => {
+  const dir = () => join(root, 'hard');
+  beforeAll(async () => {
+    await makeWitModel(join(dir(), 'wit'), {}, 'clip', { captions: trainingCaptions(), vocabSize: 1200, contextLength: 32 });
+  }, 120_000);
+
+  test('the export names its vocabulary where open_clip 3.3 looks (text_cfg.tokenizer_kwargs.bpe_path) and registers wit-export.json', async () => {
+    const r = await runWit(['model', 'export', '--model', join(dir(), 'wit'), '--out', join(dir(), 'exported'), '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    const cfg = JSON.parse(readFileSync(join(dir(), 'exported', 'open_clip_config.json'), 'utf8'));
+    expect(cfg.model_cfg.text_cfg.tokenizer_kwargs).toEqual({ bpe_path: join(dir(), 'exported', 'bpe_vocab.txt.gz') });
+    expect(summary).toMatchObject({ bpe_path: join(dir(), 'exported', 'bpe_vocab.txt.gz'), open_clip_model_name: 'wit-export' });
+    expect(summary.tokenizer_note).toBeUndefined();
+    expect(JSON.parse(readFileSync(join(dir(), 'exported', 'wit-export.json'), 'utf8'))).toEqual(cfg.model_cfg);
+    // and wit imports it back (tokenizer_kwargs with a bpe_path does not change the model)
+    const back = await runWit(['model', 'import', join(dir(), 'exported'), '--out', join(dir(), 'again'), '--json']);
+    expect(back.code, back.stderr).toBe(0);
+  }, 120_000);
+
+  test.skipIf(!needsOpenClip())('the real open_clip: hard captions embed within 1e-5, and 2,000 random strings get the same ids', async () => {
+    const exportedDir = join(dir(), 'exported');
+    const captions = hardCaptions();
+    const random = randomStrings(2000);
+    const handle = await loadClip(join(dir(), 'wit'), { backend: 'wasm', decodeWorkers: 0 });
+    const px = [new Uint8Array(32 * 32 * 3).map((_, i) => (i * 13) % 256)];
+    writeFileSync(join(dir(), 'pixels.u8'), Buffer.concat(px));
+    writeFileSync(join(dir(), 'captions.json'), JSON.stringify(captions));
+    writeFileSync(join(dir(), 'random.json'), JSON.stringify(random));
+    const text = await handle.embedTexts(captions);
+    await handle.dispose();
+    runOpenClip(dir(), [
+      ['embed-export', exportedDir, join(dir(), 'pixels.u8'), join(dir(), 'captions.json'), join(dir(), 'real.json')],
+      ['tokenize-export', exportedDir, join(dir(), 'random.json'), join(dir(), 'random-ids.json')],
+    ]);
+    const real = JSON.parse(readFileSync(join(dir(), 'real.json'), 'utf8')) as Embedded & { named: Embedded };
+    const tok = await BpeTokenizer.load(join(dir(), 'wit', 'tokenizer.json'));
+    const { clipIdOf } = exported(tok);
+    expect(mismatches(tok, clipIdOf, captions, real.ids)).toEqual([]);
+    expect(maxDiff(text, real.text)).toBeLessThanOrEqual(1e-5);
+    expect(maxDiff(text, real.named.text)).toBeLessThanOrEqual(1e-5);
+    const live = JSON.parse(readFileSync(join(dir(), 'random-ids.json'), 'utf8')) as { rows: number[][]; class: string };
+    expect(live.class).toBe('SimpleTokenizer');
+    expect(mismatches(tok, clipIdOf, random, live.rows)).toEqual([]);
+    // The comparison can fail: two different captions are far apart.
+    expect(maxDiff([text[0]!], [real.text[1]!])).toBeGreaterThan(1e-3);
   }, 600_000);
 });

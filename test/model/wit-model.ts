@@ -12,14 +12,19 @@ import { sharedFixture } from '../helpers/shared-fixtures.js';
 /** Plain captions (no HTML entities or curly quotes, where wit's and CLIP's cleaning agree). */
 export const PLAIN_CAPTIONS = ['a photo of a dog', 'two cats on a red sofa', 'the bridge over the river at night 42', 'ΣΟΦΙΑ café 東京 😀!', 'a dog and a cat'];
 
+/** What the tokenizer of makeWitModel learns from (default: PLAIN_CAPTIONS, 600 ids, 12 tokens). */
+export interface WitModelTokenizer { captions?: readonly string[]; vocabSize?: number; contextLength?: number }
+
 /** A small wit-native CLIP (random init) with a BPE trained on a few captions, saved as a model dir. */
-export async function makeWitModel(dir: string, overrides: Partial<ClipConfig> = {}, loss: LossKind = 'clip'): Promise<ClipConfig> {
+export async function makeWitModel(dir: string, overrides: Partial<ClipConfig> = {}, loss: LossKind = 'clip', text: WitModelTokenizer = {}): Promise<ClipConfig> {
   await initBackend('wasm');
-  const tok = trainTokenizer(Array.from({ length: 30 }, (_, i) => PLAIN_CAPTIONS[i % PLAIN_CAPTIONS.length]!), { vocabSize: 600, contextLength: 12 });
+  const captions = text.captions ?? Array.from({ length: 30 }, (_, i) => PLAIN_CAPTIONS[i % PLAIN_CAPTIONS.length]!);
+  const contextLength = text.contextLength ?? 12;
+  const tok = trainTokenizer(captions, { vocabSize: text.vocabSize ?? 600, contextLength });
   const cfg = validateConfig({
     name: 'wit-small', embed_dim: 16, act: 'quick_gelu',
     vision: { type: 'vit', image_size: 32, patch_size: 8, width: 32, layers: 2, heads: 4 },
-    text: { context_length: 12, vocab_size: tok.vocabSize, width: 32, heads: 4, layers: 2 },
+    text: { context_length: contextLength, vocab_size: tok.vocabSize, width: 32, heads: 4, layers: 2 },
     ...overrides,
   }, 'test');
   const model = ClipModel.create(cfg, loss, 5);

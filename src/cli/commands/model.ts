@@ -19,7 +19,7 @@ const importCommand: CommandDef = {
 
 const exportCommand: CommandDef = {
   name: 'model export',
-  summary: "export a wit model directory in open_clip's format (open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz)",
+  summary: "export a wit model directory in open_clip's format (open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz, wit-export.json)",
   usage: 'wit model export --model DIR --out OUT',
   flags: groupFlags(flagSpecs(exportSchema), { input: ['model'], output: ['out'] }),
   examples: [
@@ -29,6 +29,7 @@ const exportCommand: CommandDef = {
   async run(flags, ctx) {
     const s = await exportModel(optionsFromFlags(exportSchema, flags));
     if (s.tokenizer_note && !ctx.json) ctx.log(`wit model export: note: ${s.tokenizer_note}`);
+    if (!ctx.json) ctx.log(`wit model export: in open_clip: create_model_and_transforms('local-dir:${s.out}') and get_tokenizer('local-dir:${s.out}')`);
     return { summary: { ...s } };
   },
 };
