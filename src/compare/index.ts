@@ -13,7 +13,6 @@ import { resolveArch } from '../train/config.js';
 import { ClipTokenizer } from '../train/clip-tokenizer.js';
 import { loadTokenizer, readModelConfig } from '../train/model-dir.js';
 import { BpeTokenizer, trainTokenizer, type TextTokenizer } from '../train/tokenizer.js';
-import { writeFileAtomic } from '../util/atomic.js';
 import { readInputText } from '../util/input.js';
 import { checkOverlap } from './overlap.js';
 import { writeJsonAtomic } from '../util/atomic.js';
@@ -170,7 +169,8 @@ async function tableTokenizer(o: Resolved, out: string, pool: string[], log: (l:
     tokenizer = trainTokenizer(captions, { vocabSize: arch.text.vocab_size, contextLength: L });
     log(`compare: one tokenizer for every cell: ${tokenizer.vocabSize} ids trained on ${captions.length} captions of the pool`);
   }
-  await writeFileAtomic(file, JSON.stringify(tokenizer.toJSON()));
+  // As a model directory writes it, so that every cell's tokenizer.json is this file, byte for byte.
+  await writeJsonAtomic(file, tokenizer.toJSON());
   return { tokenizer, source, sha256: sha(tokenizer) };
 }
 
