@@ -13,7 +13,7 @@ import { resolveArch } from '../train/config.js';
 import { ClipTokenizer } from '../train/clip-tokenizer.js';
 import { loadTokenizer, readModelConfig } from '../train/model-dir.js';
 import { BpeTokenizer, trainTokenizer, type TextTokenizer } from '../train/tokenizer.js';
-import { readInputText } from '../util/input.js';
+import { readInputFile, readInputText } from '../util/input.js';
 import { checkOverlap } from './overlap.js';
 import { writeJsonAtomic } from '../util/atomic.js';
 import { UsageError, WitError } from '../util/errors.js';
@@ -157,7 +157,11 @@ async function tableTokenizer(o: Resolved, out: string, pool: string[], log: (l:
   if (o.tokenizer) {
     const st = await stat(o.tokenizer).catch(() => undefined);
     if (!st) throw new UsageError(STAGE, 'no such tokenizer (a model directory or a tokenizer.json)', { file: o.tokenizer });
-    const given = st.isDirectory() ? await load(join(o.tokenizer, 'tokenizer.json'), (await readModelConfig(o.tokenizer)).tokenizer?.type ?? 'wit-byte-bpe') : await load(o.tokenizer);
+    const given = st.isDirectory()
+      ? await load(join(o.tokenizer, 'tokenizer.json'), (await readModelConfig(o.tokenizer)).tokenizer?.type ?? 'wit-byte-bpe')
+      : /\.txt(\.gz)?$/.test(o.tokenizer)
+        ? await clipMerges(o.tokenizer, L)
+        : await load(o.tokenizer);
     tokenizer = given instanceof ClipTokenizer ? new ClipTokenizer(given.merges, L) : new BpeTokenizer((given as BpeTokenizer).merges, L);
     log(`compare: one tokenizer for every cell: ${source} (${tokenizer.kind}, ${tokenizer.vocabSize} ids, context ${L})`);
   } else {
@@ -172,6 +176,23 @@ async function tableTokenizer(o: Resolved, out: string, pool: string[], log: (l:
   // As a model directory writes it, so that every cell's tokenizer.json is this file, byte for byte.
   await writeJsonAtomic(file, tokenizer.toJSON());
   return { tokenizer, source, sha256: sha(tokenizer) };
+}
+
+/**
+ * CLIP's BPE from its merges file (bpe_simple_vocab_16e6.txt, gzipped or not): as CLIP, the first
+ * 48,894 merges after the version line (49,408 ids), or all of a shorter file's.
+ */
+async function clipMerges(file: string, contextLength: number): Promise<ClipTokenizer> {
+  let text: string;
+  try {
+    text = (await readInputFile(file, { kind: 'vocab', stage: STAGE, decompress: true })).toString('utf8');
+  } catch (err) {
+    if (err instanceof WitError) throw err;
+    throw new UsageError(STAGE, `cannot read the merges file: ${(err as Error).message}`, { file });
+  }
+  if (!text.startsWith('#version')) throw new UsageError(STAGE, "not a CLIP merges file (bpe_simple_vocab_16e6.txt starts with '#version')", { file });
+  const merges = text.split('\n').slice(1).filter((l) => l !== '').length;
+  return ClipTokenizer.fromMergesFile(file, 514 + Math.min(merges, 48_894), contextLength);
 }
 
 /**

@@ -196,6 +196,17 @@ describe('wit compare', () => {
       expect(evalSha.has(createHash('sha256').update(rec.image).digest('hex'))).toBe(false);
     }
     expect(n).toBe(96);
+    // CLIP's merges file as the tokenizer (here a short one: 4 merges, 518 ids); a file that is not one is refused.
+    const merges = join(root, 'merges.txt');
+    writeFileSync(merges, '#version: 0.2\ns q\nsq u\na r\nar e</w>');
+    const c = await runWit([...args(join(root, 'c5')), '--tokenizer', merges, '--json'], { timeoutMs: 300_000 });
+    expect(c.code, c.stderr).toBe(0);
+    expect(JSON.parse(c.stdout).tokenizer).toMatchObject({ source: merges, kind: 'clip-bpe', vocab_size: 518 });
+    expect(JSON.parse(readFileSync(join(root, 'c5', 'cells', 'raw', 'seed-0', 'model', 'tokenizer.json'), 'utf8'))).toMatchObject({ type: 'clip-bpe', merges: ['s q', 'sq u', 'a r', 'ar e</w>'] });
+    writeFileSync(merges, 'not merges');
+    const bad = await runWit([...args(join(root, 'c6')), '--tokenizer', merges]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`wit compare: ${merges}: not a CLIP merges file`);
   }, 600_000);
 
   test('bad recipes exit 2 with one line naming the file, the recipe and the field', async () => {
