@@ -118,6 +118,7 @@ async function inputs(o: Resolved) {
   if (o.labels && !(await stat(o.labels).then((s) => s.isFile(), () => false))) throw new UsageError(STAGE, 'no such labels file', { file: o.labels });
   // Read once here, through eval's own reader, so that a bad labels file stops the run before minutes of training.
   if (o.labels) await readLabels(o.labels);
+  if (o.tokenizer && !(await stat(o.tokenizer).catch(() => undefined))) throw new UsageError(STAGE, 'no such tokenizer (a model directory, a tokenizer.json or a CLIP merges file)', { file: o.tokenizer });
   let poolPairs = 0;
   for (const f of pool) poolPairs += (await readShardInfo(f)).rows;
   if (poolPairs < 2) throw new UsageError(STAGE, `the pool holds ${poolPairs} pairs; training needs at least 2`, { file: o.pool[0] });
