@@ -31,6 +31,7 @@ const SUMMARY_TYPES: Record<string, [string, string][]> = {
   'model export': [['src/model/index.ts', 'ExportSummary']],
   convert: [['src/shards/convert.ts', 'ConvertSummary']],
   demo: [['src/demo/index.ts', 'DemoSummary']],
+  compare: [['src/compare/index.ts', 'CompareSummary']],
   doctor: [['src/doctor/index.ts', 'DoctorSummary']],
 };
 

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { evaluate, type EvalSummary } from '../eval/index.js';
 import { train } from '../train/train.js';
 import { writeJsonAtomic } from '../util/atomic.js';
+import type { TextTokenizer } from '../train/tokenizer.js';
 
 /** What a finished cell measured (`result.json`). */
 export interface CellResult {
@@ -16,14 +17,20 @@ export interface CellResult {
   pairs_kept: number;
   steps: number;
   batch_size: number;
-  /** Samples seen in training (steps x batch, less a few at epoch ends). */
+  /** Samples seen in training: steps x batch (batches run across pass boundaries). */
   samples: number;
+  /** Passes over the recipe's pairs: samples / pairs_kept. */
+  epochs: number;
   top1: number;
   top5: number;
   image_to_text: EvalSummary['retrieval']['image_to_text'];
   text_to_image: EvalSummary['retrieval']['text_to_image'];
   classes: number;
   chance_top1: number;
+  /** Per eval item, ranks (EvalSummary.per_item): what the bootstrap over eval images resamples. */
+  per_item?: { zero_shot: number[]; image_to_text: number[]; text_to_image: number[] };
+  /** The tokenizer's sha256 (the table's one tokenizer). */
+  tokenizer_sha256?: string;
   /** Wall seconds of the train and eval calls that made it (of the last run, when resumed). */
   train_seconds: number;
   eval_seconds: number;
@@ -46,6 +53,9 @@ export interface CellSettings {
   backend: string;
   threads?: number;
   decodeWorkers?: number;
+  /** The one tokenizer of the table, and its sha256. */
+  tokenizer: TextTokenizer;
+  tokenizerSha256: string;
   log: (line: string) => void;
   progress: (line: string) => void;
   signal?: AbortSignal;
@@ -82,7 +92,7 @@ export async function runCell(s: CellSettings, recipe: string, data: string[], p
     const t = await train({
       shards: data, out: model, arch: s.arch, steps: s.steps, batchSize: s.batchSize, lr: s.lr, warmupSteps: s.warmupSteps,
       weightDecay: s.weightDecay, seed, backend: s.backend as 'auto', checkpointEvery: s.checkpointEvery, resume: true,
-      threads: s.threads, decodeWorkers: s.decodeWorkers, signal: s.signal,
+      threads: s.threads, decodeWorkers: s.decodeWorkers, signal: s.signal, tokenizer: s.tokenizer, crossPasses: true,
       onLog: (l) => s.log(`  [${tag}] ${l}`), onProgress: (l) => s.progress(`[${tag}] ${l}`),
     });
     trainSeconds = t.seconds;
@@ -92,12 +102,12 @@ export async function runCell(s: CellSettings, recipe: string, data: string[], p
   }
   const e = await evaluate({
     model, shards: s.eval, labels: s.labels, templates: s.templates, retrievalSamples: s.retrievalSamples, out: join(dir, 'eval.json'),
-    backend: s.backend as 'auto', decodeWorkers: s.decodeWorkers, signal: s.signal, onProgress: (l) => s.progress(`[${tag}] ${l}`),
+    backend: s.backend as 'auto', decodeWorkers: s.decodeWorkers, signal: s.signal, onProgress: (l) => s.progress(`[${tag}] ${l}`), perItem: true,
   });
   const result: CellResult = {
-    recipe, seed, pairs_kept: pairsKept, steps: s.steps, batch_size: s.batchSize, samples,
+    recipe, seed, pairs_kept: pairsKept, steps: s.steps, batch_size: s.batchSize, samples, epochs: samples / pairsKept,
     top1: e.zero_shot.top1, top5: e.zero_shot.top5, image_to_text: e.retrieval.image_to_text, text_to_image: e.retrieval.text_to_image,
-    classes: e.zero_shot.classes, chance_top1: e.chance_top1, train_seconds: trainSeconds, eval_seconds: e.seconds,
+    classes: e.zero_shot.classes, chance_top1: e.chance_top1, per_item: e.per_item, tokenizer_sha256: s.tokenizerSha256, train_seconds: trainSeconds, eval_seconds: e.seconds,
   };
   await writeJsonAtomic(join(dir, 'result.json'), result);
   await rm(join(model, 'checkpoints'), { recursive: true, force: true });

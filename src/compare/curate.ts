@@ -12,7 +12,8 @@ import { MemoryCapStore, sampleKeep } from '../crawl/balance.js';
 import { filter, type FilterSummary } from '../filter/index.js';
 import { formatOfShard, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter, writeJsonAtomic } from '../shards/index.js';
 import { tempPathFor } from '../util/atomic.js';
-import { WitError } from '../util/errors.js';
+import { UsageError, WitError } from '../util/errors.js';
+import { mixSeed, Rng } from '../util/rng.js';
 import { balances, describeRecipe, filters, type Recipe } from './recipes.js';
 
 /** What curating a recipe did (`recipes/NAME/curation.json`). */
@@ -91,6 +92,39 @@ export async function balancePool(files: readonly string[], dir: string, r: Reci
   return res;
 }
 
+/**
+ * A uniform random subset of exactly `k` of the pool's `n` pairs (a size-matched control): pair i (in
+ * pool order) is kept when its draw, a hash of (seed, i), is among the k smallest. Written one shard
+ * per pool shard, in pool order, as a balance step would.
+ */
+export async function randomSubset(files: readonly string[], dir: string, n: number, k: number, seed: number, signal?: AbortSignal): Promise<NonNullable<Curation['balance']>> {
+  if (k > n) throw new UsageError('compare', `random_pairs ${k} is more than the pool's ${n} pairs`);
+  const draw = (i: number) => new Rng(mixSeed(seed, 0x7a4d, i)).next();
+  const order = Array.from({ length: n }, (_, i) => i).map((i) => [draw(i), i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const keep = new Uint8Array(n);
+  for (let j = 0; j < k; j++) keep[order[j]![1]] = 1;
+  const res = { input: 0, kept: 0, dropped: 0, no_queries: 0, queries: 0 };
+  for (let f = 0; f < files.length; f++) {
+    const file = files[f]!;
+    const w = await ShardWriter.open(shardPath(dir, f, '', formatOfShard(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
+    try {
+      for await (const rec of readShardFile(file)) {
+        if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WitError('compare', 'interrupted');
+        if (keep[res.input++]) {
+          res.kept++;
+          await w.write(rec);
+        } else res.dropped++;
+      }
+      await w.close({ stage: 'compare' });
+    } catch (err) {
+      await w.abort();
+      throw err;
+    }
+  }
+  if (res.kept !== k) throw new WitError('compare', `the pool changed while it was read: ${res.input} pairs, ${n} counted`);
+  return res;
+}
+
 /** The `wit filter` run of a recipe, through the filter's library function. */
 async function filterStep(input: string[], dir: string, r: Recipe, ctx: CurateContext): Promise<FilterSummary> {
   return filter({
@@ -127,7 +161,10 @@ export async function curate(r: Recipe, ctx: CurateContext): Promise<Curation> {
     let input = [...ctx.pool];
     let balance: Curation['balance'] = null;
     let filtered: Curation['filter'] = null;
-    if (balances(r)) {
+    if (r.random_pairs !== undefined) {
+      ctx.progress(`compare ${r.name}: drawing ${r.random_pairs} of ${ctx.poolPairs} pairs at random`);
+      balance = await randomSubset(ctx.pool, join(tmp, 'data'), ctx.poolPairs, r.random_pairs, r.random_seed ?? 0, ctx.signal);
+    } else if (balances(r)) {
       ctx.progress(`compare ${r.name}: balancing ${ctx.poolPairs} pairs`);
       balance = await balancePool(ctx.pool, join(tmp, filters(r) ? 'balanced' : 'data'), r, ctx.signal);
       input = [join(tmp, filters(r) ? 'balanced' : 'data')];
@@ -137,7 +174,7 @@ export async function curate(r: Recipe, ctx: CurateContext): Promise<Curation> {
       filtered = { input: s.input, kept: s.kept, dropped: Object.fromEntries(Object.entries(s.dropped).filter(([, v]) => v > 0)), threshold: s.threshold };
       await rm(join(tmp, 'balanced'), { recursive: true, force: true });
     }
-    if (!balances(r) && !filters(r)) {
+    if (!balances(r) && !filters(r) && r.random_pairs === undefined) {
       // A recipe with no step: a copy of the pool, so that it trains on its own folder like any other.
       balance = null;
       await copyPool(ctx.pool, join(tmp, 'data'));

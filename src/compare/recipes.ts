@@ -26,6 +26,8 @@ export const RECIPE_FIELDS = defineOptions({
   min_caption_chars: { type: 'int', min: 0, cli: false, help: 'basic filter (DataComp: 6)' },
   min_image_side: { type: 'int', min: 0, cli: false, help: 'basic filter on the original shorter side (DataComp: 200)' },
   max_aspect: { type: 'number', min: 1, cli: false, help: 'basic filter on the side ratio (DataComp: 3)' },
+  random_pairs: { type: 'int', min: 1, cli: false, help: 'keep exactly this many pairs drawn uniformly at random (a control; alone, with random_seed); every curation gets one of its size unless --no-random-control' },
+  random_seed: { type: 'int', min: 0, cli: false, help: 'seed of the random_pairs draw (default 0)' },
 });
 
 type Fields = typeof RECIPE_FIELDS;
@@ -45,6 +47,10 @@ export interface Recipe {
   min_caption_chars?: number;
   min_image_side?: number;
   max_aspect?: number;
+  random_pairs?: number;
+  random_seed?: number;
+  /** A random control made by compare (not a field of recipes.json): the recipes it is the size-matched twin of. */
+  twin_of?: string[];
 }
 
 /** The recipe every table has: the pool as it is. */
@@ -65,9 +71,26 @@ export function filters(r: Recipe): boolean {
   return FILTER_FIELDS.some((f) => r[f] !== undefined && r[f] !== false);
 }
 
+/** The name of the size-matched random control of a recipe keeping `pairs` pairs. */
+export function twinName(pairs: number): string {
+  return `random-${pairs}`;
+}
+
+/** The random control of that size: seed 0, so that recipes of one size share it. */
+export function twinRecipe(pairs: number, of: string[]): Recipe {
+  return { name: twinName(pairs), random_pairs: pairs, random_seed: 0, twin_of: of };
+}
+
+/** A recipe's definition without compare's bookkeeping (what a curated folder is checked against). */
+export function definition(r: Recipe): Recipe {
+  const { twin_of: _, ...rest } = r;
+  return rest;
+}
+
 /** One line describing what a recipe does, for tables and logs. */
 export function describeRecipe(r: Recipe): string {
   const parts: string[] = [];
+  if (r.random_pairs !== undefined) parts.push(`${r.random_pairs} pairs drawn at random (seed ${r.random_seed ?? 0})${r.twin_of?.length ? `: the size-matched control of ${r.twin_of.join(', ')}` : ''}`);
   if (r.cap !== undefined) parts.push(`cap ${r.cap}/query`);
   if (r.sample_threshold !== undefined) parts.push(`MetaCLIP t=${r.sample_threshold}`);
   const basic = (['min_caption_words', 'min_caption_chars', 'min_image_side', 'max_aspect'] as const).filter((f) => r[f] !== undefined).map((f) => `${f} ${r[f]}`);
@@ -108,6 +131,8 @@ export function validateRecipe(raw: unknown, index: number, file: string, baseDi
       bad(file, where, `${key} ${msg}`);
     }
   }
+  if (out.random_seed !== undefined && out.random_pairs === undefined) bad(file, where, 'random_seed needs random_pairs');
+  if (out.random_pairs !== undefined && Object.keys(out).some((k) => !['name', 'random_pairs', 'random_seed'].includes(k))) bad(file, where, 'random_pairs is a control on its own: give no other curation field');
   if (out.cap !== undefined && out.sample_threshold !== undefined) bad(file, where, 'cap and sample_threshold are two ways to balance; give one');
   if (out.sample_seed !== undefined && out.sample_threshold === undefined) bad(file, where, 'sample_seed needs sample_threshold');
   if (out.min_similarity !== undefined && out.keep_fraction !== undefined) bad(file, where, 'min_similarity and keep_fraction are two ways to cut by score; give one');

@@ -13,6 +13,7 @@ import { PLANTED_NOISE_FILE, type PlantedNoise } from '../report/planted-noise.j
 import { claimOutput, type OutputClaim } from '../util/output.js';
 import { bzip2File, findBzip2 } from './compress.js';
 import { writeHeldout } from './heldout.js';
+import { splitForScorer, type ScorerSplit } from './scorer-split.js';
 import { writePageviews } from './pageviews.js';
 import { Rng } from '../util/rng.js';
 import { DEMO_POOL, ImageCache, planSite, serveSite, type SitePlan, type SiteServer } from './site.js';
@@ -72,8 +73,16 @@ export interface DemoSummary {
    */
   filter: ({ input: number; kept: number; threshold: number | null } & NoiseOutcome) | null;
   eval: { top1: number; top5: number; classes: number; chance_top1: number; chance_top5: number; image_to_text_r1: number | null } | null;
-  /** The compare stage's table (with --compare): per recipe pairs kept, top-1 mean and sd over seeds, the paired difference to raw. */
-  compare: { recipe: string; pairs_kept: number | null; seeds: number; top1_mean: number | null; top1_sd: number | null; top1_diff: { mean: number; lo: number | null; hi: number | null } | null }[] | null;
+  /**
+   * The compare stage's table (with --compare): per recipe pairs kept, samples seen, top-1 mean and sd over
+   * seeds, and the Holm-corrected comparisons of top-1 against raw and against the random twin.
+   */
+  compare: {
+    recipe: string; pairs_kept: number | null; samples: number | null; epochs: number | null; seeds: number; top1_mean: number | null; top1_sd: number | null;
+    vs_raw: { against: string; mean: number; lo: number; hi: number; verdict: string } | null; vs_twin: { against: string; mean: number; lo: number; hi: number; verdict: string } | null;
+  }[] | null;
+  /** The compare stage's scorer: the crawl split by image, the scorer's share disjoint from the pool and the eval set (with --compare). */
+  compare_scorer: ScorerSplit | null;
   site_url: string | null;
   /** The command that serves the search page over the demo's index. */
   serve: string | null;
@@ -104,6 +113,7 @@ export function demoPaths(out: string) {
     eval: join(out, 'model', 'eval.json'),
     index: join(out, 'index'),
     scorerData: join(out, 'scorer-data'),
+    comparePool: join(out, 'compare-pool'),
     scorer: join(out, 'scorer'),
     recipes: join(out, 'compare-recipes.json'),
     compare: join(out, 'compare'),
@@ -329,7 +339,7 @@ async function planDemo(opts: DemoRun['opts'], out: string, paths: DemoRun['path
   };
   const summary: DemoSummary = {
     out, report: paths.report, seconds: 0, stages: [], emoji: emoji.length, queries: null, queries_by_source: null, emoji_names_in_queries: null,
-    crawl: null, train: null, filter: null, eval: null, compare: null, site_url: null, serve: null, heldout: opts.heldout,
+    crawl: null, train: null, filter: null, eval: null, compare: null, compare_scorer: null, site_url: null, serve: null, heldout: opts.heldout,
   };
   return {
     opts, out, paths, rel, skip, emoji, plan, sets, summary, claim,
@@ -536,48 +546,62 @@ async function indexStage(run: DemoRun): Promise<void> {
 }
 
 /**
- * 9. Does the curation help? (--compare) A stronger scorer, standing in for an imported CLIP: a model
- * trained on clean pairs (every emoji of the site's designs, captioned with its name; the held-out
- * design stays unseen). Then `wit compare` of raw, balanced (cap), filtered by that scorer, and both.
+ * 9. Does the curation help? (--compare) The crawl is split by image: a third of its pictures train a
+ * scorer (a model like the demo's, on other pairs of the same web; no image shared with the pool or
+ * the eval set, checked by sha256), the rest is the pool. Then `wit compare` of raw, balanced (a cap),
+ * MetaCLIP's sampling, filtered by the scorer, and balanced + filtered, each curation with its
+ * size-matched random twin, over --compare-seeds seeds.
  */
 async function compareStage(run: DemoRun): Promise<void> {
   const { paths: p, opts, rel } = run;
   if (!opts.compare) return;
   const labels = join(p.heldout, 'labels.txt');
-  const warmup = Math.min(10, Math.max(1, Math.round(run.steps / 20)));
   const steps = opts.compareSteps ?? Math.round(150 * Math.sqrt(opts.scale));
-  const scorerArgs: StageArgs = (path) => ['train', '--shards', ...run.sets.map((s) => path(join(p.scorerData, s))), '--out', path(p.scorer), '--arch', opts.arch, '--steps', run.steps, '--batch-size', opts.batchSize, '--lr', opts.lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', opts.seed];
+  const warmup = Math.min(10, Math.max(1, Math.round(steps / 20)));
+  const scorerArgs: StageArgs = (path) => ['train', '--shards', path(p.scorerData), '--out', path(p.scorer), '--arch', opts.arch, '--steps', steps, '--batch-size', opts.batchSize, '--lr', opts.lr, '--warmup-steps', warmup, '--weight-decay', 0.1, '--seed', opts.seed, '--cross-passes'];
   const args: StageArgs = (path) => [
-    'compare', '--pool', path(p.crawl), '--eval', path(p.heldout), '--labels', path(labels), '--recipes', path(p.recipes), '--seeds', opts.compareSeeds, '--out', path(p.compare),
-    '--arch', opts.arch, '--steps', steps, '--batch-size', opts.batchSize, '--lr', opts.lr, '--warmup-steps', Math.min(10, Math.max(1, Math.round(steps / 20))), '--weight-decay', 0.1,
+    'compare', '--pool', path(p.comparePool), '--eval', path(p.heldout), '--labels', path(labels), '--recipes', path(p.recipes), '--seeds', opts.compareSeeds, '--out', path(p.compare),
+    '--arch', opts.arch, '--steps', steps, '--batch-size', opts.batchSize, '--lr', opts.lr, '--warmup-steps', warmup, '--weight-decay', 0.1,
     ...TEMPLATES.flatMap((t) => ['--template', t]),
   ];
   await runStage(run, 'compare', () => existsSync(join(p.compare, 'compare.json')), `${cmd(scorerArgs(rel))}\n  ${cmd(args(rel))}`, async () => {
     if (!existsSync(join(p.scorer, 'model.json'))) {
-      await rm(p.scorerData, { recursive: true, force: true });
-      for (const set of run.sets) await writeHeldout(join(p.scorerData, set), run.emoji, { set, size: 64 });
+      const split = await splitForScorer(p.crawl, p.comparePool, p.scorerData, p.heldout, opts.seed);
+      run.summary.compare_scorer = split;
+      run.log(`  the crawl split by image: ${split.pool_pairs} pairs (${split.pool_images} images) for the pool, ${split.scorer_pairs} (${split.scorer_images} images) for the scorer; images shared with the pool ${split.shared_with_pool}, with the eval set ${split.shared_with_eval}`);
       await rm(p.scorer, { recursive: true, force: true });
       const s = await runArgs(run, 'compare', scorerArgs);
-      run.log(`  scorer: ${field(s, 'steps')} steps on ${run.emoji.length * run.sets.length} clean pairs, final loss ${field(s, 'final_loss').toFixed(3)}`);
+      run.log(`  scorer: ${field(s, 'steps')} steps on ${split.scorer_pairs} crawled pairs kept out of the pool, final loss ${field(s, 'final_loss').toFixed(3)}`);
     }
     const recipes = [
       { name: 'balanced', cap: DEMO_COMPARE.cap },
+      { name: 'metaclip', sample_threshold: DEMO_COMPARE.sampleThreshold },
       { name: 'filtered', model: 'scorer', keep_fraction: DEMO_COMPARE.keepFraction },
       { name: 'balanced-filtered', cap: DEMO_COMPARE.cap, model: 'scorer', keep_fraction: DEMO_COMPARE.keepFraction },
     ];
     await writeFile(p.recipes, JSON.stringify({ recipes }, null, 2) + '\n');
     await runArgs(run, 'compare', args);
   });
-  const t = await readJson<{ recipes: { name: string; pairs_kept: number | null; seeds: number[]; metrics: { top1: { mean: number | null; sd: number | null; diff_to_raw: { mean: number; lo: number | null; hi: number | null } | null } } }[] }>(join(p.compare, 'compare.json'));
+  type Cmp = { against: string; mean: number; lo: number; hi: number; verdict: string } | null;
+  const t = await readJson<{ recipes: { name: string; pairs_kept: number | null; samples: number | null; epochs: number | null; seeds: number[]; metrics: { top1: { mean: number | null; sd: number | null } }; vs_raw: Cmp; vs_twin: Cmp }[] }>(join(p.compare, 'compare.json'));
   if (t) {
-    run.summary.compare = t.recipes.map((r) => ({ recipe: r.name, pairs_kept: r.pairs_kept, seeds: r.seeds.length, top1_mean: r.metrics.top1.mean, top1_sd: r.metrics.top1.sd, top1_diff: r.metrics.top1.diff_to_raw && { mean: r.metrics.top1.diff_to_raw.mean, lo: r.metrics.top1.diff_to_raw.lo, hi: r.metrics.top1.diff_to_raw.hi } }));
+    const pick = (c: Cmp) => c && { against: c.against, mean: c.mean, lo: c.lo, hi: c.hi, verdict: c.verdict };
+    run.summary.compare = t.recipes.map((r) => ({
+      recipe: r.name, pairs_kept: r.pairs_kept, samples: r.samples ?? null, epochs: r.epochs ?? null, seeds: r.seeds.length, top1_mean: r.metrics.top1.mean, top1_sd: r.metrics.top1.sd,
+      vs_raw: pick(r.vs_raw ?? null), vs_twin: pick(r.vs_twin ?? null),
+    }));
     const pct = (x: number | null) => (x === null ? '–' : (100 * x).toFixed(1));
-    for (const r of run.summary.compare) run.log(`  ${r.recipe.padEnd(18)} ${String(r.pairs_kept).padStart(5)} pairs  top-1 ${pct(r.top1_mean)} ± ${pct(r.top1_sd)} %${r.top1_diff ? `  vs raw ${pct(r.top1_diff.mean)} [${pct(r.top1_diff.lo)}, ${pct(r.top1_diff.hi)}]` : ''}`);
+    const cmpText = (c: Cmp) => (c ? `vs ${c.against} ${pct(c.mean)} [${pct(c.lo)}, ${pct(c.hi)}] ${c.verdict}` : '');
+    for (const r of run.summary.compare) run.log(`  ${r.recipe.padEnd(18)} ${String(r.pairs_kept).padStart(5)} pairs  top-1 ${pct(r.top1_mean)} ± ${pct(r.top1_sd)} %  ${cmpText(r.vs_raw)}${r.vs_twin ? `; ${cmpText(r.vs_twin)}` : ''}`);
   }
 }
 
-/** The compare stage's recipes: a cap per query (the head had 36 pairs a query, the rest about 4) and the top 85 % by the scorer (10 % of the captions are wrong). */
-export const DEMO_COMPARE = { cap: 8, keepFraction: 0.85 } as const;
+/**
+ * The compare stage's recipes: a cap per query (the head had 36 pairs a query, the rest about 4), MetaCLIP's
+ * sampling at the same threshold (a query seen more than t times keeps each pair with probability t/count), and
+ * the top 85 % by the scorer (10 % of the captions are wrong).
+ */
+export const DEMO_COMPARE = { cap: 8, sampleThreshold: 8, keepFraction: 0.85 } as const;
 
 /** 10. The report. */
 async function reportStage(run: DemoRun): Promise<void> {

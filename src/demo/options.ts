@@ -20,8 +20,8 @@ export const DEMO_OPTIONS = defineOptions({
   lr: { type: 'number', default: 3e-3, min: 0, help: 'peak learning rate of the training' },
   seed: { type: 'int', default: 0, help: 'seed of the generated data and the training' },
   workers: { type: 'int', min: 1, help: 'querygen worker threads' },
-  compare: { type: 'boolean', default: false, help: 'also run the compare stage: raw, balanced (cap), filtered by a stronger scorer, both; trained at fixed compute over --compare-seeds (about 10 minutes on 2 cores)' },
-  compareSeeds: { type: 'int', default: 3, min: 1, max: 20, help: 'seeds per recipe of the compare stage' },
+  compare: { type: 'boolean', default: false, help: "also run the compare stage: raw, balanced (cap), MetaCLIP's sampling, filtered by a scorer trained on a third of the crawl's images (kept out of the pool), balanced + filtered, each with its size-matched random control; trained at exactly equal samples over --compare-seeds (README.md, 'compare', gives the time)" },
+  compareSeeds: { type: 'int', default: 5, min: 1, max: 20, help: 'seeds per recipe of the compare stage' },
   compareSteps: { type: 'int', min: 1, help: 'training steps of each compare cell (default 150 x sqrt(scale), half the demo model\'s)' },
 });
 

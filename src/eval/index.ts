@@ -57,6 +57,8 @@ export type EvalOptions = OptionsInput<typeof evalOptions> & {
   onProgress?: (line: string) => void;
   /** Aborting stops between batches (nothing is written); SIGINT inside a batch stops it too (src/util/interrupt.ts). */
   signal?: AbortSignal;
+  /** Also return (not write) each item's rank (EvalSummary.per_item): wit compare's bootstrap over eval images. */
+  perItem?: boolean;
 };
 
 /** What evaluate() resolves to and writes as JSON (snake_case, as every command's summary). */
@@ -97,6 +99,12 @@ export interface EvalSummary {
   chance_top5: number;
   seconds: number;
   out: string;
+  /**
+   * With `perItem` (returned, not written to the file): per labelled image, the number of classes ranked
+   * above its own; per retrieval pair, the rank of the right caption (image_to_text) and of the right
+   * image (text_to_image). Ranks above 10 are stored as 10. In the order of the shards.
+   */
+  per_item?: { zero_shot: number[]; image_to_text: number[]; text_to_image: number[] };
 }
 
 /** Fills `{}` (or `{label}`) of a template with a label. */
@@ -255,7 +263,7 @@ function resolveEval(input: EvalOptions) {
 }
 
 /** Zero-shot top-1/top-5 of the embedded images over the (merged) classes. */
-async function zeroShot(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs, fileLabels: string[] | undefined): Promise<EvalSummary['zero_shot']> {
+async function zeroShot(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs, fileLabels: string[] | undefined, ranks?: number[]): Promise<EvalSummary['zero_shot']> {
   const seen = fileLabels ?? [...new Set(data.labels.filter((l): l is string => l !== undefined))].sort();
   const { classes, classOf, merged } = mergeLabels(seen);
   if (merged.length) o.onProgress?.(`eval: merged ${merged.length} labels that differ only in case or spacing (${merged.slice(0, 3).join(', ')}${merged.length > 3 ? ', …' : ''})`);
@@ -271,7 +279,8 @@ async function zeroShot(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs, 
   o.onProgress?.(`eval: embedding ${classes.length} classes × ${o.templates.length} templates`);
   const classEmb = await classEmbeddings(clip, classes, o.templates, o.onProgress);
   checkFinite(o.model, 'text', classEmb);
-  const zs = zeroShotAccuracy(labeled.map((i) => data.images[i]!), labelIdx, classEmb);
+  const zs = zeroShotAccuracy(labeled.map((i) => data.images[i]!), labelIdx, classEmb, undefined, { ranks: ranks !== undefined });
+  if (ranks && zs.ranks) for (const r of zs.ranks) ranks.push(Math.min(10, r));
   return {
     top1: zs.top1, top5: zs.top5, classes: zs.classes, samples: zs.samples, templates: o.templates.length,
     unlabeled: data.images.length - labeled.length, label_source: fileLabels ? 'file' : 'queries',
@@ -280,11 +289,15 @@ async function zeroShot(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs, 
 }
 
 /** Image<->text recall@1/5/10 over the first `retrievalSamples` pairs. */
-async function retrieval(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs): Promise<EvalSummary['retrieval']> {
+async function retrieval(clip: ClipHandle, o: ResolvedEval, data: EmbeddedPairs, ranks?: { i2t: number[]; t2i: number[] }): Promise<EvalSummary['retrieval']> {
   const n = Math.min(data.images.length, o.retrievalSamples);
   const texts = await clip.embedTexts(data.captions.slice(0, n));
   checkFinite(o.model, 'caption', texts);
-  const r = retrievalRecall(data.images.slice(0, n), texts);
+  const r = retrievalRecall(data.images.slice(0, n), texts, { ranks: ranks !== undefined });
+  if (ranks && r.imageRanks && r.textRanks) {
+    for (const x of r.imageRanks) ranks.i2t.push(Math.min(10, x));
+    for (const x of r.textRanks) ranks.t2i.push(Math.min(10, x));
+  }
   return { image_to_text: r.imageToText, text_to_image: r.textToImage, samples: r.samples };
 }
 
@@ -311,14 +324,15 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   try {
     const data = await embedPairs(clip, files, o, fileLabels ? new Set(fileLabels) : undefined);
     checkFinite(o.model, 'image', data.images);
-    const zero_shot = await zeroShot(clip, o, data, fileLabels);
+    const items = o.perItem ? { zs: [] as number[], i2t: [] as number[], t2i: [] as number[] } : undefined;
+    const zero_shot = await zeroShot(clip, o, data, fileLabels, items?.zs);
     const summary: EvalSummary = {
       model: o.model,
       shards: o.shards,
       shard_files: files.map((f) => resolve(f)),
       labels: o.labels ? resolve(o.labels) : null,
       zero_shot,
-      retrieval: await retrieval(clip, o, data),
+      retrieval: await retrieval(clip, o, data, items && { i2t: items.i2t, t2i: items.t2i }),
       pairs: data.pairs,
       bad_images: data.bad,
       bad_items: data.badItems,
@@ -329,7 +343,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
     };
     await claim.create();
     await writeJsonAtomic(o.out, summary);
-    return summary;
+    return items ? { ...summary, per_item: { zero_shot: items.zs, image_to_text: items.i2t, text_to_image: items.t2i } } : summary;
   } finally {
     await clip.dispose();
     await claim.release();

@@ -59,13 +59,16 @@ export interface ZeroShotResult {
   samples: number;
   /** Top-1 accuracy per class (only classes with samples). */
   perClass?: Record<string, number>;
+  /** Per image (when asked): how many classes rank above the right one (0 = top-1 hit). */
+  ranks?: Int32Array;
 }
 
 /**
  * Zero-shot classification: each image goes to the class whose embedding is most similar.
  * images [N][D], labels[i] the index of image i's class in classEmbeddings [C][D].
  */
-export function zeroShotAccuracy(images: readonly Float32Array[], labels: readonly number[], classEmbeddings: readonly Float32Array[], classNames?: readonly string[]): ZeroShotResult {
+export function zeroShotAccuracy(images: readonly Float32Array[], labels: readonly number[], classEmbeddings: readonly Float32Array[], classNames?: readonly string[], opts: { ranks?: boolean } = {}): ZeroShotResult {
+  const ranks = opts.ranks ? new Int32Array(images.length) : undefined;
   let top1 = 0;
   let top5 = 0;
   const hits = new Map<number, [number, number]>();
@@ -79,6 +82,7 @@ export function zeroShotAccuracy(images: readonly Float32Array[], labels: readon
         const v = sims[r * c + k]!;
         if (v > s || (v === s && k < truth)) higher++;
       }
+      if (ranks) ranks[start + r] = higher === Infinity ? MISS : higher;
       if (higher < 1) top1++;
       if (higher < 5) top5++;
       const h = hits.get(truth) ?? [0, 0];
@@ -89,7 +93,7 @@ export function zeroShotAccuracy(images: readonly Float32Array[], labels: readon
   });
   const n = images.length;
   const perClass = classNames ? Object.fromEntries([...hits].map(([c, [k, m]]) => [classNames[c]!, k / m])) : undefined;
-  return { top1: n ? top1 / n : 0, top5: n ? top5 / n : 0, classes: classEmbeddings.length, samples: n, ...(perClass ? { perClass } : {}) };
+  return { top1: n ? top1 / n : 0, top5: n ? top5 / n : 0, classes: classEmbeddings.length, samples: n, ...(perClass ? { perClass } : {}), ...(ranks ? { ranks } : {}) };
 }
 
 /** Recall@K both ways. */
@@ -97,13 +101,16 @@ export interface RetrievalResult {
   imageToText: { r1: number; r5: number; r10: number };
   textToImage: { r1: number; r5: number; r10: number };
   samples: number;
+  /** Per pair (when asked): the rank of the right caption for image i, and of the right image for text i (0 = R@1 hit). */
+  imageRanks?: Int32Array;
+  textRanks?: Int32Array;
 }
 
 /**
  * Image→text and text→image recall@1/5/10 where pair i's image and text belong together.
  * O(N²) memory-light passes over N×N similarities; callers bound N.
  */
-export function retrievalRecall(images: readonly Float32Array[], texts: readonly Float32Array[]): RetrievalResult {
+export function retrievalRecall(images: readonly Float32Array[], texts: readonly Float32Array[], opts: { ranks?: boolean } = {}): RetrievalResult {
   const n = Math.min(images.length, texts.length);
   const imgs = images.slice(0, n);
   const txts = texts.slice(0, n);
@@ -144,5 +151,5 @@ export function retrievalRecall(images: readonly Float32Array[], texts: readonly
     });
   }
   const f = (a: number[]): { r1: number; r5: number; r10: number } => ({ r1: n ? a[0]! / n : 0, r5: n ? a[1]! / n : 0, r10: n ? a[2]! / n : 0 });
-  return { imageToText: f(i2t), textToImage: f(t2i), samples: n };
+  return { imageToText: f(i2t), textToImage: f(t2i), samples: n, ...(opts.ranks ? { imageRanks: rowHigher, textRanks: colHigher } : {}) };
 }

@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { verdict, type CompareTable, type MetricStats } from '../compare/table.js';
+import { comparisonVerdict, METRICS, type Comparison, type CompareTable, type MetricStats } from '../compare/table.js';
 import { esc, facts, fmtNum, table } from './html.js';
 import { color, dotChart, figure } from './svg.js';
 
@@ -15,12 +15,10 @@ function meanSd(s: MetricStats): string {
   return s.mean === null ? '–' : `${pct(s.mean)} ± ${pct(s.sd)}`;
 }
 
-function diffCell(s: MetricStats): string {
-  const d = s.diff_to_raw;
-  if (!d) return '';
-  const ci = d.lo === null || d.hi === null ? ' (1 seed)' : ` [${signed(d.lo)}, ${signed(d.hi)}]`;
-  const cls = d.lo !== null && d.lo > 0 ? 'good' : d.hi !== null && d.hi < 0 ? 'bad' : '';
-  return `<span class="num${cls ? ` ${cls}` : ''}" title="${esc(verdict(d))}">${signed(d.mean)}${ci}</span><br><span class="note">${esc(verdict(d).replace(/ \(.*$/, ''))}</span>`;
+function comparisonCell(c: Comparison | null): string {
+  if (!c) return '';
+  const cls = c.verdict === 'better' ? 'good' : c.verdict === 'worse' ? 'bad' : '';
+  return `<span class="num${cls ? ` ${cls}` : ''}" title="${esc(comparisonVerdict(c))}">${signed(c.mean)} [${signed(c.lo)}, ${signed(c.hi)}]</span><br><span class="note">${esc(c.verdict)}</span>`;
 }
 
 /** One compare folder: what was compared, the table, the plot. */
@@ -29,11 +27,18 @@ export async function renderCompare(dir: string): Promise<{ html: string; charts
   const items: [string, string][] = [
     ['pool', `${fmtNum(t.pool_pairs)} pairs`], ['recipes', fmtNum(t.recipes.length)], ['seeds', fmtNum(t.seeds)],
     ['every cell', `${esc(t.arch)}, ${fmtNum(t.steps)} steps × ${fmtNum(t.batch_size)} = ${fmtNum(t.samples_per_cell)} samples`],
+    ['eval', `${fmtNum(t.eval_items?.zero_shot ?? null)} images (zero-shot), ${fmtNum(t.eval_items?.retrieval ?? null)} pairs (retrieval)`],
+    ['primary metric', esc(METRICS[t.primary ?? 'top1'].label)],
   ];
+  if (t.tokenizer) items.push(['tokenizer', `one for every cell: ${esc(t.tokenizer.source)}, ${fmtNum(t.tokenizer.vocab_size)} ids`]);
+  const ov = t.overlap as { exact?: number; near?: number; removed?: number } | null;
+  if (ov) items.push(['eval images in the pool', `${fmtNum(ov.exact ?? 0)} identical, ${fmtNum(ov.near ?? 0)} near-duplicates; ${fmtNum(ov.removed ?? 0)} removed`]);
   if (t.chance_top1) items.push(['chance top-1', `${pct(t.chance_top1)}%`]);
+  const primary = t.primary ?? 'top1';
   const rows = t.recipes.map((r) => [
-    `<b>${esc(r.name)}</b><br><span class="note">${esc(r.description)}</span>`, `<span class="num">${fmtNum(r.pairs_kept)}</span>`, `<span class="num">${r.seeds.length}</span>`,
-    `<span class="num">${meanSd(r.metrics.top1)}</span>`, diffCell(r.metrics.top1), `<span class="num">${meanSd(r.metrics.top5)}</span>`, diffCell(r.metrics.top5),
+    `<b>${esc(r.name)}</b><br><span class="note">${esc(r.description)}</span>`, `<span class="num">${fmtNum(r.pairs_kept)}</span>`, `<span class="num">${fmtNum(r.samples ?? null)}</span>`,
+    `<span class="num">${r.epochs == null ? '–' : r.epochs.toFixed(1)}</span>`, `<span class="num">${r.seeds.length}</span>`,
+    `<span class="num">${meanSd(r.metrics[primary])}</span>`, comparisonCell(r.vs_raw ?? null), comparisonCell(r.vs_twin ?? null), `<span class="num">${meanSd(r.metrics.top1)}</span>`, `<span class="num">${meanSd(r.metrics.top5)}</span>`,
     `<span class="num">${meanSd(r.metrics.image_to_text_r1)}</span>`, `<span class="num">${meanSd(r.metrics.text_to_image_r1)}</span>`,
   ]);
   const groups = t.recipes.filter((r) => r.seeds.length && r.pairs_kept !== null).map((r, i) => ({
@@ -44,10 +49,12 @@ export async function renderCompare(dir: string): Promise<{ html: string; charts
   const chart = groups.length
     ? figure(
         dotChart({ title: 'Zero-shot top-1 vs pairs kept', groups, xLabel: 'pairs kept by the recipe', yLabel: 'top-1 %', hlines: t.chance_top1 ? [{ y: 100 * t.chance_top1, label: 'chance' }] : [] }),
-        'One dot per seed; the ring is the recipe’s mean. Every recipe trained the same number of samples.',
+        'One dot per seed; the ring is the recipe’s mean. Every cell trained on exactly the same number of samples.',
       )
     : '';
-  const head = ['recipe', 'pairs kept', 'seeds', 'top-1 %', 'Δ top-1 vs raw [95% CI]', 'top-5 %', 'Δ top-5 vs raw', 'i→t R@1 %', 't→i R@1 %'];
-  const note = '<p class="note">mean ± standard deviation over seeds; Δ: the paired difference to raw over the same seeds with its 95 % t interval, in percentage points.</p>';
+  const P = METRICS[primary].label;
+  const head = ['recipe', 'pairs kept', 'samples', 'epochs', 'seeds', `${esc(P)} %`, 'Δ vs raw', 'Δ vs random twin', 'top-1 %', 'top-5 %', 'i→t R@1 %', 't→i R@1 %'];
+  const n = t.intervals?.comparisons ?? 0;
+  const note = `<p class="note">mean ± standard deviation over seeds; Δ: ${esc(P)} in percentage points, a paired bootstrap over seeds and eval images; intervals and verdicts Holm-corrected over the ${n} comparisons at 5 %. A random twin keeps as many pairs as its recipe, drawn at random: a recipe better than raw but not than its twin is a smaller pool, not better pairs.</p>`;
   return { html: `${facts(items)}<p class="src">${esc(dir)}</p>${table(head, rows)}${note}${chart}`, charts: groups.length ? 1 : 0 };
 }

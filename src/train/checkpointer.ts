@@ -27,6 +27,8 @@ export interface Hyper {
   vocabSize?: number;
   /** The shard files the run reads, in order (absent in older checkpoints). */
   shards?: string[];
+  /** Batches run across pass boundaries (absent: they do not; docs/ARCHITECTURE.md, "compare"). */
+  crossPasses?: boolean;
 }
 
 /** What train_state.json holds: everything besides the tensors that an exact resume needs. */

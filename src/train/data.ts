@@ -94,6 +94,69 @@ export async function* shuffledPairs(
   }
 }
 
+/**
+ * The stream of shuffledPairs for batches that run across pass boundaries (`crossPasses`): every batch
+ * holds exactly `batchSize` samples, so a run of S steps sees exactly S x batchSize samples whatever the
+ * pool's size (what `wit compare`'s equal compute needs). A pass's first samples complete the batch the
+ * previous pass left unfinished; one whose key is already in that batch would be a false negative for
+ * the contrastive loss, so it is held back and comes right after the batch is full (a deterministic
+ * reordering of the head of the pass). Positions count samples of this reordered stream; a resumed
+ * stream replays the passes before `start` without yielding them (no image is decoded), since a pass's
+ * head depends on the tail of the one before.
+ */
+export async function* crossPassPairs(
+  files: readonly string[],
+  seed: number,
+  bufferSize: number,
+  batchSize: number,
+  start: StreamPosition = { epoch: 0, index: 0 },
+  stats: { skipped: number } = { skipped: 0 },
+): AsyncGenerator<StreamSample> {
+  let window: string[] = []; // keys of the batch being filled (aligned on the global sample count)
+  let epoch = -1;
+  let index = 0;
+  let headRoom = 0;
+  let tail = new Set<string>();
+  let held: PairRecord[] = [];
+  const visible = (e: number, i: number) => e > start.epoch || (e === start.epoch && i >= start.index);
+  const take = (record: PairRecord): StreamSample => {
+    const s = { record, epoch, index: index++ };
+    window.push(record.key);
+    if (window.length >= batchSize) window = [];
+    return s;
+  };
+  for await (const s of shuffledPairs(files, seed, bufferSize, { epoch: 0, index: 0 }, stats)) {
+    if (s.epoch !== epoch) {
+      for (const r of held) {
+        const o = take(r);
+        if (visible(o.epoch, o.index)) yield o;
+      }
+      held = [];
+      epoch = s.epoch;
+      index = 0;
+      tail = new Set(window);
+      headRoom = window.length ? batchSize - window.length : 0;
+    }
+    if (index < headRoom && tail.has(s.record.key)) {
+      held.push(s.record);
+      continue;
+    }
+    const o = take(s.record);
+    if (visible(o.epoch, o.index)) yield o;
+    if (index === headRoom && held.length) {
+      for (const r of held) {
+        const h = take(r);
+        if (visible(h.epoch, h.index)) yield h;
+      }
+      held = [];
+    }
+  }
+  for (const r of held) {
+    const o = take(r);
+    if (visible(o.epoch, o.index)) yield o;
+  }
+}
+
 /** A batch ready for the model. */
 export interface Batch {
   /** [n, S, S, 3] CLIP-normalised, row-major. */
@@ -130,6 +193,8 @@ export interface BatchLoaderOptions {
   start?: StreamPosition;
   /** Random resized crop ranges; undefined = centre crop (no augmentation). */
   augment?: CropRange;
+  /** Batches run across pass boundaries (crossPassPairs): every batch is full, samples = steps x batch. */
+  crossPasses?: boolean;
 }
 
 /**
@@ -148,13 +213,16 @@ export class BatchLoader {
   readonly streamStats: StreamStats = { skipped: 0, badItems: {} };
 
   constructor(private readonly o: BatchLoaderOptions) {
-    this.stream = shuffledPairs(o.files, o.seed, o.shuffleBuffer, o.start, this.streamStats);
+    this.stream = o.crossPasses
+      ? crossPassPairs(o.files, o.seed, o.shuffleBuffer, o.batchSize, o.start, this.streamStats)
+      : shuffledPairs(o.files, o.seed, o.shuffleBuffer, o.start, this.streamStats);
   }
 
   /**
    * The next `n` samples of one pass: a batch never crosses a pass boundary, since the next pass
    * holds the same pairs again and a pair twice in a batch is a false negative for the contrastive
-   * loss. So the last batch of each pass may be short (as a DataLoader without drop_last).
+   * loss. So the last batch of each pass may be short (as a DataLoader without drop_last). With
+   * `crossPasses` the stream itself keeps a pair out of a batch it is already in, and batches are full.
    */
   private async take(n: number): Promise<StreamSample[]> {
     const out: StreamSample[] = [];
@@ -169,7 +237,7 @@ export class BatchLoader {
         }
         sample = r.value;
       }
-      if (out.length && sample.epoch !== out[0]!.epoch) {
+      if (!this.o.crossPasses && out.length && sample.epoch !== out[0]!.epoch) {
         this.lookahead = sample;
         break;
       }

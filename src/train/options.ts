@@ -1,6 +1,7 @@
 import { defineOptions, type OptionsInput } from '../util/options.js';
 import { BACKEND_NAMES } from './backend/index.js';
 import { ARCHS } from './config.js';
+import type { TextTokenizer } from './tokenizer.js';
 
 /**
  * Options of `wit train`, declared once (docs/ARCHITECTURE.md, "Options"): the CLI flags, `--help`,
@@ -34,6 +35,7 @@ export const trainOptions = defineOptions({
   gradClip: { type: 'number', default: 1, min: 0, help: "clip gradients to this global L2 norm, 0 = off (with --resume, the run's own)" },
   threads: { type: 'int', min: 1, max: 64, help: "wasm backend: threads of wit's matrix-multiply pool (default: all cores; also WIT_GEMM_THREADS)" },
   decodeWorkers: { type: 'int', min: 0, max: 64, help: 'image decoding worker threads (default: cores - 1, max 4; 0 = inline)' },
+  crossPasses: { type: 'boolean', default: false, help: "batches run across pass boundaries, so every step has a full batch and samples seen = steps x batch exactly (a pair is never twice in a batch); default: the last batch of a pass may be short (with --resume, the run's own)" },
   tokenizerCaptions: { type: 'int', default: 200_000, min: 1, cli: false, help: 'captions read to train the tokenizer' },
 });
 
@@ -45,4 +47,9 @@ export type TrainOptions = OptionsInput<typeof trainOptions> & {
   onLog?: (line: string) => void;
   /** Aborting saves a checkpoint of the last finished step and throws. */
   signal?: AbortSignal;
+  /**
+   * A fresh run uses this tokenizer instead of training one on the shards' captions (wit compare: one
+   * tokenizer for every cell of a table). Its context length must be the architecture's.
+   */
+  tokenizer?: TextTokenizer;
 };

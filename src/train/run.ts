@@ -71,6 +71,7 @@ function resumeClashes(o: ResolvedTrain, hyper: Hyper, config: ClipConfig, files
     if (given(o, k) && o[k] !== hyper[k]) out.push(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} ${o[k]} (run has ${hyper[k]})`);
   };
   for (const k of ['loss', 'batchSize', 'lr', 'weightDecay', 'warmupSteps', 'seed', 'shuffleBuffer', 'gradClip'] as const) same(k);
+  if (given(o, 'crossPasses') && !hyper.crossPasses) out.push('--cross-passes (run has batches within passes)');
   // Architecture: the shape the options ask for against the checkpoint's config.
   if (given(o, 'arch') || o.imageSize !== undefined || o.contextLength !== undefined || o.vocabSize !== undefined) {
     const asked = withOverrides(resolveArch(given(o, 'arch') ? o.arch : hyper.arch), { imageSize: o.imageSize, contextLength: o.contextLength });
@@ -120,18 +121,23 @@ async function planFresh(o: ResolvedTrain, files: string[], rows: number): Promi
     arch: init ? cfg.name : o.arch, loss: init ? init.model.loss : o.loss, batchSize: o.batchSize, lr: o.lr, weightDecay: o.weightDecay,
     warmupSteps: o.warmupSteps ?? Math.min(500, Math.floor(totalSteps / 10)), seed: o.seed, shuffleBuffer: o.shuffleBuffer, gradClip: o.gradClip,
     imageSize: cfg.vision.image_size, contextLength: cfg.text.context_length, vocabSize: cfg.text.vocab_size, shards: files,
+    ...(o.crossPasses ? { crossPasses: true } : {}),
   };
   const steps = `${rows} pairs, ${totalSteps} steps of ${o.batchSize}`;
   if (init) {
     return { files, rows, hyper, totalSteps, model: init.model, tokenizer: init.tokenizer, summary: `train: starting from ${o.initFrom} (${cfg.name}), ${steps}` };
   }
-  const captions = await collectCaptions(files, o.tokenizerCaptions);
-  const tokenizer = trainTokenizer(captions, { vocabSize: cfg.text.vocab_size, contextLength: cfg.text.context_length });
+  if (o.tokenizer && o.tokenizer.contextLength !== cfg.text.context_length) {
+    throw new UsageError('train', `the given tokenizer's context length is ${o.tokenizer.contextLength}, the architecture's ${cfg.text.context_length}`);
+  }
+  const captions = o.tokenizer ? [] : await collectCaptions(files, o.tokenizerCaptions);
+  const tokenizer = o.tokenizer ?? trainTokenizer(captions, { vocabSize: cfg.text.vocab_size, contextLength: cfg.text.context_length });
   cfg.text.vocab_size = tokenizer.vocabSize;
   // Said before the model is drawn (seconds to a minute for a large one, and Ctrl-C stops it).
   o.onLog?.(`train: initialising ${cfg.name} (${archSize(cfg).parameters.toLocaleString('en')} parameters)`);
   const model = ClipModel.create(cfg, hyper.loss, hyper.seed);
-  return { files, rows, hyper, totalSteps, model, tokenizer, summary: `train: ${cfg.name}, tokenizer ${tokenizer.vocabSize} ids from ${captions.length} captions, ${steps}` };
+  const from = o.tokenizer ? 'given' : `from ${captions.length} captions`;
+  return { files, rows, hyper, totalSteps, model, tokenizer, summary: `train: ${cfg.name}, tokenizer ${tokenizer.vocabSize} ids ${from}, ${steps}` };
 }
 
 /**

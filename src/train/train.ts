@@ -302,7 +302,7 @@ async function trainRun(options: ResolvedTrain, plan: RunPlan, backend: Awaited<
     loader = new BatchLoader({
       files: plan.files, batchSize: plan.hyper.batchSize, imageSize: plan.hyper.imageSize, tokenizer, decoder, seed: plan.hyper.seed,
       mean: model.config.image_mean, std: model.config.image_std,
-      shuffleBuffer: plan.hyper.shuffleBuffer, start: run.position, augment: DEFAULT_CROP_RANGE,
+      shuffleBuffer: plan.hyper.shuffleBuffer, start: run.position, augment: DEFAULT_CROP_RANGE, crossPasses: plan.hyper.crossPasses === true,
     });
     const runStart = performance.now();
     const res = await runLoop({ options, plan, optimizer, loader, checkpointer, t0 }, run);

@@ -27,6 +27,9 @@ describe('eval metrics on hand-made cases', () => {
     expect(r.classes).toBe(6);
     expect(r.samples).toBe(4);
     expect(r.perClass).toEqual({ a: 1, b: 1, c: 0, d: 0 });
+    // Per image (wit compare's bootstrap): the classes ranked above the right one.
+    expect(r.ranks).toBeUndefined();
+    expect([...zeroShotAccuracy(images, [0, 1, 2, 3], classes, undefined, { ranks: true }).ranks!]).toEqual([0, 0, 2, 5]);
   });
 
   test('retrieval recall@1/5/10 with a known mismatch', () => {
@@ -39,6 +42,14 @@ describe('eval metrics on hand-made cases', () => {
     expect(r.textToImage.r1).toBeCloseTo(10 / 12);
     expect(r.imageToText.r5).toBe(1);
     expect(r.imageToText.r10).toBe(1);
+    const ranked = retrievalRecall(dirs, texts, { ranks: true });
+    // Per pair: the swapped pairs miss R@1, every other is first; the counts are the recalls.
+    for (const ranks of [ranked.imageRanks!, ranked.textRanks!]) {
+      expect(ranks[0]).toBeGreaterThan(0);
+      expect(ranks[1]).toBeGreaterThan(0);
+      expect([...ranks.slice(2)]).toEqual(Array(10).fill(0));
+      expect([...ranks].filter((x) => x < 5).length / 12).toBe(r.imageToText.r5);
+    }
   });
 
   test('blocked similarity (over 1024 rows) agrees with a brute-force count', () => {
