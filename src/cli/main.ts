@@ -1,4 +1,4 @@
-import { formatHelp, helpWidth, parseFlags, wrap } from './args.js';
+import { formatHelp, helpWidth, parseFlags, suggest, wrap } from './args.js';
 import { VERSION } from '../util/version.js';
 import type { CommandDef, CommandResult } from './command.js';
 import { UsageError, WitError } from '../util/errors.js';
@@ -52,11 +52,20 @@ export function commandHelp(cmd: CommandDef, width = helpWidth()): string {
   return formatHelp(cmd.name, `${cmd.summary}${subs}`, cmd.flags, cmd.usage, { width, examples: cmd.examples, groupOrder: cmd.groupOrder });
 }
 
+/**
+ * One line for a command wit does not have: the nearest command when one is close (`crawll` ->
+ * `did you mean 'crawl'?`), else the list; never the whole help (a typo gets one line, not a screen).
+ */
+export function unknownCommandLine(name: string): string {
+  const near = suggest(name, COMMAND_NAMES);
+  return `wit: unknown command '${name}'; ${near ? `did you mean '${near}'?` : `commands: ${COMMAND_NAMES.join(', ')}`} (wit --help lists them)\n`;
+}
+
 /** `wit help [COMMAND [SUBCOMMAND]]`: the same text as --help; exit 2 for an unknown name. */
 async function helpFor(names: string[], io: CliIO): Promise<number> {
   if (!names.length) { io.stdout(topHelp()); return 0; }
   const entry = COMMANDS[names[0]!];
-  if (!entry) { io.stderr(`wit: unknown command '${names[0]}'\n\n${topHelp()}`); return 2; }
+  if (!entry) { io.stderr(unknownCommandLine(names[0]!)); return 2; }
   let cmd = await entry.load();
   if (names[1] !== undefined) {
     const sub = cmd.subcommands?.[names[1]];
@@ -110,7 +119,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    io.stderr(`wit: unknown command '${name}'\n\n${topHelp()}`);
+    io.stderr(unknownCommandLine(name));
     return 2;
   }
   const controller = new AbortController();
@@ -152,6 +161,9 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
       if (!sub) {
         const list = Object.keys(cmd.subcommands).join(', ');
         if (rest[0] === '--help' || rest[0] === '-h') { io.stdout(commandHelp(cmd)); return 0; }
+        const typed = rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
+        const near = typed === undefined ? undefined : suggest(typed, Object.keys(cmd.subcommands));
+        if (typed !== undefined) throw new UsageError(name, `has no subcommand '${typed}'; ${near ? `did you mean '${near}'?` : `its subcommands: ${list}`}`);
         throw new UsageError(name, `needs a subcommand: ${list}`);
       }
       cmd = sub;

@@ -90,10 +90,19 @@ export function requiredColumns(opts: ListOptions): string[] {
   return cols;
 }
 
+/**
+ * The list options for a list with columns `present`: without queries (`allowEmptyCaption`), a list
+ * with no column of the default caption name (`caption`) is read as img2dataset reads one without
+ * --caption_col, every row without a caption; any other caption column named must exist.
+ */
+export function columnsFor(present: readonly string[], opts: ListOptions): ListOptions {
+  return opts.allowEmptyCaption && opts.captionColumn === 'caption' && !present.includes('caption') ? { ...opts, captionColumn: '' } : opts;
+}
+
 /** Throws InputError naming the first column of `opts` that `present` lacks, and the columns present. */
 export function checkColumns(input: string, kind: string, present: readonly string[], opts: ListOptions): void {
   const have = new Set(present);
-  for (const col of requiredColumns(opts)) {
+  for (const col of requiredColumns(columnsFor(present, opts))) {
     if (have.has(col)) continue;
     const role = col === opts.urlColumn ? 'url column (--url-col)' : col === opts.captionColumn ? 'caption column (--caption-col)'
       : col === opts.hashColumn ? 'hash column (--verify-hash-col)' : 'column (--save-additional-columns)';
@@ -375,6 +384,7 @@ export async function* readDelimited(
       if (header === null) {
         header = csvHeader(rec);
         checkColumns(input, `${delimiter === ',' ? 'CSV' : 'TSV'} header`, header, opts);
+        opts = columnsFor(header, opts);
         for (const col of requiredColumns(opts)) index.set(col, header.indexOf(col));
         lastIdx = Math.max(...index.values());
         continue;

@@ -15,7 +15,7 @@ import { InputError } from '../../util/errors.js';
 import type { Candidate } from '../types.js';
 
 import { inputError, isUrl, type OpenUrl } from './open.js';
-import { checkColumns, listCandidate, requiredColumns, type ListOptions } from './lists.js';
+import { checkColumns, columnsFor, listCandidate, requiredColumns, type ListOptions } from './lists.js';
 import { fileAsyncBuffer } from '../../shards/reader.js';
 
 /**
@@ -115,7 +115,7 @@ export async function* readParquet(
       throw new InputError('crawl', input, `not a readable Parquet file: ${(err as Error).message}`, { cause: err });
     }
     checkColumns(input, 'Parquet file', meta.schema.slice(1).map((s) => s.name), opts);
-    const columns = requiredColumns(opts);
+    const columns = requiredColumns(columnsFor(meta.schema.slice(1).map((s) => s.name), opts));
     let rowStart = 0;
     for (let g = 0; g < meta.row_groups.length; g++) {
       const rowEnd = rowStart + Number(meta.row_groups[g]!.num_rows);
