@@ -44,3 +44,13 @@ export type ImageOptions = OptionsInput<typeof imageOptionsSchema>;
 /** Image options with defaults filled in. */
 export type ResolvedImageOptions = ResolvedOptions<typeof imageOptionsSchema>;
 
+
+/**
+ * The image options of a resolved crawl (every key of the image schema, so that a new image option
+ * reaches the resizer of local and distributed runs alike, never listed twice).
+ */
+export function imageOptionsOf(r: Partial<ResolvedImageOptions>): ImageOptions {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(imageOptionsSchema)) if ((r as Record<string, unknown>)[k] !== undefined) out[k] = (r as Record<string, unknown>)[k];
+  return out as ImageOptions;
+}

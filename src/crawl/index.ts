@@ -18,6 +18,7 @@ import { HostLimiter } from './http/host-limiter.js';
 import { tuneSharpForCrawl } from './image.js';
 import { countMatches, newCounters, processCandidates, writeQueryCounts, type Balance, type CrawlCounters, type CrawlResources, type PartResult } from './pipeline.js';
 import { PairDeduper, falseDuplicateRate, type DedupeStats } from './dedupe.js';
+import { imageOptionsOf } from './image-options.js';
 import { resolveCrawlOptions, type CrawlOptions, type ResolvedCrawlOptions } from './options.js';
 import { checkInputs, checkOutDir, ManifestWriter, runFingerprint } from './run-dir.js';
 import { UsageError, WitError } from '../util/errors.js';
@@ -292,7 +293,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
     const dedupe = new PairDeduper(r.dedupeCapacity, r.dedupeErrorRate);
     const result = await processCandidates(allInputs(r, res, opts.signal, sources), {
       out: r.out, prefix: '', shardSize: r.shardSize, matcher, balance, dedupe,
-      image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
+      image: imageOptionsOf(r),
       resume: r.resume, window: pipelineWindow(r.concurrency), counters, signal: opts.signal,
       metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION },
       format: r.outputFormat, extras, admitAll: admitsAll(r),

@@ -190,3 +190,14 @@ describe("img2dataset's command line on the real CLI", () => {
     for (const k of ['candidates', 'kept', 'shards', 'failed', 'skipped', 'bad_items']) expect(a[k], k).toEqual(b[k]);
   }, 120_000);
 });
+
+describe('a resume that differs names the flag, not the library key (issue 29, point 7)', () => {
+  it('imageSize is --image-size, minSize --min-image-side, the queries their file', async () => {
+    const { fingerprintName } = await import('../../src/crawl/run-dir.js');
+    expect(fingerprintName('imageSize')).toBe('--image-size');
+    expect(fingerprintName('minSize')).toBe('--min-image-side');
+    expect(fingerprintName('respectRobots')).toBe('--robots');
+    expect(fingerprintName('queries_sha256')).toBe('the query list (--queries)');
+    expect(fingerprintName('caseSensitive')).toBe('--case-insensitive');
+  });
+});

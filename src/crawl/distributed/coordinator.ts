@@ -13,7 +13,7 @@ import { writeQueryCounts } from '../pipeline.js';
 import { readManifest, writeManifest } from '../../shards/index.js';
 import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
 import { dropFilter, readFilterStats } from './dedupe.js';
-import { checkInputs, hasFinishedShard, runFingerprint } from '../run-dir.js';
+import { checkInputs, fingerprintName, hasFinishedShard, runFingerprint } from '../run-dir.js';
 import { claimOutput } from '../../util/output.js';
 import type { DedupeStats } from '../dedupe.js';
 import { RunKeys, deriveRunId, queueName, ACTIVE_RUNS_KEY } from './keys.js';
@@ -85,7 +85,7 @@ function checkIdentity(stored: RunConfig, config: RunConfig): void {
   if (!stored.identity || !config.identity) return;
   for (const [k, v] of Object.entries(config.identity)) {
     if (JSON.stringify(stored.identity[k]) !== JSON.stringify(v)) {
-      throw new UsageError('crawl', `run ${config.runId} in Redis was started with option '${k}' = ${JSON.stringify(stored.identity[k])}, this coordinator has ${JSON.stringify(v)}: use the run's options, or another --run-id`);
+      throw new UsageError('crawl', `run ${config.runId} in Redis was started with ${fingerprintName(k)} = ${JSON.stringify(stored.identity[k])}, this coordinator has ${JSON.stringify(v)}: use the run's options, or another --run-id`);
     }
   }
 }
