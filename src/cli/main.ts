@@ -131,6 +131,9 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   };
   let statusShown = false;
   let lastPlain = 0;
+  // off a terminal, a line every 5 s at most; the last line a stage gave is never dropped (flushed at
+  // the end), so that the last progress line is the stage's last word, equal to its summary
+  let held: string | undefined;
   const progress = (raw: string) => {
     const line = escapeControls(raw);
     if (io.isTTY) {
@@ -138,8 +141,15 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
       statusShown = true;
     } else if (Date.now() - lastPlain >= 5000) {
       lastPlain = Date.now();
+      held = undefined;
       io.stderr(`${line}\n`);
+    } else {
+      held = line;
     }
+  };
+  const flushProgress = () => {
+    if (held !== undefined) io.stderr(`${held}\n`);
+    held = undefined;
   };
   const log = (line: string) => {
     if (statusShown) { io.stderr('\r\x1b[2K'); statusShown = false; }
@@ -178,11 +188,13 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     // the input size limits of this run (src/util/input.ts); defaults unless --max-input-size is given
     setInputLimits((flags.maxInputSize as string[] | undefined) ?? [], { stage: cmd.name, reset: true });
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });
+    flushProgress();
     if (statusShown) io.stderr('\n');
     if (flags.json) io.stdout(JSON.stringify(result.summary, null, 2) + '\n');
     else io.stdout(escapeControls(result.text ?? renderSummary(result.summary), { newlines: true }));
     return result.exitCode ?? 0;
   } catch (err) {
+    flushProgress();
     if (statusShown) io.stderr('\n');
     const failure = describeFailure(running, err);
     io.stderr(`${failure.line}\n`);

@@ -34,7 +34,11 @@ export const crawlOptionsSchema = defineOptions({
     compat: [img2dataset('url_list')],
   },
   urlCol: { type: 'string', default: 'url', metavar: 'NAME', help: "url lists: column (or JSON field) of the image url (LAION: URL)", compat: [img2dataset('url_col')] },
-  captionCol: { type: 'string', default: 'caption', metavar: 'NAME', help: "url lists: column of the caption (DataComp: text, LAION: TEXT)", compat: [img2dataset('caption_col')] },
+  captionCol: {
+    type: 'string', metavar: 'NAME', compat: [img2dataset('caption_col')],
+    // no schema default: a list without a `caption` column is read without captions only when none was named
+    help: 'url lists: column of the caption (DataComp: text, LAION: TEXT); default caption, and without --queries a list that has no caption column is read without captions (as img2dataset without --caption_col)',
+  },
   saveAdditionalColumns: {
     type: 'string[]', default: [], metavar: 'NAME…',
     help: 'url lists: input columns carried into the shards (Parquet columns and each pair\'s .json), typed as they came, e.g. uid; SRC:DEST stores column SRC as DEST (LAION: similarity:laion_similarity) (comma-separated, repeated, or a JSON list)',

@@ -196,10 +196,12 @@ export async function finishedShards(out: string, prefix: string, shardSize: num
     const stats = await readShardStats(file);
     if (!stats) continue; // renamed but stats not written: not finished, it will be redone
     const kept = new Set<number>();
+    const sha256: string[] = [];
     for await (const rec of readShardFile(file, { images: false })) {
+      sha256.push(rec.sha256);
       kept.add(Number(rec.key.slice(prefix.length + 5, prefix.length + 5 + digits)));
     }
-    found.set(Number(m[1]), { kept, stats });
+    found.set(Number(m[1]), { kept, sha256, stats });
   }
   return found;
 }

@@ -27,6 +27,7 @@ import { readWordnet, WordnetFormatError } from './wordnet.js';
 import { byCountDesc, unionQueries, zeroBySource, SOURCES, type BySource, type QuerySource, type UnionResult } from './select.js';
 import { resolveQuerygen, summaryPathFor, QUERYGEN_OPTIONS, type QuerygenOptions, type QuerygenRun } from './options.js';
 import { QuerygenProgress, RunGuard, type ReadTotals } from './run-state.js';
+import { formatCount, formatDuration } from '../util/progress.js';
 import { planWiki, readSources, type PageviewTotals } from './read.js';
 import { mergeCounts, type MergedCounts } from './merge.js';
 
@@ -83,6 +84,8 @@ export interface QuerygenSummary {
     max_queries: number | null;
   };
   seconds: number;
+  /** articles / seconds of the whole run: the one rate of a run, which its last progress line shows. */
+  articles_per_sec: number;
 }
 
 const MB = 1024 * 1024;
@@ -95,6 +98,15 @@ const MB = 1024 * 1024;
  * missing file, corrupt or truncated compressed data, malformed XML, a bad index or WordNet file;
  * single bad pageview lines are counted in the summary instead.
  */
+/**
+ * The last progress line of a run: the summary's counts, and its one rate (articles per second of the
+ * whole run, as `articles_per_sec` in the summary).
+ */
+export function querygenLine(s: QuerygenSummary): string {
+  const by = Object.entries(s.by_source).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${formatCount(n)}`).join(', ');
+  return `querygen: done · ${formatCount(s.articles)} articles (${formatCount(s.articles_per_sec)}/s) · ${formatCount(s.pageview_lines)} pageview lines · ${formatCount(s.queries)} queries${by ? ` (${by})` : ''} · ${formatDuration(s.seconds)}`;
+}
+
 export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> {
   const t0 = Date.now();
   const run = resolveQuerygen(opts);
@@ -116,6 +128,7 @@ export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> 
     await writeTsvAtomic(run.out, joined.union.rows);
     const summary = buildSummary(run, progress.totals, merged, pageviews, joined, (Date.now() - t0) / 1000);
     await writeJsonAtomic(summary.summary_file, summary);
+    progress.final(querygenLine(summary));
     return summary;
   } finally {
     guard.dispose();
@@ -206,6 +219,7 @@ function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts
       max_queries: run.maxQueries ?? null,
     },
     seconds,
+    articles_per_sec: totals.articles / Math.max(seconds, 1e-3),
   };
 }
 

@@ -18,6 +18,8 @@ import { crawlOptionsSchema, IMG2DATASET_UNSUPPORTED } from '../../src/crawl/opt
 import { fitFor, processImage } from '../../src/crawl/image.js';
 import { makeJpeg, startTestServer, type TestServer } from '../helpers/http-server.js';
 import { runWit } from './run-wit.js';
+import { formatCount } from '../../src/util/progress.js';
+import { convertLine, type ConvertSummary } from '../../src/shards/convert.js';
 
 const parse = (argv: string[], notes: string[] = []) => optionsFromFlags(crawlOptionsSchema, parseFlags('crawl', argv, crawlCommand.flags, (l) => notes.push(l)));
 
@@ -166,8 +168,9 @@ describe("img2dataset's command line on the real CLI", () => {
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
   it('`wit crawl --url_list urls.csv --output_folder out --output_format webdataset` makes the tars wit\'s own flags make', async () => {
-    // a url-only list, as img2dataset takes one without --caption_col, plus a uid to carry
-    const rows = ['url,uid', ...Array.from({ length: 12 }, (_, i) => `${srv.url(`/img/i2d${i}.jpg?seed=${i}&w=${40 + i}&h=30`)},u${i}`), `${srv.url('/status/404')},gone`];
+    // a url-only list, as img2dataset takes one without --caption_col, plus a uid to carry; the last
+    // row is the first row's image under another url: 13 pairs, 12 distinct images
+    const rows = ['url,uid', ...Array.from({ length: 12 }, (_, i) => `${srv.url(`/img/i2d${i}.jpg?seed=${i}&w=${40 + i}&h=30`)},u${i}`), `${srv.url('/status/404')},gone`, `${srv.url('/img/again.jpg?seed=0&w=40&h=30')},again`];
     const list = join(dir, 'urls.csv');
     writeFileSync(list, rows.join('\n') + '\n');
     const common = ['--allow-private-network', '--json'];
@@ -186,8 +189,19 @@ describe("img2dataset's command line on the real CLI", () => {
     for (const t of await tars(join(dir, 'ours'))) expect(sha(readFileSync(join(dir, 'theirs', t))), t).toBe(sha(readFileSync(join(dir, 'ours', t))));
     const a = JSON.parse(theirs.stdout) as Record<string, unknown>;
     const b = JSON.parse(ours.stdout) as Record<string, unknown>;
-    expect(a).toMatchObject({ kept: 12, shards: 3, failed: { http_4xx: 1 } });
+    expect(a).toMatchObject({ kept: 13, distinct_images: 12, shards: 3, failed: { http_4xx: 1 } });
     for (const k of ['candidates', 'kept', 'shards', 'failed', 'skipped', 'bad_items']) expect(a[k], k).toEqual(b[k]);
+    // the last progress line is the summary (issue 29, point 3): its counts and its one rate, with the
+    // url list's total (img2dataset's bar shows one)
+    const last = ours.stderr.trim().split('\n').filter((l) => l.startsWith('crawl:')).pop()!;
+    expect(last).toMatch(new RegExp(`^crawl: 14 of 14 \\(100\\.0%, ETA 0s\\) candidates \\(${formatCount(b.candidates_per_sec as number).replace('.', '\\.')}/s\\) · 14 matched · 14 admitted · 13 kept \\(${formatCount(b.images_per_sec as number).replace('.', '\\.')} img/s\\) · ok 92\\.9% · failed: http_4xx 1 · 3 shards$`));
+    expect(b).toMatchObject({ candidates: 14, kept: 13, shards: 3 });
+    // convert re-shards 13 pairs into 4 shards: its last line is its summary too
+    const conv = await runWit(['convert', '--shards', join(dir, 'ours'), '--output-format', 'parquet', '--shard-size', '4', '--out', join(dir, 'conv'), '--json']);
+    expect(conv.code, conv.stderr).toBe(0);
+    const cs = JSON.parse(conv.stdout) as ConvertSummary;
+    expect(cs).toMatchObject({ shards: 4, pairs: 13, distinct_images: 12 });
+    expect(conv.stderr.trim().split('\n').filter((l) => l.startsWith('convert:')).pop()).toBe(convertLine(cs));
   }, 120_000);
 });
 
@@ -199,5 +213,28 @@ describe('a resume that differs names the flag, not the library key (issue 29, p
     expect(fingerprintName('respectRobots')).toBe('--robots');
     expect(fingerprintName('queries_sha256')).toBe('the query list (--queries)');
     expect(fingerprintName('caseSensitive')).toBe('--case-insensitive');
+  });
+});
+
+describe('distinct images (issue 29, point 4)', () => {
+  it('counts each sha256 once, exactly, past growth; ignores a missing digest', async () => {
+    const { DistinctCounter, countDistinct } = await import('../../src/util/distinct.js');
+    const c = new DistinctCounter();
+    const digest = (i: number) => createHash('sha256').update(String(i)).digest('hex');
+    for (let i = 0; i < 5000; i++) c.add(digest(i % 3000));
+    expect(c.size).toBe(3000);
+    expect(c.add(digest(7).toUpperCase())).toBe(false);
+    expect(c.add('')).toBe(false);
+    expect(countDistinct([digest(1), digest(1), digest(2)])).toBe(2);
+  });
+});
+
+describe("the demo's stage counter counts the stages it runs (issue 29, point 3)", () => {
+  it('without --compare: 9 stages, report is 9/9 (it used to jump from 8/10 to 10/10)', async () => {
+    const { demoStages, stageTag } = await import('../../src/demo/index.js');
+    const stages = demoStages(false);
+    expect(stages.map((s) => stageTag(stages, s).split(' ')[0])).toEqual(Array.from({ length: 9 }, (_, i) => `[${i + 1}/9]`));
+    expect(stageTag(stages, 'report')).toBe('[9/9] report');
+    expect(stageTag(demoStages(true), 'report')).toBe('[10/10] report');
   });
 });

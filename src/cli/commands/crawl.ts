@@ -14,7 +14,7 @@ function summaryText(s: CrawlSummary): string {
   return [
     `crawl: ${s.out}`,
     `  candidates  ${s.candidates}  (matched ${s.matched}, admitted ${s.admitted})`,
-    `  kept        ${s.kept}  (${(100 * s.success_rate).toFixed(1)}% of admitted) in ${s.shards} shards${s.resumed_shards ? ` (${s.resumed_shards} from before the resume)` : ''}`,
+    `  kept        ${s.kept}  (${(100 * s.success_rate).toFixed(1)}% of admitted) in ${s.shards} shards${s.resumed_shards ? ` (${s.resumed_shards} from before the resume)` : ''}, ${s.distinct_images} distinct images`,
     `  failed      ${s.failed_total}: ${reasons(s.failed)}`,
     `  skipped     ${s.skipped_total}: ${reasons(s.skipped)}`,
     ...(s.pages ? [`  pages       ${reasons(s.pages)}`] : []),

@@ -1,5 +1,5 @@
 import { readdir, rm, rmdir, mkdir } from 'node:fs/promises';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueryMatcher } from '../match.js';
@@ -10,7 +10,7 @@ import { VERSION } from '../../util/version.js';
 import { addReasons, checkOutcomes, newOutcomes, outcomeTotals } from '../../util/outcomes.js';
 import { LIST_FORMATS, detectInputFormat, readSource, isUrl } from '../sources/index.js';
 import { writeQueryCounts } from '../pipeline.js';
-import { readManifest, writeManifest } from '../../shards/index.js';
+import { countDistinctImages, readManifest, writeManifest } from '../../shards/index.js';
 import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
 import { dropFilter, readFilterStats } from './dedupe.js';
 import { checkInputs, fingerprintName, hasFinishedShard, runFingerprint } from '../run-dir.js';
@@ -75,7 +75,7 @@ function runIdentity(r: ResolvedCrawlOptions, out: string, inputs: string[], que
   const { queries_sha256: _q, inputs: _i, ...fingerprint } = runFingerprint(r, []);
   return {
     out, inputs, queries, ...fingerprint,
-    urlCol: r.urlCol, captionCol: r.captionCol, saveAdditionalColumns: r.saveAdditionalColumns, verifyHashCol: r.verifyHashCol ?? null,
+    urlCol: r.urlCol, captionCol: r.captionCol ?? 'caption', saveAdditionalColumns: r.saveAdditionalColumns, verifyHashCol: r.verifyHashCol ?? null,
     outputFormat: r.outputFormat, onTruncated: r.onTruncated, maxPixels: r.maxPixels ?? null, admitAll: admitsAll(r),
   };
 }
@@ -231,7 +231,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
         // refused rows go into the chunks as given: the worker refuses, counts and lists them again
         keepRefused: true,
       }),
-      columns: { url: r.urlCol, caption: r.captionCol, hash: r.verifyHashCol },
+      columns: { url: r.urlCol, caption: r.captionCol ?? 'caption', hash: r.verifyHashCol },
       log: (l) => opts.progress?.(l),
     });
     log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);
@@ -420,6 +420,8 @@ async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: Ru
     ...outcomeTotals(outcomes),
     shards: sum.shards.length,
     resumed_shards: 0,
+    // the jobs' shards hold every kept pair once (orphans of retried attempts are removed above)
+    distinct_images: await countDistinctImages(sum.shards.map((f) => (isAbsolute(f) ? f : join(config.out, f)))),
     queries_with_pairs: [...sum.queryCounts.values()].filter((n) => n > 0).length,
     success_rate: outcomes.admitted ? outcomes.kept / outcomes.admitted : 0,
     seconds,

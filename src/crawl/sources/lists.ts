@@ -18,6 +18,8 @@ export interface ListOptions {
   urlColumn: string;
   /** Column of the caption; '' for lists without one (rows then have an empty caption). */
   captionColumn: string;
+  /** The caption column was named (`--caption-col`), not defaulted: it must exist. */
+  captionGiven?: boolean;
   /** Input columns carried into the shards with each row: `NAME`, or `SRC:DEST` to store column SRC as DEST. */
   extraColumns?: readonly string[];
   /** Column holding the expected hex sha256 of the image bytes (`--verify-hash-col`). */
@@ -92,11 +94,11 @@ export function requiredColumns(opts: ListOptions): string[] {
 
 /**
  * The list options for a list with columns `present`: without queries (`allowEmptyCaption`), a list
- * with no column of the default caption name (`caption`) is read as img2dataset reads one without
- * --caption_col, every row without a caption; any other caption column named must exist.
+ * with no column of the default caption name (`caption`, no --caption-col given) is read as img2dataset
+ * reads one without --caption_col, every row without a caption; a caption column named must exist.
  */
 export function columnsFor(present: readonly string[], opts: ListOptions): ListOptions {
-  return opts.allowEmptyCaption && opts.captionColumn === 'caption' && !present.includes('caption') ? { ...opts, captionColumn: '' } : opts;
+  return opts.allowEmptyCaption && !opts.captionGiven && !present.includes(opts.captionColumn) ? { ...opts, captionColumn: '' } : opts;
 }
 
 /** Throws InputError naming the first column of `opts` that `present` lacks, and the columns present. */
