@@ -53,7 +53,7 @@ describe('train', () => {
     for (const f of ['config.json', 'tokenizer.json', 'model.json', 'model.weights.bin', 'train_state.json', 'checkpoints/step-000012/train_state.json', 'checkpoints/step-000024/optimizer.json']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
-    expect(lines.at(-1)).toMatch(/^train step 24\/24 loss \d/);
+    expect(lines.at(-2)).toMatch(/^train step 24\/24 loss \d/); // then the summary line
     const clip = await loadClip(out, { backend: 'keep', decodeWorkers: 0 });
     const [a, b] = await clip.embedTexts(['a red circle', 'a blue square']);
     expect(a!.length).toBe(64);
