@@ -55,11 +55,13 @@ export interface CrawlCounters extends Outcomes<FailureReason> {
   resumedShards: number;
   /** Distinct images (by sha256) among the pairs kept, resumed shards' included. */
   images: DistinctCounter;
+  /** Admitted candidates whose image bytes came from a WARC input, not a download (this run's). */
+  fromWarc: number;
 }
 
 /** Fresh zeroed counters. */
 export function newCounters(): CrawlCounters {
-  return { ...newOutcomes<FailureReason>(), done: 0, bytes: 0, shards: 0, resumedShards: 0, images: new DistinctCounter() };
+  return { ...newOutcomes<FailureReason>(), done: 0, bytes: 0, shards: 0, resumedShards: 0, images: new DistinctCounter(), fromWarc: 0 };
 }
 
 /** What a block needs from its part. */

@@ -19,6 +19,7 @@ import { tuneSharpForCrawl } from './image.js';
 import { countMatches, newCounters, processCandidates, writeQueryCounts, type Balance, type CrawlCounters, type CrawlResources, type PartResult } from './pipeline.js';
 import { PairDeduper, falseDuplicateRate, type DedupeStats } from './dedupe.js';
 import { imageOptionsOf } from './image-options.js';
+import { WarcImageStore } from './warc-images.js';
 import { resolveCrawlOptions, type CrawlOptions, type ResolvedCrawlOptions } from './options.js';
 import { checkInputs, checkOutDir, ManifestWriter, runFingerprint } from './run-dir.js';
 import { UsageError, WitError } from '../util/errors.js';
@@ -52,6 +53,8 @@ export interface CrawlSummary {
   kept: number;
   /** Distinct images (by sha256) among the pairs kept. */
   distinct_images: number;
+  /** Admitted candidates whose image a WARC input held (no download); 0 with --refetch. */
+  from_warc: number;
   failed: Record<string, number>;
   skipped: Record<string, number>;
   failed_total: number;
@@ -268,6 +271,7 @@ function summarize(r: ResolvedCrawlOptions, result: PartResult, counters: CrawlC
     admitted: result.admitted,
     kept: result.kept,
     distinct_images: counters.images.size,
+    from_warc: counters.fromWarc,
     failed: result.failed as Record<string, number>,
     skipped: result.skipped as Record<string, number>,
     ...outcomeTotals(result),
@@ -305,6 +309,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
   tuneSharpForCrawl();
   const res = createResources(r, opts.resolver);
   const extras = await listExtras(r, res, opts.signal).catch(async (err: unknown) => { await res.close(); throw err; });
+  const warcs = r.refetch ? [] : r.inputs.filter((i) => detectInputFormat(i, r.inputFormat) === 'warc');
   const counters = newCounters();
   const sources: SourceCounters = { pages: {}, badItems: {} };
   const progress: { phase: string; total?: number } = { phase: 'crawl' };
@@ -314,6 +319,15 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
   try {
     await claim.create();
     await manifest.started(outState);
+    if (warcs.length) {
+      progress.phase = 'index WARC images';
+      throttle.tick();
+      res.warcImages = await WarcImageStore.build(warcs, {
+        maxBytes: r.maxBytes, respectRobots: r.respectRobots, userAgent: r.userAgent, onTruncated: r.onTruncated,
+        openUrl: (u: string) => res.fetcher.openStream(u, opts.signal), signal: opts.signal,
+      });
+      progress.phase = 'crawl';
+    }
     const balance = await localBalance(r, opts, res, matcher, counters, progress);
     const dedupe = new PairDeduper(r.dedupeCapacity, r.dedupeErrorRate);
     const result = await processCandidates(allInputs(r, res, opts.signal, sources), {
@@ -340,6 +354,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
     return summary;
   } finally {
     if (timer) clearInterval(timer);
+    await res.warcImages?.close();
     await res.close();
   }
 }

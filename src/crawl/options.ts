@@ -66,6 +66,10 @@ export const crawlOptionsSchema = defineOptions({
   perHostDelayMs: { type: 'int', min: 0, max: 3_600_000, default: 0, help: 'least delay between two requests to one host (robots.txt Crawl-delay may raise it)' },
   timeoutMs: { type: 'int', min: 1, max: 3_600_000, default: 10_000, help: 'limit per attempt: connect, headers and the whole body', compat: [img2dataset('timeout', { scale: 1000 })] },
   retries: { type: 'int', min: 0, max: 20, default: 2, help: 'retries with exponential backoff after timeouts, 5xx and 429 (Retry-After honoured)' },
+  refetch: {
+    type: 'boolean', default: false,
+    help: "fetch every image, even one whose response a WARC input holds (by default those bytes are used, counted as from_warc, with no request)",
+  },
   maxBytes: { type: 'int', min: 1, default: 10 * 1024 * 1024, help: 'largest image download in bytes' },
   userAgent: { type: 'string', default: DEFAULT_USER_AGENT, help: 'User-Agent header; its first word is the robots.txt token' },
   respectRobots: { type: 'boolean', flag: 'robots', default: true, help: 'obey robots.txt for pages and images (--no-robots to ignore it)' },

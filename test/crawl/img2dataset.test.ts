@@ -238,3 +238,33 @@ describe("the demo's stage counter counts the stages it runs (issue 29, point 3)
     expect(stageTag(demoStages(true), 'report')).toBe('[10/10] report');
   });
 });
+
+describe('a WARC that holds the images (issue 29, point 5)', () => {
+  it('crawls with no network: the images it holds are used (from_warc), only the missing one is looked up; --refetch fetches all', async () => {
+    const { makeWarc } = await import('../helpers/warc.js');
+    const { crawl } = await import('../../src/crawl/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'wit-warc-images-'));
+    try {
+      const html = '<html><body><img src="/a.jpg" alt="a red apple"><img src="/b.png" alt="a green apple"><img src="/gone.jpg" alt="a blue apple"><img src="/opted-out.jpg" alt="a pink apple"></body></html>';
+      const png = await sharp({ create: { width: 30, height: 20, channels: 3, background: { r: 9, g: 200, b: 9 } } }).png().toBuffer();
+      const warc = join(dir, 'site.warc.gz');
+      writeFileSync(warc, await makeWarc([
+        { url: 'http://photos.example/page.html', body: html, contentType: 'text/html' },
+        { url: 'http://photos.example/a.jpg', body: await makeJpeg(40, 30, 5), contentType: 'image/jpeg' },
+        { url: 'http://photos.example/b.png', body: png, contentType: 'image/png' },
+        { url: 'http://photos.example/opted-out.jpg', body: await makeJpeg(40, 30, 6), contentType: 'image/jpeg', headers: { 'X-Robots-Tag': 'noai' } },
+      ], { gzip: true }));
+      const lookups: string[] = [];
+      // no network: every name lookup fails
+      const resolver = async (host: string) => { lookups.push(host); throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }); };
+      const s = await crawl({ queries: ['apple'], inputs: [warc], out: join(dir, 'out'), retries: 0, imageSize: 16, resolver });
+      // the stored response that opts out (X-Robots-Tag: noai) is not used: it is fetched, and fails offline
+      expect(s).toMatchObject({ candidates: 4, kept: 2, from_warc: 2, failed_total: 2, distinct_images: 2 });
+      expect(new Set(lookups)).toEqual(new Set(['photos.example'])); // for gone.jpg, opted-out.jpg (and robots.txt) only
+      const refetched = await crawl({ queries: ['apple'], inputs: [warc], out: join(dir, 'refetch'), retries: 0, imageSize: 16, resolver, refetch: true });
+      expect(refetched).toMatchObject({ candidates: 4, kept: 0, from_warc: 0, failed_total: 4 });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});

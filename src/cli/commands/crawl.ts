@@ -15,6 +15,7 @@ function summaryText(s: CrawlSummary): string {
     `crawl: ${s.out}`,
     `  candidates  ${s.candidates}  (matched ${s.matched}, admitted ${s.admitted})`,
     `  kept        ${s.kept}  (${(100 * s.success_rate).toFixed(1)}% of admitted) in ${s.shards} shards${s.resumed_shards ? ` (${s.resumed_shards} from before the resume)` : ''}, ${s.distinct_images} distinct images`,
+    ...(s.from_warc ? [`  from WARC   ${s.from_warc} images taken from the WARC inputs' responses (no download; --refetch fetches them)`] : []),
     `  failed      ${s.failed_total}: ${reasons(s.failed)}`,
     `  skipped     ${s.skipped_total}: ${reasons(s.skipped)}`,
     ...(s.pages ? [`  pages       ${reasons(s.pages)}`] : []),
@@ -48,7 +49,7 @@ export const command: CommandDef = {
   flags: groupFlags({ ...flagSpecs({ ...crawlOptionsSchema, ...distributedOptionsSchema }), ...foreignFlagSpecs(IMG2DATASET_UNSUPPORTED) }, {
     input: ['queries', 'input', 'input-format', 'url-col', 'caption-col', 'save-additional-columns', 'verify-hash-col', 'on-truncated', 'max-input-bytes', 'input-timeout-ms', 'max-page-bytes'],
     matching: ['balance', 'cap', 'seed', 'case-insensitive', 'use-title', 'dedup-capacity', 'dedup-error-rate'],
-    download: ['concurrency', 'per-host-concurrency', 'per-host-delay-ms', 'timeout-ms', 'retries', 'max-bytes', 'user-agent', 'robots', 'allow-private-network', 'max-pages', 'max-depth'],
+    download: ['refetch', 'concurrency', 'per-host-concurrency', 'per-host-delay-ms', 'timeout-ms', 'retries', 'max-bytes', 'user-agent', 'robots', 'allow-private-network', 'max-pages', 'max-depth'],
     images: ['image-size', 'resize-mode', 'resize-only-if-bigger', 'encode', 'quality', 'min-image-side', 'max-aspect', 'max-pixels', 'image-concurrency'],
     output: ['out', 'output-format', 'shard-size', 'resume'],
     distributed: ['redis', 'role', 'chunk-rows', 'run-id', 'worker-concurrency', 'redis-timeout'],

@@ -421,6 +421,8 @@ async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: Ru
     shards: sum.shards.length,
     resumed_shards: 0,
     // the jobs' shards hold every kept pair once (orphans of retried attempts are removed above)
+    // a distributed run's workers fetch every image (the WARC image index is the one-process crawl's)
+    from_warc: 0,
     distinct_images: await countDistinctImages(sum.shards.map((f) => (isAbsolute(f) ? f : join(config.out, f)))),
     queries_with_pairs: [...sum.queryCounts.values()].filter((n) => n > 0).length,
     success_rate: outcomes.admitted ? outcomes.kept / outcomes.admitted : 0,
