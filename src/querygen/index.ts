@@ -49,7 +49,7 @@ export interface QuerygenSummary {
   /** Entries each source offered before the union. */
   candidates: Record<QuerySource, number>;
   /** Entries dropped in the union: same canonical form as an earlier one, punctuation/empty, over --max-queries. */
-  dropped: { duplicates: BySource; punctuation: BySource; max_queries: BySource };
+  dropped: { duplicates: BySource; punctuation: BySource; max_queries: BySource; stopwords: BySource };
   /** Tokens counted (N of PMI). */
   tokens: number;
   articles: number;
@@ -66,6 +66,8 @@ export interface QuerygenSummary {
   pageview_files: number;
   pageview_lines: number;
   pageview_bad_lines: number;
+  /** Pageview lines over the threshold that name no article (the front page, `-`, Special: and other namespaces): not titles. */
+  pageview_non_articles: number;
   pageview_bad_examples: string[];
   /** Distinct titles that had at least one hourly count over the threshold. */
   titles_seen: number;
@@ -176,7 +178,7 @@ function joinSources(run: QuerygenRun, merged: MergedCounts, pv: PageviewTotals)
     ['bigram', merged.bigrams.map(([k, c]) => [k, c] as [string, number])],
     ['title', titles],
   ];
-  return { sources, union: unionQueries(sources, run.maxQueries), wordnetSynsets };
+  return { sources, union: unionQueries(sources, run.maxQueries, run.stopwords), wordnetSynsets };
 }
 
 function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts, pv: PageviewTotals, joined: Joined, seconds: number): QuerygenSummary {
@@ -189,7 +191,7 @@ function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts
     queries: union.rows.length,
     by_source: union.bySource,
     candidates,
-    dropped: { duplicates: union.duplicates, punctuation: union.punctuation, max_queries: union.capped },
+    dropped: { duplicates: union.duplicates, punctuation: union.punctuation, max_queries: union.capped, stopwords: union.stopwords },
     tokens: totals.tokens,
     articles: totals.articles,
     pages: totals.pages,
@@ -202,6 +204,7 @@ function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts
     pageview_files: run.pageviews.length,
     pageview_lines: pv.lines,
     pageview_bad_lines: pv.bad,
+    pageview_non_articles: pv.nonArticles,
     pageview_bad_examples: pv.examples,
     titles_seen: pv.titleViews.size,
     wordnet_synsets: joined.wordnetSynsets,
