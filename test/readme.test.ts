@@ -82,7 +82,16 @@ function fieldNames(checker: ts.TypeChecker, type: ts.Type, out = new Set<string
   return out;
 }
 
+/** The field names of a crawl's `NNNNN_stats.json`: the writer's and the crawl's, from their types. */
+function shardStatsFields(): Set<string> {
+  return typeFields({ shard: [['src/shards/writer.ts', 'ShardStats'], ['src/crawl/block.ts', 'CrawlShardStats']] }).get('shard')!;
+}
+
 function summaryFields(): Map<string, Set<string>> {
+  return typeFields(SUMMARY_TYPES);
+}
+
+function typeFields(SUMMARY_TYPES: Record<string, [string, string][]>): Map<string, Set<string>> {
   const files = [...new Set(Object.values(SUMMARY_TYPES).flat().map(([f]) => f))];
   const program = ts.createProgram(files, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, skipLibCheck: true, noEmit: true, types: ['node'] });
   const checker = program.getTypeChecker();
@@ -156,4 +165,48 @@ describe('README.md', () => {
       for (const f of named) expect(known!.has(f), `wit ${cmd} summary has no field ${f}`).toBe(true);
     }
   }, 600_000);
+});
+
+describe('README.md, "Coming from img2dataset"', () => {
+  const section = README.slice(README.indexOf('## Coming from img2dataset'), README.indexOf('\n## ', README.indexOf('## Coming from img2dataset') + 5));
+  /** Rows of the markdown table that follows `heading`: the backticked names of each cell. */
+  const table = (heading: string): string[][][] => {
+    const at = section.indexOf(heading);
+    expect(at, heading).toBeGreaterThan(0);
+    const lines = section.slice(at).split('\n');
+    const start = lines.findIndex((l) => l.startsWith('|'));
+    const end = lines.findIndex((l, i) => i > start && !l.startsWith('|'));
+    return lines.slice(start + 2, end < 0 ? undefined : end).map((l) => l.split('|').slice(1, -1).map((c) => [...c.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)));
+  };
+
+  it('maps each img2dataset flag to the wit flag it is parsed as, both ways, and names every flag wit does not take', async () => {
+    const crawl = (await loadCommand('crawl'))!;
+    const rows = table('Flags, both ways').filter((r) => r[0]!.length);
+    expect(rows.length).toBeGreaterThanOrEqual(15);
+    const listed = new Set<string>();
+    for (const [[theirs], [ours]] of rows as [string[], string[]][]) {
+      const name = theirs!.slice(2);
+      listed.add(name);
+      const spec = crawl.flags[name];
+      expect(spec, theirs).toBeDefined();
+      // img2dataset's `--retries` is wit's own flag; every other row is a compat name of the wit flag shown
+      if (spec!.compatOf) expect(`--${spec!.compatOf}`, theirs).toBe(ours);
+      else expect(theirs, theirs).toBe(ours);
+    }
+    const compat = Object.entries(crawl.flags).filter(([, s]) => s.compatOf).map(([n]) => n);
+    for (const n of compat) expect(listed.has(n), `--${n} is taken but missing from the README table`).toBe(true);
+    for (const [n, s] of Object.entries(crawl.flags).filter(([, f]) => f.unsupported)) {
+      expect(section, `README does not name img2dataset's --${n}`).toContain(`\`--${n}\``);
+      expect(s.unsupported!.why.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('maps img2dataset\'s stats fields to fields wit writes', () => {
+    const fields = summaryFields().get('crawl')!;
+    // the shard stats: the writer's fields and the crawl's (src/crawl/block.ts), read from their types
+    const shard = shardStatsFields();
+    const rows = table('Stats, both ways');
+    expect(rows.length).toBeGreaterThanOrEqual(8);
+    for (const [, ours] of rows) for (const f of ours!) expect(fields.has(f) || shard.has(f), `wit writes no field ${f}`).toBe(true);
+  }, 60_000);
 });

@@ -31,6 +31,23 @@ export interface FlagSpec {
    * deprecation line goes to stderr (docs/ARCHITECTURE.md, "One vocabulary").
    */
   aliasOf?: string;
+  /** Another tool's name of the flag named here (img2dataset's `url_list`): parsed as it, silently. */
+  compatOf?: string;
+  /** The tool of a `compatOf` or `unsupported` flag. */
+  tool?: string;
+  /** `compatOf`: values the tool spells differently, mapped before validation. */
+  values?: Readonly<Record<string, string>>;
+  /** `compatOf`: a number in another unit, multiplied by this. */
+  scale?: number;
+  /** Other tools' names of this flag, shown in --help (`img2dataset --url_list`). */
+  otherNames?: readonly string[];
+  /** Another tool's flag wit does not take: a use is refused with `why`, or noted for a harmless value. */
+  unsupported?: { why: string; harmless: readonly string[] };
+}
+
+/** A flag --help does not list: a deprecated name, another tool's name, or another tool's unsupported flag. */
+export function hiddenFlag(s: FlagSpec): boolean {
+  return Boolean(s.aliasOf || s.compatOf || s.unsupported);
 }
 
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -57,15 +74,64 @@ function convert(cmd: string, flag: string, spec: FlagSpec, raw: string): string
   return raw;
 }
 
-/** Closest known flag, for "did you mean". */
-function suggest(name: string, known: string[]): string | undefined {
+/**
+ * Closest known name, for "did you mean" (flags and commands): `_` and `-` count as the same, so that
+ * `--url-list` finds img2dataset's `--url_list`. Undefined when nothing is close.
+ */
+export function suggest(name: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestD = Infinity;
+  const norm = (x: string) => x.toLowerCase().replace(/_/g, '-');
   for (const k of known) {
-    const d = editDistance(name, k);
+    const d = editDistance(norm(name), norm(k));
     if (d < bestD) { bestD = d; best = k; }
   }
   return bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+}
+
+/** "did you mean --input?" for an unknown flag, naming the wit flag when the nearest is another tool's name. */
+function flagHint(name: string, all: FlagSpecs): string {
+  const s = suggest(name, Object.keys(all).filter((k) => !all[k]!.aliasOf));
+  if (!s) return '';
+  const spec = all[s]!;
+  if (spec.compatOf) return ` (did you mean --${spec.compatOf}, ${spec.tool}'s --${s}?)`;
+  if (spec.unsupported) return ` (${spec.tool}'s --${s} is not taken: ${spec.unsupported.why})`;
+  return ` (did you mean --${s}?)`;
+}
+
+const PY_BOOLEAN = /^(true|false|1|0|yes|no)$/i;
+
+/**
+ * Other tools' ways of writing flags, rewritten before parsing (docs/ARCHITECTURE.md, "Other tools'
+ * flags"): a boolean given a value as Python's fire takes it (`--resize_only_if_bigger False`,
+ * `--x=True`) becomes `--flag` / `--no-flag`; an unsupported flag of another tool is refused with its
+ * one line, or dropped with a note when its value changes nothing in wit.
+ */
+function foreignSyntax(cmd: string, argv: string[], all: FlagSpecs, onNote?: (line: string) => void): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') { out.push(...argv.slice(i)); break; }
+    const m = /^--([^=]+)(?:=(.*))?$/s.exec(a);
+    const spec = m ? all[m[1]!] : undefined;
+    if (!m || !spec || !(spec.unsupported || (spec.compatOf && spec.type === 'boolean'))) { out.push(a); continue; }
+    const name = m[1]!;
+    let value = m[2];
+    const next = argv[i + 1];
+    if (value === undefined && next !== undefined && (spec.unsupported ? !next.startsWith('--') : PY_BOOLEAN.test(next))) { value = next; i++; }
+    if (spec.unsupported) {
+      const v = value ?? 'True';
+      const { why, harmless } = spec.unsupported;
+      if (harmless.includes('*') || harmless.some((h) => h.toLowerCase() === v.toLowerCase())) {
+        onNote?.(`wit ${cmd}: --${name} ${v} (${spec.tool}) ignored: ${why}`);
+        continue;
+      }
+      throw new UsageError(cmd, `--${name} is ${spec.tool}'s and wit does not take it: ${why}`);
+    }
+    if (value !== undefined && !PY_BOOLEAN.test(value)) throw new UsageError(cmd, `--${name} expects True or False, got '${value}'`);
+    out.push(value === undefined || /^(true|1|yes)$/i.test(value) ? `--${spec.compatOf}` : `--no-${spec.compatOf}`);
+  }
+  return out;
 }
 
 function editDistance(a: string, b: string): number {
@@ -135,7 +201,7 @@ function joinNegativeNumbers(argv: string[], all: FlagSpecs): string[] {
 }
 
 /** node's parseArgs over argv, its errors turned into UsageErrors that say what to do. */
-function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
+function tokenize(cmd: string, argv: string[], all: FlagSpecs, onNote?: (line: string) => void): ArgTokens {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
   for (const [name, s] of Object.entries(all)) {
     options[name] = { type: s.type === 'boolean' ? 'boolean' : 'string', multiple: s.type.endsWith('[]') };
@@ -144,14 +210,14 @@ function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
     if (s.type === 'boolean') options[`no-${name}`] = { type: 'boolean' };
   }
   try {
-    return parseArgs({ args: joinNegativeNumbers(argv, all), options, strict: true, allowPositionals: true, tokens: true, allowNegative: false } as Parameters<typeof parseArgs>[0]).tokens ?? [];
+    return parseArgs({ args: joinNegativeNumbers(foreignSyntax(cmd, argv, all, onNote), all), options, strict: true, allowPositionals: true, tokens: true, allowNegative: false } as Parameters<typeof parseArgs>[0]).tokens ?? [];
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     const msg = err instanceof Error ? err.message : String(err);
     const m = /Unknown option '(--?[^']+)'/.exec(msg);
     if (m) {
       const name = m[1]!.replace(/^-+/, '').split('=')[0]!;
-      const s = suggest(name, Object.keys(all).filter((k) => !all[k]!.aliasOf));
-      throw new UsageError(cmd, `unknown flag '${m[1]}'${s ? ` (did you mean --${s}?)` : ''}; see wit ${cmd} --help`);
+      throw new UsageError(cmd, `unknown flag '${m[1]}'${flagHint(name, all)}; see wit ${cmd} --help`);
     }
     const m2 = /Option '(?:-\w, )?(--[^ ]+) <value>' argument missing/.exec(msg);
     if (m2) throw new UsageError(cmd, `${m2[1]} needs a value`);
@@ -159,6 +225,30 @@ function tokenize(cmd: string, argv: string[], all: FlagSpecs): ArgTokens {
     if (m3) throw new UsageError(cmd, `${m3[1]} takes no value`);
     throw new UsageError(cmd, msg.replace(/\. To specify.*$/s, ''));
   }
+}
+
+/** A value given under another tool's flag name, in wit's spelling and unit. */
+function compatValue(cmd: string, compat: FlagSpec, v: string): string {
+  const mapped = compat.values?.[v] ?? v;
+  if (!compat.scale) return mapped;
+  const n = Number(mapped);
+  if (mapped.trim() === '' || !Number.isFinite(n)) throw new UsageError(cmd, `--${compat.compatOf} (${compat.tool}'s name) expects a number, got '${v}'`);
+  return String(n * compat.scale);
+}
+
+/**
+ * A list given as JSON, as img2dataset's fire takes it (`--save_additional_columns '["uid","key"]'`):
+ * its elements, each as text. Throws UsageError when it is not a JSON list of strings or numbers.
+ */
+function jsonList(cmd: string, flag: string, v: string): string[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(v);
+  } catch {
+    throw new UsageError(cmd, `--${flag}: '${v}' starts like a JSON list but is not one`);
+  }
+  if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string' || typeof x === 'number')) throw new UsageError(cmd, `--${flag} expects a list of text or numbers, got '${v}'`);
+  return parsed.map(String);
 }
 
 /**
@@ -172,10 +262,15 @@ function collectValues(cmd: string, tokens: ArgTokens, specs: FlagSpecs, all: Fl
   for (const tok of tokens) {
     if (tok.kind === 'option') {
       let spec = all[tok.name];
+      let compat: FlagSpec | undefined;
       if (spec?.aliasOf) {
         onDeprecated?.(`wit ${cmd}: --${tok.name} is deprecated, use --${spec.aliasOf} (same meaning)`);
         (tok as { name: string }).name = spec.aliasOf;
         spec = all[spec.aliasOf];
+      } else if (spec?.compatOf) {
+        compat = spec;
+        (tok as { name: string }).name = spec.compatOf;
+        spec = all[spec.compatOf];
       }
       if (tok.name.startsWith('no-') && !spec) {
         out[camel(tok.name.slice(3))] = false;
@@ -189,11 +284,13 @@ function collectValues(cmd: string, tokens: ArgTokens, specs: FlagSpecs, all: Fl
         lastList = undefined;
         continue;
       }
-      const v = tok.value ?? '';
+      let v = tok.value ?? '';
       if (v.startsWith('--') && tok.inlineValue !== true) throw new UsageError(cmd, `--${tok.name} needs a value, got the flag '${v}'`);
+      if (compat) v = compatValue(cmd, compat, v);
       const list = rawValues.get(tok.name) ?? [];
       if (!spec.type.endsWith('[]')) list.length = 0; // last one wins for scalars
-      list.push(v);
+      if (spec.type.endsWith('[]') && v.trimStart().startsWith('[')) list.push(...jsonList(cmd, tok.name, v));
+      else list.push(v);
       rawValues.set(tok.name, list);
       lastList = spec.type.endsWith('[]') ? tok.name : undefined;
     } else if (tok.kind === 'positional') {
@@ -220,9 +317,9 @@ function collectValues(cmd: string, tokens: ArgTokens, specs: FlagSpecs, all: Fl
 export function parseFlags(cmd: string, argv: string[], specs: FlagSpecs, onDeprecated?: (line: string) => void): ParsedFlags {
   const all = withCommonFlags(specs);
   const out: ParsedFlags = {};
-  const rawValues = collectValues(cmd, tokenize(cmd, argv, all), specs, all, out, onDeprecated);
+  const rawValues = collectValues(cmd, tokenize(cmd, argv, all, onDeprecated), specs, all, out, onDeprecated);
   for (const [name, spec] of Object.entries(all)) {
-    if (spec.aliasOf) continue;
+    if (hiddenFlag(spec)) continue;
     const key = camel(name);
     const raw = rawValues.get(name);
     if (raw) {
@@ -307,7 +404,8 @@ function flagText(s: FlagSpec): string {
   const hasDefault = s.default !== undefined && !(Array.isArray(s.default) && s.default.length === 0) && !(s.type === 'boolean' && s.default === false);
   // a no-break space keeps "(default: X)" on one line when wrapped (wrap turns it back into a space)
   const def = s.required ? ' (required)' : hasDefault ? ` (default:\u00a0${Array.isArray(s.default) ? s.default.join(' ') : String(s.default)})` : '';
-  return `${s.description}${def}`;
+  const other = s.otherNames?.length ? ` [${s.otherNames.join(', ')}]` : '';
+  return `${s.description}${def}${other}`;
 }
 
 /**
@@ -321,7 +419,7 @@ export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage
   for (const g of opts.groupOrder ?? []) groups.set(g, []);
   const common = new Set(['json', 'max-input-size', 'help']);
   for (const [name, s] of Object.entries(all)) {
-    if (s.aliasOf) continue;
+    if (hiddenFlag(s)) continue;
     const g = common.has(name) ? 'common' : s.group ?? 'other';
     if (!groups.has(g)) groups.set(g, []);
     groups.get(g)!.push([name, s]);
@@ -330,7 +428,7 @@ export function formatHelp(cmd: string, summary: string, specs: FlagSpecs, usage
     const rows = groups.get(last);
     if (rows) { groups.delete(last); groups.set(last, rows); }
   }
-  const labels = Object.entries(all).filter(([, s]) => !s.aliasOf).map(([n, s]) => flagLabel(n, s).length);
+  const labels = Object.entries(all).filter(([, s]) => !hiddenFlag(s)).map(([n, s]) => flagLabel(n, s).length);
   // the description column: after the longest label, within reason for narrow terminals
   const col = Math.min(Math.max(...labels) + 4, Math.max(24, Math.floor(width * 0.4)));
   const out: string[] = [];

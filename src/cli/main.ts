@@ -1,4 +1,4 @@
-import { formatHelp, helpWidth, parseFlags, wrap } from './args.js';
+import { formatHelp, helpWidth, parseFlags, suggest, wrap } from './args.js';
 import { VERSION } from '../util/version.js';
 import type { CommandDef, CommandResult } from './command.js';
 import { UsageError, WitError } from '../util/errors.js';
@@ -52,11 +52,20 @@ export function commandHelp(cmd: CommandDef, width = helpWidth()): string {
   return formatHelp(cmd.name, `${cmd.summary}${subs}`, cmd.flags, cmd.usage, { width, examples: cmd.examples, groupOrder: cmd.groupOrder });
 }
 
+/**
+ * One line for a command wit does not have: the nearest command when one is close (`crawll` ->
+ * `did you mean 'crawl'?`), else the list; never the whole help (a typo gets one line, not a screen).
+ */
+export function unknownCommandLine(name: string): string {
+  const near = suggest(name, COMMAND_NAMES);
+  return `wit: unknown command '${name}'; ${near ? `did you mean '${near}'?` : `commands: ${COMMAND_NAMES.join(', ')}`} (wit --help lists them)\n`;
+}
+
 /** `wit help [COMMAND [SUBCOMMAND]]`: the same text as --help; exit 2 for an unknown name. */
 async function helpFor(names: string[], io: CliIO): Promise<number> {
   if (!names.length) { io.stdout(topHelp()); return 0; }
   const entry = COMMANDS[names[0]!];
-  if (!entry) { io.stderr(`wit: unknown command '${names[0]}'\n\n${topHelp()}`); return 2; }
+  if (!entry) { io.stderr(unknownCommandLine(names[0]!)); return 2; }
   let cmd = await entry.load();
   if (names[1] !== undefined) {
     const sub = cmd.subcommands?.[names[1]];
@@ -110,7 +119,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   }
   const entry = COMMANDS[name];
   if (!entry) {
-    io.stderr(`wit: unknown command '${name}'\n\n${topHelp()}`);
+    io.stderr(unknownCommandLine(name));
     return 2;
   }
   const controller = new AbortController();
@@ -122,6 +131,9 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   };
   let statusShown = false;
   let lastPlain = 0;
+  // off a terminal, a line every 5 s at most; the last line a stage gave is never dropped (flushed at
+  // the end), so that the last progress line is the stage's last word, equal to its summary
+  let held: string | undefined;
   const progress = (raw: string) => {
     const line = escapeControls(raw);
     if (io.isTTY) {
@@ -129,8 +141,15 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
       statusShown = true;
     } else if (Date.now() - lastPlain >= 5000) {
       lastPlain = Date.now();
+      held = undefined;
       io.stderr(`${line}\n`);
+    } else {
+      held = line;
     }
+  };
+  const flushProgress = () => {
+    if (held !== undefined) io.stderr(`${held}\n`);
+    held = undefined;
   };
   const log = (line: string) => {
     if (statusShown) { io.stderr('\r\x1b[2K'); statusShown = false; }
@@ -153,6 +172,9 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
       if (!sub) {
         const list = Object.keys(cmd.subcommands).join(', ');
         if (rest[0] === '--help' || rest[0] === '-h') { io.stdout(commandHelp(cmd)); return 0; }
+        const typed = rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
+        const near = typed === undefined ? undefined : suggest(typed, Object.keys(cmd.subcommands));
+        if (typed !== undefined) throw new UsageError(name, `has no subcommand '${typed}'; ${near ? `did you mean '${near}'?` : `its subcommands: ${list}`}`);
         throw new UsageError(name, `needs a subcommand: ${list}`);
       }
       cmd = sub;
@@ -168,11 +190,13 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     // the input size limits of this run (src/util/input.ts); defaults unless --max-input-size is given
     setInputLimits((flags.maxInputSize as string[] | undefined) ?? [], { stage: cmd.name, reset: true });
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });
+    flushProgress();
     if (statusShown) io.stderr('\n');
     if (flags.json) io.stdout(JSON.stringify(result.summary, null, 2) + '\n');
     else io.stdout(escapeControls(result.text ?? renderSummary(result.summary), { newlines: true }));
     return result.exitCode ?? 0;
   } catch (err) {
+    flushProgress();
     if (statusShown) io.stderr('\n');
     const failure = describeFailure(running, err, { out });
     io.stderr(`${failure.line}\n`);

@@ -11,13 +11,38 @@ import type { ShardWriter, ShardStats, PairRecord, StatusRow } from '../shards/i
 import type { Candidate, FailureReason } from './types.js';
 import { countReason, newOutcomes, outcomeTotals, type Outcomes, type ReasonCounts } from '../util/outcomes.js';
 import { openCrawlShard, type ShardOutputOptions } from './shard-output.js';
+import { DistinctCounter } from '../util/distinct.js';
 
 /** How one admitted candidate ended. */
+/**
+ * What the crawl adds to a shard's `NNNNN_stats.json` besides the writer's counts (README.md, "Coming
+ * from img2dataset", maps img2dataset's names to these).
+ */
+export interface CrawlShardStats {
+  prefix: string;
+  block: number;
+  candidates: number;
+  matched: number;
+  admitted: number;
+  /** Pairs kept (img2dataset's name). */
+  successes: number;
+  /** Distinct images (by sha256) among them. */
+  distinct_images: number;
+  failed: ReasonCounts<FailureReason>;
+  skipped: ReasonCounts<FailureReason>;
+  failed_total: number;
+  skipped_total: number;
+  queries_listed: number;
+  estimated_false_duplicates: number;
+}
+
 export type DownloadOutcome = { ok: true; rec: PairRecord } | { ok: false; reason: FailureReason; detail?: string };
 
 /** A shard finished by an earlier run: the admitted indices that were kept, and its stats. */
 export interface FinishedShard {
   kept: Set<number>;
+  /** The sha256 of each pair it holds (for the run's distinct images). */
+  sha256: string[];
   stats: ShardStats;
 }
 
@@ -28,11 +53,15 @@ export interface CrawlCounters extends Outcomes<FailureReason> {
   bytes: number;
   shards: number;
   resumedShards: number;
+  /** Distinct images (by sha256) among the pairs kept, resumed shards' included. */
+  images: DistinctCounter;
+  /** Admitted candidates whose image bytes came from a WARC input, not a download (this run's). */
+  fromWarc: number;
 }
 
 /** Fresh zeroed counters. */
 export function newCounters(): CrawlCounters {
-  return { ...newOutcomes<FailureReason>(), done: 0, bytes: 0, shards: 0, resumedShards: 0 };
+  return { ...newOutcomes<FailureReason>(), done: 0, bytes: 0, shards: 0, resumedShards: 0, images: new DistinctCounter(), fromWarc: 0 };
 }
 
 /** What a block needs from its part. */
@@ -55,6 +84,8 @@ export class Block {
   readonly outcomes: Outcomes<FailureReason> = newOutcomes<FailureReason>();
   /** Query ids of admitted candidates that failed (cap mode), released two blocks later. */
   toRelease: number[][] = [];
+  /** Distinct images of this shard's pairs. */
+  private readonly shardImages = new DistinctCounter();
   /** Pairs kept per query id. */
   readonly keptQueries = new Map<number, number>();
   /** Set when the block's output must be discarded (a stop, an error). */
@@ -177,6 +208,8 @@ export class Block {
       });
       this.outcomes.kept++;
       counters.kept++;
+      counters.images.add(rec.sha256);
+      this.shardImages.add(rec.sha256);
       this.addKept(ids);
     } else {
       countReason(this.outcomes.failed, outcome.reason);
@@ -203,19 +236,21 @@ export class Block {
     }
     const writer = this.writer ?? (this.writer = await openCrawlShard(this.file, this.ctx.output));
     const o = this.outcomes;
-    this.stats = await writer.close({
+    const stats: CrawlShardStats = {
       prefix: this.ctx.prefix,
       block: this.index,
       candidates: o.candidates,
       matched: o.matched,
       admitted: o.admitted,
       successes: o.kept,
+      distinct_images: this.shardImages.size,
       failed: o.failed,
       skipped: o.skipped,
       ...outcomeTotals(o),
       queries_listed: [...this.keptQueries.values()].reduce((s, v) => s + v, 0),
       estimated_false_duplicates: this.falseDuplicates,
-    }, this.listRows ? this.status : undefined);
+    };
+    this.stats = await writer.close({ ...stats }, this.listRows ? this.status : undefined);
     this.writer = undefined; // closed: let its buffers go
     this.ctx.counters.shards++;
     await this.ctx.onFinished?.(this.stats, this.file);
@@ -230,6 +265,7 @@ export class Block {
     }
     this.outcomes.kept = this.resumed!.kept.size;
     counters.kept += this.outcomes.kept;
+    for (const d of this.resumed!.sha256) counters.images.add(d);
     counters.done += this.outcomes.admitted;
     counters.resumedShards++;
     counters.shards++;

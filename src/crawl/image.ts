@@ -7,6 +7,7 @@ import { checkImage, guardedSharp } from '../util/image-guard.js';
 
 export { sniffImage, readImageHeader, type ImageHeader } from '../util/image-guard.js';
 
+import type { ResizeMode } from './image-options.js';
 export { imageOptionsSchema, RESIZE_MODES, IMAGE_ENCODINGS, type ImageOptions, type ResolvedImageOptions, type ResizeMode, type ImageEncoding } from './image-options.js';
 
 /** A processed image or why it was refused. */
@@ -22,6 +23,38 @@ export type ImageResult =
 export function tuneSharpForCrawl(): void {
   sharp.cache(false);
   sharp.concurrency(1);
+}
+
+/** What sharp's resize gets for one image: the box and how the image fills it; undefined: no resize. */
+export interface ResizeFit {
+  width: number;
+  height: number;
+  fit: 'cover' | 'contain' | 'fill';
+}
+
+/**
+ * The resize of an `ow` x `oh` image (after EXIF rotation) under img2dataset's `--resize_mode` semantics
+ * (its resizer, README.md "Coming from img2dataset"): keep_ratio and center_crop scale the shorter side
+ * to `size` (center_crop then keeps the centre square), keep_ratio_largest and border the longer side
+ * (border pads with white to a square), fixed stretches to a square, no keeps the size. With
+ * `onlyIfBigger`, an image whose measured side is not over `size` is left as it is. Undefined when
+ * nothing is resized.
+ */
+export function fitFor(mode: ResizeMode, size: number, ow: number, oh: number, onlyIfBigger = false): ResizeFit | undefined {
+  if (mode === 'no') return undefined;
+  const bySmaller = mode === 'keep_ratio' || mode === 'center_crop';
+  const measured = bySmaller ? Math.min(ow, oh) : Math.max(ow, oh);
+  if (onlyIfBigger && measured <= size) return undefined;
+  switch (mode) {
+    case 'center_crop': return { width: size, height: size, fit: 'cover' };
+    case 'border': return { width: size, height: size, fit: 'contain' };
+    case 'fixed': return { width: size, height: size, fit: 'fill' };
+    default: {
+      // keep_ratio(_largest): the measured side becomes size, the other keeps the ratio
+      const scale = size / measured;
+      return { width: Math.max(1, Math.round(ow * scale)), height: Math.max(1, Math.round(oh * scale)), fit: 'fill' };
+    }
+  }
 }
 
 /**
@@ -51,17 +84,10 @@ export async function processImage(bytes: Buffer, opts: ImageOptions = {}): Prom
 
   try {
     let img = guardedSharp(bytes, maxPixels).rotate();
-    if (mode === 'center_crop') {
-      img = img.resize(size, size, { fit: 'cover', position: 'centre', kernel: 'lanczos3' });
-    } else if (mode === 'keep_ratio') {
-      const w = ow <= oh ? size : Math.max(1, Math.round((ow * size) / oh));
-      const h = ow <= oh ? Math.max(1, Math.round((oh * size) / ow)) : size;
-      img = img.resize(w, h, { fit: 'fill', kernel: 'lanczos3' });
-    } else {
-      img = img.resize(size, size, { fit: 'contain', background: { r: 255, g: 255, b: 255, alpha: 1 }, kernel: 'lanczos3' });
-    }
+    const fit = fitFor(mode, size, ow, oh, settings.resizeOnlyIfBigger);
+    if (fit) img = img.resize(fit.width, fit.height, { fit: fit.fit, position: 'centre', background: { r: 255, g: 255, b: 255, alpha: 1 }, kernel: 'lanczos3' });
     img = img.flatten({ background: { r: 255, g: 255, b: 255 } }).toColourspace('srgb');
-    img = encode === 'webp' ? img.webp({ quality }) : img.jpeg({ quality, chromaSubsampling: quality >= 90 ? '4:4:4' : '4:2:0' });
+    img = encode === 'webp' ? img.webp({ quality }) : encode === 'png' ? img.png() : img.jpeg({ quality, chromaSubsampling: quality >= 90 ? '4:4:4' : '4:2:0' });
     const { data, info } = await img.toBuffer({ resolveWithObject: true });
     return {
       ok: true,

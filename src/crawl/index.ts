@@ -9,7 +9,7 @@ import { loadQueries } from './queries.js';
 import { QueryMatcher } from './match.js';
 import { MemoryCapStore } from './balance.js';
 import { extraColumnSpec } from './sources/lists.js';
-import { LIST_FORMATS, detectInputFormat, inspectList, isUrl, readSource } from './sources/index.js';
+import { LIST_FORMATS, detectInputFormat, inspectList, isUrl, listRowCount, readSource } from './sources/index.js';
 import type { ExtraColumn } from '../shards/index.js';
 import { crawlSite } from './site.js';
 import { SafeFetcher } from './http/fetch.js';
@@ -18,13 +18,15 @@ import { HostLimiter } from './http/host-limiter.js';
 import { tuneSharpForCrawl } from './image.js';
 import { countMatches, newCounters, processCandidates, writeQueryCounts, type Balance, type CrawlCounters, type CrawlResources, type PartResult } from './pipeline.js';
 import { PairDeduper, falseDuplicateRate, type DedupeStats } from './dedupe.js';
+import { imageOptionsOf } from './image-options.js';
+import { WarcImageStore } from './warc-images.js';
 import { resolveCrawlOptions, type CrawlOptions, type ResolvedCrawlOptions } from './options.js';
 import { checkInputs, checkOutDir, ManifestWriter, runFingerprint } from './run-dir.js';
 import { UsageError, WitError } from '../util/errors.js';
 import { claimOutput } from '../util/output.js';
 import { VERSION } from '../util/version.js';
 import { checkOutcomes, outcomeTotals, type ReasonCounts } from '../util/outcomes.js';
-import { Throttle, formatCount } from '../util/progress.js';
+import { Throttle, eta, formatCount, formatDuration } from '../util/progress.js';
 import { openClipCommandFor } from '../shards/openclip-command.js';
 
 export { processCandidates, countMatches, PairDeduper, newCounters, writeQueryCounts } from './pipeline.js';
@@ -49,6 +51,10 @@ export interface CrawlSummary {
   /** Matched candidates admitted by balancing and dedupe (downloads tried). */
   admitted: number;
   kept: number;
+  /** Distinct images (by sha256) among the pairs kept. */
+  distinct_images: number;
+  /** Admitted candidates whose image a WARC input held (no download); 0 with --refetch. */
+  from_warc: number;
   failed: Record<string, number>;
   skipped: Record<string, number>;
   failed_total: number;
@@ -194,12 +200,33 @@ function topReasons(c: ReasonCounts<FailureReason>, n: number): string {
     .join(', ');
 }
 
-/** The one-line status: rates, success rate, top failure reasons. */
-export function progressLine(c: CrawlCounters, seconds: number, phase = 'crawl'): string {
+/**
+ * The one-line status: rates, success rate, top failure reasons; with `total` (the rows of the url
+ * lists, when known) the share done and an ETA, as img2dataset's bar shows. The rates are the run's one
+ * definition, count / seconds since the start, which the summary's `candidates_per_sec` and
+ * `images_per_sec` also are: the last line, given the summary's seconds, shows the summary's numbers.
+ */
+export function progressLine(c: CrawlCounters, seconds: number, phase = 'crawl', total?: number): string {
   const s = Math.max(seconds, 1e-3);
   const rate = c.done ? ((100 * c.kept) / c.done).toFixed(1) : '-';
   const fails = topReasons(c.failed, 3);
-  return `${phase}: ${formatCount(c.candidates)} candidates (${formatCount(c.candidates / s)}/s) · ${formatCount(c.matched)} matched · ${formatCount(c.admitted)} admitted · ${formatCount(c.kept)} kept (${formatCount(c.kept / s)} img/s) · ok ${rate}%${fails ? ` · failed: ${fails}` : ''} · ${c.shards} shards`;
+  const of = total ? ` of ${formatCount(total)} (${Math.min(100, (100 * c.candidates) / total).toFixed(1)}%, ETA ${formatDuration(eta(Math.min(c.candidates, total), total, s))})` : '';
+  return `${phase}: ${formatCount(c.candidates)}${of} candidates (${formatCount(c.candidates / s)}/s) · ${formatCount(c.matched)} matched · ${formatCount(c.admitted)} admitted · ${formatCount(c.kept)} kept (${formatCount(c.kept / s)} img/s) · ok ${rate}%${fails ? ` · failed: ${fails}` : ''} · ${c.shards} shards`;
+}
+
+/**
+ * The rows of the run's url lists when every input is a local list (the total of the progress line);
+ * counted in the background, so the crawl starts at once and the total appears when known. Undefined
+ * when an input is not a local list or cannot be counted (the crawl itself reports that).
+ */
+async function listTotal(r: ResolvedCrawlOptions, signal?: AbortSignal): Promise<number | undefined> {
+  let total = 0;
+  for (const input of r.inputs) {
+    const n = await listRowCount(input, detectInputFormat(input, r.inputFormat), { signal }).catch(() => undefined);
+    if (n === undefined) return undefined;
+    total += n;
+  }
+  return total;
 }
 
 
@@ -243,6 +270,8 @@ function summarize(r: ResolvedCrawlOptions, result: PartResult, counters: CrawlC
     matched: result.matched,
     admitted: result.admitted,
     kept: result.kept,
+    distinct_images: counters.images.size,
+    from_warc: counters.fromWarc,
     failed: result.failed as Record<string, number>,
     skipped: result.skipped as Record<string, number>,
     ...outcomeTotals(result),
@@ -281,19 +310,30 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
     tuneSharpForCrawl();
     const res = createResources(r, opts.resolver);
     const extras = await listExtras(r, res, opts.signal).catch(async (err: unknown) => { await res.close(); throw err; });
+    const warcs = r.refetch ? [] : r.inputs.filter((i) => detectInputFormat(i, r.inputFormat) === 'warc');
     const counters = newCounters();
     const sources: SourceCounters = { pages: {}, badItems: {} };
-    const progress = { phase: 'crawl' };
-    const throttle = new Throttle(opts.onProgress, () => progressLine(counters, (Date.now() - started) / 1000, progress.phase), 1000);
+    const progress: { phase: string; total?: number } = { phase: 'crawl' };
+    if (opts.onProgress) void listTotal(r, opts.signal).then((t) => { progress.total = t; });
+    const throttle = new Throttle(opts.onProgress, () => progressLine(counters, (Date.now() - started) / 1000, progress.phase, progress.total), 1000);
     const timer = opts.onProgress ? setInterval(() => throttle.tick(), 1000) : undefined;
     try {
       await claim.create();
       await manifest.started(outState);
+      if (warcs.length) {
+        progress.phase = 'index WARC images';
+        throttle.tick();
+        res.warcImages = await WarcImageStore.build(warcs, {
+          maxBytes: r.maxBytes, respectRobots: r.respectRobots, userAgent: r.userAgent, onTruncated: r.onTruncated,
+          openUrl: (u: string) => res.fetcher.openStream(u, opts.signal), signal: opts.signal,
+        });
+        progress.phase = 'crawl';
+      }
       const balance = await localBalance(r, opts, res, matcher, counters, progress);
       const dedupe = new PairDeduper(r.dedupeCapacity, r.dedupeErrorRate);
       const result = await processCandidates(allInputs(r, res, opts.signal, sources), {
         out: r.out, prefix: '', shardSize: r.shardSize, matcher, balance, dedupe,
-        image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
+        image: imageOptionsOf(r),
         resume: r.resume, window: pipelineWindow(r.concurrency), counters, signal: opts.signal,
         metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION },
         format: r.outputFormat, extras, admitAll: admitsAll(r),
@@ -302,9 +342,11 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
       if (result.interrupted || opts.signal?.aborted) {
         throw new WitError('crawl', `interrupted: ${result.shards.length} shards finished in ${r.out}; rerun with --resume to continue`);
       }
-      throttle.final();
+      // one time for the last line and the summary: the same rates in both
+      const seconds = (Date.now() - started) / 1000;
       await writeQueryCounts(r.out, result.queryCounts, matcher);
-      const summary = summarize(r, result, counters, sources, dedupe.stats(), (Date.now() - started) / 1000);
+      const summary = summarize(r, result, counters, sources, dedupe.stats(), seconds);
+      throttle.final(progressLine(counters, seconds, progress.phase, progress.total));
       if (r.outputFormat === 'webdataset') {
         const oc = await openClipCommandFor(r.out, [...result.shards].sort());
         if (oc) summary.open_clip_command = oc.command;
@@ -313,8 +355,8 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
       return summary;
     } finally {
       if (timer) clearInterval(timer);
+      await res.warcImages?.close();
       await res.close();
-    }
   } finally {
     await claim.release();
   }

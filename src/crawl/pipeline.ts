@@ -22,6 +22,7 @@ import type PQueue from 'p-queue';
 import type { Candidate, FailureReason } from './types.js';
 import type { QueryMatcher } from './match.js';
 import { pairDigest, sampledQueries, type CapStore } from './balance.js';
+import type { WarcImageStore } from './warc-images.js';
 import { processImage, imageOptionsSchema, type ImageOptions, type ResolvedImageOptions } from './image.js';
 import type { SafeFetcher } from './http/fetch.js';
 import type { RobotsCache } from './http/robots.js';
@@ -51,6 +52,8 @@ export interface CrawlResources {
   downloads: PQueue;
   /** Images decoded/resized at once (libuv threadpool work). */
   images: PQueue;
+  /** Image responses the WARC inputs hold (src/crawl/warc-images.ts); absent with --refetch or no WARC. */
+  warcImages?: WarcImageStore;
 }
 
 /** How candidates are balanced before download. */
@@ -196,10 +199,12 @@ export async function finishedShards(out: string, prefix: string, shardSize: num
     const stats = await readShardStats(file);
     if (!stats) continue; // renamed but stats not written: not finished, it will be redone
     const kept = new Set<number>();
+    const sha256: string[] = [];
     for await (const rec of readShardFile(file, { images: false })) {
+      sha256.push(rec.sha256);
       kept.add(Number(rec.key.slice(prefix.length + 5, prefix.length + 5 + digits)));
     }
-    found.set(Number(m[1]), { kept, stats });
+    found.set(Number(m[1]), { kept, sha256, stats });
   }
   return found;
 }
@@ -389,6 +394,11 @@ function robotsRefusal(reason: FailureReason, host: string): string {
 
 /** Downloads, validates and resizes one admitted candidate into a record, or gives the reason it failed. */
 async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, key: string, ids: number[]): Promise<DownloadOutcome> {
+  const held = await res.warcImages?.get(c.url);
+  if (held) {
+    o.counters.fromWarc++;
+    return recordOf(c, o, res, key, ids, held);
+  }
   const url = new URL(c.url);
   let crawlDelayMs = 0;
   if (res.robots) {
@@ -409,6 +419,12 @@ async function downloadOne(c: Candidate, o: PartOptions, res: CrawlResources, ke
   o.signal);
   if (!fetched.ok) return { ok: false, reason: fetched.reason, detail: fetched.detail };
   o.counters.bytes += fetched.body.length;
+  return recordOf(c, o, res, key, ids, fetched.body);
+}
+
+/** Checks and resizes an image's bytes (downloaded or a WARC's) into the candidate's record, or the reason it failed. */
+async function recordOf(c: Candidate, o: PartOptions, res: CrawlResources, key: string, ids: number[], body: Buffer): Promise<DownloadOutcome> {
+  const fetched = { body };
   // the digest of the bytes as downloaded (img2dataset's compute_hash, DataComp's sha256)
   const sha256 = createHash('sha256').update(fetched.body).digest('hex');
   if (c.hash !== undefined && c.hash !== sha256) return { ok: false, reason: 'hash_mismatch', detail: `sha256 ${sha256}, the list says ${c.hash}` };

@@ -12,8 +12,20 @@ import { metadataPathFor, statsPathFor, statusPathFor } from '../shards/writer.j
 import { UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { openInputFile } from '../util/input.js';
-import type { ResolvedCrawlOptions } from './options.js';
+import { crawlOptionsSchema, type ResolvedCrawlOptions } from './options.js';
+import { flagName, type OptionsSchema } from '../util/options.js';
 import { join } from 'node:path';
+
+/**
+ * What the user calls a fingerprint entry: its flag (`--image-size` for `imageSize`), never the
+ * library key, which no user typed.
+ */
+export function fingerprintName(key: string): string {
+  if (key === 'queries_sha256') return 'the query list (--queries)';
+  if (key === 'caseSensitive') return '--case-insensitive';
+  const spec = (crawlOptionsSchema as OptionsSchema)[key];
+  return spec && spec.cli !== false ? `--${flagName(key, spec)}` : `option '${key}'`;
+}
 
 /** The options that decide which pairs a run yields: a resume must use the same. */
 export function runFingerprint(r: ResolvedCrawlOptions, queries: readonly string[]): Record<string, unknown> {
@@ -25,6 +37,8 @@ export function runFingerprint(r: ResolvedCrawlOptions, queries: readonly string
     encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect ?? null, maxBytes: r.maxBytes,
     respectRobots: r.respectRobots, maxPages: r.maxPages, maxDepth: r.maxDepth,
     dedupeCapacity: r.dedupeCapacity, dedupeErrorRate: r.dedupeErrorRate,
+    // only when set, so that the fingerprint of a run made before the option existed is unchanged
+    ...(r.resizeOnlyIfBigger ? { resizeOnlyIfBigger: true } : {}),
   };
 }
 
@@ -92,9 +106,10 @@ export async function checkOutDir(r: ResolvedCrawlOptions, fingerprint: Record<s
   const manifest = await readManifest(r.out);
   const prev = manifest?.fingerprint as Record<string, unknown> | undefined;
   if (!prev) throw new UsageError('crawl', 'cannot resume: shards without a crawl manifest.json', { file: r.out });
-  for (const [k, v] of Object.entries(fingerprint)) {
+  for (const k of new Set([...Object.keys(fingerprint), ...Object.keys(prev)])) {
+    const v = fingerprint[k];
     if (JSON.stringify(prev[k]) !== JSON.stringify(v)) {
-      throw new UsageError('crawl', `cannot resume: option '${k}' differs from the interrupted run (${JSON.stringify(prev[k])} then, ${JSON.stringify(v)} now)`, { file: r.out });
+      throw new UsageError('crawl', `cannot resume: ${fingerprintName(k)} differs from the interrupted run (${JSON.stringify(prev[k] ?? null)} then, ${JSON.stringify(v ?? null)} now)`, { file: r.out });
     }
   }
   return { complete: manifest?.complete === true };

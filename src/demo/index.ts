@@ -8,7 +8,7 @@ import type { CommandContext } from '../cli/command.js';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
 import { formatDuration } from '../util/progress.js';
 import { writeJsonAtomic } from '../util/atomic.js';
-import { finalLoss } from '../train/final-loss.js';
+import { finalLoss, runSamplesPerSec } from '../train/final-loss.js';
 import { PLANTED_NOISE_FILE, type PlantedNoise } from '../report/planted-noise.js';
 import { claimOutput, type OutputClaim } from '../util/output.js';
 import { bzip2File, findBzip2 } from './compress.js';
@@ -209,7 +209,7 @@ async function trainedSummary(model: string): Promise<DemoSummary['train']> {
   } catch {
     return null;
   }
-  const lines: { step: number; loss: number; samples_per_s?: number; time?: number }[] = [];
+  const lines: { step: number; loss: number; samples_per_s?: number; batch?: number; time?: number }[] = [];
   for (const l of text.split('\n')) {
     try {
       const j = JSON.parse(l) as { step?: unknown; loss?: unknown };
@@ -219,12 +219,11 @@ async function trainedSummary(model: string): Promise<DemoSummary['train']> {
     }
   }
   if (!lines.length) return null;
-  const sps = lines.map((l) => l.samples_per_s).filter((v): v is number => typeof v === 'number');
   const state = await readJson<{ elapsed?: number }>(join(model, 'train_state.json'));
   return {
     steps: lines[lines.length - 1]!.step,
     final_loss: finalLoss(lines.map((l) => l.loss)),
-    samples_per_sec: sps.length ? sps.reduce((a, b) => a + b, 0) / sps.length : 0,
+    samples_per_sec: runSamplesPerSec(lines),
     backend: 'earlier run',
     seconds: state?.elapsed ?? lines[lines.length - 1]!.time ?? 0,
   };
@@ -272,6 +271,8 @@ interface DemoRun {
   /** Paths in the printed commands: relative when under the working directory, else absolute. */
   rel: (p: string) => string;
   skip: Set<DemoStage>;
+  /** The stages this demo runs, in order (compare only with --compare): the counter's [k/N]. */
+  stages: readonly DemoStage[];
   steps: number;
   log: (line: string) => void;
   signal: AbortSignal;
@@ -343,6 +344,7 @@ async function planDemo(opts: DemoRun['opts'], out: string, paths: DemoRun['path
   };
   return {
     opts, out, paths, rel, skip, emoji, plan, sets, summary, claim,
+    stages: demoStages(opts.compare),
     steps: opts.steps ?? Math.round(300 * Math.sqrt(opts.scale)),
     wiki: wikiFiles(paths),
     log: opts.onLog ?? (() => undefined),
@@ -350,10 +352,20 @@ async function planDemo(opts: DemoRun['opts'], out: string, paths: DemoRun['path
   };
 }
 
+/** The stages a demo runs, in order: compare only with --compare (the counter is [k/N] of these). */
+export function demoStages(compare: boolean): DemoStage[] {
+  return DEMO_STAGES.filter((s) => s !== 'compare' || compare);
+}
+
+/** `[k/N] name`: the counter of a stage among those the demo runs, so it never jumps. */
+export function stageTag(stages: readonly DemoStage[], name: DemoStage): string {
+  return `[${stages.indexOf(name) + 1}/${stages.length}] ${name}`;
+}
+
 /** Runs one stage unless it is skipped and its output is there (`done`); records it in the summary. */
 async function runStage(run: DemoRun, name: DemoStage, done: () => boolean, command: string | null, body: () => Promise<void>): Promise<void> {
   if (run.signal.aborted) throw run.signal.reason instanceof Error ? run.signal.reason : new WitError('demo', 'interrupted');
-  const tag = `[${DEMO_STAGES.indexOf(name) + 1}/${DEMO_STAGES.length}] ${name}`;
+  const tag = stageTag(run.stages, name);
   if (run.skip.has(name) && done()) {
     run.log(`${tag}: skipped (output exists)`);
     run.summary.stages.push({ stage: name, status: 'skipped', seconds: 0, command });

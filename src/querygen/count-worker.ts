@@ -123,7 +123,7 @@ async function handle(t: WorkerTask): Promise<WorkerReply> {
       return { type: 'done', seq: t.seq, stats: await countRange(t) };
     case 'pageviews': {
       const r = await parsePageviewFile(t.file, { domains: t.domains, minHourlyViews: t.minHourlyViews, bz2Decoder: t.decoder });
-      return { type: 'pageviews', seq: t.seq, titles: [...r.titles], lines: r.lines, kept: r.kept, badLines: r.badLines, badExamples: r.badExamples };
+      return { type: 'pageviews', seq: t.seq, titles: [...r.titles], lines: r.lines, kept: r.kept, badLines: r.badLines, badExamples: r.badExamples, nonArticles: r.nonArticles };
     }
     case 'finish':
       counter.spill();

@@ -27,6 +27,7 @@ import { readWordnet, WordnetFormatError } from './wordnet.js';
 import { byCountDesc, unionQueries, zeroBySource, SOURCES, type BySource, type QuerySource, type UnionResult } from './select.js';
 import { resolveQuerygen, summaryPathFor, QUERYGEN_OPTIONS, type QuerygenOptions, type QuerygenRun } from './options.js';
 import { QuerygenProgress, RunGuard, type ReadTotals } from './run-state.js';
+import { formatCount, formatDuration } from '../util/progress.js';
 import { planWiki, readSources, type PageviewTotals } from './read.js';
 import { mergeCounts, type MergedCounts } from './merge.js';
 
@@ -48,7 +49,7 @@ export interface QuerygenSummary {
   /** Entries each source offered before the union. */
   candidates: Record<QuerySource, number>;
   /** Entries dropped in the union: same canonical form as an earlier one, punctuation/empty, over --max-queries. */
-  dropped: { duplicates: BySource; punctuation: BySource; max_queries: BySource };
+  dropped: { duplicates: BySource; punctuation: BySource; max_queries: BySource; stopwords: BySource };
   /** Tokens counted (N of PMI). */
   tokens: number;
   articles: number;
@@ -65,6 +66,8 @@ export interface QuerygenSummary {
   pageview_files: number;
   pageview_lines: number;
   pageview_bad_lines: number;
+  /** Pageview lines over the threshold that name no article (the front page, `-`, Special: and other namespaces): not titles. */
+  pageview_non_articles: number;
   pageview_bad_examples: string[];
   /** Distinct titles that had at least one hourly count over the threshold. */
   titles_seen: number;
@@ -83,6 +86,8 @@ export interface QuerygenSummary {
     max_queries: number | null;
   };
   seconds: number;
+  /** articles / seconds of the whole run: the one rate of a run, which its last progress line shows. */
+  articles_per_sec: number;
 }
 
 const MB = 1024 * 1024;
@@ -95,6 +100,15 @@ const MB = 1024 * 1024;
  * missing file, corrupt or truncated compressed data, malformed XML, a bad index or WordNet file;
  * single bad pageview lines are counted in the summary instead.
  */
+/**
+ * The last progress line of a run: the summary's counts, and its one rate (articles per second of the
+ * whole run, as `articles_per_sec` in the summary).
+ */
+export function querygenLine(s: QuerygenSummary): string {
+  const by = Object.entries(s.by_source).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${formatCount(n)}`).join(', ');
+  return `querygen: done · ${formatCount(s.articles)} articles (${formatCount(s.articles_per_sec)}/s) · ${formatCount(s.pageview_lines)} pageview lines · ${formatCount(s.queries)} queries${by ? ` (${by})` : ''} · ${formatDuration(s.seconds)}`;
+}
+
 export async function querygen(opts: QuerygenOptions): Promise<QuerygenSummary> {
   const t0 = Date.now();
   const run = resolveQuerygen(opts);
@@ -131,6 +145,7 @@ async function buildQueries(opts: QuerygenOptions, run: ReturnType<typeof resolv
     await writeTsvAtomic(run.out, joined.union.rows);
     const summary = buildSummary(run, progress.totals, merged, pageviews, joined, (Date.now() - t0) / 1000);
     await writeJsonAtomic(summary.summary_file, summary);
+    progress.final(querygenLine(summary));
     return summary;
   } finally {
     guard.dispose();
@@ -178,7 +193,7 @@ function joinSources(run: QuerygenRun, merged: MergedCounts, pv: PageviewTotals)
     ['bigram', merged.bigrams.map(([k, c]) => [k, c] as [string, number])],
     ['title', titles],
   ];
-  return { sources, union: unionQueries(sources, run.maxQueries), wordnetSynsets };
+  return { sources, union: unionQueries(sources, run.maxQueries, run.stopwords), wordnetSynsets };
 }
 
 function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts, pv: PageviewTotals, joined: Joined, seconds: number): QuerygenSummary {
@@ -191,7 +206,7 @@ function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts
     queries: union.rows.length,
     by_source: union.bySource,
     candidates,
-    dropped: { duplicates: union.duplicates, punctuation: union.punctuation, max_queries: union.capped },
+    dropped: { duplicates: union.duplicates, punctuation: union.punctuation, max_queries: union.capped, stopwords: union.stopwords },
     tokens: totals.tokens,
     articles: totals.articles,
     pages: totals.pages,
@@ -204,6 +219,7 @@ function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts
     pageview_files: run.pageviews.length,
     pageview_lines: pv.lines,
     pageview_bad_lines: pv.bad,
+    pageview_non_articles: pv.nonArticles,
     pageview_bad_examples: pv.examples,
     titles_seen: pv.titleViews.size,
     wordnet_synsets: joined.wordnetSynsets,
@@ -221,6 +237,7 @@ function buildSummary(run: QuerygenRun, totals: ReadTotals, merged: MergedCounts
       max_queries: run.maxQueries ?? null,
     },
     seconds,
+    articles_per_sec: totals.articles / Math.max(seconds, 1e-3),
   };
 }
 

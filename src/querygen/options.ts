@@ -11,6 +11,8 @@ import { InputError, UsageError } from '../util/errors.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { resolveBz2Decoder } from './input.js';
 import { defaultWordnetDir } from './wordnet.js';
+import { readInputTextSync } from '../util/input.js';
+import { canonicalText, normalizeWhitespace } from '../text/tokenize.js';
 
 export const QUERYGEN_OPTIONS = defineOptions({
   wiki: { type: 'string[]', help: 'MediaWiki XML dumps (.xml, .xml.bz2, multistream .xml.bz2, .xml.gz)', metavar: 'DUMP…' },
@@ -35,6 +37,10 @@ export const QUERYGEN_OPTIONS = defineOptions({
   pageviewDomains: { type: 'string[]', default: ['en'], help: "domain codes counted ('en' desktop, 'en.m' mobile)", metavar: 'CODE…' },
   wordnetLemmas: { type: 'string', default: 'head', choices: ['head', 'all'], help: 'WordNet entries: each synset head word, or all lemmas' },
   maxQueries: { type: 'int', min: 1, help: 'cap on the number of queries (drops the tail of the union)' },
+  stopwords: {
+    type: 'string', default: 'none', metavar: 'FILE|none',
+    help: "queries dropped as stopwords: none (CLIP's and MetaCLIP's lists keep every word over the count threshold, 'the' and 'of' included), or a file of words or phrases, one a line, compared as the crawl matches (case-sensitive)",
+  },
   workers: { type: 'int', min: 1, max: 1024, help: 'worker threads (default: available cores)' },
   maxMemory: { type: 'string', help: 'memory budget for counting, e.g. 4G, 512M (default: min(3G, 60% of RAM))', metavar: 'SIZE' },
   bz2Decoder: { type: 'string', default: 'auto', choices: ['auto', 'lbzip2', 'bzip2', 'js'], help: 'bz2 decoder: auto = lbzip2, else bzip2, else pure JS' },
@@ -59,6 +65,8 @@ export interface Thresholds {
   pageviewDomains: string[];
   wordnetLemmas: 'head' | 'all';
   maxQueries: number | undefined;
+  /** Canonical forms (canonicalText) dropped from the query list; empty: none (CLIP's definition). */
+  stopwords: ReadonlySet<string>;
 }
 
 /** One run's settings, after defaults and checks. */
@@ -150,5 +158,18 @@ export function resolveQuerygen(input: QuerygenOptions): QuerygenRun {
     pageviewDomains: o.pageviewDomains,
     wordnetLemmas: o.wordnetLemmas,
     maxQueries: o.maxQueries,
+    stopwords: o.stopwords === 'none' ? new Set<string>() : readStopwords(resolve(o.stopwords)),
   };
+}
+
+/**
+ * A stopword file: one word or phrase a line (blank lines and `#` comments skipped), in the canonical
+ * form the query union compares (canonicalText). Throws InputError naming the file when it cannot be
+ * read or holds no word.
+ */
+export function readStopwords(file: string): Set<string> {
+  const text = readInputTextSync(file, { kind: 'text', stage: 'querygen' });
+  const words = new Set(text.split(/\r?\n/).map((l) => l.replace(/#.*$/, '').trim()).filter(Boolean).map((w) => canonicalText(normalizeWhitespace(w))).filter(Boolean));
+  if (!words.size) throw new InputError('querygen', file, "stopword file holds no word (give --stopwords none to keep every query)");
+  return words;
 }

@@ -2,7 +2,8 @@
  * Wikimedia hourly pageview files (`pageviews-YYYYMMDD-HH0000.gz`, plain, .gz or .bz2): one line per
  * page, `domain_code page_title count_views total_response_size`, separated by single spaces.
  * As MetaCLIP: only the chosen domain codes count (`en` = English Wikipedia desktop; `en.m` is
- * mobile), titles with ':' (other namespaces, Special:…) are skipped, an hourly count under the
+ * mobile), titles with ':' (other namespaces, Special:…) are skipped, and so are the front page and
+ * `-` (isArticleTitle: no article, yet the most viewed lines of a file), an hourly count under the
  * threshold is ignored, `_` becomes a space. Titles are otherwise kept as they appear (percent-escapes
  * are not decoded: MetaCLIP does not either, and such titles rarely pass the view threshold).
  * A title over MAX_TITLE_BYTES (MediaWiki's own limit is 255 bytes) is a bad line, as is a line over
@@ -35,6 +36,26 @@ export interface PageviewFileResult {
   badExamples: string[];
   /** Characters the line splitter searched or copied (LineSplitter.work): linear in the file's size. */
   splitWork: number;
+  /** Lines of the selected domains over the threshold that name no article (isArticleTitle). */
+  nonArticles: number;
+}
+
+/**
+ * Front pages of the large Wikipedias whose title has no ':' (the others, `Wikipedia:Hauptseite`, are
+ * in a namespace already): the most viewed page of a wiki, and no article (MetaCLIP's list is led by
+ * `Main Page`, 773,843 views, otherwise).
+ */
+const FRONT_PAGES: ReadonlySet<string> = new Set(['Main_Page', 'Main_page', 'Pagina_principale', 'メインページ', 'Заглавная_страница', 'Hoofdpagina', 'Головна_сторінка', 'Strona_główna']);
+
+/**
+ * Whether a pageview title (as in the file: `_` for spaces, percent-escapes as given) names an
+ * article: not `-` (the file's placeholder for a request without a title), not a front page, not a
+ * page of another namespace (`Special:Search`, `File:…`, `Talk:…`, also with the colon escaped as
+ * `%3A`), not empty.
+ */
+export function isArticleTitle(raw: string): boolean {
+  if (raw === '-' || raw === '' || FRONT_PAGES.has(raw)) return false;
+  return !raw.includes(':') && !/%3a/i.test(raw);
 }
 
 export interface PageviewParseOptions {
@@ -51,7 +72,7 @@ export interface PageviewParseOptions {
 export async function parsePageviewFile(file: string, opts: PageviewParseOptions): Promise<PageviewFileResult> {
   const domains = new Set(opts.domains);
   const titles = new Map<string, number>();
-  const res: PageviewFileResult = { titles, lines: 0, kept: 0, badLines: 0, badExamples: [], splitWork: 0 };
+  const res: PageviewFileResult = { titles, lines: 0, kept: 0, badLines: 0, badExamples: [], splitWork: 0, nonArticles: 0 };
   const bad = (line: string, reason: string) => {
     res.badLines++;
     if (res.badExamples.length < 5) res.badExamples.push(`line ${res.lines}: ${reason}: '${line.slice(0, 80)}'`);
@@ -89,9 +110,11 @@ export async function parsePageviewFile(file: string, opts: PageviewParseOptions
       bad(line, `title longer than ${MAX_TITLE_BYTES} bytes`);
       return;
     }
-    if (raw.includes(':')) return;
     const title = raw.replace(/_/g, ' ').trim();
-    if (title.length === 0) return;
+    if (!isArticleTitle(raw) || title.length === 0) {
+      res.nonArticles++;
+      return;
+    }
     res.kept++;
     titles.set(title, (titles.get(title) ?? 0) + views);
   };

@@ -34,7 +34,7 @@ export type WorkerTask =
 export type WorkerReply =
   | { type: 'done'; seq: number; stats: TaskStats }
   | { type: 'progress'; seq: number; inBytes: number; xmlBytes: number; articles: number }
-  | { type: 'pageviews'; seq: number; titles: Array<[string, number]>; lines: number; kept: number; badLines: number; badExamples: string[] }
+  | { type: 'pageviews'; seq: number; titles: Array<[string, number]>; lines: number; kept: number; badLines: number; badExamples: string[]; nonArticles: number }
   | { type: 'spilled'; seq: number; files: SpillFiles; spills: number; spilledEntries: number; tokens: number }
   | { type: 'merged'; seq: number; kind: 'uni' | 'bi'; distinct: number; total: number; frequent: Array<[string, number]>; outFile: string; outEntries: number }
   | { type: 'error'; seq: number; kind: 'xml' | 'decode' | 'input' | 'other'; message: string; offset?: number; code?: string };

@@ -32,6 +32,8 @@ export interface PageviewTotals {
   titleViews: Map<string, number>;
   lines: number;
   bad: number;
+  /** Lines that name no article (front page, `-`, other namespaces), left out. */
+  nonArticles: number;
   /** Up to 20 examples, "file: line N: reason". */
   examples: string[];
 }
@@ -92,7 +94,7 @@ function taskError(file: string, err: unknown, where: string): never {
  */
 export async function readSources(run: QuerygenRun, plans: WikiPlan[], pool: WorkerPool, progress: QuerygenProgress, guard: RunGuard): Promise<PageviewTotals> {
   const jobs: Promise<unknown>[] = [];
-  const pv: PageviewTotals = { titleViews: new Map(), lines: 0, bad: 0, examples: [] };
+  const pv: PageviewTotals = { titleViews: new Map(), lines: 0, bad: 0, nonArticles: 0, examples: [] };
   for (const file of run.pageviews) jobs.push(guard.track(readPageviewFile(run, file, pool, progress, pv)));
   for (const plan of plans) {
     if (guard.failure) break;
@@ -116,6 +118,7 @@ async function readPageviewFile(run: QuerygenRun, file: string, pool: WorkerPool
   if (r.type !== 'pageviews') return;
   pv.lines += r.lines;
   pv.bad += r.badLines;
+  pv.nonArticles += r.nonArticles;
   for (const e of r.badExamples) if (pv.examples.length < 20) pv.examples.push(`${file}: ${e}`);
   for (const [t, v] of r.titles) pv.titleViews.set(t, (pv.titleViews.get(t) ?? 0) + v);
 }

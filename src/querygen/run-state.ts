@@ -100,8 +100,9 @@ export class QuerygenProgress {
     this.throttle.tick();
   }
 
-  final(): void {
-    this.throttle.final();
+  /** Emits now: `line` when given (the run's last line, from its summary), else the current status. */
+  final(line?: string): void {
+    this.throttle.final(line);
   }
 
   /** Enters the next phase and says so. */

@@ -62,19 +62,23 @@ export interface UnionResult {
   punctuation: BySource;
   /** Candidates dropped by the --max-queries cap. */
   capped: BySource;
+  /** Candidates dropped as stopwords (--stopwords FILE). */
+  stopwords: BySource;
 }
 
 /**
  * Union of the sources in the order given (wordnet -> unigram -> bigram -> title), each query once:
  * a query whose canonical token form (canonicalText, what the crawl matches) was already given by an
- * earlier entry is a duplicate. Empty and single-punctuation entries are dropped (as MetaCLIP).
+ * earlier entry is a duplicate. Empty and single-punctuation entries are dropped (as MetaCLIP), and
+ * with `stopwords` (canonical forms) the entries that are one; by default none is (CLIP's list is
+ * every word over the count threshold, stopwords included).
  * With `maxQueries`, entries are taken in that order until the cap, so what is dropped is the tail:
  * the titles with the fewest views first, then bigrams with the lowest PMI, and so on (each source
  * must come sorted best first).
  */
-export function unionQueries(sources: Array<[QuerySource, Array<[string, number]>]>, maxQueries?: number): UnionResult {
+export function unionQueries(sources: Array<[QuerySource, Array<[string, number]>]>, maxQueries?: number, stopwords: ReadonlySet<string> = new Set()): UnionResult {
   const seen = new Set<string>();
-  const res: UnionResult = { rows: [], bySource: zeroBySource(), duplicates: zeroBySource(), punctuation: zeroBySource(), capped: zeroBySource() };
+  const res: UnionResult = { rows: [], bySource: zeroBySource(), duplicates: zeroBySource(), punctuation: zeroBySource(), capped: zeroBySource(), stopwords: zeroBySource() };
   const cap = maxQueries ?? Infinity;
   for (const [source, entries] of sources) {
     for (const [raw, count] of entries) {
@@ -82,6 +86,10 @@ export function unionQueries(sources: Array<[QuerySource, Array<[string, number]
       const canon = canonicalText(query);
       if (canon.length === 0 || (canon.indexOf(' ') < 0 && isPunctuationToken(canon))) {
         res.punctuation[source]++;
+        continue;
+      }
+      if (stopwords.has(canon)) {
+        res.stopwords[source]++;
         continue;
       }
       if (seen.has(canon)) {

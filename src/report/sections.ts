@@ -10,7 +10,7 @@ import { SIDE_BINS, droppedRecords, sideEdges, simEdges, type ShardScan } from '
 import type { ShardStats } from '../shards/index.js';
 import { listShards, readShardStats } from '../shards/index.js';
 import { PLANTED_NOISE_FILE } from './planted-noise.js';
-import { FINAL_LOSS_STEPS, finalLoss } from '../train/final-loss.js';
+import { FINAL_LOSS_STEPS, finalLoss, runSamplesPerSec } from '../train/final-loss.js';
 import { checkWeightsFiles } from '../train/weights-check.js';
 import { problemOf, type InputProblem } from './problems.js';
 import { checkCount, checkFraction, checkList, checkSum, describeProblems, type FieldProblem } from '../util/checked.js';
@@ -236,8 +236,8 @@ export async function renderTraining(m: FoundModel): Promise<{ html: string; cha
   const last = lines[lines.length - 1];
   items.push(['steps', fmtNum(last?.step ?? 0)]);
   if (last?.loss !== undefined) items.push([`final loss (mean of the last ${FINAL_LOSS_STEPS} steps)`, fmtNum(finalLoss(lines.map((l) => l.loss).filter((v): v is number => typeof v === 'number')))]);
-  const sps = lines.map((l) => l.samples_per_s).filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
-  if (sps.length) items.push(['samples/s (median)', fmtNum(sps.slice().sort((a, b) => a - b)[Math.floor(sps.length / 2)]!)]);
+  const sps = runSamplesPerSec(lines as ReadonlyArray<{ batch?: unknown; samples_per_s?: unknown }>);
+  if (sps > 0) items.push(['samples/s (samples over step time)', fmtNum(sps)]);
   if (last?.logit_scale !== undefined) items.push(['logit scale', fmtNum(last.logit_scale)]);
   const batch = lines.find((l) => typeof (l as unknown as Obj).batch === 'number') as unknown as Obj | undefined;
   if (batch) items.push(['batch size', fmtNum(batch.batch)]);

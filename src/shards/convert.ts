@@ -9,8 +9,8 @@ import { defineOptions, resolveOptions, type OptionsInput } from '../util/option
 import { UsageError } from '../util/errors.js';
 import { claimOutput } from '../util/output.js';
 import { VERSION } from '../util/version.js';
-import type { ProgressSink } from '../util/progress.js';
-import { listShards, readShardExtras, readShardFile, readShardInfo, readStatusRows } from './reader.js';
+import { formatDuration, type ProgressSink } from '../util/progress.js';
+import { countDistinctImages, listShards, readShardExtras, readShardFile, readShardInfo, readStatusRows } from './reader.js';
 import { readManifest, readShardStats, writeManifest } from './manifest.js';
 import { metadataPathFor, openShardWriter, SHARD_FORMATS, shardExtension, statusPathFor, statsPathFor, type ShardFormat } from './writer.js';
 import { successRow, type StatusRow } from './record.js';
@@ -37,6 +37,8 @@ export interface ConvertSummary {
   /** Shards found already converted by an earlier run and skipped. */
   skipped_shards: number;
   pairs: number;
+  /** Distinct images (by sha256) among the pairs. */
+  distinct_images: number;
   /** Items of the input that are not pairs (a tar member without its image or caption), by reason; left out. */
   bad_items: Record<string, number>;
   image_bytes: number;
@@ -111,7 +113,7 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
     if (files.some((f) => f.startsWith(`${opts.out}/`) || f === opts.out)) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: opts.out });
     await claim.create();
     const present = new Set(await readdir(opts.out));
-    const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, bad_items: {}, image_bytes: 0, seconds: 0 };
+    const summary: ConvertSummary = { out: opts.out, from, to, shards: 0, skipped_shards: 0, pairs: 0, distinct_images: 0, bad_items: {}, image_bytes: 0, seconds: 0 };
     const onBadItem = (reason: string, detail: string) => {
       summary.bad_items[reason] = (summary.bad_items[reason] ?? 0) + 1;
       opts.onLog?.(`convert: ${reason}: ${detail}`);
@@ -133,10 +135,18 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
       const oc = await openClipCommandFor(opts.out, written.map((n) => join(opts.out, n)));
       if (oc) { summary.open_clip_command = oc.command; summary.open_clip = oc; }
     }
+    summary.distinct_images = await countDistinctImages(written.map((n) => join(opts.out, n)));
+    // the last progress line is the summary's numbers (README.md, "Progress")
+    opts.onProgress?.(convertLine(summary));
     return summary;
   } finally {
     await claim.release();
   }
+}
+
+/** The last progress line of a conversion: the summary's counts. */
+export function convertLine(s: Pick<ConvertSummary, 'shards' | 'skipped_shards' | 'pairs' | 'distinct_images' | 'seconds'>): string {
+  return `convert: ${s.shards + s.skipped_shards} shards, ${s.pairs} pairs, ${s.distinct_images} distinct images · ${formatDuration(s.seconds)}`;
 }
 
 /** One output shard per input shard (the default). */

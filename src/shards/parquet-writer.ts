@@ -1,6 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { encodeStruct, i64, type ThriftStruct } from './thrift.js';
 import type { ColumnDef } from './record.js';
+import { VERSION } from '../util/version.js';
 
 /**
  * A small, fast Parquet writer for the shard schema: PLAIN encoding, DATA_PAGE v1 pages,
@@ -91,7 +92,7 @@ function encodeLevels(levels: Uint8Array, n: number, maxLevel: number): Buffer {
  * Encodes one column chunk (one v1 data page) for `rows` rows; returns its buffers. One switch over
  * the physical types, kept together so each type's levels and PLAIN encoding read side by side.
  */
-function encodeColumn(leaf: Leaf, values: unknown[]): { parts: Buffer[]; numValues: number } {
+function encodeColumn(leaf: Leaf, values: unknown[]): { parts: Buffer[]; numValues: number; statistics: ThriftStruct } {
   const parts: Buffer[] = [];
   const n = values.length;
   let numValues = n;
@@ -170,8 +171,78 @@ function encodeColumn(leaf: Leaf, values: unknown[]): { parts: Buffer[]; numValu
     }
     if (packed.length) parts.push(Buffer.concat(packed));
   }
-  return { parts, numValues };
+  return { parts, numValues, statistics: columnStatistics(leaf, present, numValues) };
 }
+
+/** Longest min/max value written to statistics (parquet-cpp's default): an image column gets only its null count. */
+const MAX_STATISTICS_BYTES = 4096;
+
+/**
+ * A column chunk's Statistics as pyarrow (parquet-cpp) writes them, so that readers can skip row
+ * groups: null_count always; min_value/max_value PLAIN-encoded in the type's sort order (signed for
+ * numbers, unsigned bytes for strings and binary; NaN left out; a zero minimum written as -0 and a
+ * zero maximum as +0, as the format asks), and the deprecated min/max too for the signed types.
+ */
+function columnStatistics(leaf: Leaf, present: readonly unknown[], numValues: number): ThriftStruct {
+  const stats: ThriftStruct = { 3: i64(numValues - present.length) };
+  let minB: Buffer | undefined;
+  let maxB: Buffer | undefined;
+  if (leaf.type === TYPE.BYTE_ARRAY) {
+    let min: Buffer | undefined;
+    let max: Buffer | undefined;
+    for (const v of present) {
+      const b = typeof v === 'string' ? Buffer.from(v, 'utf8') : Buffer.from((v as Uint8Array).buffer, (v as Uint8Array).byteOffset, (v as Uint8Array).byteLength);
+      if (b.length > MAX_STATISTICS_BYTES) return stats;
+      if (!min || Buffer.compare(b, min) < 0) min = b;
+      if (!max || Buffer.compare(b, max) > 0) max = b;
+    }
+    if (min && max) { stats[6] = Buffer.from(min); stats[5] = Buffer.from(max); }
+    return stats;
+  }
+  if (leaf.type === TYPE.INT64) {
+    let min: bigint | undefined;
+    let max: bigint | undefined;
+    for (const v of present) {
+      const x = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
+      if (min === undefined || x < min) min = x;
+      if (max === undefined || x > max) max = x;
+    }
+    if (min === undefined || max === undefined) return stats;
+    minB = Buffer.allocUnsafe(8); minB.writeBigInt64LE(min);
+    maxB = Buffer.allocUnsafe(8); maxB.writeBigInt64LE(max);
+  } else {
+    let min = Infinity;
+    let max = -Infinity;
+    let any = false;
+    for (const v of present) {
+      const x = leaf.type === TYPE.INT32 ? Number(v) | 0 : leaf.type === TYPE.BOOLEAN ? (v ? 1 : 0) : Number(v);
+      if (Number.isNaN(x)) continue;
+      any = true;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    if (!any) return stats;
+    const width = leaf.type === TYPE.BOOLEAN ? 1 : leaf.type === TYPE.DOUBLE ? 8 : 4;
+    const enc = (x: number): Buffer => {
+      const b = Buffer.allocUnsafe(width);
+      if (leaf.type === TYPE.BOOLEAN) b[0] = x;
+      else if (leaf.type === TYPE.INT32) b.writeInt32LE(x);
+      else if (leaf.type === TYPE.FLOAT) b.writeFloatLE(x);
+      else b.writeDoubleLE(x);
+      return b;
+    };
+    minB = enc(min === 0 && leaf.type !== TYPE.INT32 && leaf.type !== TYPE.BOOLEAN ? -0 : min);
+    maxB = enc(max === 0 ? 0 : max);
+  }
+  stats[1] = maxB;
+  stats[2] = minB;
+  stats[5] = maxB;
+  stats[6] = minB;
+  return stats;
+}
+
+/** created_by of every file: the package and its version, in the `NAME version X` form readers parse. */
+export const CREATED_BY = `wit-clip version ${VERSION}`;
 
 /** Streams rows into one Parquet file; call `writeRowGroup` per group, then `finish`. */
 export class ParquetFileWriter<R = import('./record.js').PairRecord> {
@@ -216,7 +287,7 @@ export class ParquetFileWriter<R = import('./record.js').PairRecord> {
     let totalBytes = 0;
     for (const leaf of this.leaves) {
       const values = rows.map(leaf.col.get);
-      const { parts, numValues } = encodeColumn(leaf, values);
+      const { parts, numValues, statistics } = encodeColumn(leaf, values);
       let bodyLen = 0;
       for (const p of parts) bodyLen += p.length;
       const header = encodeStruct({
@@ -240,6 +311,7 @@ export class ParquetFileWriter<R = import('./record.js').PairRecord> {
           6: i64(chunkLen),
           7: i64(chunkLen),
           9: i64(pageOffset),
+          12: statistics,
         },
       });
     }
@@ -256,7 +328,9 @@ export class ParquetFileWriter<R = import('./record.js').PairRecord> {
       3: i64(this.numRows),
       4: this.rowGroups,
       5: kv.length ? kv : undefined,
-      6: 'wit (https://github.com/wit-corpus/wit)',
+      6: CREATED_BY,
+      // TypeDefinedOrder for every leaf: readers trust min_value/max_value only with a column order
+      7: this.leaves.map(() => ({ 1: {} })),
     });
     const len = Buffer.allocUnsafe(4);
     len.writeUInt32LE(meta.length, 0);

@@ -8,6 +8,7 @@ import { readShardStats } from './manifest.js';
 import { statsPathFor } from './writer.js';
 import { openInputFile, readFully } from '../util/input.js';
 import { limitCaption, MAX_CAPTION_CHARS } from '../util/caption.js';
+import { DistinctCounter } from '../util/distinct.js';
 
 /** Options for reading shards. */
 export interface ShardReadOptions {
@@ -309,4 +310,14 @@ export async function readShardExtras(file: string): Promise<ExtraColumn[]> {
     return Object.entries(r.extra ?? {}).map(([name, v]) => ({ name, kind: typeof v === 'number' ? 'double' : typeof v === 'boolean' ? 'boolean' : 'string' }));
   }
   return [];
+}
+
+/**
+ * Distinct images (by sha256) among the pairs of shard files (README.md, "Coming from img2dataset"),
+ * read without their image bytes. Throws what reading a shard throws.
+ */
+export async function countDistinctImages(files: readonly string[]): Promise<number> {
+  const seen = new DistinctCounter();
+  for (const f of files) for await (const rec of readShardFile(f, { images: false })) seen.add(rec.sha256);
+  return seen.size;
 }

@@ -250,7 +250,7 @@ async function runLoop(loop: Loop, run: RunState): Promise<LoopResult> {
       time: run.elapsedBefore + (performance.now() - loop.t0) / 1000, batch: batch.n, data_wait_ms: Math.round(waitMs * 10) / 10,
     };
     await appendFile(checkpointer.metricsFile, JSON.stringify(line) + '\n');
-    const rate = res.runSamples / res.stepTime;
+    const rate = res.runSamples / res.stepTime; // runSamplesPerSec's definition, over this run's steps
     const eta = ((totalSteps - run.step) * hyper.batchSize) / rate;
     options.onProgress?.(`train step ${run.step}/${totalSteps} loss ${r.loss.toFixed(4)} lr ${lr.toExponential(2)} scale ${scale.toFixed(2)} ${rate.toFixed(1)} samples/s ETA ${formatDuration(eta)}`);
     if (run.step % options.checkpointEvery === 0 || run.step === totalSteps) {
@@ -260,6 +260,11 @@ async function runLoop(loop: Loop, run: RunState): Promise<LoopResult> {
   }
   res.leaked = numTensors0 < 0 ? 0 : tf.memory().numTensors - numTensors0;
   return res;
+}
+
+/** The last progress line of a run: the summary's steps, final loss and samples/s. */
+export function trainLine(s: Pick<TrainSummary, 'steps' | 'final_loss' | 'samples_per_sec' | 'seconds'>, totalSteps: number): string {
+  return `train done: step ${s.steps}/${totalSteps} final loss ${s.final_loss.toFixed(4)} (mean of the last ${FINAL_LOSS_STEPS} steps) ${s.samples_per_sec.toFixed(1)} samples/s in ${formatDuration(s.seconds)}`;
 }
 
 /**
@@ -308,7 +313,7 @@ async function trainRun(options: ResolvedTrain, plan: RunPlan, backend: Awaited<
     const res = await runLoop({ options, plan, optimizer, loader, checkpointer, t0 }, run);
     await saveModelDir(options.out, model, tokenizer);
     if (res.leaked > 0) log(`train: warning: ${res.leaked} tensors not freed`);
-    return {
+    const summary: TrainSummary = {
       out: options.out,
       steps: run.step,
       final_loss: finalLoss(res.recent),
@@ -330,6 +335,9 @@ async function trainRun(options: ResolvedTrain, plan: RunPlan, backend: Awaited<
       ...(startStep > 0 ? { resumed_from: startStep } : {}),
       checkpoints: checkpointer.written,
     };
+    // the last progress line is the summary's numbers: steps, final loss, the run's one rate
+    options.onProgress?.(trainLine(summary, plan.totalSteps));
+    return summary;
   } finally {
     await loader?.close().catch(() => undefined);
     await decoder.close();

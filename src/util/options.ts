@@ -42,6 +42,34 @@ export interface OptionSpec {
    * line (docs/ARCHITECTURE.md, "One vocabulary").
    */
   aliases?: readonly string[];
+  /**
+   * Names another tool gives the same option (img2dataset's `--url_list` for `--input`): parsed as
+   * this flag without a deprecation line, validated as it, named in --help (docs/ARCHITECTURE.md,
+   * "Other tools' flags").
+   */
+  compat?: readonly CompatName[];
+}
+
+/** A flag name of another tool that means the same as a wit option, and how its values map. */
+export interface CompatName {
+  /** The flag as the other tool spells it, without dashes (`url_list`). */
+  name: string;
+  /** The tool, for --help and messages (`img2dataset`). */
+  tool: string;
+  /** Values the tool spells differently (`{ 'csv.gz': 'csv' }`), mapped before validation. */
+  values?: Readonly<Record<string, string>>;
+  /** A number given in another unit: multiplied by this (img2dataset's `--timeout` seconds to ms: 1000). */
+  scale?: number;
+}
+
+/**
+ * A flag of another tool that wit does not take, with why and what to use instead (one line). Values
+ * in `harmless` (compared ignoring case; `*` for any) change nothing in wit: accepted with a note.
+ */
+export interface ForeignFlag {
+  tool: string;
+  why: string;
+  harmless?: readonly string[];
 }
 
 export type OptionsSchema = Record<string, OptionSpec>;
@@ -166,9 +194,23 @@ export function flagSpecs(schema: OptionsSchema): FlagSpecs {
     if (spec.positional) f.positional = true;
     if (spec.group) f.group = spec.group;
     const name = flagName(key, spec);
+    if (spec.compat?.length) f.otherNames = spec.compat.map((c) => `${c.tool}\u00a0--${c.name}`); // kept on one line when wrapped
     flags[name] = f;
     for (const alias of spec.aliases ?? []) flags[alias] = { type: spec.type, description: `deprecated name of --${name}`, aliasOf: name };
+    for (const c of spec.compat ?? []) {
+      flags[c.name] = { type: spec.type, description: `${c.tool}'s name of --${name}`, compatOf: name, tool: c.tool, ...(c.values ? { values: c.values } : {}), ...(c.scale ? { scale: c.scale } : {}) };
+    }
   }
+  return flags;
+}
+
+/**
+ * Flags of other tools that wit does not take (`ForeignFlag`): hidden from --help, and a use gets one
+ * line saying why and what to use instead (exit 2), or a note when the value changes nothing.
+ */
+export function foreignFlagSpecs(table: Readonly<Record<string, ForeignFlag>>): FlagSpecs {
+  const flags: FlagSpecs = {};
+  for (const [name, f] of Object.entries(table)) flags[name] = { type: 'string', description: f.why, tool: f.tool, unsupported: { why: f.why, harmless: f.harmless ?? [] } };
   return flags;
 }
 
@@ -181,7 +223,7 @@ export function groupFlags(flags: FlagSpecs, groups: Record<string, readonly str
   for (const [group, names] of Object.entries(groups)) {
     for (const name of names) {
       const f = flags[name];
-      if (!f || f.aliasOf) throw new Error(`groupFlags: no flag --${name}`);
+      if (!f || f.aliasOf || f.compatOf || f.unsupported) throw new Error(`groupFlags: no flag --${name}`);
       out[name] = { ...f, group };
     }
   }

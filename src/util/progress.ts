@@ -43,7 +43,8 @@ export class Throttle {
     this.last = now;
     this.sink(this.render());
   }
-  final(): void {
-    this.sink?.(this.render());
+  /** Emits now: `line` when given (the run's last line, made from its summary), else the rendered one. */
+  final(line?: string): void {
+    this.sink?.(line ?? this.render());
   }
 }

@@ -78,7 +78,7 @@ describe.skipIf(!needs('redis-server'))('distributed crawl: a failed start leave
     const timer = setTimeout(() => late.abort(), 10_000);
     try {
       await expect(runCoordinator({ redisUrl: redis.url, crawl: { ...base, captionCol: 'alt' }, runId: 'named', pollMs: 50, signal: late.signal }))
-        .rejects.toThrow(/run named in Redis was started with option 'captionCol' = "text", this coordinator has "alt"/);
+        .rejects.toThrow(/run named in Redis was started with --caption-col = "text", this coordinator has "alt"/);
     } finally {
       clearTimeout(timer);
     }

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { syntheticPages, writeDump } from '../helpers/wiki-dump.js';
 import { readTsv } from './helpers.js';
 import { WIT } from '../crawl/run-wit.js';
+import { querygenLine } from '../../src/querygen/index.js';
+import { formatCount } from '../../src/util/progress.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'wit-qg-cli-'));
 const wit = (...args: string[]) => spawnSync(process.execPath, [WIT, 'querygen', ...args], { encoding: 'utf8', cwd: process.cwd(), timeout: 60000 });
@@ -34,6 +36,18 @@ describe('wit querygen (CLI)', () => {
     expect(rows.length).toBe(s.queries);
     expect(rows[0]!.source).toBe('wordnet');
     expect(rows[rows.length - 1]).toEqual({ query: 'Some Title', source: 'title', count: 100 });
+  });
+
+  it('the last progress line is the summary: articles, its one rate, queries (issue 29)', () => {
+    const out = join(dir, 'progress.tsv');
+    const r = wit('--wiki', dump, '--pageviews', join(dir, 'pageviews-20240101-000000'), '--out', out, '--min-count', '20', '--min-pmi=4', '--workers', '2', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    const last = r.stderr.trim().split('\n').filter((l) => l.startsWith('querygen:')).pop()!;
+    expect(s.articles).toBeGreaterThan(300);
+    expect(last).toBe(querygenLine(s));
+    expect(last).toContain(` ${s.articles} articles (${formatCount(s.articles_per_sec)}/s) `);
+    expect(last).toContain(` ${formatCount(s.queries)} queries (`);
   });
 
   it('--max-queries caps; text summary without --json', () => {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { train, type MetricsLine, type TrainOptions } from '../../src/train/index.js';
+import { trainLine } from '../../src/train/train.js';
+import { runSamplesPerSec } from '../../src/train/final-loss.js';
 import { loadClip } from '../../src/train/clip.js';
 import { InputError, UsageError, WitError } from '../../src/util/errors.js';
 import { writeShapeShards } from './synthetic-shards.js';
@@ -35,6 +37,12 @@ describe('train', () => {
     expect(s.bad_images).toBeGreaterThan(0); // the two corrupt images were counted and dropped
     expect(s.samples_per_sec).toBeGreaterThan(0);
     expect(s.leaked_tensors).toBe(0); // tf.memory().numTensors flat across the 24 steps
+    // the last progress line is the summary (issue 29): its steps, final loss and the run's one rate,
+    // which the last step's line, metrics.jsonl (as the report and the demo read it) and the summary share
+    expect(lines[lines.length - 1]).toBe(trainLine(s, 24));
+    expect(lines[lines.length - 1]).toMatch(new RegExp(`^train done: step 24/24 final loss ${s.final_loss.toFixed(4)} .* ${s.samples_per_sec.toFixed(1)} samples/s in `));
+    expect(lines.filter((l) => l.startsWith('train step ')).pop()).toContain(` ${s.samples_per_sec.toFixed(1)} samples/s `);
+    expect(runSamplesPerSec(metrics(out)) / s.samples_per_sec).toBeCloseTo(1, 6);
     const m = metrics(out);
     expect(m.map((x) => x.step)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
     expect(m.every((x) => x.batch === 36)).toBe(true);
@@ -45,7 +53,7 @@ describe('train', () => {
     for (const f of ['config.json', 'tokenizer.json', 'model.json', 'model.weights.bin', 'train_state.json', 'checkpoints/step-000012/train_state.json', 'checkpoints/step-000024/optimizer.json']) {
       expect(existsSync(join(out, f)), f).toBe(true);
     }
-    expect(lines.at(-1)).toMatch(/^train step 24\/24 loss \d/);
+    expect(lines.at(-2)).toMatch(/^train step 24\/24 loss \d/); // then the summary line
     const clip = await loadClip(out, { backend: 'keep', decodeWorkers: 0 });
     const [a, b] = await clip.embedTexts(['a red circle', 'a blue square']);
     expect(a!.length).toBe(64);

@@ -16,7 +16,7 @@ export const command: CommandDef = {
     const bad = Object.entries(s.bad_items).map(([k, n]) => `${n} ${k}`).join(', ');
     return {
       summary: { ...s },
-      text: `convert: ${s.from} -> ${s.to}, ${s.shards} shards written${s.skipped_shards ? ` (${s.skipped_shards} already done)` : ''}, ${s.pairs} pairs, ${(s.image_bytes / 1e6).toFixed(1)} MB of images in ${s.seconds.toFixed(1)} s${bad ? `; left out (not pairs): ${bad}` : ''}\n  written: ${s.out}\n${s.open_clip_command ? `  open_clip: ${s.open_clip_command}\n` : ''}`,
+      text: `convert: ${s.from} -> ${s.to}, ${s.shards} shards written${s.skipped_shards ? ` (${s.skipped_shards} already done)` : ''}, ${s.pairs} pairs (${s.distinct_images} distinct images), ${(s.image_bytes / 1e6).toFixed(1)} MB of images in ${s.seconds.toFixed(1)} s${bad ? `; left out (not pairs): ${bad}` : ''}\n  written: ${s.out}\n${s.open_clip_command ? `  open_clip: ${s.open_clip_command}\n` : ''}`,
     };
   },
 };

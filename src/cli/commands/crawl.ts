@@ -1,7 +1,7 @@
 import type { CommandDef, CommandResult } from '../command.js';
-import { flagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
+import { flagSpecs, foreignFlagSpecs, groupFlags, optionsFromFlags } from '../../util/options.js';
 import { UsageError, WitError } from '../../util/errors.js';
-import { crawlOptionsSchema, distributedOptionsSchema, type CrawlOptions, type DistributedCrawlOptions } from '../../crawl/options.js';
+import { IMG2DATASET_UNSUPPORTED, crawlOptionsSchema, distributedOptionsSchema, type CrawlOptions, type DistributedCrawlOptions } from '../../crawl/options.js';
 import type { CrawlSummary } from '../../crawl/index.js';
 
 function reasons(r: Record<string, number> | undefined): string {
@@ -14,7 +14,8 @@ function summaryText(s: CrawlSummary): string {
   return [
     `crawl: ${s.out}`,
     `  candidates  ${s.candidates}  (matched ${s.matched}, admitted ${s.admitted})`,
-    `  kept        ${s.kept}  (${(100 * s.success_rate).toFixed(1)}% of admitted) in ${s.shards} shards${s.resumed_shards ? ` (${s.resumed_shards} from before the resume)` : ''}`,
+    `  kept        ${s.kept}  (${(100 * s.success_rate).toFixed(1)}% of admitted) in ${s.shards} shards${s.resumed_shards ? ` (${s.resumed_shards} from before the resume)` : ''}, ${s.distinct_images} distinct images`,
+    ...(s.from_warc ? [`  from WARC   ${s.from_warc} images taken from the WARC inputs' responses (no download; --refetch fetches them)`] : []),
     `  failed      ${s.failed_total}: ${reasons(s.failed)}`,
     `  skipped     ${s.skipped_total}: ${reasons(s.skipped)}`,
     ...(s.pages ? [`  pages       ${reasons(s.pages)}`] : []),
@@ -43,20 +44,19 @@ async function loadDistributed(): Promise<NonNullable<DistributedModule['runDist
 
 export const command: CommandDef = {
   name: 'crawl',
-  summary: 'find <img> alt texts that contain a query, download, resize and write Parquet shards',
+  summary: "find <img> alt texts that contain a query, download, resize and write Parquet shards\n\nimg2dataset's flag names and value syntax are taken too (--url_list, --output_folder, --resize_mode keep_ratio_largest, --save_additional_columns '[\"uid\"]', …; each is named in brackets below), and its flags wit has no use for say why in one line (README.md, \"Coming from img2dataset\").",
   usage: 'wit crawl --queries queries.tsv --input SOURCE… --out DIR [--balance cap|sample] [--cap N] [--redis URL --role coordinator|worker]',
-  flags: groupFlags(flagSpecs({ ...crawlOptionsSchema, ...distributedOptionsSchema }), {
+  flags: groupFlags({ ...flagSpecs({ ...crawlOptionsSchema, ...distributedOptionsSchema }), ...foreignFlagSpecs(IMG2DATASET_UNSUPPORTED) }, {
     input: ['queries', 'input', 'input-format', 'url-col', 'caption-col', 'save-additional-columns', 'verify-hash-col', 'on-truncated', 'max-input-bytes', 'input-timeout-ms', 'max-page-bytes'],
     matching: ['balance', 'cap', 'seed', 'case-insensitive', 'use-title', 'dedup-capacity', 'dedup-error-rate'],
-    download: ['concurrency', 'per-host-concurrency', 'per-host-delay-ms', 'timeout-ms', 'retries', 'max-bytes', 'user-agent', 'robots', 'allow-private-network', 'max-pages', 'max-depth'],
-    images: ['image-size', 'resize-mode', 'encode', 'quality', 'min-image-side', 'max-aspect', 'image-concurrency'],
+    download: ['refetch', 'concurrency', 'per-host-concurrency', 'per-host-delay-ms', 'timeout-ms', 'retries', 'max-bytes', 'user-agent', 'robots', 'allow-private-network', 'max-pages', 'max-depth'],
+    images: ['image-size', 'resize-mode', 'resize-only-if-bigger', 'encode', 'quality', 'min-image-side', 'max-aspect', 'max-pixels', 'image-concurrency'],
     output: ['out', 'output-format', 'shard-size', 'resume'],
     distributed: ['redis', 'role', 'chunk-rows', 'run-id', 'worker-concurrency', 'redis-timeout'],
   }),
   examples: [
     { what: 'the WIT way: alt texts in Common Crawl WAT files that contain a query', cmd: 'wit crawl --queries queries.tsv --input CC-MAIN-20240101-00000.warc.wat.gz --out shards/' },
-    { what: 'a DataComp url list as img2dataset downloads it (no queries: every row), as WebDataset tars', cmd: 'wit crawl --input datacomp_shard.parquet --url-col url --caption-col text --save-additional-columns uid --output-format webdataset --out shards/' },
-    { what: "LAION's list, its similarity column stored as laion_similarity (wit has a similarity column)", cmd: 'wit crawl --input laion_part.parquet --url-col URL --caption-col TEXT --save-additional-columns similarity:laion_similarity --out shards/' },
+    { what: "a DataComp url list (no queries: every row) as WebDataset tars, img2dataset's command line as it is", cmd: 'wit crawl --url_list datacomp_shard.parquet --url_col url --caption_col text --save_additional_columns \'["uid"]\' --output_format webdataset --output_folder shards/' },
     { what: 'one crawl on several machines: this machine works for the coordinator started with --role coordinator', cmd: 'wit crawl --queries queries.tsv --input CC-MAIN-20240101-00000.warc.wat.gz --out shards/ --redis redis://10.0.0.5:6379 --role worker' },
   ],
   async run(flags, ctx): Promise<CommandResult> {

@@ -1,5 +1,5 @@
 import { readdir, rm, rmdir, mkdir } from 'node:fs/promises';
-import { dirname, join, resolve as resolvePath } from 'node:path';
+import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { QueryMatcher } from '../match.js';
@@ -10,10 +10,10 @@ import { VERSION } from '../../util/version.js';
 import { addReasons, checkOutcomes, newOutcomes, outcomeTotals } from '../../util/outcomes.js';
 import { LIST_FORMATS, detectInputFormat, readSource, isUrl } from '../sources/index.js';
 import { writeQueryCounts } from '../pipeline.js';
-import { readManifest, writeManifest } from '../../shards/index.js';
+import { countDistinctImages, readManifest, writeManifest } from '../../shards/index.js';
 import { connectRedis, waitForRedis, DEFAULT_REDIS_TIMEOUT_MS } from './connection.js';
 import { dropFilter, readFilterStats } from './dedupe.js';
-import { checkInputs, hasFinishedShard, runFingerprint } from '../run-dir.js';
+import { checkInputs, fingerprintName, hasFinishedShard, runFingerprint } from '../run-dir.js';
 import { claimOutput } from '../../util/output.js';
 import type { DedupeStats } from '../dedupe.js';
 import { RunKeys, deriveRunId, queueName, ACTIVE_RUNS_KEY } from './keys.js';
@@ -75,7 +75,7 @@ function runIdentity(r: ResolvedCrawlOptions, out: string, inputs: string[], que
   const { queries_sha256: _q, inputs: _i, ...fingerprint } = runFingerprint(r, []);
   return {
     out, inputs, queries, ...fingerprint,
-    urlCol: r.urlCol, captionCol: r.captionCol, saveAdditionalColumns: r.saveAdditionalColumns, verifyHashCol: r.verifyHashCol ?? null,
+    urlCol: r.urlCol, captionCol: r.captionCol ?? 'caption', saveAdditionalColumns: r.saveAdditionalColumns, verifyHashCol: r.verifyHashCol ?? null,
     outputFormat: r.outputFormat, onTruncated: r.onTruncated, maxPixels: r.maxPixels ?? null, admitAll: admitsAll(r),
   };
 }
@@ -85,7 +85,7 @@ function checkIdentity(stored: RunConfig, config: RunConfig): void {
   if (!stored.identity || !config.identity) return;
   for (const [k, v] of Object.entries(config.identity)) {
     if (JSON.stringify(stored.identity[k]) !== JSON.stringify(v)) {
-      throw new UsageError('crawl', `run ${config.runId} in Redis was started with option '${k}' = ${JSON.stringify(stored.identity[k])}, this coordinator has ${JSON.stringify(v)}: use the run's options, or another --run-id`);
+      throw new UsageError('crawl', `run ${config.runId} in Redis was started with ${fingerprintName(k)} = ${JSON.stringify(stored.identity[k])}, this coordinator has ${JSON.stringify(v)}: use the run's options, or another --run-id`);
     }
   }
 }
@@ -233,7 +233,7 @@ export async function runCoordinator(opts: CoordinatorOptions): Promise<Distribu
           // refused rows go into the chunks as given: the worker refuses, counts and lists them again
           keepRefused: true,
         }),
-        columns: { url: r.urlCol, caption: r.captionCol, hash: r.verifyHashCol },
+        columns: { url: r.urlCol, caption: r.captionCol ?? 'caption', hash: r.verifyHashCol },
         log: (l) => opts.progress?.(l),
       });
       log(`coordinator: run ${config.runId}: ${plan.jobs.length} jobs (${formatCount(plan.listCandidates)} url-list candidates in chunks of ${chunkRows})`);
@@ -425,6 +425,10 @@ async function finalize(redis: Redis, keys: RunKeys, config: RunConfig, plan: Ru
     ...outcomeTotals(outcomes),
     shards: sum.shards.length,
     resumed_shards: 0,
+    // the jobs' shards hold every kept pair once (orphans of retried attempts are removed above)
+    // a distributed run's workers fetch every image (the WARC image index is the one-process crawl's)
+    from_warc: 0,
+    distinct_images: await countDistinctImages(sum.shards.map((f) => (isAbsolute(f) ? f : join(config.out, f)))),
     queries_with_pairs: [...sum.queryCounts.values()].filter((n) => n > 0).length,
     success_rate: outcomes.admitted ? outcomes.kept / outcomes.admitted : 0,
     seconds,

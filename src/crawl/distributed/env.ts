@@ -1,6 +1,7 @@
 import { QueryMatcher } from '../match.js';
 import { loadQueries } from '../queries.js';
 import { admitsAll, createResources, listExtras, openInput, pipelineWindow, type SourceCounters } from '../index.js';
+import { imageOptionsOf } from '../image-options.js';
 import { resolveCrawlOptions, type CrawlOptions } from '../options.js';
 import { VERSION } from '../../util/version.js';
 import type { JobEnv, RunConfig } from './types.js';
@@ -30,7 +31,7 @@ export async function createJobEnv(config: RunConfig): Promise<JobEnv> {
     resources: res,
     part: {
       shardSize: r.shardSize,
-      image: { imageSize: r.imageSize, resizeMode: r.resizeMode, encode: r.encode, quality: r.quality, minSize: r.minSize, maxAspect: r.maxAspect, maxPixels: r.maxPixels },
+      image: imageOptionsOf(r),
       window: pipelineWindow(r.concurrency),
       metadata: { 'wit.stage': 'crawl', 'wit.version': VERSION, 'wit.run': config.runId },
       format: r.outputFormat, extras, admitAll: admitsAll(r),

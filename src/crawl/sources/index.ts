@@ -12,7 +12,7 @@ import { extraKindOf } from '../../shards/reader.js';
 import type { ExtraColumn, ExtraKind } from '../../shards/record.js';
 import { MAX_RECORD_CHARS } from './lists.js';
 import { splitLines } from './open.js';
-import { parquetSchema, readParquet } from './parquet.js';
+import { parquetRowCount, parquetSchema, readParquet } from './parquet.js';
 import { readWarc, readWat, type OnTruncated } from './warc.js';
 
 export { isUrl, openBytes, splitLines, type OpenUrl } from './open.js';
@@ -154,6 +154,7 @@ function listOptions(opts: SourceOptions): ListOptions {
   return {
     urlColumn: opts.urlColumn ?? 'url',
     captionColumn: opts.captionColumn ?? 'caption',
+    captionGiven: opts.captionColumn !== undefined,
     extraColumns: opts.extraColumns,
     hashColumn: opts.hashColumn,
     allowEmptyCaption: opts.allowEmptyCaption,
@@ -234,4 +235,23 @@ export async function inspectList(input: string, opts: SourceOptions = {}): Prom
   const kind = format === 'parquet' ? 'Parquet file' : format === 'jsonl' ? 'JSON Lines list (first object)' : `${format.toUpperCase()} header`;
   checkColumns(input, kind, columns, list);
   return { columns, extras: extrasAsked.map(extraColumnSpec).map(({ source, name }) => ({ name, kind: kindOf(source) })) };
+}
+
+/**
+ * Rows of a local url list, for the crawl's total and ETA: a Parquet file's row count from its footer;
+ * for the line formats the lines (less the CSV/TSV header), counted on the decompressed stream, which
+ * a quoted newline inside a CSV field makes an over-count by one. Undefined for a url or another kind.
+ * Throws what reading the file throws.
+ */
+export async function listRowCount(input: string, format: InputFormat, opts: { signal?: AbortSignal } = {}): Promise<number | undefined> {
+  if (isUrl(input) || !LIST_FORMATS.has(format)) return undefined;
+  if (format === 'parquet') return parquetRowCount(input);
+  let lines = 0;
+  let last = 0x0a;
+  for await (const chunk of openBytes(input, { signal: opts.signal })) {
+    for (let i = chunk.indexOf(0x0a); i >= 0; i = chunk.indexOf(0x0a, i + 1)) lines++;
+    if (chunk.length) last = chunk[chunk.length - 1]!;
+  }
+  if (last !== 0x0a) lines++; // a last line without its newline
+  return Math.max(0, format === 'csv' || format === 'tsv' ? lines - 1 : lines);
 }

@@ -18,6 +18,8 @@ export interface ListOptions {
   urlColumn: string;
   /** Column of the caption; '' for lists without one (rows then have an empty caption). */
   captionColumn: string;
+  /** The caption column was named (`--caption-col`), not defaulted: it must exist. */
+  captionGiven?: boolean;
   /** Input columns carried into the shards with each row: `NAME`, or `SRC:DEST` to store column SRC as DEST. */
   extraColumns?: readonly string[];
   /** Column holding the expected hex sha256 of the image bytes (`--verify-hash-col`). */
@@ -90,10 +92,19 @@ export function requiredColumns(opts: ListOptions): string[] {
   return cols;
 }
 
+/**
+ * The list options for a list with columns `present`: without queries (`allowEmptyCaption`), a list
+ * with no column of the default caption name (`caption`, no --caption-col given) is read as img2dataset
+ * reads one without --caption_col, every row without a caption; a caption column named must exist.
+ */
+export function columnsFor(present: readonly string[], opts: ListOptions): ListOptions {
+  return opts.allowEmptyCaption && !opts.captionGiven && !present.includes(opts.captionColumn) ? { ...opts, captionColumn: '' } : opts;
+}
+
 /** Throws InputError naming the first column of `opts` that `present` lacks, and the columns present. */
 export function checkColumns(input: string, kind: string, present: readonly string[], opts: ListOptions): void {
   const have = new Set(present);
-  for (const col of requiredColumns(opts)) {
+  for (const col of requiredColumns(columnsFor(present, opts))) {
     if (have.has(col)) continue;
     const role = col === opts.urlColumn ? 'url column (--url-col)' : col === opts.captionColumn ? 'caption column (--caption-col)'
       : col === opts.hashColumn ? 'hash column (--verify-hash-col)' : 'column (--save-additional-columns)';
@@ -375,6 +386,7 @@ export async function* readDelimited(
       if (header === null) {
         header = csvHeader(rec);
         checkColumns(input, `${delimiter === ',' ? 'CSV' : 'TSV'} header`, header, opts);
+        opts = columnsFor(header, opts);
         for (const col of requiredColumns(opts)) index.set(col, header.indexOf(col));
         lastIdx = Math.max(...index.values());
         continue;

@@ -15,7 +15,7 @@ import { InputError } from '../../util/errors.js';
 import type { Candidate } from '../types.js';
 
 import { inputError, isUrl, type OpenUrl } from './open.js';
-import { checkColumns, listCandidate, requiredColumns, type ListOptions } from './lists.js';
+import { checkColumns, columnsFor, listCandidate, requiredColumns, type ListOptions } from './lists.js';
 import { fileAsyncBuffer } from '../../shards/reader.js';
 
 /**
@@ -115,7 +115,7 @@ export async function* readParquet(
       throw new InputError('crawl', input, `not a readable Parquet file: ${(err as Error).message}`, { cause: err });
     }
     checkColumns(input, 'Parquet file', meta.schema.slice(1).map((s) => s.name), opts);
-    const columns = requiredColumns(opts);
+    const columns = requiredColumns(columnsFor(meta.schema.slice(1).map((s) => s.name), opts));
     let rowStart = 0;
     for (let g = 0; g < meta.row_groups.length; g++) {
       const rowEnd = rowStart + Number(meta.row_groups[g]!.num_rows);
@@ -147,6 +147,24 @@ export async function* readParquet(
 }
 
 /** Top-level schema elements of a Parquet url list (a url input is fetched to a temporary file first). */
+/** Rows of a local Parquet file, from its footer. Throws InputError naming the file when it is not Parquet. */
+export async function parquetRowCount(path: string): Promise<number> {
+  let file: { buf: AsyncBuffer; close: () => Promise<void> };
+  try {
+    file = await fileAsyncBuffer(path);
+  } catch (err) {
+    throw inputError(path, err);
+  }
+  try {
+    const meta = await parquetMetadataAsync(file.buf).catch((err: unknown) => {
+      throw new InputError('crawl', path, `not a readable Parquet file: ${(err as Error).message}`, { cause: err });
+    });
+    return Number(meta.num_rows);
+  } finally {
+    await file.close();
+  }
+}
+
 export async function parquetSchema(input: string, opts: { openUrl?: OpenUrl; signal?: AbortSignal }): Promise<Array<{ name: string; type?: string }>> {
   const { path, tmp } = await localCopy(input, opts);
   try {

@@ -249,6 +249,39 @@ async function* warcCandidates(input: string, bytes: AsyncIterable<Uint8Array>, 
   }
 }
 
+/** One image response a WARC holds: its url (the record's target uri), the HTTP body and headers. */
+export interface WarcImage {
+  url: string;
+  body: Buffer;
+  /** The stored response's X-Robots-Tag, if any (a dataset opt-out applies to the archived copy too). */
+  xRobotsTag?: string;
+}
+
+/**
+ * The 2xx `response` records of a WARC stream whose Content-Type is image/*, in record order, body
+ * decoded (chunked, gzip) and at most `maxBytes` long (a longer one is passed over: the crawl fetches
+ * it, and --max-bytes refuses it there as it would any). Throws as {@link readWarc} does.
+ */
+export function readWarcImages(input: string, bytes: AsyncIterable<Uint8Array>, opts: WarcOptions & { maxBytes: number }): AsyncGenerator<WarcImage> {
+  return endAtCutGzip(input, opts, warcImages(input, bytes, opts));
+}
+
+async function* warcImages(input: string, bytes: AsyncIterable<Uint8Array>, opts: WarcOptions & { maxBytes: number }): AsyncGenerator<WarcImage> {
+  for await (const r of records(input, bytes, opts)) {
+    if (r.rec.warcType !== 'response') continue;
+    const url = (r.rec.warcTargetURI ?? '').trim().replace(/^<(.*)>$/, '$1');
+    const http = r.rec.httpHeaders;
+    if (!/^https?:\/\//i.test(url) || !http) continue;
+    const status = Number(http.statusCode);
+    if (!(status >= 200 && status < 300) || !/^\s*image\//i.test(http.headers.get('content-type') ?? '')) continue;
+    const read = await readWhole(input, r, opts.maxBytes, opts);
+    if (!read) return;
+    if ('bad' in read || read.more) continue;
+    const xRobotsTag = http.headers.get('x-robots-tag') ?? undefined;
+    yield { url, body: read.bytes, ...(xRobotsTag ? { xRobotsTag } : {}) };
+  }
+}
+
 type Json = Record<string, unknown>;
 function obj(v: unknown): Json | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
