@@ -94,6 +94,54 @@ export async function initBackend(name: BackendName, opts: BackendOptions = {}):
   }
 }
 
+/** What `--backend` accepts where a model only runs forward (embed, filter, eval, search, serve): tfjs's backends and onnx. */
+export type InferenceBackendName = BackendName | 'onnx';
+export const INFERENCE_BACKEND_NAMES: readonly InferenceBackendName[] = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'];
+
+/** Where the onnx backend runs: auto takes CUDA when onnxruntime-node's CUDA provider is installed. */
+export type Device = 'auto' | 'cpu' | 'cuda';
+export const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda'];
+
+/** What pickInferenceBackend decided: ONNX Runtime on a device, or a tfjs backend (initBackend's name); `skipped` says why onnx was not taken under auto. */
+export type InferencePick = { kind: 'onnx'; device: Device } | { kind: 'tfjs'; tfjs?: BackendName; skipped?: string };
+
+/**
+ * The one place that picks the inference backend (docs/ARCHITECTURE.md, "ONNX"). auto: onnx when
+ * onnxruntime-node loads, else tfjs's auto (tfjs-node, wasm, cpu), which always works. onnx (or
+ * `device` cuda) when onnxruntime-node is missing: UsageError with the install command; installed but
+ * failing to load: WitError. A tfjs backend with device cuda: UsageError (CUDA is ONNX Runtime's).
+ */
+export async function pickInferenceBackend(name: InferenceBackendName, opts: { device?: Device } = {}): Promise<InferencePick> {
+  const device = opts.device ?? 'auto';
+  if (!DEVICES.includes(device)) throw new UsageError('train', `unknown device ${JSON.stringify(device)} (expected ${DEVICES.join(', ')})`);
+  if (!INFERENCE_BACKEND_NAMES.includes(name)) throw new UsageError('train', `unknown backend ${JSON.stringify(name)} (expected ${INFERENCE_BACKEND_NAMES.join(', ')})`);
+  if (name !== 'auto' && name !== 'onnx') {
+    if (device === 'cuda') throw new UsageError('train', `--device cuda runs on the onnx backend, not ${name}`);
+    return { kind: 'tfjs', tfjs: name };
+  }
+  const { loadOrt, ORT_PACKAGE } = await import('../onnx/runtime.js');
+  const r = await loadOrt();
+  if (r.ok) return { kind: 'onnx', device };
+  if (name === 'auto' && device !== 'cuda') return { kind: 'tfjs', tfjs: 'auto', skipped: r.reason.startsWith('not installed') ? undefined : r.reason };
+  if (r.reason.startsWith('not installed')) throw new UsageError('train', `backend onnx needs ${ORT_PACKAGE}, which is not installed: npm install ${ORT_PACKAGE}`);
+  throw new WitError('train', `backend onnx failed to start: ${r.reason}`);
+}
+
+let announced = false;
+let announcer: ((line: string) => void) | null = (line) => process.stderr.write(`${line}\n`);
+
+/** Prints the inference backend once per process (`wit: inference on …` on stderr, or to setBackendAnnouncer's function). */
+export function announceBackend(b: { detail: string }): void {
+  if (announced || !announcer) return;
+  announced = true;
+  announcer(`wit: inference on ${b.detail}`);
+}
+
+/** Where announceBackend prints (null: nowhere), for library users and tests. */
+export function setBackendAnnouncer(fn: ((line: string) => void) | null): void {
+  announcer = fn;
+}
+
 /** The backend chosen by the last initBackend call in this process, or null. */
 export function currentBackend(): BackendInfo | null {
   return current;

@@ -1,0 +1,129 @@
+/**
+ * The onnx backend (src/train/onnx/): every architecture wit runs (ViT with each activation, ResNet
+ * with its attention pool, the causal text tower) as an ONNX graph whose embeddings equal the wasm
+ * backend's within 1e-5 on the same pixels and captions; the graph cached in MODEL/onnx/ keyed by the
+ * weights; backend selection (auto takes onnx when installed, wasm otherwise).
+ */
+import { mkdtemp, readdir, rm, writeFile, chmod } from 'node:fs/promises';
+import os from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { loadClip, type ClipHandle } from '../../src/train/clip.js';
+import { pickInferenceBackend, setBackendAnnouncer } from '../../src/train/backend/index.js';
+import { loadOrt } from '../../src/train/onnx/runtime.js';
+import { PLAIN_CAPTIONS, makeWitModel } from '../model/wit-model.js';
+import type { Activation, ClipConfig } from '../../src/train/config.js';
+
+const ort = await loadOrt();
+const skip = ort.ok ? false : `onnxruntime-node ${ort.reason}`;
+
+let root: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(os.tmpdir(), 'wit-onnx-test-'));
+  setBackendAnnouncer(null);
+});
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  a.forEach((row, i) => {
+    expect(row.length).toBe(b[i]!.length);
+    row.forEach((v, j) => (m = Math.max(m, Math.abs(v - b[i]![j]!))));
+  });
+  return m;
+}
+
+/** Random RGB bytes for n images of side s (deterministic). */
+function pixels(n: number, s: number): Uint8Array[] {
+  let x = 12345;
+  return Array.from({ length: n }, () => Uint8Array.from({ length: s * s * 3 }, () => ((x = (x * 1103515245 + 12345) >>> 0) >>> 16) & 255));
+}
+
+const CAPTIONS = [...PLAIN_CAPTIONS, '', 'a much longer caption that runs past the context length of the tiny model for sure'];
+
+async function embedBoth(dir: string, size: number): Promise<{ wasm: Float32Array[][]; onnx: Float32Array[][]; handle: ClipHandle }> {
+  const px = pixels(5, size);
+  const wasm = await loadClip(dir, { backend: 'wasm', batchSize: 3 });
+  const w = [await wasm.embedPixels(px), await wasm.embedTexts(CAPTIONS)];
+  await wasm.dispose();
+  const onnx = await loadClip(dir, { backend: 'onnx', batchSize: 3, threads: 1 });
+  const o = [await onnx.embedPixels(px), await onnx.embedTexts(CAPTIONS)];
+  return { wasm: w, onnx: o, handle: onnx };
+}
+
+const resnet: Partial<ClipConfig> = { vision: { type: 'resnet', image_size: 32, width: 16, stages: [1, 2], heads: 4 } };
+const cases: Array<[string, Partial<ClipConfig>]> = [
+  ...(['quick_gelu', 'gelu_erf', 'gelu'] as Activation[]).map((act): [string, Partial<ClipConfig>] => [`ViT, ${act}`, { act }]),
+  ['ResNet (GroupNorm, anti-aliased strides, attention pool)', resnet],
+];
+
+describe.skipIf(skip)('onnx backend', () => {
+  test.each(cases)('%s: embeddings equal wasm within 1e-5', async (name, overrides) => {
+    const dir = join(root, name.replace(/\W+/g, '-'));
+    const cfg = await makeWitModel(dir, overrides);
+    const { wasm, onnx, handle } = await embedBoth(dir, cfg.vision.image_size);
+    expect(handle.backend.name).toBe('onnx');
+    const img = maxAbsDiff(wasm[0]!, onnx[0]!);
+    const txt = maxAbsDiff(wasm[1]!, onnx[1]!);
+    expect(img, 'image').toBeLessThanOrEqual(1e-5);
+    expect(txt, 'text').toBeLessThanOrEqual(1e-5);
+    // The comparison can fail: other captions give other embeddings.
+    expect(maxAbsDiff(wasm[1]!.slice(1), onnx[1]!.slice(0, -1))).toBeGreaterThan(1e-2);
+    expect(handle.logitScale()).toBeCloseTo(1 / 0.07, 3);
+    await handle.dispose();
+  });
+
+  test('the graphs are cached in MODEL/onnx/ under the weights fingerprint, rebuilt when the weights change', async () => {
+    const dir = join(root, 'cache');
+    const cfg = await makeWitModel(dir);
+    const px = pixels(2, cfg.vision.image_size);
+    const first = await loadClip(dir, { backend: 'onnx' });
+    const a = await first.embedPixels(px);
+    await first.dispose();
+    const files = (await readdir(join(dir, 'onnx'))).sort();
+    expect(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-KEY'))).toEqual(['image-KEY.onnx', 'meta-KEY.json', 'text-KEY.onnx']);
+    // A second load uses the cache (same files, same embeddings).
+    const second = await loadClip(dir, { backend: 'onnx' });
+    expect(maxAbsDiff(a, await second.embedPixels(px))).toBe(0);
+    await second.dispose();
+    expect((await readdir(join(dir, 'onnx'))).sort()).toEqual(files);
+    // New weights in the same directory: a new key, the old set removed, other embeddings.
+    await makeWitModel(dir, { act: 'gelu' });
+    const third = await loadClip(dir, { backend: 'onnx' });
+    expect(maxAbsDiff(a, await third.embedPixels(px))).toBeGreaterThan(1e-3);
+    await third.dispose();
+    const after = (await readdir(join(dir, 'onnx'))).sort();
+    expect(after).toHaveLength(3);
+    expect(after.some((f) => files.includes(f))).toBe(false);
+  });
+
+  test('a read-only model directory runs from a temporary copy of its graphs', async () => {
+    if (process.getuid?.() === 0) return; // root writes anywhere
+    const dir = join(root, 'readonly');
+    await makeWitModel(dir);
+    await chmod(dir, 0o555);
+    try {
+      const h = await loadClip(dir, { backend: 'onnx' });
+      expect((await h.embedTexts(['a dog']))[0]).toHaveLength(16);
+      await h.dispose();
+    } finally {
+      await chmod(dir, 0o755);
+    }
+  });
+
+  test('auto picks onnx; a cached graph that is not ONNX fails with a clear error', async () => {
+    expect(await pickInferenceBackend('auto')).toEqual({ kind: 'onnx', device: 'auto' });
+    expect(await pickInferenceBackend('wasm')).toEqual({ kind: 'tfjs', tfjs: 'wasm' });
+    await expect(pickInferenceBackend('wasm', { device: 'cuda' })).rejects.toThrow(/--device cuda runs on the onnx backend/);
+    const dir = join(root, 'corrupt');
+    await makeWitModel(dir);
+    const h = await loadClip(dir, { backend: 'onnx' });
+    await h.dispose();
+    const image = (await readdir(join(dir, 'onnx'))).find((f) => f.startsWith('image-'))!;
+    await writeFile(join(dir, 'onnx', image), 'not a model');
+    await expect(loadClip(dir, { backend: 'onnx' })).rejects.toThrow(/ONNX Runtime cannot load the model's graph/);
+  });
+});
