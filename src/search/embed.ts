@@ -7,7 +7,8 @@ import { WitError } from '../util/errors.js';
 import { claimOutput } from '../util/output.js';
 import { modelFingerprint } from '../util/model-fingerprint.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
-import { BACKENDS, embedDim, openModel } from './model.js';
+import { embedDim, openModel } from './model.js';
+import { INFERENCE_OPTIONS } from '../train/backend/inference-options.js';
 import { EmbeddingIndex, shardId, type AnnKind, type Dtype, type EmbeddedRow } from './store.js';
 
 const STAGE = 'embed';
@@ -20,7 +21,7 @@ export const EMBED_OPTIONS = defineOptions({
   dtype: { type: 'string', choices: ['float32', 'float16'], default: 'float32', help: 'stored vector type (float16 halves the index)' },
   ann: { type: 'string', choices: ['auto', 'none', 'hnsw', 'ivf-pq'], default: 'auto', help: 'ANN index on the image vectors: auto picks by size (exact scan under 50,000 rows)' },
   batchSize: { type: 'int', min: 1, default: EMBED_BATCH_SIZE, help: 'pairs per encoder call' },
-  backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
+  ...INFERENCE_OPTIONS,
   appendRows: { type: 'int', min: 1, default: 4096, cli: false, help: 'rows per LanceDB commit' },
 });
 
@@ -70,7 +71,7 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
   const opts = resolveOptions(STAGE, EMBED_OPTIONS, input);
   const files = await listShards(opts.shards);
   const claim = await claimOutput(opts.out, { command: 'embed', inputs: opts.shards });
-  const clip = await openModel(opts.model, { backend: opts.backend, batchSize: opts.batchSize }, STAGE);
+  const clip = await openModel(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize }, STAGE);
   try {
     await claim.create();
     const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);

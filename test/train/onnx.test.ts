@@ -4,7 +4,7 @@
  * backend's within 1e-5 on the same pixels and captions; the graph cached in MODEL/onnx/ keyed by the
  * weights; backend selection (auto takes onnx when installed, wasm otherwise).
  */
-import { mkdtemp, readdir, rm, writeFile, chmod } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,6 +13,8 @@ import { pickInferenceBackend, setBackendAnnouncer } from '../../src/train/backe
 import { loadOrt } from '../../src/train/onnx/runtime.js';
 import { PLAIN_CAPTIONS, makeWitModel } from '../model/wit-model.js';
 import type { Activation, ClipConfig } from '../../src/train/config.js';
+import { exportModel } from '../../src/model/index.js';
+import { normalizeInto } from '../../src/train/preprocess.js';
 
 const ort = await loadOrt();
 const skip = ort.ok ? false : `onnxruntime-node ${ort.reason}`;
@@ -112,6 +114,37 @@ describe.skipIf(skip)('onnx backend', () => {
     } finally {
       await chmod(dir, 0o755);
     }
+  });
+
+  test('wit model export --format onnx: graphs another ONNX Runtime user runs to the same embeddings', async () => {
+    if (!ort.ok) return;
+    const dir = join(root, 'export-src');
+    const cfg = await makeWitModel(dir, { act: 'gelu_erf' });
+    const out = join(root, 'export-out');
+    const s = await exportModel({ model: dir, out, format: 'onnx' });
+    expect(s.format).toBe('onnx');
+    expect(s.files.sort()).toEqual(['image.onnx', 'onnx_config.json', 'text.onnx', 'tokenizer.json']);
+    const meta = JSON.parse(await readFile(join(out, 'onnx_config.json'), 'utf8'));
+    expect(meta.text.inputs.ids.shape).toEqual(['batch', 12]);
+    // Run the exported image graph directly and normalise as a user would.
+    const session = await ort.ort.InferenceSession.create(join(out, 'image.onnx'));
+    const px = pixels(2, 32);
+    const buf = new Float32Array(2 * 32 * 32 * 3);
+    px.forEach((p, i) => normalizeInto(p, buf, i * 32 * 32 * 3, cfg.image_mean, cfg.image_std));
+    const res = await session.run({ pixels: new ort.ort.Tensor('float32', buf, [2, 32, 32, 3]) });
+    const f = res.image_features!.data as Float32Array;
+    const rows = [0, 1].map((i) => {
+      const r = f.slice(i * 16, (i + 1) * 16);
+      const n = Math.hypot(...r);
+      return r.map((v) => v / n);
+    });
+    await session.release();
+    const wasm = await loadClip(dir, { backend: 'wasm' });
+    expect(maxAbsDiff(rows, await wasm.embedPixels(px))).toBeLessThanOrEqual(1e-5);
+    await wasm.dispose();
+    // A second export into the same folder replaces the set; an export into the model is refused.
+    await exportModel({ model: dir, out, format: 'onnx' });
+    await expect(exportModel({ model: dir, out: join(dir, 'x'), format: 'onnx' })).rejects.toThrow(/inside|input/);
   });
 
   test('auto picks onnx; a cached graph that is not ONNX fails with a clear error', async () => {

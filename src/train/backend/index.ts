@@ -12,6 +12,9 @@ import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 import './quiet.js';
+import { DEVICES, INFERENCE_BACKEND_NAMES, type Device, type InferenceBackendName } from './inference-options.js';
+
+export { DEVICES, INFERENCE_BACKEND_NAMES, type Device, type InferenceBackendName };
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -93,14 +96,6 @@ export async function initBackend(name: BackendName, opts: BackendOptions = {}):
       throw new UsageError('train', `unknown backend ${JSON.stringify(name)} (expected ${BACKEND_NAMES.join(', ')})`);
   }
 }
-
-/** What `--backend` accepts where a model only runs forward (embed, filter, eval, search, serve): tfjs's backends and onnx. */
-export type InferenceBackendName = BackendName | 'onnx';
-export const INFERENCE_BACKEND_NAMES: readonly InferenceBackendName[] = ['auto', 'onnx', 'tensorflow', 'wasm', 'cpu'];
-
-/** Where the onnx backend runs: auto takes CUDA when onnxruntime-node's CUDA provider is installed. */
-export type Device = 'auto' | 'cpu' | 'cuda';
-export const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda'];
 
 /** What pickInferenceBackend decided: ONNX Runtime on a device, or a tfjs backend (initBackend's name); `skipped` says why onnx was not taken under auto. */
 export type InferencePick = { kind: 'onnx'; device: Device } | { kind: 'tfjs'; tfjs?: BackendName; skipped?: string };
