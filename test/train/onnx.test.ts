@@ -86,7 +86,7 @@ describe.skipIf(skip)('onnx backend', () => {
     const a = await first.embedPixels(px);
     await first.dispose();
     const files = (await readdir(join(dir, 'onnx'))).sort();
-    expect(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-KEY'))).toEqual(['image-KEY.onnx', 'meta-KEY.json', 'text-KEY.onnx']);
+    expect(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-KEY'))).toEqual(['image-KEY.onnx', 'image-KEY.onnx.data', 'meta-KEY.json', 'text-KEY.onnx', 'text-KEY.onnx.data']);
     // A second load uses the cache (same files, same embeddings).
     const second = await loadClip(dir, { backend: 'onnx' });
     expect(maxAbsDiff(a, await second.embedPixels(px))).toBe(0);
@@ -98,7 +98,7 @@ describe.skipIf(skip)('onnx backend', () => {
     expect(maxAbsDiff(a, await third.embedPixels(px))).toBeGreaterThan(1e-3);
     await third.dispose();
     const after = (await readdir(join(dir, 'onnx'))).sort();
-    expect(after).toHaveLength(3);
+    expect(after).toHaveLength(5);
     expect(after.some((f) => files.includes(f))).toBe(false);
   });
 

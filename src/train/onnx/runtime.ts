@@ -25,6 +25,7 @@ export interface OrtSessionOptions {
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   executionMode?: 'sequential' | 'parallel';
+  enableCpuMemArena?: boolean;
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
 

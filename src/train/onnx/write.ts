@@ -38,11 +38,11 @@ export function towerGraph(tower: Tower, cfg: ClipConfig, weights: WeightSource)
  * Writes one tower to `path` (and `path.data` when its weights pass 1.5 GiB). Resolves to the files
  * written; rejects on I/O errors, leaving no file under the final names.
  */
-export async function writeTower(path: string, tower: Tower, cfg: ClipConfig, weights: WeightSource): Promise<string[]> {
+export async function writeTower(path: string, tower: Tower, cfg: ClipConfig, weights: WeightSource, opts: { externalData?: boolean } = {}): Promise<string[]> {
   if (endianness() !== 'LE') throw new Error('ONNX weights are little-endian; this machine is big-endian');
   const g = towerGraph(tower, cfg, weights);
   const bytes = g.initializers.reduce((a, i) => a + i.bytes.length, 0);
-  const dataFile = bytes > EXTERNAL_DATA_BYTES ? `${path}.data` : undefined;
+  const dataFile = (opts.externalData ?? bytes > EXTERNAL_DATA_BYTES) ? `${path}.data` : undefined;
   const { model, data } = modelProto(g, VERSION, dataFile ? basename(dataFile) : undefined);
   const files: Array<[string, Uint8Array[]]> = [[path, model.parts]];
   if (dataFile) files.unshift([dataFile, data]);
