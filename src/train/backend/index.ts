@@ -12,9 +12,9 @@ import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 import './quiet.js';
-import { DEVICES, INFERENCE_BACKEND_NAMES, type Device, type InferenceBackendName } from './inference-options.js';
+import { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer, type Device, type InferenceBackendName } from './inference-options.js';
 
-export { DEVICES, INFERENCE_BACKEND_NAMES, type Device, type InferenceBackendName };
+export { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer, type Device, type InferenceBackendName };
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -120,21 +120,6 @@ export async function pickInferenceBackend(name: InferenceBackendName, opts: { d
   if (name === 'auto' && device !== 'cuda') return { kind: 'tfjs', tfjs: 'auto', skipped: r.reason.startsWith('not installed') ? undefined : r.reason };
   if (r.reason.startsWith('not installed')) throw new UsageError('train', `backend onnx needs ${ORT_PACKAGE}, which is not installed: npm install ${ORT_PACKAGE}`);
   throw new WitError('train', `backend onnx failed to start: ${r.reason}`);
-}
-
-let announced = false;
-let announcer: ((line: string) => void) | null = (line) => process.stderr.write(`${line}\n`);
-
-/** Prints the inference backend once per process (`wit: inference on …` on stderr, or to setBackendAnnouncer's function). */
-export function announceBackend(b: { detail: string }): void {
-  if (announced || !announcer) return;
-  announced = true;
-  announcer(`wit: inference on ${b.detail}`);
-}
-
-/** Where announceBackend prints (null: nowhere), for library users and tests. */
-export function setBackendAnnouncer(fn: ((line: string) => void) | null): void {
-  announcer = fn;
 }
 
 /** The backend chosen by the last initBackend call in this process, or null. */

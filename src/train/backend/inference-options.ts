@@ -23,3 +23,22 @@ export const INFERENCE_OPTIONS = defineOptions({
     help: 'onnx backend: cpu or cuda (auto: cuda when the CUDA provider is installed: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node)',
   },
 });
+
+let announced = false;
+let announcer: ((line: string) => void) | null = (line) => process.stderr.write(`${line}\n`);
+
+/**
+ * Says once per process which backend runs the model (`wit: inference on …`): on stderr, or to the
+ * function setBackendAnnouncer installed. The CLI holds the line until the command prints anything else
+ * or succeeds, so a command that fails still prints its one error line only.
+ */
+export function announceBackend(b: { detail: string }): void {
+  if (announced || !announcer) return;
+  announced = true;
+  announcer(`wit: inference on ${b.detail}`);
+}
+
+/** Where announceBackend's line goes (null: nowhere), for the CLI, library users and tests. */
+export function setBackendAnnouncer(fn: ((line: string) => void) | null): void {
+  announcer = fn;
+}
