@@ -15,6 +15,7 @@ import { PLAIN_CAPTIONS, makeWitModel } from '../model/wit-model.js';
 import type { Activation, ClipConfig } from '../../src/train/config.js';
 import { exportModel } from '../../src/model/index.js';
 import { normalizeInto } from '../../src/train/preprocess.js';
+import { Message, concat, varint } from '../../src/train/onnx/proto.js';
 
 const ort = await loadOrt();
 const skip = ort.ok ? false : `onnxruntime-node ${ort.reason}`;
@@ -158,5 +159,17 @@ describe.skipIf(skip)('onnx backend', () => {
     const image = (await readdir(join(dir, 'onnx'))).find((f) => f.startsWith('image-'))!;
     await writeFile(join(dir, 'onnx', image), 'not a model');
     await expect(loadClip(dir, { backend: 'onnx' })).rejects.toThrow(/ONNX Runtime cannot load the model's graph/);
+  });
+});
+
+describe('protobuf writer (src/train/onnx/proto.ts)', () => {
+  test('varints, negative int64 as ten bytes, nested lengths', () => {
+    expect([...varint(0)]).toEqual([0]);
+    expect([...varint(300)]).toEqual([0xac, 0x02]);
+    expect([...varint(-1)]).toEqual([255, 255, 255, 255, 255, 255, 255, 255, 255, 1]);
+    const inner = new Message().int(1, 150);
+    const outer = new Message().message(3, inner).string(2, 'ab');
+    expect([...concat(outer)]).toEqual([0x1a, 3, 0x08, 0x96, 0x01, 0x12, 2, 0x61, 0x62]);
+    expect(outer.length).toBe(9);
   });
 });
