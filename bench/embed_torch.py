@@ -4,7 +4,7 @@ embedding, LayerNorm, nn.MultiheadAttention, QuickGELU MLP) embedding images at 
 texts on the CPU under torch.inference_mode. Debian's torch needs libopenblas0-pthread to be fast
 (else it runs the reference BLAS, ~10x slower); pip's torch brings MKL and oneDNN. The BLAS libraries
 loaded, torch.__config__.show()'s BLAS, oneDNN and CPU capability, and whether oneDNN is usable are reported, timed as the TypeScript side (median over --repeat
-timed batches after --warmup). Prints one JSON line.
+timed batches after --warmup). Prints one JSON line, with the process's peak resident memory (peak_rss_mb).
 
   /usr/bin/python3 bench/embed_torch.py [--batch 8 --threads 2 --repeat 5 --warmup 1]
 """
@@ -89,7 +89,9 @@ def main():
         txt, txt_cpu = timed(lambda: m.texts(ids))
     with open('/proc/self/maps') as f:
         blas = sorted({line.split()[-1] for line in f if any(w in line.lower() for w in ('blas', 'libmkl', 'dnnl')) and 'numpy' not in line})
-    print(json.dumps({'images_per_s': img, 'texts_per_s': txt, 'images_per_cpu_s': img_cpu, 'texts_per_cpu_s': txt_cpu, 'threads': torch.get_num_threads(), 'torch': torch.__version__,
+    import resource
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(json.dumps({'images_per_s': img, 'texts_per_s': txt, 'images_per_cpu_s': img_cpu, 'texts_per_cpu_s': txt_cpu, 'threads': torch.get_num_threads(), 'torch': torch.__version__, 'peak_rss_mb': peak_mb,
                       'blas': blas, **build_info()}))
 
 def build_info():

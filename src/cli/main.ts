@@ -5,6 +5,7 @@ import { UsageError, WitError } from '../util/errors.js';
 import { describeFailure, escapeControls } from './failure.js';
 import { requestInterrupt, startSignalWatcher } from '../util/interrupt.js';
 import { setInputLimits } from '../util/input.js';
+import { setBackendAnnouncer } from '../train/backend/inference-options.js';
 
 /** Subcommands in help order; each module is loaded only when used (tfjs, sharp are heavy). */
 const COMMANDS: Record<string, { summary: string; load: () => Promise<CommandDef> }> = {
@@ -135,6 +136,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
   // the end), so that the last progress line is the stage's last word, equal to its summary
   let held: string | undefined;
   const progress = (raw: string) => {
+    flushBackend();
     const line = escapeControls(raw);
     if (io.isTTY) {
       io.stderr(`\r\x1b[2K${line}`);
@@ -152,9 +154,22 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     held = undefined;
   };
   const log = (line: string) => {
+    flushBackend();
     if (statusShown) { io.stderr('\r\x1b[2K'); statusShown = false; }
     io.stderr(`${escapeControls(line, { newlines: true })}\n`);
   };
+  // The inference backend's line (src/train/backend/inference-options.ts) waits for the command's next
+  // output or its success: a failing command prints only its one error line.
+  let backendLine: string | undefined;
+  const flushBackend = (): void => {
+    if (backendLine === undefined) return;
+    const line = backendLine;
+    backendLine = undefined;
+    log(line);
+  };
+  setBackendAnnouncer((line) => {
+    backendLine = line;
+  });
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let running = name;
@@ -190,6 +205,7 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     // the input size limits of this run (src/util/input.ts); defaults unless --max-input-size is given
     setInputLimits((flags.maxInputSize as string[] | undefined) ?? [], { stage: cmd.name, reset: true });
     const result: CommandResult = await cmd.run(flags, { progress, log, json: Boolean(flags.json), signal: controller.signal });
+    flushBackend();
     flushProgress();
     if (statusShown) io.stderr('\n');
     if (flags.json) io.stdout(JSON.stringify(result.summary, null, 2) + '\n');

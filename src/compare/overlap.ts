@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import { sharp } from '../util/sharp.js';
 import { formatOfShard, listShards, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter } from '../shards/index.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
 import { UsageError, WitError } from '../util/errors.js';

@@ -8,7 +8,7 @@ import { Interrupted } from '../util/interrupt.js';
 import { Throttle, eta, formatCount, formatDuration, type ProgressSink } from '../util/progress.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { EMBED_BATCH_SIZE, loadClip, type ClipHandle } from '../train/clip.js';
-import { BACKEND_NAMES } from '../train/backend/index.js';
+import { INFERENCE_OPTIONS } from '../train/backend/inference-options.js';
 import { cleanText } from '../train/tokenizer.js';
 import { meanEmbedding, retrievalRecall, zeroShotAccuracy } from './metrics.js';
 import { readInputText } from '../util/input.js';
@@ -48,7 +48,7 @@ export const evalOptions = defineOptions({
   batchSize: { type: 'int', default: EMBED_BATCH_SIZE, min: 1, help: 'rows per forward pass' },
   limit: { type: 'int', min: 1, help: 'evaluate at most N pairs' },
   retrievalSamples: { type: 'int', default: 5000, min: 1, help: "pairs in the retrieval pool (the first N; COCO's 5k protocol)" },
-  backend: { type: 'string', default: 'auto', choices: BACKEND_NAMES, help: 'tfjs backend' },
+  ...INFERENCE_OPTIONS,
   decodeWorkers: { type: 'int', min: 0, max: 64, help: 'image decoding worker threads (default: cores - 1, max 4; 0 = inline)' },
 });
 
@@ -316,7 +316,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   const claim = await claimOutput(o.out, { command: 'eval', kind: 'file', inputs: [...files, o.labels], replaces: o.overwrite ? undefined : (p) => otherEvaluation(p, o.shards, files, o.labels) });
   let clip: Awaited<ReturnType<typeof loadClip>>;
   try {
-    clip = await loadClip(o.model, { backend: o.backend, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
+    clip = await loadClip(o.model, { backend: o.backend, device: o.device, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
   } catch (err) {
     await claim.release();
     throw err;

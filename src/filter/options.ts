@@ -1,8 +1,9 @@
 import { defineOptions } from '../util/options.js';
 import { EMBED_BATCH_SIZE } from '../train/clip.js';
+import { INFERENCE_BACKEND_NAMES, INFERENCE_OPTIONS } from '../train/backend/inference-options.js';
 
-/** Backends a model can run on. */
-export const FILTER_BACKENDS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+/** Backends a model can run on (src/train/backend/inference-options.ts). */
+export const FILTER_BACKENDS = INFERENCE_BACKEND_NAMES;
 
 /**
  * Options of `wit filter`, declared once (docs/ARCHITECTURE.md, "Options"). The open bound of
@@ -22,6 +23,6 @@ export const FILTER_OPTIONS = defineOptions({
   dedupSemantic: { type: 'number', min: -1, max: 1, metavar: 'T', help: 'drop pairs whose image embedding has cosine >= T to an earlier-kept pair by key (SemDeDup-style; needs --model)' },
   batchSize: { type: 'int', min: 1, default: EMBED_BATCH_SIZE, help: 'pairs per encoder call' },
   depth: { type: 'int', min: 1, default: 2, cli: false, help: 'batches in flight (2: the next is read and decoded while one is encoded)' },
-  backend: { type: 'string', choices: FILTER_BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
+  ...INFERENCE_OPTIONS,
   outputFormat: { type: 'string', choices: ['parquet', 'webdataset'], help: 'format of the output shards (default: the format of the input; README.md, "The shard format")' },
 });

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { UsageError, WitError, messageWithoutStage } from '../util/errors.js';
 import type { ClipHandle } from '../train/index.js';
+import type { Device, InferenceBackendName } from '../train/backend/inference-options.js';
 
 /**
  * Scores a batch of pairs: the cosine similarity of each image's and caption's embeddings,
@@ -71,15 +72,15 @@ export function clipScorer(clip: ClipEncoders): Scorer {
   };
 }
 
-/** Backends the train stage can run on. */
-export type Backend = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+/** Backends a model can run on (src/train/backend/inference-options.ts). */
+export type Backend = InferenceBackendName;
 
 /**
  * Loads a model directory written by `wit train` (train's loadClip) and returns its encoders,
  * forwarding `batchSize` pairs at a time. Throws UsageError when the directory does not exist or
  * is not a model, InputError when its files are malformed.
  */
-export async function loadEncoders(modelDir: string, opts: { backend?: Backend; batchSize?: number } = {}): Promise<ClipHandle> {
+export async function loadEncoders(modelDir: string, opts: { backend?: Backend; device?: Device; batchSize?: number } = {}): Promise<ClipHandle> {
   let st;
   try {
     st = await stat(modelDir);
@@ -90,7 +91,7 @@ export async function loadEncoders(modelDir: string, opts: { backend?: Backend; 
   // Loaded lazily: tfjs is heavy and a run with only basic filters never needs it.
   const { loadClip } = await import('../train/index.js');
   try {
-    return await loadClip(modelDir, { backend: opts.backend ?? 'auto', batchSize: opts.batchSize });
+    return await loadClip(modelDir, { backend: opts.backend ?? 'auto', device: opts.device, batchSize: opts.batchSize });
   } catch (err) {
     // Re-raised under the filter's name: a user who ran `wit filter` should not read "wit train: …".
     if (err instanceof WitError && err.exitCode !== 2) throw new WitError('filter', `cannot load the model: ${messageWithoutStage(err)}`, { cause: err });

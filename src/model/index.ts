@@ -16,6 +16,7 @@ import { SafetensorsReader, writeSafetensors, type TensorToWrite } from './safet
 import { parseOpenClipConfig, toOpenClipConfig, SUPPORTED } from './openclip-config.js';
 import { fromTorch, toTorch, torchKey, torchShape } from './layout.js';
 import { witBpeAsClip } from './wit-bpe-export.js';
+import { ONNX_EXPORT_FILES, exportOnnx } from './onnx-export.js';
 import { readInputText } from '../util/input.js';
 import { checkFinite } from './validate.js';
 import { CLIP_VOCAB_FILE, importFiles } from './import-files.js';
@@ -156,7 +157,8 @@ function littleEndian(data: Float32Array): Uint8Array {
 
 export const exportSchema = defineOptions({
   model: { type: 'string', required: true, metavar: 'DIR', help: 'wit model directory (wit train --out, a checkpoint, or wit model import --out)' },
-  out: { type: 'string', required: true, metavar: 'DIR', help: 'directory for open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz and wit-export.json' },
+  out: { type: 'string', required: true, metavar: 'DIR', help: 'output directory (open_clip: open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz, wit-export.json; onnx: image.onnx, text.onnx, tokenizer.json, onnx_config.json)' },
+  format: { type: 'string', choices: ['open_clip', 'onnx'], default: 'open_clip', help: "open_clip's checkpoint format, or ONNX graphs (opset 17) of the two towers for ONNX Runtime and other runtimes" },
 });
 
 export type ExportOptions = OptionsInput<typeof exportSchema>;
@@ -173,6 +175,8 @@ export const EXPORT_FILES = ['open_clip_config.json', 'open_clip_model.safetenso
 
 export interface ExportSummary {
   out: string;
+  /** open_clip or onnx. */
+  format: string;
   files: string[];
   arch: string;
   quick_gelu: boolean;
@@ -201,6 +205,14 @@ function exportedTokenizer(tokenizer: TextTokenizer, where: string): { merges: s
  */
 export async function exportModel(options: ExportOptions): Promise<ExportSummary> {
   const o = resolveOptions(STAGE, exportSchema, options);
+  if (o.format === 'onnx') {
+    const claim = await claimOutput(o.out, { command: 'model export', inputs: [o.model], files: ONNX_EXPORT_FILES });
+    try {
+      return { out: claim.path, format: 'onnx', ...(await exportOnnx(o.model, claim)) };
+    } finally {
+      await claim.release();
+    }
+  }
   const claim = await claimOutput(o.out, { command: 'model export', inputs: [o.model], files: EXPORT_FILES });
   try {
     const config = await readModelConfig(o.model);
@@ -249,6 +261,7 @@ export async function exportModel(options: ExportOptions): Promise<ExportSummary
     });
     return {
       out,
+      format: 'open_clip',
       files: [...EXPORT_FILES],
       arch: arch.name,
       quick_gelu: arch.act === 'quick_gelu',

@@ -8,7 +8,8 @@ import { decodeFailureReason } from '../util/image-guard.js';
 import { claimOutput } from '../util/output.js';
 import { modelFingerprint } from '../util/model-fingerprint.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
-import { BACKENDS, embedDim, openModel } from './model.js';
+import { embedDim, openModel } from './model.js';
+import { INFERENCE_OPTIONS } from '../train/backend/inference-options.js';
 import { EmbeddingIndex, shardId, type AnnKind, type Dtype, type EmbeddedRow } from './store.js';
 
 const STAGE = 'embed';
@@ -21,7 +22,7 @@ export const EMBED_OPTIONS = defineOptions({
   dtype: { type: 'string', choices: ['float32', 'float16'], default: 'float32', help: 'stored vector type (float16 halves the index)' },
   ann: { type: 'string', choices: ['auto', 'none', 'hnsw', 'ivf-pq'], default: 'auto', help: 'ANN index on the image vectors: auto picks by size (exact scan under 50,000 rows)' },
   batchSize: { type: 'int', min: 1, default: EMBED_BATCH_SIZE, help: 'pairs per encoder call' },
-  backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
+  ...INFERENCE_OPTIONS,
   appendRows: { type: 'int', min: 1, default: 4096, cli: false, help: 'rows per LanceDB commit' },
 });
 
@@ -77,7 +78,7 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
   const files = await listShards(opts.shards);
   const claim = await claimOutput(opts.out, { command: 'embed', inputs: opts.shards });
   try {
-    const clip = await openModel(opts.model, { backend: opts.backend, batchSize: opts.batchSize }, STAGE);
+    const clip = await openModel(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize }, STAGE);
     try {
       await claim.create();
       const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);

@@ -1,7 +1,8 @@
 import type { ClipHandle } from '../train/index.js';
 import { InputError, UsageError, errorMessage } from '../util/errors.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
-import { BACKENDS, embedDim, openModel, type Backend } from './model.js';
+import { embedDim, openModel, type Backend } from './model.js';
+import { INFERENCE_OPTIONS, type Device } from '../train/backend/inference-options.js';
 import { EmbeddingIndex, IMAGE_COLUMN, sqlString, type SearchHit } from './store.js';
 import { readInputFile } from '../util/input.js';
 
@@ -14,7 +15,7 @@ export const SEARCH_OPTIONS = defineOptions({
   image: { type: 'string', metavar: 'FILE', help: 'image file to search with (image to image)' },
   model: { type: 'string', metavar: 'DIR', help: 'model to embed the query (default: the one the index was made with)' },
   k: { type: 'int', min: 1, max: 1000, default: 10, help: 'results to return' },
-  backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
+  ...INFERENCE_OPTIONS,
 });
 
 /** Options of {@link search}. */
@@ -62,12 +63,12 @@ export class Searcher {
    * Opens the index at `dir` and its model (or `model`). Throws UsageError/InputError naming the
    * path for a missing or corrupt index, UsageError when the model's embedding width differs.
    */
-  static async open(dir: string, opts: { model?: string; backend?: Backend; stage?: string } = {}): Promise<Searcher> {
+  static async open(dir: string, opts: { model?: string; backend?: Backend; device?: Device; stage?: string } = {}): Promise<Searcher> {
     const stage = opts.stage ?? STAGE;
     const index = await EmbeddingIndex.open(dir, stage);
     let clip: ClipHandle;
     try {
-      clip = await openModel(opts.model ?? index.meta.model, { backend: opts.backend ?? 'auto' }, stage);
+      clip = await openModel(opts.model ?? index.meta.model, { backend: opts.backend ?? 'auto', device: opts.device }, stage);
     } catch (err) {
       index.close();
       throw err;
@@ -138,7 +139,7 @@ export async function search(input: SearchOptions): Promise<SearchSummary> {
   if (opts.image !== undefined) {
     bytes = await readInputFile(opts.image, { kind: 'image', stage: STAGE });
   }
-  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend });
+  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, device: opts.device });
   try {
     const results = bytes ? await searcher.byImageBytes(bytes, opts.image!, opts.k) : await searcher.byText(opts.text!, opts.k);
     return { index: opts.index, query: { text: opts.text ?? null, image: opts.image ?? null }, results, duration: (performance.now() - t0) / 1000 };

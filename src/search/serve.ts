@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { join } from 'node:path';
 import { UsageError, WitError, errorMessage } from '../util/errors.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
-import { BACKENDS } from './model.js';
+import { INFERENCE_OPTIONS } from '../train/backend/inference-options.js';
 import { PAGE_CSS, PAGE_HTML, PAGE_JS } from './page.js';
 import { Searcher } from './search.js';
 import { META_FILE } from './store.js';
@@ -24,7 +24,7 @@ export const SERVE_OPTIONS = defineOptions({
   allowHost: { type: 'string[]', metavar: 'NAME', help: 'a Host name the page may be reached by besides the bound address, localhost, 127.0.0.1 and [::1] (repeatable; other Host headers get 403)' },
   k: { type: 'int', min: 1, max: 1000, default: 48, help: 'results per search' },
   model: { type: 'string', metavar: 'DIR', help: 'model to embed queries (default: the one the index was made with)' },
-  backend: { type: 'string', choices: BACKENDS, default: 'auto', help: 'TensorFlow.js backend for the model' },
+  ...INFERENCE_OPTIONS,
 });
 
 /** Options of {@link serve}. */
@@ -69,7 +69,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
  */
 export async function serve(input: ServeOptions): Promise<SearchServer> {
   const opts = resolveOptions(STAGE, SERVE_OPTIONS, input);
-  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, stage: STAGE });
+  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, device: opts.device, stage: STAGE });
   try {
     const live = await LiveIndex.open(searcher, opts.shards);
     if (!live.images.size) throw new UsageError(STAGE, `none of the index's shards are in ${opts.shards?.join(', ')}`);

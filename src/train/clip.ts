@@ -1,9 +1,9 @@
 import { tf } from '../util/tf.js';
-import { initBackend, type BackendName } from './backend/index.js';
+import { announceBackend, currentBackend, initBackend, pickInferenceBackend, type Device, type InferenceBackendName } from './backend/index.js';
 import { ImageDecoder } from './decoder.js';
 import { loadModelDir, type ModelDirConfig } from './model-dir.js';
 import { normalizeInto } from './preprocess.js';
-import { l2Normalize } from './nn.js';
+import type { ClipConfig } from './config.js';
 import type { ClipModel } from './model.js';
 import type { TextTokenizer } from './tokenizer.js';
 
@@ -13,6 +13,8 @@ export interface ClipHandle {
   config: ModelDirConfig;
   /** Image side the model takes. */
   imageSize: number;
+  /** The backend it runs on (printed once by loadClip). */
+  backend: HandleBackend;
   /**
    * L2-normalised image embeddings of encoded images (JPEG/PNG/WebP/…: centre crop, CLIP
    * normalisation). Rejects with the decoder's message when an image does not decode; use
@@ -38,26 +40,56 @@ export const EMBED_BATCH_SIZE = 64;
 
 /** Options of loadClip. */
 export interface LoadClipOptions {
-  /** Backend to initialise (default auto); pass 'keep' to use whatever is active. */
-  backend?: BackendName | 'keep';
+  /** Backend (default auto: onnx when onnxruntime-node is installed, else tfjs's auto); 'keep': the active tfjs backend. */
+  backend?: InferenceBackendName | 'keep';
+  /** onnx backend: where it runs (default auto: CUDA when its provider is installed, else CPU). */
+  device?: Device;
+  /** onnx backend: intra-op threads (default: WIT_GEMM_THREADS, else the machine's available parallelism). */
+  threads?: number;
   /** Decode worker threads (default: cores - 1, max 4; 0 = inline). */
   decodeWorkers?: number;
   /** Rows per forward pass (default EMBED_BATCH_SIZE). */
   batchSize?: number;
 }
 
-function rows(t: tf.Tensor2D): Float32Array[] {
-  const [n, d] = t.shape;
-  const data = t.dataSync() as Float32Array;
+/**
+ * The forward passes of one backend over whole batches: what differs between tfjs (wasm, tfjs-node,
+ * cpu) and ONNX Runtime. handleOver adds batching, preprocessing, tokenizing and the L2 normalisation.
+ */
+export interface TowerRunner {
+  /** Image features [n, E] of n CLIP-normalised images [n, S, S, 3]. */
+  images(pixels: Float32Array, n: number): Promise<Float32Array>;
+  /** Text features [n, E] of n token rows [n, L] and their [EOS] positions. */
+  texts(ids: Int32Array, eos: Int32Array, n: number): Promise<Float32Array>;
+  logitScale(): number;
+  logitBias(): number | undefined;
+  dispose(): Promise<void>;
+}
+
+/** Which backend a handle runs on: `tfjs-wasm`, `tfjs-tensorflow`, `tfjs-cpu` or `onnx`, and the line printed for it. */
+export interface HandleBackend {
+  name: string;
+  detail: string;
+}
+
+/** Rows of [n, d] features, each scaled to unit length (nn.ts's l2Normalize: x / sqrt(max(|x|², 1e-12))). */
+function normalizedRows(f: Float32Array, n: number): Float32Array[] {
+  const d = f.length / n;
   const out: Float32Array[] = [];
-  for (let i = 0; i < n; i++) out.push(data.slice(i * d, (i + 1) * d));
+  for (let i = 0; i < n; i++) {
+    const row = f.slice(i * d, (i + 1) * d);
+    let ss = 0;
+    for (let j = 0; j < d; j++) ss += row[j]! * row[j]!;
+    const k = 1 / Math.sqrt(Math.max(ss, 1e-12));
+    for (let j = 0; j < d; j++) row[j] = row[j]! * k;
+    out.push(row);
+  }
   return out;
 }
 
-/** Wraps a loaded model and tokenizer as a ClipHandle. */
-export function clipHandle(model: ClipModel, tokenizer: TextTokenizer, config: ModelDirConfig, opts: LoadClipOptions = {}): ClipHandle {
-  const size = model.config.vision.image_size;
-  const l = model.config.text.context_length;
+/** A ClipHandle over a backend's forward passes: batches of `batchSize`, preprocessing and tokenizing shared by every backend. */
+export function handleOver(runner: TowerRunner, backend: HandleBackend, arch: ClipConfig, tokenizer: TextTokenizer, config: ModelDirConfig, opts: LoadClipOptions = {}): ClipHandle {
+  const size = arch.vision.image_size;
   const bs = opts.batchSize ?? EMBED_BATCH_SIZE;
   let decoder: ImageDecoder | undefined;
   const getDecoder = (): ImageDecoder => (decoder ??= new ImageDecoder({ workers: opts.decodeWorkers }));
@@ -69,17 +101,16 @@ export function clipHandle(model: ClipModel, tokenizer: TextTokenizer, config: M
       const buf = new Float32Array(chunk.length * px);
       chunk.forEach((c, j) => {
         if (c.length !== px) throw new Error(`embedPixels: image ${i + j} has ${c.length} bytes, expected ${px} (${size}x${size} RGB)`);
-        normalizeInto(c, buf, j * px, model.config.image_mean, model.config.image_std);
+        normalizeInto(c, buf, j * px, arch.image_mean, arch.image_std);
       });
-      const t = tf.tidy(() => l2Normalize(model.encodeImage(tf.tensor4d(buf, [chunk.length, size, size, 3]))) as tf.Tensor2D);
-      out.push(...rows(t));
-      t.dispose();
+      out.push(...normalizedRows(await runner.images(buf, chunk.length), chunk.length));
     }
     return out;
   };
   return {
     config,
     imageSize: size,
+    backend,
     get decoder() {
       return getDecoder();
     },
@@ -93,32 +124,65 @@ export function clipHandle(model: ClipModel, tokenizer: TextTokenizer, config: M
       for (let i = 0; i < texts.length; i += bs) {
         const chunk = texts.slice(i, i + bs);
         const { ids, eos } = tokenizer.encodeBatch(chunk);
-        const t = tf.tidy(() => l2Normalize(model.encodeText(tf.tensor2d(ids, [chunk.length, l], 'int32'), tf.tensor1d(eos, 'int32'))) as tf.Tensor2D);
-        out.push(...rows(t));
-        t.dispose();
+        out.push(...normalizedRows(await runner.texts(ids, eos, chunk.length), chunk.length));
       }
       return out;
     },
-    logitScale() {
-      return Math.exp(model.params.get('logit_scale')!.dataSync()[0]!);
-    },
-    logitBias() {
-      return model.params.has('logit_bias') ? model.params.get('logit_bias')!.dataSync()[0]! : undefined;
-    },
+    logitScale: () => runner.logitScale(),
+    logitBias: () => runner.logitBias(),
     async dispose() {
-      model.dispose();
+      await runner.dispose();
       await decoder?.close();
     },
   };
 }
 
+/** The tfjs forward passes of a loaded model (on the active tfjs backend). */
+export function tfjsRunner(model: ClipModel): TowerRunner {
+  const s = model.config.vision.image_size;
+  const l = model.config.text.context_length;
+  const read = (f: () => tf.Tensor): Float32Array => {
+    const t = tf.tidy(f);
+    try {
+      return t.dataSync() as Float32Array;
+    } finally {
+      t.dispose();
+    }
+  };
+  return {
+    images: async (pixels, n) => read(() => model.encodeImage(tf.tensor4d(pixels, [n, s, s, 3]))),
+    texts: async (ids, eos, n) => read(() => model.encodeText(tf.tensor2d(ids, [n, l], 'int32'), tf.tensor1d(eos, 'int32'))),
+    logitScale: () => Math.exp(model.params.get('logit_scale')!.dataSync()[0]!),
+    logitBias: () => (model.params.has('logit_bias') ? model.params.get('logit_bias')!.dataSync()[0]! : undefined),
+    dispose: async () => model.dispose(),
+  };
+}
+
+/** Wraps a loaded model and tokenizer as a ClipHandle on the active tfjs backend. */
+export function clipHandle(model: ClipModel, tokenizer: TextTokenizer, config: ModelDirConfig, opts: LoadClipOptions = {}): ClipHandle {
+  const b = currentBackend();
+  const backend = { name: `tfjs-${b?.name ?? tf.getBackend()}`, detail: b?.detail ?? tf.getBackend() };
+  return handleOver(tfjsRunner(model), backend, model.config, tokenizer, config, opts);
+}
+
 /**
- * Loads a model directory written by `wit train` (or one of its checkpoints) for inference.
- * Resolves to a ClipHandle; throws UsageError when the directory is not a model, InputError
- * when its files are malformed.
+ * Loads a model directory written by `wit train` (or one of its checkpoints) for inference, on the
+ * backend `pickInferenceBackend` takes (ONNX Runtime when installed, else tfjs). Resolves to a
+ * ClipHandle; throws UsageError when the directory is not a model or the backend is not installed,
+ * InputError when its files are malformed.
  */
 export async function loadClip(modelDir: string, opts: LoadClipOptions = {}): Promise<ClipHandle> {
-  if (opts.backend !== 'keep') await initBackend(opts.backend ?? 'auto');
+  const pick = opts.backend === 'keep' ? { kind: 'tfjs' as const } : await pickInferenceBackend(opts.backend ?? 'auto', { device: opts.device });
+  if (pick.kind === 'onnx') {
+    const { loadOnnxClip } = await import('./onnx/handle.js');
+    const handle = await loadOnnxClip(modelDir, { ...opts, device: pick.device });
+    announceBackend(handle.backend);
+    return handle;
+  }
+  if (opts.backend !== 'keep') await initBackend(pick.tfjs ?? 'auto');
   const { model, tokenizer, config } = await loadModelDir(modelDir);
-  return clipHandle(model, tokenizer, config, opts);
+  const handle = clipHandle(model, tokenizer, config, opts);
+  if (pick.skipped) handle.backend.detail += ` (skipped onnx: ${pick.skipped})`;
+  if (opts.backend !== 'keep') announceBackend(handle.backend);
+  return handle;
 }

@@ -4,11 +4,11 @@ import { tf } from '../util/tf.js';
 import { InputError, UsageError } from '../util/errors.js';
 import { writeJsonAtomic } from '../shards/index.js';
 import { validateConfig, type ClipConfig } from './config.js';
-import { ClipModel, type LossKind } from './model.js';
+import { ClipModel, parameterSpecs, type LossKind } from './model.js';
 import { BpeTokenizer, type TextTokenizer } from './tokenizer.js';
 import { ClipTokenizer } from './clip-tokenizer.js';
 import { CLIP_MEAN, CLIP_STD } from './preprocess.js';
-import { loadWeights, saveWeights } from './weights-io.js';
+import { loadWeights, readWeightArrays, saveWeights } from './weights-io.js';
 import { readInputText } from '../util/input.js';
 
 /**
@@ -96,6 +96,22 @@ export async function readModelConfig(dir: string): Promise<ModelDirConfig> {
 
 /** Loads model and tokenizer of a model dir (or a checkpoint). Throws UsageError/InputError naming the file. */
 export async function loadModelDir(dir: string): Promise<{ model: ClipModel; tokenizer: TextTokenizer; config: ModelDirConfig }> {
+  const { config, tokenizer } = await readModelDirHead(dir);
+  const { tensors } = await loadWeights(dir, 'model');
+  try {
+    return { model: ClipModel.fromTensors(config.arch, config.loss, tensors), tokenizer, config };
+  } catch (err) {
+    throw new InputError('train', join(dir, 'model.json'), (err as Error).message, { cause: err });
+  } finally {
+    tf.dispose(tensors);
+  }
+}
+
+/**
+ * A model dir's config and tokenizer, checked against each other, and that its weights exist (not read):
+ * what every backend needs before the weights. Throws UsageError/InputError naming the file.
+ */
+export async function readModelDirHead(dir: string): Promise<{ tokenizer: TextTokenizer; config: ModelDirConfig }> {
   const config = await readModelConfig(dir);
   const tokenizer = await loadTokenizer(join(dir, 'tokenizer.json'), config.tokenizer?.type ?? 'wit-byte-bpe');
   if (tokenizer.vocabSize !== config.arch.text.vocab_size) {
@@ -106,14 +122,23 @@ export async function loadModelDir(dir: string): Promise<{ model: ClipModel; tok
     const hint = cps.length ? `; training has not finished: load a checkpoint such as ${cps[cps.length - 1]!.dir}` : '';
     throw new UsageError('train', `no model.json (weights) in this model directory${hint}`, { file: dir });
   }
-  const { tensors } = await loadWeights(dir, 'model');
-  try {
-    return { model: ClipModel.fromTensors(config.arch, config.loss, tensors), tokenizer, config };
-  } catch (err) {
-    throw new InputError('train', join(dir, 'model.json'), (err as Error).message, { cause: err });
-  } finally {
-    tf.dispose(tensors);
+  return { config, tokenizer };
+}
+
+/**
+ * A model dir's weights as Float32Arrays by name, checked against the config's parameters (names and
+ * shapes, as ClipModel.fromTensors), without tfjs. Throws InputError naming model.json and the parameter.
+ */
+export async function readModelWeights(dir: string, config: ModelDirConfig): Promise<Map<string, { data: Float32Array; shape: number[] }>> {
+  const { arrays } = await readWeightArrays(dir, 'model');
+  const out = new Map<string, { data: Float32Array; shape: number[] }>();
+  for (const s of parameterSpecs(config.arch, config.loss)) {
+    const a = arrays[s.name];
+    const bad = !a ? `weights lack parameter ${s.name}` : a.shape.join(',') !== s.shape.join(',') ? `parameter ${s.name} has shape [${a.shape}] but the config needs [${s.shape}]` : '';
+    if (bad) throw new InputError('train', join(dir, 'model.json'), bad);
+    out.set(s.name, a!);
   }
+  return out;
 }
 
 /** Reads tokenizer.json of the kind config.json names; throws InputError naming the file. */

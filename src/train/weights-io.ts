@@ -42,41 +42,54 @@ export async function saveWeights(dir: string, name: string, tensors: Record<str
  * naming the file (and the tensor).
  */
 export async function loadWeights(dir: string, name: string): Promise<{ tensors: Record<string, tf.Tensor>; json: Record<string, unknown> }> {
-  const { jsonPath, json } = await readWeightsJson(dir, name);
-  const groups = checkManifest(jsonPath, json.weightsManifest);
+  const { arrays, json } = await readWeightArrays(dir, name);
   const tensors: Record<string, tf.Tensor> = {};
   try {
-    for (const g of groups) {
-      const files = await checkGroupFiles(dir, g);
-      const buf = new Uint8Array(g.bytes);
-      let o = 0;
-      for (const f of files) {
-        try {
-          const part = await readInputFile(f, { kind: 'weights', stage: 'train' });
-          if (o + part.length > buf.length) throw new Error('the file grew while being read');
-          buf.set(part, o);
-          o += part.length;
-        } catch (err) {
-          if (err instanceof InputError) throw err;
-          throw new InputError('train', f, `cannot read weights: ${(err as Error).message}`, { cause: err });
-        }
-      }
-      if (o !== g.bytes) throw new InputError('train', files[0]!, `weights file has ${o} bytes, manifest needs ${g.bytes} (truncated?)`);
-      let at = 0;
-      for (const w of g.weights) {
-        const n = w.shape.reduce((a, d) => a * d, 1);
-        // A stop request is heard between tensors (a large model's weights take seconds to check).
-        throwIfInterrupted();
-        checkFinite(new Float32Array(buf.buffer, at, n), w.name, files[0]!, 'train');
-        at += 4 * n;
-      }
-      Object.assign(tensors, tf.io.decodeWeights(buf.buffer, g.weights));
-    }
+    for (const [n, a] of Object.entries(arrays)) tensors[n] = tf.tensor(a.data, [...a.shape], 'float32');
   } catch (err) {
     tf.dispose(Object.values(tensors));
     throw err;
   }
   return { tensors, json };
+}
+
+/**
+ * What loadWeights reads, as Float32Arrays (views of one buffer per weights group) without tfjs: for
+ * the ONNX backend, which hands the weights to ONNX Runtime. The same checks (manifest, sizes, finite
+ * values); throws InputError naming the file and tensor.
+ */
+export async function readWeightArrays(dir: string, name: string): Promise<{ arrays: Record<string, { data: Float32Array; shape: number[] }>; json: Record<string, unknown> }> {
+  const { jsonPath, json } = await readWeightsJson(dir, name);
+  const groups = checkManifest(jsonPath, json.weightsManifest);
+  const arrays: Record<string, { data: Float32Array; shape: number[] }> = {};
+  for (const g of groups) {
+    const files = await checkGroupFiles(dir, g);
+    const buf = new Uint8Array(g.bytes);
+    let o = 0;
+    for (const f of files) {
+      try {
+        const part = await readInputFile(f, { kind: 'weights', stage: 'train' });
+        if (o + part.length > buf.length) throw new Error('the file grew while being read');
+        buf.set(part, o);
+        o += part.length;
+      } catch (err) {
+        if (err instanceof InputError) throw err;
+        throw new InputError('train', f, `cannot read weights: ${(err as Error).message}`, { cause: err });
+      }
+    }
+    if (o !== g.bytes) throw new InputError('train', files[0]!, `weights file has ${o} bytes, manifest needs ${g.bytes} (truncated?)`);
+    let at = 0;
+    for (const w of g.weights) {
+      const n = w.shape.reduce((a, d) => a * d, 1);
+      // A stop request is heard between tensors (a large model's weights take seconds to check).
+      throwIfInterrupted();
+      const data = new Float32Array(buf.buffer, at, n);
+      checkFinite(data, w.name, files[0]!, 'train');
+      arrays[w.name] = { data, shape: [...w.shape] };
+      at += 4 * n;
+    }
+  }
+  return { arrays, json };
 }
 
 /** Replaces directory `dst` with `src` (renames; the old one is removed after). */

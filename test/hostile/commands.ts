@@ -51,6 +51,8 @@ export const COMMANDS: HostileCommand[] = [
   { cmd: ['report'], args: (fx, out) => ['--run', fx.model, '--out', out], slots: { '--run': 'model' }, out: { flag: '--out', kind: 'file' }, numeric: '--samples' },
   { cmd: ['model', 'import'], args: (fx, out) => ['--weights', fx.exportWeights, '--config', fx.exportConfig, '--vocab', fx.exportVocab, '--out', out], slots: { '--weights': 'binary', '--config': 'json', '--vocab': 'text' }, out: { flag: '--out', kind: 'dir' } },
   { cmd: ['model', 'export'], args: (fx, out) => ['--model', fx.model, '--out', out], slots: { '--model': 'model' }, out: { flag: '--out', kind: 'dir' } },
+  // The ONNX writer and its weights reader (the onnx backend's, without tfjs).
+  { cmd: ['model', 'export'], args: (fx, out) => ['--model', fx.model, '--format', 'onnx', '--out', out], slots: { '--model': 'model' }, out: { flag: '--out', kind: 'dir' } },
   { cmd: ['convert'], args: (fx, out) => ['--shards', fx.shards, '--output-format', 'webdataset', '--out', out], slots: { '--shards': 'shards' }, out: { flag: '--out', kind: 'dir' } },
   { cmd: ['compare'], args: (fx, out) => ['--pool', fx.shards, '--eval', fx.shards, '--recipes', fx.recipes, '--labels', fx.labels, '--seeds', '1', '--steps', '1', '--batch-size', '4', '--arch', 'vit-micro', '--backend', 'wasm', '--overlap', 'keep', '--no-random-control', '--out', out], slots: { '--pool': 'shards', '--eval': 'shards', '--recipes': 'json', '--labels': 'text' }, out: { flag: '--out', kind: 'dir' }, numeric: '--lr' },
   { cmd: ['demo'], args: (_fx, out) => ['--out', out, '--skip', 'report'], slots: {}, out: { flag: '--out', kind: 'dir' }, numeric: '--scale', slow: 'a whole demo takes minutes; its claim is the shared one' },

@@ -48,7 +48,7 @@ export const command: CommandDef = {
   flags: groupFlags(flagSpecs(EMBED_OPTIONS), {
     input: ['model', 'shards'],
     output: ['out', 'dtype', 'ann'],
-    performance: ['batch-size', 'backend'],
+    performance: ['batch-size', 'backend', 'device'],
   }),
   examples: [
     { what: 'an index of every pair of a crawl (rerun to resume)', cmd: 'wit embed --model model/ --shards shards/ --out index/' },

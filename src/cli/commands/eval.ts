@@ -12,7 +12,7 @@ export const command: CommandDef = {
     input: ['model', 'shards', 'labels'],
     evaluation: ['template', 'limit', 'retrieval-samples'],
     output: ['out'],
-    performance: ['batch-size', 'backend', 'decode-workers'],
+    performance: ['batch-size', 'backend', 'device', 'decode-workers'],
   }),
   examples: [
     { what: 'zero-shot accuracy and recall of a model on held-out shards (writes model/eval.json)', cmd: 'wit eval --model model/ --shards heldout/' },

@@ -55,7 +55,7 @@ export const command: CommandDef = {
     'basic filters': ['min-caption-words', 'min-caption-chars', 'min-image-side', 'max-aspect'],
     dedup: ['dedup', 'dedup-semantic'],
     output: ['out', 'output-format'],
-    performance: ['batch-size', 'backend'],
+    performance: ['batch-size', 'backend', 'device'],
   }),
   examples: [
     { what: "DataComp's CLIP score filter: the top 30 % of the pairs by similarity", cmd: 'wit filter --shards shards/ --model model/ --keep-fraction 0.3 --out filtered/' },

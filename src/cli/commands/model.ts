@@ -19,12 +19,13 @@ const importCommand: CommandDef = {
 
 const exportCommand: CommandDef = {
   name: 'model export',
-  summary: "export a wit model directory in open_clip's format (open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz, wit-export.json)",
-  usage: 'wit model export --model DIR --out OUT',
-  flags: groupFlags(flagSpecs(exportSchema), { input: ['model'], output: ['out'] }),
+  summary: "export a wit model directory in open_clip's format (open_clip_config.json, open_clip_model.safetensors, bpe_vocab.txt.gz, wit-export.json) or as ONNX",
+  usage: 'wit model export --model DIR --out OUT [--format open_clip|onnx]',
+  flags: groupFlags(flagSpecs(exportSchema), { input: ['model'], output: ['out', 'format'] }),
   examples: [
     { what: "a trained model in open_clip's format", cmd: 'wit model export --model model/ --out model-open-clip/' },
     { what: "the demo's model", cmd: 'wit model export --model data/demo/model --out demo-open-clip/' },
+    { what: 'ONNX graphs of both towers, for ONNX Runtime and other runtimes', cmd: 'wit model export --model model/ --format onnx --out model-onnx/' },
   ],
   async run(flags, ctx) {
     const s = await exportModel(optionsFromFlags(exportSchema, flags));

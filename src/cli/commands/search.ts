@@ -20,7 +20,7 @@ export const command: CommandDef = {
   flags: groupFlags(flagSpecs(SEARCH_OPTIONS), {
     query: ['text', 'image', 'k'],
     input: ['index', 'model'],
-    performance: ['backend'],
+    performance: ['backend', 'device'],
   }),
   examples: [
     { what: 'the ten pairs whose images are closest to a text', cmd: 'wit search --index index/ "a red apple"' },

@@ -9,7 +9,7 @@ export const command: CommandDef = {
   flags: groupFlags(flagSpecs(SERVE_OPTIONS), {
     input: ['index', 'shards', 'model'],
     server: ['port', 'host', 'k'],
-    performance: ['backend'],
+    performance: ['backend', 'device'],
   }),
   examples: [
     { what: 'a search page on http://127.0.0.1:8765/', cmd: 'wit serve --index index/' },

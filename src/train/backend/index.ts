@@ -11,6 +11,9 @@ import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
 import './quiet.js';
+import { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer, type Device, type InferenceBackendName } from './inference-options.js';
+
+export { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer, type Device, type InferenceBackendName };
 
 /** The WebAssembly backend (registers itself with tfjs); required, not imported, as ../../util/tf.ts says why. */
 const tfwasm = createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
@@ -94,6 +97,31 @@ export async function initBackend(name: BackendName, opts: BackendOptions = {}):
     default:
       throw new UsageError('train', `unknown backend ${JSON.stringify(name)} (expected ${BACKEND_NAMES.join(', ')})`);
   }
+}
+
+/** What pickInferenceBackend decided: ONNX Runtime on a device, or a tfjs backend (initBackend's name); `skipped` says why onnx was not taken under auto. */
+export type InferencePick = { kind: 'onnx'; device: Device } | { kind: 'tfjs'; tfjs?: BackendName; skipped?: string };
+
+/**
+ * The one place that picks the inference backend (docs/ARCHITECTURE.md, "ONNX"). auto: onnx when
+ * onnxruntime-node loads, else tfjs's auto (tfjs-node, wasm, cpu), which always works. onnx (or
+ * `device` cuda) when onnxruntime-node is missing: UsageError with the install command; installed but
+ * failing to load: WitError. A tfjs backend with device cuda: UsageError (CUDA is ONNX Runtime's).
+ */
+export async function pickInferenceBackend(name: InferenceBackendName, opts: { device?: Device } = {}): Promise<InferencePick> {
+  const device = opts.device ?? 'auto';
+  if (!DEVICES.includes(device)) throw new UsageError('train', `unknown device ${JSON.stringify(device)} (expected ${DEVICES.join(', ')})`);
+  if (!INFERENCE_BACKEND_NAMES.includes(name)) throw new UsageError('train', `unknown backend ${JSON.stringify(name)} (expected ${INFERENCE_BACKEND_NAMES.join(', ')})`);
+  if (name !== 'auto' && name !== 'onnx') {
+    if (device === 'cuda') throw new UsageError('train', `--device cuda runs on the onnx backend, not ${name}`);
+    return { kind: 'tfjs', tfjs: name };
+  }
+  const { loadOrt, ORT_PACKAGE } = await import('../onnx/runtime.js');
+  const r = await loadOrt();
+  if (r.ok) return { kind: 'onnx', device };
+  if (name === 'auto' && device !== 'cuda') return { kind: 'tfjs', tfjs: 'auto', skipped: r.reason.startsWith('not installed') ? undefined : r.reason };
+  if (r.reason.startsWith('not installed')) throw new UsageError('train', `backend onnx needs ${ORT_PACKAGE}, which is not installed: npm install ${ORT_PACKAGE}`);
+  throw new WitError('train', `backend onnx failed to start: ${r.reason}`);
 }
 
 /** The backend chosen by the last initBackend call in this process, or null. */
