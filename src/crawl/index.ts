@@ -357,6 +357,7 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
       if (timer) clearInterval(timer);
       await res.warcImages?.close();
       await res.close();
+    }
   } finally {
     await claim.release();
   }

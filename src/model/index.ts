@@ -184,9 +184,9 @@ export interface ExportSummary {
   vocab_size: number;
   tokenizer: string;
   /** The vocabulary open_clip's get_tokenizer reads (text_cfg.tokenizer_kwargs.bpe_path: absolute, so moving the folder breaks it). */
-  bpe_path: string;
+  bpe_path?: string;
   /** The model name `wit-export.json` registers with open_clip.add_model_config. */
-  open_clip_model_name: string;
+  open_clip_model_name?: string;
   /** What open_clip's tokenizer does that wit's own BPE did not (only for wit-trained tokenizers of version 1). */
   tokenizer_note?: string;
 }

@@ -110,7 +110,7 @@ export async function* crossPassPairs(
   bufferSize: number,
   batchSize: number,
   start: StreamPosition = { epoch: 0, index: 0 },
-  stats: { skipped: number } = { skipped: 0 },
+  stats: StreamStats = { skipped: 0, badItems: {} },
 ): AsyncGenerator<StreamSample> {
   let window: string[] = []; // keys of the batch being filled (aligned on the global sample count)
   let epoch = -1;
