@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { sharp } from '../util/sharp.js';
+import { guardImage, guardedSharp } from '../util/image-guard.js';
 import { formatOfShard, listShards, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter } from '../shards/index.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
 import { UsageError, WitError } from '../util/errors.js';
@@ -41,7 +41,9 @@ export interface OverlapReport {
  */
 export async function dHash(bytes: Uint8Array): Promise<bigint | undefined> {
   try {
-    const px = await sharp(bytes, { failOn: 'error', limitInputPixels: 1 << 28 }).flatten({ background: '#ffffff' }).greyscale().resize(9, 8, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+    // the one image guard (docs/ARCHITECTURE.md, "Reading inputs"): no vector formats, pixels checked from the header
+    await guardImage(bytes);
+    const px = await guardedSharp(bytes).flatten({ background: '#ffffff' }).greyscale().resize(9, 8, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
     if (px.length !== 72) return undefined;
     let h = 0n;
     for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) h = (h << 1n) | (px[y * 9 + x]! > px[y * 9 + x + 1]! ? 1n : 0n);
