@@ -205,7 +205,9 @@ export function barChart(o: { title: string; bars: Bar[]; width?: number; max?: 
 export function histogramChart(o: { title: string; edges: number[]; counts: number[]; xLabel?: string; logX?: boolean; markers?: { x: number; label: string; color?: string }[]; width?: number; height?: number; barColor?: string }): string {
   const W = o.width ?? 560;
   const H = o.height ?? 250;
-  const m = { l: 50, r: 16, t: 28, b: 40 };
+  // markers' labels get a band of their own above the plot, so that no bar (the tallest reaches the
+  // top) runs under one
+  const m = { l: 50, r: 16, t: o.markers?.length ? 46 : 28, b: 40 };
   const ax = o.logX ? logAxis(o.edges) : axis(o.edges, false, false);
   const ay = axis(o.counts, false, true);
   const sx = scale(ax, m.l, W - m.r);
@@ -229,7 +231,9 @@ export function histogramChart(o: { title: string; edges: number[]; counts: numb
   if (o.xLabel) parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   for (const mk of o.markers ?? []) {
     const x = sx(mk.x).toFixed(1);
-    parts.push(`<line x1="${x}" x2="${x}" y1="${m.t}" y2="${H - m.b}" stroke="${mk.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.6"/><text x="${+x + 4}" y="${m.t + 10}" fill="${mk.color ?? '#c4452d'}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(mk.label)}</text>`);
+    // the label sits in the band above the plot, towards the middle of the chart so it stays inside it
+    const right = +x > (m.l + W - m.r) / 2;
+    parts.push(`<line x1="${x}" x2="${x}" y1="${m.t - 14}" y2="${H - m.b}" stroke="${mk.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.6"/><text class="marker" x="${right ? +x - 4 : +x + 4}" y="${m.t - 6}" text-anchor="${right ? 'end' : 'start'}" fill="${mk.color ?? '#c4452d'}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(mk.label)}</text>`);
   }
   return frame(W, H, o.title, parts.join('\n'), o.title);
 }

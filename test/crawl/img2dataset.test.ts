@@ -268,3 +268,15 @@ describe('a WARC that holds the images (issue 29, point 5)', () => {
     }
   }, 60_000);
 });
+
+describe("the filter histogram's threshold label (issue 29, point 7)", () => {
+  it('sits above every bar, the tallest included, inside the chart', async () => {
+    const { histogramChart } = await import('../../src/report/svg.js');
+    const svg = histogramChart({ title: 'Similarity', edges: [0, 0.1, 0.2, 0.3, 0.4], counts: [3, 50, 7, 1], markers: [{ x: 0.15, label: 'threshold 0.150' }, { x: 0.35, label: 'kept 0.35' }] });
+    const barTop = Math.min(...[...svg.matchAll(/<rect class="bar"[^>]* y="([\d.]+)"/g)].map((m) => Number(m[1])));
+    const labels = [...svg.matchAll(/<text class="marker" x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)"/g)];
+    expect(labels).toHaveLength(2);
+    for (const [, , y] of labels) expect(Number(y)).toBeLessThan(barTop - 4);
+    expect(labels[1]![3]).toBe('end'); // right of the middle: it runs leftwards, not off the chart
+  });
+});
