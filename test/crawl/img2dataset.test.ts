@@ -280,3 +280,27 @@ describe("the filter histogram's threshold label (issue 29, point 7)", () => {
     expect(labels[1]![3]).toBe('end'); // right of the middle: it runs leftwards, not off the chart
   });
 });
+
+describe('the compare plot (issue 29, point 7)', () => {
+  it("keeps a name at the right edge whole (`raw`, not `r`) and no ring on an axis' tick", async () => {
+    const { dotChart } = await import('../../src/report/svg.js');
+    const W = 560;
+    const H = 300;
+    const svg = dotChart({ title: 'top-1 vs pairs', width: W, height: H, groups: [
+      { name: 'raw', points: [[1000, 10], [1000, 12]], mean: [1000, 11] },
+      { name: 'filtered', points: [[400, 20], [400, 22]], mean: [400, 21] },
+      { name: 'balanced', points: [[0, 0]], mean: [0, 0] },
+    ] });
+    const means = [...svg.matchAll(/<g class="mean"><circle cx="([\d.]+)" cy="([\d.]+)" r="7"[^]*?<text x="([\d.]+)" y="[\d.]+"( text-anchor="end")?[^>]*>([^<]+)<\/text>/g)];
+    expect(means.map((m) => m[5])).toEqual(['raw', 'filtered', 'balanced']);
+    for (const [, cx, cy, tx, end, name] of means) {
+      // the label lies inside the chart: it ends before the right edge, or runs leftwards from the ring
+      if (end) expect(Number(tx)).toBeLessThan(Number(cx));
+      else expect(Number(tx) + 7 * name!.length).toBeLessThanOrEqual(W);
+      // the ring (r 7) clears the y axis (x = 56) and the x axis (y = H - 40)
+      expect(Number(cx) - 7).toBeGreaterThan(56);
+      expect(Number(cy) + 7).toBeLessThan(H - 40);
+    }
+    expect(means[0]![4]).toBe(' text-anchor="end"');
+  });
+});
