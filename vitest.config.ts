@@ -11,7 +11,10 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 600_000,
     pool: 'forks',
-    // Two cores: keep heavy suites from starving each other.
+    // Two cores, two workers. Most CPU is in the CLI processes the tests spawn (the hostile suite runs 5
+    // at a time), so two workers already keep both cores busy while a file waits on a server or a
+    // timer; more would add memory and contention, not throughput. Isolation stays on: files mock
+    // modules (node:timers/promises) and spy on globals (Date.now).
     maxWorkers: 2,
   },
 });

@@ -124,7 +124,11 @@ const SECTIONS: { id: string; title: string; when?: (inputs: ReportInputs) => bo
   },
   {
     id: 'training', title: 'Training',
-    build: ({ inv }) => eachOf(inv.models, 'model directory (metrics.jsonl)', (m) => m.dir, (m) => renderTraining(m)),
+    // each run under its own heading (the demo has two: the model and compare's scorer)
+    build: ({ inv }) => eachOf(inv.models, 'model directory (metrics.jsonl)', (m) => m.dir, async (m) => {
+      const r = await renderTraining(m);
+      return { ...r, html: `<h3>${esc(basename(m.dir))} <span class="note">(${esc(m.dir)})</span></h3>${r.html}` };
+    }),
   },
   {
     id: 'eval', title: 'Evaluation',

@@ -205,7 +205,9 @@ export function barChart(o: { title: string; bars: Bar[]; width?: number; max?: 
 export function histogramChart(o: { title: string; edges: number[]; counts: number[]; xLabel?: string; logX?: boolean; markers?: { x: number; label: string; color?: string }[]; width?: number; height?: number; barColor?: string }): string {
   const W = o.width ?? 560;
   const H = o.height ?? 250;
-  const m = { l: 50, r: 16, t: 28, b: 40 };
+  // markers' labels get a band of their own above the plot, so that no bar (the tallest reaches the
+  // top) runs under one
+  const m = { l: 50, r: 16, t: o.markers?.length ? 46 : 28, b: 40 };
   const ax = o.logX ? logAxis(o.edges) : axis(o.edges, false, false);
   const ay = axis(o.counts, false, true);
   const sx = scale(ax, m.l, W - m.r);
@@ -229,7 +231,9 @@ export function histogramChart(o: { title: string; edges: number[]; counts: numb
   if (o.xLabel) parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 6}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   for (const mk of o.markers ?? []) {
     const x = sx(mk.x).toFixed(1);
-    parts.push(`<line x1="${x}" x2="${x}" y1="${m.t}" y2="${H - m.b}" stroke="${mk.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.6"/><text x="${+x + 4}" y="${m.t + 10}" fill="${mk.color ?? '#c4452d'}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(mk.label)}</text>`);
+    // the label sits in the band above the plot, towards the middle of the chart so it stays inside it
+    const right = +x > (m.l + W - m.r) / 2;
+    parts.push(`<line x1="${x}" x2="${x}" y1="${m.t - 14}" y2="${H - m.b}" stroke="${mk.color ?? '#c4452d'}" stroke-dasharray="5 4" stroke-width="1.6"/><text class="marker" x="${right ? +x - 4 : +x + 4}" y="${m.t - 6}" text-anchor="${right ? 'end' : 'start'}" fill="${mk.color ?? '#c4452d'}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(mk.label)}</text>`);
   }
   return frame(W, H, o.title, parts.join('\n'), o.title);
 }
@@ -259,8 +263,11 @@ export function dotChart(o: { title: string; groups: DotGroup[]; xLabel?: string
   const ys = o.groups.flatMap((g) => [...g.points.map((p) => p[1]), g.mean[1]]);
   const ax = axis(xs, Boolean(o.logX), false);
   const ay = axis(ys, false, true, (o.hlines ?? []).map((h) => h.y));
-  const sx = scale(ax, m.l, W - m.r);
-  const sy = scale(ay, H - m.b, m.t);
+  // a mean's ring (r 7) at the end of an axis would cover that axis' line and tick: the data area is
+  // inset by PAD from both axes
+  const PAD = 12;
+  const sx = scale(ax, m.l + PAD, W - m.r - PAD);
+  const sy = scale(ay, H - m.b - PAD, m.t);
   const parts: string[] = [];
   for (const t of ay.ticks) {
     const y = sy(t).toFixed(1);
@@ -284,7 +291,9 @@ export function dotChart(o: { title: string; groups: DotGroup[]; xLabel?: string
     parts.push(`<g class="series" fill="${c}" fill-opacity="0.6">${pts.map(([x, y]) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3"><title>${esc(g.name)}: ${tickLabel(y)}</title></circle>`).join('')}</g>`);
     if (ok(g.mean)) {
       const [mx, my] = [sx(g.mean[0]), sy(g.mean[1])];
-      parts.push(`<g class="mean"><circle cx="${mx.toFixed(1)}" cy="${my.toFixed(1)}" r="7" fill="none" stroke="${c}" stroke-width="2"/><line x1="${(mx - 10).toFixed(1)}" x2="${(mx + 10).toFixed(1)}" y1="${my.toFixed(1)}" y2="${my.toFixed(1)}" stroke="${c}" stroke-width="2"/><text x="${(mx + 12).toFixed(1)}" y="${(my - 8).toFixed(1)}" fill="${c}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(g.name)}</text></g>`);
+      // the name goes left of the ring when it would run past the right edge (and be cut: `raw` -> `r`)
+      const left = mx + 12 + 7 * g.name.length > W - 2;
+      parts.push(`<g class="mean"><circle cx="${mx.toFixed(1)}" cy="${my.toFixed(1)}" r="7" fill="none" stroke="${c}" stroke-width="2"/><line x1="${(mx - 10).toFixed(1)}" x2="${(mx + 10).toFixed(1)}" y1="${my.toFixed(1)}" y2="${my.toFixed(1)}" stroke="${c}" stroke-width="2"/><text x="${(left ? mx - 12 : mx + 12).toFixed(1)}" y="${(my - 8).toFixed(1)}"${left ? ' text-anchor="end"' : ''} fill="${c}" stroke="#fff" stroke-width="3" paint-order="stroke">${esc(g.name)}</text></g>`);
     }
   });
   return frame(W, H, o.title, parts.join('\n'), o.title);

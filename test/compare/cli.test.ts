@@ -123,14 +123,14 @@ describe('wit compare', () => {
     const child = spawn(process.execPath, [WIT, ...args], { stdio: 'ignore' });
     const ckpt = join(out, 'cells', 'raw', 'seed-0', 'model', 'checkpoints');
     await new Promise<void>((resolve, reject) => {
-      const t0 = Date.now();
+      // waits on the checkpoints, however long a loaded machine takes (the test's timeout bounds it)
       const poll = setInterval(() => {
         const steps = existsSync(ckpt) ? readdirSync(ckpt).filter((n) => /^step-\d+$/.test(n)) : [];
         if (steps.length >= 3) {
           clearInterval(poll);
           child.kill('SIGKILL');
           resolve();
-        } else if (Date.now() - t0 > 300_000 || child.exitCode !== null) {
+        } else if (child.exitCode !== null) {
           clearInterval(poll);
           reject(new Error('no checkpoint before the run ended'));
         }

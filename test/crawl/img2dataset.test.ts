@@ -268,3 +268,39 @@ describe('a WARC that holds the images (issue 29, point 5)', () => {
     }
   }, 60_000);
 });
+
+describe("the filter histogram's threshold label (issue 29, point 7)", () => {
+  it('sits above every bar, the tallest included, inside the chart', async () => {
+    const { histogramChart } = await import('../../src/report/svg.js');
+    const svg = histogramChart({ title: 'Similarity', edges: [0, 0.1, 0.2, 0.3, 0.4], counts: [3, 50, 7, 1], markers: [{ x: 0.15, label: 'threshold 0.150' }, { x: 0.35, label: 'kept 0.35' }] });
+    const barTop = Math.min(...[...svg.matchAll(/<rect class="bar"[^>]* y="([\d.]+)"/g)].map((m) => Number(m[1])));
+    const labels = [...svg.matchAll(/<text class="marker" x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)"/g)];
+    expect(labels).toHaveLength(2);
+    for (const [, , y] of labels) expect(Number(y)).toBeLessThan(barTop - 4);
+    expect(labels[1]![3]).toBe('end'); // right of the middle: it runs leftwards, not off the chart
+  });
+});
+
+describe('the compare plot (issue 29, point 7)', () => {
+  it("keeps a name at the right edge whole (`raw`, not `r`) and no ring on an axis' tick", async () => {
+    const { dotChart } = await import('../../src/report/svg.js');
+    const W = 560;
+    const H = 300;
+    const svg = dotChart({ title: 'top-1 vs pairs', width: W, height: H, groups: [
+      { name: 'raw', points: [[1000, 10], [1000, 12]], mean: [1000, 11] },
+      { name: 'filtered', points: [[400, 20], [400, 22]], mean: [400, 21] },
+      { name: 'balanced', points: [[0, 0]], mean: [0, 0] },
+    ] });
+    const means = [...svg.matchAll(/<g class="mean"><circle cx="([\d.]+)" cy="([\d.]+)" r="7"[^]*?<text x="([\d.]+)" y="[\d.]+"( text-anchor="end")?[^>]*>([^<]+)<\/text>/g)];
+    expect(means.map((m) => m[5])).toEqual(['raw', 'filtered', 'balanced']);
+    for (const [, cx, cy, tx, end, name] of means) {
+      // the label lies inside the chart: it ends before the right edge, or runs leftwards from the ring
+      if (end) expect(Number(tx)).toBeLessThan(Number(cx));
+      else expect(Number(tx) + 7 * name!.length).toBeLessThanOrEqual(W);
+      // the ring (r 7) clears the y axis (x = 56) and the x axis (y = H - 40)
+      expect(Number(cx) - 7).toBeGreaterThan(56);
+      expect(Number(cy) + 7).toBeLessThan(H - 40);
+    }
+    expect(means[0]![4]).toBe(' text-anchor="end"');
+  });
+});

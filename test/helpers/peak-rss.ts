@@ -27,7 +27,8 @@ export function runWitMeasured(args: string[], opts: { timeoutMs?: number; cwd?:
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });
     child.stderr.on('data', (d) => { stderr += d; });
-    const t = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+    // a kill for a hang only: never before 10 minutes, which a loaded machine needs for what takes seconds alone
+    const t = setTimeout(() => child.kill('SIGKILL'), Math.max(opts.timeoutMs ?? 0, 600_000));
     child.on('close', (code, signal) => {
       clearTimeout(t);
       const m = new RegExp(`\\n?${MARK}(\\d+)\\n`).exec(stderr);

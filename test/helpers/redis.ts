@@ -46,7 +46,7 @@ export async function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, proc: ChildProcess, log: () => string): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 120_000; // seconds alone, far longer on a loaded machine
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`redis-server exited (${proc.exitCode}): ${log()}`);
     const ok = await new Promise<boolean>((resolve) => {

@@ -18,7 +18,8 @@ import { INPUT_CLASSES, NON_FINITE, OUTPUT_CLASSES } from './inputs.js';
 
 /** Peak resident memory a refused input may cost (the bombs of issue 20 reached 4-12 GB). */
 const MAX_RSS_MB = 1024;
-const CASE_TIMEOUT_MS = 90_000;
+// A hang (a FIFO read forever), not a slow machine: a case that takes seconds alone took 30 s at load average 28.
+const CASE_TIMEOUT_MS = 300_000;
 
 let root: string;
 let fx: Fixtures;

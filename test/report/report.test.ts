@@ -97,6 +97,9 @@ describe('report', () => {
     expect(s.sections.queries).toBe('empty');
     expect(s.sections.filter).toBe('empty');
     expect(await readFile(out, 'utf8')).toContain('No query list');
+    // each training run has its heading (the demo's scorer had none; issue 29)
+    const training = (await readFile(out, 'utf8')).split('<section id="training">')[1]!.split('</section>')[0]!;
+    expect(training).toMatch(/^\s*<h2>Training<\/h2>\s*<h3>model <span class="note">\(/);
   });
 
   it('a model whose weights are cut short or overwritten: the page is written, exit 2 naming the weights file', async () => {
