@@ -313,12 +313,13 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   const fileLabels = o.labels ? await readLabels(o.labels) : undefined;
   // Fail on bad shard paths before loading the model.
   const files = await listShards(o.shards);
-  const claim = await claimOutput(o.out, { command: 'eval', kind: 'file', inputs: [...files, o.labels], replaces: o.overwrite ? undefined : (p) => otherEvaluation(p, o.shards, files, o.labels) });
-  let clip: Awaited<ReturnType<typeof loadClip>>;
+  // The model first: its folder holds the default --out (MODEL/eval.json), whose lock the claim makes there.
+  const clip = await loadClip(o.model, { backend: o.backend, device: o.device, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
+  let claim: Awaited<ReturnType<typeof claimOutput>>;
   try {
-    clip = await loadClip(o.model, { backend: o.backend, device: o.device, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
+    claim = await claimOutput(o.out, { command: 'eval', kind: 'file', inputs: [...files, o.labels], replaces: o.overwrite ? undefined : (p) => otherEvaluation(p, o.shards, files, o.labels) });
   } catch (err) {
-    await claim.release();
+    await clip.dispose();
     throw err;
   }
   try {

@@ -361,7 +361,7 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
   const shown = o.shown ?? out;
   const path = lockPathFor(out);
   const mine = held.get(path);
-  const handle = (h: { holder: LockHolder; count: number }): OutputLock => {
+  const handle = (h: { holder: LockHolder; count: number; made?: string }): OutputLock => {
     let released = false;
     return {
       path, holder: h.holder,
@@ -372,6 +372,8 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
         held.delete(path);
         const now = await readHolder(path);
         if (typeof now === 'object' && now.id === h.holder.id) await unlink(path).catch(() => undefined);
+        // Folders made only to hold the lock go again when the run wrote nothing into them.
+        if (h.made) for (let d = dirname(path); d.length >= h.made.length; d = dirname(d)) if (!(await rmdir(d).then(() => true, () => false))) break;
       },
     };
   };
@@ -383,14 +385,15 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
     format: 'wit-lock', pid: process.pid, host: hostname(), started: new Date().toISOString(), command: o.command, output: out,
     id: Math.random().toString(36).slice(2, 10),
   };
-  await mkdir(dirname(path), { recursive: true });
+  // The first folder this makes (mkdir's answer), removed again on release if still empty.
+  const made = await mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(out)}.wit-lock-tmp-${process.pid}-${holder.id}`);
   await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' });
   try {
     for (let attempt = 0; attempt < 8; attempt++) {
       try {
         await link(tmp, path);
-        const h = { holder, count: 1 };
+        const h = { holder, count: 1, made };
         held.set(path, h);
         if (!exitHooked) {
           exitHooked = true;
@@ -429,6 +432,10 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
       }
     }
     throw new UsageError(stage, `could not take the lock ${path}: other runs keep taking it`, { file: shown });
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    if (made) for (let d = dirname(path); d.length >= made.length; d = dirname(d)) if (!(await rmdir(d).then(() => true, () => false))) break;
+    throw err;
   } finally {
     await unlink(tmp).catch(() => undefined);
   }

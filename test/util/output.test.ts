@@ -272,6 +272,20 @@ describe('one writer per output: the lock', () => {
     expect(readdirSync(root).filter((n) => n.startsWith(`.${p.split('/').pop()}.wit-lock`))).toEqual([]);
   });
 
+  test('folders made only to hold the lock go again when the run wrote nothing (a refused run leaves nothing)', async () => {
+    const top = fresh('top');
+    const c = await claimOutput(join(top, 'a', 'eval.json'), { command: 'eval', kind: 'file' });
+    expect(existsSync(join(top, 'a'))).toBe(true);
+    await c.release();
+    expect(existsSync(top)).toBe(false);
+    const kept = fresh('kept');
+    const d = await claimOutput(join(kept, 'a', 'eval.json'), { command: 'eval', kind: 'file' });
+    await d.create();
+    writeFileSync(join(kept, 'a', 'eval.json'), '{}');
+    await d.release();
+    expect(existsSync(join(kept, 'a', 'eval.json'))).toBe(true);
+  });
+
   test('a lock of a running process is refused, naming pid, host and start', async () => {
     const p = fresh('busy');
     const started = new Date(Date.now() - 1000).toISOString();
