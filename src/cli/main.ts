@@ -212,7 +212,8 @@ export async function runCli(argv: string[], io: CliIO = defaultIO): Promise<num
     else io.stdout(escapeControls(result.text ?? renderSummary(result.summary), { newlines: true }));
     return result.exitCode ?? 0;
   } catch (err) {
-    flushProgress();
+    // a failing command prints its one error line: the held progress line is the summary of a success only
+    held = undefined;
     if (statusShown) io.stderr('\n');
     const failure = describeFailure(running, err, { out });
     io.stderr(`${failure.line}\n`);

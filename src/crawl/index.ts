@@ -310,7 +310,8 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
     tuneSharpForCrawl();
     const res = createResources(r, opts.resolver);
     const extras = await listExtras(r, res, opts.signal).catch(async (err: unknown) => { await res.close(); throw err; });
-    const warcs = r.refetch ? [] : r.inputs.filter((i) => detectInputFormat(i, r.inputFormat) === 'warc');
+    // local WARCs only: indexing a remote one would download it twice (its images are fetched instead)
+    const warcs = r.refetch ? [] : r.inputs.filter((i) => !isUrl(i) && detectInputFormat(i, r.inputFormat) === 'warc');
     const counters = newCounters();
     const sources: SourceCounters = { pages: {}, badItems: {} };
     const progress: { phase: string; total?: number } = { phase: 'crawl' };
@@ -321,8 +322,8 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
       await claim.create();
       await manifest.started(outState);
       if (warcs.length) {
+        // shown by the next tick of the timer (a run that fails at once prints only its error line)
         progress.phase = 'index WARC images';
-        throttle.tick();
         res.warcImages = await WarcImageStore.build(warcs, {
           maxBytes: r.maxBytes, respectRobots: r.respectRobots, userAgent: r.userAgent, onTruncated: r.onTruncated,
           openUrl: (u: string) => res.fetcher.openStream(u, opts.signal), signal: opts.signal,

@@ -11,7 +11,7 @@ import { basename, dirname, join } from 'node:path';
 import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey, type TarEnd } from './tar.js';
 import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
-import { InputError, WitError } from '../util/errors.js';
+import { InputError, WitError, withPath } from '../util/errors.js';
 import { testHook } from '../util/output.js';
 
 /** Characters a member key keeps as they are; every other one is percent-encoded. */
@@ -91,6 +91,8 @@ export class WebDatasetShardWriter implements ShardSink {
     try {
       return new WebDatasetShardWriter(path, tmp, await TarWriter.create(tmp), opts);
     } catch (err) {
+      // a file-system error (a full disk, a read-only folder) is one line naming the shard (src/cli/failure.ts)
+      if (typeof (err as NodeJS.ErrnoException)?.code === 'string') throw withPath(err, path);
       throw new WitError('shards', `cannot create shard: ${(err as Error).message}`, { file: path, cause: err });
     }
   }

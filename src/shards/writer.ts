@@ -181,6 +181,8 @@ export class ParquetShardWriter implements ShardSink {
     try {
       pq = await ParquetFileWriter.create(tmp, cols, opts.metadata);
     } catch (err) {
+      // a file-system error (a full disk, a read-only folder) is one line naming the shard (src/cli/failure.ts)
+      if (typeof (err as NodeJS.ErrnoException)?.code === 'string') throw withPath(err, path);
       throw new WitError('shards', `cannot create shard: ${(err as Error).message}`, { file: path, cause: err });
     }
     return new ParquetShardWriter(path, tmp, pq, opts.rowGroupSize ?? 1000, opts.rowGroupBytes ?? 64 * 1024 * 1024, opts);

@@ -176,6 +176,9 @@ export async function loadClip(modelDir: string, opts: LoadClipOptions = {}): Pr
   if (pick.kind === 'onnx') {
     const { loadOnnxClip } = await import('./onnx/handle.js');
     const handle = await loadOnnxClip(modelDir, { ...opts, device: pick.device });
+    // the matrix products around inference (eval's metrics, the filter's semantic dedup) stay on tfjs:
+    // its backend must be ready before they run
+    if (!currentBackend()) await initBackend('auto');
     announceBackend(handle.backend);
     return handle;
   }

@@ -6,7 +6,7 @@
  * (root with CAP_SYS_ADMIN), and are skipped with the reason where it does not.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -104,7 +104,7 @@ describe('commands on a full disk and a read-only mount', () => {
       if (!full || !readOnly) return console.warn(`skipped: ${whyNot}`);
       for (const [where, reason] of [[full, 'no space left on the device'], [readOnly, 'read-only file system']] as const) {
         const r = await runWit(args(join(where, `${name}-out`)), { timeoutMs: 120_000, env: { WIT_DEBUG: '' } });
-        const lines = r.stderr.split('\n').filter((l) => l.startsWith('wit '));
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('wit '));
         expect(r.code, r.stderr).toBe(1);
         expect(lines, r.stderr).toHaveLength(1);
         expect(lines[0]).toContain(where);
@@ -120,10 +120,14 @@ describe('a disk that fills in the middle of a run', () => {
     if (!full) return console.warn(`skipped: ${whyNot}`);
     const m = join(root, 'filling');
     mkdirSync(m);
-    if (!tryMount(['-t', 'tmpfs', '-o', 'size=96k', 'tmpfs', m])) return console.warn(`skipped: ${whyNot}`);
+    if (!tryMount(['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', m])) return console.warn(`skipped: ${whyNot}`);
     try {
+      // 40 KiB left whatever the page size and the shards' exact bytes: the run's marker, lock and
+      // manifest and its first one-pair shards fit (tmpfs counts whole 4 KiB pages), its eighth does not
+      const st = statfsSync(m);
+      writeFileSync(join(m, 'filler'), Buffer.alloc(Math.max(0, st.bavail * st.bsize - 40 * 1024)));
       const out = join(m, 'out');
-      const r = await runWit(['crawl', '--queries', queries, '--input', srv.url('/'), '--out', out, '--allow-private-network', '--image-size', '64', '--shard-size', '4', '--retries', '0'], { timeoutMs: 120_000, env: { WIT_DEBUG: '' } });
+      const r = await runWit(['crawl', '--queries', queries, '--input', srv.url('/'), '--out', out, '--allow-private-network', '--image-size', '64', '--shard-size', '1', '--retries', '0'], { timeoutMs: 120_000, env: { WIT_DEBUG: '' } });
       const lines = r.stderr.split('\n').filter((l) => l.startsWith('wit '));
       expect(r.code, r.stderr).toBe(1);
       expect(lines, r.stderr).toHaveLength(1);

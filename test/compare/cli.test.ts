@@ -169,7 +169,11 @@ describe('wit compare', () => {
   test('a pool holding eval images: refused with --overlap refuse, cleaned by default (with a count); --tokenizer takes a model directory', async () => {
     const dirty = join(root, 'dirty');
     cpSync(pool, dirty, { recursive: true });
-    for (const f of readdirSync(heldout).filter((n) => n.endsWith('.parquet'))) cpSync(join(heldout, f), join(dirty, `eval-copy-${f}`));
+    for (const f of readdirSync(heldout).filter((n) => n.endsWith('.parquet'))) {
+      // with its completion record: a shard without one is unfinished and refused by every reader
+      cpSync(join(heldout, f), join(dirty, `eval-copy-${f}`));
+      cpSync(join(heldout, f.replace(/\.parquet$/, '_stats.json')), join(dirty, `eval-copy-${f.replace(/\.parquet$/, '_stats.json')}`));
+    }
     const f = recipes('r4', []);
     const args = (out: string) => ['compare', '--pool', dirty, '--eval', heldout, '--labels', labels, '--recipes', f, '--seeds', '1', '--out', out, '--overlap-hamming', '0', ...TRAIN.map((x) => (x === '40' ? '2' : x))];
     const refused = await runWit([...args(join(root, 'c4r')), '--overlap', 'refuse']);

@@ -23,7 +23,11 @@ describe("the demo compare stage's scorer data", () => {
       await writeShapePool(crawl, { perClass: 3 });
       // The same pictures again under other keys: a picture's copies go with it.
       await writeShapePool(join(root, 'copies'), { perClass: 3, shards: 1 });
-      for (const f of readdirSync(join(root, 'copies')).filter((n) => n.endsWith('.parquet'))) cpSync(join(root, 'copies', f), join(crawl, `9${f}`));
+      // each copy with its completion record: a shard without one is unfinished and refused by every reader
+      for (const f of readdirSync(join(root, 'copies')).filter((n) => n.endsWith('.parquet'))) {
+        cpSync(join(root, 'copies', f), join(crawl, `9${f}`));
+        cpSync(join(root, 'copies', f.replace(/\.parquet$/, '_stats.json')), join(crawl, `9${f.replace(/\.parquet$/, '_stats.json')}`));
+      }
       const heldout = join(root, 'heldout');
       await writeShapePool(heldout, { perClass: 1, offset: 20, shards: 1 });
       const s = await splitForScorer(crawl, join(root, 'pool'), join(root, 'scorer'), heldout, 0);
