@@ -5,7 +5,8 @@ import { IMAGE_FORMATS, RECORD_COLUMNS, type ExtraColumn, type ExtraKind, type I
 import { InputError, UsageError } from '../util/errors.js';
 import { readWebDatasetFile, webDatasetInfo } from './webdataset.js';
 import { readShardStats } from './manifest.js';
-import { statsPathFor } from './writer.js';
+import { formatOfShard, metadataPathFor, statsPathFor } from './writer.js';
+import { filesShardInfo, readFilesShard } from './files.js';
 import { openInputFile, readFully } from '../util/input.js';
 import { limitCaption, MAX_CAPTION_CHARS } from '../util/caption.js';
 import { DistinctCounter } from '../util/distinct.js';
@@ -24,37 +25,50 @@ export interface ShardReadOptions {
 
 /**
  * Expands files and directories into the list of shard data files, sorted by name. A directory
- * contributes its `*.tar` (WebDataset: the `.parquet` beside them are metadata) or, without
- * tars, its `*.parquet`; temporary files start with '.' and are never listed.
- * Throws UsageError for a path that does not exist or holds no shards.
+ * contributes its `*.tar` (WebDataset: the `.parquet` beside them are metadata) or, without tars,
+ * its folder shards (img2dataset's `files` layout: a subfolder `NAME/` beside `NAME_stats.json` or
+ * `NAME.parquet`, which is then its metadata), or else its `*.parquet`; temporary files start with
+ * '.' and are never listed. A folder shard named directly is one shard. Throws UsageError for a
+ * path that does not exist or holds no shards, InputError for an unfinished shard.
  */
 export async function listShards(paths: string | readonly string[]): Promise<string[]> {
   const out: string[] = [];
   const folders = new Map<string, { siblings: Set<string>; records: boolean }>();
-  for (const p of typeof paths === 'string' ? [paths] : paths) {
+  const siblingsOf = async (dir: string) => {
+    if (!folders.has(dir)) {
+      const siblings = new Set((await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')));
+      folders.set(dir, { siblings, records: [...siblings].some((n) => n.endsWith('_stats.json')) });
+    }
+    return folders.get(dir)!;
+  };
+  for (const raw of typeof paths === 'string' ? [paths] : paths) {
+    const p = raw.length > 1 ? raw.replace(/[\\/]+$/, '') : raw;
     let st;
     try {
       st = await stat(p);
     } catch {
       throw new UsageError('shards', `no such file or directory`, { file: p });
     }
-    if (st.isDirectory()) {
-      const all = (await readdir(p)).filter((n) => !n.startsWith('.'));
-      const tars = all.filter((n) => n.endsWith('.tar'));
-      const names = (tars.length ? tars : all.filter((n) => n.endsWith('.parquet'))).sort();
-      if (!names.length) throw new UsageError('shards', `directory holds no shards (.parquet or WebDataset .tar)`, { file: p });
+    if (st.isDirectory() && (await isFolderShard(p, await siblingsOf(dirname(p))))) {
+      const f = await siblingsOf(dirname(p));
+      refuseUnfinished(p, f.siblings, true);
+      out.push(p);
+    } else if (st.isDirectory()) {
+      const entries = (await readdir(p, { withFileTypes: true })).filter((e) => !e.name.startsWith('.'));
+      const all = entries.map((e) => e.name);
       const siblings = new Set(all);
       const records = all.some((n) => n.endsWith('_stats.json'));
-      for (const n of names) refuseUnfinished(join(p, n), siblings, records);
+      const tars = all.filter((n) => n.endsWith('.tar'));
+      // folder shards: a subfolder with its completion record or metadata beside it; with records
+      // in the folder, also a shard-named subfolder without them (a stopped writer's: refused below)
+      const dirs = tars.length ? [] : entries.filter((e) => e.isDirectory() && (siblings.has(`${e.name}_stats.json`) || siblings.has(`${e.name}.parquet`) || (records && /^[A-Za-z0-9_-]*\d{5}$/.test(e.name)))).map((e) => e.name);
+      const names = (tars.length ? tars : dirs.length ? dirs : all.filter((n) => n.endsWith('.parquet'))).sort();
+      if (!names.length) throw new UsageError('shards', `directory holds no shards (.parquet, WebDataset .tar, or img2dataset files folders)`, { file: p });
+      for (const n of names) refuseUnfinished(join(p, n), siblings, records || dirs.length > 0);
       out.push(...names.map((n) => join(p, n)));
     } else {
-      const dir = dirname(p);
-      if (!folders.has(dir)) {
-        const siblings = new Set((await readdir(dir).catch(() => [] as string[])).filter((n) => !n.startsWith('.')));
-        folders.set(dir, { siblings, records: [...siblings].some((n) => n.endsWith('_stats.json')) });
-      }
-      const f = folders.get(dir)!;
-      refuseUnfinished(p, f.siblings, f.records);
+      const f = await siblingsOf(dirname(p));
+      if (/\.(parquet|tar)$/.test(p)) refuseUnfinished(p, f.siblings, f.records);
       out.push(p);
     }
   }
@@ -62,13 +76,27 @@ export async function listShards(paths: string | readonly string[]): Promise<str
 }
 
 /**
+ * Whether a folder is one files shard rather than a folder of shards: it has its completion
+ * record `NAME_stats.json` beside it, or its metadata `NAME.parquet` beside it while holding no
+ * shards of its own.
+ */
+async function isFolderShard(dir: string, f: { siblings: Set<string> }): Promise<boolean> {
+  const name = basename(dir);
+  if (f.siblings.has(`${name}_stats.json`)) return true;
+  if (!f.siblings.has(`${name}.parquet`)) return false;
+  const inside = await readdir(dir).catch(() => [] as string[]);
+  return !inside.some((n) => /\.(tar|parquet)$/.test(n) || n.endsWith('_stats.json'));
+}
+
+/**
  * A shard's completion record is `NNNNN_stats.json`, written before the data file gets its final
  * name (src/shards/writer.ts). In a folder whose shards carry these records (wit's, img2dataset's),
- * a data file without its own is a shard whose writer stopped (killed, disk full, or an older wit
- * that renamed first): never read as finished, whatever reads it (docs/ARCHITECTURE.md, "Crash safety").
+ * a data file (or files folder) without its own is a shard whose writer stopped (killed, disk full,
+ * or an older wit that renamed first): never read as finished, whatever reads it
+ * (docs/ARCHITECTURE.md, "Crash safety").
  */
 function refuseUnfinished(file: string, siblings: ReadonlySet<string>, keepsRecords: boolean): void {
-  if (!keepsRecords || !/\.(parquet|tar)$/.test(file)) return;
+  if (!keepsRecords) return;
   const stats = basename(statsPathFor(file));
   if (siblings.has(stats)) return;
   throw new InputError('shards', file, `an unfinished shard: its completion record ${stats} is missing (the run writing it stopped); rerun that command to finish it, or move the file away`);
@@ -153,13 +181,15 @@ function toRecord(row: Record<string, unknown>, fmt: ImageFormat | undefined, ex
 
 /** Image format stored in a shard (its image column or members), or undefined when none. */
 export async function shardImageFormat(path: string): Promise<ImageFormat | undefined> {
-  if (path.endsWith('.tar')) return (await webDatasetInfo(path)).imageFormat;
+  const format = formatOfShard(path);
+  if (format === 'webdataset') return (await webDatasetInfo(path)).imageFormat;
+  if (format === 'files') return (await filesShardInfo(path)).imageFormat;
   return imageColumnOf(await readShardMetadata(path));
 }
 
 /** What a shard holds, whatever its format: pairs, column names, image format. */
 export interface ShardInfo {
-  format: 'parquet' | 'webdataset';
+  format: 'parquet' | 'webdataset' | 'files';
   rows: number;
   columns: string[];
   imageFormat?: ImageFormat;
@@ -167,10 +197,13 @@ export interface ShardInfo {
 
 /**
  * Pairs, columns and image format of one shard without reading images: a Parquet footer, or a
- * tar's headers (the pair count from its stats file when it has one). InputError when unreadable.
+ * tar's headers or a files folder's listing (the pair count from its stats file when it has one).
+ * InputError when unreadable.
  */
 export async function readShardInfo(path: string): Promise<ShardInfo> {
-  if (path.endsWith('.tar')) {
+  const format = formatOfShard(path);
+  if (format === 'files') return { format, ...(await filesShardInfo(path)) };
+  if (format === 'webdataset') {
     const info = await webDatasetInfo(path);
     const stats = await readShardStats(path);
     return { format: 'webdataset', ...info, rows: typeof stats?.count === 'number' ? stats.count : info.rows };
@@ -190,12 +223,13 @@ export async function* readShards(paths: string | readonly string[], opts: Shard
 }
 
 /**
- * Streams the records of one shard file, Parquet or WebDataset tar (see readShards). A caption over
+ * Streams the records of one shard, a Parquet file, a WebDataset tar or a files folder (see readShards). A caption over
  * the one caption limit (src/util/caption.ts) is cut at a word and told to `onBadItem` as
  * `caption_too_long`: every command reading shards sees the same bounded caption.
  */
 export async function* readShardFile(file: string, opts: ShardReadOptions = {}): AsyncGenerator<PairRecord> {
-  const records = file.endsWith('.tar') ? readWebDatasetFile(file, opts) : readParquetShardFile(file, opts);
+  const format = formatOfShard(file);
+  const records = format === 'webdataset' ? readWebDatasetFile(file, opts) : format === 'files' ? readFilesShard(file, opts) : readParquetShardFile(file, opts);
   for await (const rec of records) {
     if (rec.caption.length > MAX_CAPTION_CHARS) {
       const chars = rec.caption.length;
@@ -299,14 +333,14 @@ export async function readStatusRows(file: string): Promise<{ rows: StatusRow[];
 }
 
 /**
- * Pass-through columns of a shard and their kinds: from the Parquet schema, or for a tar from
- * the typed metadata file beside it (else guessed from the first pair's `.json`).
+ * Pass-through columns of a shard and their kinds: from the Parquet schema, or for a tar or files
+ * folder from the typed metadata file beside it (else guessed from the first pair's `.json`).
  */
 export async function readShardExtras(file: string): Promise<ExtraColumn[]> {
-  if (!file.endsWith('.tar')) return extraColumnsOf(await readShardMetadata(file));
-  const meta = file.replace(/\.tar$/, '.parquet');
+  if (formatOfShard(file) === 'parquet') return extraColumnsOf(await readShardMetadata(file));
+  const meta = metadataPathFor(file);
   if (await stat(meta).then(() => true, () => false)) return extraColumnsOf(await readShardMetadata(meta));
-  for await (const r of readWebDatasetFile(file, { images: false })) {
+  for await (const r of readShardFile(file, { images: false })) {
     return Object.entries(r.extra ?? {}).map(([name, v]) => ({ name, kind: typeof v === 'number' ? 'double' : typeof v === 'boolean' ? 'boolean' : 'string' }));
   }
   return [];

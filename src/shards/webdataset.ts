@@ -146,16 +146,21 @@ export class WebDatasetShardWriter implements ShardSink {
   }
 }
 
-const IMAGE_EXTS: ReadonlySet<string> = new Set([...IMAGE_FORMATS, 'jpeg']);
+/** Extensions of image members (any case), in a tar or a files folder. */
+export const IMAGE_EXTS: ReadonlySet<string> = new Set([...IMAGE_FORMATS, 'jpeg']);
 const KNOWN_JSON = new Set(['key', 'url', 'page_url', 'caption', 'queries', 'width', 'height', 'original_width', 'original_height', 'sha256', 'similarity', 'status', 'error_message']);
 
-/** A pair's members gathered from the tar (by WebDataset's key rule). */
-interface Sample {
+/** A pair's members gathered from a tar or a files folder (by WebDataset's key rule): extension -> bytes. */
+export interface Sample {
   key: string;
   files: Map<string, Buffer | undefined>;
 }
 
-function toRecord(s: Sample): PairRecord {
+/**
+ * The record of a sample, the one conversion of both member-based formats (WebDataset tars and
+ * img2dataset's files folders): the image member, the `.txt` caption, the `.json` columns.
+ */
+export function sampleToRecord(s: Sample): PairRecord {
   let image: Buffer | undefined;
   for (const [ext, data] of s.files) if (IMAGE_EXTS.has(ext.toLowerCase())) { image = data; break; }
   const jsonBytes = s.files.get('json');
@@ -197,11 +202,14 @@ function wrapTarError(file: string, err: unknown): never {
   throw err;
 }
 
-/** Reasons a tar's members do not make a pair (counted, never dropped silently). */
-export type TarBadItem = 'unpaired_member' | 'duplicate_member';
+/**
+ * Reasons members do not make a pair (counted, never dropped silently); `irregular_member` is a
+ * files folder's entry that is not a regular file (a symbolic link, a FIFO, a folder), never followed.
+ */
+export type TarBadItem = 'unpaired_member' | 'duplicate_member' | 'irregular_member';
 
 /** Why a sample is not a pair (no image, or neither caption nor json), or undefined when it is one. */
-function unpairedReason(s: Sample): string | undefined {
+export function unpairedReason(s: Sample): string | undefined {
   const exts = [...s.files.keys()];
   const image = exts.some((e) => IMAGE_EXTS.has(e.toLowerCase()));
   const caption = s.files.has('txt') || s.files.has('json');
@@ -224,7 +232,7 @@ export async function* readWebDatasetFile(file: string, opts: { images?: boolean
   const end: TarEnd = {};
   const finish = (s: Sample): PairRecord | undefined => {
     const why = unpairedReason(s);
-    if (!why) return toRecord(s);
+    if (!why) return sampleToRecord(s);
     opts.onBadItem?.('unpaired_member', `${file}: ${why}`);
     return undefined;
   };

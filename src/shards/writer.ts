@@ -9,9 +9,12 @@ import { testHook } from '../util/output.js';
 /** Shards this process has finished, for the test hook `shards:closed-N` (a kill right after the Nth). */
 let shardsClosed = 0;
 
-/** The two on-disk shard formats (README.md, "The shard format"). */
-export type ShardFormat = 'parquet' | 'webdataset';
-export const SHARD_FORMATS: readonly ShardFormat[] = ['parquet', 'webdataset'];
+/**
+ * The three on-disk shard formats (README.md, "The shard format"): Parquet files, WebDataset tars,
+ * and img2dataset's `files` layout (a folder of `KEY.jpg`/`.txt`/`.json` per shard).
+ */
+export type ShardFormat = 'parquet' | 'webdataset' | 'files';
+export const SHARD_FORMATS: readonly ShardFormat[] = ['parquet', 'webdataset', 'files'];
 
 /** Options of one shard file. */
 export interface ShardWriterOptions {
@@ -34,7 +37,7 @@ export interface ShardWriterOptions {
  * atomically (data file, then metadata, then `NNNNN_stats.json`, the mark of a finished shard).
  */
 export interface ShardSink {
-  /** Final path of the data file (`NNNNN.parquet` or `NNNNN.tar`). */
+  /** Final path of the data file (`NNNNN.parquet` or `NNNNN.tar`) or folder (`NNNNN`, files). */
   readonly path: string;
   /** Records written so far. */
   readonly count: number;
@@ -60,29 +63,54 @@ export interface ShardStats {
   [extra: string]: unknown;
 }
 
-/** Extension of a format's data files. */
-export function shardExtension(format: ShardFormat): 'parquet' | 'tar' {
-  return format === 'webdataset' ? 'tar' : 'parquet';
+/** Extension of a format's data files ('' for `files`, whose shards are folders). */
+export function shardExtension(format: ShardFormat): 'parquet' | 'tar' | '' {
+  return format === 'webdataset' ? 'tar' : format === 'files' ? '' : 'parquet';
 }
 
-/** The format of a data file, by its name. */
+/** A shard path without a trailing separator (`dir/00042/` names the folder shard `dir/00042`). */
+function trimmed(path: string): string {
+  return path.length > 1 ? path.replace(/[\\/]+$/, '') : path;
+}
+
+/**
+ * The format of a shard, by its name: `.tar` WebDataset, `.parquet` Parquet, and a name with
+ * neither (`dir/00042`, a folder) img2dataset's `files` layout.
+ */
 export function formatOfShard(file: string): ShardFormat {
-  return file.endsWith('.tar') ? 'webdataset' : 'parquet';
+  const f = trimmed(file);
+  return f.endsWith('.tar') ? 'webdataset' : f.endsWith('.parquet') ? 'parquet' : 'files';
 }
 
-/** `dir/00042.parquet` or `dir/00042.tar` (prefix, e.g. a job id, goes before the number). */
+/** A shard's name without its format's extension: `00042` for `dir/00042.tar`, `dir/00042.parquet` or `dir/00042`. */
+export function shardBaseName(file: string): string {
+  return basename(trimmed(file)).replace(/\.(parquet|tar)$/, '');
+}
+
+/** The file (or folder) name of shard `base` in `format`: `00042.parquet`, `00042.tar`, `00042`. */
+export function shardFileName(base: string, format: ShardFormat): string {
+  const ext = shardExtension(format);
+  return ext ? `${base}.${ext}` : base;
+}
+
+/** `dir/00042.parquet`, `dir/00042.tar` or (files) `dir/00042` (prefix, e.g. a job id, goes before the number). */
 export function shardPath(dir: string, index: number, prefix = '', format: ShardFormat = 'parquet'): string {
-  return join(dir, `${prefix}${String(index).padStart(5, '0')}.${shardExtension(format)}`);
+  return join(dir, shardFileName(`${prefix}${String(index).padStart(5, '0')}`, format));
 }
 
-/** `dir/00042_stats.json` for `dir/00042.parquet` or `dir/00042.tar`. */
+/** `dir/00042_stats.json` for `dir/00042.parquet`, `dir/00042.tar` or the folder `dir/00042`. */
 export function statsPathFor(shardFile: string): string {
-  return shardFile.replace(/\.(parquet|tar)$/, '_stats.json');
+  const f = trimmed(shardFile);
+  return /\.(parquet|tar)$/.test(f) ? f.replace(/\.(parquet|tar)$/, '_stats.json') : `${f}_stats.json`;
 }
 
-/** The metadata file beside a WebDataset shard: `dir/00042.parquet` for `dir/00042.tar`. */
-export function metadataPathFor(tarFile: string): string {
-  return tarFile.replace(/\.tar$/, '.parquet');
+/**
+ * The metadata file beside a WebDataset or files shard: `dir/00042.parquet` for `dir/00042.tar`
+ * or the folder `dir/00042` (every column but the image, with status and error_message).
+ */
+export function metadataPathFor(shardFile: string): string {
+  const f = trimmed(shardFile);
+  return f.endsWith('.tar') ? f.replace(/\.tar$/, '.parquet') : f.endsWith('.parquet') ? f : `${f}.parquet`;
 }
 
 /** Where a Parquet shard's url-list status rows go: `dir/status/00042.parquet`. */
@@ -109,12 +137,17 @@ export async function writeStatusFile(path: string, rows: readonly StatusRow[], 
   }
 }
 
-/** Opens a shard of the format its name says (`.parquet` or `.tar`). */
+/** Opens a shard of the format its name says (`.parquet`, `.tar`, or no extension: a `files` folder). */
 export async function openShardWriter(path: string, opts: ShardWriterOptions = {}): Promise<ShardSink> {
   try {
-    if (path.endsWith('.tar')) {
+    const format = formatOfShard(path);
+    if (format === 'webdataset') {
       const { WebDatasetShardWriter } = await import('./webdataset.js');
       return namingErrors(await WebDatasetShardWriter.open(path, opts));
+    }
+    if (format === 'files') {
+      const { FilesShardWriter } = await import('./files.js');
+      return namingErrors(await FilesShardWriter.open(trimmed(path), opts));
     }
     return namingErrors(await ParquetShardWriter.open(path, opts));
   } catch (err) {
@@ -143,9 +176,9 @@ function namingErrors(sink: ShardSink): ShardSink {
   };
 }
 
-/** Opens shards of either format: `ShardWriter.open('00000.tar' | '00000.parquet', …)`. */
+/** Opens shards of any format: `ShardWriter.open('00000.tar' | '00000.parquet' | '00000', …)`. */
 export const ShardWriter = { open: openShardWriter };
-/** A shard being written (either format). */
+/** A shard being written (any format). */
 export type ShardWriter = ShardSink;
 
 /**

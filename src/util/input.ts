@@ -121,6 +121,8 @@ export interface InputWhat {
   kind: InputKind;
   /** Library stage named by errors (the CLI shows the command instead). Default 'input'. */
   stage?: string;
+  /** Refuse a symbolic link instead of following it (a member of a files shard folder: it stays inside). */
+  noFollow?: boolean;
 }
 
 /** A Node open/fstat error as an InputError naming the file (missing, permission, folder). */
@@ -138,8 +140,9 @@ export async function openInputFile(file: string, what: InputWhat): Promise<{ fh
   const stage = what.stage ?? 'input';
   let fh: FileHandle;
   try {
-    fh = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK);
+    fh = await open(file, fsc.O_RDONLY | fsc.O_NONBLOCK | (what.noFollow ? fsc.O_NOFOLLOW : 0));
   } catch (err) {
+    if (what.noFollow && (err as NodeJS.ErrnoException)?.code === 'ELOOP') throw new InputError(stage, file, 'a symbolic link, not followed', { cause: err });
     throw openError(stage, file, err);
   }
   try {
