@@ -47,7 +47,7 @@ export const crawlOptionsSchema = defineOptions({
   verifyHashCol: { type: 'string', metavar: 'NAME', help: 'url lists: column with the sha256 of the image bytes; a download that differs is dropped as hash_mismatch' },
   outputFormat: {
     type: 'string', choices: SHARD_FORMATS, default: 'parquet',
-    help: 'shard format: parquet, or webdataset (NNNNN.tar of KEY.jpg/.txt/.json, as open_clip reads, with NNNNN.parquet metadata beside)',
+    help: 'shard format: parquet, webdataset (NNNNN.tar of KEY.jpg/.txt/.json, as open_clip reads, with NNNNN.parquet metadata beside), or files (img2dataset\'s folder NNNNN/ of KEY.jpg/.txt/.json, with NNNNN.parquet metadata beside)',
     compat: [img2dataset('output_format')],
   },
   inputFormat: {
@@ -111,7 +111,7 @@ export const IMG2DATASET_UNSUPPORTED: Readonly<Record<string, ForeignFlag>> = Ob
   wandb_project: { why: 'wit logs nothing to wandb', harmless: ['*'] },
   distributor: { why: 'wit runs in one process; several machines share a crawl through --redis URL --role coordinator|worker', harmless: ['multiprocessing'] },
   subjob_size: { why: 'one process reads the list as a stream; with --redis, --chunk-rows sets the rows per job', harmless: ['*'] },
-  oom_shard_count: { why: 'wit names shards with 5 digits (NNNNN.tar)', harmless: ['5'] },
+  oom_shard_count: { why: 'wit names shards with 5 digits (NNNNN.tar, NNNNN/)', harmless: ['5'] },
   incremental_mode: { why: 'wit never overwrites a run: --resume continues one (incremental); to overwrite, remove the folder first' },
   max_shard_retry: { why: 'wit retries each download (--retries) and --resume redoes unfinished shards', harmless: ['*'] },
   compute_hash: { why: 'wit stores the sha256 of every image (column sha256); it computes no other hash', harmless: ['sha256'] },

@@ -27,7 +27,7 @@ import { processImage, imageOptionsSchema, type ImageOptions, type ResolvedImage
 import type { SafeFetcher } from './http/fetch.js';
 import type { RobotsCache } from './http/robots.js';
 import type { HostLimiter } from './http/host-limiter.js';
-import { readShardFile, readShardStats, type ExtraColumn, type ShardFormat, type ShardStats } from '../shards/index.js';
+import { readShardFile, readShardStats, shardExtension, type ExtraColumn, type ShardFormat, type ShardStats } from '../shards/index.js';
 import { Block, newCounters, type CrawlCounters, type DownloadOutcome, type FinishedShard } from './block.js';
 import { crawlShardFile } from './shard-output.js';
 import { dedupeKey, type PairDedupe, type DedupeStats } from './dedupe.js';
@@ -183,14 +183,14 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export async function finishedShards(out: string, prefix: string, shardSize: number, format: ShardFormat = 'parquet'): Promise<Map<number, FinishedShard>> {
   const found = new Map<number, FinishedShard>();
   const names = await readdir(out).catch(() => [] as string[]);
-  const ext = format === 'webdataset' ? 'tar' : 'parquet';
-  const shardName = new RegExp(`^${escapeRe(prefix)}(\\d{5})\\.${ext}$`);
-  // temporary files of both the data file and (WebDataset) the metadata file beside it
-  const tempName = new RegExp(`^\\.${escapeRe(prefix)}\\d{5}\\.(parquet|tar)\\.tmp-`);
+  const ext = shardExtension(format);
+  const shardName = new RegExp(`^${escapeRe(prefix)}(\\d{5})${ext ? `\\.${ext}` : ''}$`);
+  // temporary files of the data file (a folder for files shards) and the metadata file beside it
+  const tempName = new RegExp(`^\\.${escapeRe(prefix)}\\d{5}(\\.(parquet|tar))?\\.tmp-`);
   const digits = indexDigits(shardSize);
   for (const name of names) {
     if (tempName.test(name)) {
-      await rm(join(out, name), { force: true });
+      await rm(join(out, name), { recursive: true, force: true });
       continue;
     }
     const m = shardName.exec(name);

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { isUrl } from './sources/index.js';
 import { readManifest, readShardStats, writeManifest, type RunManifest, type ShardStats } from '../shards/index.js';
-import { metadataPathFor, statsPathFor, statusPathFor } from '../shards/writer.js';
+import { formatOfShard, metadataPathFor, statsPathFor, statusPathFor } from '../shards/writer.js';
 import { UsageError } from '../util/errors.js';
 import { VERSION } from '../util/version.js';
 import { openInputFile } from '../util/input.js';
@@ -65,7 +65,8 @@ export async function hasFinishedShard(out: string, names: readonly string[]): P
 async function finishedShards(out: string, names: readonly string[]): Promise<{ file: string; stats: ShardStats }[]> {
   const found: { file: string; stats: ShardStats }[] = [];
   for (const name of names) {
-    if (!/\.(parquet|tar)$/.test(name) || name.startsWith('.')) continue;
+    // a data file, or a files shard's folder (its name with a completion record beside it)
+    if (name.startsWith('.') || !(/\.(parquet|tar)$/.test(name) || (!name.includes('.') && names.includes(`${name}_stats.json`)))) continue;
     const stats = await readShardStats(join(out, name));
     if (stats) found.push({ file: join(out, name), stats });
   }
@@ -83,9 +84,9 @@ export interface OutDirState {
   replaces?: string[];
 }
 
-/** A finished shard's files: data, stats, and its status rows or WebDataset metadata. */
+/** A finished shard's files: data (or files folder), stats, and its status rows or WebDataset/files metadata. */
 function shardFiles(file: string): string[] {
-  return [file, statsPathFor(file), file.endsWith('.tar') ? metadataPathFor(file) : statusPathFor(file)];
+  return [file, statsPathFor(file), formatOfShard(file) === 'parquet' ? statusPathFor(file) : metadataPathFor(file)];
 }
 
 /**
@@ -130,7 +131,7 @@ export class ManifestWriter {
   /** Marks the folder as holding this run, unfinished (kept as is when it holds this run complete). */
   async started(state: OutDirState): Promise<void> {
     await mkdir(this.out, { recursive: true });
-    for (const f of state.replaces ?? []) await rm(f, { force: true });
+    for (const f of state.replaces ?? []) await rm(f, { recursive: true, force: true });
     if (!state.complete) await writeManifest(this.out, this.base());
   }
 

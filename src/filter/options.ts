@@ -1,4 +1,5 @@
 import { defineOptions } from '../util/options.js';
+import { SHARD_FORMATS } from '../shards/writer.js';
 import { EMBED_BATCH_SIZE } from '../train/clip.js';
 import { INFERENCE_BACKEND_NAMES, INFERENCE_OPTIONS } from '../train/backend/inference-options.js';
 
@@ -24,5 +25,5 @@ export const FILTER_OPTIONS = defineOptions({
   batchSize: { type: 'int', min: 1, default: EMBED_BATCH_SIZE, help: 'pairs per encoder call' },
   depth: { type: 'int', min: 1, default: 2, cli: false, help: 'batches in flight (2: the next is read and decoded while one is encoded)' },
   ...INFERENCE_OPTIONS,
-  outputFormat: { type: 'string', choices: ['parquet', 'webdataset'], help: 'format of the output shards (default: the format of the input; README.md, "The shard format")' },
+  outputFormat: { type: 'string', choices: SHARD_FORMATS, help: 'format of the output shards (default: the format of the input; README.md, "The shard format")' },
 });

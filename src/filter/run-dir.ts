@@ -5,6 +5,9 @@ import { join, resolve } from 'node:path';
 import { listShards, readManifest, readShardInfo, readShardStats, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
 import type { BasicFilterOptions } from './screen.js';
+
+/** Names of a finished shard's files, whatever its format (a files shard's folder has its metadata and stats beside it). */
+const SHARD_FILE = /\.(parquet|tar)$|_stats\.json$/;
 import type { FilterMode, FilterOptions } from './types.js';
 import type { FILTER_OPTIONS } from './options.js';
 import type { ResolvedOptions } from '../util/options.js';
@@ -108,10 +111,10 @@ export async function claimOutput(out: string, options: Record<string, unknown>)
     }
   } else if (previous !== undefined && !same(previous)) {
     // An unfinished run with other options: take it over only when it has produced nothing yet.
-    const produced = (await readdir(out)).some((n) => /\.(parquet|tar)$/.test(n)) || (await readdir(join(out, WORK_DIR))).some((n) => n.endsWith('.scores'));
+    const produced = (await readdir(out)).some((n) => SHARD_FILE.test(n)) || (await readdir(join(out, WORK_DIR))).some((n) => n.endsWith('.scores'));
     if (produced) throw new UsageError(STAGE, 'output directory holds an unfinished filter run with other options; give a new --out or delete it', { file: out });
   } else if (previous === undefined) {
-    if ((await readdir(out)).some((n) => /\.(parquet|tar)$/.test(n))) throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
+    if ((await readdir(out)).some((n) => SHARD_FILE.test(n))) throw new UsageError(STAGE, 'output directory already holds shards; give a new --out', { file: out });
   }
   await writeJsonAtomic(optionsFile, options);
 }

@@ -124,6 +124,8 @@ export async function discoverRuns(paths: readonly string[], depth = 3): Promise
     if (isModel) {
       inv.models.push({ dir: d, metrics: has.has('metrics.jsonl') ? join(d, 'metrics.jsonl') : undefined, config: has.has('config.json') ? join(d, 'config.json') : undefined });
     }
+    // a files shard's folder (img2dataset's layout) has its completion record beside it: it is part of this run, no run of its own
+    const folderShard = (n: string) => !n.includes('.') && has.has(`${n}_stats.json`);
     if (has.has('manifest.json') || names.some((n) => /\.(parquet|tar)$/.test(n) && !n.startsWith('.'))) {
       let manifest: RunManifest | undefined;
       try {
@@ -134,7 +136,7 @@ export async function discoverRuns(paths: readonly string[], depth = 3): Promise
       if (manifest || names.some((n) => /\.(parquet|tar)$/.test(n) && !n.startsWith('.'))) inv.shards.push({ dir: d, manifest, stage: String(manifest?.stage ?? 'shards') });
     }
     for (const n of names) {
-      if (n.startsWith('.') || SKIP_DIRS.has(n)) continue;
+      if (n.startsWith('.') || SKIP_DIRS.has(n) || folderShard(n)) continue;
       // A model's checkpoints are copies of the model, not more models.
       if (isModel && n === 'checkpoints') continue;
       const p = join(d, n);

@@ -1,6 +1,7 @@
 import { basename, dirname } from 'node:path';
 import { parquetMetadataAsync, parquetReadObjects, type FileMetaData } from 'hyparquet';
-import { fileAsyncBuffer, listShards, readSetId, readShardFile, IMAGE_FORMATS, type ImageFormat } from '../shards/index.js';
+import { fileAsyncBuffer, formatOfShard, listShards, readSetId, readShardFile, IMAGE_FORMATS, type ImageFormat } from '../shards/index.js';
+import { filesShardImage } from '../shards/files.js';
 import { UsageError } from '../util/errors.js';
 
 /** readSetId with a cache per folder (many shards share one folder). */
@@ -81,7 +82,13 @@ export class ShardImages {
   async read(shard: string, row: number): Promise<{ bytes: Uint8Array; format: ImageFormat } | undefined> {
     const file = this.allowed.get(shard);
     if (!file || !Number.isInteger(row) || row < 0) return undefined;
-    if (!file.endsWith('.parquet')) return this.scan(file, row);
+    const kind = formatOfShard(file);
+    if (kind === 'files') {
+      // one member read, by its place in the folder's sorted keys (the order the index was made in)
+      const bytes = await filesShardImage(file, row);
+      return bytes ? { bytes, format: sniffFormat(bytes) } : undefined;
+    }
+    if (kind !== 'parquet') return this.scan(file, row);
     const { buf, close } = await fileAsyncBuffer(file);
     try {
       let meta = this.meta.get(file);

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, resolve } from 'node:path';
+import { lstatSync } from 'node:fs';
+import { basename, isAbsolute, join, resolve } from 'node:path';
 import { checkCount, describeProblems, describeValue, MAX_METADATA_LIST, type FieldProblem } from '../util/checked.js';
 import { createRequire } from 'node:module';
 import type { Connection, Table } from '@lancedb/lancedb';
@@ -473,22 +474,37 @@ async function readMeta(dir: string, stage: string): Promise<IndexMeta | undefin
   }
 }
 
+/**
+ * Whether `path` is a files shard as wit writes one: a name without a dot, a folder (not a link),
+ * with its completion record `NAME_stats.json` beside it. `/etc`, `/home/x` and other folders that
+ * are no shard fail the last test.
+ */
+function isFolderShardPath(path: string): boolean {
+  if (basename(path).includes('.') || !basename(path)) return false;
+  try {
+    return lstatSync(path).isDirectory() && lstatSync(`${path}_stats.json`).isFile();
+  } catch {
+    return false;
+  }
+}
+
 /** Largest embedding width an index may declare (the widest CLIPs have 1024-1280). */
 const MAX_EMBED_DIM = 16_384;
 
 /**
  * What is wrong with an index's metadata, or undefined (docs/ARCHITECTURE.md, "Reading inputs":
  * metadata is data, not instructions). Every shard path must be what wit writes, an absolute,
- * normalised path to a `.parquet` or `.tar` file, since wit serve and wit search open them: a
- * relative path would be resolved from wherever the command runs, and `/etc/passwd` or
- * `../../x` is refused here, named, before anything opens it. The counts must be counts.
+ * normalised path to a `.parquet` or `.tar` file or to a files shard's folder (a name without a dot
+ * that is a folder with its completion record `NAME_stats.json` beside it), since wit serve and wit
+ * search open them: a relative path would be resolved from wherever the command runs, and
+ * `/etc/passwd` or `../../x` is refused here, named, before anything opens it. The counts must be counts.
  */
 export function checkIndexMeta(meta: IndexMeta): string | undefined {
   if (!Number.isSafeInteger(meta.embed_dim) || meta.embed_dim < 1 || meta.embed_dim > MAX_EMBED_DIM) return `embed_dim ${describeValue(meta.embed_dim)} is not a width from 1 to ${MAX_EMBED_DIM}`;
   if (meta.shards.length > MAX_METADATA_LIST) return `it lists ${meta.shards.length} shards, over the ${MAX_METADATA_LIST} an index holds`;
   for (const s of meta.shards) {
-    if (typeof s !== 'string' || !isAbsolute(s) || resolve(s) !== s || !/\.(parquet|tar)$/.test(s) || s.includes('\0')) {
-      return `shard ${describeValue(s)} is not an absolute, normalised path to a .parquet or .tar shard (an index records its shards so; this one was edited or damaged)`;
+    if (typeof s !== 'string' || !isAbsolute(s) || resolve(s) !== s || !(/\.(parquet|tar)$/.test(s) || isFolderShardPath(s)) || s.includes('\0')) {
+      return `shard ${describeValue(s)} is not an absolute, normalised path to a .parquet or .tar shard or a files shard folder (an index records its shards so; this one was edited or damaged)`;
     }
   }
   const listed = new Set(meta.shards);

@@ -1,5 +1,6 @@
 /**
- * `wit convert`: a run directory of Parquet shards to WebDataset tars or back, image bytes copied
+ * `wit convert`: a run directory of shards from one format to another (Parquet, WebDataset tars,
+ * img2dataset's files folders), image bytes copied
  * as stored (never re-encoded), keys, order, pass-through columns, stats, url-list status rows and
  * the manifest carried over. See README.md, "convert".
  */
@@ -12,16 +13,16 @@ import { VERSION } from '../util/version.js';
 import { formatDuration, type ProgressSink } from '../util/progress.js';
 import { countDistinctImages, listShards, readShardExtras, readShardFile, readShardInfo, readStatusRows } from './reader.js';
 import { readManifest, readShardStats, writeManifest } from './manifest.js';
-import { metadataPathFor, openShardWriter, SHARD_FORMATS, shardExtension, statusPathFor, statsPathFor, type ShardFormat } from './writer.js';
+import { formatOfShard, metadataPathFor, openShardWriter, SHARD_FORMATS, shardBaseName, shardFileName, statusPathFor, statsPathFor, type ShardFormat } from './writer.js';
 import { successRow, type StatusRow } from './record.js';
-import { openClipCommandFor, type OpenClipCommand } from './openclip-command.js';
+import { openClipCommandFor, openClipFilesNote, type OpenClipCommand } from './openclip-command.js';
 import type { ShardWriter } from './writer.js';
 
 const STAGE = 'convert';
 
 export const convertSchema = defineOptions({
   shards: { type: 'string', required: true, help: 'run directory (or one shard file) to convert', metavar: 'DIR' },
-  to: { type: 'string', required: true, choices: SHARD_FORMATS, flag: 'output-format', aliases: ['to'], help: 'format to write: webdataset (tars + metadata Parquet) or parquet', metavar: 'FORMAT' },
+  to: { type: 'string', required: true, choices: SHARD_FORMATS, flag: 'output-format', aliases: ['to'], help: 'format to write: webdataset (tars + metadata Parquet), parquet, or files (img2dataset\'s folders of KEY.jpg/.txt/.json + metadata Parquet)', metavar: 'FORMAT' },
   out: { type: 'string', required: true, help: 'output directory (a rerun skips shards already converted)', metavar: 'DIR' },
   shardSize: { type: 'int', min: 1, metavar: 'N', help: 're-shard: N pairs per output shard, in input order (default: one output shard per input shard); also webdataset -> webdataset' },
 });
@@ -48,6 +49,8 @@ export interface ConvertSummary {
   /** For WebDataset output: the open_clip command sized for these tars (src/shards/openclip-command.ts). */
   open_clip_command?: string;
   open_clip?: OpenClipCommand;
+  /** For files output: how to train open_clip on them (it reads tars). */
+  open_clip_note?: string;
 }
 
 /** Fields of a stats file the writer recomputes; the rest (the crawl's counts) is carried over. */
@@ -59,11 +62,11 @@ async function exists(p: string): Promise<boolean> {
 
 /** The url-list status rows of a source shard, when it has any (else undefined). */
 async function statusRowsOf(file: string, from: ShardFormat): Promise<StatusRow[] | undefined> {
-  const path = from === 'webdataset' ? metadataPathFor(file) : statusPathFor(file);
+  const path = from === 'parquet' ? statusPathFor(file) : metadataPathFor(file);
   if (!(await exists(path))) return undefined;
   const { rows } = await readStatusRows(path);
-  // WebDataset metadata always exists; it is a status list only when it holds more than the pairs
-  if (from === 'webdataset' && rows.every((r) => r.status === 'success')) return undefined;
+  // WebDataset and files metadata always exists; it is a status list only when it holds more than the pairs
+  if (from !== 'parquet' && rows.every((r) => r.status === 'success')) return undefined;
   return rows;
 }
 
@@ -108,7 +111,7 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
     const t0 = performance.now();
     const to = opts.to as ShardFormat;
     const files = await listShards(opts.shards);
-    const from: ShardFormat = files[0]!.endsWith('.tar') ? 'webdataset' : 'parquet';
+    const from: ShardFormat = formatOfShard(files[0]!);
     if (from === to && opts.shardSize === undefined) throw new UsageError(STAGE, `${opts.shards} already holds ${to} shards (give --shard-size N to re-shard them)`);
     if (files.some((f) => f.startsWith(`${opts.out}/`) || f === opts.out)) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: opts.out });
     await claim.create();
@@ -134,6 +137,8 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
     if (to === 'webdataset') {
       const oc = await openClipCommandFor(opts.out, written.map((n) => join(opts.out, n)));
       if (oc) { summary.open_clip_command = oc.command; summary.open_clip = oc; }
+    } else if (to === 'files') {
+      summary.open_clip_note = openClipFilesNote(opts.out);
     }
     summary.distinct_images = await countDistinctImages(written.map((n) => join(opts.out, n)));
     // the last progress line is the summary's numbers (README.md, "Progress")
@@ -153,7 +158,7 @@ export function convertLine(s: Pick<ConvertSummary, 'shards' | 'skipped_shards' 
 async function convertEach(files: string[], from: ShardFormat, to: ShardFormat, out: string, present: Set<string>, summary: ConvertSummary, onProgress?: ProgressSink, signal?: AbortSignal, onBadItem?: (reason: string, detail: string) => void): Promise<string[]> {
   const written: string[] = [];
   for (const [i, file] of files.entries()) {
-    const name = basename(file).replace(/\.(parquet|tar)$/, `.${shardExtension(to)}`);
+    const name = shardFileName(shardBaseName(file), to);
     const target = join(out, name);
     if (target === file) throw new UsageError(STAGE, 'output directory is the input directory; give another --out', { file: out });
     written.push(name);
@@ -184,7 +189,7 @@ async function convertEach(files: string[], from: ShardFormat, to: ShardFormat, 
 async function reshard(files: string[], from: ShardFormat, to: ShardFormat, out: string, size: number, present: Set<string>, summary: ConvertSummary, onProgress?: ProgressSink, signal?: AbortSignal, onBadItem?: (reason: string, detail: string) => void): Promise<string[]> {
   summary.shard_size = size;
   const written: string[] = [];
-  const nameOf = (k: number): string => `${String(k).padStart(5, '0')}.${shardExtension(to)}`;
+  const nameOf = (k: number): string => shardFileName(String(k).padStart(5, '0'), to);
   let k = 0;
   let skip = 0;
   while (present.has(nameOf(k)) && present.has(basename(statsPathFor(join(out, nameOf(k)))))) {

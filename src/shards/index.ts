@@ -5,3 +5,4 @@ export * from './reader.js';
 export * from './manifest.js';
 export * from './webdataset.js';
 export { TarWriter, readTar, splitKey, ustarHeader } from './tar.js';
+export * from './files.js';

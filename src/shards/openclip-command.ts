@@ -117,3 +117,13 @@ export async function openClipCommandFor(dir: string, tars: readonly string[]): 
   const keep = tars.map((t, i) => [basename(t), counts[i]!] as const).filter(([, c]) => c > 0);
   return openClipCommand(dir, keep.map(([n]) => n), keep.map(([, c]) => c));
 }
+
+/**
+ * What a summary says for img2dataset's `files` layout: open_clip_train reads WebDataset tars (or a
+ * CSV of image paths), not folders of KEY.jpg, so the way there is one `wit convert`, which prints
+ * the open_clip command sized for the tars it writes.
+ */
+export function openClipFilesNote(dir: string): string {
+  const out = `${dir.replace(/[\\/]+$/, '')}-tars`;
+  return `open_clip reads WebDataset tars: wit convert --shards ${shellQuote(dir)} --output-format webdataset --out ${shellQuote(out)} (prints the open_clip command for them)`;
+}

@@ -20,6 +20,7 @@ import { makeJpeg, startTestServer, type TestServer } from '../helpers/http-serv
 import { runWit } from './run-wit.js';
 import { formatCount } from '../../src/util/progress.js';
 import { convertLine, type ConvertSummary } from '../../src/shards/convert.js';
+import { readTar } from '../../src/shards/tar.js';
 
 const parse = (argv: string[], notes: string[] = []) => optionsFromFlags(crawlOptionsSchema, parseFlags('crawl', argv, crawlCommand.flags, (l) => notes.push(l)));
 
@@ -167,7 +168,7 @@ describe("img2dataset's command line on the real CLI", () => {
 
   const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
-  it('`wit crawl --url_list urls.csv --output_folder out --output_format webdataset` makes the tars wit\'s own flags make', async () => {
+  it('`wit crawl --url_list urls.csv --output_folder out --output_format webdataset` makes the tars wit\'s own flags make; `--output_format files` their members, unpacked', async () => {
     // a url-only list, as img2dataset takes one without --caption_col, plus a uid to carry; the last
     // row is the first row's image under another url: 13 pairs, 12 distinct images
     const rows = ['url,uid', ...Array.from({ length: 12 }, (_, i) => `${srv.url(`/img/i2d${i}.jpg?seed=${i}&w=${40 + i}&h=30`)},u${i}`), `${srv.url('/status/404')},gone`, `${srv.url('/img/again.jpg?seed=0&w=40&h=30')},again`];
@@ -187,8 +188,29 @@ describe("img2dataset's command line on the real CLI", () => {
     expect(await tars(join(dir, 'theirs'))).toEqual(['00000.tar', '00001.tar', '00002.tar']);
     expect(await tars(join(dir, 'ours'))).toEqual(await tars(join(dir, 'theirs')));
     for (const t of await tars(join(dir, 'ours'))) expect(sha(readFileSync(join(dir, 'theirs', t))), t).toBe(sha(readFileSync(join(dir, 'ours', t))));
+    // img2dataset's `files` format: the same members, unpacked, a folder NNNNN/ per tar, the metadata
+    // and completion record beside it
+    const files = await runWit(['crawl', '--url_list', list, '--output_folder', join(dir, 'files'), '--output_format', 'files',
+      '--image_size', '32', '--resize_mode', 'keep_ratio_largest', '--number_sample_per_shard', '5', '--save_additional_columns', '["uid"]',
+      '--thread_count', '4', '--timeout', '5', '--retries', '0', ...common]);
+    expect(files.code, files.stderr).toBe(0);
+    expect((await readdir(join(dir, 'files'))).filter((n) => /^\d{5}/.test(n)).sort()).toEqual([
+      '00000', '00000.parquet', '00000_stats.json', '00001', '00001.parquet', '00001_stats.json', '00002', '00002.parquet', '00002_stats.json',
+    ]);
+    for (const t of await tars(join(dir, 'ours'))) {
+      const inTar = new Map<string, string>();
+      for await (const m of readTar(join(dir, 'ours', t))) inTar.set(m.name, sha(m.data!));
+      const folder = join(dir, 'files', t.replace(/\.tar$/, ''));
+      const inFolder = new Map<string, string>();
+      for (const n of await readdir(folder)) inFolder.set(n, sha(readFileSync(join(folder, n))));
+      expect(inTar.size, t).toBeGreaterThan(0);
+      expect(new Map([...inFolder].sort()), t).toEqual(new Map([...inTar].sort()));
+    }
+    const c = JSON.parse(files.stdout) as Record<string, unknown>;
+    expect(c.open_clip_note).toMatch(/open_clip reads WebDataset tars: wit convert --shards .* --output-format webdataset/);
     const a = JSON.parse(theirs.stdout) as Record<string, unknown>;
     const b = JSON.parse(ours.stdout) as Record<string, unknown>;
+    for (const k of ['candidates', 'kept', 'shards', 'distinct_images', 'failed', 'skipped', 'bad_items']) expect(c[k], k).toEqual(b[k]);
     expect(a).toMatchObject({ kept: 13, distinct_images: 12, shards: 3, failed: { http_4xx: 1 } });
     for (const k of ['candidates', 'kept', 'shards', 'failed', 'skipped', 'bad_items']) expect(a[k], k).toEqual(b[k]);
     // the last progress line is the summary (issue 29, point 3): its counts and its one rate, with the

@@ -24,6 +24,7 @@ function summaryText(s: CrawlSummary): string {
     `  dedupe      ${s.dedupe.keys} pairs in ${(s.dedupe.bytes / 2 ** 20).toFixed(1)} MiB, estimated false duplicates ${(100 * s.dedupe.estimated_false_duplicate_rate).toFixed(3)}%`,
     `  time        ${s.seconds.toFixed(1)} s, ${s.candidates_per_sec.toFixed(1)} candidates/s, ${s.images_per_sec.toFixed(1)} images/s`,
     ...(s.open_clip_command ? [`  open_clip   ${s.open_clip_command}`] : []),
+    ...(s.open_clip_note ? [`  open_clip   ${s.open_clip_note}`] : []),
     '',
   ].join('\n');
 }

@@ -105,8 +105,11 @@ function add(into: Record<string, number>, from: Record<string, number> | undefi
   for (const [k, v] of Object.entries(from ?? {})) into[k] = (into[k] ?? 0) + v;
 }
 
-/** Shard and stats names of this run's jobs (`i0003-c00012-a1-00000.parquet`), temporary ones too. */
-const JOB_FILE = /^\.?i\d{4}(-c\d{5})?-a\d+-\d{5}(\.parquet|\.tar|_stats\.json)/;
+/**
+ * Shard and stats names of this run's jobs (`i0003-c00012-a1-00000.parquet`, a files shard's folder
+ * `i0003-c00012-a1-00000`), temporary ones too.
+ */
+const JOB_FILE = /^\.?i\d{4}(-c\d{5})?-a\d+-\d{5}(\.parquet|\.tar|_stats\.json|\.tmp-|\.old-|$)/;
 
 /**
  * Removes job files that no committed job claims: shards of attempts that died or were taken over
@@ -116,10 +119,10 @@ export async function removeOrphans(out: string, committed: ReadonlySet<string>)
   const gone: string[] = [];
   for (const n of await readdir(out).catch(() => [] as string[])) {
     if (!JOB_FILE.test(n)) continue;
-    // a WebDataset shard's metadata (.parquet) and stats belong to its .tar
+    // a WebDataset or files shard's metadata (.parquet) and stats belong to its .tar or folder
     const base = n.replace(/(_stats\.json|\.parquet|\.tar)$/, '');
-    if (!n.startsWith('.') && (committed.has(`${base}.parquet`) || committed.has(`${base}.tar`))) continue;
-    await rm(join(out, n), { force: true });
+    if (!n.startsWith('.') && (committed.has(`${base}.parquet`) || committed.has(`${base}.tar`) || committed.has(base))) continue;
+    await rm(join(out, n), { recursive: true, force: true });
     gone.push(n);
   }
   return gone;
