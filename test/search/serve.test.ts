@@ -193,7 +193,8 @@ describe('wit serve: requests and index metadata from others (issue 26)', () => 
   });
 
   it('refuses an index whose wit-index.json lists /etc/passwd or ../../x, naming it, before opening anything', async () => {
-    for (const bad of ['/etc/passwd', '../../x.parquet', 'relative/00000.parquet', '/a/../../etc/x.parquet']) {
+    // a folder is a shard only when it is a files shard (its NAME_stats.json beside it): /etc, /tmp and the run folder are not
+    for (const bad of ['/etc/passwd', '../../x.parquet', 'relative/00000.parquet', '/a/../../etc/x.parquet', '/etc', '/tmp', dir, join(shards, 'nope'), '/etc/passwd/']) {
       const copy = join(dir, `edited-${Math.random().toString(36).slice(2)}`);
       await cp(index, copy, { recursive: true });
       const metaFile = join(copy, 'wit-index.json');
@@ -210,6 +211,31 @@ describe('wit serve: requests and index metadata from others (issue 26)', () => 
       expect((err as Error).message).toContain('not an absolute, normalised path');
     }
   });
+
+  it("serves the images of img2dataset's files shards (a folder per shard), one member read per image", async () => {
+    const { convert } = await import('../../src/shards/convert.js');
+    const files = join(dir, 'files-shards');
+    await convert({ shards, to: 'files', out: files });
+    const model = join(dir, 'model');
+    const idx = join(dir, 'files-index');
+    await embed({ model, shards: [files], out: idx, backend: 'cpu' });
+    const meta = JSON.parse(await readFile(join(idx, 'wit-index.json'), 'utf8')) as { shards: string[] };
+    expect(meta.shards).toEqual([join(files, '00000'), join(files, '00001'), join(files, '00002')]);
+    const s = await serve({ index: idx, port: 0, backend: 'cpu' });
+    try {
+      const r = await rawGet(s.port, `/api/search?q=${encodeURIComponent('red heart')}`);
+      const body = JSON.parse(r.body.toString()) as { results: { id: string; key: string }[] };
+      expect(body.results.length).toBe(24);
+      for (const { id, key } of body.results) {
+        const img = await rawGet(s.port, `/image/${encodeURIComponent(id)}`);
+        expect(img.status, id).toBe(200);
+        expect(img.type).toBe('image/png');
+        expect(Buffer.compare(img.body, Buffer.from(images.get(key)!)), key).toBe(0);
+      }
+    } finally {
+      await s.close();
+    }
+  }, 600_000);
 
   it('refuses an index whose counts are not counts', async () => {
     const copy = join(dir, 'edited-counts');
