@@ -345,3 +345,25 @@ OUTPUT_CLASSES.push({
 });
 
 export const NON_FINITE = ['NaN', 'Infinity', '1e999'];
+
+// img2dataset's files layout (a folder per shard): a member that is a symbolic link out of the
+// folder, a FIFO named as an image and a folder named as a caption are never followed or opened
+// (counted as irregular_member, the rest of the shard read), whatever reads the shards.
+INPUT_CLASSES.push({
+  name: 'files-shard-links', kinds: ['shards'], accept: [0, 1, 2], make: async (dir, _valid, fx) => {
+    const out = join(dir, 'files-shards');
+    const w = await ShardWriter.open(shardPath(out, 0, '', 'files'), { imageFormat: 'png' });
+    let i = 0;
+    for await (const rec of readShards(fx.shards)) {
+      if (i++ >= 8) break;
+      await w.write(rec);
+    }
+    await w.close();
+    const folder = shardPath(out, 0, '', 'files');
+    symlinkSync('/etc/passwd', join(folder, 'zz-link.txt'));
+    symlinkSync('/etc/passwd', join(folder, 'zz-link.png'));
+    mkfifo(join(folder, 'zz-fifo.png'));
+    mkdirSync(join(folder, 'zz-dir.txt'));
+    return out;
+  },
+});
