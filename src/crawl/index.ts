@@ -27,7 +27,7 @@ import { claimOutput } from '../util/output.js';
 import { VERSION } from '../util/version.js';
 import { checkOutcomes, outcomeTotals, type ReasonCounts } from '../util/outcomes.js';
 import { Throttle, eta, formatCount, formatDuration } from '../util/progress.js';
-import { openClipCommandFor, openClipFilesNote } from '../shards/openclip-command.js';
+import { openClipCommandFor, openClipForFiles } from '../shards/openclip-command.js';
 
 export { processCandidates, countMatches, PairDeduper, newCounters, writeQueryCounts } from './pipeline.js';
 export type { PartOptions, PartResult, CrawlResources, Balance, CrawlCounters, ReasonCounts } from './pipeline.js';
@@ -75,7 +75,7 @@ export interface CrawlSummary {
   bad_items?: Record<string, number>;
   /** With --output-format webdataset: the open_clip command sized for these tars (src/shards/openclip-command.ts). */
   open_clip_command?: string;
-  /** With --output-format files: how to train open_clip on them (it reads tars; src/shards/openclip-command.ts). */
+  /** With --output-format webdataset, the open_clip command for the tars; with files, for the open_clip_train.csv written beside the folders. */
   open_clip_note?: string;
 }
 
@@ -354,7 +354,9 @@ export async function crawl(opts: CrawlOptions): Promise<CrawlSummary> {
         const oc = await openClipCommandFor(r.out, [...result.shards].sort());
         if (oc) summary.open_clip_command = oc.command;
       } else if (r.outputFormat === 'files') {
-        summary.open_clip_note = openClipFilesNote(r.out);
+        const oc = await openClipForFiles(r.out, [...result.shards].sort());
+        if (oc.command) summary.open_clip_command = oc.command.command;
+        summary.open_clip_note = oc.note;
       }
       await manifest.finished(result.shards.map((f) => f.slice(r.out.length).replace(/^[\\/]+/, '')), { ...summary });
       return summary;

@@ -15,7 +15,7 @@ import { countDistinctImages, listShards, readShardExtras, readShardFile, readSh
 import { readManifest, readShardStats, writeManifest } from './manifest.js';
 import { formatOfShard, metadataPathFor, openShardWriter, SHARD_FORMATS, shardBaseName, shardFileName, statusPathFor, statsPathFor, type ShardFormat } from './writer.js';
 import { successRow, type StatusRow } from './record.js';
-import { openClipCommandFor, openClipFilesNote, type OpenClipCommand } from './openclip-command.js';
+import { openClipCommandFor, openClipForFiles, type OpenClipCommand } from './openclip-command.js';
 import type { ShardWriter } from './writer.js';
 
 const STAGE = 'convert';
@@ -46,10 +46,10 @@ export interface ConvertSummary {
   seconds: number;
   /** --shard-size when re-sharding. */
   shard_size?: number;
-  /** For WebDataset output: the open_clip command sized for these tars (src/shards/openclip-command.ts). */
+  /** For WebDataset output: the open_clip command sized for these tars; for files, for the open_clip_train.csv beside them (src/shards/openclip-command.ts). */
   open_clip_command?: string;
   open_clip?: OpenClipCommand;
-  /** For files output: how to train open_clip on them (it reads tars). */
+  /** For files output: what open_clip_train.csv is and the way to tars (open_clip_command is then the csv one). */
   open_clip_note?: string;
 }
 
@@ -138,7 +138,9 @@ export async function convert(input: ConvertOptions): Promise<ConvertSummary> {
       const oc = await openClipCommandFor(opts.out, written.map((n) => join(opts.out, n)));
       if (oc) { summary.open_clip_command = oc.command; summary.open_clip = oc; }
     } else if (to === 'files') {
-      summary.open_clip_note = openClipFilesNote(opts.out);
+      const oc = await openClipForFiles(opts.out, written.map((n) => join(opts.out, n)));
+      if (oc.command) { summary.open_clip_command = oc.command.command; summary.open_clip = oc.command; }
+      summary.open_clip_note = oc.note;
     }
     summary.distinct_images = await countDistinctImages(written.map((n) => join(opts.out, n)));
     // the last progress line is the summary's numbers (README.md, "Progress")

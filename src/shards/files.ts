@@ -7,7 +7,7 @@
  * WebDataset's (src/shards/webdataset.ts): a tar's members, unpacked.
  */
 import { open, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { successRow, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { splitKey } from './tar.js';
 import { IMAGE_EXTS, sampleJson, sampleToRecord, unpairedReason, webDatasetKey, type Sample, type TarBadItem } from './webdataset.js';
@@ -16,6 +16,7 @@ import { readShardStats } from './manifest.js';
 import { InputError, WitError, withPath } from '../util/errors.js';
 import { readInputFile } from '../util/input.js';
 import { testHook } from '../util/output.js';
+import { limitCaption } from '../util/caption.js';
 
 /** Files fsynced at once when a shard closes. */
 const SYNC_BATCH = 32;
@@ -222,13 +223,18 @@ function readMember(dir: string, name: string): Promise<Buffer> {
  * the `tar-member` limit or cannot be read.
  */
 export async function* readFilesShard(dir: string, opts: { images?: boolean; onBadItem?: (reason: TarBadItem, detail: string) => void } = {}): AsyncGenerator<PairRecord> {
+  for await (const { record } of readFilesShardEntries(dir, opts)) yield record;
+}
+
+/** readFilesShard's pairs with the name of each one's image member. */
+export async function* readFilesShardEntries(dir: string, opts: { images?: boolean; onBadItem?: (reason: TarBadItem, detail: string) => void } = {}): AsyncGenerator<{ record: PairRecord; image: string }> {
   const listing = await listFolder(dir);
   for (const name of listing.irregular.sort()) opts.onBadItem?.('irregular_member', `${dir}: ${name}: not a regular file (a link, FIFO or folder), not read`);
   for (const key of sortedKeys(listing)) {
     const members = listing.samples.get(key)!;
     const { sample, image } = sampleOf(dir, key, members, opts.onBadItem);
     const why = unpairedReason(sample);
-    if (why) {
+    if (why || !image) {
       opts.onBadItem?.('unpaired_member', `${dir}: ${why}`);
       continue;
     }
@@ -240,8 +246,61 @@ export async function* readFilesShard(dir: string, opts: { images?: boolean; onB
         sample.files.set(ext, await readMember(dir, name));
       }
     }
-    yield sampleToRecord(sample);
+    yield { record: sampleToRecord(sample), image };
   }
+}
+
+/** A CSV field as pandas reads it (quoted when it holds a comma, a quote or a line break). */
+function csvField(v: string): string {
+  return /[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v;
+}
+
+/**
+ * Captions pandas reads as missing (read_csv's default NA strings, after its whitespace rules): open_clip
+ * would train on the text "nan" for them, so their pairs are left out of the CSV.
+ */
+const PANDAS_NA = new Set(['', '#N/A', '#N/A N/A', '#NA', '-1.#IND', '-1.#QNAN', '-NaN', '-nan', '1.#IND', '1.#QNAN', '<NA>', 'N/A', 'NA', 'NULL', 'NaN', 'None', 'n/a', 'nan', 'null']);
+
+/** Name of the open_clip CSV a files run gets beside its shards. */
+export const OPENCLIP_CSV = 'open_clip_train.csv';
+
+/**
+ * Writes open_clip's `--dataset-type csv` file for files shards (`filepath,title`: the absolute path
+ * of each pair's image member and its caption, in reading order), streamed to a temporary name and
+ * renamed. A pair without a caption (or one pandas reads as missing, such as `NA`) is left out: open_clip
+ * would train on the text "nan". Resolves to the rows written per shard.
+ */
+export async function writeOpenClipCsv(path: string, shards: readonly string[]): Promise<number[]> {
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  const fh = await open(tmp, 'w');
+  const counts: number[] = [];
+  try {
+    let buf = 'filepath,title\n';
+    for (const shard of shards) {
+      let n = 0;
+      const abs = resolve(shard);
+      for await (const { record, image } of readFilesShardEntries(abs, { images: false })) {
+        const caption = limitCaption(record.caption).text;
+        if (PANDAS_NA.has(caption.trim())) continue;
+        buf += `${csvField(join(abs, image))},${csvField(caption)}\n`;
+        n++;
+        if (buf.length >= 1 << 20) {
+          await fh.write(buf);
+          buf = '';
+        }
+      }
+      counts.push(n);
+    }
+    await fh.write(buf);
+    await fh.sync();
+    await fh.close();
+    await rename(tmp, path);
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true });
+    throw withPath(err, path);
+  }
+  return counts;
 }
 
 /**

@@ -16,7 +16,7 @@
  * per epoch, the epochs give a few hundred steps at least, and warmup is a tenth of all steps (at
  * most open_clip's 10,000).
  */
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { readShardStats } from './manifest.js';
 
 /** What the printed command was sized from, and the command. */
@@ -119,11 +119,41 @@ export async function openClipCommandFor(dir: string, tars: readonly string[]): 
 }
 
 /**
- * What a summary says for img2dataset's `files` layout: open_clip_train reads WebDataset tars (or a
- * CSV of image paths), not folders of KEY.jpg, so the way there is one `wit convert`, which prints
- * the open_clip command sized for the tars it writes.
+ * The command for img2dataset's `files` layout: open_clip_train reads folders of KEY.jpg through its
+ * `--dataset-type csv` loader (a map-style dataset: batches of --batch-size, the last partial one
+ * dropped, so steps per epoch are floor(samples / batch)), given the CSV `writeOpenClipCsv` writes
+ * (src/shards/files.ts): absolute image paths and captions. Sized as for tars otherwise.
  */
-export function openClipFilesNote(dir: string): string {
+export function openClipCsvCommand(csv: string, counts: readonly number[]): OpenClipCommand | undefined {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return undefined;
+  const { workers, batchSize } = openClipSizing(counts);
+  const stepsPerEpoch = Math.max(1, Math.floor(total / batchSize));
+  const epochs = Math.max(OPENCLIP_EPOCHS, Math.min(OPENCLIP_MAX_EPOCHS, Math.ceil(OPENCLIP_MIN_TOTAL_STEPS / stepsPerEpoch)));
+  const totalSteps = stepsPerEpoch * epochs;
+  const warmup = Math.max(1, Math.min(OPENCLIP_MAX_WARMUP, Math.round(totalSteps / 10)));
+  const command = [
+    'python -m open_clip_train.main --dataset-type csv',
+    `--train-data ${shellQuote(csv)} --csv-separator , --csv-img-key filepath --csv-caption-key title`,
+    `--workers ${workers} --batch-size ${batchSize}`,
+    `--model ViT-B-32 --lr 5e-4 --wd 0.2 --epochs ${epochs} --warmup ${warmup}`,
+  ].join(' ');
+  return {
+    command, train_data: csv, train_num_samples: total, workers, batch_size: batchSize,
+    epochs, warmup, steps_per_epoch: stepsPerEpoch, total_steps: totalSteps,
+  };
+}
+
+/**
+ * For img2dataset's `files` layout: writes `open_clip_train.csv` in `dir` for the folder shards
+ * `shards` and resolves to the command that trains on it, with the note a summary gives beside it.
+ */
+export async function openClipForFiles(dir: string, shards: readonly string[]): Promise<{ command?: OpenClipCommand; note: string }> {
+  const { OPENCLIP_CSV, writeOpenClipCsv } = await import('./files.js');
+  const csv = resolve(dir, OPENCLIP_CSV);
+  const counts = await writeOpenClipCsv(csv, shards);
   const out = `${dir.replace(/[\\/]+$/, '')}-tars`;
-  return `open_clip reads WebDataset tars: wit convert --shards ${shellQuote(dir)} --output-format webdataset --out ${shellQuote(out)} (prints the open_clip command for them)`;
+  if (!counts.some((c) => c > 0)) return { note: `no pair has a caption, so ${OPENCLIP_CSV} lists none: open_clip trains on captioned pairs` };
+  const note = `${OPENCLIP_CSV} lists each image by its absolute path, for open_clip's --dataset-type csv (the folder stays where it is); open_clip's WebDataset loader, faster at scale, reads tars: wit convert --shards ${shellQuote(dir)} --output-format webdataset --out ${shellQuote(out)}`;
+  return { command: openClipCsvCommand(csv, counts), note };
 }

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
 import { runWit, WIT } from './run-wit.js';
 import { readShards, type PairRecord } from '../../src/shards/index.js';
+import { needsOpenClip, openClipPython } from '../helpers/openclip.js';
 
 let srv: TestServer;
 let dir: string;
@@ -53,7 +54,31 @@ describe('wit crawl --output-format files', () => {
     const whole = join(dir, 'whole');
     const r = await runWit(args(whole));
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ candidates: 20, kept: 20, shards: 4 });
+    const summary = JSON.parse(r.stdout) as { open_clip_command: string; open_clip_note: string };
+    expect(summary).toMatchObject({ candidates: 20, kept: 20, shards: 4 });
+    // open_clip reads the folders through its csv loader: open_clip_train.csv beside them, one row a pair
+    const csv = join(whole, 'open_clip_train.csv');
+    expect(summary.open_clip_command).toBe(`python -m open_clip_train.main --dataset-type csv --train-data ${csv} --csv-separator , --csv-img-key filepath --csv-caption-key title --workers 1 --batch-size 20 --model ViT-B-32 --lr 5e-4 --wd 0.2 --epochs 100 --warmup 10`);
+    expect(summary.open_clip_note).toMatch(/^open_clip_train\.csv lists each image by its absolute path/);
+    const rows = readFileSync(csv, 'utf8').trim().split('\n');
+    expect(rows[0]).toBe('filepath,title');
+    expect(rows.slice(1).map((l) => l.split(',')[1]).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `fox number ${i}`).sort());
+    for (const l of rows.slice(1)) expect(readFileSync(l.split(',')[0]!).subarray(0, 2)).toEqual(Buffer.from([0xff, 0xd8]));
+    if (needsOpenClip()) {
+      // open_clip_train's own argument parser and csv loader, on the printed command: one batch of images and tokens
+      const py = [
+        'import sys, shlex, open_clip',
+        'from open_clip_train.params import parse_args',
+        'from open_clip_train.data import get_csv_dataset',
+        'args = parse_args(shlex.split(sys.argv[1])[3:])',
+        'args.distributed = False',
+        "data = get_csv_dataset(args, open_clip.image_transform(224, is_train=True), is_train=True, tokenizer=open_clip.get_tokenizer('ViT-B-32'))",
+        'images, texts = next(iter(data.dataloader))',
+        'print(data.dataloader.num_samples, data.dataloader.num_batches, tuple(images.shape), tuple(texts.shape))',
+      ].join('\n');
+      const out = execFileSync(openClipPython()!, ['-c', py, summary.open_clip_command], { encoding: 'utf8', timeout: 300_000 });
+      expect(out.trim().split('\n').pop()).toBe('20 1 (20, 3, 224, 224) (20, 77)');
+    }
 
     const killed = join(dir, 'killed');
     const child = spawn(process.execPath, [WIT, ...args(killed)], { stdio: 'ignore' });

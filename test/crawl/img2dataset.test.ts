@@ -207,7 +207,10 @@ describe("img2dataset's command line on the real CLI", () => {
       expect(new Map([...inFolder].sort()), t).toEqual(new Map([...inTar].sort()));
     }
     const c = JSON.parse(files.stdout) as Record<string, unknown>;
-    expect(c.open_clip_note).toMatch(/open_clip reads WebDataset tars: wit convert --shards .* --output-format webdataset/);
+    // a url-only list has no captions: open_clip's csv file beside the folders lists none, and says why
+    expect(c.open_clip_note).toBe('no pair has a caption, so open_clip_train.csv lists none: open_clip trains on captioned pairs');
+    expect(c.open_clip_command).toBeUndefined();
+    expect(readFileSync(join(dir, 'files', 'open_clip_train.csv'), 'utf8')).toBe('filepath,title\n');
     const a = JSON.parse(theirs.stdout) as Record<string, unknown>;
     const b = JSON.parse(ours.stdout) as Record<string, unknown>;
     for (const k of ['candidates', 'kept', 'shards', 'distinct_images', 'failed', 'skipped', 'bad_items']) expect(c[k], k).toEqual(b[k]);
