@@ -348,9 +348,10 @@ export const NON_FINITE = ['NaN', 'Infinity', '1e999'];
 
 // img2dataset's files layout (a folder per shard): a member that is a symbolic link out of the
 // folder, a FIFO named as an image and a folder named as a caption are never followed or opened
-// (counted as irregular_member, the rest of the shard read), whatever reads the shards.
+// (counted as irregular_member, the rest of the shard read), whatever reads the shards: every
+// command reading shards (train, filter, eval, embed, convert, compare) runs to exit 0 on it.
 INPUT_CLASSES.push({
-  name: 'files-shard-links', kinds: ['shards'], accept: [0, 1, 2], make: async (dir, _valid, fx) => {
+  name: 'files-shard-links', kinds: ['shards'], accept: [0], make: async (dir, _valid, fx) => {
     const out = join(dir, 'files-shards');
     const w = await ShardWriter.open(shardPath(out, 0, '', 'files'), { imageFormat: 'png' });
     let i = 0;
