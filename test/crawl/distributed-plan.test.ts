@@ -100,4 +100,19 @@ describe('run identity and job files', () => {
     expect((await readdir(out)).sort()).toEqual(['i0001-c00003-a1-00000.parquet', 'i0001-c00003-a1-00000_stats.json', 'manifest.json', 'query_counts.tsv']);
     expect((await stat(join(out, 'manifest.json'))).isFile()).toBe(true);
   });
+
+  it('files shards are folders: an attempt\'s folders (temporary or not) and an orphan folder go, a committed folder and its metadata stay', async () => {
+    const out = join(dir, 'files-format');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(out);
+    for (const d of ['i0001-c00002-a1-00000', '.i0001-c00002-a1-00001.tmp-77', 'i0001-c00003-a1-00000', 'i0002-a1-00000']) {
+      await mkdir(join(out, d));
+      await writeFile(join(out, d, 'k.jpg'), 'x');
+    }
+    for (const n of ['i0001-c00002-a1-00000.parquet', 'i0001-c00002-a1-00000_stats.json', 'i0001-c00003-a1-00000.parquet', 'i0001-c00003-a1-00000_stats.json', 'i0002-a1-00000.parquet', 'manifest.json']) await writeFile(join(out, n), 'x');
+    expect(await removeJobFiles(out, 'i0001-c00002')).toBe(4);
+    const gone = await removeOrphans(out, new Set(['i0001-c00003-a1-00000']));
+    expect(gone.sort()).toEqual(['i0002-a1-00000', 'i0002-a1-00000.parquet']);
+    expect((await readdir(out)).sort()).toEqual(['i0001-c00003-a1-00000', 'i0001-c00003-a1-00000.parquet', 'i0001-c00003-a1-00000_stats.json', 'manifest.json']);
+  });
 });

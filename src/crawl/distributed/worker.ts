@@ -61,7 +61,7 @@ export async function removeJobFiles(out: string, job: string, exceptPrefix?: st
     const bare = name.startsWith('.') ? name.slice(1) : name;
     if (!bare.startsWith(`${job}-a`)) continue;
     if (exceptPrefix && bare.startsWith(exceptPrefix)) continue;
-    await rm(join(out, name), { force: true });
+    await rm(join(out, name), { recursive: true, force: true }); // a files shard is a folder
     n++;
   }
   return n;
