@@ -127,6 +127,12 @@ describe('wit crawl --output-format files', () => {
     expect(f.code, f.stderr).toBe(0);
     expect((await readdir(filtered)).filter((n) => /^\d{5}$/.test(n)).length).toBe(4);
     expect((await pairs(filtered)).length).toBe(20);
+    // and writes files from Parquet when asked
+    const filtered2 = join(dir, 'filtered-files');
+    const f2 = await runWit(['filter', '--shards', pq, '--out', filtered2, '--min-caption-words', '3', '--output-format', 'files', '--json']);
+    expect(f2.code, f2.stderr).toBe(0);
+    expect((await readdir(filtered2)).filter((n) => /^\d{5}(_stats\.json)?$/.test(n)).sort()).toEqual(['00000', '00000_stats.json', '00001', '00001_stats.json', '00002', '00002_stats.json', '00003', '00003_stats.json']);
+    expect((await pairs(filtered2)).map((p) => sha(p.image)).sort()).toEqual(a.map((p) => sha(p.image)).sort());
     const rep = await runWit(['report', '--run', whole, '--out', join(dir, 'report.html'), '--json']);
     expect(rep.code, rep.stderr).toBe(0);
     expect((JSON.parse(rep.stdout) as { images: number }).images).toBeGreaterThan(0);
