@@ -4,7 +4,7 @@
  * whose downloads were all refused exits 1 naming the flag, and does not block the corrected rerun.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
@@ -104,6 +104,22 @@ describe('wit crawl: every row listed, refusals named', () => {
     expect(JSON.parse(again.stdout)).toMatchObject({ candidates: 3, kept: 3, shards: 1 });
     const { rows: now } = await readStatusRows(join(out, 'status', '00000.parquet'));
     expect(now.map((x) => x.status)).toEqual(['success', 'success', 'success']);
+  });
+
+  it('files shards: the rerun replaces an empty run\'s folder, metadata and stats', async () => {
+    const list = join(dir, 'private-files.jsonl');
+    await writeFile(list, [0, 1, 2].map((i) => JSON.stringify({ url: srv.url(`/img/pf${i}.jpg?w=40&h=30&seed=${i}`), caption: `pic ${i}` })).join('\n') + '\n');
+    const out = join(dir, 'private-files-out');
+    const base = ['crawl', '--input', list, '--out', out, '--output-format', 'files', '--image-size', '32', '--timeout-ms', '30000', '--retries', '0', '--json'];
+    const r = await runWit(base);
+    expect(r.code, r.stderr).toBe(1);
+    expect((await readStatusRows(join(out, '00000.parquet'))).rows.map((x) => x.status)).toEqual(['blocked_address', 'blocked_address', 'blocked_address']);
+    expect(await readdir(join(out, '00000'))).toEqual([]);
+    const again = await runWit([...base, '--allow-private-network']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ candidates: 3, kept: 3, shards: 1 });
+    expect((await readStatusRows(join(out, '00000.parquet'))).rows.map((x) => x.status)).toEqual(['success', 'success', 'success']);
+    expect((await readdir(join(out, '00000'))).length).toBe(9);
   });
 
   it('a run that kept pairs is still a crawl already here (use --resume)', async () => {
