@@ -10,7 +10,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MemoryCapStore, sampleKeep } from '../crawl/balance.js';
 import { filter, type FilterSummary } from '../filter/index.js';
-import { formatOfShard, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter, writeJsonAtomic } from '../shards/index.js';
+import { shardFormatOnDisk, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter, writeJsonAtomic } from '../shards/index.js';
 import { tempPathFor } from '../util/atomic.js';
 import { UsageError, WitError } from '../util/errors.js';
 import { mixSeed, Rng } from '../util/rng.js';
@@ -68,7 +68,7 @@ export async function balancePool(files: readonly string[], dir: string, r: Reci
   const res = { input: 0, kept: 0, dropped: 0, no_queries: 0, queries: 0 };
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
-    const w = await ShardWriter.open(shardPath(dir, i, '', formatOfShard(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
+    const w = await ShardWriter.open(shardPath(dir, i, '', await shardFormatOnDisk(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
     try {
       for await (const rec of readShardFile(file)) {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WitError('compare', 'interrupted');
@@ -106,7 +106,7 @@ export async function randomSubset(files: readonly string[], dir: string, n: num
   const res = { input: 0, kept: 0, dropped: 0, no_queries: 0, queries: 0 };
   for (let f = 0; f < files.length; f++) {
     const file = files[f]!;
-    const w = await ShardWriter.open(shardPath(dir, f, '', formatOfShard(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
+    const w = await ShardWriter.open(shardPath(dir, f, '', await shardFormatOnDisk(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
     try {
       for await (const rec of readShardFile(file)) {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WitError('compare', 'interrupted');
@@ -203,7 +203,7 @@ export async function curate(r: Recipe, ctx: CurateContext): Promise<Curation> {
 async function copyPool(files: readonly string[], dir: string): Promise<void> {
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
-    const w = await ShardWriter.open(shardPath(dir, i, '', formatOfShard(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
+    const w = await ShardWriter.open(shardPath(dir, i, '', await shardFormatOnDisk(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
     try {
       for await (const rec of readShardFile(file)) await w.write(rec);
       await w.close({ stage: 'compare' });

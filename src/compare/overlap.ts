@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { guardImage, guardedSharp } from '../util/image-guard.js';
-import { formatOfShard, listShards, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter } from '../shards/index.js';
+import { shardFormatOnDisk, listShards, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter } from '../shards/index.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
 import { UsageError, WitError } from '../util/errors.js';
 
@@ -222,7 +222,7 @@ async function copyWithout(files: readonly string[], dir: string, drop: Readonly
   let at = 0;
   for (let f = 0; f < files.length; f++) {
     const file = files[f]!;
-    const w = await ShardWriter.open(shardPath(dir, f, '', formatOfShard(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
+    const w = await ShardWriter.open(shardPath(dir, f, '', await shardFormatOnDisk(file)), { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'compare' } });
     try {
       for await (const rec of readShardFile(file)) {
         if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new WitError(STAGE, 'interrupted');

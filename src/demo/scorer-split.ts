@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { rm } from 'node:fs/promises';
-import { formatOfShard, listShards, readShardExtras, readShards, readShardFile, shardImageFormat, shardPath, ShardWriter } from '../shards/index.js';
+import { shardFormatOnDisk, listShards, readShardExtras, readShards, readShardFile, shardImageFormat, shardPath, ShardWriter } from '../shards/index.js';
 import { WitError } from '../util/errors.js';
 import { seedOf } from '../compare/stats.js';
 
@@ -41,8 +41,8 @@ export async function splitForScorer(crawl: string, poolDir: string, scorerDir: 
   for (let i = 0; i < files.length; i++) {
     const file = files[i]!;
     const opts = { imageFormat: (await shardImageFormat(file)) ?? 'jpg', extras: await readShardExtras(file), metadata: { 'wit.stage': 'demo' } } as const;
-    const pool = await ShardWriter.open(shardPath(poolDir, i, '', formatOfShard(file)), opts);
-    const scorer = await ShardWriter.open(shardPath(scorerDir, i, '', formatOfShard(file)), opts);
+    const pool = await ShardWriter.open(shardPath(poolDir, i, '', await shardFormatOnDisk(file)), opts);
+    const scorer = await ShardWriter.open(shardPath(scorerDir, i, '', await shardFormatOnDisk(file)), opts);
     try {
       for await (const rec of readShardFile(file)) {
         if (toScorer(sha(rec.image), seed)) {

@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { formatOfShard, readShardStats, shardPath, writeManifest } from '../shards/index.js';
+import { shardFormatOnDisk, readShardStats, shardPath, writeManifest } from '../shards/index.js';
 import type { ClipHandle } from '../train/index.js';
 import { WitError } from '../util/errors.js';
 import { resolveOptions } from '../util/options.js';
@@ -42,7 +42,7 @@ export async function filter(input: FilterOptions): Promise<FilterSummary> {
   const claim = await claimOutputPath(opts.out, { command: 'filter', inputs: [...opts.shards, opts.model] });
   try {
     const options = await runOptions(opts, v);
-    const outputFormat = opts.outputFormat ?? formatOfShard(v.files[0]!);
+    const outputFormat = opts.outputFormat ?? (await shardFormatOnDisk(v.files[0]!));
     const outputs = v.files.map((_, i) => shardPath(opts.out, i, '', outputFormat));
     const finished = await allFinished(outputs);
     // The model loads before the output is claimed, so a bad model leaves nothing behind; a finished

@@ -98,7 +98,7 @@ export class FilesShardWriter implements ShardSink {
       await Promise.all(this.names.slice(i, i + SYNC_BATCH).map(async (n) => {
         const fh = await open(join(this.tmpPath, n), 'r');
         try {
-          await fh.sync();
+          await fh.datasync(); // the bytes and what reading them needs (the size): all a reader sees
         } finally {
           await fh.close();
         }

@@ -102,6 +102,17 @@ function refuseUnfinished(file: string, siblings: ReadonlySet<string>, keepsReco
   throw new InputError('shards', file, `an unfinished shard: its completion record ${stats} is missing (the run writing it stopped); rerun that command to finish it, or move the file away`);
 }
 
+/**
+ * The format a shard is read as: its name's (`formatOfShard`), except that a name without `.tar` or
+ * `.parquet` that is not a folder is read as Parquet (a `shard.pq` file is a Parquet file that says
+ * so when it is not one, not a folder that is missing).
+ */
+export async function shardFormatOnDisk(path: string): Promise<'parquet' | 'webdataset' | 'files'> {
+  const format = formatOfShard(path);
+  if (format !== 'files') return format;
+  return (await stat(path).then((st) => st.isDirectory(), () => false)) ? 'files' : 'parquet';
+}
+
 /** A file as hyparquet's AsyncBuffer: reads only the ranges asked for. Close it when done. */
 export async function fileAsyncBuffer(path: string): Promise<{ buf: AsyncBuffer; close: () => Promise<void> }> {
   // a regular file (src/util/input.ts): a device or FIFO named as a shard is refused, not read
@@ -181,7 +192,7 @@ function toRecord(row: Record<string, unknown>, fmt: ImageFormat | undefined, ex
 
 /** Image format stored in a shard (its image column or members), or undefined when none. */
 export async function shardImageFormat(path: string): Promise<ImageFormat | undefined> {
-  const format = formatOfShard(path);
+  const format = await shardFormatOnDisk(path);
   if (format === 'webdataset') return (await webDatasetInfo(path)).imageFormat;
   if (format === 'files') return (await filesShardInfo(path)).imageFormat;
   return imageColumnOf(await readShardMetadata(path));
@@ -201,7 +212,7 @@ export interface ShardInfo {
  * InputError when unreadable.
  */
 export async function readShardInfo(path: string): Promise<ShardInfo> {
-  const format = formatOfShard(path);
+  const format = await shardFormatOnDisk(path);
   if (format === 'files') return { format, ...(await filesShardInfo(path)) };
   if (format === 'webdataset') {
     const info = await webDatasetInfo(path);
@@ -228,7 +239,7 @@ export async function* readShards(paths: string | readonly string[], opts: Shard
  * `caption_too_long`: every command reading shards sees the same bounded caption.
  */
 export async function* readShardFile(file: string, opts: ShardReadOptions = {}): AsyncGenerator<PairRecord> {
-  const format = formatOfShard(file);
+  const format = await shardFormatOnDisk(file);
   const records = format === 'webdataset' ? readWebDatasetFile(file, opts) : format === 'files' ? readFilesShard(file, opts) : readParquetShardFile(file, opts);
   for await (const rec of records) {
     if (rec.caption.length > MAX_CAPTION_CHARS) {
@@ -337,7 +348,7 @@ export async function readStatusRows(file: string): Promise<{ rows: StatusRow[];
  * folder from the typed metadata file beside it (else guessed from the first pair's `.json`).
  */
 export async function readShardExtras(file: string): Promise<ExtraColumn[]> {
-  if (formatOfShard(file) === 'parquet') return extraColumnsOf(await readShardMetadata(file));
+  if ((await shardFormatOnDisk(file)) === 'parquet') return extraColumnsOf(await readShardMetadata(file));
   const meta = metadataPathFor(file);
   if (await stat(meta).then(() => true, () => false)) return extraColumnsOf(await readShardMetadata(meta));
   for await (const r of readShardFile(file, { images: false })) {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import {
   formatOfShard, listShards, metadataPathFor, readShardExtras, readShardFile, readShardInfo, readShards, readShardStats, readStatusRows,
-  shardImageFormat, shardPath, statsPathFor, ShardWriter, countDistinctImages, type PairRecord,
+  shardFormatOnDisk, shardImageFormat, shardPath, statsPathFor, ShardWriter, countDistinctImages, type PairRecord,
 } from '../../src/shards/index.js';
 import { filesShardImage } from '../../src/shards/files.js';
 import { webDatasetKey } from '../../src/shards/webdataset.js';
@@ -217,6 +217,18 @@ describe('files shards (img2dataset --output_format files)', () => {
     await writeShard(shard, makeRecords(2, 6));
     expect((await readdir(shard)).sort()).toEqual(['000060000.jpg', '000060000.json', '000060000.txt', '000060001.jpg', '000060001.json', '000060001.txt']);
     expect((await readdir(join(dir, 'over'))).filter((n) => n.startsWith('.'))).toEqual([]);
+  });
+
+  it('a name without .tar or .parquet that is a file, not a folder, is read as Parquet (as before the files format)', async () => {
+    const pq = shardPath(join(dir, 'plain'), 0);
+    await writeShard(pq, makeRecords(3, 8));
+    const bare = join(dir, 'plain', 'shard-without-extension');
+    cpSync(pq, bare);
+    expect(await shardFormatOnDisk(bare)).toBe('parquet');
+    expect((await readAll(bare)).length).toBe(3);
+    expect(await readShardInfo(bare)).toMatchObject({ format: 'parquet', rows: 3 });
+    await expect(readAll(join(dir, 'plain', 'missing'))).rejects.toThrow(/missing: no such file/);
+    expect(await shardFormatOnDisk(shardPath(join(dir, 'rt'), 0, '', 'files'))).toBe('files');
   });
 
   it('two pairs under one key are refused (a folder holds one file of each name)', async () => {
