@@ -84,9 +84,12 @@ export class FilesShardWriter implements ShardSink {
     if (this.keys.has(key)) throw new WitError('shards', `two pairs under the key ${JSON.stringify(rec.key)}: a files shard holds one file of each name`, { file: this.path });
     this.keys.add(key);
     const fmt = this.opts.imageFormat ?? 'jpg';
-    await this.put(`${key}.${fmt}`, rec.image);
-    await this.put(`${key}.txt`, Buffer.from(rec.caption, 'utf8'));
-    await this.put(`${key}.json`, Buffer.from(sampleJson(rec, this.opts.withSimilarity ?? false), 'utf8'));
+    // the pair's three files at once (a file system call each: open, write, close)
+    await Promise.all([
+      this.put(`${key}.${fmt}`, rec.image),
+      this.put(`${key}.txt`, Buffer.from(rec.caption, 'utf8')),
+      this.put(`${key}.json`, Buffer.from(sampleJson(rec, this.opts.withSimilarity ?? false), 'utf8')),
+    ]);
     this.imageBytes += rec.image.byteLength;
     this.written++;
     this.rows.push({ ...rec, image: new Uint8Array(0) });
@@ -238,14 +241,10 @@ export async function* readFilesShardEntries(dir: string, opts: { images?: boole
       opts.onBadItem?.('unpaired_member', `${dir}: ${why}`);
       continue;
     }
-    for (const ext of [...sample.files.keys()]) {
-      const name = members.get(ext)!;
-      if (IMAGE_EXTS.has(ext.toLowerCase())) {
-        if (name === image && opts.images !== false) sample.files.set(ext, await readMember(dir, name));
-      } else if (ext === 'txt' || ext === 'json') {
-        sample.files.set(ext, await readMember(dir, name));
-      }
-    }
+    // the sample's members at once (at most three: memory stays one sample, as a tar's reader)
+    const wanted = [...sample.files.keys()].filter((ext) => (IMAGE_EXTS.has(ext.toLowerCase()) ? members.get(ext) === image && opts.images !== false : ext === 'txt' || ext === 'json'));
+    const bytes = await Promise.all(wanted.map((ext) => readMember(dir, members.get(ext)!)));
+    wanted.forEach((ext, i) => sample.files.set(ext, bytes[i]));
     yield { record: sampleToRecord(sample), image };
   }
 }
