@@ -33,7 +33,7 @@ export const INPUT_KINDS = {
   weights: { limit: 4 * GiB - 1, what: 'model weights read whole (model.weights.bin)' },
   shard: { limit: Infinity, what: 'a Parquet or tar shard (read in pieces)' },
   checkpoint: { limit: Infinity, what: 'a safetensors checkpoint (read tensor by tensor)' },
-  'tar-member': { limit: 256 * MiB, what: 'one member of a WebDataset tar' },
+  'tar-member': { limit: 256 * MiB, what: 'one member of a WebDataset tar or of a files shard folder' },
   'url-list': { limit: Infinity, what: 'a url list, WARC or WAT file (streamed)' },
   dump: { limit: Infinity, what: 'a Wikipedia dump, pageview or WordNet file (streamed)' },
   text: { limit: 256 * MiB, what: 'any other text file read whole' },
