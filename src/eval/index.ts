@@ -314,7 +314,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   // Fail on bad shard paths before loading the model.
   const files = await listShards(o.shards);
   // The model first: its folder holds the default --out (MODEL/eval.json), whose lock the claim makes there.
-  const clip = await loadClip(o.model, { backend: o.backend, device: o.device, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
+  const clip = await loadClip(o.model, { backend: o.backend, device: o.device, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers, threads: o.threads });
   let claim: Awaited<ReturnType<typeof claimOutput>>;
   try {
     claim = await claimOutput(o.out, { command: 'eval', kind: 'file', inputs: [...files, o.labels], replaces: o.overwrite ? undefined : (p) => otherEvaluation(p, o.shards, files, o.labels) });

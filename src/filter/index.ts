@@ -80,7 +80,7 @@ export async function filter(input: FilterOptions): Promise<FilterSummary> {
 /** The scorer: the one given, or the model's (loaded here, with its handle for semantic dedup). */
 async function loadModel(opts: ResolvedFilterOptions): Promise<{ scorer?: Scorer; clip?: ClipHandle }> {
   if (!opts.model) return { scorer: opts.scorer };
-  const clip = await loadEncoders(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize });
+  const clip = await loadEncoders(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize, threads: opts.threads });
   return { scorer: opts.scorer ?? clipScorer(clip), clip };
 }
 

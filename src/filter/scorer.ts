@@ -80,7 +80,7 @@ export type Backend = InferenceBackendName;
  * forwarding `batchSize` pairs at a time. Throws UsageError when the directory does not exist or
  * is not a model, InputError when its files are malformed.
  */
-export async function loadEncoders(modelDir: string, opts: { backend?: Backend; device?: Device; batchSize?: number } = {}): Promise<ClipHandle> {
+export async function loadEncoders(modelDir: string, opts: { backend?: Backend; device?: Device; batchSize?: number; threads?: number } = {}): Promise<ClipHandle> {
   let st;
   try {
     st = await stat(modelDir);
@@ -91,7 +91,7 @@ export async function loadEncoders(modelDir: string, opts: { backend?: Backend; 
   // Loaded lazily: tfjs is heavy and a run with only basic filters never needs it.
   const { loadClip } = await import('../train/index.js');
   try {
-    return await loadClip(modelDir, { backend: opts.backend ?? 'auto', device: opts.device, batchSize: opts.batchSize });
+    return await loadClip(modelDir, { backend: opts.backend ?? 'auto', device: opts.device, batchSize: opts.batchSize, threads: opts.threads });
   } catch (err) {
     // Re-raised under the filter's name: a user who ran `wit filter` should not read "wit train: …".
     if (err instanceof WitError && err.exitCode !== 2) throw new WitError('filter', `cannot load the model: ${messageWithoutStage(err)}`, { cause: err });

@@ -78,7 +78,7 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
   const files = await listShards(opts.shards);
   const claim = await claimOutput(opts.out, { command: 'embed', inputs: opts.shards });
   try {
-    const clip = await openModel(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize }, STAGE);
+    const clip = await openModel(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize, threads: opts.threads }, STAGE);
     try {
       await claim.create();
       const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);
