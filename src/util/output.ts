@@ -388,11 +388,16 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
   // The first folder this makes (mkdir's answer), removed again on release if still empty.
   const made = await mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(out)}.wit-lock-tmp-${process.pid}-${holder.id}`);
-  await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' });
+  // The lock's files are wit's business: a full disk or a read-only mount is reported as the output's.
+  await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' }).catch((err: unknown) => {
+    throw asOutputError(err, shown);
+  });
   try {
     for (let attempt = 0; attempt < 8; attempt++) {
       try {
-        await link(tmp, path);
+        await link(tmp, path).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'EEXIST' ? err : asOutputError(err, shown);
+        });
         const h = { holder, count: 1, made };
         held.set(path, h);
         if (!exitHooked) {
@@ -439,6 +444,20 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
+}
+
+/**
+ * A file-system error of the lock's own files (`.NAME.wit-lock-tmp-…`, the lock) as an error of
+ * writing the output: the user gave `--out`, not the name of wit's lock file. Returns `err`.
+ */
+function asOutputError(err: unknown, out: string): unknown {
+  const e = err as (NodeJS.ErrnoException & { dest?: string }) | undefined;
+  if (e && typeof e === 'object' && typeof e.code === 'string' && !(err instanceof UsageError)) {
+    e.path = out;
+    e.syscall = 'write';
+    delete e.dest;
+  }
+  return err;
 }
 
 /** Names wit gives temporaries: `.NAME.tmp-PID[-RAND]`, `NAME.tmp-PID` (checkpoints), `NAME.old-PID`, the lock's own. */
