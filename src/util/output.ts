@@ -389,8 +389,11 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
   // The first folder this makes (mkdir's answer), removed again on release if still empty.
   const made = await mkdir(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(out)}.wit-lock-tmp-${tempOwner()}-${holder.id}`);
-  // The lock's files are wit's business: a full disk or a read-only mount is reported as the output's.
-  await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' }).catch((err: unknown) => {
+  // The lock's files are wit's business: a full disk or a read-only mount is reported as the output's,
+  // and the empty file a full disk leaves goes (it lies beside the output, where no sweep of a folder looks).
+  await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' }).catch(async (err: unknown) => {
+    await unlink(tmp).catch(() => undefined);
+    if (made) await removeMadeFolders(path, made);
     throw asOutputError(err, shown);
   });
   try {
@@ -440,11 +443,16 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
     throw new UsageError(stage, `could not take the lock ${path}: other runs keep taking it`, { file: shown });
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    if (made) for (let d = dirname(path); d.length >= made.length; d = dirname(d)) if (!(await rmdir(d).then(() => true, () => false))) break;
+    if (made) await removeMadeFolders(path, made);
     throw err;
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
+}
+
+/** Removes the folders lockOutput made for the lock (`made`: the first of them) while they are empty. */
+async function removeMadeFolders(lockPath: string, made: string): Promise<void> {
+  for (let d = dirname(lockPath); d.length >= made.length; d = dirname(d)) if (!(await rmdir(d).then(() => true, () => false))) break;
 }
 
 /**

@@ -6,7 +6,7 @@
  * (root with CAP_SYS_ADMIN), and are skipped with the reason where it does not.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,6 +102,8 @@ describe('the output lock on a full disk and a read-only mount', () => {
         const err = await claimOutput(out, { command: 'crawl', kind }).then(() => undefined, (e: unknown) => e);
         expect(describeFailure('crawl', err)).toMatchObject({ line: `wit crawl: cannot write ${out}: ${reason}`, exitCode: 1 });
       }
+      // nothing of the lock is left beside the outputs (not even the empty file a full disk leaves)
+      expect(readdirSync(where).filter((n) => n.includes('.wit-lock'))).toEqual([]);
     }
     // and through the CLI: the line a user reads
     const out = join(readOnly, 'crawl-lock-out');
