@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { guardImage, guardedSharp } from '../util/image-guard.js';
+import { decodeFailureReason, guardImage, guardedSharp } from '../util/image-guard.js';
 import { shardFormatOnDisk, listShards, readShardExtras, readShardFile, shardImageFormat, shardPath, ShardWriter } from '../shards/index.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
 import { UsageError, WitError } from '../util/errors.js';
@@ -31,6 +31,8 @@ export interface OverlapReport {
   removed: number;
   /** Pool images that did not decode (not hashed; kept, the trainer counts them). */
   undecodable: number;
+  /** Pool images the image guard refused (a vector format, a header over the pixel limit): not hashed, kept. */
+  image_refused: number;
   /** A few of the pairs found: pool key -> eval key. */
   examples: string[];
 }
@@ -40,16 +42,22 @@ export interface OverlapReport {
  * (left brighter than right), 64 bits as a bigint. Undefined when the image does not decode.
  */
 export async function dHash(bytes: Uint8Array): Promise<bigint | undefined> {
+  const h = await dHashOrReason(bytes);
+  return typeof h === 'bigint' ? h : undefined;
+}
+
+/** dHash, or why the image has none: `image_refused` (the image guard), `undecodable` (the rest). */
+async function dHashOrReason(bytes: Uint8Array): Promise<bigint | 'image_refused' | 'undecodable'> {
   try {
     // the one image guard (docs/ARCHITECTURE.md, "Reading inputs"): no vector formats, pixels checked from the header
     await guardImage(bytes);
     const px = await guardedSharp(bytes).flatten({ background: '#ffffff' }).greyscale().resize(9, 8, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
-    if (px.length !== 72) return undefined;
+    if (px.length !== 72) return 'undecodable';
     let h = 0n;
     for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) h = (h << 1n) | (px[y * 9 + x]! > px[y * 9 + x + 1]! ? 1n : 0n);
     return h;
-  } catch {
-    return undefined;
+  } catch (err) {
+    return decodeFailureReason(err);
   }
 }
 
@@ -155,6 +163,7 @@ export async function checkOverlap(o: OverlapOptions): Promise<{ files: string[]
   let exactN = 0;
   let nearN = 0;
   let undecodable = 0;
+  let refused = 0;
   let i = 0;
   await pool(
     (async function* () {
@@ -170,9 +179,10 @@ export async function checkOverlap(o: OverlapOptions): Promise<{ files: string[]
         hit.set(at, `${rec.key} = ${same}`);
         return;
       }
-      const h = await dHash(rec.image);
-      if (h === undefined) {
-        undecodable++;
+      const h = await dHashOrReason(rec.image);
+      if (typeof h !== 'bigint') {
+        if (h === 'image_refused') refused++;
+        else undecodable++;
         return;
       }
       const id = index.find(h);
@@ -185,7 +195,7 @@ export async function checkOverlap(o: OverlapOptions): Promise<{ files: string[]
   const examples = [...hit.entries()].sort((a, b) => a[0] - b[0]).slice(0, 5).map(([, s]) => s);
   const report: OverlapReport = {
     mode: o.mode, hamming: o.hamming, eval_images: evalImages, pool_pairs: o.poolPairs, exact: exactN, near: nearN,
-    removed: o.mode === 'remove' ? hit.size : 0, undecodable, examples,
+    removed: o.mode === 'remove' ? hit.size : 0, undecodable, image_refused: refused, examples,
   };
   if (hit.size && o.mode === 'refuse') {
     throw new UsageError(STAGE, `the pool holds ${exactN} eval images and ${nearN} near-duplicates of eval images (within ${o.hamming} bits of a 64-bit dHash; e.g. ${examples.slice(0, 2).join(', ')}); remove them, or rerun with --overlap remove (DataComp's rule) or --overlap keep`, { file: o.pool[0] });

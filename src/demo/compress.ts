@@ -4,6 +4,7 @@ import { rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { WitError } from '../util/errors.js';
+import { tempOwner } from '../util/output.js';
 
 let bzip2Path: string | null | undefined;
 
@@ -29,7 +30,7 @@ export function findBzip2(): string | null {
 export async function bzip2File(src: string, dst: string): Promise<void> {
   const bin = findBzip2();
   if (!bin) throw new WitError('demo', 'bzip2 is not installed (apt-get install bzip2)');
-  const tmp = join(dirname(dst), `.${basename(dst)}.tmp-${process.pid}`);
+  const tmp = join(dirname(dst), `.${basename(dst)}.tmp-${tempOwner()}`);
   const child = spawn(bin, ['-c', '-9'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

@@ -65,13 +65,14 @@ export interface DemoSummary {
   queries_by_source: Record<string, number> | null;
   /** Emoji names present in queries.tsv (the crawl's captions match them). */
   emoji_names_in_queries: number | null;
-  crawl: { candidates: number; kept: number; failed: number; skipped: number } | null;
+  /** `distinct_images`: of the kept pairs, by sha256 (null from a crawl that did not count them). */
+  crawl: { candidates: number; kept: number; distinct_images: number | null; failed: number; skipped: number } | null;
   train: { steps: number; final_loss: number; samples_per_sec: number; backend: string; seconds: number } | null;
   /**
    * Filter totals, and how it treated the pairs the site made noisy on purpose (another emoji's name,
    * useless alt text) against the rest: the fraction of each that it dropped.
    */
-  filter: ({ input: number; kept: number; threshold: number | null } & NoiseOutcome) | null;
+  filter: ({ input: number; kept: number; distinct_images: number | null; threshold: number | null } & NoiseOutcome) | null;
   eval: { top1: number; top5: number; classes: number; chance_top1: number; chance_top5: number; image_to_text_r1: number | null } | null;
   /**
    * The compare stage's table (with --compare): per recipe pairs kept, samples seen, top-1 mean and sd over
@@ -482,8 +483,13 @@ async function crawlStage(run: DemoRun): Promise<void> {
   const manifest = await readManifest(p.crawl).catch(() => undefined);
   if (manifest?.totals) {
     const t = manifest.totals as Record<string, unknown>;
-    run.summary.crawl = { candidates: Number(t.candidates ?? 0), kept: Number(t.kept ?? 0), failed: Number(t.failed_total ?? 0), skipped: Number(t.skipped_total ?? 0) };
+    run.summary.crawl = { candidates: Number(t.candidates ?? 0), kept: Number(t.kept ?? 0), distinct_images: countOrNull(t.distinct_images), failed: Number(t.failed_total ?? 0), skipped: Number(t.skipped_total ?? 0) };
   }
+}
+
+/** A count from a manifest's totals, or null when it has none (a run made before the field). */
+function countOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
 }
 
 /** 4. The held-out set: the third design of the same emoji, which the site never shows. */
@@ -524,7 +530,7 @@ async function filterStage(run: DemoRun): Promise<void> {
   if (manifest?.totals) {
     const t = manifest.totals as Record<string, unknown>;
     const noise = await noiseOutcome(run.plan, p.crawl, p.filtered);
-    run.summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), threshold: typeof t.threshold === 'number' ? t.threshold : null, ...noise };
+    run.summary.filter = { input: Number(t.input ?? 0), kept: Number(t.kept ?? 0), distinct_images: countOrNull(t.distinct_images), threshold: typeof t.threshold === 'number' ? t.threshold : null, ...noise };
     // What the report shows beside the filter: how many of the wrong captions the site planted it caught.
     await writeJsonAtomic(join(p.filtered, PLANTED_NOISE_FILE), noise);
   }

@@ -2,6 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rng } from '../util/rng.js';
+import { tempOwner } from '../util/output.js';
 
 /** What goes into the generated hourly pageview files. */
 export interface PageviewOptions {
@@ -68,7 +69,7 @@ export async function writePageviews(dir: string, opts: PageviewOptions): Promis
     });
     const d = new Date(start.getTime() + h * 3_600_000);
     const path = join(dir, pageviewFileName(d));
-    const tmp = join(dir, `.${pageviewFileName(d)}.tmp-${process.pid}`);
+    const tmp = join(dir, `.${pageviewFileName(d)}.tmp-${tempOwner()}`);
     await writeFile(tmp, gzipSync(lines.join('\n') + '\n'));
     await rename(tmp, path);
     paths.push(path);

@@ -2,6 +2,7 @@ import { open, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { WARCRecord, WARCSerializer } from 'warcio';
 import { siteResponse, type ImageCache, type SitePlan } from './site.js';
+import { tempOwner } from '../util/output.js';
 
 const STATUS_TEXT: Record<number, string> = { 200: 'OK', 404: 'Not Found', 500: 'Internal Server Error' };
 
@@ -13,7 +14,7 @@ const STATUS_TEXT: Record<number, string> = { 200: 'OK', 404: 'Not Found', 500: 
  */
 export async function writeSiteWarc(plan: SitePlan, cache: ImageCache, baseUrl: string, file: string, paths: readonly string[] = plan.archivePaths): Promise<number> {
   await mkdir(dirname(file), { recursive: true });
-  const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}`);
+  const tmp = join(dirname(file), `.${basename(file)}.tmp-${tempOwner()}`);
   const fh = await open(tmp, 'w');
   let responses = 0;
   try {

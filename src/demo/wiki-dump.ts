@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { Emoji } from '../data/emoji.js';
 import type { Synset } from './wordnet.js';
 import { Rng } from '../util/rng.js';
+import { tempOwner } from '../util/output.js';
 
 /** What the generated dump should hold. */
 export interface WikiDumpOptions {
@@ -284,7 +285,7 @@ export function dumpHeader(): string {
  */
 export async function writeWikiXml(path: string, plan: WikiDumpPlan): Promise<number> {
   await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${tempOwner()}`);
   const ws = createWriteStream(tmp);
   let bytes = 0;
   const write = async (s: string) => {

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { claimOutput } from '../util/output.js';
 import { listShards, readShards, writeJsonAtomic } from '../shards/index.js';
 import { InputError, UsageError } from '../util/errors.js';
+import { DistinctCounter } from '../util/distinct.js';
 import { decodeFailureReason } from '../util/image-guard.js';
 import { Interrupted } from '../util/interrupt.js';
 import { Throttle, eta, formatCount, formatDuration, type ProgressSink } from '../util/progress.js';
@@ -91,6 +92,8 @@ export interface EvalSummary {
   };
   /** Pairs read, and those whose image did not decode (left out). */
   pairs: number;
+  /** Distinct images (by sha256) among the pairs read: one image under several captions counts once. */
+  distinct_images: number;
   bad_images: number;
   /** Bad items by reason: `image_refused` (the image guard), `undecodable`, `caption_too_long` (cut, still used). */
   bad_items: Record<string, number>;
@@ -184,13 +187,15 @@ interface EmbeddedPairs {
   /** Each embedded image's label (undefined: none). */
   labels: Array<string | undefined>;
   pairs: number;
+  /** Distinct images (by sha256) among the pairs read. */
+  distinct: DistinctCounter;
   bad: number;
   badItems: Record<string, number>;
 }
 
 /** Reads the shards, decodes and embeds each image in batches; a pair whose image fails to decode is counted and left out. */
 async function embedPairs(clip: ClipHandle, files: string[], o: ResolvedEval, labelSet: Set<string> | undefined): Promise<EmbeddedPairs> {
-  const acc: EmbeddedPairs = { images: [], captions: [], labels: [], pairs: 0, bad: 0, badItems: {} };
+  const acc: EmbeddedPairs = { images: [], captions: [], labels: [], pairs: 0, distinct: new DistinctCounter(), bad: 0, badItems: {} };
   const count = (reason: string) => { acc.badItems[reason] = (acc.badItems[reason] ?? 0) + 1; };
   const progress = new Throttle(o.onProgress, () => `eval: ${acc.images.length} images embedded, ${acc.bad} failed`);
   let pending: Array<{ image: Uint8Array; caption: string; label: string | undefined }> = [];
@@ -213,6 +218,7 @@ async function embedPairs(clip: ClipHandle, files: string[], o: ResolvedEval, la
     if (acc.pairs >= limit) break;
     if (o.signal?.aborted) throw new Interrupted('eval', `interrupted after ${acc.images.length} images; nothing written`);
     acc.pairs++;
+    acc.distinct.add(rec.sha256);
     const label = labelSet ? rec.queries.find((q) => labelSet.has(q)) ?? (labelSet.has(rec.caption) ? rec.caption : undefined) : rec.queries[0] ?? rec.caption;
     pending.push({ image: rec.image, caption: rec.caption, label });
     if (pending.length >= o.batchSize) await flush();
@@ -314,7 +320,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
   // Fail on bad shard paths before loading the model.
   const files = await listShards(o.shards);
   // The model first: its folder holds the default --out (MODEL/eval.json), whose lock the claim makes there.
-  const clip = await loadClip(o.model, { backend: o.backend, device: o.device, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers });
+  const clip = await loadClip(o.model, { backend: o.backend, device: o.device, batchSize: o.batchSize, decodeWorkers: o.decodeWorkers, threads: o.threads });
   let claim: Awaited<ReturnType<typeof claimOutput>>;
   try {
     claim = await claimOutput(o.out, { command: 'eval', kind: 'file', inputs: [...files, o.labels], replaces: o.overwrite ? undefined : (p) => otherEvaluation(p, o.shards, files, o.labels) });
@@ -335,6 +341,7 @@ export async function evaluate(input: EvalOptions): Promise<EvalSummary> {
       zero_shot,
       retrieval: await retrieval(clip, o, data, items && { i2t: items.i2t, t2i: items.t2i }),
       pairs: data.pairs,
+      distinct_images: data.distinct.size,
       bad_images: data.bad,
       bad_items: data.badItems,
       chance_top1: zero_shot.classes ? 1 / zero_shot.classes : 0,

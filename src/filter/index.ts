@@ -8,7 +8,7 @@ import { VERSION } from '../util/version.js';
 import { FILTER_OPTIONS } from './options.js';
 import { claimOutput as claimOutputPath } from '../util/output.js';
 import { allFinished, claimOutput, runOptions, validate, STAGE, WORK_DIR, type ResolvedFilterOptions, type Validated } from './run-dir.js';
-import { newRun, type FilterRun } from './run.js';
+import { countFinishedImages, newRun, type FilterRun } from './run.js';
 import { filterSteps, Screen } from './screen.js';
 import { clipScorer, loadEncoders, type Scorer } from './scorer.js';
 import type { Selection } from './select.js';
@@ -80,15 +80,16 @@ export async function filter(input: FilterOptions): Promise<FilterSummary> {
 /** The scorer: the one given, or the model's (loaded here, with its handle for semantic dedup). */
 async function loadModel(opts: ResolvedFilterOptions): Promise<{ scorer?: Scorer; clip?: ClipHandle }> {
   if (!opts.model) return { scorer: opts.scorer };
-  const clip = await loadEncoders(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize });
+  const clip = await loadEncoders(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize, threads: opts.threads });
   return { scorer: opts.scorer ?? clipScorer(clip), clip };
 }
 
 /** A finished run, rerun: nothing to score or replay, totals from the stats. */
 async function totalsFromStats(run: FilterRun): Promise<void> {
-  for (const o of run.outputs) {
+  for (const [i, o] of run.outputs.entries()) {
     const st = (await readShardStats(o))!;
     run.total.addStats(st);
+    await countFinishedImages(run, i);
     run.threshold = (st.threshold as number | null | undefined) ?? run.threshold;
     run.resumed++;
   }
@@ -101,7 +102,9 @@ function summarise(run: FilterRun, t0: number): FilterSummary {
     out: opts.out,
     mode: v.mode,
     input: total.input,
+    distinct_images_in: run.images.input.size,
     kept: total.kept,
+    distinct_images: run.images.kept.size,
     scored: total.scored,
     dropped: total.dropped,
     steps: filterSteps(total.input, total.dropped),

@@ -1,5 +1,6 @@
 import type { PairRecord } from '../shards/index.js';
 import { WitError, errorMessage } from '../util/errors.js';
+import { decodeFailureReason } from '../util/image-guard.js';
 import { ELIGIBLE, reasonCode, type RowCode, type Screen } from './screen.js';
 import type { Scorer } from './scorer.js';
 
@@ -25,44 +26,61 @@ export interface PipelineOptions {
   onBadItem?: (rec: PairRecord, message: string) => void;
 }
 
+/** Scores of a batch, with why each unscored pair (NaN) failed: the image guard's refusal or a decode failure. */
+interface BatchScores {
+  scores: Float32Array;
+  reasons: ('image_refused' | 'undecodable' | undefined)[];
+}
+
 interface Chunk {
   rows: ScoredRow[];
   /** Indices into rows of the eligible rows, in order. */
   eligible: number[];
-  scores?: Promise<Float32Array>;
+  scores?: Promise<BatchScores>;
 }
 
 /**
- * Scores a batch (NaN from the scorer marks a pair it could not score); when the batch call fails, scores its pairs one by one so that one undecodable
- * image costs one pair, not the batch (NaN marks the pairs that failed). When every pair of a
- * batch of two or more fails, the fault is the model or backend, not the data: that throws.
+ * Scores a batch (NaN from the scorer marks a pair it could not score, with the error the scorer
+ * reports for it); when the batch call fails, scores its pairs one by one so that one undecodable
+ * image costs one pair, not the batch (NaN marks the pairs that failed). Each failed pair gets its
+ * counted reason (decodeFailureReason): `image_refused` when the image guard refused it (a vector
+ * format, a header over the pixel limit), `undecodable` otherwise. When every pair of a batch of
+ * two or more fails, the fault is the model or backend, not the data: that throws.
  */
-async function scoreBatch(scorer: Scorer, rows: ScoredRow[], onBadItem?: PipelineOptions['onBadItem']): Promise<Float32Array> {
+async function scoreBatch(scorer: Scorer, rows: ScoredRow[], onBadItem?: PipelineOptions['onBadItem']): Promise<BatchScores> {
   const images = rows.map((r) => r.rec.image);
   const captions = rows.map((r) => r.rec.caption);
+  const reasons: BatchScores['reasons'] = new Array(rows.length).fill(undefined);
+  const errors: unknown[] = new Array(rows.length).fill(undefined);
   try {
-    const s = await scorer(images, captions);
+    const s = await scorer(images, captions, (i, err) => (errors[i] = err));
     if (s.length !== rows.length) throw new WitError('filter', `scorer returned ${s.length} scores for ${rows.length} pairs`);
-    s.forEach((v, i) => Number.isNaN(v) && onBadItem?.(rows[i]!.rec, 'image does not decode'));
-    return s;
+    s.forEach((v, i) => {
+      if (!Number.isNaN(v)) return;
+      reasons[i] = errors[i] === undefined ? 'undecodable' : decodeFailureReason(errors[i]);
+      onBadItem?.(rows[i]!.rec, errors[i] === undefined ? 'image does not decode' : errorMessage(errors[i]));
+    });
+    return { scores: s, reasons };
   } catch (batchErr) {
     if (batchErr instanceof WitError && batchErr.stage === 'filter') throw batchErr;
     const out = new Float32Array(rows.length);
     let failed = 0;
     for (let i = 0; i < rows.length; i++) {
+      let err: unknown;
       try {
-        out[i] = (await scorer([images[i]!], [captions[i]!]))[0]!;
-        if (Number.isNaN(out[i]!)) throw new Error('image does not decode');
-      } catch (err) {
+        out[i] = (await scorer([images[i]!], [captions[i]!], (_, e) => (err = e)))[0]!;
+        if (Number.isNaN(out[i]!)) throw err ?? new Error('image does not decode');
+      } catch (e) {
         out[i] = NaN;
         failed++;
-        onBadItem?.(rows[i]!.rec, errorMessage(err));
+        reasons[i] = decodeFailureReason(e);
+        onBadItem?.(rows[i]!.rec, errorMessage(e));
       }
     }
     if (failed === rows.length && rows.length > 1) {
       throw new WitError('filter', `scoring failed for all ${rows.length} pairs of a batch: ${errorMessage(batchErr)}`, { cause: batchErr });
     }
-    return out;
+    return { scores: out, reasons };
   }
 }
 
@@ -91,11 +109,11 @@ export async function* screenAndScore(records: AsyncIterable<PairRecord>, screen
   };
   async function* drain(c: Chunk): AsyncGenerator<ScoredRow> {
     if (c.scores) {
-      const s = await c.scores;
+      const { scores: s, reasons } = await c.scores;
       c.eligible.forEach((rowIdx, j) => {
         const row = c.rows[rowIdx]!;
         const v = s[j]!;
-        if (Number.isNaN(v)) row.code = reasonCode('undecodable');
+        if (Number.isNaN(v)) row.code = reasonCode(reasons[j] ?? 'undecodable');
         else row.score = Math.fround(v);
       });
     }

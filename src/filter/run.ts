@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { readShardExtras, readShardFile, readShardStats, shardImageFormat, ShardWriter, type PairRecord, type ShardStats } from '../shards/index.js';
+import { DistinctCounter } from '../util/distinct.js';
 import { WitError } from '../util/errors.js';
 import { Histogram, type ScoreHistogram } from './histogram.js';
 import type { PipelineOptions } from './pipeline.js';
@@ -72,6 +73,8 @@ export interface FilterRun {
   /** Similarity cut recorded in the stats: --min-similarity, or the selection's threshold. */
   threshold: number | null;
   total: Tally;
+  /** Distinct images (by sha256) among the input pairs and among the kept pairs, run-wide (resumed shards included). */
+  images: { input: DistinctCounter; kept: DistinctCounter };
   resumed: number;
   /** Pairs scored and wall time of the scoring loops in this run (batches overlap, so per-batch times would not add up). */
   scoredThisRun: number;
@@ -92,6 +95,7 @@ export function newRun(opts: ResolvedFilterOptions, v: Validated, outputs: strin
     scoreCache: new Map(),
     threshold: opts.minSimilarity ?? null,
     total: new Tally(),
+    images: { input: new DistinctCounter(), kept: new DistinctCounter() },
     resumed: 0,
     scoredThisRun: 0,
     scoreWallMs: 0,
@@ -125,8 +129,19 @@ export async function takeFinished(run: FilterRun, i: number): Promise<boolean> 
   const done = await readShardStats(run.outputs[i]!);
   if (!done || !(await exists(run.outputs[i]!))) return false;
   run.total.addStats(done);
+  await countFinishedImages(run, i);
   run.resumed++;
   return true;
+}
+
+/**
+ * Adds the images of input shard `i` and of its finished output shard to the run's distinct counts
+ * (a resumed or already finished shard: its pairs are not read again otherwise). Reads the sha256
+ * column only, not the images.
+ */
+export async function countFinishedImages(run: FilterRun, i: number): Promise<void> {
+  for await (const rec of readShardFile(run.v.files[i]!, { images: false })) run.images.input.add(rec.sha256);
+  for await (const rec of readShardFile(run.outputs[i]!, { images: false })) run.images.kept.add(rec.sha256);
 }
 
 /** Replays the screen over an input shard whose outcome is already on disk, so dedup state matches an uninterrupted run. */
@@ -150,6 +165,8 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
   const withSimilarity = run.v.mode !== 'basic';
   const w = await ShardWriter.open(run.outputs[i]!, { imageFormat: fmt, extras: await readShardExtras(file), withSimilarity, metadata: { 'wit.stage': STAGE } });
   const t = new Tally();
+  // This shard's distinct images, in and kept (its stats); the run's counters get them too.
+  const shardImages = { input: new DistinctCounter(), kept: new DistinctCounter() };
   const nearDuplicates: Record<string, string> = {};
   // Every dropped pair with its reason and score (null when not scored): the report shows why (docs/ARCHITECTURE.md, "Filter").
   const droppedPairs: Record<string, [DropReason, number | null]> = {};
@@ -158,6 +175,8 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
     for await (const row of rows) {
       t.input++;
       rowsDone++;
+      shardImages.input.add(row.rec.sha256);
+      run.images.input.add(row.rec.sha256);
       if (row.code !== ELIGIBLE) {
         const reason = reasonOf(row.code);
         t.drop(reason);
@@ -170,6 +189,8 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
         }
         if (row.keep) {
           t.kept++;
+          shardImages.kept.add(row.rec.sha256);
+          run.images.kept.add(row.rec.sha256);
           await w.write({ ...row.rec, similarity: withSimilarity && !Number.isNaN(row.score) ? row.score : null });
         } else {
           t.drop('low_similarity');
@@ -182,6 +203,8 @@ export async function writeOutputShard(run: FilterRun, i: number, rows: AsyncIte
       stage: STAGE,
       input_shard: resolve(file),
       input_count: t.input,
+      distinct_images_in: shardImages.input.size,
+      distinct_images: shardImages.kept.size,
       scored: t.scored,
       dropped: t.dropped,
       threshold: run.threshold,

@@ -1,6 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { InputError } from '../util/errors.js';
+import { tempOwner } from '../util/output.js';
 
 /**
  * The temporary score file of one input shard (the first pass of --keep-fraction): per row, in the
@@ -27,7 +28,7 @@ export async function writeScoreFile(path: string, s: ShardScores): Promise<void
   buf.writeUInt32LE(n, 4);
   buf.set(s.codes, 8);
   Buffer.from(s.scores.buffer, s.scores.byteOffset, s.scores.byteLength).copy(buf, 8 + n + pad);
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${tempOwner()}`);
   await writeFile(tmp, buf);
   await rename(tmp, path);
 }

@@ -5,10 +5,12 @@ import type { Device, InferenceBackendName } from '../train/backend/inference-op
 
 /**
  * Scores a batch of pairs: the cosine similarity of each image's and caption's embeddings,
- * one float per pair, in input order. Rejects when the batch cannot be scored (the caller then
- * scores the pairs one by one to find the undecodable image).
+ * one float per pair, in input order; NaN for a pair it could not score, whose error it passes to
+ * `onFailure` (the filter counts it by reason: `image_refused` from the image guard, else
+ * `undecodable`). Rejects when the batch cannot be scored (the caller then scores the pairs one by
+ * one to find the undecodable image).
  */
-export type Scorer = (images: Uint8Array[], captions: string[]) => Promise<Float32Array>;
+export type Scorer = (images: Uint8Array[], captions: string[], onFailure?: (index: number, err: unknown) => void) => Promise<Float32Array>;
 
 /**
  * The part of the train stage's ClipHandle (src/train/clip.ts) the filter needs. With `decoder`
@@ -48,13 +50,13 @@ export function cosine(a: Float32Array, b: Float32Array): number {
  * also overlaps one batch's decoding with the previous batch's encoders.
  */
 export function clipScorer(clip: ClipEncoders): Scorer {
-  return async (images, captions) => {
+  return async (images, captions, onFailure) => {
     if (images.length !== captions.length) throw new WitError('filter', `batch has ${images.length} images but ${captions.length} captions`);
     const out = new Float32Array(images.length).fill(NaN);
     if (!images.length) return out;
     const { decoder, embedPixels, imageSize } = clip;
     if (decoder && embedPixels && imageSize) {
-      const decoding = Promise.all(images.map((b) => decoder.decode(b, imageSize).then((rgb) => rgb, () => undefined)));
+      const decoding = Promise.all(images.map((b, i) => decoder.decode(b, imageSize).then((rgb) => rgb, (err: unknown) => { onFailure?.(i, err); return undefined; })));
       const txt = await clip.embedTexts(captions);
       const rgb = await decoding;
       const ok = rgb.flatMap((p, i) => (p ? [i] : []));
@@ -80,7 +82,7 @@ export type Backend = InferenceBackendName;
  * forwarding `batchSize` pairs at a time. Throws UsageError when the directory does not exist or
  * is not a model, InputError when its files are malformed.
  */
-export async function loadEncoders(modelDir: string, opts: { backend?: Backend; device?: Device; batchSize?: number } = {}): Promise<ClipHandle> {
+export async function loadEncoders(modelDir: string, opts: { backend?: Backend; device?: Device; batchSize?: number; threads?: number } = {}): Promise<ClipHandle> {
   let st;
   try {
     st = await stat(modelDir);
@@ -91,7 +93,7 @@ export async function loadEncoders(modelDir: string, opts: { backend?: Backend; 
   // Loaded lazily: tfjs is heavy and a run with only basic filters never needs it.
   const { loadClip } = await import('../train/index.js');
   try {
-    return await loadClip(modelDir, { backend: opts.backend ?? 'auto', device: opts.device, batchSize: opts.batchSize });
+    return await loadClip(modelDir, { backend: opts.backend ?? 'auto', device: opts.device, batchSize: opts.batchSize, threads: opts.threads });
   } catch (err) {
     // Re-raised under the filter's name: a user who ran `wit filter` should not read "wit train: …".
     if (err instanceof WitError && err.exitCode !== 2) throw new WitError('filter', `cannot load the model: ${messageWithoutStage(err)}`, { cause: err });

@@ -18,6 +18,8 @@ export const DROP_REASONS = [
   'low_similarity',
   // Appended last: codes are stored in score files, earlier ones keep their numbers.
   'near_duplicate',
+  // The image guard refused the image (a vector format, a header over the pixel limit): not decoded at all.
+  'image_refused',
 ] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -44,7 +46,7 @@ export function reasonOf(code: RowCode): DropReason {
 export const FILTER_STEPS: ReadonlyArray<{ step: string; reasons: readonly DropReason[] }> = [
   { step: 'basic filters', reasons: ['caption_chars', 'caption_words', 'image_side', 'aspect'] },
   { step: 'exact dedup', reasons: ['duplicate_image', 'duplicate_url_caption'] },
-  { step: 'decode', reasons: ['undecodable'] },
+  { step: 'decode', reasons: ['image_refused', 'undecodable'] },
   { step: 'semantic dedup', reasons: ['near_duplicate'] },
   { step: 'similarity', reasons: ['low_similarity'] },
 ];

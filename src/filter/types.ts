@@ -40,7 +40,11 @@ export interface FilterSummary {
   out: string;
   mode: FilterMode;
   input: number;
+  /** Distinct images (by sha256) among the input pairs: one image under several captions counts once. */
+  distinct_images_in: number;
   kept: number;
+  /** Distinct images (by sha256) among the kept pairs. */
+  distinct_images: number;
   /** Input rows that passed the screen (and semantic dedup) and were scored (the base of --keep-fraction). */
   scored: number;
   dropped: Record<DropReason, number>;

@@ -21,7 +21,7 @@ import { once } from 'node:events';
 import { rename, rm } from 'node:fs/promises';
 import { InputError } from '../util/errors.js';
 import { renameIntoPlace, tempPathFor, writeJsonAtomic } from '../util/atomic.js';
-import { claimOutput, type OutputClaim } from '../util/output.js';
+import { claimOutput, tempOwner, type OutputClaim } from '../util/output.js';
 import { WorkerPool } from './pool.js';
 import { readWordnet, WordnetFormatError } from './wordnet.js';
 import { byCountDesc, unionQueries, zeroBySource, SOURCES, type BySource, type QuerySource, type UnionResult } from './select.js';
@@ -132,7 +132,7 @@ async function buildQueries(opts: QuerygenOptions, run: ReturnType<typeof resolv
   await claim.create();
   const tmpDir = run.tmpDir
     ? (mkdirSync(run.tmpDir, { recursive: true }), mkdtempSync(join(resolve(run.tmpDir), 'querygen-')))
-    : mkdtempSync(join(dirname(run.out), `.${basename(run.out)}.tmp-${process.pid}-`));
+    : mkdtempSync(join(dirname(run.out), `.${basename(run.out)}.tmp-${tempOwner()}-`));
   const pool = startPool(run, tmpDir);
   const guard = new RunGuard(opts.signal);
   const progress = new QuerygenProgress(opts.onProgress, plans.reduce((a, p) => a + p.size, 0), run.pageviews.length);

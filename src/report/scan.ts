@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { listShards, readAllShardStats, readShardFile, type PairRecord, type ShardStats } from '../shards/index.js';
+import { DistinctCounter } from '../util/distinct.js';
 import { Rng } from '../util/rng.js';
 
 /** One shard file's size and rows. */
@@ -21,6 +22,8 @@ interface Pick {
 export interface ShardScan {
   files: ShardFileInfo[];
   rows: number;
+  /** Distinct images (by sha256) among the rows: one image under several captions counts once. */
+  distinctImages: number;
   bytes: number;
   stats: ShardStats[];
   hosts: Map<string, number>;
@@ -89,6 +92,7 @@ export async function scanShards(dir: string, opts: { samples?: number; extremes
   const scan: ShardScan = {
     files: [],
     rows: 0,
+    distinctImages: 0,
     bytes: 0,
     stats: await readAllShardStats(dir),
     hosts: new Map(),
@@ -109,11 +113,13 @@ export async function scanShards(dir: string, opts: { samples?: number; extremes
   const high: Pick[] = [];
   const low: Pick[] = [];
   let seen = 0;
+  const images = new DistinctCounter();
   for (const file of files) {
     let rows = 0;
     for await (const r of readShardFile(file, { images: false })) {
       rows++;
       seen++;
+      images.add(r.sha256);
       scan.hosts.set(host(r.url), (scan.hosts.get(host(r.url)) ?? 0) + 1);
       if (r.page_url) scan.pageHosts.set(host(r.page_url), (scan.pageHosts.get(host(r.page_url)) ?? 0) + 1);
       const side = Math.max(1, r.original_width, r.original_height);
@@ -143,6 +149,7 @@ export async function scanShards(dir: string, opts: { samples?: number; extremes
     scan.rows += rows;
     scan.bytes += bytes;
   }
+  scan.distinctImages = images.size;
   const wanted = new Map<string, Set<string>>();
   for (const p of [...reservoir, ...high, ...low]) {
     const s = wanted.get(p.file) ?? new Set<string>();

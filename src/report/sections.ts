@@ -118,7 +118,8 @@ export async function renderCrawl(found: FoundShards, scan: ShardScan): Promise<
   const items: [string, string][] = [];
   if (tot.candidates !== undefined) items.push(['candidates', fmtNum(tot.candidates)]);
   if (tot.matched !== undefined) items.push(['matched a query', fmtNum(tot.matched)]);
-  items.push(['kept (pairs)', fmtNum(tot.kept)], ['failed', fmtNum(failedN)], ['skipped', fmtNum(skippedN)]);
+  // distinct images counted in the shards themselves (by sha256): one image under several captions is one image
+  items.push(['kept (pairs)', fmtNum(tot.kept)], ['distinct images', fmtNum(scan.distinctImages)], ['failed', fmtNum(failedN)], ['skipped', fmtNum(skippedN)]);
   if (flagged.item) items.push(flagged.item);
   if (tot.candidates) items.push(['kept / candidates', fmtPct(tot.kept / tot.candidates)]);
   if (balance) items.push(['balance', esc(balance)]);
@@ -172,6 +173,7 @@ export async function renderShards(found: FoundShards, scan: ShardScan): Promise
   const items: [string, string][] = [
     ['shards', fmtNum(scan.files.length)],
     ['pairs', fmtNum(scan.rows)],
+    ['distinct images', fmtNum(scan.distinctImages)],
     ['on disk', fmtBytes(scan.bytes)],
   ];
   if (scan.rows) items.push(['bytes per pair', fmtBytes(scan.bytes / scan.rows)]);
@@ -354,6 +356,16 @@ export async function renderFilter(found: FoundShards, scan: ShardScan): Promise
     if (v !== undefined) items.push([label, fmtNum(v)]);
   }
   checkSum([['totals.kept', counts.kept]], ['totals.input', counts.input], wrong);
+  // Distinct images (by sha256): of the input from the run's totals (checked: at most the input
+  // pairs; runs made before have none), of the kept pairs counted in the shards themselves.
+  const distinctIn = checkCount(t.distinct_images_in, 'totals.distinct_images_in', wrong);
+  checkSum([['totals.distinct_images_in', distinctIn]], ['totals.input', counts.input], wrong);
+  const after = (label: string, item: [string, string]) => {
+    const i = items.findIndex(([l]) => l === label);
+    items.splice(i < 0 ? items.length : i + 1, 0, item);
+  };
+  if (distinctIn !== undefined) after('input pairs', ['distinct images in', fmtNum(distinctIn)]);
+  after('kept', ['distinct images kept', fmtNum(scan.distinctImages)]);
   if (counts.input && counts.kept !== undefined && counts.kept <= counts.input) items.push(['kept / input', fmtPct(counts.kept / counts.input)]);
   if (threshold !== undefined) items.push(['threshold', fmtNum(threshold)]);
   // keep_fraction since the summaries went snake_case; keepFraction in runs made before.

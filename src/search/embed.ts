@@ -51,8 +51,11 @@ export interface EmbedSummary {
   dtype: 'float16' | 'float32';
   /** Rows in the index. */
   rows: number;
-  /** Pairs not embedded, by reason. */
-  skipped: { undecodable: number };
+  /**
+   * Pairs not embedded (in the whole index, resumed shards included), by reason: `image_refused`
+   * (the image guard: a vector format, a header over the pixel limit), `undecodable` (the rest).
+   */
+  skipped: { image_refused: number; undecodable: number };
   /**
    * This run's bad items by reason (docs/ARCHITECTURE.md, "Errors and dropped items"): `image_refused`
    * (the image guard), `undecodable`, `caption_too_long` (cut at the caption limit, still embedded).
@@ -78,7 +81,7 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
   const files = await listShards(opts.shards);
   const claim = await claimOutput(opts.out, { command: 'embed', inputs: opts.shards });
   try {
-    const clip = await openModel(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize }, STAGE);
+    const clip = await openModel(opts.model, { backend: opts.backend, device: opts.device, batchSize: opts.batchSize, threads: opts.threads }, STAGE);
     try {
       await claim.create();
       const built = await buildEmbeddingIndex({ ...opts, files, clip, ann: opts.ann as AnnKind | 'auto' }, t0);
@@ -88,7 +91,7 @@ export async function embed(input: EmbedOptions): Promise<EmbedSummary> {
         embed_dim: built.embed_dim,
         dtype: built.dtype,
         rows: built.rows,
-        skipped: { undecodable: built.skipped },
+        skipped: built.skipped,
         bad_items: built.badItems,
         shards: { input: files.length, embedded: built.embedded, resumed: files.length - built.embedded },
         ann: built.ann,
@@ -137,13 +140,24 @@ export async function buildEmbeddingIndex(b: IndexBuild, t0 = performance.now())
       ...run,
       ann,
       rows: await index.count(),
-      skipped: Object.values(index.meta.finished).reduce((a, f) => a + f.skipped, 0),
+      skipped: skippedByReason(index.meta.finished),
       embed_dim: index.meta.embed_dim,
       dtype: index.meta.dtype,
     };
   } finally {
     index.close();
   }
+}
+
+/** Pairs the index's finished shards skipped, by reason (an index made before the split counts all as undecodable). */
+function skippedByReason(finished: EmbeddingIndex['meta']['finished']): EmbedSummary['skipped'] {
+  let refused = 0;
+  let all = 0;
+  for (const f of Object.values(finished)) {
+    all += f.skipped;
+    refused += f.refused ?? 0;
+  }
+  return { image_refused: refused, undecodable: all - refused };
 }
 
 /** Each shard's set id (its folder's manifest), for the shards whose folder has one. */
@@ -184,9 +198,10 @@ async function embedShards(index: EmbeddingIndex, clip: ClipHandle, files: strin
       pairs += n;
       progress(i);
     });
-    await index.markFinished(id, done.rows, done.skipped);
+    await index.markFinished(id, done.rows, done.skipped, done.refused);
     embedded++;
-    if (done.skipped) opts.onLog?.(`embed: ${files[i]}: ${done.skipped} images do not decode, skipped`);
+    if (done.skipped - done.refused) opts.onLog?.(`embed: ${files[i]}: ${done.skipped - done.refused} images do not decode, skipped`);
+    if (done.refused) opts.onLog?.(`embed: ${files[i]}: ${done.refused} images refused by the image guard (a vector format or over the pixel limit), skipped`);
     progress(i + 1, true);
   }
   return { pairs, embedded, badItems, seconds: (performance.now() - tRun) / 1000 };
@@ -201,14 +216,18 @@ async function embedShard(
   opts: { batchSize: number; appendRows: number; signal?: AbortSignal; onLog?: (line: string) => void },
   badItems: Record<string, number>,
   onBatch: (n: number) => void,
-): Promise<{ rows: number; skipped: number }> {
+): Promise<{ rows: number; skipped: number; refused: number }> {
   let batch: { rec: PairRecord; row: number }[] = [];
   let pending: EmbeddedRow[] = [];
   let rows = 0;
   let skipped = 0;
+  let refused = 0;
   let row = 0;
   const flush = async () => {
-    const out = await embedBatch(clip, batch, id, (reason) => count(reason));
+    const out = await embedBatch(clip, batch, id, (reason) => {
+      count(reason);
+      if (reason === 'image_refused') refused++;
+    });
     skipped += batch.length - out.length;
     rows += out.length;
     onBatch(out.length);
@@ -228,7 +247,7 @@ async function embedShard(
   }
   if (batch.length) await flush();
   await index.append(pending);
-  return { rows, skipped };
+  return { rows, skipped, refused };
 }
 
 /**

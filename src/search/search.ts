@@ -63,12 +63,12 @@ export class Searcher {
    * Opens the index at `dir` and its model (or `model`). Throws UsageError/InputError naming the
    * path for a missing or corrupt index, UsageError when the model's embedding width differs.
    */
-  static async open(dir: string, opts: { model?: string; backend?: Backend; device?: Device; stage?: string } = {}): Promise<Searcher> {
+  static async open(dir: string, opts: { model?: string; backend?: Backend; device?: Device; threads?: number; stage?: string } = {}): Promise<Searcher> {
     const stage = opts.stage ?? STAGE;
     const index = await EmbeddingIndex.open(dir, stage);
     let clip: ClipHandle;
     try {
-      clip = await openModel(opts.model ?? index.meta.model, { backend: opts.backend ?? 'auto', device: opts.device }, stage);
+      clip = await openModel(opts.model ?? index.meta.model, { backend: opts.backend ?? 'auto', device: opts.device, threads: opts.threads }, stage);
     } catch (err) {
       index.close();
       throw err;
@@ -139,7 +139,7 @@ export async function search(input: SearchOptions): Promise<SearchSummary> {
   if (opts.image !== undefined) {
     bytes = await readInputFile(opts.image, { kind: 'image', stage: STAGE });
   }
-  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, device: opts.device });
+  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, device: opts.device, threads: opts.threads });
   try {
     const results = bytes ? await searcher.byImageBytes(bytes, opts.image!, opts.k) : await searcher.byText(opts.text!, opts.k);
     return { index: opts.index, query: { text: opts.text ?? null, image: opts.image ?? null }, results, duration: (performance.now() - t0) / 1000 };

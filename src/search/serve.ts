@@ -69,7 +69,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
  */
 export async function serve(input: ServeOptions): Promise<SearchServer> {
   const opts = resolveOptions(STAGE, SERVE_OPTIONS, input);
-  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, device: opts.device, stage: STAGE });
+  const searcher = await Searcher.open(opts.index, { model: opts.model, backend: opts.backend, device: opts.device, threads: opts.threads, stage: STAGE });
   try {
     const live = await LiveIndex.open(searcher, opts.shards);
     if (!live.images.size) throw new UsageError(STAGE, `none of the index's shards are in ${opts.shards?.join(', ')}`);

@@ -1,7 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { lstatSync } from 'node:fs';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { checkCount, describeProblems, describeValue, MAX_METADATA_LIST, type FieldProblem } from '../util/checked.js';
+import { checkCount, checkSum, describeProblems, describeValue, MAX_METADATA_LIST, type FieldProblem } from '../util/checked.js';
 import { createRequire } from 'node:module';
 import type { Connection, Table } from '@lancedb/lancedb';
 import { InputError, UsageError, WitError, errorMessage, nativeMessage } from '../util/errors.js';
@@ -50,8 +50,11 @@ export interface IndexMeta {
    * when several sets have shards of the same name. Absent in indexes made before set ids.
    */
   shard_sets?: Record<string, string>;
-  /** Finished shards: path -> rows stored and rows skipped (undecodable images). */
-  finished: Record<string, { rows: number; skipped: number }>;
+  /**
+   * Finished shards: path -> rows stored and rows skipped (images that do not decode), and of those
+   * skipped how many the image guard refused (`refused`; absent in indexes made before: counted as undecodable).
+   */
+  finished: Record<string, { rows: number; skipped: number; refused?: number }>;
   /** The ANN index built on the image vectors, or none (exact scan), once the run is complete. */
   ann: { kind: AnnKind; rows: number } | null;
   complete: boolean;
@@ -310,8 +313,8 @@ export class EmbeddingIndex {
   }
 
   /** Records a finished shard in the index file (atomically). */
-  async markFinished(shard: string, rows: number, skipped: number): Promise<void> {
-    this.meta.finished[shard] = { rows, skipped };
+  async markFinished(shard: string, rows: number, skipped: number, refused = 0): Promise<void> {
+    this.meta.finished[shard] = { rows, skipped, refused };
     await this.saveMeta();
   }
 
@@ -514,6 +517,8 @@ export function checkIndexMeta(meta: IndexMeta): string | undefined {
     const problems: FieldProblem[] = [];
     checkCount(f?.rows, 'rows', problems);
     checkCount(f?.skipped, 'skipped', problems);
+    checkCount(f?.refused, 'refused', problems);
+    checkSum([['refused', f?.refused]], ['skipped', f?.skipped], problems);
     if (f?.rows === undefined) problems.push({ field: 'rows', message: 'is missing' });
     if (problems.length) return `finished shard ${describeValue(s)}: ${describeProblems(problems)}`;
   }

@@ -15,7 +15,7 @@ import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type S
 import { readShardStats } from './manifest.js';
 import { InputError, WitError, withPath } from '../util/errors.js';
 import { readInputFile } from '../util/input.js';
-import { testHook } from '../util/output.js';
+import { tempOwner, testHook } from '../util/output.js';
 import { limitCaption } from '../util/caption.js';
 
 /** Files fsynced at once when a shard closes. */
@@ -48,7 +48,7 @@ export class FilesShardWriter implements ShardSink {
   /** Opens the folder shard `path` (a name without .tar/.parquet; its parent is created). Throws WitError if it cannot. */
   static async open(path: string, opts: ShardWriterOptions = {}): Promise<FilesShardWriter> {
     if (/\.(tar|parquet)$/.test(path)) throw new WitError('shards', 'a files shard is a folder: its name has no .tar or .parquet', { file: path });
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${tempOwner()}`);
     try {
       await mkdir(dirname(path), { recursive: true });
       await rm(tmp, { recursive: true, force: true }); // an earlier writer of this process, aborted mid-way
@@ -137,7 +137,7 @@ export class FilesShardWriter implements ShardSink {
     testHook('shards:stats-written');
     // A folder is not replaced by rename: one already under the final name (a shard of an earlier,
     // stopped writer of another tool) is moved aside first, then removed.
-    const old = join(dirname(this.path), `.${basename(this.path)}.old-${process.pid}`);
+    const old = join(dirname(this.path), `.${basename(this.path)}.old-${tempOwner()}`);
     const there = await stat(this.path).then(() => true, () => false);
     if (there) await rename(this.path, old);
     await rename(this.tmpPath, this.path);
@@ -270,7 +270,7 @@ export const OPENCLIP_CSV = 'open_clip_train.csv';
  * would train on the text "nan". Resolves to the rows written per shard.
  */
 export async function writeOpenClipCsv(path: string, shards: readonly string[]): Promise<number[]> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${tempOwner()}`);
   const fh = await open(tmp, 'w');
   const counts: number[] = [];
   try {

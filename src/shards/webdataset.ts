@@ -12,7 +12,7 @@ import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord,
 import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey, type TarEnd } from './tar.js';
 import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
 import { InputError, WitError, withPath } from '../util/errors.js';
-import { testHook } from '../util/output.js';
+import { tempOwner, testHook } from '../util/output.js';
 
 /** Characters a member key keeps as they are; every other one is percent-encoded. */
 const KEY_SAFE = /^[A-Za-z0-9_-]$/;
@@ -87,7 +87,7 @@ export class WebDatasetShardWriter implements ShardSink {
   static async open(path: string, opts: ShardWriterOptions = {}): Promise<WebDatasetShardWriter> {
     if (!path.endsWith('.tar')) throw new WitError('shards', 'WebDataset shard name must end in .tar', { file: path });
     await mkdir(dirname(path), { recursive: true });
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${tempOwner()}`);
     try {
       return new WebDatasetShardWriter(path, tmp, await TarWriter.create(tmp), opts);
     } catch (err) {

@@ -4,7 +4,7 @@ import { ParquetFileWriter } from './parquet-writer.js';
 import { shardColumns, statusColumns, type ExtraColumn, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { WitError, withPath } from '../util/errors.js';
 import { tempPathFor, writeJsonAtomic } from '../util/atomic.js';
-import { testHook } from '../util/output.js';
+import { tempOwner, testHook } from '../util/output.js';
 
 /** Shards this process has finished, for the test hook `shards:closed-N` (a kill right after the Nth). */
 let shardsClosed = 0;
@@ -208,7 +208,7 @@ export class ParquetShardWriter implements ShardSink {
   static async open(path: string, opts: ShardWriterOptions = {}): Promise<ParquetShardWriter> {
     if (!path.endsWith('.parquet')) throw new WitError('shards', `shard name must end in .parquet`, { file: path });
     await mkdir(dirname(path), { recursive: true });
-    const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+    const tmp = join(dirname(path), `.${basename(path)}.tmp-${tempOwner()}`);
     const cols = shardColumns(opts.imageFormat ?? 'jpg', opts.withSimilarity ?? false, opts.extras ?? []);
     let pq: ParquetFileWriter;
     try {

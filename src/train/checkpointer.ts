@@ -9,6 +9,7 @@ import { checkpointDir, saveModelDir } from './model-dir.js';
 import type { AdamW } from './optim.js';
 import type { TextTokenizer } from './tokenizer.js';
 import { loadWeights, replaceDir, saveWeights } from './weights-io.js';
+import { tempOwner } from '../util/output.js';
 
 /** Hyperparameters and data settings that must not change across a resume. */
 export interface Hyper {
@@ -94,7 +95,7 @@ export class Checkpointer {
   async save(state: Omit<TrainState, 'optimizer'>): Promise<string> {
     const dir = checkpointDir(this.out, state.step);
     if (state.step === this.lastStep) return dir;
-    const tmp = `${dir}.tmp-${process.pid}`;
+    const tmp = `${dir}.tmp-${tempOwner()}`;
     await rm(tmp, { recursive: true, force: true });
     await saveModelDir(tmp, this.model, this.tokenizer);
     await saveWeights(tmp, 'optimizer', this.optimizer.stateTensors(), { optimizer: 'adamw' });

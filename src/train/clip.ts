@@ -44,7 +44,7 @@ export interface LoadClipOptions {
   backend?: InferenceBackendName | 'keep';
   /** onnx backend: where it runs (default auto: CUDA when its provider is installed, else CPU). */
   device?: Device;
-  /** onnx backend: intra-op threads (default: WIT_GEMM_THREADS, else the machine's available parallelism). */
+  /** CPU threads: onnx's intra-op threads, or the wasm backend's GEMM pool (default: WIT_GEMM_THREADS, else the machine's available parallelism). */
   threads?: number;
   /** Decode worker threads (default: cores - 1, max 4; 0 = inline). */
   decodeWorkers?: number;
@@ -178,11 +178,11 @@ export async function loadClip(modelDir: string, opts: LoadClipOptions = {}): Pr
     const handle = await loadOnnxClip(modelDir, { ...opts, device: pick.device });
     // the matrix products around inference (eval's metrics, the filter's semantic dedup) stay on tfjs:
     // its backend must be ready before they run
-    if (!currentBackend()) await initBackend('auto');
+    if (!currentBackend()) await initBackend('auto', { threads: opts.threads });
     announceBackend(handle.backend);
     return handle;
   }
-  if (opts.backend !== 'keep') await initBackend(pick.tfjs ?? 'auto');
+  if (opts.backend !== 'keep') await initBackend(pick.tfjs ?? 'auto', { threads: opts.threads });
   const { model, tokenizer, config } = await loadModelDir(modelDir);
   const handle = clipHandle(model, tokenizer, config, opts);
   if (pick.skipped) handle.backend.detail += ` (skipped onnx: ${pick.skipped})`;

@@ -7,6 +7,7 @@ import { throwIfInterrupted } from '../util/interrupt.js';
 import { checkFinite } from '../model/validate.js';
 import { checkGroupFiles, checkManifest, readWeightsJson } from './weights-check.js';
 import './backend/quiet.js';
+import { tempOwner } from '../util/output.js';
 
 /**
  * The TensorFlow.js save format without tfjs-node: `<name>.json` holds a weights manifest
@@ -27,8 +28,8 @@ export async function saveWeights(dir: string, name: string, tensors: Record<str
     ...extra,
     weightsManifest: [{ paths: [bin], weights: specs }],
   };
-  const tmpBin = join(dir, `.${bin}.tmp-${process.pid}`);
-  const tmpJson = join(dir, `.${name}.json.tmp-${process.pid}`);
+  const tmpBin = join(dir, `.${bin}.tmp-${tempOwner()}`);
+  const tmpJson = join(dir, `.${name}.json.tmp-${tempOwner()}`);
   await writeFile(tmpBin, new Uint8Array(data));
   await writeFile(tmpJson, JSON.stringify(json));
   await rename(tmpBin, join(dir, bin));
@@ -94,7 +95,7 @@ export async function readWeightArrays(dir: string, name: string): Promise<{ arr
 
 /** Replaces directory `dst` with `src` (renames; the old one is removed after). */
 export async function replaceDir(src: string, dst: string): Promise<void> {
-  const old = `${dst}.old-${process.pid}`;
+  const old = `${dst}.old-${tempOwner()}`;
   await rm(old, { recursive: true, force: true });
   try {
     await rename(dst, old);

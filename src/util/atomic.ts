@@ -5,12 +5,12 @@
  */
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { refuseNonRegularFile as checkTarget } from './output.js';
+import { refuseNonRegularFile as checkTarget, tempOwner } from './output.js';
 import { withPath } from './errors.js';
 
-/** The hidden temporary name used for `path` (`dir/.name.tmp-PID-RAND`); readers never list it. */
+/** The hidden temporary name used for `path` (`dir/.name.tmp-PID@HOST-RAND`, util/output.ts tempOwner); readers never list it. */
 export function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  return join(dirname(path), `.${basename(path)}.tmp-${tempOwner()}-${Math.random().toString(36).slice(2, 8)}`);
 }
 
 /** Writes `data` to `path` atomically (temp file, optional fsync, rename); never replaces a non-file. */

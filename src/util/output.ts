@@ -14,6 +14,7 @@
  */
 import { link, lstat, mkdir, open, readdir, readFile, realpath, rename, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { readFileSync, unlinkSync, type Stats } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { basename, dirname, join, relative, resolve, sep, isAbsolute } from 'node:path';
 import { UsageError } from './errors.js';
@@ -387,12 +388,20 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
   };
   // The first folder this makes (mkdir's answer), removed again on release if still empty.
   const made = await mkdir(dirname(path), { recursive: true });
-  const tmp = join(dirname(path), `.${basename(out)}.wit-lock-tmp-${process.pid}-${holder.id}`);
-  await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' });
+  const tmp = join(dirname(path), `.${basename(out)}.wit-lock-tmp-${tempOwner()}-${holder.id}`);
+  // The lock's files are wit's business: a full disk or a read-only mount is reported as the output's,
+  // and the empty file a full disk leaves goes (it lies beside the output, where no sweep of a folder looks).
+  await writeFile(tmp, JSON.stringify(holder) + '\n', { flag: 'wx' }).catch(async (err: unknown) => {
+    await unlink(tmp).catch(() => undefined);
+    if (made) await removeMadeFolders(path, made);
+    throw asOutputError(err, shown);
+  });
   try {
     for (let attempt = 0; attempt < 8; attempt++) {
       try {
-        await link(tmp, path);
+        await link(tmp, path).catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'EEXIST' ? err : asOutputError(err, shown);
+        });
         const h = { holder, count: 1, made };
         held.set(path, h);
         if (!exitHooked) {
@@ -412,7 +421,7 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
       }
       if (holderRuns(other)) throw new UsageError(stage, `is being written by another run (${describeHolder(other)}); wait for it to end or stop it`, { file: shown });
       // Stale: move it aside (atomic), make sure what moved is the stale lock, remove it.
-      const aside = join(dirname(path), `.${basename(out)}.wit-lock-stale-${process.pid}-${holder.id}`);
+      const aside = join(dirname(path), `.${basename(out)}.wit-lock-stale-${tempOwner()}-${holder.id}`);
       try {
         await rename(path, aside);
       } catch (err) {
@@ -434,23 +443,69 @@ export async function lockOutput(out: string, o: { command: string; stage?: stri
     throw new UsageError(stage, `could not take the lock ${path}: other runs keep taking it`, { file: shown });
   } catch (err) {
     await unlink(tmp).catch(() => undefined);
-    if (made) for (let d = dirname(path); d.length >= made.length; d = dirname(d)) if (!(await rmdir(d).then(() => true, () => false))) break;
+    if (made) await removeMadeFolders(path, made);
     throw err;
   } finally {
     await unlink(tmp).catch(() => undefined);
   }
 }
 
-/** Names wit gives temporaries: `.NAME.tmp-PID[-RAND]`, `NAME.tmp-PID` (checkpoints), `NAME.old-PID`, the lock's own. */
-const TEMP_NAME = /^(\.?)(.+)\.(tmp|old)-(\d+)(?:-[A-Za-z0-9]{1,12})?$/;
-const LOCK_TEMP_NAME = /^\.(.+)\.wit-lock-(tmp|stale)-(\d+)-[a-z0-9]+$/;
+/** Removes the folders lockOutput made for the lock (`made`: the first of them) while they are empty. */
+async function removeMadeFolders(lockPath: string, made: string): Promise<void> {
+  for (let d = dirname(lockPath); d.length >= made.length; d = dirname(d)) if (!(await rmdir(d).then(() => true, () => false))) break;
+}
+
+/**
+ * A file-system error of the lock's own files (`.NAME.wit-lock-tmp-…`, the lock) as an error of
+ * writing the output: the user gave `--out`, not the name of wit's lock file. Returns `err`.
+ */
+function asOutputError(err: unknown, out: string): unknown {
+  const e = err as (NodeJS.ErrnoException & { dest?: string }) | undefined;
+  if (e && typeof e === 'object' && typeof e.code === 'string' && !(err instanceof UsageError)) {
+    e.path = out;
+    e.syscall = 'write';
+    delete e.dest;
+  }
+  return err;
+}
+
+/*
+ * Who wrote a temporary: its name carries the writer's pid and a tag of its host (`PID@TAG`, see
+ * tempOwner), because a pid says whether a writer still runs only on the host that ran it. On a file
+ * system shared by several hosts (a distributed crawl's workers write into the coordinator's output),
+ * a sweep removes only temporaries of this host whose process is gone; another host's are left alone
+ * (hidden names no reader lists). Names without a tag (wit before the tag) are judged by their pid.
+ */
+
+let hostTagCache: string | undefined;
+
+/** This host's tag in temporary names: 8 hex digits of the sha256 of its host name. */
+export function hostTag(): string {
+  return (hostTagCache ??= createHash('sha256').update(hostname()).digest('hex').slice(0, 8));
+}
+
+/** The owner part of every temporary name wit gives (`PID@TAG`): this process, on this host. */
+export function tempOwner(): string {
+  return `${process.pid}@${hostTag()}`;
+}
+
+/** Names wit gives temporaries: `.NAME.tmp-OWNER[-RAND]`, `NAME.tmp-OWNER` (checkpoints), `NAME.old-OWNER`, the lock's own; OWNER is `PID@TAG` (or a bare PID, from wit before the tag). */
+const TEMP_NAME = /^(\.?)(.+)\.(tmp|old)-(\d+)(?:@([a-z0-9]{1,16}))?(?:-[A-Za-z0-9]{1,12})?$/;
+const LOCK_TEMP_NAME = /^\.(.+)\.wit-lock-(tmp|stale)-(\d+)(?:@([a-z0-9]{1,16}))?-[a-z0-9]+$/;
+
+/** Whether a temporary of `pid` (on the host tagged `tag`, when its name says) is of a run that is gone: only this host's can be judged. */
+function ownerGone(pid: number, tag: string | undefined): boolean {
+  if (tag !== undefined && tag !== hostTag()) return false;
+  return !alive(pid);
+}
 
 /**
  * Removes the temporaries that killed runs left in `dir` (and, with `depth`, its subfolders): only
- * names wit gives them (TEMP_NAME, LOCK_TEMP_NAME), only of processes no longer running on this
- * host, and a swapped-out `NAME.old-PID` only when `NAME` exists (else it is the only copy). `only`
- * limits the sweep to temporaries of one file name (a file output's). Run by `claim.create()`, with
- * the output's lock held, so no other run of this host writes there. Returns what was removed.
+ * names wit gives them (TEMP_NAME, LOCK_TEMP_NAME), only of processes of this host no longer running
+ * (a name tagged with another host is never removed: its pid cannot be judged here), and a
+ * swapped-out `NAME.old-PID` only when `NAME` exists (else it is the only copy). `only` limits the
+ * sweep to temporaries of one file name (a file output's). Run by `claim.create()`, with the
+ * output's lock held, so no other run of this host writes there. Returns what was removed.
  */
 export async function sweepTemporaries(dir: string, opts: { depth?: number; only?: string } = {}): Promise<string[]> {
   const removed: string[] = [];
@@ -462,7 +517,8 @@ export async function sweepTemporaries(dir: string, opts: { depth?: number; only
       const l = m ? undefined : LOCK_TEMP_NAME.exec(e.name);
       const base = m ? m[2]! : l?.[1];
       const pid = Number(m ? m[4] : l?.[3]);
-      if (base !== undefined && (opts.only === undefined || base === opts.only) && !alive(pid)) {
+      const tag = m ? m[5] : l?.[4];
+      if (base !== undefined && (opts.only === undefined || base === opts.only) && ownerGone(pid, tag)) {
         if (!(m && m[3] === 'old' && !names.has(base))) {
           await rm(join(d, e.name), { recursive: true, force: true });
           removed.push(join(d, e.name));
@@ -492,16 +548,16 @@ function alive(pid: number): boolean {
   }
 }
 
-const tempRe = (path: string) => new RegExp(`^\\.${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.wit-(tmp|old)-(\\d+)-[a-z0-9]+$`);
+const tempRe = (path: string) => new RegExp(`^\\.${basename(path).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.wit-(tmp|old)-(\\d+)(?:@([a-z0-9]{1,16}))?-[a-z0-9]+$`);
 
 /** A hidden sibling name of `path` for a temporary (`tmp`) or swapped-out (`old`) folder. */
 function siblingName(path: string, what: 'tmp' | 'old'): string {
-  return join(dirname(path), `.${basename(path)}.wit-${what}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`);
+  return join(dirname(path), `.${basename(path)}.wit-${what}-${tempOwner()}-${Math.random().toString(36).slice(2, 8)}`);
 }
 
 /**
  * Removes the temporary and swapped-out folders that killed runs of `command` left beside `path`:
- * only names wit gives them, only of processes no longer running, only folders holding wit's marker
+ * only names wit gives them, only of processes of this host no longer running, only folders holding wit's marker
  * for this command.
  */
 export async function sweepLeftovers(path: string, command: string): Promise<string[]> {
@@ -510,7 +566,7 @@ export async function sweepLeftovers(path: string, command: string): Promise<str
   const swept: string[] = [];
   for (const n of names) {
     const m = re.exec(n);
-    if (!m || alive(Number(m[2]))) continue;
+    if (!m || !ownerGone(Number(m[2]), m[3])) continue;
     const dir = join(dirname(path), n);
     const st = await lstat(dir).catch(() => undefined);
     if (!st?.isDirectory()) continue;

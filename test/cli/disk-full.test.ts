@@ -6,13 +6,14 @@
  * (root with CAP_SYS_ADMIN), and are skipped with the reason where it does not.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFailure, realMkdirCode } from '../../src/cli/failure.js';
 import { withPath } from '../../src/util/errors.js';
 import { writeFileAtomic } from '../../src/util/atomic.js';
+import { claimOutput } from '../../src/util/output.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeShapeShards } from '../train/synthetic-shards.js';
 import { startTestServer, type TestServer } from '../helpers/http-server.js';
@@ -90,6 +91,26 @@ describe('the shared error path', () => {
     expect(realMkdirCode(join(readOnly, 'out', 'deeper'))).toBe('EROFS');
     expect(realMkdirCode(join(root, 'no', 'such'))).toBe('ENOENT');
   });
+});
+
+describe('the output lock on a full disk and a read-only mount', () => {
+  it('names the output, not the lock’s temporary file (.NAME.wit-lock-tmp-…)', async () => {
+    if (!full || !readOnly) return console.warn(`skipped: ${whyNot}`);
+    for (const [where, reason] of [[full, 'no space left on the device'], [readOnly, 'read-only file system']] as const) {
+      for (const kind of ['folder', 'file'] as const) {
+        const out = join(where, `claimed-${kind}`);
+        const err = await claimOutput(out, { command: 'crawl', kind }).then(() => undefined, (e: unknown) => e);
+        expect(describeFailure('crawl', err)).toMatchObject({ line: `wit crawl: cannot write ${out}: ${reason}`, exitCode: 1 });
+      }
+      // nothing of the lock is left beside the outputs (not even the empty file a full disk leaves)
+      expect(readdirSync(where).filter((n) => n.includes('.wit-lock'))).toEqual([]);
+    }
+    // and through the CLI: the line a user reads
+    const out = join(readOnly, 'crawl-lock-out');
+    const r = await runWit(['crawl', '--queries', queries, '--input', srv.url('/'), '--out', out, '--allow-private-network'], { timeoutMs: 120_000, env: { WIT_DEBUG: '' } });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('wit '))).toEqual([`wit crawl: cannot write ${out}: read-only file system`]);
+  }, 300_000);
 });
 
 describe('commands on a full disk and a read-only mount', () => {

@@ -166,7 +166,7 @@ describe('convert --out', () => {
     expect(killed.code, killed.stderr).toBe(null); // SIGKILLed at the hook
     const names = readdirSync(out);
     expect(names.filter((n) => n.endsWith('.tar')), 'a tar under its final name without its stats').toEqual([]);
-    expect(names.filter((n) => /^\.\d{5}\.tar\.tmp-\d+$/.test(n))).toHaveLength(1);
+    expect(names.filter((n) => /^\.\d{5}\.tar\.tmp-\d+@[0-9a-f]{8}$/.test(n))).toHaveLength(1);
     // A reader finds no finished shard there.
     const early = await runWit(['convert', '--shards', out, '--output-format', 'parquet', '--out', join(root, 'from-killed')]);
     expect(early.code).toBe(2);

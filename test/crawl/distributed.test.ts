@@ -255,7 +255,7 @@ describe.skipIf(!needs('redis-server'))('distributed crawl (BullMQ on Redis)', (
       // waits on the file, however long a loaded machine takes to get there (the test's timeout bounds it)
       for (;;) {
         const names = await readdir(o.out).catch(() => [] as string[]);
-        if (names.some((n) => n.startsWith('.') && n.endsWith(`.tmp-${pid}`))) break;
+        if (names.some((n) => n.startsWith('.') && n.includes(`.tmp-${pid}@`))) break;
         await new Promise((r) => setTimeout(r, 10));
       }
       workers[0]!.child.kill('SIGKILL');

@@ -10,6 +10,7 @@ import { saveModelDir } from '../../src/train/model-dir.js';
 import { trainTokenizer } from '../../src/train/tokenizer.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeShapeShards } from '../train/synthetic-shards.js';
+import { readShards, ShardWriter, shardPath, type PairRecord } from '../../src/shards/index.js';
 
 // Drives `wit eval` through the launcher (needs `npm run build`).
 let root: string;
@@ -40,6 +41,21 @@ beforeAll(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('wit eval', () => {
+  test('counts distinct images (by sha256) beside the pairs read', async () => {
+    // the 48 shapes, then 6 of their images again under other captions: 54 pairs, 48 images
+    const recs: PairRecord[] = [];
+    for await (const r of readShards(shards)) recs.push(r);
+    const dup = join(root, 'dup-shards');
+    const w = await ShardWriter.open(shardPath(dup, 0), { imageFormat: 'png' });
+    for (const r of recs) await w.write(r);
+    for (const r of recs.slice(0, 6)) await w.write({ ...r, key: `${r.key}-again`, caption: `another caption of ${r.caption}` });
+    await w.close();
+    const r = await runWit(['eval', '--model', join(root, 'zero'), '--shards', dup, '--template', '{}', '--backend', 'wasm', '--out', join(root, 'dup-eval.json')], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('pairs: 54 read, 48 distinct images');
+    expect(JSON.parse(readFileSync(join(root, 'dup-eval.json'), 'utf8'))).toMatchObject({ pairs: 54, distinct_images: 48 });
+  });
+
   test('a zero-weight model scores chance, not 100 %; labels differing only in case are merged and reported', async () => {
     const out = join(root, 'zero-eval.json');
     const r = await runWit(['eval', '--model', join(root, 'zero'), '--shards', shards, '--template', '{}', '--backend', 'wasm', '--out', out, '--json'], { timeoutMs: 120_000 });

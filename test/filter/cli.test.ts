@@ -34,9 +34,12 @@ describe('wit filter (CLI)', () => {
     expect(s.dropped.caption_words).toBe(10);
     expect(s.kept).toBe(10);
     expect(s.dropped.duplicate_image).toBe(10);
+    // 30 pairs of 10 images (by sha256): the summary JSON says so
+    expect([s.distinct_images_in, s.distinct_images]).toEqual([10, 10]);
     const text = wit('--shards', input, '--out', join(dir, 'out'), '--min-caption-words', '3');
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(/30 pairs in, 10 kept/);
+    expect(text.stdout).toMatch(/\ndistinct images: 10 in, 10 kept\n/);
     expect(text.stdout).toMatch(/2 already done/); // rerun resumes
   });
 

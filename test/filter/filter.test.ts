@@ -6,6 +6,7 @@ import { filter, type FilterOptions } from '../../src/filter/index.js';
 import { readShards, readShardStats, readManifest, shardPath, readShardMetadata, type PairRecord } from '../../src/shards/index.js';
 import { InputError, UsageError } from '../../src/util/errors.js';
 import { hashScore, hashScorer, rec, writeShards } from './helpers.js';
+import { renderFilterSummary } from '../../src/cli/commands/filter.js';
 
 let dir: string;
 let input: string;
@@ -224,5 +225,98 @@ describe('bad input', () => {
     await expect(filter({ shards: [input], out, model: join(dir, 'no-model'), minSimilarity: 0.2 })).rejects.toThrow(/model directory does not exist/);
     await expect(filter({ shards: [input], out: input })).rejects.toThrow(UsageError);
     expect(JSON.parse(await readFile(join(input, '00000_stats.json'), 'utf8')).count).toBe(150); // input untouched
+  });
+});
+
+describe('distinct images (README.md, "Coming from img2dataset")', () => {
+  it('counts images by sha256 beside pairs: in the summary, the text, each shard\u2019s stats, the manifest, and after a resume', async () => {
+    const inp = join(dir, 'distinct-in');
+    const enc = (s: string) => new TextEncoder().encode(s);
+    // 12 pairs of 6 images: a logo under 5 captions, a map under 3, 4 images under one each;
+    // shard 0 holds the logo's 5 and the map's 3, shard 1 the 4 unique (and the logo once more: 13 pairs)
+    const s0 = [
+      ...Array.from({ length: 5 }, (_, i) => rec(`d0${i}`, { image: enc('img:logo'), caption: `the logo, caption ${i}` })),
+      ...Array.from({ length: 3 }, (_, i) => rec(`d1${i}`, { image: enc('img:map'), caption: i === 2 ? 'map' : `a map, caption ${i}` })),
+    ];
+    const s1 = [
+      ...Array.from({ length: 4 }, (_, i) => rec(`d2${i}`, { image: enc(`img:one-${i}`), caption: i === 3 ? 'one' : `one image, number ${i}` })),
+      rec('d30', { image: enc('img:logo'), caption: 'the logo once more' }),
+    ];
+    await writeShards(inp, [s0, s1]);
+    const out = join(dir, 'distinct-out');
+    // no dedup: every copy is a pair; the short captions ('map', 'one') drop a map copy and a unique image
+    const opts = { shards: [inp], out, scorer: hashScorer(), minSimilarity: -1, minCaptionChars: 6, dedup: false };
+    const s = await filter(opts);
+    expect(s.input).toBe(13);
+    expect(s.distinct_images_in).toBe(6);
+    expect(s.kept).toBe(11);
+    expect(s.distinct_images).toBe(5); // logo, map, 3 of the unique images
+    expect(renderFilterSummary(s)).toMatch(/^filter: 13 pairs in, 11 kept \(84\.6%\): .*\ndistinct images: 6 in, 5 kept\n/);
+    const st0 = await readShardStats(shardPath(out, 0));
+    expect([st0?.input_count, st0?.distinct_images_in, st0?.count, st0?.distinct_images]).toEqual([8, 2, 7, 2]);
+    const st1 = await readShardStats(shardPath(out, 1));
+    expect([st1?.input_count, st1?.distinct_images_in, st1?.count, st1?.distinct_images]).toEqual([5, 5, 4, 4]);
+    const totals = (await readManifest(out))?.totals as Record<string, unknown>;
+    expect([totals.distinct_images_in, totals.distinct_images]).toEqual([6, 5]);
+    // a finished run, rerun, and a run resumed after its second shard was lost count the same
+    expect(await filter(opts)).toMatchObject({ distinct_images_in: 6, distinct_images: 5, shards: { resumed: 2 } });
+    await rm(shardPath(out, 1));
+    await rm(join(out, '00001_stats.json'));
+    expect(await filter(opts)).toMatchObject({ input: 13, distinct_images_in: 6, kept: 11, distinct_images: 5, shards: { resumed: 1, written: 1 } });
+  });
+});
+
+describe('refused and undecodable images (the image guard, src/util/image-guard.ts)', () => {
+  it('counts an image the guard refuses as image_refused and a corrupt one as undecodable, through the real decoder', async () => {
+    const sharp = (await import('sharp')).default;
+    const { decodeRgb } = await import('../../src/train/preprocess.js');
+    const { clipScorer } = await import('../../src/filter/index.js');
+    const jpeg = async (c: string) => new Uint8Array(await sharp({ create: { width: 40, height: 30, channels: 3, background: c } }).jpeg().toBuffer());
+    const good = await jpeg('#c04020');
+    // a JPEG whose headers are fine (the guard reads its size) and whose scan is missing: libjpeg fails on it
+    const sos = Buffer.from(good).indexOf(Buffer.from([0xff, 0xda]));
+    const corrupt = new Uint8Array(Buffer.concat([Buffer.from(good.subarray(0, sos)), Buffer.from([0xff, 0xd9])]));
+    const svg = new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="16000" height="16000"><rect width="16000" height="16000"/></svg>');
+    // a PNG header declaring 100000 x 100000 pixels: over the pixel limit, refused before decoding
+    const huge = new Uint8Array(Buffer.from('89504e470d0a1a0a0000000d49484452000186a0000186a008020000000000000049454e44ae426082', 'hex'));
+    const rows = [rec('r0', { image: good }), rec('r1', { image: svg }), rec('r2', { image: corrupt }), rec('r3', { image: await jpeg('#2040c0') }), rec('r4', { image: huge })];
+    const inp = join(dir, 'refused-in');
+    await writeShards(inp, [rows]);
+    const vec = (seed: number) => Float32Array.from({ length: 8 }, (_, i) => Math.sin(seed + i));
+    const encoders = {
+      imageSize: 16,
+      decoder: { decode: (b: Uint8Array, size: number) => decodeRgb(b, size) },
+      embedPixels: async (rgb: Uint8Array[]) => rgb.map((p) => vec(p[0]!)),
+      embedImages: async () => { throw new Error('not used'); },
+      embedTexts: async (t: string[]) => t.map((c) => vec(c.length)),
+      dispose: () => undefined,
+    };
+    const logs: string[] = [];
+    for (const batchSize of [8, 1]) {
+      const s = await filter({ shards: [inp], out: join(dir, `refused-out-${batchSize}`), scorer: clipScorer(encoders), minSimilarity: -1, batchSize, onLog: (l) => logs.push(l) });
+      expect([s.dropped.image_refused, s.dropped.undecodable, s.kept], `batch size ${batchSize}`).toEqual([2, 1, 2]);
+      expect(s.steps.find((st) => st.step === 'decode')).toMatchObject({ pairs_in: 5, dropped: 3, pairs_out: 2 });
+      const st = await readShardStats(shardPath(join(dir, `refused-out-${batchSize}`), 0));
+      const why = st?.dropped_pairs as Record<string, [string, number | null]>;
+      expect([why.r1?.[0], why.r2?.[0], why.r4?.[0]]).toEqual(['image_refused', 'undecodable', 'image_refused']);
+    }
+    expect(logs.find((l) => l.includes('r1'))).toMatch(/image refused: SVG/);
+    expect(logs.find((l) => l.includes('r4'))).toMatch(/over the \d+ limit/);
+  });
+
+  it('a scorer whose batch call fails still tells the two apart, pair by pair', async () => {
+    const { ImageRefusedError } = await import('../../src/util/image-guard.js');
+    const inp = join(dir, 'refused-fallback-in');
+    await writeShards(inp, [[rec('f0'), rec('f1', { image: new TextEncoder().encode('svg') }), rec('f2', { image: new TextEncoder().encode('bad') }), rec('f3')]]);
+    const dec = new TextDecoder();
+    const scorer = async (images: Uint8Array[]) => {
+      for (const b of images) {
+        if (dec.decode(b) === 'svg') throw new ImageRefusedError('not_image', 'SVG (a vector format, rendered at whatever size it declares)');
+        if (dec.decode(b) === 'bad') throw new Error('VipsJpeg: Corrupt JPEG data');
+      }
+      return new Float32Array(images.length).fill(0.5);
+    };
+    const s = await filter({ shards: [inp], out: join(dir, 'refused-fallback-out'), scorer, minSimilarity: 0, batchSize: 4 });
+    expect([s.dropped.image_refused, s.dropped.undecodable, s.kept]).toEqual([1, 1, 2]);
   });
 });

@@ -145,6 +145,7 @@ for (const c of COMMANDS) {
           if (cls.runs) {
             expectRefused(c, r, [c.ok ?? 0], [made.out, out.flag]);
             for (const g of made.gone ?? []) expect(existsSync(g), `left behind: ${g}`).toBe(false);
+            for (const k of made.kept ?? []) expect(existsSync(k), `another host's temporary removed: ${k}`).toBe(true);
             expect(r.stderr, 'the notice of the stale lock taken over').toMatch(made.notice!);
             expect(snapshot(fx.root), 'the fixtures changed').toBe(fxSnapshot);
             return;

@@ -7,6 +7,7 @@ import { closeSync, copyFileSync, cpSync, mkdirSync, openSync, readdirSync, read
 import { basename, dirname, extname, join } from 'node:path';
 import { hostname } from 'node:os';
 import { readShards, ShardWriter, shardPath, type PairRecord } from '../../src/shards/index.js';
+import { hostTag } from '../../src/util/output.js';
 import { gzipSync } from 'node:zlib';
 import type { Fixtures } from './fixtures.js';
 import type { SlotKind } from './commands.js';
@@ -231,14 +232,14 @@ INPUT_CLASSES.push({
 /**
  * Output classes: what may already be at `--out`. `precious` is what must be unchanged afterwards;
  * `mentions`, what the one error line must say besides the path. A class with `runs` is not refused:
- * the command runs to its valid end (its `ok` exit code), and afterwards nothing in `gone` is left
- * and stderr matches `notice`.
+ * the command runs to its valid end (its `ok` exit code), and afterwards nothing in `gone` is left,
+ * everything in `kept` is, and stderr matches `notice`.
  */
 export interface OutputClass {
   name: string;
   kinds: Array<'dir' | 'file'>;
   runs?: true;
-  make: (dir: string, fx: Fixtures, cmd: string[], kind: 'dir' | 'file') => { out: string; precious?: string; mentions?: string[]; gone?: string[]; notice?: RegExp };
+  make: (dir: string, fx: Fixtures, cmd: string[], kind: 'dir' | 'file') => { out: string; precious?: string; mentions?: string[]; gone?: string[]; kept?: string[]; notice?: RegExp };
 }
 
 /** A pid above Linux's default pid_max (2^22): never a live process, as a killed run's. */
@@ -306,26 +307,33 @@ OUTPUT_CLASSES.push({
   },
 });
 // Classes 2 and 5: what a SIGKILLed run left: its stale lock and its temporaries. The rerun takes the
-// lock over (one notice line), sweeps the temporaries and ends as a valid run does.
+// lock over (one notice line), sweeps the temporaries and ends as a valid run does. Temporaries whose
+// name carries another host's tag (`PID@TAG`: a writer on another host of a shared file system, whose
+// pid means nothing here) are left alone.
 OUTPUT_CLASSES.push({
   name: 'out-left-by-a-killed-run', kinds: ['dir', 'file'], runs: true, make: (dir, _fx, cmd, kind) => {
     const out = join(dir, 'out');
     const lock = plantLock(out, cmd, DEAD_PID);
     const gone: string[] = [];
+    const kept: string[] = [];
+    const here = hostTag();
+    const other = here === 'abcdef01' ? '12345678' : 'abcdef01';
     const name = cmd.join(' ');
     if (name === 'model import' || name === 'model export') {
       // A set published as one (src/util/output.ts, publish): its temporary sibling folder.
-      const tmp = join(dir, `.out.wit-tmp-${DEAD_PID}-abc123`);
-      mkdirSync(tmp);
-      writeFileSync(join(tmp, '.wit-output.json'), JSON.stringify({ format: 'wit-output', command: name, created_by: 'wit 0.1.0', created: new Date().toISOString(), complete: false }));
-      gone.push(tmp);
+      for (const owner of [`${DEAD_PID}`, `${DEAD_PID}@${here}`, `${DEAD_PID}@${other}`]) {
+        const tmp = join(dir, `.out.wit-tmp-${owner}-abc123`);
+        mkdirSync(tmp);
+        writeFileSync(join(tmp, '.wit-output.json'), JSON.stringify({ format: 'wit-output', command: name, created_by: 'wit 0.1.0', created: new Date().toISOString(), complete: false }));
+        (owner.endsWith(other) ? kept : gone).push(tmp);
+      }
     } else if (kind === 'dir') {
       // The command's own earlier run (its marker), with a killed writer's temporaries inside.
       mkdirSync(out);
       writeFileSync(join(out, '.wit-output.json'), JSON.stringify({ format: 'wit-output', command: name, created_by: 'wit 0.1.0', created: new Date().toISOString(), complete: true }));
-      for (const t of [`.00000.tar.tmp-${DEAD_PID}`, `.metrics.jsonl.tmp-${DEAD_PID}-abc123`]) {
+      for (const t of [`.00000.tar.tmp-${DEAD_PID}`, `.metrics.jsonl.tmp-${DEAD_PID}-abc123`, `.00001.tar.tmp-${DEAD_PID}@${here}`, `.00002.tar.tmp-${DEAD_PID}@${other}`]) {
         writeFileSync(join(out, t), 'half');
-        gone.push(join(out, t));
+        (t.includes(other) ? kept : gone).push(join(out, t));
       }
       if (name === 'train') {
         // a checkpoint a killed (or resumed) train was writing
@@ -335,12 +343,14 @@ OUTPUT_CLASSES.push({
         gone.push(ck);
       }
     } else {
-      const t = join(dir, `.out.tmp-${DEAD_PID}-abc123`);
-      writeFileSync(t, 'half');
-      gone.push(t);
+      for (const owner of [`${DEAD_PID}`, `${DEAD_PID}@${here}`, `${DEAD_PID}@${other}`]) {
+        const t = join(dir, `.out.tmp-${owner}-abc123`);
+        writeFileSync(t, 'half');
+        (owner.endsWith(other) ? kept : gone).push(t);
+      }
     }
     gone.push(lock); // last: the temporaries are checked first
-    return { out, gone, notice: new RegExp(`^wit ${name}: note: .*took over the lock of a run that no longer runs \\(wit ${name}, pid ${DEAD_PID} `, 'm') };
+    return { out, gone, kept, notice: new RegExp(`^wit ${name}: note: .*took over the lock of a run that no longer runs \\(wit ${name}, pid ${DEAD_PID} `, 'm') };
   },
 });
 

@@ -203,3 +203,40 @@ describe.skipIf(!needs('chromium'))('report in headless Chromium', () => {
     }
   });
 });
+
+describe('distinct images (README.md, "Coming from img2dataset")', () => {
+  it('shows distinct images beside pairs in the crawl, shards and filter sections', async () => {
+    const { default: sharp } = await import('sharp');
+    const { createHash } = await import('node:crypto');
+    const { ShardWriter, shardPath, writeManifest } = await import('../../src/shards/index.js');
+    const { filter } = await import('../../src/filter/index.js');
+    const run = join(dir, 'distinct-run');
+    const crawl = join(run, 'crawl');
+    const png = async (c: string) => new Uint8Array(await sharp({ create: { width: 24, height: 24, channels: 3, background: c } }).png().toBuffer());
+    const images = [await png('#c04020'), await png('#2040c0'), await png('#20c040')];
+    // 7 pairs of 3 images: the first under 5 captions (one of them too short for the filter), the others once each
+    const which = [0, 0, 1, 0, 2, 0, 0];
+    const w = await ShardWriter.open(shardPath(crawl, 0), { imageFormat: 'png' });
+    for (const [i, n] of which.entries()) {
+      const image = images[n]!;
+      await w.write({ key: `p${i}`, url: `http://img.example.test/${n}.png`, page_url: null, caption: i === 6 ? 'red' : `picture number ${i}`, queries: ['picture'], image, width: 24, height: 24, original_width: 24, original_height: 24, sha256: createHash('sha256').update(image).digest('hex') });
+    }
+    await w.close({ stage: 'crawl' });
+    await writeManifest(crawl, { stage: 'crawl', version: '0.1.0', created: new Date().toISOString(), options: {}, inputs: [], shards: ['00000.parquet'], totals: { candidates: 7, kept: 7, failed: {}, skipped: {} } });
+    const s = await filter({ shards: [crawl], out: join(run, 'filtered'), dedup: false, minCaptionChars: 6 });
+    expect([s.input, s.distinct_images_in, s.kept, s.distinct_images]).toEqual([7, 3, 6, 3]);
+    const out = join(dir, 'distinct.html');
+    await report({ runs: [run], out, samples: 4 });
+    const html = await readFile(out, 'utf8');
+    const section = (id: string) => html.split(`<section id="${id}">`)[1]!.split('</section>')[0]!;
+    const fact = (label: string, value: number) => `<dt>${label}</dt><dd>${value}</dd>`;
+    expect(section('crawl')).toContain(fact('kept (pairs)', 7) + '</div><div>' + fact('distinct images', 3));
+    const shards = section('shards');
+    expect(shards.split(fact('pairs', 7))).toHaveLength(2); // the crawl's shards
+    expect(shards).toContain(fact('pairs', 7) + '</div><div>' + fact('distinct images', 3));
+    expect(shards).toContain(fact('pairs', 6) + '</div><div>' + fact('distinct images', 3));
+    const f = section('filter');
+    expect(f).toContain(fact('input pairs', 7) + '</div><div>' + fact('distinct images in', 3));
+    expect(f).toContain(fact('kept', 6) + '</div><div>' + fact('distinct images kept', 3));
+  }, 60_000);
+});

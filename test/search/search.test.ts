@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddingIndex, META_FILE, chooseAnn, type IndexMeta } from '../../src/search/index.js';
 import { isLanceDataError, lanceReason } from '../../src/search/store.js';
-import { readShards, type PairRecord } from '../../src/shards/index.js';
+import { readShards, ShardWriter, shardPath, type PairRecord } from '../../src/shards/index.js';
 import { InputError } from '../../src/util/errors.js';
 import { runWit } from '../crawl/run-wit.js';
 import { writeEmojiShards } from '../helpers/emoji-shards.js';
@@ -84,6 +84,30 @@ describe('wit embed', () => {
     expect(resumed.code).toBe(0);
     expect(json<{ shards: unknown; rows: number }>(resumed.stdout)).toMatchObject({ shards: { input: 3, embedded: 1, resumed: 2 }, rows: pairs });
   }, 600_000);
+
+  it('counts an image the guard refuses as image_refused and a corrupt one as undecodable, in this run and a resumed one', async () => {
+    const recs: PairRecord[] = [];
+    for await (const r of readShards(join(shards, '00000.parquet'))) if (recs.length < 4) recs.push(r);
+    const { default: sharp } = await import('sharp');
+    const jpeg = await sharp({ create: { width: 40, height: 30, channels: 3, background: '#c04020' } }).jpeg().toBuffer();
+    // headers the guard reads, no scan: libjpeg fails on it
+    const corrupt = new Uint8Array(Buffer.concat([jpeg.subarray(0, jpeg.indexOf(Buffer.from([0xff, 0xda]))), Buffer.from([0xff, 0xd9])]));
+    const svg = new TextEncoder().encode('<svg xmlns="http://www.w3.org/2000/svg" width="16000" height="16000"><rect width="16000" height="16000"/></svg>');
+    const bad = join(dir, 'bad-shards');
+    const w = await ShardWriter.open(shardPath(bad, 0), { imageFormat: 'png' });
+    for (const r of [...recs.slice(0, 2), { ...recs[2]!, key: 'svg', image: svg }, { ...recs[3]!, key: 'corrupt', image: corrupt }, ...recs.slice(2)]) await w.write(r);
+    await w.close();
+    const out = join(dir, 'bad-index');
+    const r = await runWit(['embed', '--model', model, '--shards', bad, '--out', out, '--json'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const s = json<{ rows: number; skipped: Record<string, number>; bad_items: Record<string, number> }>(r.stdout);
+    expect(s.rows).toBe(4);
+    expect(s.skipped).toEqual({ image_refused: 1, undecodable: 1 });
+    expect(s.bad_items).toMatchObject({ image_refused: 1, undecodable: 1 });
+    const again = await runWit(['embed', '--model', model, '--shards', bad, '--out', out], { timeoutMs: 120_000 });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('skipped: 1 undecodable images, 1 refused by the image guard');
+  }, 300_000);
 
   it('--dtype float16 stores half-precision vectors that still search like the float32 ones', async () => {
     const half = join(dir, 'index16');

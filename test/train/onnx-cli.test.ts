@@ -33,12 +33,13 @@ const announced = (stderr: string): string[] => stderr.split('\n').filter((l) =>
 describe('inference backend (CLI)', () => {
   test.skipIf(!ort.ok)('auto: onnx when installed, wasm without it; the choice printed once; the same scores', async () => {
     const args = (out: string): string[] => ['filter', '--shards', shards, '--model', model, '--keep-fraction', '0.5', '--no-dedup', '--out', join(root, out), '--json'];
-    const onnx = await runWit(args('f-onnx'), { timeoutMs: 120_000 });
+    // --threads reaches either backend: ONNX Runtime's intra-op threads, wit's GEMM pool on wasm
+    const onnx = await runWit([...args('f-onnx'), '--threads', '1'], { timeoutMs: 120_000 });
     expect(onnx.code, onnx.stderr).toBe(0);
-    expect(announced(onnx.stderr)).toEqual([expect.stringMatching(/^wit: inference on ONNX Runtime \d+\.\d+\.\d+ \(onnxruntime-node, CPU, \d+ threads?\)$/)]);
-    const wasm = await runWit(args('f-wasm'), { timeoutMs: 120_000, env: { WIT_NO_ONNX: '1' } });
+    expect(announced(onnx.stderr)).toEqual([expect.stringMatching(/^wit: inference on ONNX Runtime \d+\.\d+\.\d+ \(onnxruntime-node, CPU, 1 thread\)$/)]);
+    const wasm = await runWit([...args('f-wasm'), '--threads', '1'], { timeoutMs: 120_000, env: { WIT_NO_ONNX: '1' } });
     expect(wasm.code, wasm.stderr).toBe(0);
-    expect(announced(wasm.stderr)).toEqual([expect.stringMatching(/^wit: inference on WebAssembly/)]);
+    expect(announced(wasm.stderr)).toEqual([expect.stringMatching(/^wit: inference on WebAssembly.*wit GEMM( with FMA)? on 1 thread[,)]/)]);
     const a = JSON.parse(onnx.stdout);
     const b = JSON.parse(wasm.stdout);
     expect(a.scored).toBe(12);

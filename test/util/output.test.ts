@@ -5,7 +5,9 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { claimOutput, lockPathFor, OUTPUT_MARKER, readOutputMarker, sweepLeftovers, sweepTemporaries, type LockHolder } from '../../src/util/output.js';
+import { claimOutput, hostTag, lockPathFor, OUTPUT_MARKER, readOutputMarker, sweepLeftovers, sweepTemporaries, tempOwner, type LockHolder } from '../../src/util/output.js';
+import { tempPathFor } from '../../src/util/atomic.js';
+import { ShardWriter } from '../../src/shards/index.js';
 
 let root: string;
 let n = 0;
@@ -382,6 +384,51 @@ describe('leftovers: create() sweeps the temporaries of killed runs', () => {
     expect(existsSync(mine)).toBe(false);
     expect(existsSync(theirs)).toBe(true);
     expect(await sweepTemporaries(dir)).toEqual([theirs]);
+  });
+});
+
+describe('temporaries on a file system shared by several hosts', () => {
+  test('names carry the writer\u2019s pid and host tag; a sweep leaves another host\u2019s alone (its pid means nothing here)', async () => {
+    expect(hostTag()).toMatch(/^[0-9a-f]{8}$/);
+    expect(tempOwner()).toBe(`${process.pid}@${hostTag()}`);
+    expect(tempPathFor('/a/b.json')).toMatch(new RegExp(`^/a/\\.b\\.json\\.tmp-${process.pid}@${hostTag()}-[a-z0-9]+$`));
+    // a shard being written (the writers every command shares) carries the tag too
+    const p = fresh('hosts');
+    mkdirSync(p);
+    const w = await ShardWriter.open(join(p, '00000.parquet'), { imageFormat: 'jpg' });
+    expect(readdirSync(p).filter((n) => n.includes('.tmp-'))).toEqual([`.00000.parquet.tmp-${tempOwner()}`]);
+    await w.abort();
+    const other = hostTag() === 'abcdef01' ? '12345678' : 'abcdef01';
+    const put = (name: string): string => {
+      writeFileSync(join(p, name), 'x');
+      return join(p, name);
+    };
+    const gone = [
+      put(`.00001.parquet.tmp-${DEAD}@${hostTag()}`), // this host's, its process gone
+      put(`.00002.parquet.tmp-${DEAD}`), // wit before the tag: judged by its pid, as then
+      put(`.x.json.tmp-${DEAD}@${hostTag()}-ab12cd`),
+      put(`.x.wit-lock-tmp-${DEAD}@${hostTag()}-abcdef12`),
+    ];
+    const kept = [
+      put(`.00003.parquet.tmp-${DEAD}@${other}`), // another host's live writer (a distributed crawl's worker): never swept
+      put(`.y.json.tmp-${DEAD}@${other}-ab12cd`),
+      put(`.y.wit-lock-tmp-${DEAD}@${other}-abcdef12`),
+      put(`.00004.parquet.tmp-${process.pid}@${hostTag()}`), // this run's own
+    ];
+    expect((await sweepTemporaries(p)).sort()).toEqual(gone.sort());
+    for (const f of kept) expect(existsSync(f), f).toBe(true);
+    // published sets' temporary folders: the same rule
+    const base = p.split('/').pop();
+    const marked = (name: string): string => {
+      const d = join(root, name);
+      mkdirSync(d);
+      writeFileSync(join(d, OUTPUT_MARKER), JSON.stringify({ format: 'wit-output', command: 'model export', complete: false }));
+      return d;
+    };
+    const ours = marked(`.${base}.wit-tmp-${DEAD}@${hostTag()}-abc123`);
+    const theirs = marked(`.${base}.wit-tmp-${DEAD}@${other}-abc123`);
+    expect(await sweepLeftovers(p, 'model export')).toEqual([ours]);
+    expect(existsSync(theirs)).toBe(true);
   });
 });
 

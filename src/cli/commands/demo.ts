@@ -13,11 +13,13 @@ export function demoText(s: DemoSummary): string {
   lines.push('');
   lines.push(`  report          ${s.report}`);
   if (s.queries !== null) lines.push(`  queries         ${s.queries} (${Object.entries(s.queries_by_source ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}); ${s.emoji_names_in_queries}/${s.emoji} emoji names among them`);
-  if (s.crawl) lines.push(`  pairs kept      ${s.crawl.kept} of ${s.crawl.candidates} candidates (${s.crawl.failed} failed, ${s.crawl.skipped} skipped)`);
+  // one image under several captions is one distinct image (by sha256)
+  const images = (n: number | null | undefined) => (typeof n === 'number' ? `; ${n} distinct images` : '');
+  if (s.crawl) lines.push(`  pairs kept      ${s.crawl.kept} of ${s.crawl.candidates} candidates (${s.crawl.failed} failed, ${s.crawl.skipped} skipped)${images(s.crawl.distinct_images)}`);
   if (s.train) lines.push(`  training        ${s.train.steps} steps, final loss ${s.train.final_loss.toFixed(3)}, ${s.train.samples_per_sec.toFixed(1)} samples/s (${s.train.backend})`);
   if (s.filter) {
     const f = s.filter;
-    lines.push(`  filter          kept ${f.kept} of ${f.input} pairs${f.threshold !== null ? ` (similarity >= ${f.threshold.toFixed(3)})` : ''}`);
+    lines.push(`  filter          kept ${f.kept} of ${f.input} pairs${images(f.distinct_images)}${f.threshold !== null ? ` (similarity >= ${f.threshold.toFixed(3)})` : ''}`);
     if (f.noisy_pairs) lines.push(`                  dropped ${f.noisy_dropped} of ${f.noisy_pairs} mis-captioned pairs (${pct(f.noisy_dropped / f.noisy_pairs)}) and ${pct(f.clean_pairs ? f.clean_dropped / f.clean_pairs : 0)} of the others`);
   }
   if (s.eval) {

@@ -9,7 +9,7 @@ export function renderEmbedSummary(s: EmbedSummary): string {
   const ann = s.ann.kind === 'none' ? 'exact scan (small table)' : `${s.ann.kind} index`;
   return [
     `embed: ${formatCount(s.rows)} pairs in ${s.index} (${s.embed_dim}-d ${s.dtype}, ${ann})`,
-    `  skipped: ${s.skipped.undecodable} undecodable images`,
+    `  skipped: ${s.skipped.undecodable} undecodable images, ${s.skipped.image_refused} refused by the image guard`,
     `  shards: ${s.shards.embedded} embedded, ${s.shards.resumed} already done; ${s.pairs_per_second ? `${s.pairs_per_second.toFixed(1)} pairs/s, ` : ''}${formatDuration(s.duration)}`,
     `  search it: ${witCommand()} search --index ${s.index} "a red apple"   or   ${witCommand()} serve --index ${s.index}`,
   ].join('\n') + '\n';

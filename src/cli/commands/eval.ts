@@ -28,6 +28,7 @@ export const command: CommandDef = {
       (z.merged_labels ? `merged ${z.merged_labels} labels that differ only in case or spacing (${z.merged_examples.slice(0, 3).join(', ')}${z.merged_labels > 3 ? ', …' : ''})\n` : '') +
       `image->text: R@1 ${pct(r.image_to_text.r1)}  R@5 ${pct(r.image_to_text.r5)}  R@10 ${pct(r.image_to_text.r10)}  (${r.samples} pairs)\n` +
       `text->image: R@1 ${pct(r.text_to_image.r1)}  R@5 ${pct(r.text_to_image.r5)}  R@10 ${pct(r.text_to_image.r10)}\n` +
+      `pairs: ${s.pairs} read, ${s.distinct_images} distinct images\n` +
       (s.bad_images ? `${s.bad_images} images failed to decode\n` : '') +
       `written: ${s.out}\n`;
     return { summary: { ...s }, text };

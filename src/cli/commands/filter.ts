@@ -16,6 +16,8 @@ export function renderFilterSummary(s: FilterSummary): string {
           ? 'scored, no similarity cut'
           : 'basic filters and dedup only';
   lines.push(`filter: ${formatCount(s.input)} pairs in, ${formatCount(s.kept)} kept (${pct(s.kept)}): ${how}`);
+  // One image under several captions is one distinct image (by sha256): pairs say how much text, these how much to see.
+  lines.push(`distinct images: ${formatCount(s.distinct_images_in)} in, ${formatCount(s.distinct_images)} kept`);
   const drops = DROP_REASONS.filter((r) => s.dropped[r] > 0).map((r) => `${r} ${formatCount(s.dropped[r])} (${pct(s.dropped[r])})`);
   lines.push(`dropped: ${drops.length ? drops.join(', ') : 'none'}`);
   // The steps in the order they run: each sees only what the earlier ones passed on.

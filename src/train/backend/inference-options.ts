@@ -22,6 +22,10 @@ export const INFERENCE_OPTIONS = defineOptions({
     type: 'string', choices: DEVICES, default: 'auto',
     help: 'onnx backend: cpu or cuda (auto: cuda when the CUDA provider is installed: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node)',
   },
+  threads: {
+    type: 'int', min: 1, max: 256,
+    help: "CPU threads that run the model: ONNX Runtime's intra-op threads, or wit's matrix-multiply pool on wasm (default: all cores; also WIT_GEMM_THREADS)",
+  },
 });
 
 let announced = false;
