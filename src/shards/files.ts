@@ -84,12 +84,14 @@ export class FilesShardWriter implements ShardSink {
     if (this.keys.has(key)) throw new WitError('shards', `two pairs under the key ${JSON.stringify(rec.key)}: a files shard holds one file of each name`, { file: this.path });
     this.keys.add(key);
     const fmt = this.opts.imageFormat ?? 'jpg';
-    // the pair's three files at once (a file system call each: open, write, close)
-    await Promise.all([
+    // the pair's three files at once (a file system call each: open, write, close); all settle before
+    // an error is thrown, so an abort never races a write still creating a file in the folder
+    const done = await Promise.allSettled([
       this.put(`${key}.${fmt}`, rec.image),
       this.put(`${key}.txt`, Buffer.from(rec.caption, 'utf8')),
       this.put(`${key}.json`, Buffer.from(sampleJson(rec, this.opts.withSimilarity ?? false), 'utf8')),
     ]);
+    for (const d of done) if (d.status === 'rejected') throw d.reason;
     this.imageBytes += rec.image.byteLength;
     this.written++;
     this.rows.push({ ...rec, image: new Uint8Array(0) });
