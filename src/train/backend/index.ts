@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { tf } from '../../util/tf.js';
+import { tf, whenTfLoads } from '../../util/tf.js';
 import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
@@ -15,8 +15,14 @@ import { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer,
 
 export { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer, type Device, type InferenceBackendName };
 
-/** The WebAssembly backend (registers itself with tfjs); required, not imported, as ../../util/tf.ts says why. */
-const tfwasm = createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+/**
+ * The WebAssembly backend (registers itself with tfjs); required, not imported, as ../../util/tf.ts
+ * says why, and only once tfjs itself is loaded (on its first use), right after it.
+ */
+let tfwasm!: typeof import('@tensorflow/tfjs-backend-wasm');
+whenTfLoads(() => {
+  tfwasm = createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+});
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
