@@ -20,6 +20,11 @@ function load(): typeof TF {
   return loaded;
 }
 
+/** Loads tfjs now (and runs what waits for it, {@link whenTfLoads}); returns it. */
+export function loadTf(): typeof TF {
+  return load();
+}
+
 /**
  * Runs `f` once tfjs is loaded (at once when it is): the modules whose import used to load tfjs for
  * its effect (../train/backend/quiet.ts's PROD flag, the wasm backend's registration) run then.

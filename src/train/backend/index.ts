@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { tf, whenTfLoads } from '../../util/tf.js';
+import { loadTf, tf, whenTfLoads } from '../../util/tf.js';
 import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
@@ -59,6 +59,8 @@ let wasmInit: Promise<BackendInfo> | null = null;
  * process, so a later call with other `threads` keeps the first thread count (its detail says so).
  */
 export async function initBackend(name: BackendName, opts: BackendOptions = {}): Promise<BackendInfo> {
+  // tfjs and the wasm backend registered before a native package loads, as when they loaded with this module.
+  loadTf();
   switch (name) {
     case 'auto': {
       const skipped: string[] = [];
