@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongFilesFirst from './test/helpers/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -16,5 +17,7 @@ export default defineConfig({
     // timer; more would add memory and contention, not throughput. Isolation stays on: files mock
     // modules (node:timers/promises) and spy on globals (Date.now).
     maxWorkers: 2,
+    // In a clean clone (no durations of an earlier run) the longest files start first, not the largest.
+    sequence: { sequencer: LongFilesFirst },
   },
 });

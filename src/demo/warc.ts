@@ -1,6 +1,5 @@
 import { open, mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { WARCRecord, WARCSerializer } from 'warcio';
 import { siteResponse, type ImageCache, type SitePlan } from './site.js';
 import { tempOwner } from '../util/output.js';
 
@@ -13,6 +12,8 @@ const STATUS_TEXT: Record<number, string> = { 200: 'OK', 404: 'Not Found', 500: 
  * Returns the number of response records.
  */
 export async function writeSiteWarc(plan: SitePlan, cache: ImageCache, baseUrl: string, file: string, paths: readonly string[] = plan.archivePaths): Promise<number> {
+  // Imported here, not with the module: `wit demo` with a bad flag never loads warcio.
+  const { WARCRecord, WARCSerializer } = await import('warcio');
   await mkdir(dirname(file), { recursive: true });
   const tmp = join(dirname(file), `.${basename(file)}.tmp-${tempOwner()}`);
   const fh = await open(tmp, 'w');

@@ -1,12 +1,10 @@
-import { createRequire } from 'node:module';
 import { UsageError } from '../util/errors.js';
 import { claimOutput } from '../util/output.js';
 import { defineOptions, resolveOptions, type OptionsInput } from '../util/options.js';
 import { finishIndex } from './embed.js';
-import { EmbeddingIndex, type AnnKind } from './store.js';
+import { EmbeddingIndex, arrow, type AnnKind } from './store.js';
 
 const STAGE = 'embed merge';
-const arrow = createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow');
 
 /**
  * `wit embed merge` (docs/ARCHITECTURE.md, "Embeddings and search"): the indexes that several
@@ -112,7 +110,7 @@ async function copyRows(from: EmbeddingIndex, to: EmbeddingIndex, signal?: Abort
   let rows = 0;
   const flush = async () => {
     if (!pendingRows) return;
-    await to.table.add(new arrow.Table(pending));
+    await to.table.add(new (arrow().Table)(pending));
     rows += pendingRows;
     pending = [];
     pendingRows = 0;

@@ -9,8 +9,9 @@ import { writeJsonAtomic } from '../util/atomic.js';
 
 // LanceDB is CommonJS and checks Arrow objects by class: they must come from the same (CommonJS)
 // copy of apache-arrow, not from its ESM build.
-const arrow = createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow');
-const { Field, FixedSizeList, Float16, Float32, Int32, List, RecordBatch, Schema, Struct, Table: ArrowTable, Utf8, makeData, vectorFromArray } = arrow;
+// Required on first use, not with this module: a command that refuses its input never loads it (0.13 s of CPU).
+let arrowLib: typeof import('apache-arrow') | undefined;
+export const arrow = (): typeof import('apache-arrow') => (arrowLib ??= createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow'));
 type Schema = import('apache-arrow').Schema;
 
 /**
@@ -93,6 +94,7 @@ export interface SearchHit {
 
 /** The table's Arrow schema for an embedding width and dtype. */
 export function tableSchema(dim: number, dtype: Dtype): Schema {
+  const { Field, FixedSizeList, Float16, Float32, Int32, List, Schema, Utf8 } = arrow();
   const vec = () => new FixedSizeList(dim, new Field('item', dtype === 'float16' ? new Float16() : new Float32(), true));
   return new Schema([
     new Field('key', new Utf8(), false),
@@ -111,6 +113,7 @@ export function tableSchema(dim: number, dtype: Dtype): Schema {
  * buffer per column (float16 converted here) rather than boxed number by number.
  */
 export function arrowRows(rows: EmbeddedRow[], dim: number, dtype: Dtype): import('apache-arrow').Table {
+  const { Int32, RecordBatch, Struct, Table: ArrowTable, Utf8, makeData, vectorFromArray, util } = arrow();
   const schema = tableSchema(dim, dtype);
   const n = rows.length;
   const vectorData = (pick: (r: EmbeddedRow) => Float32Array, field: number) => {
@@ -121,7 +124,7 @@ export function arrowRows(rows: EmbeddedRow[], dim: number, dtype: Dtype): impor
       floats.set(v, i * dim);
     });
     const type = schema.fields[field]!.type as import('apache-arrow').FixedSizeList;
-    const values = dtype === 'float16' ? Uint16Array.from(floats, (x) => arrow.util.float64ToUint16(x)) : floats;
+    const values = dtype === 'float16' ? Uint16Array.from(floats, (x) => util.float64ToUint16(x)) : floats;
     const child = makeData({ type: type.children[0]!.type as import('apache-arrow').Float, length: n * dim, data: values });
     return makeData({ type, length: n, nullCount: 0, child });
   };
@@ -402,6 +405,7 @@ export class EmbeddingIndex {
         rows[i] = Number(rowCol.get(i));
       }
       let at = 0;
+      const { uint16ToFloat64 } = arrow().util;
       for (const data of vecCol.data) {
         const child = data.children[0]!;
         const values = child.values as Float32Array | Uint16Array;
@@ -410,7 +414,7 @@ export class EmbeddingIndex {
         const from = child.offset;
         const count = data.length * dim;
         if (values instanceof Float32Array) vectors.set(values.subarray(from, from + count), at);
-        else for (let j = 0; j < count; j++) vectors[at + j] = arrow.util.uint16ToFloat64(values[from + j]!);
+        else for (let j = 0; j < count; j++) vectors[at + j] = uint16ToFloat64(values[from + j]!);
         at += count;
       }
       yield { shards, rows, vectors };

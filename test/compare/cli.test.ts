@@ -15,6 +15,8 @@ let pool: string;
 let heldout: string;
 let labels: string;
 const TRAIN = ['--arch', 'vit-micro', '--steps', '40', '--batch-size', '32', '--lr', '0.002', '--warmup-steps', '5', '--weight-decay', '0.1', '--checkpoint-every', '5', '--backend', 'wasm', '--template', '{}', '--decode-workers', '0'];
+/** The same, 2 steps: for the tests that check the grid, the overlap and the tokenizer, not what a model learned. */
+const SHORT = TRAIN.map((x) => (x === '40' ? '2' : x));
 
 function recipes(name: string, list: unknown): string {
   const f = join(root, `${name}.json`);
@@ -24,8 +26,8 @@ function recipes(name: string, list: unknown): string {
 
 // Shapes on white at 48 px are near-duplicates to a 64-bit dHash (a red square and a blue one in the same
 // place hash alike, within 2-5 bits): only an identical hash counts here; the overlap test uses copies.
-function base(out: string, recipesFile: string, seeds = 2): string[] {
-  return ['compare', '--pool', pool, '--eval', heldout, '--labels', labels, '--recipes', recipesFile, '--seeds', String(seeds), '--out', out, '--overlap-hamming', '0', ...TRAIN];
+function base(out: string, recipesFile: string, seeds = 2, train = TRAIN): string[] {
+  return ['compare', '--pool', pool, '--eval', heldout, '--labels', labels, '--recipes', recipesFile, '--seeds', String(seeds), '--out', out, '--overlap-hamming', '0', ...train];
 }
 
 beforeAll(async () => {
@@ -154,14 +156,14 @@ describe('wit compare', () => {
   test('--cells runs a part of the grid; the table lists the missing cells', async () => {
     const f = recipes('r3', [{ name: 'capped', cap: 2 }]);
     const out = join(root, 'c3');
-    const r = await runWit([...base(out, f, 2), '--cells', 'capped/1', '--json'], { timeoutMs: 600_000 });
+    const r = await runWit([...base(out, f, 2, SHORT), '--cells', 'capped/1', '--json'], { timeoutMs: 600_000 });
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.cells).toMatchObject({ total: 6, finished: 1, ran: 1, missing: ['raw/0', 'raw/1', 'capped/0', 'random-24/0', 'random-24/1'] });
     // cap 2 per query: 12 right queries x 2 (the mislabelled pairs' queries are the same names, in pool order after them).
     expect(s.recipes[1].pairs_kept).toBe(24);
     expect(s.recipes[1].metrics.top1.diff_to_raw).toBeNull();
-    const none = await runWit([...base(out, f, 2), '--cells', 'nope/*']);
+    const none = await runWit([...base(out, f, 2, SHORT), '--cells', 'nope/*']);
     expect(none.code).toBe(2);
     expect(none.stderr).toContain("wit compare: --cells nope/* matches no cell");
   }, 900_000);
@@ -175,7 +177,7 @@ describe('wit compare', () => {
       cpSync(join(heldout, f.replace(/\.parquet$/, '_stats.json')), join(dirty, `eval-copy-${f.replace(/\.parquet$/, '_stats.json')}`));
     }
     const f = recipes('r4', []);
-    const args = (out: string) => ['compare', '--pool', dirty, '--eval', heldout, '--labels', labels, '--recipes', f, '--seeds', '1', '--out', out, '--overlap-hamming', '0', ...TRAIN.map((x) => (x === '40' ? '2' : x))];
+    const args = (out: string) => ['compare', '--pool', dirty, '--eval', heldout, '--labels', labels, '--recipes', f, '--seeds', '1', '--out', out, '--overlap-hamming', '0', ...SHORT];
     const refused = await runWit([...args(join(root, 'c4r')), '--overlap', 'refuse']);
     expect(refused.code, refused.stderr).toBe(2);
     expect(refused.stderr).toMatch(/wit compare: .*: the pool holds 24 eval images and 0 near-duplicates/);

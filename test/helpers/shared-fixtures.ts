@@ -34,18 +34,29 @@ function alive(pid: number): boolean {
   }
 }
 
+/** Options of {@link sharedFixture}. */
+export interface SharedFixtureOptions {
+  /**
+   * Build in the fixture's own folder, not in a temporary one renamed into place: for a fixture whose
+   * files name their own paths (an index records its model and shards, an open_clip config its
+   * vocabulary). A marker `NAME.done` beside the folder then says the build is complete.
+   */
+  inPlace?: boolean;
+}
+
 /**
  * The folder of fixture `name`, built by `build(dir)` once per run. Waits (on the folder, not on a
  * clock) while another worker builds it; takes over a build whose worker died.
  */
-export async function sharedFixture(name: string, build: (dir: string) => Promise<void>): Promise<string> {
+export async function sharedFixture(name: string, build: (dir: string) => Promise<void>, opts: SharedFixtureOptions = {}): Promise<string> {
   if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`shared fixture name '${name}': lower-case letters, digits and '-' only`);
   const root = fixturesRoot();
   mkdirSync(root, { recursive: true });
   const dir = join(root, name);
+  const done = opts.inPlace ? `${dir}.done` : dir;
   const lock = `${dir}.lock`;
   for (;;) {
-    if (existsSync(dir)) return dir;
+    if (existsSync(done)) return dir;
     try {
       mkdirSync(lock);
     } catch (err) {
@@ -56,15 +67,21 @@ export async function sharedFixture(name: string, build: (dir: string) => Promis
       continue;
     }
     writeFileSync(join(lock, 'pid'), String(process.pid));
-    const tmp = `${dir}.tmp-${process.pid}`;
+    // Another worker may have finished between the check above and taking the lock.
+    if (existsSync(done)) {
+      rmSync(lock, { recursive: true, force: true });
+      return dir;
+    }
+    const target = opts.inPlace ? dir : `${dir}.tmp-${process.pid}`;
     try {
-      rmSync(tmp, { recursive: true, force: true });
-      mkdirSync(tmp);
-      await build(tmp);
-      renameSync(tmp, dir);
+      rmSync(target, { recursive: true, force: true });
+      mkdirSync(target);
+      await build(target);
+      if (opts.inPlace) writeFileSync(done, '');
+      else renameSync(target, dir);
       return dir;
     } catch (err) {
-      rmSync(tmp, { recursive: true, force: true });
+      rmSync(target, { recursive: true, force: true });
       throw err;
     } finally {
       rmSync(lock, { recursive: true, force: true });

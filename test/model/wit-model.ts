@@ -53,6 +53,6 @@ export async function sharedWitModel(): Promise<SharedWitModel> {
     const r = await runWit(['model', 'export', '--model', join(d, 'wit'), '--out', join(d, 'exported')], { timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(`shared fixture: wit model export exited ${r.code}: ${r.stderr}`);
     writeFileSync(join(d, 'export-stderr.txt'), r.stderr);
-  });
+  }, { inPlace: true }); // in place: the export's open_clip_config.json names its vocabulary by absolute path
   return { model: join(dir, 'wit'), exported: join(dir, 'exported'), exportStderr: readFileSync(join(dir, 'export-stderr.txt'), 'utf8') };
 }

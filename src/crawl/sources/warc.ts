@@ -6,12 +6,15 @@
  * JSON (Envelope → Payload-Metadata → HTTP-Response-Metadata → HTML-Metadata → Links[]), whose
  * `IMG@/src` links carry url, alt and title already extracted.
  */
-import { LimitReader, WARCParser, type WARCRecord } from 'warcio';
+import type { WARCRecord } from 'warcio';
 import { InputError, WitError } from '../../util/errors.js';
 import { charsetOf, extractImages } from '../extract.js';
 import type { Candidate } from '../types.js';
 import { toCandidate, type OnBadItem } from './candidate.js';
 import { TruncatedInputError, baseName, inputError } from './open.js';
+
+/** warcio, imported by the first reader of a WARC, not with this module: a command that refuses its input never loads it. */
+let warcio: typeof import('warcio') | undefined;
 
 /** Options of the WARC/WAT readers. */
 export interface WarcOptions {
@@ -87,7 +90,7 @@ function endAware(bytes: AsyncIterable<Uint8Array>): { bytes: AsyncIterable<Uint
  */
 async function truncation(rec: WARCRecord): Promise<string | undefined> {
   const block = rec._reader;
-  if (!(block instanceof LimitReader)) return undefined;
+  if (!(block instanceof (warcio ??= await import('warcio')).LimitReader)) return undefined;
   if (block.limit > 0) {
     for await (const chunk of block) void chunk;
   }
@@ -119,6 +122,7 @@ function describeRecord(input: string, n: number, offset: number): string {
  */
 async function* records(input: string, source: AsyncIterable<Uint8Array>, opts: WarcOptions): AsyncGenerator<NumberedRecord> {
   const { bytes, ended } = endAware(source);
+  const { WARCParser } = (warcio ??= await import('warcio'));
   const parser = new WARCParser(bytes, { keepHeadersCase: false });
   let prev: NumberedRecord | undefined;
   for (let n = 1; ; n++) {

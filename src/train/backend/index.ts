@@ -6,7 +6,7 @@
 import os from 'node:os';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { tf } from '../../util/tf.js';
+import { loadTf, tf, whenTfLoads } from '../../util/tf.js';
 import { UsageError, WitError, errorMessage } from '../../util/errors.js';
 import { wasmDistDir, withNodeWasmThreads } from './wasm-threads.js';
 import { registerWasmKernels } from './wasm-kernels.js';
@@ -15,8 +15,14 @@ import { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer,
 
 export { DEVICES, INFERENCE_BACKEND_NAMES, announceBackend, setBackendAnnouncer, type Device, type InferenceBackendName };
 
-/** The WebAssembly backend (registers itself with tfjs); required, not imported, as ../../util/tf.ts says why. */
-const tfwasm = createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+/**
+ * The WebAssembly backend (registers itself with tfjs); required, not imported, as ../../util/tf.ts
+ * says why, and only once tfjs itself is loaded (on its first use), right after it.
+ */
+let tfwasm!: typeof import('@tensorflow/tfjs-backend-wasm');
+whenTfLoads(() => {
+  tfwasm = createRequire(import.meta.url)('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+});
 
 export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -53,6 +59,8 @@ let wasmInit: Promise<BackendInfo> | null = null;
  * process, so a later call with other `threads` keeps the first thread count (its detail says so).
  */
 export async function initBackend(name: BackendName, opts: BackendOptions = {}): Promise<BackendInfo> {
+  // tfjs and the wasm backend registered before a native package loads, as when they loaded with this module.
+  loadTf();
   switch (name) {
     case 'auto': {
       const skipped: string[] = [];

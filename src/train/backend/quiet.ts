@@ -1,4 +1,4 @@
-import { tf } from '../../util/tf.js';
+import { whenTfLoads } from '../../util/tf.js';
 
 /**
  * No library banners (docs/ARCHITECTURE.md, "Train and eval"): TensorFlow.js prints "Hi, looks like you
@@ -6,6 +6,6 @@ import { tf } from '../../util/tf.js';
  * (`wit model export` converts weights there), and a few notices of its own. Its PROD flag silences
  * those messages and changes nothing else in tfjs-core 4.x (it is read only by its warning helper).
  * Imported for its effect by every module that creates tensors before a backend is chosen: the backend
- * picker, the weights reader and the model.
+ * picker, the weights reader and the model; the flag is set when tfjs loads (on its first use, ../../util/tf.ts).
  */
-tf.env().set('PROD', true);
+whenTfLoads((tf) => tf.env().set('PROD', true));

@@ -4,16 +4,22 @@
  * asserts: the documented exit code, one line `wit COMMAND: …` naming the file or flag, no stack
  * trace, no raw control character on the terminal, bounded memory (peak RSS of the child), and
  * nothing changed outside the case's own folder (the fixtures, and whatever was at --out).
+ *
+ * The cases run from several test files, hostile-1.test.ts … hostile-N.test.ts, each one line
+ * `hostileSuite(import.meta.url)`: file k of N runs the cases whose number is k-1 modulo N, so that
+ * vitest's two workers share the suite (alone it was the run's last file by minutes) and a new
+ * command or class spreads over them by itself. They share one build of the fixtures.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WIT } from '../crawl/run-wit.js';
 import { COMMANDS, type HostileCommand } from './commands.js';
-import { makeFixtures, type Fixtures } from './fixtures.js';
+import { sharedHostileFixtures, type Fixtures } from './fixtures.js';
 import { INPUT_CLASSES, NON_FINITE, OUTPUT_CLASSES } from './inputs.js';
 
 /** Peak resident memory a refused input may cost (the bombs of issue 20 reached 4-12 GB). */
@@ -101,22 +107,21 @@ function newCaseDir(): string {
   return d;
 }
 
-beforeAll(async () => {
-  root = mkdtempSync(join(tmpdir(), 'wit-hostile-'));
-  fx = await makeFixtures(root);
-  fxSnapshot = snapshot(fx.root);
-}, 600_000);
+/** One case of the suite: its command (by its index in COMMANDS), its title and what it runs. */
+export interface HostileCase {
+  command: number;
+  title: string;
+  run: () => Promise<void>;
+}
 
-afterAll(() => {
-  if (root) rmSync(root, { recursive: true, force: true });
-});
-
-for (const c of COMMANDS) {
-  const name = c.cmd.join(' ');
-  describe.concurrent(`wit ${name}`, () => {
+/** Every case of the suite, in a fixed order (COMMANDS, then each command's slots and classes). */
+export function hostileCases(): HostileCase[] {
+  const cases: HostileCase[] = [];
+  COMMANDS.forEach((c, command) => {
+    const add = (title: string, run: () => Promise<void>) => cases.push({ command, title, run });
     for (const [flag, kind] of Object.entries(c.slots)) {
       for (const cls of INPUT_CLASSES.filter((k) => k.kinds.includes(kind))) {
-        test(`${flag} ${cls.name}`, async () => {
+        add(`${flag} ${cls.name}`, async () => {
           const dir = newCaseDir();
           const valid = c.args(fx, join(dir, 'out')).at(c.args(fx, join(dir, 'out')).indexOf(flag) + 1)!;
           const bad = await cls.make(dir, valid, fx);
@@ -129,13 +134,13 @@ for (const c of COMMANDS) {
           const names = cls.accept ? [bad, flag, join(dir, 'out')] : [bad, flag];
           expectRefused(c, r, c.accept?.[`${flag}:${cls.name}`] ?? c.accept?.[cls.name] ?? fallback, names);
           expect(snapshot(fx.root), 'the fixtures changed').toBe(fxSnapshot);
-        }, CASE_TIMEOUT_MS + 30_000);
+        });
       }
     }
     if (c.out) {
       const out = c.out;
       for (const cls of OUTPUT_CLASSES.filter((k) => k.kinds.includes(out.kind) && !(k.runs && c.slow))) {
-        test(`${out.flag} ${cls.name}`, async () => {
+        add(`${out.flag} ${cls.name}`, async () => {
           const dir = newCaseDir();
           const made = cls.make(dir, fx, c.cmd, out.kind);
           const before = made.precious ? snapshot(made.precious) : '';
@@ -157,19 +162,77 @@ for (const c of COMMANDS) {
           expect(kindAfter?.mode, '--out was replaced').toBe(kindBefore?.mode);
           if (made.out.startsWith('/dev/')) expect(statSync(made.out).isCharacterDevice()).toBe(true);
           expect(snapshot(fx.root), 'the fixtures changed').toBe(fxSnapshot);
-        }, CASE_TIMEOUT_MS + 30_000);
+        });
       }
     }
     if (c.numeric) {
       const flag = c.numeric;
       for (const v of NON_FINITE) {
-        test(`${flag} ${v}`, async () => {
+        add(`${flag} ${v}`, async () => {
           const dir = newCaseDir();
           const r = await runMeasured([...c.cmd, ...withValue(c.args(fx, join(dir, 'out')), flag, v)], dir);
           expectRefused(c, r, [2], [flag]);
           expect(existsSync(join(dir, 'out')), 'a refused run created --out').toBe(false);
-        }, CASE_TIMEOUT_MS + 30_000);
+        });
       }
     }
   });
+  return cases;
+}
+
+const PART_FILE = /^hostile-(\d+)\.test\.ts$/;
+
+/** The number of test files that run the suite (hostile-1.test.ts … hostile-N.test.ts; numbered from 1 without gaps). */
+export function hostileParts(dir: string): number {
+  const numbers = readdirSync(dir).map((f) => PART_FILE.exec(f)?.[1]).filter((n): n is string => n !== undefined).map(Number).sort((a, b) => a - b);
+  if (!numbers.length || numbers.some((n, i) => n !== i + 1)) throw new Error(`test/hostile: the suite's files must be hostile-1.test.ts … hostile-N.test.ts, found ${numbers.join(', ')}`);
+  return numbers.length;
+}
+
+/** The cases that file `part` (1 … parts) runs: those whose number is part-1 modulo parts. */
+export function casesOfPart(cases: HostileCase[], part: number, parts: number): HostileCase[] {
+  return cases.filter((_, i) => i % parts === part - 1);
+}
+
+/**
+ * Registers the cases of the test file at `fileUrl` (hostile-K.test.ts: part K of the files beside
+ * it), grouped by command, each group concurrent.
+ */
+export function hostileSuite(fileUrl: string): void {
+  const file = fileURLToPath(fileUrl);
+  const part = Number(PART_FILE.exec(basename(file))?.[1]);
+  const parts = hostileParts(dirname(file));
+  if (!(part >= 1 && part <= parts)) throw new Error(`${file}: not one of the suite's files hostile-1.test.ts … hostile-${parts}.test.ts`);
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'wit-hostile-'));
+    fx = await sharedHostileFixtures();
+    fxSnapshot = snapshot(fx.root);
+  }, 600_000);
+
+  afterAll(() => {
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  const all = hostileCases();
+  const mine = casesOfPart(all, part, parts);
+  // One describe per run of consecutive cases of a command (`model export` has two lines in COMMANDS).
+  for (let i = 0; i < mine.length;) {
+    const command = mine[i]!.command;
+    const group: HostileCase[] = [];
+    while (i < mine.length && mine[i]!.command === command) group.push(mine[i++]!);
+    describe.concurrent(`wit ${COMMANDS[command]!.cmd.join(' ')}`, () => {
+      for (const c of group) test(c.title, c.run, CASE_TIMEOUT_MS + 30_000);
+    });
+  }
+
+  if (part === 1) {
+    test('the files of the suite run every case once', () => {
+      const runs = new Map<HostileCase, number>();
+      for (let p = 1; p <= parts; p++) for (const c of casesOfPart(all, p, parts)) runs.set(c, (runs.get(c) ?? 0) + 1);
+      expect(runs.size, 'cases no file runs').toBe(all.length);
+      expect([...runs.values()].filter((n) => n !== 1), 'cases run twice').toEqual([]);
+      expect(new Set(all.map((c) => c.command)).size, 'commands without a case').toBe(COMMANDS.length);
+    });
+  }
 }
