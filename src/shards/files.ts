@@ -11,7 +11,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { successRow, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { splitKey } from './tar.js';
 import { IMAGE_EXTS, sampleJson, sampleToRecord, unpairedReason, webDatasetKey, type Sample, type TarBadItem } from './webdataset.js';
-import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
+import { finishedShardStats, metadataPathFor, shardCreationError, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
 import { readShardStats } from './manifest.js';
 import { InputError, WitError, withPath } from '../util/errors.js';
 import { readInputFile } from '../util/input.js';
@@ -54,9 +54,7 @@ export class FilesShardWriter implements ShardSink {
       await rm(tmp, { recursive: true, force: true }); // an earlier writer of this process, aborted mid-way
       await mkdir(tmp);
     } catch (err) {
-      // a file-system error (a full disk, a read-only folder) is one line naming the shard (src/cli/failure.ts)
-      if (typeof (err as NodeJS.ErrnoException)?.code === 'string') throw withPath(err, path);
-      throw new WitError('shards', `cannot create shard: ${(err as Error).message}`, { file: path, cause: err });
+      throw shardCreationError(err, path);
     }
     return new FilesShardWriter(path, tmp, opts);
   }
@@ -122,17 +120,7 @@ export class FilesShardWriter implements ShardSink {
     this.closed = true;
     await this.sync();
     await writeStatusFile(metadataPathFor(this.path), status ?? this.rows.map(successRow), this.opts);
-    const end = new Date();
-    const stats: ShardStats = {
-      shard: basename(this.path),
-      ...extraStats,
-      count: this.written,
-      bytes: this.bytes,
-      image_bytes: this.imageBytes,
-      start_time: this.started.toISOString(),
-      end_time: end.toISOString(),
-      duration: (end.getTime() - this.started.getTime()) / 1000,
-    };
+    const stats = finishedShardStats(this.path, this.started, extraStats, { count: this.written, bytes: this.bytes, image_bytes: this.imageBytes });
     this.rows = [];
     // Metadata and stats first, the folder's final name last (docs/ARCHITECTURE.md, "Crash safety").
     await writeJsonAtomic(statsPathFor(this.path), stats);

@@ -10,8 +10,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { IMAGE_FORMATS, jsonSafe, successRow, type ImageFormat, type PairRecord, type StatusRow } from './record.js';
 import { TarWriter, TarFormatError, TarMemberTooLargeError, readTar, splitKey, type TarEnd } from './tar.js';
-import { metadataPathFor, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
-import { InputError, WitError, withPath } from '../util/errors.js';
+import { finishedShardStats, metadataPathFor, shardCreationError, statsPathFor, writeJsonAtomic, writeStatusFile, type ShardSink, type ShardStats, type ShardWriterOptions } from './writer.js';
+import { InputError, WitError } from '../util/errors.js';
 import { tempOwner, testHook } from '../util/output.js';
 
 /** Characters a member key keeps as they are; every other one is percent-encoded. */
@@ -91,9 +91,7 @@ export class WebDatasetShardWriter implements ShardSink {
     try {
       return new WebDatasetShardWriter(path, tmp, await TarWriter.create(tmp), opts);
     } catch (err) {
-      // a file-system error (a full disk, a read-only folder) is one line naming the shard (src/cli/failure.ts)
-      if (typeof (err as NodeJS.ErrnoException)?.code === 'string') throw withPath(err, path);
-      throw new WitError('shards', `cannot create shard: ${(err as Error).message}`, { file: path, cause: err });
+      throw shardCreationError(err, path);
     }
   }
 
@@ -118,17 +116,7 @@ export class WebDatasetShardWriter implements ShardSink {
     this.closed = true;
     const bytes = await this.tar.finish();
     await writeStatusFile(metadataPathFor(this.path), status ?? this.rows.map(successRow), this.opts);
-    const end = new Date();
-    const stats: ShardStats = {
-      shard: basename(this.path),
-      ...extraStats,
-      count: this.written,
-      bytes,
-      image_bytes: this.imageBytes,
-      start_time: this.started.toISOString(),
-      end_time: end.toISOString(),
-      duration: (end.getTime() - this.started.getTime()) / 1000,
-    };
+    const stats = finishedShardStats(this.path, this.started, extraStats, { count: this.written, bytes: bytes, image_bytes: this.imageBytes });
     this.rows = [];
     // Metadata and stats first, the tar's final name last: a stop (kill, full disk) never leaves a
     // tar under its final name without its completion record (docs/ARCHITECTURE.md, "Crash safety").

@@ -63,6 +63,28 @@ export interface ShardStats {
   [extra: string]: unknown;
 }
 
+/**
+ * The error of a shard that cannot be created: a file-system error (a full disk, a read-only folder)
+ * as one line naming the shard (src/cli/failure.ts), anything else as "cannot create shard". Every writer's.
+ */
+export function shardCreationError(err: unknown, path: string): unknown {
+  if (typeof (err as NodeJS.ErrnoException)?.code === 'string') return withPath(err, path);
+  return new WitError('shards', `cannot create shard: ${(err as Error).message}`, { file: path, cause: err });
+}
+
+/** The completion record of a shard that writing finishes now: the writer's counts and times, with what the stage adds. */
+export function finishedShardStats(path: string, started: Date, extraStats: Record<string, unknown>, counts: { count: number; bytes: number; image_bytes: number }): ShardStats {
+  const end = new Date();
+  return {
+    shard: basename(path),
+    ...extraStats,
+    ...counts,
+    start_time: started.toISOString(),
+    end_time: end.toISOString(),
+    duration: (end.getTime() - started.getTime()) / 1000,
+  };
+}
+
 /** Extension of a format's data files ('' for `files`, whose shards are folders). */
 export function shardExtension(format: ShardFormat): 'parquet' | 'tar' | '' {
   return format === 'webdataset' ? 'tar' : format === 'files' ? '' : 'parquet';
@@ -214,9 +236,7 @@ export class ParquetShardWriter implements ShardSink {
     try {
       pq = await ParquetFileWriter.create(tmp, cols, opts.metadata);
     } catch (err) {
-      // a file-system error (a full disk, a read-only folder) is one line naming the shard (src/cli/failure.ts)
-      if (typeof (err as NodeJS.ErrnoException)?.code === 'string') throw withPath(err, path);
-      throw new WitError('shards', `cannot create shard: ${(err as Error).message}`, { file: path, cause: err });
+      throw shardCreationError(err, path);
     }
     return new ParquetShardWriter(path, tmp, pq, opts.rowGroupSize ?? 1000, opts.rowGroupBytes ?? 64 * 1024 * 1024, opts);
   }
@@ -254,17 +274,7 @@ export class ParquetShardWriter implements ShardSink {
     this.closed = true;
     const { bytes } = await this.pq.finish();
     if (status) await writeStatusFile(statusPathFor(this.path), status, this.opts);
-    const end = new Date();
-    const stats: ShardStats = {
-      shard: basename(this.path),
-      ...extraStats,
-      count: this.rows,
-      bytes,
-      image_bytes: this.imageBytes,
-      start_time: this.started.toISOString(),
-      end_time: end.toISOString(),
-      duration: (end.getTime() - this.started.getTime()) / 1000,
-    };
+    const stats = finishedShardStats(this.path, this.started, extraStats, { count: this.rows, bytes, image_bytes: this.imageBytes });
     // The completion record first, then the data file's final name: a data file under its final
     // name always has its stats (a stop in between leaves stats without data, which no reader lists).
     await writeJsonAtomic(statsPathFor(this.path), stats);
