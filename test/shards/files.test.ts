@@ -4,11 +4,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import {
   formatOfShard, listShards, metadataPathFor, readShardExtras, readShardFile, readShardInfo, readShards, readShardStats, readStatusRows,
   shardFormatOnDisk, shardImageFormat, shardPath, statsPathFor, ShardWriter, countDistinctImages, type PairRecord,
@@ -18,6 +18,7 @@ import { webDatasetKey } from '../../src/shards/webdataset.js';
 import { InputError, UsageError } from '../../src/util/errors.js';
 import { sweepTemporaries } from '../../src/util/output.js';
 import { setInputLimits } from '../../src/util/input.js';
+import { killWriterMidShard } from '../helpers/kill-writer.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -185,22 +186,7 @@ describe('files shards (img2dataset --output_format files)', () => {
     expect(await readdir(out)).toEqual([]);
 
     const d = join(dir, 'killed');
-    const mod = resolve('dist/src/shards/index.js');
-    const script = `
-      const { ShardWriter, shardPath } = await import(${JSON.stringify(mod)});
-      const w = await ShardWriter.open(shardPath(${JSON.stringify(d)}, 0, '', 'files'));
-      const img = new Uint8Array(2000);
-      for (let i = 0; ; i++) {
-        await w.write({ key: 'k' + i, url: 'u', caption: 'c', queries: ['c'], image: img, width: 1, height: 1, original_width: 1, original_height: 1, sha256: 'x' });
-        if (i === 200) process.stdout.write('ready\\n');
-      }`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((res, rej) => {
-      child.stdout.on('data', (b: Buffer) => { if (b.toString().includes('ready')) res(); });
-      child.on('exit', (code) => rej(new Error(`writer exited early with ${code}`)));
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.on('exit', r));
+    await killWriterMidShard(shardPath(d, 0, '', 'files'));
     const names = await readdir(d);
     const tmp = names.filter((n) => n.startsWith('.00000.tmp-'));
     expect(tmp.length).toBe(1);

@@ -2,12 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, truncate, writeFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { listShards, readShards, ShardWriter, shardPath, readShardStats, type PairRecord } from '../../src/shards/index.js';
 import { InputError } from '../../src/util/errors.js';
+import { killWriterMidShard } from '../helpers/kill-writer.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -136,22 +136,7 @@ describe('ShardWriter / readShards', () => {
 
   it('a writer killed mid-shard leaves no .parquet that a reader would take', async () => {
     const d = join(dir, 'killed');
-    const shardsModule = resolve('dist/src/shards/index.js');
-    const script = `
-      const { ShardWriter } = await import(${JSON.stringify(shardsModule)});
-      const w = await ShardWriter.open(${JSON.stringify(shardPath(d, 0))}, { rowGroupSize: 10 });
-      const img = new Uint8Array(20000);
-      for (let i = 0; ; i++) {
-        await w.write({ key: 'k' + i, url: 'u', caption: 'c', queries: ['c'], image: img, width: 1, height: 1, original_width: 1, original_height: 1, sha256: 'x' });
-        if (i === 200) process.stdout.write('ready\\n');
-      }`;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((res, rej) => {
-      child.stdout.on('data', (b: Buffer) => { if (b.toString().includes('ready')) res(); });
-      child.on('exit', (code) => rej(new Error(`writer exited early with ${code}`)));
-    });
-    child.kill('SIGKILL');
-    await new Promise((r) => child.on('exit', r));
+    await killWriterMidShard(shardPath(d, 0), { rowGroupSize: 10 }, 20000);
     const names = await readdir(d);
     expect(names.some((n) => n.startsWith('.00000.parquet.tmp-'))).toBe(true);
     expect(names.filter((n) => n.endsWith('.parquet'))).toEqual([]);
