@@ -84,7 +84,8 @@ describe('wit crawl --output-format files', () => {
     const child = spawn(process.execPath, [WIT, ...args(killed)], { stdio: 'ignore' });
     for (let i = 0; i < 3000; i++) {
       const names = await readdir(killed).catch(() => [] as string[]);
-      if (names.some((n) => n.endsWith('_stats.json')) && names.some((n) => /^\.\d{5}\.tmp-/.test(n))) break;
+      // a finished folder (its record is written before its rename) and the next one being written
+      if (names.some((n) => /^\d{5}$/.test(n)) && names.some((n) => /^\.\d{5}\.tmp-/.test(n))) break;
       await sleep(10);
     }
     child.kill('SIGKILL');
